@@ -1,0 +1,10 @@
+//! One module per subcommand family; each exposes `Args` and `run`.
+pub mod bench;
+pub mod dsl;
+pub mod eval;
+pub mod models;
+pub mod probes;
+pub mod replay;
+pub mod serve;
+pub mod sim_backend;
+pub mod validate;

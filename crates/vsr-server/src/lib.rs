@@ -1,0 +1,1 @@
+//! vsr-server
