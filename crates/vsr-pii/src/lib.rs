@@ -1,0 +1,1 @@
+//! PII recognisers (work in progress).
