@@ -1,1 +1,14 @@
-//! vsr-dsl
+//! vsr-dsl: the routing DSL. Parse it (with recovery and line:column diagnostics), compile it to
+//! the `routing:` section of the canonical config as an ordered generic tree, decompile that tree
+//! back to DSL, and format DSL source in one canonical layout that keeps comments.
+
+pub mod ast;
+pub mod diag;
+pub mod lexer;
+pub mod parser;
+pub mod span;
+
+pub use ast::Ast;
+pub use diag::{Diagnostic, Severity, render_all};
+pub use parser::parse;
+pub use span::Span;
