@@ -1,1 +1,27 @@
-//! vsr-signals
+//! vsr-signals: what the router measures about a request.
+//!
+//! A [`RequestView`] holds the text signals see; a [`RequestContext`] wraps it with per-request
+//! shared artefacts (lower-cased text, the prompt embedding). Each signal family implements
+//! [`SignalFamily`] and fills its slots of a [`SignalSet`]. The heuristic families live here
+//! ([`keyword`], [`structure`], [`context`], [`language`]); learned families (embedding, domain,
+//! complexity, ...) are built in `vsr-models` against the same trait.
+
+pub mod bounds;
+pub mod context;
+pub mod family;
+pub mod keyword;
+pub mod language;
+pub mod request;
+pub mod set;
+mod stopwords;
+pub mod structure;
+pub mod text;
+
+pub use bounds::Bounds;
+pub use context::{ContextFamily, ContextRuleSpec};
+pub use family::{Family, FamilySet, SignalError, SignalFamily};
+pub use keyword::{KeywordFamily, KeywordMethod, KeywordOperator, KeywordRuleSpec};
+pub use language::LanguageFamily;
+pub use request::{Message, RequestContext, RequestError, RequestView};
+pub use set::{FamilySignals, SignalCatalog, SignalResult, SignalSet};
+pub use structure::{FeatureKind, SourceSpec, StructureFamily, StructureRuleSpec};

@@ -1,0 +1,207 @@
+//! The `language` family: one ISO 639-1 code per request, detected with `whatlang` (trigram
+//! profiles embedded in the crate, no model download).
+//!
+//! Short prompts carry little evidence. Non-Latin scripts are decided by script alone
+//! (Han → zh, kana → ja, Hangul → ko; Cyrillic and others by whatlang). For Latin script a
+//! detection that whatlang does not call reliable falls back to `en` unless its confidence is
+//! at least [`LATIN_MIN_CONFIDENCE`], so that "Hello there" stays English while a Spanish
+//! sentence of a few words is still Spanish.
+
+use whatlang::{Lang, Script};
+
+use crate::family::{Family, SignalError, SignalFamily};
+use crate::request::RequestContext;
+use crate::set::SignalResult;
+use crate::text::is_cjk;
+
+/// Minimum whatlang confidence for an unreliable Latin-script detection other than English.
+pub const LATIN_MIN_CONFIDENCE: f64 = 0.5;
+
+/// The compiled language family: the configured codes are the signal names.
+pub struct LanguageFamily {
+    codes: Vec<String>,
+}
+
+impl LanguageFamily {
+    pub fn new<S: AsRef<str>>(codes: impl IntoIterator<Item = S>) -> Self {
+        Self {
+            codes: codes.into_iter().map(|c| c.as_ref().to_string()).collect(),
+        }
+    }
+}
+
+/// A detected language: ISO 639-1 code (or whatlang's 639-3 code when there is no 639-1 one)
+/// and a confidence in [0, 1].
+#[derive(Debug, Clone, PartialEq)]
+pub struct Detection {
+    pub code: String,
+    pub confidence: f64,
+}
+
+/// Detects the language of a text. `None` for text without letters.
+pub fn detect(text: &str) -> Option<Detection> {
+    if !text.chars().any(char::is_alphabetic) {
+        return None;
+    }
+    let det = |code: &str, confidence: f64| {
+        Some(Detection {
+            code: code.into(),
+            confidence,
+        })
+    };
+    // Kana anywhere means Japanese; Hangul means Korean; otherwise Han-majority means Chinese.
+    let (mut han, mut kana, mut hangul) = (0usize, 0usize, 0usize);
+    for c in text.chars().filter(|c| c.is_alphabetic()) {
+        match c as u32 {
+            0x3040..=0x30FF | 0x31F0..=0x31FF | 0xFF66..=0xFF9F => kana += 1,
+            0x1100..=0x11FF | 0x3130..=0x318F | 0xAC00..=0xD7AF => hangul += 1,
+            _ if is_cjk(c) => han += 1,
+            _ => {}
+        }
+    }
+    let cjk = han + kana + hangul;
+    // CJK characters carry about as much as a Latin word; weigh them accordingly.
+    let latin_words = text
+        .split(|c: char| !c.is_alphabetic() || is_cjk(c))
+        .filter(|w| !w.is_empty())
+        .count();
+    if cjk > 0 && cjk >= latin_words {
+        let share = (cjk as f64 / (cjk + latin_words) as f64).clamp(0.5, 1.0);
+        return if kana > 0 {
+            det("ja", share)
+        } else if hangul > han {
+            det("ko", share)
+        } else {
+            det("zh", share)
+        };
+    }
+    let info = match whatlang::detect(text) {
+        Some(i) => i,
+        None => return det("en", 0.5),
+    };
+    let code = iso639_1(info.lang());
+    if info.script() == Script::Latin
+        && !info.is_reliable()
+        && info.lang() != Lang::Eng
+        && info.confidence() < LATIN_MIN_CONFIDENCE
+    {
+        return det("en", 0.5);
+    }
+    det(code, info.confidence())
+}
+
+/// ISO 639-1 codes for whatlang languages (639-3 code when none exists).
+fn iso639_1(lang: Lang) -> &'static str {
+    match lang {
+        Lang::Eng => "en",
+        Lang::Cmn => "zh",
+        Lang::Spa => "es",
+        Lang::Fra => "fr",
+        Lang::Deu => "de",
+        Lang::Jpn => "ja",
+        Lang::Kor => "ko",
+        Lang::Rus => "ru",
+        Lang::Por => "pt",
+        Lang::Ita => "it",
+        Lang::Nld => "nl",
+        Lang::Pol => "pl",
+        Lang::Tur => "tr",
+        Lang::Ukr => "uk",
+        Lang::Ara => "ar",
+        Lang::Hin => "hi",
+        Lang::Vie => "vi",
+        Lang::Tha => "th",
+        Lang::Ind => "id",
+        Lang::Swe => "sv",
+        Lang::Dan => "da",
+        Lang::Nob => "no",
+        Lang::Fin => "fi",
+        Lang::Ces => "cs",
+        Lang::Ell => "el",
+        Lang::Heb => "he",
+        Lang::Hun => "hu",
+        Lang::Ron => "ro",
+        Lang::Bul => "bg",
+        Lang::Pes => "fa",
+        other => other.code(),
+    }
+}
+
+impl SignalFamily for LanguageFamily {
+    fn family(&self) -> Family {
+        Family::Language
+    }
+
+    fn signal_names(&self) -> Vec<String> {
+        self.codes.clone()
+    }
+
+    fn evaluate(
+        &self,
+        ctx: &RequestContext<'_>,
+        out: &mut [SignalResult],
+    ) -> Result<(), SignalError> {
+        let Some(d) = detect(ctx.text()) else {
+            return Ok(());
+        };
+        for (code, result) in self.codes.iter().zip(out.iter_mut()) {
+            if code.eq_ignore_ascii_case(&d.code) {
+                result.set_match(d.confidence);
+                result.value = d.confidence;
+                result.evidence = vec![d.code.clone()];
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn code(text: &str) -> String {
+        detect(text).map(|d| d.code).unwrap_or_default()
+    }
+
+    #[test]
+    fn detects_the_eight_required_languages_on_sentences() {
+        assert_eq!(
+            code("Explain how a refrigerator keeps food cold for a home user."),
+            "en"
+        );
+        assert_eq!(code("水的化学式是什么？请简短回答。"), "zh");
+        assert_eq!(
+            code("¿Puedes explicarme cómo funciona una bomba de calor en casa?"),
+            "es"
+        );
+        assert_eq!(
+            code("Pouvez-vous m'expliquer comment fonctionne une pompe à chaleur ?"),
+            "fr"
+        );
+        assert_eq!(
+            code("Kannst du mir erklären, wie eine Wärmepumpe im Haus funktioniert?"),
+            "de"
+        );
+        assert_eq!(code("冷蔵庫はどのように食べ物を冷やしますか？"), "ja");
+        assert_eq!(code("냉장고는 어떻게 음식을 차갑게 유지하나요?"), "ko");
+        assert_eq!(
+            code("Объясни, как холодильник сохраняет продукты холодными."),
+            "ru"
+        );
+    }
+
+    #[test]
+    fn short_prompts() {
+        // Too little Latin evidence falls back to English.
+        assert_eq!(code("Who are you? Answer briefly."), "en");
+        assert_eq!(code("ok"), "en");
+        // Script decides for short non-Latin prompts.
+        assert_eq!(code("你是谁？"), "zh");
+        assert_eq!(code("こんにちは"), "ja");
+        assert_eq!(code("안녕"), "ko");
+        // Mixed Chinese and English: Han characters dominate.
+        assert_eq!(code("太好了！！！我终于拿到 offer 了"), "zh");
+        // Nothing to detect.
+        assert!(detect("123 !!!").is_none());
+    }
+}
