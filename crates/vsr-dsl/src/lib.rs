@@ -3,6 +3,7 @@
 //! back to DSL, and format DSL source in one canonical layout that keeps comments.
 
 pub mod ast;
+pub mod compile;
 pub mod diag;
 pub mod lexer;
 pub mod parser;
@@ -12,3 +13,4 @@ pub use ast::Ast;
 pub use diag::{Diagnostic, Severity, render_all};
 pub use parser::parse;
 pub use span::Span;
+pub use compile::{Compiled, SourceMap, compile, compile_ast, routing_to_yaml};

@@ -1,1 +1,4 @@
+//! Integration tests of vsr-dsl: the reference pairs, round trips, formatting, diagnostics.
 
+mod common;
+mod reference;
