@@ -1,0 +1,1113 @@
+//! The typed canonical v0.3 configuration. Field names follow the YAML keys; optional YAML
+//! fields are `Option` (or an empty `Vec`/map) so that an export writes back what was loaded.
+//! Declaration order is kept everywhere: lists are `Vec`, YAML maps are `IndexMap`.
+//! Free-form payloads (plugin configurations, algorithm blocks, `global` sections) are ordered
+//! `serde_json::Value`s.
+
+use std::time::Duration;
+
+use indexmap::IndexMap;
+use serde::{Serialize, Serializer};
+use serde_json::Value;
+
+use crate::units;
+
+/// The whole file: `version`, `listeners`, `providers`, `routing`, `global`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Config {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub listeners: Vec<Listener>,
+    #[serde(skip_serializing_if = "Providers::is_empty")]
+    pub providers: Providers,
+    pub routing: Routing,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub global: Option<Global>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Listener {
+    pub name: String,
+    pub address: String,
+    pub port: u16,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_duration"
+    )]
+    pub timeout: Option<Duration>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// providers
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Providers {
+    #[serde(skip_serializing_if = "ProviderDefaults::is_empty")]
+    pub defaults: ProviderDefaults,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ProviderModel>,
+}
+
+impl Providers {
+    pub fn is_empty(&self) -> bool {
+        self.defaults.is_empty() && self.models.is_empty()
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProviderDefaults {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_model: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub reasoning_families: IndexMap<String, ReasoningFamily>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default_reasoning_effort: Option<String>,
+}
+
+impl ProviderDefaults {
+    pub fn is_empty(&self) -> bool {
+        self.default_model.is_none()
+            && self.reasoning_families.is_empty()
+            && self.default_reasoning_effort.is_none()
+    }
+}
+
+/// How reasoning is switched on for a family: `chat_template_kwargs` + `enable_thinking`, or
+/// `reasoning_effort` + `reasoning.effort`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReasoningFamily {
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub parameter: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProviderModel {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_family: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider_model_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_format: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub external_model_ids: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pricing: Option<Pricing>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub backend_refs: Vec<BackendRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reliability: Option<Reliability>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Pricing {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub currency: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prompt_per_1m: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub completion_per_1m: Option<f64>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct BackendRef {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protocol: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<u32>,
+    #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
+    pub kind: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub provider: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_header: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub auth_prefix: Option<String>,
+    #[serde(skip_serializing_if = "IndexMap::is_empty")]
+    pub extra_headers: IndexMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_version: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub chat_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub api_key_env: Option<String>,
+}
+
+impl BackendRef {
+    /// The runtime name: the explicit one, else `primary` for the first ref and `backend-<n>`
+    /// (1-based) for later ones.
+    pub fn effective_name(&self, index: usize) -> String {
+        match &self.name {
+            Some(n) if !n.is_empty() => n.clone(),
+            _ if index == 0 => "primary".into(),
+            _ => format!("backend-{}", index + 1),
+        }
+    }
+
+    /// Weight with the upstream default: absent or 0 means 1.
+    pub fn effective_weight(&self) -> u32 {
+        self.weight.filter(|w| *w > 0).unwrap_or(1)
+    }
+}
+
+/// Load-balancing and health settings per provider model (an upstream-HEAD field).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Reliability {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lb_policy: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retry_count: Option<u32>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub retry_on: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consecutive_5xx: Option<u32>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_duration"
+    )]
+    pub base_ejection_time: Option<Duration>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_ejection_percent: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub health_check_path: Option<String>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_duration"
+    )]
+    pub health_check_interval: Option<Duration>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_duration"
+    )]
+    pub health_check_timeout: Option<Duration>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// routing
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Routing {
+    #[serde(rename = "modelCards", skip_serializing_if = "Vec::is_empty")]
+    pub model_cards: Vec<ModelCard>,
+    #[serde(skip_serializing_if = "Signals::is_empty")]
+    pub signals: Signals,
+    #[serde(skip_serializing_if = "Projections::is_empty")]
+    pub projections: Projections,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub decisions: Vec<Decision>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ModelCard {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub param_size: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub context_window_size: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub capabilities: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub loras: Vec<LoraAdapter>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub quality_score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub modality: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LoraAdapter {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// The signal type used in rule leaves and score inputs (`type: domain`). The YAML family key
+/// differs for some types (see [`SignalType::family_key`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum SignalType {
+    Keyword,
+    Embedding,
+    Domain,
+    FactCheck,
+    UserFeedback,
+    Preference,
+    Language,
+    Context,
+    Structure,
+    Complexity,
+    Modality,
+    Authz,
+    Jailbreak,
+    Pii,
+    /// An output of a projection mapping; not a signal family.
+    Projection,
+}
+
+impl SignalType {
+    /// Every type, families first in the canonical export order, then `projection`.
+    pub const ALL: [SignalType; 15] = [
+        SignalType::Keyword,
+        SignalType::Embedding,
+        SignalType::Domain,
+        SignalType::FactCheck,
+        SignalType::UserFeedback,
+        SignalType::Preference,
+        SignalType::Language,
+        SignalType::Context,
+        SignalType::Structure,
+        SignalType::Complexity,
+        SignalType::Modality,
+        SignalType::Authz,
+        SignalType::Jailbreak,
+        SignalType::Pii,
+        SignalType::Projection,
+    ];
+
+    /// The name used in rule leaves: `keyword`, `fact_check`, `authz`, …
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SignalType::Keyword => "keyword",
+            SignalType::Embedding => "embedding",
+            SignalType::Domain => "domain",
+            SignalType::FactCheck => "fact_check",
+            SignalType::UserFeedback => "user_feedback",
+            SignalType::Preference => "preference",
+            SignalType::Language => "language",
+            SignalType::Context => "context",
+            SignalType::Structure => "structure",
+            SignalType::Complexity => "complexity",
+            SignalType::Modality => "modality",
+            SignalType::Authz => "authz",
+            SignalType::Jailbreak => "jailbreak",
+            SignalType::Pii => "pii",
+            SignalType::Projection => "projection",
+        }
+    }
+
+    /// The key of the family under `routing.signals` (`keywords`, `role_bindings`, …); `None`
+    /// for `projection`.
+    pub fn family_key(self) -> Option<&'static str> {
+        Some(match self {
+            SignalType::Keyword => "keywords",
+            SignalType::Embedding => "embeddings",
+            SignalType::Domain => "domains",
+            SignalType::FactCheck => "fact_check",
+            SignalType::UserFeedback => "user_feedbacks",
+            SignalType::Preference => "preferences",
+            SignalType::Language => "language",
+            SignalType::Context => "context",
+            SignalType::Structure => "structure",
+            SignalType::Complexity => "complexity",
+            SignalType::Modality => "modality",
+            SignalType::Authz => "role_bindings",
+            SignalType::Jailbreak => "jailbreak",
+            SignalType::Pii => "pii",
+            SignalType::Projection => return None,
+        })
+    }
+
+    /// Parses a leaf type; trimmed and case-insensitive as upstream.
+    pub fn parse(s: &str) -> Option<SignalType> {
+        let s = s.trim().to_ascii_lowercase();
+        SignalType::ALL.into_iter().find(|t| t.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for SignalType {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl Serialize for SignalType {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.as_str())
+    }
+}
+
+/// `routing.signals`: one list per family, each in declaration order.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Signals {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<KeywordSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub embeddings: Vec<EmbeddingSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub domains: Vec<DomainSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fact_check: Vec<DescribedSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub user_feedbacks: Vec<DescribedSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub preferences: Vec<PreferenceSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub language: Vec<DescribedSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub context: Vec<ContextSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub structure: Vec<StructureSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub complexity: Vec<ComplexitySignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub modality: Vec<DescribedSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub role_bindings: Vec<RoleBinding>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jailbreak: Vec<JailbreakSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pii: Vec<PiiSignal>,
+}
+
+impl Signals {
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of declared signals over all families.
+    pub fn len(&self) -> usize {
+        self.iter().count()
+    }
+
+    /// Every declared signal as `(type, name)`, family by family (in [`SignalType::ALL`] order),
+    /// each family in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = (SignalType, &str)> + '_ {
+        SignalType::ALL
+            .into_iter()
+            .flat_map(move |t| self.names(t).into_iter().map(move |n| (t, n)))
+    }
+
+    /// The declared names of one family, in declaration order (empty for `projection`).
+    pub fn names(&self, t: SignalType) -> Vec<&str> {
+        fn n<T: Named>(v: &[T]) -> Vec<&str> {
+            v.iter().map(|x| x.name()).collect()
+        }
+        match t {
+            SignalType::Keyword => n(&self.keywords),
+            SignalType::Embedding => n(&self.embeddings),
+            SignalType::Domain => n(&self.domains),
+            SignalType::FactCheck => n(&self.fact_check),
+            SignalType::UserFeedback => n(&self.user_feedbacks),
+            SignalType::Preference => n(&self.preferences),
+            SignalType::Language => n(&self.language),
+            SignalType::Context => n(&self.context),
+            SignalType::Structure => n(&self.structure),
+            SignalType::Complexity => n(&self.complexity),
+            SignalType::Modality => n(&self.modality),
+            SignalType::Authz => n(&self.role_bindings),
+            SignalType::Jailbreak => n(&self.jailbreak),
+            SignalType::Pii => n(&self.pii),
+            SignalType::Projection => Vec::new(),
+        }
+    }
+
+    /// Whether a signal of this type and name is declared. A complexity reference may carry a
+    /// level suffix (`code_task:hard`); it is matched on the part before the colon.
+    pub fn contains(&self, t: SignalType, name: &str) -> bool {
+        let name = if t == SignalType::Complexity {
+            name.split_once(':').map_or(name, |(base, _)| base)
+        } else {
+            name
+        };
+        self.names(t).contains(&name)
+    }
+}
+
+/// Anything with a `name`.
+pub trait Named {
+    fn name(&self) -> &str;
+}
+
+macro_rules! named {
+    ($($t:ty),*) => {$(impl Named for $t { fn name(&self) -> &str { &self.name } })*};
+}
+named!(
+    KeywordSignal,
+    EmbeddingSignal,
+    DomainSignal,
+    DescribedSignal,
+    PreferenceSignal,
+    ContextSignal,
+    StructureSignal,
+    ComplexitySignal,
+    RoleBinding,
+    JailbreakSignal,
+    PiiSignal,
+    ModelCard,
+    ProviderModel,
+    Decision,
+    Partition,
+    Score,
+    Mapping,
+    MappingOutput,
+    Listener
+);
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KeywordSignal {
+    pub name: String,
+    /// `AND`, `OR` or `NOR`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operator: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    pub keywords: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_sensitive: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuzzy_match: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fuzzy_threshold: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub bm25_threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ngram_threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ngram_arity: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+/// How a keyword rule matches.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeywordMethod {
+    /// Literal keywords with word boundaries (the default; `fuzzy_match` adds fuzzy matching).
+    Regex,
+    Bm25,
+    Ngram,
+}
+
+impl KeywordSignal {
+    /// The matching method; `fuzzy` (used by the upstream reference config) is regex matching
+    /// with `fuzzy_match`.
+    pub fn method_kind(&self) -> KeywordMethod {
+        match self
+            .method
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            Some("bm25") => KeywordMethod::Bm25,
+            Some("ngram") => KeywordMethod::Ngram,
+            _ => KeywordMethod::Regex,
+        }
+    }
+
+    pub fn is_fuzzy(&self) -> bool {
+        self.fuzzy_match == Some(true)
+            || self
+                .method
+                .as_deref()
+                .is_some_and(|m| m.eq_ignore_ascii_case("fuzzy"))
+    }
+
+    pub fn case_sensitive(&self) -> bool {
+        self.case_sensitive.unwrap_or(false)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EmbeddingSignal {
+    pub name: String,
+    /// Similarity threshold in [0, 1].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// `mean`, `max` or `any`; anything else behaves as `max`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub aggregation_method: Option<String>,
+    pub candidates: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DomainSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mmlu_categories: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub model_scores: Vec<ModelScore>,
+}
+
+/// Legacy static per-domain model scores (YAML only).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ModelScore {
+    pub model: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_reasoning: Option<bool>,
+}
+
+/// The 14 routing domains the domain classifier knows.
+pub const SUPPORTED_DOMAINS: [&str; 14] = [
+    "biology",
+    "business",
+    "chemistry",
+    "computer science",
+    "economics",
+    "engineering",
+    "health",
+    "history",
+    "law",
+    "math",
+    "other",
+    "philosophy",
+    "physics",
+    "psychology",
+];
+
+/// Families whose entries carry only a name and a description: `fact_check`,
+/// `user_feedbacks`, `language`, `modality`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct DescribedSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PreferenceSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+/// Matches when the request's token estimate lies in `[min_tokens, max_tokens]` (inclusive).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ContextSignal {
+    pub name: String,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_tokens"
+    )]
+    pub min_tokens: Option<u64>,
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_tokens"
+    )]
+    pub max_tokens: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StructureSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub feature: StructureFeature,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<Bounds>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StructureFeature {
+    /// `exists`, `count`, `density` or `sequence`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub source: StructureSource,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct StructureSource {
+    /// `regex`, `keyword_set` or `sequence`.
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub keywords: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub case_sensitive: Option<bool>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub sequences: Vec<Vec<String>>,
+}
+
+/// Numeric bounds, used by structure predicates and mapping outputs. A value satisfies the
+/// bounds when every bound that is set holds.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Bounds {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gt: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gte: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lt: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lte: Option<f64>,
+}
+
+impl Bounds {
+    pub fn is_empty(&self) -> bool {
+        self.gt.is_none() && self.gte.is_none() && self.lt.is_none() && self.lte.is_none()
+    }
+
+    pub fn contains(&self, v: f64) -> bool {
+        self.gt.is_none_or(|b| v > b)
+            && self.gte.is_none_or(|b| v >= b)
+            && self.lt.is_none_or(|b| v < b)
+            && self.lte.is_none_or(|b| v <= b)
+    }
+
+    /// The lower bound as (value, inclusive).
+    pub fn lower(&self) -> Option<(f64, bool)> {
+        self.gt.map(|b| (b, false)).or(self.gte.map(|b| (b, true)))
+    }
+
+    /// The upper bound as (value, inclusive).
+    pub fn upper(&self) -> Option<(f64, bool)> {
+        self.lt.map(|b| (b, false)).or(self.lte.map(|b| (b, true)))
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ComplexitySignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Gates the rule's level on other signals (default operator AND at runtime).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub composer: Option<RuleNode>,
+    pub hard: ComplexityCandidates,
+    pub easy: ComplexityCandidates,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ComplexityCandidates {
+    pub candidates: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub image_candidates: Vec<String>,
+}
+
+/// An authz role binding (leaf type `authz`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct RoleBinding {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub role: String,
+    pub subjects: Vec<Subject>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Subject {
+    /// `User` or `Group`.
+    pub kind: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JailbreakSignal {
+    pub name: String,
+    /// `classifier` (default), `contrastive` or `hybrid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_history: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub jailbreak_patterns: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub benign_patterns: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct PiiSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub pii_types_allowed: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub include_history: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// projections
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Projections {
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub partitions: Vec<Partition>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub scores: Vec<Score>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub mappings: Vec<Mapping>,
+}
+
+impl Projections {
+    pub fn is_empty(&self) -> bool {
+        self.partitions.is_empty() && self.scores.is_empty() && self.mappings.is_empty()
+    }
+
+    /// Every mapping output name, mapping by mapping, in declaration order.
+    pub fn output_names(&self) -> impl Iterator<Item = &str> {
+        self.mappings
+            .iter()
+            .flat_map(|m| m.outputs.iter().map(|o| o.name.as_str()))
+    }
+
+    pub fn score(&self, name: &str) -> Option<&Score> {
+        self.scores.iter().find(|s| s.name == name)
+    }
+}
+
+/// An exclusive group of domain or embedding signals with a default member.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Partition {
+    pub name: String,
+    /// `exclusive` or `softmax_exclusive`.
+    pub semantics: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temperature: Option<f64>,
+    pub members: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub default: Option<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Score {
+    pub name: String,
+    /// `weighted_sum`.
+    pub method: String,
+    pub inputs: Vec<ScoreInput>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct ScoreInput {
+    #[serde(rename = "type")]
+    pub kind: SignalType,
+    pub name: String,
+    pub weight: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub value_source: Option<ValueSource>,
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_value: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub miss: Option<f64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ValueSource {
+    Binary,
+    Confidence,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Mapping {
+    pub name: String,
+    /// The score this mapping reads.
+    pub source: String,
+    /// `threshold_bands`.
+    pub method: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub calibration: Option<Calibration>,
+    pub outputs: Vec<MappingOutput>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Calibration {
+    /// `sigmoid_distance` (or empty).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub method: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slope: Option<f64>,
+}
+
+impl Mapping {
+    /// The sigmoid slope with the upstream default: 12 when unset or ≤ 0.
+    pub fn slope(&self) -> f64 {
+        self.calibration
+            .as_ref()
+            .and_then(|c| c.slope)
+            .filter(|s| *s > 0.0)
+            .unwrap_or(12.0)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MappingOutput {
+    pub name: String,
+    #[serde(flatten)]
+    pub bounds: Bounds,
+}
+
+// ---------------------------------------------------------------------------------------------
+// decisions
+
+/// A boolean rule tree over signals (decision `rules`, complexity `composer`).
+#[derive(Debug, Clone, PartialEq)]
+pub enum RuleNode {
+    /// `{type, name}`.
+    Signal(SignalRef),
+    /// `{operator: AND, conditions: [...]}`; an empty AND is written for "no condition".
+    And(Vec<RuleNode>),
+    Or(Vec<RuleNode>),
+    /// `{operator: NOT, conditions: [x]}` with exactly one child.
+    Not(Box<RuleNode>),
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct SignalRef {
+    #[serde(rename = "type")]
+    pub kind: SignalType,
+    pub name: String,
+}
+
+impl std::fmt::Display for SignalRef {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}({:?})", self.kind, self.name)
+    }
+}
+
+impl Default for RuleNode {
+    fn default() -> Self {
+        RuleNode::And(Vec::new())
+    }
+}
+
+impl RuleNode {
+    /// Every leaf, depth-first in declaration order.
+    pub fn leaves(&self) -> Vec<&SignalRef> {
+        let mut out = Vec::new();
+        self.walk(&mut |n| {
+            if let RuleNode::Signal(s) = n {
+                out.push(s);
+            }
+        });
+        out
+    }
+
+    /// Visits every node, parents before children.
+    pub fn walk<'a>(&'a self, f: &mut impl FnMut(&'a RuleNode)) {
+        f(self);
+        match self {
+            RuleNode::Signal(_) => {}
+            RuleNode::And(c) | RuleNode::Or(c) => c.iter().for_each(|n| n.walk(f)),
+            RuleNode::Not(c) => c.walk(f),
+        }
+    }
+}
+
+impl Serialize for RuleNode {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        match self {
+            RuleNode::Signal(r) => r.serialize(s),
+            RuleNode::And(c) | RuleNode::Or(c) => {
+                let op = if matches!(self, RuleNode::And(_)) {
+                    "AND"
+                } else {
+                    "OR"
+                };
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("operator", op)?;
+                if !c.is_empty() {
+                    m.serialize_entry("conditions", c)?;
+                }
+                m.end()
+            }
+            RuleNode::Not(c) => {
+                let mut m = s.serialize_map(None)?;
+                m.serialize_entry("operator", "NOT")?;
+                m.serialize_entry("conditions", std::slice::from_ref(c.as_ref()))?;
+                m.end()
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Decision {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub priority: i64,
+    /// 0 means "no tier"; 1 is the best tier.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub tier: u32,
+    pub rules: RuleNode,
+    #[serde(rename = "modelRefs", skip_serializing_if = "Vec::is_empty")]
+    pub model_refs: Vec<ModelRef>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<Algorithm>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub plugins: Vec<Plugin>,
+}
+
+fn is_zero(v: &u32) -> bool {
+    *v == 0
+}
+
+impl Decision {
+    pub fn plugin(&self, kind: &str) -> Option<&Plugin> {
+        self.plugins.iter().find(|p| p.kind == kind)
+    }
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ModelRef {
+    pub model: String,
+    /// Unset reads as false.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_reasoning: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_effort: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reasoning_description: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lora_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub weight: Option<f64>,
+}
+
+impl ModelRef {
+    pub fn use_reasoning(&self) -> bool {
+        self.use_reasoning.unwrap_or(false)
+    }
+}
+
+/// `algorithm: {type, on_error?, <type>: {...}}`. The block named after the type is kept as an
+/// ordered JSON object; the known types are listed in [`ALGORITHM_TYPES`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Algorithm {
+    pub kind: String,
+    pub on_error: Option<String>,
+    /// The `<type>` block, when present.
+    pub params: Option<Value>,
+}
+
+/// Accepted algorithm types.
+pub const ALGORITHM_TYPES: [&str; 14] = [
+    "confidence",
+    "ratings",
+    "remom",
+    "elo",
+    "router_dc",
+    "automix",
+    "hybrid",
+    "rl_driven",
+    "gmtrouter",
+    "latency_aware",
+    "static",
+    "knn",
+    "kmeans",
+    "svm",
+];
+
+impl Serialize for Algorithm {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("type", &self.kind)?;
+        if let Some(e) = &self.on_error {
+            m.serialize_entry("on_error", e)?;
+        }
+        if let Some(p) = &self.params {
+            m.serialize_entry(&self.kind, p)?;
+        }
+        m.end()
+    }
+}
+
+/// A route plugin: `{type, configuration}`; the configuration is a free-form ordered payload.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Plugin {
+    #[serde(rename = "type")]
+    pub kind: String,
+    #[serde(skip_serializing_if = "Value::is_null")]
+    pub configuration: Value,
+}
+
+/// Accepted plugin types (`semantic_cache` is an alias of `semantic-cache`).
+pub const PLUGIN_TYPES: [&str; 13] = [
+    "fast_response",
+    "hallucination",
+    "header_mutation",
+    "image_gen",
+    "jailbreak",
+    "memory",
+    "pii",
+    "rag",
+    "response_jailbreak",
+    "router_replay",
+    "semantic-cache",
+    "semantic_cache",
+    "system_prompt",
+];
+
+impl Plugin {
+    /// A configuration field, if the configuration is a mapping that has it.
+    pub fn get(&self, key: &str) -> Option<&Value> {
+        self.configuration.get(key)
+    }
+
+    /// `enabled`, defaulting to true when absent.
+    pub fn enabled(&self) -> bool {
+        self.get("enabled").and_then(Value::as_bool).unwrap_or(true)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// global
+
+/// `global`: a sparse override of the router defaults. The five sections are kept as written
+/// (ordered JSON); [`Global::effective`] merges them over [`crate::global::defaults`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Global {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub router: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub services: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stores: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub integrations: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_catalog: Option<Value>,
+}
+
+// ---------------------------------------------------------------------------------------------
+// serde helpers
+
+fn ser_opt_duration<S: Serializer>(d: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+    match d {
+        Some(d) => s.serialize_str(&units::format_duration(*d)),
+        None => s.serialize_none(),
+    }
+}
+
+fn ser_opt_tokens<S: Serializer>(n: &Option<u64>, s: S) -> Result<S::Ok, S::Error> {
+    match n {
+        Some(n) => s.serialize_str(&units::format_token_count(*n)),
+        None => s.serialize_none(),
+    }
+}

@@ -1,0 +1,3 @@
+//! Integration tests of the loader: the shipped reference configs, broken configs, round trip.
+
+mod reference;
