@@ -1,1 +1,33 @@
-//! vsr-server
+//! vsr-server: the data plane. One HTTP server per listener that speaks the OpenAI API
+//! (`/v1/chat/completions`, `/v1/responses`, `/v1/models`), routes auto requests through a
+//! [`Classifier`], forwards to the chosen alias's backend pool, and serves the management
+//! endpoints (`/health`, `/ready`, `/metrics`, `/api/v1/eval`, `/config/router`,
+//! `/config/reload`). [`sim`] is an OpenAI-compatible stand-in backend.
+//!
+//! Integration points: the engine implements [`Classifier`] and is returned by a
+//! [`ConfigLoader`]; the replay recorder implements [`RecordSink`].
+
+mod body;
+pub mod classify;
+mod error;
+pub mod metrics;
+pub mod pool;
+mod proxy;
+pub mod record;
+pub mod responses;
+pub mod rewrite;
+mod server;
+pub mod settings;
+pub mod sim;
+mod state;
+mod util;
+
+pub use classify::{
+    Classifier, ClassifyError, FallbackClassifier, RouteInput, RouteOutcome, extract_texts,
+};
+pub use error::ApiError;
+pub use record::{RecordFinish, RecordSink, RecordStart, Usage};
+pub use server::{RunningServer, ServeOptions, ServerError, serve};
+pub use settings::{ProxySettings, SettingsError};
+pub use state::{ConfigLoader, LoadedConfig, SettingsOnlyLoader, Shared};
+pub use util::parse_duration;

@@ -1,0 +1,347 @@
+//! Per-alias backend pool: weighted endpoint choice (round robin, least request, random),
+//! passive outlier ejection after consecutive failures, and active health checks.
+
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+use std::time::{Duration, Instant};
+
+use crate::settings::{BackendSettings, LbPolicy, ModelSettings, Reliability};
+
+pub struct Endpoint {
+    pub settings: BackendSettings,
+    /// `Authorization` (or the configured header) value, pre-rendered.
+    pub auth_value: Option<http::HeaderValue>,
+    in_flight: AtomicU32,
+    consecutive_failures: AtomicU32,
+    /// Milliseconds since the pool's epoch until which the endpoint is ejected (0 = not).
+    ejected_until_ms: AtomicU64,
+    ejections: AtomicU32,
+    /// Active health-check verdict (true until a check says otherwise).
+    healthy: AtomicBool,
+    hc_failures: AtomicU32,
+}
+
+pub struct Pool {
+    pub alias: String,
+    pub endpoints: Vec<Endpoint>,
+    pub reliability: Reliability,
+    /// Endpoint indices repeated by weight (reduced by their gcd), for weighted round robin.
+    schedule: Vec<usize>,
+    cursor: AtomicUsize,
+    epoch: Instant,
+}
+
+/// Decrements an endpoint's in-flight count when the request is over (including on drop).
+pub struct InFlight {
+    pool: Arc<Pool>,
+    index: usize,
+}
+
+impl InFlight {
+    pub fn endpoint(&self) -> &Endpoint {
+        &self.pool.endpoints[self.index]
+    }
+    pub fn index(&self) -> usize {
+        self.index
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.pool.endpoints[self.index]
+            .in_flight
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+fn gcd(a: u32, b: u32) -> u32 {
+    if b == 0 { a } else { gcd(b, a % b) }
+}
+
+impl Pool {
+    pub fn new(model: &ModelSettings) -> Self {
+        let endpoints: Vec<Endpoint> = model
+            .backends
+            .iter()
+            .map(|b| Endpoint {
+                auth_value: b.api_key.as_ref().and_then(|k| {
+                    let v = if b.auth_prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{} {k}", b.auth_prefix)
+                    };
+                    http::HeaderValue::from_str(&v).ok()
+                }),
+                settings: b.clone(),
+                in_flight: AtomicU32::new(0),
+                consecutive_failures: AtomicU32::new(0),
+                ejected_until_ms: AtomicU64::new(0),
+                ejections: AtomicU32::new(0),
+                healthy: AtomicBool::new(true),
+                hc_failures: AtomicU32::new(0),
+            })
+            .collect();
+        let g = endpoints
+            .iter()
+            .map(|e| e.settings.weight)
+            .filter(|w| *w > 0)
+            .fold(0, gcd)
+            .max(1);
+        let mut schedule = Vec::new();
+        // Interleave by weight so a 3:1 split is a,a,b,a rather than a,a,a,b.
+        let weights: Vec<u32> = endpoints
+            .iter()
+            .map(|e| (e.settings.weight / g).min(1000))
+            .collect();
+        let max = weights.iter().copied().max().unwrap_or(0);
+        for round in 0..max {
+            for (i, w) in weights.iter().enumerate() {
+                if round < *w {
+                    schedule.push(i);
+                }
+            }
+        }
+        Self {
+            alias: model.name.clone(),
+            endpoints,
+            reliability: model.reliability.clone(),
+            schedule,
+            cursor: AtomicUsize::new(0),
+            epoch: Instant::now(),
+        }
+    }
+
+    fn now_ms(&self) -> u64 {
+        self.epoch.elapsed().as_millis() as u64
+    }
+
+    fn available(&self, i: usize, now: u64) -> bool {
+        let e = &self.endpoints[i];
+        e.settings.weight > 0
+            && e.healthy.load(Ordering::Relaxed)
+            && e.ejected_until_ms.load(Ordering::Relaxed) <= now
+    }
+
+    /// Chooses an available endpoint not in `exclude`; `None` when all are ejected or unhealthy.
+    pub fn pick(self: &Arc<Self>, exclude: &[usize]) -> Option<InFlight> {
+        let now = self.now_ms();
+        let ok = |i: usize| !exclude.contains(&i) && self.available(i, now);
+        let index = match self.reliability.lb_policy {
+            LbPolicy::RoundRobin => {
+                let n = self.schedule.len();
+                (0..n).find_map(|_| {
+                    let slot = self.cursor.fetch_add(1, Ordering::Relaxed) % n.max(1);
+                    let i = *self.schedule.get(slot)?;
+                    ok(i).then_some(i)
+                })
+            }
+            LbPolicy::LeastRequest => {
+                (0..self.endpoints.len())
+                    .filter(|&i| ok(i))
+                    .min_by(|&a, &b| {
+                        // Fewest in-flight per unit of weight; ties go round the list.
+                        let la = self.endpoints[a].in_flight.load(Ordering::Relaxed) as u64
+                            * self.endpoints[b].settings.weight as u64;
+                        let lb = self.endpoints[b].in_flight.load(Ordering::Relaxed) as u64
+                            * self.endpoints[a].settings.weight as u64;
+                        la.cmp(&lb)
+                    })
+            }
+            LbPolicy::Random => {
+                let cands: Vec<usize> = (0..self.endpoints.len()).filter(|&i| ok(i)).collect();
+                let total: u64 = cands
+                    .iter()
+                    .map(|&i| self.endpoints[i].settings.weight as u64)
+                    .sum();
+                if total == 0 {
+                    None
+                } else {
+                    let mut r = fastrand::u64(..total);
+                    cands.into_iter().find(|&i| {
+                        let w = self.endpoints[i].settings.weight as u64;
+                        if r < w {
+                            true
+                        } else {
+                            r -= w;
+                            false
+                        }
+                    })
+                }
+            }
+        }?;
+        self.endpoints[index]
+            .in_flight
+            .fetch_add(1, Ordering::Relaxed);
+        Some(InFlight {
+            pool: Arc::clone(self),
+            index,
+        })
+    }
+
+    /// Records an upstream outcome. Returns true when this failure ejected the endpoint.
+    pub fn report(&self, index: usize, failed: bool) -> bool {
+        let e = &self.endpoints[index];
+        if !failed {
+            e.consecutive_failures.store(0, Ordering::Relaxed);
+            return false;
+        }
+        let n = e.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+        let threshold = self.reliability.consecutive_5xx;
+        // Outlier detection only makes sense with somewhere else to send traffic.
+        if threshold == 0 || n < threshold || self.endpoints.len() < 2 {
+            return false;
+        }
+        let now = self.now_ms();
+        let ejected = (0..self.endpoints.len())
+            .filter(|&i| self.endpoints[i].ejected_until_ms.load(Ordering::Relaxed) > now)
+            .count();
+        let max = (self.endpoints.len() * self.reliability.max_ejection_percent as usize) / 100;
+        if ejected >= max.max(1) {
+            return false;
+        }
+        let times = e.ejections.fetch_add(1, Ordering::Relaxed) + 1;
+        let ms = self.reliability.base_ejection_time.as_millis() as u64 * times.min(10) as u64;
+        e.ejected_until_ms.store(now + ms.max(1), Ordering::Relaxed);
+        e.consecutive_failures.store(0, Ordering::Relaxed);
+        true
+    }
+
+    pub fn is_ejected(&self, index: usize) -> bool {
+        self.endpoints[index]
+            .ejected_until_ms
+            .load(Ordering::Relaxed)
+            > self.now_ms()
+    }
+
+    pub fn is_healthy(&self, index: usize) -> bool {
+        self.endpoints[index].healthy.load(Ordering::Relaxed)
+    }
+
+    fn health_result(&self, index: usize, ok: bool) {
+        let e = &self.endpoints[index];
+        if ok {
+            e.hc_failures.store(0, Ordering::Relaxed);
+            e.healthy.store(true, Ordering::Relaxed);
+        } else if e.hc_failures.fetch_add(1, Ordering::Relaxed) + 1 >= 3 {
+            e.healthy.store(false, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Runs active health checks for `pool` until the pool is dropped (a reload replaced it).
+pub fn spawn_health_checks(pool: &Arc<Pool>, client: crate::proxy::UpstreamClient) {
+    let Some(path) = pool.reliability.health_check_path.clone() else {
+        return;
+    };
+    let interval = pool
+        .reliability
+        .health_check_interval
+        .max(Duration::from_millis(10));
+    let timeout = pool.reliability.health_check_timeout;
+    let weak: Weak<Pool> = Arc::downgrade(pool);
+    tokio::spawn(async move {
+        loop {
+            let Some(pool) = weak.upgrade() else { return };
+            for i in 0..pool.endpoints.len() {
+                let ep = &pool.endpoints[i].settings;
+                let scheme = if ep.https { "https" } else { "http" };
+                let uri = format!("{scheme}://{}{path}", ep.authority);
+                let ok = match http::Request::get(uri)
+                    .body(http_body_util::Full::new(bytes::Bytes::new()))
+                {
+                    Ok(req) => matches!(
+                        tokio::time::timeout(timeout, client.request(req)).await,
+                        Ok(Ok(resp)) if resp.status().is_success()
+                    ),
+                    Err(_) => false,
+                };
+                pool.health_result(i, ok);
+            }
+            drop(pool);
+            tokio::time::sleep(interval).await;
+        }
+    });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::settings::ProxySettings;
+
+    fn pool(policy: &str, weights: &[u32], eject: u32) -> Arc<Pool> {
+        let mut refs = String::new();
+        for (i, w) in weights.iter().enumerate() {
+            refs.push_str(&format!(
+                "        - {{name: b{i}, endpoint: \"127.0.0.1:{}\", weight: {w}}}\n",
+                9000 + i
+            ));
+        }
+        let y = format!(
+            "providers:\n  models:\n    - name: m\n      backend_refs:\n{refs}      reliability: {{lb_policy: {policy}, consecutive_5xx: {eject}, base_ejection_time: 60s}}\n"
+        );
+        let (s, _) = ProxySettings::from_yaml(&y, "t").unwrap();
+        Arc::new(Pool::new(&s.models["m"]))
+    }
+
+    #[test]
+    fn weighted_round_robin_follows_weights() {
+        let p = pool("round_robin", &[3, 1], 5);
+        let picks: Vec<usize> = (0..8).map(|_| p.pick(&[]).unwrap().index()).collect();
+        assert_eq!(picks.iter().filter(|&&i| i == 0).count(), 6);
+        assert_eq!(picks[..4], [0, 1, 0, 0]);
+    }
+
+    #[test]
+    fn least_request_prefers_idle() {
+        let p = pool("least_request", &[1, 1], 5);
+        let a = p.pick(&[]).unwrap();
+        let b = p.pick(&[]).unwrap();
+        assert_ne!(a.index(), b.index());
+        drop(a);
+        let c = p.pick(&[]).unwrap();
+        assert_ne!(c.index(), b.index());
+    }
+
+    #[test]
+    fn random_respects_exclusion_and_zero_weight() {
+        let p = pool("random", &[1, 0, 1], 5);
+        for _ in 0..50 {
+            let g = p.pick(&[0]).unwrap();
+            assert_eq!(g.index(), 2);
+        }
+    }
+
+    #[test]
+    fn ejection_after_consecutive_failures_and_cap() {
+        let p = pool("round_robin", &[1, 1], 2);
+        assert!(!p.report(0, true));
+        assert!(p.report(0, true));
+        assert!(p.is_ejected(0));
+        for _ in 0..4 {
+            assert_eq!(p.pick(&[]).unwrap().index(), 1);
+        }
+        // 50% cap: the second endpoint cannot be ejected too.
+        assert!(!p.report(1, true));
+        assert!(!p.report(1, true));
+        assert!(!p.is_ejected(1));
+        // A success resets the streak.
+        let q = pool("round_robin", &[1, 1], 2);
+        q.report(0, true);
+        q.report(0, false);
+        assert!(!q.report(0, true));
+    }
+
+    #[test]
+    fn health_checks_mark_unhealthy_after_three() {
+        let p = pool("round_robin", &[1, 1], 0);
+        p.health_result(0, false);
+        p.health_result(0, false);
+        assert!(p.is_healthy(0));
+        p.health_result(0, false);
+        assert!(!p.is_healthy(0));
+        assert_eq!(p.pick(&[]).unwrap().index(), 1);
+        assert!(p.pick(&[1]).is_none());
+        p.health_result(0, true);
+        assert!(p.is_healthy(0));
+    }
+}

@@ -1,0 +1,932 @@
+//! `POST /v1/chat/completions`: validate, route, rewrite, forward to the alias's pool with
+//! retries, and pass the answer through (SSE unbuffered) while observing usage and timing.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http_body::{Body, Frame, SizeHint};
+use http_body_util::{BodyExt, Full};
+use hyper::body::Incoming;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::TokioExecutor;
+
+use crate::body::{BoxError, RespBody, full};
+use crate::classify::{ClassifyError, RouteInput, RouteOutcome, extract_texts};
+use crate::error::ApiError;
+use crate::pool::{InFlight, Pool};
+use crate::record::{RecordFinish, RecordStart, Usage};
+use crate::rewrite::{self, RawObject, Rewrite};
+use crate::settings::Pricing;
+use crate::state::{Runtime, Shared};
+use crate::util::{hex_id, unix_now};
+
+pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
+
+/// Keep-alive pooled HTTP/1.1 client with TCP_NODELAY.
+pub fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
+    let mut conn = HttpConnector::new();
+    conn.set_nodelay(true);
+    conn.set_connect_timeout(Some(connect_timeout));
+    conn.set_keepalive(Some(Duration::from_secs(60)));
+    Client::builder(TokioExecutor::new())
+        .pool_idle_timeout(Duration::from_secs(90))
+        .pool_max_idle_per_host(4096)
+        .build(conn)
+}
+
+/// Which client API the request came in on (the answer is translated back for Responses).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Flavor {
+    Chat,
+    Responses,
+}
+
+/// A validated chat request ready for routing.
+pub struct ChatRequest {
+    pub fields: RawObject,
+    pub messages: serde_json::Value,
+    pub model: String,
+    pub streaming: bool,
+    /// The client's original bytes (forwarded as-is when nothing changes; recorded).
+    pub original: Bytes,
+}
+
+/// Validation of surface spec §2.2 step 2, in that order.
+pub fn parse_chat(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ApiError> {
+    let fields: RawObject =
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("malformed JSON body"))?;
+    let messages = match fields.get("messages") {
+        None => return Err(ApiError::bad_request("messages field is required")),
+        Some(raw) => serde_json::from_str::<serde_json::Value>(raw.get())
+            .map_err(|_| ApiError::bad_request("malformed JSON body"))?,
+    };
+    if !messages.is_array() {
+        return Err(ApiError::bad_request("messages field must be an array"));
+    }
+    let model = match fields.get("model") {
+        None => {
+            return Err(ApiError::bad_request(
+                "invalid request body: missing required field: model",
+            ));
+        }
+        Some(raw) => match serde_json::from_str::<serde_json::Value>(raw.get()) {
+            Ok(serde_json::Value::String(s)) => s,
+            _ => {
+                return Err(ApiError::bad_request(
+                    "invalid request body: field model must be a string",
+                ));
+            }
+        },
+    };
+    let sse_accept = headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"));
+    let streaming = fields.get("stream").is_some_and(|r| r.get() == "true") || sse_accept;
+    Ok(ChatRequest {
+        fields,
+        messages,
+        model,
+        streaming,
+        original: body,
+    })
+}
+
+/// Everything decided about one request before it goes upstream.
+struct Routed {
+    alias: String,
+    outcome: Option<RouteOutcome>,
+}
+
+async fn classify(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    req: &ChatRequest,
+    headers: &HeaderMap,
+) -> Result<RouteOutcome, ApiError> {
+    let permit = Arc::clone(&shared.classify_queue)
+        .try_acquire_owned()
+        .map_err(|_| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded. Retry after 1 seconds.",
+            )
+        })?;
+    let (user_text, non_user_text) = extract_texts(&req.messages);
+    let header_str = |n: &str| {
+        headers
+            .get(n)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_string)
+    };
+    let input = RouteInput {
+        requested_model: req.model.clone(),
+        messages: req.messages.clone(),
+        user_text,
+        non_user_text,
+        user_id: header_str("x-authz-user-id"),
+        user_groups: header_str("x-authz-user-groups")
+            .map(|g| {
+                g.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
+            })
+            .unwrap_or_default(),
+    };
+    let classifier = Arc::clone(&rt.classifier);
+    let started = Instant::now();
+    let result = tokio::task::spawn_blocking(move || {
+        let r = classifier.route(&input);
+        drop(permit);
+        r
+    })
+    .await
+    .map_err(|_| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal routing error. Contact your administrator.",
+        )
+    })?;
+    shared
+        .metrics
+        .routing_latency(started.elapsed().as_secs_f64());
+    match result {
+        Ok(o) => Ok(o),
+        Err(ClassifyError::InvalidInput(m)) => Err(ApiError::bad_request(m)),
+        Err(ClassifyError::Failed(m)) => {
+            tracing::warn!(error = %m, "classification failed; using the default model");
+            let model = rt.settings.default_model.clone().ok_or_else(|| {
+                ApiError::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "Internal routing error. Contact your administrator.",
+                )
+            })?;
+            Ok(RouteOutcome {
+                model,
+                selection_method: "default".into(),
+                ..Default::default()
+            })
+        }
+    }
+}
+
+/// The whole chat pipeline. `flavor` only changes how a fast response is rendered; the caller
+/// translates upstream answers for the Responses API.
+pub async fn handle_chat(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    mut req: ChatRequest,
+    flavor: Flavor,
+) -> Result<Response<RespBody>, ApiError> {
+    let rt = shared.runtime.load_full();
+    let request_id = headers
+        .get("x-request-id")
+        .and_then(|v| v.to_str().ok())
+        .filter(|v| !v.is_empty())
+        .map(str::to_string)
+        .unwrap_or_else(hex_id);
+    let auto = rt.settings.is_auto_name(&req.model);
+    let routed = if auto {
+        let outcome = classify(shared, &rt, &req, headers).await?;
+        if let Some(d) = &outcome.decision {
+            shared.metrics.decision(d);
+        }
+        for (family, names) in &outcome.matched {
+            for n in names {
+                shared.metrics.signal(family, n);
+            }
+        }
+        shared.metrics.routed(&req.model, &outcome.model);
+        Routed {
+            alias: outcome.model.clone(),
+            outcome: Some(outcome),
+        }
+    } else {
+        let alias = if rt.settings.models.contains_key(&req.model) {
+            req.model.clone()
+        } else if let Some(m) = rt
+            .settings
+            .models
+            .values()
+            .find(|m| m.upstream_id() == req.model)
+        {
+            m.name.clone()
+        } else {
+            return Err(ApiError::new(
+                StatusCode::NOT_FOUND,
+                format!(
+                    "model `{}` is not configured (use an alias or an auto name such as MoM)",
+                    req.model
+                ),
+            ));
+        };
+        Routed {
+            alias,
+            outcome: None,
+        }
+    };
+    shared.metrics.request(&routed.alias);
+
+    if let Some(message) = routed
+        .outcome
+        .as_ref()
+        .and_then(|o| o.fast_response.clone())
+    {
+        return Ok(fast_response(
+            shared,
+            &req,
+            &routed,
+            &request_id,
+            &message,
+            flavor,
+        ));
+    }
+
+    let model = rt.settings.models.get(&routed.alias).ok_or_else(|| {
+        tracing::error!(alias = %routed.alias, "classifier chose an alias that is not configured");
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "Internal routing error. Contact your administrator.",
+        )
+    })?;
+    let pool = rt.pools.get(&routed.alias).cloned().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no backend for model `{}`", routed.alias),
+        )
+    })?;
+
+    // Rewrite: model id always; reasoning only on the routed path with a decision.
+    let upstream_id = model.upstream_id();
+    let mut rw = Rewrite {
+        model: (upstream_id != req.model).then_some(upstream_id),
+        reasoning: None,
+        stream_usage: req.streaming,
+    };
+    let default_effort = rt
+        .settings
+        .default_reasoning_effort
+        .as_deref()
+        .unwrap_or("medium");
+    if let Some(o) = &routed.outcome
+        && o.decision.is_some()
+        && let (Some(on), Some(fam)) = (
+            o.reasoning,
+            model
+                .reasoning_family
+                .as_ref()
+                .and_then(|f| rt.settings.reasoning_families.get(f)),
+        )
+    {
+        rw.reasoning = Some((
+            fam,
+            on,
+            o.reasoning_effort.as_deref().unwrap_or(default_effort),
+        ));
+    }
+    let changed = rewrite::apply(&mut req.fields, &rw).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("request rewrite failed: {e}"),
+        )
+    })?;
+    let upstream_body = if changed {
+        Bytes::from(rewrite::to_bytes(&req.fields).map_err(|e| {
+            ApiError::new(
+                StatusCode::INTERNAL_SERVER_ERROR,
+                format!("request rewrite failed: {e}"),
+            )
+        })?)
+    } else {
+        req.original.clone()
+    };
+    let reasoning_on = rw.reasoning.is_some_and(|(_, on, _)| on);
+
+    let replay_id = shared.sink.as_ref().and_then(|s| {
+        s.start(&RecordStart {
+            request_id: &request_id,
+            original_model: &req.model,
+            selected_model: &routed.alias,
+            routed: auto,
+            outcome: routed.outcome.as_ref(),
+            request_body: &req.original,
+            streaming: req.streaming,
+            fast_response: false,
+        })
+    });
+
+    let timeout = rt
+        .settings
+        .listeners
+        .first()
+        .map(|l| l.timeout)
+        .unwrap_or(Duration::from_secs(1200));
+    let started = Instant::now();
+    let (upstream, guard) =
+        match forward(shared, &pool, headers, upstream_body, &request_id, timeout).await {
+            Ok(ok) => ok,
+            Err(e) => {
+                if let (Some(sink), Some(id)) = (&shared.sink, &replay_id) {
+                    sink.finish(
+                        id,
+                        RecordFinish {
+                            status: e.status.as_u16(),
+                            streaming: req.streaming,
+                            usage: None,
+                            response_body: Bytes::new(),
+                            completed: false,
+                        },
+                    );
+                }
+                return Err(e);
+            }
+        };
+    let status = upstream.status();
+    let (parts, body) = upstream.into_parts();
+    let mut resp = Response::new(());
+    *resp.status_mut() = status;
+    for (name, value) in parts.headers.iter() {
+        if !is_hop_by_hop(name) {
+            resp.headers_mut().append(name.clone(), value.clone());
+        }
+    }
+    let sse = parts
+        .headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("text/event-stream"));
+    if status.is_success() {
+        add_route_headers(
+            resp.headers_mut(),
+            &routed,
+            &req.model,
+            reasoning_on,
+            replay_id.as_deref(),
+        );
+    } else {
+        let reason = if status.is_server_error() {
+            "upstream_5xx"
+        } else {
+            "upstream_4xx"
+        };
+        shared.metrics.error(&routed.alias, reason);
+    }
+    if let Ok(v) = HeaderValue::from_str(&request_id) {
+        resp.headers_mut().insert("x-request-id", v);
+    }
+    let observed = Observed {
+        inner: body,
+        idle: Box::pin(tokio::time::sleep(timeout)),
+        timeout,
+        st: ObserveState {
+            shared: Arc::clone(shared),
+            alias: routed.alias.clone(),
+            pricing: model.pricing.clone(),
+            started,
+            first_byte: false,
+            sse,
+            status: status.as_u16(),
+            line: Vec::new(),
+            text: String::new(),
+            raw: Vec::new(),
+            usage: None,
+            replay_id,
+            done: false,
+            _guard: guard,
+        },
+    };
+    Ok(resp.map(|()| observed.boxed_unsync()))
+}
+
+/// Sends the request to one endpoint of `pool`, retrying on another endpoint (when there is
+/// one) after a connect failure or a connection that closed before response headers. Nothing
+/// has reached the client at that point, so a retry is always safe for it.
+async fn forward(
+    shared: &Arc<Shared>,
+    pool: &Arc<Pool>,
+    client_headers: &HeaderMap,
+    body: Bytes,
+    request_id: &str,
+    timeout: Duration,
+) -> Result<(Response<Incoming>, InFlight), ApiError> {
+    let mut tried: Vec<usize> = Vec::new();
+    let mut last_err = None;
+    for attempt in 0..=pool.reliability.retry_count {
+        let guard = match pool.pick(&tried).or_else(|| {
+            if tried.is_empty() {
+                None
+            } else {
+                pool.pick(&[])
+            }
+        }) {
+            Some(g) => g,
+            None => break,
+        };
+        if attempt > 0 {
+            shared.metrics.retry(&pool.alias);
+        }
+        let ep = guard.endpoint();
+        if ep.settings.https {
+            last_err = Some(ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!(
+                    "backend `{}` uses https, which this build does not support",
+                    ep.settings.name
+                ),
+            ));
+            tried.push(guard.index());
+            continue;
+        }
+        let req = build_upstream_request(pool, &guard, client_headers, body.clone(), request_id)?;
+        match tokio::time::timeout(timeout, shared.client.request(req)).await {
+            Err(_) => {
+                if pool.report(guard.index(), true) {
+                    shared.metrics.ejection(&pool.alias, &ep.settings.name);
+                }
+                shared.metrics.error(&pool.alias, "timeout");
+                return Err(ApiError::new(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "upstream request timed out",
+                ));
+            }
+            Ok(Err(e)) => {
+                if pool.report(guard.index(), true) {
+                    shared.metrics.ejection(&pool.alias, &ep.settings.name);
+                }
+                tracing::debug!(endpoint = %ep.settings.authority, error = %e, "upstream attempt failed");
+                last_err = Some(ApiError::new(
+                    StatusCode::BAD_GATEWAY,
+                    format!(
+                        "upstream `{}` failed: {}",
+                        ep.settings.name,
+                        error_chain(&e)
+                    ),
+                ));
+                tried.push(guard.index());
+            }
+            Ok(Ok(resp)) => {
+                if pool.report(guard.index(), resp.status().is_server_error()) {
+                    shared.metrics.ejection(&pool.alias, &ep.settings.name);
+                }
+                return Ok((resp, guard));
+            }
+        }
+    }
+    shared.metrics.error(&pool.alias, "upstream_unavailable");
+    Err(last_err.unwrap_or_else(|| {
+        ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("no healthy upstream for model `{}`", pool.alias),
+        )
+    }))
+}
+
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+fn is_hop_by_hop(name: &HeaderName) -> bool {
+    matches!(
+        name.as_str(),
+        "connection"
+            | "keep-alive"
+            | "proxy-connection"
+            | "transfer-encoding"
+            | "te"
+            | "trailer"
+            | "upgrade"
+            | "proxy-authenticate"
+            | "proxy-authorization"
+    )
+}
+
+fn build_upstream_request(
+    pool: &Pool,
+    guard: &InFlight,
+    client_headers: &HeaderMap,
+    body: Bytes,
+    request_id: &str,
+) -> Result<Request<Full<Bytes>>, ApiError> {
+    let ep = guard.endpoint();
+    let uri = format!("http://{}{}", ep.settings.authority, ep.settings.chat_path);
+    let mut req = Request::post(uri).body(Full::new(body)).map_err(|e| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("bad backend address: {e}"),
+        )
+    })?;
+    let h = req.headers_mut();
+    for (name, value) in client_headers {
+        let n = name.as_str();
+        if is_hop_by_hop(name)
+            || matches!(n, "host" | "content-length" | "accept-encoding" | "expect")
+            || (n.starts_with("x-user-") && n.ends_with("-key"))
+        {
+            continue;
+        }
+        h.append(name.clone(), value.clone());
+    }
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    if let Ok(v) = HeaderValue::from_str(&ep.settings.authority) {
+        h.insert(header::HOST, v.clone());
+        h.insert("x-vsr-destination-endpoint", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(&pool.alias) {
+        h.insert("x-selected-model", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(request_id) {
+        h.insert("x-request-id", v);
+    }
+    // A configured key replaces the client's credentials; otherwise theirs is forwarded.
+    if let Some(auth) = &ep.auth_value
+        && let Ok(name) = HeaderName::from_bytes(ep.settings.auth_header.as_bytes())
+    {
+        h.insert(name, auth.clone());
+    }
+    for (k, v) in &ep.settings.extra_headers {
+        if let (Ok(n), Ok(v)) = (
+            HeaderName::from_bytes(k.as_bytes()),
+            HeaderValue::from_str(v),
+        ) {
+            h.insert(n, v);
+        }
+    }
+    Ok(req)
+}
+
+fn set(h: &mut HeaderMap, name: &str, value: &str) {
+    if value.is_empty() {
+        return;
+    }
+    if let (Ok(n), Ok(v)) = (
+        HeaderName::from_bytes(name.as_bytes()),
+        HeaderValue::from_str(value),
+    ) {
+        h.insert(n, v);
+    }
+}
+
+fn add_route_headers(
+    h: &mut HeaderMap,
+    routed: &Routed,
+    requested: &str,
+    reasoning_on: bool,
+    replay_id: Option<&str>,
+) {
+    match &routed.outcome {
+        Some(o) => {
+            set(
+                h,
+                "x-vsr-selected-decision",
+                o.decision.as_deref().unwrap_or(""),
+            );
+            set(h, "x-vsr-selected-model", &routed.alias);
+            set(
+                h,
+                "x-vsr-selected-category",
+                o.category.as_deref().unwrap_or(""),
+            );
+            if o.confidence > 0.0 {
+                set(
+                    h,
+                    "x-vsr-selected-confidence",
+                    &format!("{:.4}", o.confidence),
+                );
+            }
+            for (family, names) in &o.matched {
+                set(h, &format!("x-vsr-matched-{family}"), &names.join(","));
+            }
+            set(
+                h,
+                "x-vsr-matched-projections",
+                &o.matched_projections.join(","),
+            );
+            if o.context_tokens > 0 {
+                set(
+                    h,
+                    "x-vsr-context-token-count",
+                    &o.context_tokens.to_string(),
+                );
+            }
+        }
+        None => set(h, "x-vsr-selected-model", requested),
+    }
+    set(
+        h,
+        "x-vsr-selected-reasoning",
+        if reasoning_on { "on" } else { "off" },
+    );
+    set(h, "x-vsr-injected-system-prompt", "false");
+    set(h, "x-vsr-replay-id", replay_id.unwrap_or(""));
+}
+
+/// The `fast_response` answer (surface spec §2.8): 200, `model: "router"`, zero usage; SSE
+/// word chunks when the request streams.
+fn fast_response(
+    shared: &Arc<Shared>,
+    req: &ChatRequest,
+    routed: &Routed,
+    request_id: &str,
+    message: &str,
+    flavor: Flavor,
+) -> Response<RespBody> {
+    let decision = routed
+        .outcome
+        .as_ref()
+        .and_then(|o| o.decision.clone())
+        .unwrap_or_default();
+    shared.metrics.fast_response(&decision);
+    let replay_id = shared.sink.as_ref().and_then(|s| {
+        s.start(&RecordStart {
+            request_id,
+            original_model: &req.model,
+            selected_model: &routed.alias,
+            routed: true,
+            outcome: routed.outcome.as_ref(),
+            request_body: &req.original,
+            streaming: req.streaming,
+            fast_response: true,
+        })
+    });
+    let id = format!("chatcmpl-fast-{}", unix_now());
+    let completion = crate::sim::completion_json(&id, "router", message, Usage::default());
+    let (body, content_type) = if req.streaming && flavor == Flavor::Chat {
+        (
+            crate::sim::sse_for_text(&id, "router", message),
+            "text/event-stream",
+        )
+    } else if flavor == Flavor::Responses {
+        let v = crate::responses::chat_to_response(&completion);
+        if req.streaming {
+            (
+                crate::responses::events_for_response(&v),
+                "text/event-stream",
+            )
+        } else {
+            (
+                serde_json::to_vec(&v).unwrap_or_default(),
+                "application/json",
+            )
+        }
+    } else {
+        (
+            serde_json::to_vec(&completion).unwrap_or_default(),
+            "application/json",
+        )
+    };
+    if let (Some(sink), Some(rid)) = (&shared.sink, &replay_id) {
+        sink.finish(
+            rid,
+            RecordFinish {
+                status: 200,
+                streaming: req.streaming,
+                usage: None,
+                response_body: Bytes::from(message.to_string()),
+                completed: true,
+            },
+        );
+    }
+    let mut resp = Response::new(full(body));
+    let h = resp.headers_mut();
+    h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+    set(h, "x-vsr-selected-decision", &decision);
+    set(h, "x-vsr-fast-response", "true");
+    set(h, "x-request-id", request_id);
+    set(h, "x-vsr-replay-id", replay_id.as_deref().unwrap_or(""));
+    resp
+}
+
+/// Per-response bookkeeping while the body streams through.
+struct ObserveState {
+    shared: Arc<Shared>,
+    alias: String,
+    pricing: Option<Pricing>,
+    started: Instant,
+    first_byte: bool,
+    sse: bool,
+    status: u16,
+    /// Partial SSE line carried between chunks.
+    line: Vec<u8>,
+    /// Concatenated assistant text (streams being recorded).
+    text: String,
+    /// Non-streaming body, capped (usage parse and record).
+    raw: Vec<u8>,
+    usage: Option<Usage>,
+    replay_id: Option<String>,
+    done: bool,
+    _guard: InFlight,
+}
+
+const RAW_CAP: usize = 4 * 1024 * 1024;
+
+impl ObserveState {
+    fn on_data(&mut self, data: &[u8]) {
+        if !self.first_byte {
+            self.first_byte = true;
+            if self.sse {
+                self.shared
+                    .metrics
+                    .ttft(&self.alias, self.started.elapsed().as_secs_f64());
+            }
+        }
+        if !self.sse {
+            if self.raw.len() + data.len() <= RAW_CAP {
+                self.raw.extend_from_slice(data);
+            }
+            return;
+        }
+        let mut rest = data;
+        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
+            let (head, tail) = rest.split_at(i);
+            if self.line.is_empty() {
+                self.sse_line(head);
+            } else {
+                let mut line = std::mem::take(&mut self.line);
+                line.extend_from_slice(head);
+                self.sse_line(&line);
+            }
+            rest = &tail[1..];
+        }
+        if self.line.len() + rest.len() <= RAW_CAP {
+            self.line.extend_from_slice(rest);
+        }
+    }
+
+    fn sse_line(&mut self, line: &[u8]) {
+        let Some(payload) = line.strip_prefix(b"data:") else {
+            return;
+        };
+        let payload = payload.trim_ascii();
+        if payload == b"[DONE]" || payload.is_empty() {
+            return;
+        }
+        let recording = self.replay_id.is_some();
+        // Parse only the chunks that matter: usage always, content when recording.
+        if !recording && !contains(payload, b"\"usage\"") {
+            return;
+        }
+        let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
+            return;
+        };
+        if let Some(u) = parse_usage(&v) {
+            self.usage = Some(u);
+        }
+        if recording
+            && let Some(t) = v
+                .pointer("/choices/0/delta/content")
+                .and_then(|t| t.as_str())
+        {
+            self.text.push_str(t);
+        }
+    }
+
+    fn finish(&mut self, completed: bool) {
+        if self.done {
+            return;
+        }
+        self.done = true;
+        let m = &self.shared.metrics;
+        if !self.sse {
+            m.ttft(&self.alias, self.started.elapsed().as_secs_f64());
+            if completed && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.raw) {
+                self.usage = parse_usage(&v);
+            }
+        }
+        if completed {
+            m.latency(&self.alias, self.started.elapsed().as_secs_f64());
+        } else {
+            m.error(&self.alias, "cancellation");
+        }
+        if let Some(u) = &self.usage {
+            let cost = self.pricing.as_ref().and_then(|p| {
+                let priced =
+                    p.currency.is_some() || p.prompt_per_1m != 0.0 || p.completion_per_1m != 0.0;
+                priced.then(|| {
+                    (
+                        (u.prompt_tokens as f64 * p.prompt_per_1m
+                            + u.completion_tokens as f64 * p.completion_per_1m)
+                            / 1e6,
+                        p.currency.as_deref().unwrap_or("USD"),
+                    )
+                })
+            });
+            m.usage(&self.alias, u.prompt_tokens, u.completion_tokens, cost);
+        }
+        if let (Some(sink), Some(id)) = (&self.shared.sink, &self.replay_id) {
+            let response_body = if self.sse {
+                Bytes::from(std::mem::take(&mut self.text))
+            } else {
+                Bytes::from(std::mem::take(&mut self.raw))
+            };
+            sink.finish(
+                id,
+                RecordFinish {
+                    status: self.status,
+                    streaming: self.sse,
+                    usage: self.usage.clone(),
+                    response_body,
+                    completed,
+                },
+            );
+        }
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+pub fn parse_usage(v: &serde_json::Value) -> Option<Usage> {
+    let u = v.get("usage")?;
+    let get = |k: &str| u.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
+    let (p, c) = (get("prompt_tokens"), get("completion_tokens"));
+    if p + c == 0 {
+        return None;
+    }
+    Some(Usage {
+        prompt_tokens: p,
+        completion_tokens: c,
+        total_tokens: p + c,
+    })
+}
+
+/// Passes upstream frames through unchanged, observing them; enforces the idle timeout.
+/// Dropping it early (client gone) drops the upstream body, which closes that connection.
+struct Observed {
+    inner: Incoming,
+    idle: Pin<Box<tokio::time::Sleep>>,
+    timeout: Duration,
+    st: ObserveState,
+}
+
+impl Body for Observed {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(Some(Ok(frame))) => {
+                if let Some(d) = frame.data_ref() {
+                    this.st.on_data(d);
+                }
+                let deadline = tokio::time::Instant::now() + this.timeout;
+                this.idle.as_mut().reset(deadline);
+                if this.inner.is_end_stream() {
+                    this.st.finish(true);
+                }
+                Poll::Ready(Some(Ok(frame)))
+            }
+            Poll::Ready(Some(Err(e))) => {
+                this.st.finish(false);
+                Poll::Ready(Some(Err(Box::new(e))))
+            }
+            Poll::Ready(None) => {
+                this.st.finish(true);
+                Poll::Ready(None)
+            }
+            Poll::Pending => {
+                if this.idle.as_mut().poll(cx).is_ready() {
+                    this.st.shared.metrics.error(&this.st.alias, "timeout");
+                    this.st.finish(false);
+                    return Poll::Ready(Some(Err("upstream body timed out".into())));
+                }
+                Poll::Pending
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+impl Drop for Observed {
+    fn drop(&mut self) {
+        self.st.finish(false);
+    }
+}

@@ -1,0 +1,50 @@
+//! Hook for the replay recorder (`vsr-replay` implements [`RecordSink`]). Calls are made on the
+//! request path and must not block: a sink queues work and returns.
+
+use bytes::Bytes;
+use serde::Serialize;
+
+use crate::classify::RouteOutcome;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordStart<'a> {
+    pub request_id: &'a str,
+    /// The client's `model`.
+    pub original_model: &'a str,
+    /// The alias forwarded to.
+    pub selected_model: &'a str,
+    /// True on the auto path, false for an explicit alias.
+    pub routed: bool,
+    pub outcome: Option<&'a RouteOutcome>,
+    /// The client's original body.
+    pub request_body: &'a [u8],
+    pub streaming: bool,
+    pub fast_response: bool,
+}
+
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Usage {
+    pub prompt_tokens: u64,
+    pub completion_tokens: u64,
+    pub total_tokens: u64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RecordFinish {
+    pub status: u16,
+    pub streaming: bool,
+    pub usage: Option<Usage>,
+    /// Final JSON for a non-streaming answer, the concatenated assistant text for a stream.
+    #[serde(skip)]
+    pub response_body: Bytes,
+    /// False when the client went away or the upstream failed mid-body.
+    pub completed: bool,
+}
+
+pub trait RecordSink: Send + Sync {
+    /// Starts a record; returns its id (sent as `x-vsr-replay-id`) or `None` when this request
+    /// is not recorded (for example no `router_replay` plugin on the decision).
+    fn start(&self, start: &RecordStart<'_>) -> Option<String>;
+    /// Completes the record `id` with status, usage and the response body.
+    fn finish(&self, id: &str, finish: RecordFinish);
+}

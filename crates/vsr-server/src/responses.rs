@@ -1,0 +1,439 @@
+//! `POST /v1/responses`: the request is translated into a chat completion, routed like any
+//! chat request, and the answer is translated back (a Responses object, or Responses SSE
+//! events when streaming).
+
+use std::collections::VecDeque;
+use std::pin::Pin;
+use std::task::{Context, Poll};
+
+use bytes::Bytes;
+use http_body::{Body, Frame};
+use serde_json::{Value, json};
+
+use crate::body::{BoxError, RespBody};
+use crate::error::ApiError;
+use crate::util::{hex_id, unix_now};
+
+/// Responses request → chat completions request body.
+pub fn request_to_chat(req: &Value) -> Result<Value, ApiError> {
+    let obj = req
+        .as_object()
+        .ok_or_else(|| ApiError::bad_request("malformed JSON body"))?;
+    let input = obj.get("input").ok_or_else(|| {
+        ApiError::bad_request("'input' field is required and must be a string or an array of items")
+    })?;
+    let mut messages = Vec::new();
+    if let Some(instr) = obj.get("instructions").and_then(|v| v.as_str()) {
+        messages.push(json!({"role": "system", "content": instr}));
+    }
+    match input {
+        Value::String(s) => messages.push(json!({"role": "user", "content": s})),
+        Value::Array(items) => {
+            for item in items {
+                let role = item.get("role").and_then(|r| r.as_str()).unwrap_or("user");
+                let role = if role == "developer" { "system" } else { role };
+                let content = match item.get("content") {
+                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::Array(parts)) => parts
+                        .iter()
+                        .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+                        .collect::<Vec<_>>()
+                        .join(" "),
+                    _ => {
+                        return Err(ApiError::bad_request(
+                            "'input' items need a string or text-part array `content`",
+                        ));
+                    }
+                };
+                messages.push(json!({"role": role, "content": content}));
+            }
+        }
+        _ => {
+            return Err(ApiError::bad_request(
+                "'input' field is required and must be a string or an array of items",
+            ));
+        }
+    }
+    let mut chat = serde_json::Map::new();
+    chat.insert(
+        "model".into(),
+        obj.get("model").cloned().unwrap_or(Value::Null),
+    );
+    chat.insert("messages".into(), Value::Array(messages));
+    for (from, to) in [
+        ("max_output_tokens", "max_tokens"),
+        ("temperature", "temperature"),
+        ("top_p", "top_p"),
+        ("stream", "stream"),
+        ("user", "user"),
+    ] {
+        if let Some(v) = obj.get(from) {
+            chat.insert(to.into(), v.clone());
+        }
+    }
+    if let Some(effort) = req.pointer("/reasoning/effort") {
+        chat.insert("reasoning_effort".into(), effort.clone());
+    }
+    Ok(Value::Object(chat))
+}
+
+fn response_shell(
+    id: &str,
+    model: &str,
+    created: u64,
+    status: &str,
+    output: Value,
+    usage: Value,
+) -> Value {
+    json!({
+        "id": id, "object": "response", "created_at": created, "status": status,
+        "model": model, "output": output, "usage": usage,
+        "error": null, "incomplete_details": null, "instructions": null, "metadata": {},
+        "parallel_tool_calls": false, "tool_choice": "auto", "tools": [],
+        "temperature": null, "top_p": null,
+    })
+}
+
+fn message_item(item_id: &str, text: &str, status: &str) -> Value {
+    json!({"id": item_id, "type": "message", "status": status, "role": "assistant",
+           "content": [{"type": "output_text", "text": text, "annotations": []}]})
+}
+
+fn usage_of(u: Option<&Value>) -> Value {
+    let get = |k: &str| {
+        u.and_then(|u| u.get(k))
+            .and_then(|v| v.as_u64())
+            .unwrap_or(0)
+    };
+    let (i, o) = (get("prompt_tokens"), get("completion_tokens"));
+    json!({"input_tokens": i, "output_tokens": o, "total_tokens": i + o,
+           "input_tokens_details": {"cached_tokens": 0},
+           "output_tokens_details": {"reasoning_tokens": 0}})
+}
+
+/// Chat completion JSON → Responses object.
+pub fn chat_to_response(chat: &Value) -> Value {
+    let text = chat
+        .pointer("/choices/0/message/content")
+        .and_then(|t| t.as_str())
+        .unwrap_or("");
+    let model = chat.get("model").and_then(|m| m.as_str()).unwrap_or("");
+    let created = chat
+        .get("created")
+        .and_then(|c| c.as_u64())
+        .unwrap_or_else(unix_now);
+    response_shell(
+        &format!("resp_{}", hex_id()),
+        model,
+        created,
+        "completed",
+        json!([message_item(
+            &format!("msg_{}", hex_id()),
+            text,
+            "completed"
+        )]),
+        usage_of(chat.get("usage")),
+    )
+}
+
+fn event(out: &mut Vec<u8>, seq: &mut u64, kind: &str, mut data: Value) {
+    if let Some(o) = data.as_object_mut() {
+        o.insert("type".into(), json!(kind));
+        o.insert("sequence_number".into(), json!(*seq));
+    }
+    *seq += 1;
+    out.extend_from_slice(format!("event: {kind}\ndata: ").as_bytes());
+    out.extend_from_slice(&serde_json::to_vec(&data).unwrap_or_default());
+    out.extend_from_slice(b"\n\n");
+}
+
+/// Translates chat SSE into Responses SSE events incrementally.
+struct Translator {
+    seq: u64,
+    resp_id: String,
+    item_id: String,
+    model: String,
+    created: u64,
+    text: String,
+    usage: Option<Value>,
+    started: bool,
+    finished: bool,
+}
+
+impl Translator {
+    fn new() -> Self {
+        Self {
+            seq: 0,
+            resp_id: format!("resp_{}", hex_id()),
+            item_id: format!("msg_{}", hex_id()),
+            model: String::new(),
+            created: unix_now(),
+            text: String::new(),
+            usage: None,
+            started: false,
+            finished: false,
+        }
+    }
+
+    fn start(&mut self, out: &mut Vec<u8>) {
+        if self.started {
+            return;
+        }
+        self.started = true;
+        let shell = response_shell(
+            &self.resp_id,
+            &self.model,
+            self.created,
+            "in_progress",
+            json!([]),
+            Value::Null,
+        );
+        event(
+            out,
+            &mut self.seq,
+            "response.created",
+            json!({"response": shell.clone()}),
+        );
+        event(
+            out,
+            &mut self.seq,
+            "response.in_progress",
+            json!({"response": shell}),
+        );
+        event(
+            out,
+            &mut self.seq,
+            "response.output_item.added",
+            json!({"output_index": 0, "item": {"id": self.item_id, "type": "message", "status": "in_progress", "role": "assistant", "content": []}}),
+        );
+        event(
+            out,
+            &mut self.seq,
+            "response.content_part.added",
+            json!({"item_id": self.item_id, "output_index": 0, "content_index": 0, "part": {"type": "output_text", "text": "", "annotations": []}}),
+        );
+    }
+
+    fn chunk(&mut self, v: &Value, out: &mut Vec<u8>) {
+        if self.model.is_empty()
+            && let Some(m) = v.get("model").and_then(|m| m.as_str())
+        {
+            self.model = m.to_string();
+        }
+        self.start(out);
+        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
+            self.usage = Some(u.clone());
+        }
+        if let Some(d) = v
+            .pointer("/choices/0/delta/content")
+            .and_then(|t| t.as_str())
+            && !d.is_empty()
+        {
+            self.text.push_str(d);
+            event(
+                out,
+                &mut self.seq,
+                "response.output_text.delta",
+                json!({"item_id": self.item_id, "output_index": 0, "content_index": 0, "delta": d, "logprobs": []}),
+            );
+        }
+    }
+
+    fn finish(&mut self, out: &mut Vec<u8>) {
+        if self.finished {
+            return;
+        }
+        self.start(out);
+        self.finished = true;
+        let part = json!({"type": "output_text", "text": self.text, "annotations": []});
+        event(
+            out,
+            &mut self.seq,
+            "response.output_text.done",
+            json!({"item_id": self.item_id, "output_index": 0, "content_index": 0, "text": self.text, "logprobs": []}),
+        );
+        event(
+            out,
+            &mut self.seq,
+            "response.content_part.done",
+            json!({"item_id": self.item_id, "output_index": 0, "content_index": 0, "part": part}),
+        );
+        let item = message_item(&self.item_id, &self.text, "completed");
+        event(
+            out,
+            &mut self.seq,
+            "response.output_item.done",
+            json!({"output_index": 0, "item": item.clone()}),
+        );
+        let resp = response_shell(
+            &self.resp_id,
+            &self.model,
+            self.created,
+            "completed",
+            json!([item]),
+            usage_of(self.usage.as_ref()),
+        );
+        event(
+            out,
+            &mut self.seq,
+            "response.completed",
+            json!({"response": resp}),
+        );
+    }
+}
+
+/// All events for an already complete Responses object (synthetic answers).
+pub fn events_for_response(resp: &Value) -> Vec<u8> {
+    let mut t = Translator::new();
+    t.model = resp
+        .get("model")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .to_string();
+    let text = resp
+        .pointer("/output/0/content/0/text")
+        .and_then(|t| t.as_str())
+        .unwrap_or("");
+    let mut out = Vec::new();
+    t.chunk(
+        &json!({"choices": [{"delta": {"content": text}}]}),
+        &mut out,
+    );
+    t.finish(&mut out);
+    out
+}
+
+/// Body adapter: chat SSE in, Responses SSE out.
+pub struct ResponsesStream {
+    inner: RespBody,
+    tr: Translator,
+    line: Vec<u8>,
+    pending: VecDeque<Bytes>,
+    ended: bool,
+}
+
+impl ResponsesStream {
+    pub fn new(inner: RespBody) -> Self {
+        Self {
+            inner,
+            tr: Translator::new(),
+            line: Vec::new(),
+            pending: VecDeque::new(),
+            ended: false,
+        }
+    }
+
+    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
+        let mut out = Vec::new();
+        for &b in data {
+            if b == b'\n' {
+                let line = std::mem::take(&mut self.line);
+                if let Some(p) = line.strip_prefix(b"data:") {
+                    let p = p.trim_ascii();
+                    if p == b"[DONE]" {
+                        self.tr.finish(&mut out);
+                    } else if let Ok(v) = serde_json::from_slice::<Value>(p) {
+                        self.tr.chunk(&v, &mut out);
+                    }
+                }
+            } else {
+                self.line.push(b);
+            }
+        }
+        out
+    }
+}
+
+impl Body for ResponsesStream {
+    type Data = Bytes;
+    type Error = BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        loop {
+            if let Some(b) = self.pending.pop_front() {
+                return Poll::Ready(Some(Ok(Frame::data(b))));
+            }
+            if self.ended {
+                return Poll::Ready(None);
+            }
+            match Pin::new(&mut self.inner).poll_frame(cx) {
+                Poll::Ready(Some(Ok(frame))) => {
+                    if let Some(d) = frame.data_ref() {
+                        let out = self.feed(d);
+                        if !out.is_empty() {
+                            self.pending.push_back(Bytes::from(out));
+                        }
+                    }
+                }
+                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
+                Poll::Ready(None) => {
+                    self.ended = true;
+                    let mut out = Vec::new();
+                    self.tr.finish(&mut out);
+                    if !out.is_empty() {
+                        self.pending.push_back(Bytes::from(out));
+                    }
+                }
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_translation() {
+        let r = json!({"model": "MoM", "input": [{"role": "developer", "content": "sys"},
+                       {"role": "user", "content": [{"type": "input_text", "text": "hi"}]}],
+                       "instructions": "be kind", "max_output_tokens": 5, "stream": true});
+        let c = request_to_chat(&r).unwrap();
+        assert_eq!(
+            c["messages"][0],
+            json!({"role": "system", "content": "be kind"})
+        );
+        assert_eq!(c["messages"][1]["role"], "system");
+        assert_eq!(c["messages"][2], json!({"role": "user", "content": "hi"}));
+        assert_eq!(c["max_tokens"], 5);
+        assert_eq!(c["stream"], true);
+        let e = request_to_chat(&json!({"model": "m"})).unwrap_err();
+        assert!(e.message.starts_with("'input' field is required"));
+    }
+
+    #[test]
+    fn response_translation() {
+        let chat = json!({"model": "m", "created": 7, "choices": [{"message": {"role": "assistant", "content": "hello"}}],
+                          "usage": {"prompt_tokens": 3, "completion_tokens": 2}});
+        let r = chat_to_response(&chat);
+        assert_eq!(r["output"][0]["content"][0]["text"], "hello");
+        assert_eq!(r["usage"]["total_tokens"], 5);
+        assert_eq!(r["object"], "response");
+    }
+
+    #[test]
+    fn stream_translation_emits_ordered_events() {
+        let mut s = ResponsesStream::new(crate::body::full(Bytes::new()));
+        let a = s.feed(b"data: {\"model\":\"m\",\"choices\":[{\"delta\":{\"content\":\"he\"}}]}\n\ndata: {\"choices\":[{\"delta\":{\"con");
+        let b = s.feed(b"tent\":\"llo\"}}]}\n\ndata: [DONE]\n\n");
+        let all = String::from_utf8([a, b].concat()).unwrap();
+        let kinds: Vec<&str> = all
+            .lines()
+            .filter_map(|l| l.strip_prefix("event: "))
+            .collect();
+        assert_eq!(kinds.first(), Some(&"response.created"));
+        assert_eq!(
+            kinds
+                .iter()
+                .filter(|k| **k == "response.output_text.delta")
+                .count(),
+            2
+        );
+        assert_eq!(kinds.last(), Some(&"response.completed"));
+        assert!(all.contains("\"text\":\"hello\""));
+    }
+}

@@ -1,0 +1,216 @@
+//! Body rewrite for the upstream request. The top-level object is held as raw JSON values, so
+//! every field the router does not touch is forwarded byte for byte (unknown fields included).
+
+use indexmap::IndexMap;
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+
+use crate::settings::ReasoningFamily;
+
+pub type RawObject = IndexMap<String, Box<RawValue>>;
+
+/// What to change in the request body.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Rewrite<'a> {
+    /// New `model` value when it differs from the client's.
+    pub model: Option<&'a str>,
+    /// Reasoning to inject: (family, use_reasoning, effort for `reasoning_effort` families).
+    pub reasoning: Option<(&'a ReasoningFamily, bool, &'a str)>,
+    /// Force `stream: true` and `stream_options.include_usage: true`.
+    pub stream_usage: bool,
+}
+
+fn raw(v: &Value) -> Result<Box<RawValue>, serde_json::Error> {
+    RawValue::from_string(serde_json::to_string(v)?)
+}
+
+fn object_of(fields: &RawObject, key: &str) -> Map<String, Value> {
+    fields
+        .get(key)
+        .and_then(|r| serde_json::from_str::<Value>(r.get()).ok())
+        .and_then(|v| match v {
+            Value::Object(m) => Some(m),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
+/// Applies `rw` to `fields`. Returns false when nothing changed (forward the original bytes).
+pub fn apply(fields: &mut RawObject, rw: &Rewrite<'_>) -> Result<bool, serde_json::Error> {
+    let mut changed = false;
+    if let Some(m) = rw.model {
+        fields.insert("model".into(), raw(&Value::String(m.into()))?);
+        changed = true;
+    }
+    if let Some((family, on, effort)) = rw.reasoning {
+        // Upstream always drops a top-level reasoning_effort on the routed path.
+        let client_effort = fields
+            .shift_remove("reasoning_effort")
+            .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
+        let value = match family.kind.as_str() {
+            "chat_template_kwargs" => Some(Value::Bool(on)),
+            "reasoning_effort" if on => Some(Value::String(effort.into())),
+            "reasoning_effort" => Some(
+                client_effort
+                    .filter(|v| v.is_string())
+                    .unwrap_or_else(|| Value::String("low".into())),
+            ),
+            _ => None,
+        };
+        if let Some(value) = value {
+            let mut kwargs = object_of(fields, "chat_template_kwargs");
+            kwargs.insert(family.parameter.clone(), value);
+            fields.insert("chat_template_kwargs".into(), raw(&Value::Object(kwargs))?);
+        }
+        changed = true;
+    }
+    if rw.stream_usage {
+        let already = fields.get("stream").is_some_and(|r| r.get() == "true");
+        let mut opts = object_of(fields, "stream_options");
+        if !already || opts.get("include_usage") != Some(&Value::Bool(true)) {
+            fields.insert("stream".into(), raw(&Value::Bool(true))?);
+            opts.insert("include_usage".into(), Value::Bool(true));
+            fields.insert("stream_options".into(), raw(&Value::Object(opts))?);
+            changed = true;
+        }
+    }
+    Ok(changed)
+}
+
+pub fn to_bytes(fields: &RawObject) -> Result<Vec<u8>, serde_json::Error> {
+    serde_json::to_vec(fields)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(s: &str) -> RawObject {
+        serde_json::from_str(s).unwrap()
+    }
+
+    #[test]
+    fn untouched_fields_keep_their_bytes() {
+        let src = r#"{"model":"MoM","x_custom":{"n":1.50, "e":1e3},"messages":[{"role":"user","content":"hi"}],"temperature":0.70}"#;
+        let mut f = parse(src);
+        let q3 = ReasoningFamily {
+            kind: "chat_template_kwargs".into(),
+            parameter: "enable_thinking".into(),
+        };
+        let changed = apply(
+            &mut f,
+            &Rewrite {
+                model: Some("qwen/a"),
+                reasoning: Some((&q3, true, "high")),
+                stream_usage: false,
+            },
+        )
+        .unwrap();
+        assert!(changed);
+        let out = String::from_utf8(to_bytes(&f).unwrap()).unwrap();
+        assert!(out.contains(r#""x_custom":{"n":1.50, "e":1e3}"#), "{out}");
+        assert!(out.contains(r#""temperature":0.70"#));
+        assert!(out.starts_with(r#"{"model":"qwen/a""#));
+        assert!(
+            out.ends_with(r#""chat_template_kwargs":{"enable_thinking":true}}"#),
+            "{out}"
+        );
+    }
+
+    #[test]
+    fn reasoning_families_per_spec() {
+        let q3 = ReasoningFamily {
+            kind: "chat_template_kwargs".into(),
+            parameter: "enable_thinking".into(),
+        };
+        let mut f = parse(
+            r#"{"model":"m","reasoning_effort":"high","chat_template_kwargs":{"keep":1,"enable_thinking":true}}"#,
+        );
+        apply(
+            &mut f,
+            &Rewrite {
+                reasoning: Some((&q3, false, "high")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&to_bytes(&f).unwrap()).unwrap();
+        assert!(v.get("reasoning_effort").is_none());
+        assert_eq!(
+            v["chat_template_kwargs"],
+            serde_json::json!({"keep":1,"enable_thinking":false})
+        );
+
+        let gpt = ReasoningFamily {
+            kind: "reasoning_effort".into(),
+            parameter: "reasoning_effort".into(),
+        };
+        let mut f = parse(r#"{"model":"m","reasoning_effort":"minimal"}"#);
+        apply(
+            &mut f,
+            &Rewrite {
+                reasoning: Some((&gpt, false, "high")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&to_bytes(&f).unwrap()).unwrap();
+        assert_eq!(v["chat_template_kwargs"]["reasoning_effort"], "minimal");
+        let mut f = parse(r#"{"model":"m"}"#);
+        apply(
+            &mut f,
+            &Rewrite {
+                reasoning: Some((&gpt, true, "high")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        let v: Value = serde_json::from_slice(&to_bytes(&f).unwrap()).unwrap();
+        assert_eq!(v["chat_template_kwargs"]["reasoning_effort"], "high");
+
+        let unknown = ReasoningFamily {
+            kind: "other".into(),
+            parameter: "p".into(),
+        };
+        let mut f = parse(r#"{"model":"m"}"#);
+        apply(
+            &mut f,
+            &Rewrite {
+                reasoning: Some((&unknown, true, "high")),
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert!(!f.contains_key("chat_template_kwargs"));
+    }
+
+    #[test]
+    fn stream_usage_is_added_and_idempotent() {
+        let mut f = parse(r#"{"model":"m","stream":true,"stream_options":{"x":1}}"#);
+        assert!(
+            apply(
+                &mut f,
+                &Rewrite {
+                    stream_usage: true,
+                    ..Default::default()
+                }
+            )
+            .unwrap()
+        );
+        let v: Value = serde_json::from_slice(&to_bytes(&f).unwrap()).unwrap();
+        assert_eq!(
+            v["stream_options"],
+            serde_json::json!({"x":1,"include_usage":true})
+        );
+        assert!(
+            !apply(
+                &mut f,
+                &Rewrite {
+                    stream_usage: true,
+                    ..Default::default()
+                }
+            )
+            .unwrap()
+        );
+    }
+}

@@ -1,0 +1,425 @@
+//! Listener loop and request dispatch: the OpenAI data plane plus the management endpoints,
+//! all on every configured listener.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use arc_swap::ArcSwap;
+use bytes::Bytes;
+use http::{Method, Request, Response, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde_json::json;
+use tokio::net::TcpListener;
+use tokio::sync::Semaphore;
+
+use crate::body::{RespBody, json_response, text_response};
+use crate::error::{ApiError, management_error};
+use crate::proxy::{self, Flavor, upstream_client};
+use crate::record::RecordSink;
+use crate::responses;
+use crate::state::{ConfigLoader, Runtime, Shared};
+use crate::util::unix_now;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ServerError {
+    #[error("config: {0}")]
+    Config(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: String,
+        source: std::io::Error,
+    },
+    #[error("config has no listeners and no --port was given")]
+    NoListeners,
+}
+
+pub struct ServeOptions {
+    pub config_path: PathBuf,
+    pub loader: Arc<dyn ConfigLoader>,
+    /// Listen here instead of the config's listeners (tests and `--port`).
+    pub listen_override: Option<SocketAddr>,
+    /// Overrides `global.router.max_body_bytes`.
+    pub max_body_bytes: Option<usize>,
+    /// Classification requests allowed to wait for a worker before answering 429.
+    pub classifier_queue: usize,
+    /// Poll the config file's mtime/size this often (`None`: no watching).
+    pub watch_interval: Option<Duration>,
+    pub record_sink: Option<Arc<dyn RecordSink>>,
+}
+
+impl ServeOptions {
+    pub fn new(config_path: impl Into<PathBuf>, loader: Arc<dyn ConfigLoader>) -> Self {
+        Self {
+            config_path: config_path.into(),
+            loader,
+            listen_override: None,
+            max_body_bytes: None,
+            classifier_queue: 1024,
+            watch_interval: Some(Duration::from_millis(500)),
+            record_sink: None,
+        }
+    }
+}
+
+/// A started router. Dropping it stops the listeners and the watcher.
+pub struct RunningServer {
+    pub addrs: Vec<SocketAddr>,
+    pub shared: Arc<Shared>,
+    tasks: Vec<tokio::task::JoinHandle<()>>,
+}
+
+impl RunningServer {
+    pub fn shutdown(&self) {
+        for t in &self.tasks {
+            t.abort();
+        }
+    }
+    /// Waits until the listeners stop (never, unless shut down).
+    pub async fn wait(mut self) {
+        for t in std::mem::take(&mut self.tasks) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for RunningServer {
+    fn drop(&mut self) {
+        self.shutdown();
+    }
+}
+
+/// Loads the config, binds every listener and starts serving.
+pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
+    let loader = Arc::clone(&opts.loader);
+    let path = opts.config_path.clone();
+    let loaded = tokio::task::spawn_blocking(move || loader.load(&path))
+        .await
+        .map_err(|e| ServerError::Config(e.to_string()))?
+        .map_err(ServerError::Config)?;
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let client = upstream_client(Duration::from_secs(5));
+    let runtime = Runtime::build(loaded, &client, 1, opts.max_body_bytes);
+    let mut addrs: Vec<String> = match opts.listen_override {
+        Some(a) => vec![a.to_string()],
+        None => runtime
+            .settings
+            .listeners
+            .iter()
+            .map(|l| format!("{}:{}", l.address, l.port))
+            .collect(),
+    };
+    addrs.dedup();
+    if addrs.is_empty() {
+        return Err(ServerError::NoListeners);
+    }
+    let shared = Arc::new(Shared {
+        runtime: ArcSwap::from_pointee(runtime),
+        client,
+        metrics: crate::metrics::Metrics::new(),
+        sink: opts.record_sink,
+        loader: opts.loader,
+        config_path: opts.config_path,
+        classify_queue: Arc::new(Semaphore::new(opts.classifier_queue.max(1))),
+        max_body_override: opts.max_body_bytes,
+        reload_lock: tokio::sync::Mutex::new(()),
+    });
+    let mut bound = Vec::new();
+    let mut tasks = Vec::new();
+    for a in addrs {
+        let listener = TcpListener::bind(&a)
+            .await
+            .map_err(|source| ServerError::Bind {
+                addr: a.clone(),
+                source,
+            })?;
+        let local = listener.local_addr().map_err(|source| ServerError::Bind {
+            addr: a.clone(),
+            source,
+        })?;
+        bound.push(local);
+        tasks.push(tokio::spawn(accept_loop(listener, Arc::clone(&shared))));
+    }
+    if let Some(every) = opts.watch_interval {
+        tasks.push(tokio::spawn(watch(Arc::clone(&shared), every)));
+    }
+    Ok(RunningServer {
+        addrs: bound,
+        shared,
+        tasks,
+    })
+}
+
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+    loop {
+        let (stream, _) = match listener.accept().await {
+            Ok(s) => s,
+            Err(e) => {
+                // EMFILE and friends: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(20)).await;
+                continue;
+            }
+        };
+        let _ = stream.set_nodelay(true);
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            let svc = hyper::service::service_fn(move |req| {
+                let shared = Arc::clone(&shared);
+                async move { Ok::<_, std::convert::Infallible>(dispatch(&shared, req).await) }
+            });
+            let _ = hyper::server::conn::http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                .await;
+        });
+    }
+}
+
+/// Polls the config file; a changed mtime or size triggers validate-then-swap.
+async fn watch(shared: Arc<Shared>, every: Duration) {
+    let stamp = |p: &PathBuf| -> Option<(SystemTime, u64)> {
+        let m = std::fs::metadata(p).ok()?;
+        Some((m.modified().ok()?, m.len()))
+    };
+    let mut last = stamp(&shared.config_path);
+    loop {
+        tokio::time::sleep(every).await;
+        let now = stamp(&shared.config_path);
+        if now.is_some() && now != last {
+            // Let an editor finish writing before reading (debounce).
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            last = stamp(&shared.config_path);
+            let _ = shared.reload().await;
+        }
+    }
+}
+
+async fn read_body(
+    req: Request<Incoming>,
+    limit: usize,
+) -> Result<(http::request::Parts, Bytes), ApiError> {
+    let too_large = || {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            format!("request body is larger than {limit} bytes"),
+        )
+    };
+    let declared = req
+        .headers()
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return Err(too_large());
+    }
+    let (parts, body) = req.into_parts();
+    match Limited::new(body, limit).collect().await {
+        Ok(c) => Ok((parts, c.to_bytes())),
+        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(e) => Err(ApiError::bad_request(format!(
+            "could not read request body: {e}"
+        ))),
+    }
+}
+
+async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
+    let path = req.uri().path();
+    let path = if path.len() > 1 {
+        path.trim_end_matches('/')
+    } else {
+        path
+    }
+    .to_string();
+    let method = req.method().clone();
+    let only = |m: Method| {
+        if method == m {
+            Ok(())
+        } else {
+            Err(ApiError::method_not_allowed())
+        }
+    };
+    let result = match path.as_str() {
+        "/v1/chat/completions" => match only(Method::POST) {
+            Ok(()) => chat(shared, req).await,
+            Err(e) => Err(e),
+        },
+        "/v1/responses" => match only(Method::POST) {
+            Ok(()) => responses_api(shared, req).await,
+            Err(e) => Err(e),
+        },
+        p if p == "/v1/models" || p.starts_with("/v1/models/") => only(Method::GET).map(|()| models(shared)),
+        "/health" => only(Method::GET).map(|()| {
+            json_response(StatusCode::OK, &json!({"status": "healthy", "service": "classification-api"}))
+        }),
+        "/ready" => only(Method::GET).map(|()| {
+            let rt = shared.runtime.load();
+            json_response(StatusCode::OK, &json!({"status": "ready", "ready": true, "phase": "ready",
+                "message": "router is ready", "ready_models": rt.settings.models.len(),
+                "total_models": rt.settings.models.len(), "pending_models": [], "downloading_model": ""}))
+        }),
+        "/metrics" => only(Method::GET).map(|()| {
+            text_response(StatusCode::OK, "text/plain; version=0.0.4", shared.metrics.render())
+        }),
+        "/api/v1/eval" => match only(Method::POST) {
+            Ok(()) => Ok(eval(shared, req).await),
+            Err(e) => Err(e),
+        },
+        "/config/router" => only(Method::GET).map(|()| json_response(StatusCode::OK, &shared.runtime.load().source)),
+        "/config/reload" => match only(Method::POST) {
+            Ok(()) => Ok(match shared.reload().await {
+                Ok(generation) => json_response(StatusCode::OK, &json!({"status": "success", "generation": generation})),
+                Err(e) => management_error(StatusCode::BAD_REQUEST, "CONFIG_VALIDATION_ERROR", &e),
+            }),
+            Err(e) => Err(e),
+        },
+        _ => Err(ApiError::not_found()),
+    };
+    result.unwrap_or_else(ApiError::into_response)
+}
+
+async fn chat(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, ApiError> {
+    let limit = shared.runtime.load().settings.max_body_bytes;
+    let (parts, body) = read_body(req, limit).await?;
+    let chat = proxy::parse_chat(body, &parts.headers)?;
+    proxy::handle_chat(shared, &parts.headers, chat, Flavor::Chat).await
+}
+
+async fn responses_api(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+) -> Result<Response<RespBody>, ApiError> {
+    let settings_limit = {
+        let rt = shared.runtime.load();
+        if !rt.settings.response_api_enabled {
+            return Err(ApiError::not_found());
+        }
+        rt.settings.max_body_bytes
+    };
+    let (parts, body) = read_body(req, settings_limit).await?;
+    let v: serde_json::Value =
+        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("malformed JSON body"))?;
+    let chat_body = responses::request_to_chat(&v)?;
+    let bytes = Bytes::from(serde_json::to_vec(&chat_body).unwrap_or_default());
+    let chat = proxy::parse_chat(bytes, &parts.headers)?;
+    let streaming = chat.streaming;
+    let resp = proxy::handle_chat(shared, &parts.headers, chat, Flavor::Responses).await?;
+    let fast = resp.headers().contains_key("x-vsr-fast-response");
+    if !resp.status().is_success() || fast {
+        return Ok(resp);
+    }
+    let (mut parts, body) = resp.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    if streaming {
+        let out = responses::ResponsesStream::new(body);
+        return Ok(Response::from_parts(parts, out.boxed_unsync()));
+    }
+    let collected = body
+        .collect()
+        .await
+        .map_err(|e| {
+            ApiError::new(
+                StatusCode::BAD_GATEWAY,
+                format!("upstream body failed: {e}"),
+            )
+        })?
+        .to_bytes();
+    let chat_json: serde_json::Value = serde_json::from_slice(&collected).map_err(|e| {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            format!("Response transformation error: {e}"),
+        )
+    })?;
+    let out = serde_json::to_vec(&responses::chat_to_response(&chat_json)).unwrap_or_default();
+    parts.headers.insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("application/json"),
+    );
+    Ok(Response::from_parts(parts, crate::body::full(out)))
+}
+
+fn models(shared: &Arc<Shared>) -> Response<RespBody> {
+    let rt = shared.runtime.load();
+    let now = unix_now();
+    let mut data: Vec<serde_json::Value> = rt
+        .settings
+        .auto_model_names
+        .iter()
+        .map(|n| {
+            json!({"id": n, "object": "model", "created": now, "owned_by": "vllm-semantic-router",
+                        "description": "Intelligent Router for Mixture-of-Models"})
+        })
+        .collect();
+    data.extend(rt.settings.models.keys().map(
+        |n| json!({"id": n, "object": "model", "created": now, "owned_by": "vllm-semantic-router"}),
+    ));
+    json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
+}
+
+async fn eval(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
+    let (_, body) = match read_body(req, 1024 * 1024).await {
+        Ok(b) => b,
+        Err(e) => return management_error(e.status, "INVALID_INPUT", &e.message),
+    };
+    let text = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => match v.get("text") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            None => String::new(),
+            Some(_) => {
+                return management_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_INPUT",
+                    "text must be a string",
+                );
+            }
+        },
+        Err(e) => {
+            return management_error(
+                StatusCode::BAD_REQUEST,
+                "INVALID_INPUT",
+                &format!("invalid JSON: {e}"),
+            );
+        }
+    };
+    if text.is_empty() {
+        return management_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "CLASSIFICATION_ERROR",
+            "text cannot be empty",
+        );
+    }
+    let Ok(permit) = Arc::clone(&shared.classify_queue).try_acquire_owned() else {
+        return crate::error::ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "Rate limit exceeded. Retry after 1 seconds.",
+        )
+        .into_response();
+    };
+    let classifier = Arc::clone(&shared.runtime.load().classifier);
+    let r = tokio::task::spawn_blocking(move || {
+        let r = classifier.eval(&text);
+        drop(permit);
+        r
+    })
+    .await;
+    match r {
+        Ok(Ok(v)) => json_response(StatusCode::OK, &v),
+        Ok(Err(e)) => management_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "CLASSIFICATION_ERROR",
+            &e.to_string(),
+        ),
+        Err(e) => management_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "CLASSIFICATION_ERROR",
+            &e.to_string(),
+        ),
+    }
+}

@@ -1,0 +1,362 @@
+//! `vllm-sr sim-backend`: an OpenAI-compatible stand-in for vLLM. It answers `/v1/models` and
+//! chat completions (streaming and not, with usage), echoes what it received, and injects
+//! latency and faults by option or per request header:
+//! `x-sim-latency-ms`, `x-sim-status` (answer with that error status), `x-sim-reset: 1`
+//! (close the connection without answering), `x-sim-cut-after: N` (abort the stream after N
+//! content chunks), `x-sim-words`, `x-sim-chunk-delay-ms`.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use http::{HeaderMap, Request, Response, StatusCode, header};
+use http_body_util::BodyExt;
+use hyper::body::{Frame, Incoming};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+use crate::body::{BoxError, RespBody, json_response};
+use crate::record::Usage;
+use crate::util::{hex_id, unix_now};
+
+#[derive(Debug, Clone)]
+pub struct SimOptions {
+    pub models: Vec<String>,
+    pub latency: Duration,
+    /// Fraction of chat requests answered with `error_status`.
+    pub error_rate: f64,
+    pub error_status: u16,
+    /// Fraction of chat requests whose connection is dropped before any answer.
+    pub reset_rate: f64,
+    /// Fraction of streams cut after the first content chunk.
+    pub cut_rate: f64,
+    /// Words per answer unless `max_tokens` asks for fewer.
+    pub words: usize,
+    pub chunk_delay: Duration,
+}
+
+impl Default for SimOptions {
+    fn default() -> Self {
+        Self {
+            models: vec!["sim-model".into()],
+            latency: Duration::ZERO,
+            error_rate: 0.0,
+            error_status: 500,
+            reset_rate: 0.0,
+            cut_rate: 0.0,
+            words: 12,
+            chunk_delay: Duration::ZERO,
+        }
+    }
+}
+
+/// Request counters, readable by tests (and over HTTP at `GET /sim/stats`).
+#[derive(Debug, Default)]
+pub struct SimStats {
+    pub chat_requests: AtomicU64,
+    pub health_checks: AtomicU64,
+}
+
+pub struct SimServer {
+    pub addr: SocketAddr,
+    pub stats: Arc<SimStats>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl SimServer {
+    pub fn shutdown(&self) {
+        self.task.abort();
+    }
+}
+
+impl Drop for SimServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+pub async fn start(addr: SocketAddr, opts: SimOptions) -> std::io::Result<SimServer> {
+    let listener = TcpListener::bind(addr).await?;
+    let addr = listener.local_addr()?;
+    let stats = Arc::new(SimStats::default());
+    let opts = Arc::new(opts);
+    let st = Arc::clone(&stats);
+    let task = tokio::spawn(async move {
+        loop {
+            let Ok((stream, _)) = listener.accept().await else {
+                continue;
+            };
+            let _ = stream.set_nodelay(true);
+            let (opts, st) = (Arc::clone(&opts), Arc::clone(&st));
+            tokio::spawn(async move {
+                let svc = hyper::service::service_fn(move |req| {
+                    handle(req, Arc::clone(&opts), Arc::clone(&st))
+                });
+                let _ = hyper::server::conn::http1::Builder::new()
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
+                    .await;
+            });
+        }
+    });
+    Ok(SimServer { addr, stats, task })
+}
+
+fn header_num(h: &HeaderMap, name: &str) -> Option<u64> {
+    h.get(name)?.to_str().ok()?.trim().parse().ok()
+}
+
+fn sim_error(status: u16, msg: &str) -> Response<RespBody> {
+    let s = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    json_response(
+        s,
+        &json!({"error": {"message": msg, "type": "sim_error", "code": status}}),
+    )
+}
+
+async fn handle(
+    req: Request<Incoming>,
+    opts: Arc<SimOptions>,
+    stats: Arc<SimStats>,
+) -> Result<Response<RespBody>, BoxError> {
+    let path = req.uri().path().trim_end_matches('/').to_string();
+    match (req.method().as_str(), path.as_str()) {
+        ("GET", "/health") => {
+            stats.health_checks.fetch_add(1, Ordering::Relaxed);
+            Ok(json_response(StatusCode::OK, &json!({"status": "ok"})))
+        }
+        ("GET", "/v1/models") => {
+            let data: Vec<Value> = opts.models.iter()
+                .map(|m| json!({"id": m, "object": "model", "created": unix_now(), "owned_by": "vllm-sr-sim"}))
+                .collect();
+            Ok(json_response(
+                StatusCode::OK,
+                &json!({"object": "list", "data": data}),
+            ))
+        }
+        ("GET", "/sim/stats") => Ok(json_response(
+            StatusCode::OK,
+            &json!({
+                "chat_requests": stats.chat_requests.load(Ordering::Relaxed),
+                "health_checks": stats.health_checks.load(Ordering::Relaxed),
+            }),
+        )),
+        ("POST", "/v1/chat/completions") => {
+            stats.chat_requests.fetch_add(1, Ordering::Relaxed);
+            chat(req, &opts).await
+        }
+        _ => Ok(sim_error(404, "not found")),
+    }
+}
+
+async fn chat(req: Request<Incoming>, opts: &SimOptions) -> Result<Response<RespBody>, BoxError> {
+    let h = req.headers().clone();
+    let body = req.into_body().collect().await?.to_bytes();
+    let latency = header_num(&h, "x-sim-latency-ms")
+        .map(Duration::from_millis)
+        .unwrap_or(opts.latency);
+    if !latency.is_zero() {
+        tokio::time::sleep(latency).await;
+    }
+    if h.get("x-sim-reset").is_some()
+        || (opts.reset_rate > 0.0 && fastrand::f64() < opts.reset_rate)
+    {
+        // Returning an error makes hyper drop the connection without a response.
+        return Err("simulated connection reset".into());
+    }
+    if let Some(s) = header_num(&h, "x-sim-status") {
+        return Ok(sim_error(s as u16, "simulated failure"));
+    }
+    if opts.error_rate > 0.0 && fastrand::f64() < opts.error_rate {
+        return Ok(sim_error(opts.error_status, "simulated failure"));
+    }
+    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+        return Ok(sim_error(400, "malformed JSON body"));
+    };
+    let model = v
+        .get("model")
+        .and_then(|m| m.as_str())
+        .unwrap_or("")
+        .to_string();
+    if !opts.models.is_empty() && !opts.models.contains(&model) {
+        return Ok(sim_error(
+            404,
+            &format!("The model `{model}` does not exist."),
+        ));
+    }
+    let max = v
+        .get("max_tokens")
+        .or_else(|| v.get("max_completion_tokens"))
+        .and_then(|m| m.as_u64());
+    let mut words = header_num(&h, "x-sim-words")
+        .map(|w| w as usize)
+        .unwrap_or(opts.words);
+    if let Some(m) = max {
+        words = words.min(m as usize);
+    }
+    let text = answer_text(&model, words);
+    let prompt_tokens = v
+        .get("messages")
+        .map(|m| m.to_string().len() as u64 / 4)
+        .unwrap_or(0)
+        .max(1);
+    let usage = Usage {
+        prompt_tokens,
+        completion_tokens: words as u64,
+        total_tokens: prompt_tokens + words as u64,
+    };
+    let id = format!("chatcmpl-sim-{}", hex_id());
+    let streaming = v.get("stream") == Some(&Value::Bool(true));
+    if !streaming {
+        let mut c = completion_json(&id, &model, &text, usage);
+        if let Some(o) = c.as_object_mut() {
+            o.insert("sim_request".into(), v);
+        }
+        let mut resp = json_response(StatusCode::OK, &c);
+        resp.headers_mut()
+            .insert("x-sim-model", header_value(&model));
+        return Ok(resp);
+    }
+    let include_usage = v.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
+    let cut_after = header_num(&h, "x-sim-cut-after")
+        .or_else(|| (opts.cut_rate > 0.0 && fastrand::f64() < opts.cut_rate).then_some(1));
+    let delay = header_num(&h, "x-sim-chunk-delay-ms")
+        .map(Duration::from_millis)
+        .unwrap_or(opts.chunk_delay);
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
+    let created = unix_now();
+    tokio::spawn(async move {
+        let send = |b: Vec<u8>| Ok(Frame::data(Bytes::from(b)));
+        let first = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+            "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}],
+            "sim_request": v});
+        if tx.send(send(sse(&first))).await.is_err() {
+            return;
+        }
+        for (i, w) in text.split(' ').enumerate() {
+            if cut_after.is_some_and(|n| i as u64 >= n) {
+                let _ = tx.send(Err("simulated mid-stream cut".into())).await;
+                return;
+            }
+            if !delay.is_zero() {
+                tokio::time::sleep(delay).await;
+            }
+            let piece = if i == 0 {
+                w.to_string()
+            } else {
+                format!(" {w}")
+            };
+            let c = chunk(&id, created, &model, json!({"content": piece}), Value::Null);
+            if tx.send(send(sse(&c))).await.is_err() {
+                return; // client went away
+            }
+        }
+        let mut tail = sse(&chunk(&id, created, &model, json!({}), json!("stop")));
+        if include_usage {
+            let mut u = chunk(&id, created, &model, json!({}), Value::Null);
+            u["choices"] = json!([]);
+            u["usage"] = json!(usage);
+            tail.extend(sse(&u));
+        }
+        tail.extend_from_slice(b"data: [DONE]\n\n");
+        let _ = tx.send(send(tail)).await;
+    });
+    let mut resp = Response::new(BodyExt::boxed_unsync(RecvBody(rx)));
+    resp.headers_mut().insert(
+        header::CONTENT_TYPE,
+        http::HeaderValue::from_static("text/event-stream"),
+    );
+    resp.headers_mut().insert(
+        header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-cache"),
+    );
+    Ok(resp)
+}
+
+fn header_value(s: &str) -> http::HeaderValue {
+    http::HeaderValue::from_str(s).unwrap_or(http::HeaderValue::from_static(""))
+}
+
+/// A response body fed by a channel (the sim's stream writer task).
+pub struct RecvBody(tokio::sync::mpsc::Receiver<Result<Frame<Bytes>, BoxError>>);
+
+impl http_body::Body for RecvBody {
+    type Data = Bytes;
+    type Error = BoxError;
+    fn poll_frame(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.0.poll_recv(cx)
+    }
+}
+
+fn answer_text(model: &str, words: usize) -> String {
+    const VOCAB: [&str; 8] = [
+        "simulated",
+        "answer",
+        "from",
+        "the",
+        "vllm-sr",
+        "sim",
+        "backend",
+        "ok",
+    ];
+    let mut out: Vec<String> = Vec::with_capacity(words);
+    if words > 0 {
+        out.push(format!("[{model}]"));
+    }
+    for i in 1..words {
+        out.push(VOCAB[i % VOCAB.len()].to_string());
+    }
+    out.join(" ")
+}
+
+fn sse(v: &Value) -> Vec<u8> {
+    let mut out = b"data: ".to_vec();
+    out.extend(serde_json::to_vec(v).unwrap_or_default());
+    out.extend_from_slice(b"\n\n");
+    out
+}
+
+fn chunk(id: &str, created: u64, model: &str, delta: Value, finish: Value) -> Value {
+    json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+           "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
+}
+
+/// A non-streaming chat completion object.
+pub fn completion_json(id: &str, model: &str, text: &str, usage: Usage) -> Value {
+    json!({"id": id, "object": "chat.completion", "created": unix_now(), "model": model,
+           "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+           "usage": usage})
+}
+
+/// Word-by-word SSE for a synthetic answer: role chunk, word chunks, finish chunk, `[DONE]`.
+pub fn sse_for_text(id: &str, model: &str, text: &str) -> Vec<u8> {
+    let created = unix_now();
+    let mut out = sse(&chunk(
+        id,
+        created,
+        model,
+        json!({"role": "assistant", "content": ""}),
+        Value::Null,
+    ));
+    for (i, w) in text.split(' ').enumerate() {
+        let piece = if i == 0 {
+            w.to_string()
+        } else {
+            format!(" {w}")
+        };
+        out.extend(sse(&chunk(
+            id,
+            created,
+            model,
+            json!({"content": piece}),
+            Value::Null,
+        )));
+    }
+    out.extend(sse(&chunk(id, created, model, json!({}), json!("stop"))));
+    out.extend_from_slice(b"data: [DONE]\n\n");
+    out
+}

@@ -1,0 +1,142 @@
+//! Live state: the current config snapshot (swapped atomically on reload) and the
+//! process-lifetime parts (HTTP client, metrics, record sink, classifier queue).
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use arc_swap::ArcSwap;
+use tokio::sync::Semaphore;
+
+use crate::classify::{Classifier, FallbackClassifier};
+use crate::metrics::Metrics;
+use crate::pool::{Pool, spawn_health_checks};
+use crate::proxy::UpstreamClient;
+use crate::record::RecordSink;
+use crate::settings::ProxySettings;
+
+/// A validated config, ready to be swapped in.
+pub struct LoadedConfig {
+    pub settings: ProxySettings,
+    pub classifier: Arc<dyn Classifier>,
+    /// The source document as JSON (`GET /config/router`).
+    pub source: serde_json::Value,
+    pub warnings: Vec<String>,
+}
+
+/// Builds a [`LoadedConfig`] from a file. The binary plugs the engine in here; an `Err` keeps
+/// the previous config running.
+pub trait ConfigLoader: Send + Sync {
+    fn load(&self, path: &Path) -> Result<LoadedConfig, String>;
+}
+
+/// Parses the data-plane settings and routes every auto request to the default model.
+/// Used until the engine adapter is plugged in (and by tests).
+pub struct SettingsOnlyLoader;
+
+impl ConfigLoader for SettingsOnlyLoader {
+    fn load(&self, path: &Path) -> Result<LoadedConfig, String> {
+        let (settings, source) = ProxySettings::load_file(path).map_err(|e| e.to_string())?;
+        Ok(LoadedConfig {
+            classifier: Arc::new(FallbackClassifier::new(&settings)),
+            settings,
+            source,
+            warnings: Vec::new(),
+        })
+    }
+}
+
+/// One config generation. Requests hold an `Arc` to it, so in-flight work finishes on the
+/// generation it started with.
+pub struct Runtime {
+    pub settings: ProxySettings,
+    pub pools: HashMap<String, Arc<Pool>>,
+    pub classifier: Arc<dyn Classifier>,
+    pub source: serde_json::Value,
+    pub generation: u64,
+}
+
+impl Runtime {
+    pub fn build(
+        loaded: LoadedConfig,
+        client: &UpstreamClient,
+        generation: u64,
+        max_body_override: Option<usize>,
+    ) -> Self {
+        let mut settings = loaded.settings;
+        if let Some(m) = max_body_override {
+            settings.max_body_bytes = m;
+        }
+        let pools = settings
+            .models
+            .values()
+            .map(|m| {
+                let pool = Arc::new(Pool::new(m));
+                spawn_health_checks(&pool, client.clone());
+                (m.name.clone(), pool)
+            })
+            .collect();
+        Self {
+            settings,
+            pools,
+            classifier: loaded.classifier,
+            source: loaded.source,
+            generation,
+        }
+    }
+}
+
+pub struct Shared {
+    pub runtime: ArcSwap<Runtime>,
+    pub client: UpstreamClient,
+    pub metrics: Metrics,
+    pub sink: Option<Arc<dyn RecordSink>>,
+    pub loader: Arc<dyn ConfigLoader>,
+    pub config_path: PathBuf,
+    /// Bounds classification work waiting for a blocking thread; full means 429.
+    pub classify_queue: Arc<Semaphore>,
+    pub max_body_override: Option<usize>,
+    pub reload_lock: tokio::sync::Mutex<()>,
+}
+
+impl Shared {
+    /// Validates the file, then swaps it in atomically. On error the old config stays.
+    pub async fn reload(&self) -> Result<u64, String> {
+        let _guard = self.reload_lock.lock().await;
+        let loader = Arc::clone(&self.loader);
+        let path = self.config_path.clone();
+        let loaded = tokio::task::spawn_blocking(move || loader.load(&path))
+            .await
+            .map_err(|e| format!("config loader panicked: {e}"))?;
+        match loaded {
+            Ok(loaded) => {
+                for w in &loaded.warnings {
+                    tracing::warn!(target: "vsr_server::reload", "{w}");
+                }
+                let old = self.runtime.load();
+                if listeners_changed(&old.settings, &loaded.settings) {
+                    tracing::warn!("listener changes take effect on restart only");
+                }
+                let generation = old.generation + 1;
+                let rt = Runtime::build(loaded, &self.client, generation, self.max_body_override);
+                self.runtime.store(Arc::new(rt));
+                self.metrics.reload(true);
+                tracing::info!(generation, "config reloaded");
+                Ok(generation)
+            }
+            Err(e) => {
+                self.metrics.reload(false);
+                tracing::error!(error = %e, "config reload refused; keeping the running config");
+                Err(e)
+            }
+        }
+    }
+}
+
+fn listeners_changed(a: &ProxySettings, b: &ProxySettings) -> bool {
+    a.listeners.len() != b.listeners.len()
+        || a.listeners
+            .iter()
+            .zip(&b.listeners)
+            .any(|(x, y)| x.port != y.port || x.address != y.address)
+}
