@@ -1,0 +1,123 @@
+//! The routing result and its trace: one serialisable structure for the CLI, the eval API,
+//! response headers and replay records.
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+use vsr_signals::{Family, SignalSet};
+
+use crate::decision::{ModelRef, Strategy};
+use crate::projection::{MappingTrace, PartitionTrace, ScoreTrace};
+
+/// Everything the router decided for one request, and why.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RoutingResult {
+    /// The winning decision; `None` when nothing matched (the default model is used).
+    pub decision: Option<String>,
+    /// The winner's rule-tree confidence (0 without a decision).
+    pub confidence: f64,
+    /// The model the request goes to: the chosen ref's target, or the default model.
+    pub model: String,
+    /// True when no decision matched and `model` is the default model.
+    pub is_default: bool,
+    /// Every model ref of the winner, in order (the first is the one chosen).
+    pub model_refs: Vec<ModelRef>,
+    /// Reasoning settings of the chosen ref (only meaningful with a decision).
+    pub reasoning: Reasoning,
+    pub signals: SignalSet,
+    pub projections: ProjectionsTrace,
+    pub decisions: DecisionsTrace,
+    pub timing: Timing,
+}
+
+/// Reasoning settings the router applies for the chosen model.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct Reasoning {
+    pub use_reasoning: bool,
+    /// The ref's effort, else the providers' default effort (only when reasoning is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub effort: Option<String>,
+    /// The model's reasoning family (from `providers.models[].reasoning_family`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub family: Option<String>,
+}
+
+/// What the projections did.
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
+pub struct ProjectionsTrace {
+    pub partitions: Vec<PartitionTrace>,
+    pub scores: Vec<ScoreTrace>,
+    pub mappings: Vec<MappingTrace>,
+}
+
+/// How the decision was reached.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionsTrace {
+    pub strategy: Strategy,
+    /// Every decision in declaration order.
+    pub evaluated: Vec<DecisionTrace>,
+    /// Same as [`RoutingResult::decision`].
+    pub winner: Option<String>,
+    /// Why the winner won (or why there is none).
+    pub reason: String,
+}
+
+/// One decision's evaluation.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DecisionTrace {
+    pub name: Arc<str>,
+    pub tier: u32,
+    pub priority: i64,
+    pub matched: bool,
+    pub confidence: f64,
+    /// The leaves that made it match, as `type:name`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub matched_rules: Vec<String>,
+    /// Every leaf of its rule tree with its value (matched decisions; every decision when the
+    /// full trace was asked for).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub leaves: Vec<LeafTrace>,
+}
+
+/// One rule leaf's value.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LeafTrace {
+    /// `type:name` as written.
+    pub signal: String,
+    pub matched: bool,
+    pub confidence: f64,
+    /// False when the leaf names no known signal (it can never match).
+    #[serde(default = "yes", skip_serializing_if = "is_true")]
+    pub known: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// Wall time per phase, in nanoseconds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+pub struct Timing {
+    pub signals_ns: u64,
+    pub projections_ns: u64,
+    pub decisions_ns: u64,
+}
+
+impl RoutingResult {
+    /// Matched signals as `(family, name, confidence)`, families in a fixed order.
+    pub fn matched_signals(&self) -> impl Iterator<Item = (Family, &str, f64)> {
+        self.signals
+            .matched()
+            .map(|(f, s)| (f, &*s.name, s.confidence))
+    }
+
+    /// The winner's trace entry.
+    pub fn winner_trace(&self) -> Option<&DecisionTrace> {
+        let w = self.decision.as_deref()?;
+        self.decisions.evaluated.iter().find(|d| &*d.name == w)
+    }
+}

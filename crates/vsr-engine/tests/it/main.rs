@@ -1,0 +1,3 @@
+//! Integration tests of vsr-engine.
+
+mod engine;
