@@ -1,1 +1,30 @@
-//! vsr-replay
+//! vsr-replay: durable routing records with cost and savings, and the Insights aggregates.
+//!
+//! - [`ReplayRecord`]: the versioned record schema, with body capture ([`CaptureConfig`]) that
+//!   redacts secrets and truncates on a UTF-8 boundary.
+//! - [`CostModel`]: actual, baseline and savings from `providers.models[].pricing`.
+//! - [`ReplayStore`]: SQLite (embedded, WAL) and PostgreSQL backends with versioned migrations,
+//!   retention, filtered cursor-paged listing and aggregates.
+//! - [`ReplayWriter`]: the bounded, batched writer the request path submits to without blocking.
+//! - [`http`]: the replay API as pure functions, for any HTTP framework to mount.
+pub mod cost;
+pub mod http;
+pub mod query;
+pub mod record;
+pub mod store;
+pub mod time;
+pub mod writer;
+
+pub use cost::{CostBreakdown, CostModel, ModelPricing};
+pub use query::{
+    AggQuery, Aggregates, Bucket, Cursor, Filter, ListQuery, Page, QueryError, StatusFilter,
+};
+pub use record::{
+    CaptureConfig, MatchedSignals, RECORD_SCHEMA_VERSION, ReplayRecord, truncate_utf8,
+};
+pub use store::{
+    PostgresStore, ReplayStore, Retention, SCHEMA_VERSION, SqliteStore, StoreConfig, StoreError,
+    open_store,
+};
+pub use time::Timestamp;
+pub use writer::{ReplayWriter, WriterConfig, WriterStats};

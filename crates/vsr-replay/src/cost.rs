@@ -1,0 +1,190 @@
+//! Cost and savings of a routed request versus always using the most expensive model.
+use serde::{Deserialize, Serialize};
+
+/// The price of one alias (`providers.models[].pricing`), per million tokens.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ModelPricing {
+    /// The alias, e.g. `qwen/qwen3.5-rocm`.
+    pub name: String,
+    /// Empty when the config gives none.
+    #[serde(default)]
+    pub currency: String,
+    #[serde(default)]
+    pub prompt_per_1m: f64,
+    #[serde(default)]
+    pub completion_per_1m: f64,
+}
+
+impl ModelPricing {
+    /// A model counts as priced when a rate is non-zero or a currency is set, so a free model
+    /// (0/0 with `USD`) still produces cost 0 and savings.
+    pub fn is_priced(&self) -> bool {
+        self.prompt_per_1m != 0.0 || self.completion_per_1m != 0.0 || !self.currency.is_empty()
+    }
+
+    fn rate_sum(&self) -> f64 {
+        self.prompt_per_1m + self.completion_per_1m
+    }
+
+    fn price(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        (prompt_tokens as f64 * self.prompt_per_1m
+            + completion_tokens as f64 * self.completion_per_1m)
+            / 1e6
+    }
+}
+
+/// Cost of one request.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CostBreakdown {
+    pub actual: f64,
+    pub baseline: f64,
+    /// `baseline − actual`; negative when a cheaper-on-paper model cost more for this usage.
+    pub savings: f64,
+    pub currency: String,
+    pub baseline_model: String,
+}
+
+/// Prices in declaration order, with the baseline chosen once.
+#[derive(Debug, Clone, Default)]
+pub struct CostModel {
+    models: Vec<ModelPricing>,
+    baseline: Option<usize>,
+}
+
+impl CostModel {
+    /// Keeps the priced models; the baseline is the one with the largest
+    /// `prompt_per_1m + completion_per_1m`, the first declared on a tie.
+    pub fn new(pricing: Vec<ModelPricing>) -> Self {
+        let models: Vec<ModelPricing> = pricing
+            .into_iter()
+            .filter(ModelPricing::is_priced)
+            .collect();
+        let mut baseline: Option<usize> = None;
+        for (i, m) in models.iter().enumerate() {
+            // Strictly greater: an equal sum declared later does not displace the earlier one.
+            if baseline.is_none_or(|b| m.rate_sum() > models[b].rate_sum()) {
+                baseline = Some(i);
+            }
+        }
+        CostModel { models, baseline }
+    }
+
+    pub fn models(&self) -> &[ModelPricing] {
+        &self.models
+    }
+
+    pub fn pricing(&self, alias: &str) -> Option<&ModelPricing> {
+        self.models.iter().find(|m| m.name == alias)
+    }
+
+    pub fn baseline(&self) -> Option<&ModelPricing> {
+        self.baseline.map(|i| &self.models[i])
+    }
+
+    /// Cost of `alias` for this usage, or `None` when the alias is unpriced or no tokens were used.
+    pub fn cost(
+        &self,
+        alias: &str,
+        prompt_tokens: u64,
+        completion_tokens: u64,
+    ) -> Option<CostBreakdown> {
+        if prompt_tokens + completion_tokens == 0 {
+            return None;
+        }
+        let selected = self.pricing(alias)?;
+        let base = self.baseline()?;
+        let actual = selected.price(prompt_tokens, completion_tokens);
+        let baseline = base.price(prompt_tokens, completion_tokens);
+        let currency = [&selected.currency, &base.currency]
+            .into_iter()
+            .find(|c| !c.is_empty())
+            .cloned()
+            .unwrap_or_else(|| "USD".to_string());
+        Some(CostBreakdown {
+            actual,
+            baseline,
+            savings: baseline - actual,
+            currency,
+            baseline_model: base.name.clone(),
+        })
+    }
+}
+
+/// Money as integer nano-units (1e-9), used for exact sums in the stores.
+pub fn to_nanos(amount: f64) -> i64 {
+    (amount * 1e9).round() as i64
+}
+
+pub fn from_nanos(nanos: i64) -> f64 {
+    nanos as f64 / 1e9
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn p(name: &str, cur: &str, prompt: f64, completion: f64) -> ModelPricing {
+        ModelPricing {
+            name: name.into(),
+            currency: cur.into(),
+            prompt_per_1m: prompt,
+            completion_per_1m: completion,
+        }
+    }
+
+    #[test]
+    fn ties_go_to_the_first_declared_model() {
+        let m = CostModel::new(vec![
+            p("a", "USD", 1.0, 2.0),
+            p("b", "USD", 2.0, 1.0),
+            p("c", "USD", 0.5, 0.5),
+        ]);
+        assert_eq!(m.baseline().unwrap().name, "a");
+        let m = CostModel::new(vec![
+            p("c", "USD", 0.5, 0.5),
+            p("b", "USD", 2.0, 1.0),
+            p("a", "USD", 1.0, 2.0),
+        ]);
+        assert_eq!(m.baseline().unwrap().name, "b");
+    }
+
+    #[test]
+    fn savings_can_be_negative_for_lopsided_usage() {
+        // "cheap" has a smaller rate sum but a larger prompt rate than the baseline.
+        let m = CostModel::new(vec![
+            p("base", "USD", 1.0, 10.0),
+            p("cheap", "USD", 5.0, 0.0),
+        ]);
+        let c = m.cost("cheap", 1_000_000, 0).unwrap();
+        assert_eq!(c.baseline_model, "base");
+        assert!((c.actual - 5.0).abs() < 1e-12);
+        assert!((c.baseline - 1.0).abs() < 1e-12);
+        assert!((c.savings + 4.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn unpriced_models_and_empty_usage_have_no_cost() {
+        let m = CostModel::new(vec![
+            p("free", "USD", 0.0, 0.0),
+            p("nothing", "", 0.0, 0.0),
+            p("x", "", 1.0, 1.0),
+        ]);
+        assert!(m.cost("nothing", 10, 10).is_none());
+        assert!(m.cost("unknown", 10, 10).is_none());
+        assert!(m.cost("x", 0, 0).is_none());
+        let free = m.cost("free", 1_000_000, 1_000_000).unwrap();
+        assert_eq!(free.actual, 0.0);
+        assert!((free.savings - 2.0).abs() < 1e-12);
+        assert_eq!(free.currency, "USD");
+        // Neither selected nor baseline has a currency: USD.
+        assert_eq!(m.cost("x", 1, 1).unwrap().currency, "USD");
+        assert_eq!(m.cost("x", 1, 1).unwrap().savings, 0.0);
+    }
+
+    #[test]
+    fn nanos_round_trip() {
+        assert_eq!(to_nanos(0.00162), 1_620_000);
+        assert_eq!(from_nanos(1_620_000), 0.00162);
+        assert_eq!(to_nanos(-0.5), -500_000_000);
+    }
+}

@@ -1,0 +1,289 @@
+//! PostgreSQL store, for several router replicas sharing one database.
+//!
+//! The synchronous `postgres` client runs a small runtime of its own, which must not be entered
+//! from inside another async runtime. Each connection therefore lives on a dedicated thread and
+//! calls are shipped to it, so the store can be used from any thread, async or not.
+use std::collections::HashMap;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::thread;
+
+use postgres::types::{ToSql, Type};
+use postgres::{Client, NoTls, Statement};
+
+use super::core::{self, Conn, Dialect, Val};
+use super::{ReplayStore, Retention, StoreError};
+use crate::query::{AggQuery, Aggregates, Filter, ListQuery, Page};
+use crate::record::ReplayRecord;
+use crate::time::Timestamp;
+
+fn err(e: postgres::Error) -> StoreError {
+    // Show the server's message (the Display of the error is terse).
+    match e.as_db_error() {
+        Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
+        None => StoreError::Postgres(e.to_string()),
+    }
+}
+
+struct PgConn {
+    client: Client,
+    statements: HashMap<String, Statement>,
+}
+
+fn boxed(v: &Val) -> Box<dyn ToSql + Sync> {
+    match v {
+        Val::Int(i) => Box::new(*i),
+        Val::Text(t) => Box::new(t.clone()),
+        Val::Null => Box::new(Option::<String>::None),
+    }
+}
+
+impl PgConn {
+    fn statement(&mut self, sql: &str) -> Result<Statement, StoreError> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(sql).map_err(err)?;
+        if self.statements.len() > 256 {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_string(), s.clone());
+        Ok(s)
+    }
+}
+
+impl Conn for PgConn {
+    fn dialect(&self) -> Dialect {
+        Dialect::Postgres
+    }
+
+    fn query(&mut self, sql: &str, params: &[Val]) -> Result<Vec<Vec<Val>>, StoreError> {
+        let stmt = self.statement(sql)?;
+        let owned: Vec<Box<dyn ToSql + Sync>> = params.iter().map(boxed).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        let rows = self.client.query(&stmt, &refs).map_err(err)?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut cells = Vec::with_capacity(row.len());
+            for (i, col) in row.columns().iter().enumerate() {
+                let t = col.type_();
+                let v = if *t == Type::INT8 {
+                    row.try_get::<_, Option<i64>>(i).map_err(err)?.map(Val::Int)
+                } else if *t == Type::INT4 {
+                    row.try_get::<_, Option<i32>>(i)
+                        .map_err(err)?
+                        .map(|v| Val::Int(v.into()))
+                } else if *t == Type::INT2 {
+                    row.try_get::<_, Option<i16>>(i)
+                        .map_err(err)?
+                        .map(|v| Val::Int(v.into()))
+                } else if *t == Type::VOID {
+                    None
+                } else {
+                    row.try_get::<_, Option<String>>(i)
+                        .map_err(err)?
+                        .map(Val::Text)
+                };
+                cells.push(v.unwrap_or(Val::Null));
+            }
+            out.push(cells);
+        }
+        Ok(out)
+    }
+
+    fn execute(&mut self, sql: &str, params: &[Val]) -> Result<u64, StoreError> {
+        let stmt = self.statement(sql)?;
+        let owned: Vec<Box<dyn ToSql + Sync>> = params.iter().map(boxed).collect();
+        let refs: Vec<&(dyn ToSql + Sync)> = owned.iter().map(|b| b.as_ref()).collect();
+        self.client.execute(&stmt, &refs).map_err(err)
+    }
+
+    fn batch(&mut self, sql: &str) -> Result<(), StoreError> {
+        self.client.batch_execute(sql).map_err(err)
+    }
+
+    fn begin(&mut self) -> Result<(), StoreError> {
+        self.batch("BEGIN")
+    }
+}
+
+type Job = Box<dyn FnOnce(&mut Option<PgConn>) + Send>;
+
+/// One connection on its own thread; reconnects on the next call after the connection drops.
+struct Worker {
+    tx: Mutex<Option<mpsc::Sender<Job>>>,
+    handle: Mutex<Option<thread::JoinHandle<()>>>,
+}
+
+fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
+}
+
+fn connect(url: &str, schema: Option<&str>) -> Result<PgConn, StoreError> {
+    let mut client = Client::connect(url, NoTls).map_err(err)?;
+    if let Some(s) = schema {
+        let q = quote_ident(s);
+        client
+            .batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {q}; SET search_path TO {q}"
+            ))
+            .map_err(err)?;
+    }
+    Ok(PgConn {
+        client,
+        statements: HashMap::new(),
+    })
+}
+
+impl Worker {
+    fn spawn(
+        name: &str,
+        url: String,
+        schema: Option<String>,
+        first: PgConn,
+    ) -> Result<Self, StoreError> {
+        let (tx, rx) = mpsc::channel::<Job>();
+        let handle = thread::Builder::new()
+            .name(name.into())
+            .spawn(move || {
+                let mut conn = Some(first);
+                for job in rx {
+                    if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
+                        conn = match connect(&url, schema.as_deref()) {
+                            Ok(c) => Some(c),
+                            Err(e) => {
+                                tracing::warn!(error = %e, "replay store: PostgreSQL reconnect failed");
+                                None
+                            }
+                        };
+                    }
+                    job(&mut conn);
+                }
+            })
+            .map_err(|e| StoreError::Postgres(format!("cannot start a connection thread: {e}")))?;
+        Ok(Worker {
+            tx: Mutex::new(Some(tx)),
+            handle: Mutex::new(Some(handle)),
+        })
+    }
+
+    fn call<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut PgConn) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError> {
+        let (rtx, rrx) = mpsc::channel();
+        let job: Job = Box::new(move |conn: &mut Option<PgConn>| {
+            let r = match conn.as_mut() {
+                Some(c) => f(c),
+                None => Err(StoreError::Postgres("not connected".into())),
+            };
+            let _ = rtx.send(r);
+        });
+        {
+            let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
+            tx.as_ref()
+                .ok_or(StoreError::Closed)?
+                .send(job)
+                .map_err(|_| StoreError::Closed)?;
+        }
+        rrx.recv().map_err(|_| StoreError::Closed)?
+    }
+
+    fn close(&self) {
+        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
+        if let Some(h) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            let _ = h.join();
+        }
+    }
+}
+
+/// PostgreSQL replay store with a writer and a reader connection.
+pub struct PostgresStore {
+    writer: Arc<Worker>,
+    reader: Arc<Worker>,
+}
+
+impl PostgresStore {
+    /// Connects (URL `postgres://user:pass@host:port/db`, no TLS), optionally into `schema`
+    /// (created when missing), and brings the schema up to date.
+    pub fn connect(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        let mut w = connect(url, schema)?;
+        core::migrate(&mut w)?;
+        let r = connect(url, schema)?;
+        let schema = schema.map(str::to_string);
+        Ok(PostgresStore {
+            writer: Arc::new(Worker::spawn(
+                "vsr-replay-pg-w",
+                url.into(),
+                schema.clone(),
+                w,
+            )?),
+            reader: Arc::new(Worker::spawn("vsr-replay-pg-r", url.into(), schema, r)?),
+        })
+    }
+
+    /// Drops the schema (tests use one schema each).
+    pub fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
+        let mut client = Client::connect(url, NoTls).map_err(err)?;
+        client
+            .batch_execute(&format!(
+                "DROP SCHEMA IF EXISTS {} CASCADE",
+                quote_ident(schema)
+            ))
+            .map_err(err)
+    }
+}
+
+impl Drop for PostgresStore {
+    fn drop(&mut self) {
+        self.writer.close();
+        self.reader.close();
+    }
+}
+
+impl ReplayStore for PostgresStore {
+    fn backend(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn insert_batch(&self, records: &[ReplayRecord]) -> Result<usize, StoreError> {
+        let records = records.to_vec();
+        self.writer.call(move |c| core::insert_batch(c, &records))
+    }
+
+    fn get(&self, id: &str) -> Result<Option<ReplayRecord>, StoreError> {
+        let id = id.to_string();
+        self.reader.call(move |c| core::get(c, &id))
+    }
+
+    fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        let q = q.clone();
+        self.reader.call(move |c| {
+            // One snapshot for the page and its total.
+            c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            let r = core::list(c, &q);
+            let _ = c.batch("COMMIT");
+            r
+        })
+    }
+
+    fn aggregate(&self, q: &AggQuery) -> Result<Aggregates, StoreError> {
+        let q = q.clone();
+        self.reader.call(move |c| {
+            c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
+            let r = core::aggregate(c, &q);
+            let _ = c.batch("COMMIT");
+            r
+        })
+    }
+
+    fn count(&self) -> Result<u64, StoreError> {
+        self.reader.call(|c| core::count(c, &Filter::default()))
+    }
+
+    fn enforce_retention(&self, retention: &Retention, now: Timestamp) -> Result<u64, StoreError> {
+        let retention = retention.clone();
+        self.writer
+            .call(move |c| core::enforce_retention(c, &retention, now))
+    }
+}

@@ -1,0 +1,114 @@
+//! Cost and savings golden tests, on the pricing of the AMD balance profile.
+use std::path::Path;
+
+use vsr_replay::{AggQuery, CostModel, ModelPricing, ReplayRecord};
+
+fn balance_pricing() -> Option<Vec<ModelPricing>> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/upstream-amd-2026-03/balance.yaml");
+    let Ok(text) = std::fs::read_to_string(&path) else {
+        eprintln!("notice: {} not found; skipping", path.display());
+        return None;
+    };
+    let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
+    let models = doc["providers"]["models"].as_sequence().unwrap();
+    Some(
+        models
+            .iter()
+            .filter(|m| m.get("pricing").is_some())
+            .map(|m| {
+                let p = &m["pricing"];
+                ModelPricing {
+                    name: m["name"].as_str().unwrap().to_string(),
+                    currency: p["currency"].as_str().unwrap_or("").to_string(),
+                    prompt_per_1m: p["prompt_per_1m"].as_f64().unwrap_or(0.0),
+                    completion_per_1m: p["completion_per_1m"].as_f64().unwrap_or(0.0),
+                }
+            })
+            .collect(),
+    )
+}
+
+fn assert_close(got: f64, want: f64) {
+    assert!((got - want).abs() < 1e-12, "{got} != {want}");
+}
+
+#[test]
+fn spec_worked_example_qwen_saves_against_opus() {
+    let Some(pricing) = balance_pricing() else {
+        return;
+    };
+    let m = CostModel::new(pricing);
+    assert_eq!(m.baseline().unwrap().name, "anthropic/claude-opus-4.6");
+    let c = m.cost("qwen/qwen3.5-rocm", 100, 200).unwrap();
+    assert_close(c.actual, 0.0);
+    assert_close(c.baseline, 0.00162);
+    assert_close(c.savings, 0.00162);
+    assert_eq!(
+        (c.currency.as_str(), c.baseline_model.as_str()),
+        ("USD", "anthropic/claude-opus-4.6")
+    );
+}
+
+#[test]
+fn balance_golden_table() {
+    let Some(pricing) = balance_pricing() else {
+        return;
+    };
+    let m = CostModel::new(pricing);
+    // (alias, prompt, completion, actual, baseline)
+    let cases = [
+        ("google/gemini-2.5-flash-lite", 1000, 500, 0.00003, 0.0054),
+        ("google/gemini-3.1-pro", 1000, 500, 0.00144, 0.0054),
+        ("openai/gpt5.4", 1000, 500, 0.0036, 0.0054),
+        ("anthropic/claude-opus-4.6", 1000, 500, 0.0054, 0.0054),
+        ("openai/gpt5.4", 1_000_000, 0, 1.2, 1.8),
+    ];
+    for (alias, p, c, actual, baseline) in cases {
+        let got = m.cost(alias, p, c).unwrap();
+        assert_close(got.actual, actual);
+        assert_close(got.baseline, baseline);
+        assert_close(got.savings, baseline - actual);
+    }
+    assert!(
+        m.cost("MoM", 100, 200).is_none(),
+        "an unknown alias is unpriced"
+    );
+}
+
+#[test]
+fn worked_example_through_a_store_and_aggregate() {
+    let Some(pricing) = balance_pricing() else {
+        return;
+    };
+    let m = CostModel::new(pricing);
+    let mut r = ReplayRecord::new();
+    r.decision = "simple".into();
+    r.original_model = "MoM".into();
+    r.selected_model = "qwen/qwen3.5-rocm".into();
+    r.set_usage(&m, 100, 200, None);
+    assert_eq!(r.total_tokens, Some(300));
+    assert_eq!(r.baseline_model, "anthropic/claude-opus-4.6");
+    let mut unpriced = ReplayRecord::new();
+    unpriced.selected_model = "nobody/priced".into();
+    unpriced.set_usage(&m, 10, 10, None);
+    assert!(unpriced.actual_cost.is_none() && unpriced.total_tokens == Some(20));
+    let mut empty = ReplayRecord::new();
+    empty.selected_model = "qwen/qwen3.5-rocm".into();
+    empty.set_usage(&m, 0, 0, None);
+    assert!(empty.prompt_tokens.is_none() && empty.actual_cost.is_none());
+
+    let s = crate::common::sqlite();
+    s.store.insert_batch(&[r, unpriced, empty]).unwrap();
+    let a = s.store.aggregate(&AggQuery::default()).unwrap();
+    assert_close(a.summary.total_saved, 0.00162);
+    assert_close(a.summary.baseline_spend, 0.00162);
+    assert_close(a.summary.actual_spend, 0.0);
+    assert_eq!(a.summary.saved_percent, Some(100.0));
+    assert_eq!(
+        (a.summary.cost_record_count, a.summary.excluded_record_count),
+        (1, 2)
+    );
+    assert_eq!(a.token_volume.total_tokens, 320);
+    assert_eq!(a.token_volume.excluded_record_count, 1);
+}

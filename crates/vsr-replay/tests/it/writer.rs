@@ -1,0 +1,216 @@
+//! The batched writer: nothing lost on shutdown, never blocks, survives an unavailable store.
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Condvar, Mutex};
+use std::time::{Duration, Instant};
+
+use vsr_replay::{
+    AggQuery, Aggregates, ListQuery, Page, ReplayRecord, ReplayStore, ReplayWriter, Retention,
+    StoreError, Timestamp, WriterConfig,
+};
+
+use crate::common::sample_records;
+
+/// Delegates to a real store, but can be switched down or made to hang.
+struct Flaky {
+    inner: Arc<dyn ReplayStore>,
+    down: AtomicBool,
+    gate: (Mutex<bool>, Condvar),
+}
+
+impl Flaky {
+    fn new(inner: Arc<dyn ReplayStore>) -> Arc<Self> {
+        Arc::new(Flaky {
+            inner,
+            down: AtomicBool::new(false),
+            gate: (Mutex::new(true), Condvar::new()),
+        })
+    }
+    fn set_open(&self, open: bool) {
+        *self.gate.0.lock().unwrap() = open;
+        self.gate.1.notify_all();
+    }
+}
+
+impl ReplayStore for Flaky {
+    fn backend(&self) -> &'static str {
+        "flaky"
+    }
+    fn insert_batch(&self, records: &[ReplayRecord]) -> Result<usize, StoreError> {
+        let mut open = self.gate.0.lock().unwrap();
+        while !*open {
+            open = self.gate.1.wait(open).unwrap();
+        }
+        drop(open);
+        if self.down.load(Ordering::SeqCst) {
+            return Err(StoreError::Postgres("connection refused".into()));
+        }
+        self.inner.insert_batch(records)
+    }
+    fn get(&self, id: &str) -> Result<Option<ReplayRecord>, StoreError> {
+        self.inner.get(id)
+    }
+    fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
+        self.inner.list(q)
+    }
+    fn aggregate(&self, q: &AggQuery) -> Result<Aggregates, StoreError> {
+        self.inner.aggregate(q)
+    }
+    fn count(&self) -> Result<u64, StoreError> {
+        self.inner.count()
+    }
+    fn enforce_retention(&self, r: &Retention, now: Timestamp) -> Result<u64, StoreError> {
+        self.inner.enforce_retention(r, now)
+    }
+}
+
+fn run_graceful_shutdown_loses_nothing(store: Arc<dyn ReplayStore>) {
+    let w = ReplayWriter::spawn(
+        store.clone(),
+        WriterConfig {
+            batch_size: 64,
+            flush_interval: Duration::from_secs(3600),
+            ..Default::default()
+        },
+    );
+    let recs = sample_records(1000, 11);
+    for r in &recs {
+        assert!(w.submit(r.clone()));
+    }
+    let stats = w.shutdown();
+    assert_eq!(
+        (stats.submitted, stats.written, stats.dropped),
+        (1000, 1000, 0)
+    );
+    assert_eq!(store.count().unwrap(), 1000);
+    for r in recs.iter().step_by(97) {
+        assert_eq!(store.get(&r.id).unwrap().as_ref(), Some(r));
+    }
+    // After shutdown, submissions are refused and counted, not lost silently.
+    assert!(!w.submit(recs[0].clone()));
+    assert_eq!(w.stats().dropped, 1);
+    assert_eq!(w.shutdown().written, 1000, "shutdown is idempotent");
+}
+
+#[test]
+fn graceful_shutdown_loses_nothing_sqlite() {
+    let s = crate::common::sqlite();
+    run_graceful_shutdown_loses_nothing(s.store.clone());
+}
+
+#[test]
+fn graceful_shutdown_loses_nothing_postgres() {
+    if let Some(s) = crate::common::postgres() {
+        run_graceful_shutdown_loses_nothing(s.store.clone());
+    }
+}
+
+#[test]
+fn a_stuck_store_never_blocks_submit_and_drops_are_counted() {
+    let s = crate::common::sqlite();
+    let flaky = Flaky::new(s.store.clone());
+    flaky.set_open(false); // every write hangs until reopened
+    let w = ReplayWriter::spawn(
+        flaky.clone(),
+        WriterConfig {
+            capacity: 4,
+            batch_size: 1,
+            flush_interval: Duration::from_millis(5),
+            ..Default::default()
+        },
+    );
+    let recs = sample_records(100, 12);
+    let accepted = recs.iter().filter(|r| w.submit((*r).clone())).count() as u64;
+    let mid = w.stats();
+    assert_eq!(mid.submitted, 100);
+    assert!(mid.dropped >= 90, "queue of 4 cannot hold 100: {mid:?}");
+    assert_eq!(mid.dropped, 100 - accepted);
+    flaky.set_open(true);
+    let end = w.shutdown();
+    assert_eq!(end.written + end.dropped, 100, "{end:?}");
+    assert_eq!(s.store.count().unwrap(), end.written);
+}
+
+#[test]
+fn records_wait_for_a_store_that_comes_back() {
+    let s = crate::common::sqlite();
+    let flaky = Flaky::new(s.store.clone());
+    flaky.down.store(true, Ordering::SeqCst);
+    let w = ReplayWriter::spawn(
+        flaky.clone(),
+        WriterConfig {
+            capacity: 1000,
+            batch_size: 8,
+            flush_interval: Duration::from_millis(10),
+            ..Default::default()
+        },
+    );
+    for r in sample_records(50, 13) {
+        assert!(w.submit(r));
+    }
+    w.flush();
+    assert!(w.stats().failed_batches >= 1);
+    assert_eq!(s.store.count().unwrap(), 0);
+    flaky.down.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.store.count().unwrap() < 50 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(s.store.count().unwrap(), 50);
+    assert_eq!(w.shutdown().dropped, 0);
+}
+
+#[test]
+fn a_buffer_over_capacity_drops_the_oldest_while_the_store_is_down() {
+    let s = crate::common::sqlite();
+    let flaky = Flaky::new(s.store.clone());
+    flaky.down.store(true, Ordering::SeqCst);
+    let w = ReplayWriter::spawn(
+        flaky.clone(),
+        WriterConfig {
+            capacity: 10,
+            batch_size: 5,
+            flush_interval: Duration::from_millis(5),
+            shutdown_attempts: 1,
+            ..Default::default()
+        },
+    );
+    for (i, r) in sample_records(40, 14).into_iter().enumerate() {
+        w.submit(r);
+        if i % 5 == 4 {
+            w.flush();
+        }
+    }
+    let st = w.shutdown();
+    assert_eq!(st.written, 0);
+    assert_eq!(
+        st.dropped, 40,
+        "everything is accounted for as dropped: {st:?}"
+    );
+}
+
+#[test]
+fn the_writer_applies_retention() {
+    let s = crate::common::sqlite();
+    let w = ReplayWriter::spawn(
+        s.store.clone(),
+        WriterConfig {
+            flush_interval: Duration::from_millis(5),
+            retention: Retention {
+                max_records: Some(5),
+                ..Default::default()
+            },
+            retention_interval: Duration::from_millis(10),
+            ..Default::default()
+        },
+    );
+    for r in sample_records(20, 15) {
+        w.submit(r);
+    }
+    w.flush();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while s.store.count().unwrap() > 5 && Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    assert_eq!(s.store.count().unwrap(), 5);
+    assert!(w.shutdown().deleted_by_retention >= 15);
+}
