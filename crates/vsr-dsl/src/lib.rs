@@ -4,7 +4,9 @@
 
 pub mod ast;
 pub mod compile;
+pub mod decompile;
 pub mod diag;
+pub mod format;
 pub mod lexer;
 pub mod parser;
 pub mod span;
@@ -14,3 +16,5 @@ pub use diag::{Diagnostic, Severity, render_all};
 pub use parser::parse;
 pub use span::Span;
 pub use compile::{Compiled, SourceMap, compile, compile_ast, routing_to_yaml};
+pub use format::format;
+pub use decompile::{DecompileError, decompile};

@@ -1,0 +1,356 @@
+//! The formatter: one canonical layout, source order kept, comments kept.
+//!
+//! Comments are re-attached by position: the ones before a statement print above it (a blank line
+//! after a comment group is kept), one on the same line after a statement stays there, the ones
+//! before a closing brace stay inside the block, and the ones inside a one-line construct (a
+//! multi-line WHEN or array) move above it.
+
+use crate::ast::*;
+use crate::diag::Diagnostic;
+use crate::lexer::{Comment, is_ident, quote};
+use crate::parser::parse;
+
+/// Formats DSL source. Fails with the parse errors when the source does not parse.
+pub fn format(src: &str) -> Result<String, Vec<Diagnostic>> {
+    let (ast, diags) = parse(src);
+    if diags.iter().any(Diagnostic::is_error) {
+        return Err(diags);
+    }
+    Ok(format_ast(&ast, src))
+}
+
+/// Formats a parsed program; `src` is the text it was parsed from (for comments and blank lines).
+pub fn format_ast(ast: &Ast, src: &str) -> String {
+    let mut p = Printer {
+        src,
+        comments: &ast.comments,
+        next: 0,
+        out: String::new(),
+    };
+    for (i, item) in ast.items.iter().enumerate() {
+        if i > 0 {
+            p.out.push('\n');
+        }
+        p.item(item);
+    }
+    if p.next < p.comments.len() {
+        if !ast.items.is_empty() {
+            p.out.push('\n');
+        }
+        p.leading(usize::MAX, 0);
+    }
+    p.out
+}
+
+/// A name as an identifier when it lexes as one, quoted otherwise.
+pub fn name_text(n: &str) -> String {
+    if is_ident(n) { n.to_string() } else { quote(n) }
+}
+
+pub fn value_text(v: &Value) -> String {
+    match &v.kind {
+        ValueKind::Str(s) => quote(s),
+        ValueKind::Int(_, lexeme) | ValueKind::Float(_, lexeme) => lexeme.clone(),
+        ValueKind::Bool(b) => b.to_string(),
+        ValueKind::Ident(s) => s.clone(),
+        ValueKind::Array(items) => {
+            let parts: Vec<String> = items.iter().map(value_text).collect();
+            format!("[{}]", parts.join(", "))
+        }
+        ValueKind::Object(fields) if fields.is_empty() => "{}".into(),
+        ValueKind::Object(fields) => {
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|f| format!("{}: {}", name_text(&f.key.value), value_text(&f.value)))
+                .collect();
+            format!("{{ {} }}", parts.join(", "))
+        }
+    }
+}
+
+pub fn expr_text(e: &Expr) -> String {
+    match e {
+        Expr::Signal {
+            signal_type, name, ..
+        } => format!("{}({})", signal_type.value, quote(&name.value)),
+        Expr::And { children, .. } => children.iter().map(expr_text).collect::<Vec<_>>().join(" AND "),
+        Expr::Or { children, .. } => children.iter().map(expr_text).collect::<Vec<_>>().join(" OR "),
+        Expr::Not { child, .. } => format!("NOT {}", expr_text(child)),
+        Expr::Paren { inner, .. } => format!("({})", expr_text(inner)),
+    }
+}
+
+fn opts_text(opts: &[Opt], sep: &str) -> String {
+    opts.iter()
+        .map(|o| format!("{} = {}", o.key.value, value_text(&o.value)))
+        .collect::<Vec<_>>()
+        .join(sep)
+}
+
+struct Printer<'a> {
+    src: &'a str,
+    comments: &'a [Comment],
+    next: usize,
+    out: String,
+}
+
+impl Printer<'_> {
+    fn blank_between(&self, a: usize, b: usize) -> bool {
+        let b = b.min(self.src.len());
+        a < b && self.src.get(a..b).is_some_and(|s| s.matches('\n').count() >= 2)
+    }
+
+    fn pad(&mut self, indent: usize) {
+        for _ in 0..indent {
+            self.out.push(' ');
+        }
+    }
+
+    /// Prints the comments that start before `before`, one per line.
+    fn leading(&mut self, before: usize, indent: usize) {
+        let mut last_end: Option<usize> = None;
+        while let Some(c) = self.comments.get(self.next) {
+            if c.span.start >= before {
+                break;
+            }
+            if let Some(end) = last_end {
+                if self.blank_between(end, c.span.start) {
+                    self.out.push('\n');
+                }
+            }
+            self.pad(indent);
+            self.out.push('#');
+            self.out.push_str(&c.text);
+            self.out.push('\n');
+            last_end = Some(c.span.end);
+            self.next += 1;
+        }
+        if let Some(end) = last_end {
+            if before != usize::MAX && self.blank_between(end, before) {
+                self.out.push('\n');
+            }
+        }
+    }
+
+    /// Ends the current line, keeping a comment that follows `end` on the same source line.
+    fn end_line(&mut self, end: usize) {
+        if let Some(c) = self.comments.get(self.next) {
+            let same_line = c.span.start >= end
+                && self
+                    .src
+                    .get(end..c.span.start)
+                    .is_some_and(|s| s.chars().all(|ch| matches!(ch, ' ' | '\t' | ',')));
+            if same_line {
+                self.out.push_str(" #");
+                self.out.push_str(&c.text);
+                self.next += 1;
+            }
+        }
+        self.out.push('\n');
+    }
+
+    fn has_comment_before(&self, offset: usize) -> bool {
+        self.comments
+            .get(self.next)
+            .is_some_and(|c| c.span.start < offset)
+    }
+
+    fn item(&mut self, item: &Item) {
+        match item {
+            Item::Signal(s) => {
+                self.leading(s.body.span.start, 0);
+                let head = format!("SIGNAL {} {}", s.signal_type.value, name_text(&s.name.value));
+                self.block(&head, &s.body, 0);
+            }
+            Item::Projection(p) => {
+                self.leading(p.body.span.start, 0);
+                let head = format!(
+                    "PROJECTION {} {}",
+                    p.projection_type.value,
+                    name_text(&p.name.value)
+                );
+                self.block(&head, &p.body, 0);
+            }
+            Item::Model(m) => {
+                self.leading(m.body.span.start, 0);
+                let head = format!("MODEL {}", name_text(&m.name.value));
+                self.block(&head, &m.body, 0);
+            }
+            Item::Plugin(p) => {
+                self.leading(p.body.span.start, 0);
+                let head = format!(
+                    "PLUGIN {} {}",
+                    name_text(&p.name.value),
+                    name_text(&p.plugin_type.value)
+                );
+                self.block(&head, &p.body, 0);
+            }
+            Item::Route(r) => {
+                self.leading(r.header.end, 0);
+                self.out.push_str("ROUTE ");
+                self.out.push_str(&name_text(&r.name.value));
+                if !r.options.is_empty() {
+                    self.out.push_str(" (");
+                    self.out.push_str(&opts_text(&r.options, " "));
+                    self.out.push(')');
+                }
+                self.out.push_str(" {");
+                self.end_line(r.header.end);
+                self.route_items(&r.items, 2);
+                self.close(r.span.end, 0);
+            }
+            Item::DecisionTree(t) => {
+                let first = t.branches.first().map_or(t.span.end, |b| b.span.start);
+                self.leading(t.name.span.end, 0);
+                self.out.push_str("DECISION_TREE ");
+                self.out.push_str(&name_text(&t.name.value));
+                self.out.push_str(" {");
+                self.end_line(t.name.span.end);
+                let _ = first;
+                for b in &t.branches {
+                    let head_end = b.condition.as_ref().map_or(b.span.start, |c| c.span().end);
+                    self.leading(head_end, 2);
+                    self.pad(2);
+                    match (&b.kind, &b.condition) {
+                        (BranchKind::If, Some(c)) => self.out.push_str(&format!("IF {} {{", expr_text(c))),
+                        (BranchKind::ElseIf, Some(c)) => {
+                            self.out.push_str(&format!("ELSE IF {} {{", expr_text(c)))
+                        }
+                        _ => self.out.push_str("ELSE {"),
+                    }
+                    self.end_line(head_end);
+                    self.route_items(&b.items, 4);
+                    self.close(b.span.end, 2);
+                }
+                self.close(t.span.end, 0);
+            }
+            Item::Test(t) => {
+                self.leading(t.name.span.end, 0);
+                self.out.push_str("TEST ");
+                self.out.push_str(&name_text(&t.name.value));
+                if t.cases.is_empty() && !self.has_comment_before(t.span.end) {
+                    self.out.push_str(" {}");
+                    self.end_line(t.span.end);
+                    return;
+                }
+                self.out.push_str(" {");
+                self.end_line(t.name.span.end);
+                for c in &t.cases {
+                    self.leading(c.span.end, 2);
+                    self.pad(2);
+                    self.out.push_str(&format!(
+                        "{} -> {}",
+                        quote(&c.query),
+                        name_text(&c.expected_route.value)
+                    ));
+                    self.end_line(c.span.end);
+                }
+                self.close(t.span.end, 0);
+            }
+        }
+    }
+
+    /// Prints the comments left inside a block, then its closing brace.
+    fn close(&mut self, block_end: usize, indent: usize) {
+        self.leading(block_end.saturating_sub(1), indent + 2);
+        self.pad(indent);
+        self.out.push('}');
+        self.end_line(block_end);
+    }
+
+    /// `head {` + one field per line + `}`, or `head {}` when empty.
+    fn block(&mut self, head: &str, body: &FieldBlock, indent: usize) {
+        self.out.push_str(head);
+        if body.fields.is_empty() && !self.has_comment_before(body.span.end) {
+            self.out.push_str(" {}");
+            self.end_line(body.span.end);
+            return;
+        }
+        self.out.push_str(" {");
+        self.end_line(body.span.start + 1);
+        for f in &body.fields {
+            self.leading(f.span.end, indent + 2);
+            self.pad(indent + 2);
+            self.out.push_str(&format!(
+                "{}: {}",
+                name_text(&f.key.value),
+                value_text(&f.value)
+            ));
+            self.end_line(f.span.end);
+        }
+        self.close(body.span.end, indent);
+    }
+
+    fn route_items(&mut self, items: &[RouteItem], indent: usize) {
+        for it in items {
+            match &it.kind {
+                RouteItemKind::Algorithm(a) => {
+                    self.leading(a.algo_type.span.end, indent);
+                    self.pad(indent);
+                    let head = format!("ALGORITHM {}", a.algo_type.value);
+                    match &a.body {
+                        Some(b) => self.block(&head, b, indent),
+                        None => {
+                            self.out.push_str(&head);
+                            self.end_line(it.span.end);
+                        }
+                    }
+                }
+                RouteItemKind::Plugin(p) => {
+                    self.leading(p.name.span.end, indent);
+                    self.pad(indent);
+                    let head = format!("PLUGIN {}", name_text(&p.name.value));
+                    match &p.body {
+                        Some(b) => self.block(&head, b, indent),
+                        None => {
+                            self.out.push_str(&head);
+                            self.end_line(it.span.end);
+                        }
+                    }
+                }
+                kind => {
+                    self.leading(it.span.end, indent);
+                    self.pad(indent);
+                    let text = match kind {
+                        RouteItemKind::Priority(n) => format!("PRIORITY {}", n.value),
+                        RouteItemKind::Tier(n) => format!("TIER {}", n.value),
+                        RouteItemKind::When(e) => format!("WHEN {}", expr_text(e)),
+                        RouteItemKind::Name(n) => format!("NAME {}", name_text(&n.value)),
+                        RouteItemKind::Description(d) => format!("DESCRIPTION {}", quote(&d.value)),
+                        RouteItemKind::Model(refs) => {
+                            let cont = format!(",\n{}", " ".repeat(indent + 6));
+                            let parts: Vec<String> = refs
+                                .iter()
+                                .map(|r| {
+                                    if r.options.is_empty() {
+                                        quote(&r.model.value)
+                                    } else {
+                                        format!("{} ({})", quote(&r.model.value), opts_text(&r.options, ", "))
+                                    }
+                                })
+                                .collect();
+                            format!("MODEL {}", parts.join(&cont))
+                        }
+                        RouteItemKind::Algorithm(_) | RouteItemKind::Plugin(_) => String::new(),
+                    };
+                    self.out.push_str(&text);
+                    self.end_line(it.span.end);
+                }
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn canonical_layout_and_comments() {
+        let src = "# head\n\nSIGNAL  domain \"math\"{description:\"m\" # why\n}\n# about r\nROUTE r(description=\"d\"){PRIORITY 1 WHEN NOT (domain(\"math\") AND domain(\"x\"))\nMODEL \"a\"(reasoning=true),\"b\"\n# dangling\n}\n# tail\n";
+        let out = format(src).unwrap_or_else(|d| panic!("{d:?}"));
+        let want = "# head\n\nSIGNAL domain math {\n  description: \"m\" # why\n}\n\n# about r\nROUTE r (description = \"d\") {\n  PRIORITY 1\n  WHEN NOT (domain(\"math\") AND domain(\"x\"))\n  MODEL \"a\" (reasoning = true),\n        \"b\"\n  # dangling\n}\n\n# tail\n";
+        assert_eq!(out, want);
+        assert_eq!(format(&out).ok().as_deref(), Some(want));
+    }
+}
