@@ -1,1 +1,33 @@
-fn main() {}
+//! Compile (and format, decompile) of the reference balance.dsl.
+
+use std::path::Path;
+
+use criterion::{Criterion, black_box, criterion_group, criterion_main};
+
+fn balance() -> Option<String> {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/upstream-amd-2026-03/balance.dsl");
+    std::fs::read_to_string(&p).ok()
+}
+
+fn bench(c: &mut Criterion) {
+    let Some(src) = balance() else {
+        eprintln!("notice: balance.dsl not found; nothing to measure");
+        return;
+    };
+    c.bench_function("compile balance.dsl", |b| {
+        b.iter(|| vsr_dsl::compile(black_box(&src)).map(|c| c.routing))
+    });
+    c.bench_function("check balance.dsl (compile + config validation)", |b| {
+        b.iter(|| vsr_dsl::check(black_box(&src), None))
+    });
+    c.bench_function("fmt balance.dsl", |b| b.iter(|| vsr_dsl::format(black_box(&src))));
+    if let Ok(compiled) = vsr_dsl::compile(&src) {
+        c.bench_function("decompile balance routing", |b| {
+            b.iter(|| vsr_dsl::decompile(black_box(&compiled.routing)))
+        });
+    }
+}
+
+criterion_group!(benches, bench);
+criterion_main!(benches);

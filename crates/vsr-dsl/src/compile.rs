@@ -160,6 +160,8 @@ pub fn compile_ast(ast: &Ast) -> Result<Compiled, Vec<Diagnostic>> {
     let routing = c.run(ast);
     let mut diags = c.diags;
     diags.sort_by_key(|d| (d.span.start, d.severity));
+    // Lowered decision trees repeat earlier conditions; report each finding once.
+    diags.dedup_by(|a, b| a.span == b.span && a.message == b.message);
     if diags.iter().any(Diagnostic::is_error) {
         return Err(diags);
     }
@@ -201,6 +203,8 @@ struct LoweredRoute {
     algorithm: Option<AlgoSpec>,
     plugins: Vec<PluginRef>,
     span: Span,
+    /// A DECISION_TREE branch (which reports a missing MODEL as an error of its own).
+    from_tree: bool,
 }
 
 impl Compiler {
@@ -546,6 +550,7 @@ impl Compiler {
                     algorithm: None,
                     plugins: Vec::new(),
                     span: r.header,
+                    from_tree: false,
                 };
                 for o in &r.options {
                     lr.options.push(o.clone());
@@ -593,6 +598,7 @@ impl Compiler {
                     algorithm: None,
                     plugins: Vec::new(),
                     span: b.span,
+                    from_tree: true,
                 };
                 self.route_items(&mut lr, &b.items);
                 if lr.models.is_empty() {
@@ -738,7 +744,9 @@ impl Compiler {
         m.insert("rules".into(), rules);
 
         if r.models.is_empty() {
-            self.warn(r.name.span, format!("route `{}` has no MODEL", r.name.value));
+            if !r.from_tree {
+                    self.warn(r.name.span, format!("route `{}` has no MODEL", r.name.value));
+            }
         } else {
             let mut refs = Vec::new();
             for (i, mr) in r.models.iter().enumerate() {

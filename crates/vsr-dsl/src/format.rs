@@ -149,6 +149,24 @@ impl Printer<'_> {
         self.out.push('\n');
     }
 
+    /// The offset just past the `{` that follows `pos` (only trivia can lie between).
+    fn brace_after(&self, pos: usize) -> usize {
+        let bytes = self.src.as_bytes();
+        let mut i = pos;
+        while i < bytes.len() {
+            match bytes[i] {
+                b'{' => return i + 1,
+                b'#' => {
+                    while i < bytes.len() && bytes[i] != b'\n' {
+                        i += 1;
+                    }
+                }
+                _ => i += 1,
+            }
+        }
+        pos
+    }
+
     fn has_comment_before(&self, offset: usize) -> bool {
         self.comments
             .get(self.next)
@@ -195,7 +213,8 @@ impl Printer<'_> {
                     self.out.push(')');
                 }
                 self.out.push_str(" {");
-                self.end_line(r.header.end);
+                let open = self.brace_after(r.header.end);
+                self.end_line(open);
                 self.route_items(&r.items, 2);
                 self.close(r.span.end, 0);
             }
@@ -205,7 +224,8 @@ impl Printer<'_> {
                 self.out.push_str("DECISION_TREE ");
                 self.out.push_str(&name_text(&t.name.value));
                 self.out.push_str(" {");
-                self.end_line(t.name.span.end);
+                let open = self.brace_after(t.name.span.end);
+                self.end_line(open);
                 let _ = first;
                 for b in &t.branches {
                     let head_end = b.condition.as_ref().map_or(b.span.start, |c| c.span().end);
@@ -218,7 +238,8 @@ impl Printer<'_> {
                         }
                         _ => self.out.push_str("ELSE {"),
                     }
-                    self.end_line(head_end);
+                    let open = self.brace_after(head_end);
+                    self.end_line(open);
                     self.route_items(&b.items, 4);
                     self.close(b.span.end, 2);
                 }
@@ -234,7 +255,8 @@ impl Printer<'_> {
                     return;
                 }
                 self.out.push_str(" {");
-                self.end_line(t.name.span.end);
+                let open = self.brace_after(t.name.span.end);
+                self.end_line(open);
                 for c in &t.cases {
                     self.leading(c.span.end, 2);
                     self.pad(2);

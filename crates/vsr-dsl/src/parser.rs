@@ -83,6 +83,10 @@ impl<'a> Parser<'a> {
         &self.toks[self.pos.min(self.toks.len() - 1)]
     }
 
+    fn peek_tok(&self, n: usize) -> &Tok {
+        &self.toks[(self.pos + n).min(self.toks.len() - 1)].tok
+    }
+
     fn bump(&mut self) -> Token {
         let t = self.peek().clone();
         if self.pos < self.toks.len() - 1 {
@@ -626,9 +630,9 @@ impl<'a> Parser<'a> {
                     self.diags.push(
                         Diagnostic::error(
                             found.span,
-                            format!("expected `)` to close the `(` at {}:{}, found {}", open.line, open.col, found.tok.describe()),
+                            format!("expected `)` or AND / OR, found {}", found.tok.describe()),
                         )
-                        .with_suggestion("conditions are joined with AND / OR"),
+                        .with_suggestion(format!("add `)` to close the `(` opened at {}:{}", open.line, open.col)),
                     );
                     return Err(());
                 }
@@ -642,6 +646,17 @@ impl<'a> Parser<'a> {
                 t.span,
                 format!("expected a condition before `{s}`"),
             ),
+            Tok::Ident(s)
+                if *self.peek_tok(1) != Tok::LParen
+                    && (ROUTE_ITEMS.contains(&s.as_str())
+                        || BRANCH_ITEMS.contains(&s.as_str())
+                        || TOP_LEVEL_KEYWORDS.contains(&s.as_str())) =>
+            {
+                self.error(
+                    t.span,
+                    format!("expected a condition such as `domain(\"math\")`, found the keyword `{s}`"),
+                )
+            }
             Tok::Ident(s) => {
                 let signal_type = Name {
                     value: s.clone(),

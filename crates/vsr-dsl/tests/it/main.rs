@@ -3,3 +3,5 @@
 mod common;
 mod reference;
 mod roundtrip;
+mod diagnostics;
+mod fuzz;

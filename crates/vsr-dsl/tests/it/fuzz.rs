@@ -1,0 +1,66 @@
+//! Random token streams through every entry point: no panic, no hang; whatever formats must
+//! format to itself, and whatever compiles must survive decompile → compile.
+
+use proptest::prelude::*;
+
+const VOCAB: &[&str] = &[
+    "SIGNAL", "PROJECTION", "MODEL", "PLUGIN", "ROUTE", "DECISION_TREE", "TEST", "PRIORITY",
+    "TIER", "WHEN", "ALGORITHM", "AND", "OR", "NOT", "IF", "ELSE", "NAME", "DESCRIPTION", "true",
+    "false", "domain", "keyword", "partition", "mapping", "score", "confidence", "semantic_cache",
+    "router_replay", "math", "qwen2.5", "a/b", "x-y", "{", "}", "(", ")", "[", "]", ":", ",", ">",
+    "=", "->", "→", "\"math\"", "\"a\\\"b\"", "\"\\d+\"", "\"\"", "1", "-3", "0.5", "+", "-", "1e-5",
+    "# comment\n", "\n", "'", ";", "\"unterminated", "99999999999999999999", "中文", "é",
+];
+
+fn program() -> impl Strategy<Value = String> {
+    prop::collection::vec(prop::sample::select(VOCAB), 0..80).prop_map(|toks| toks.join(" "))
+}
+
+/// Mostly well-formed routes with random conditions, to exercise compile and decompile deeper.
+fn route_program() -> impl Strategy<Value = String> {
+    let leaf = prop::sample::select(vec![
+        "domain(\"math\")",
+        "keyword(\"k\")",
+        "projection(\"p\")",
+        "embedding(\"e\")",
+    ])
+    .prop_map(str::to_string);
+    let expr = leaf.prop_recursive(4, 24, 3, |inner| {
+        prop_oneof![
+            prop::collection::vec(inner.clone(), 2..4).prop_map(|v| v.join(" AND ")),
+            prop::collection::vec(inner.clone(), 2..4).prop_map(|v| v.join(" OR ")),
+            inner.clone().prop_map(|e| format!("NOT {e}")),
+            inner.prop_map(|e| format!("({e})")),
+        ]
+    });
+    expr.prop_map(|e| format!("SIGNAL domain math {{}}\nROUTE r {{\n  WHEN {e}\n  MODEL \"m\"\n}}\n"))
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 512, failure_persistence: None, ..ProptestConfig::default() })]
+
+    #[test]
+    fn random_token_streams_never_panic(src in program()) {
+        let _ = vsr_dsl::parse(&src);
+        if let Ok(out) = vsr_dsl::format(&src) {
+            let again = vsr_dsl::format(&out);
+            prop_assert_eq!(again.as_ref().ok(), Some(&out), "fmt not idempotent for {:?}", src);
+        }
+        if let Ok(c) = vsr_dsl::compile(&src) {
+            if let Ok(text) = vsr_dsl::decompile(&c.routing) {
+                let _ = vsr_dsl::compile(&text);
+            }
+        }
+    }
+
+    #[test]
+    fn random_conditions_round_trip(src in route_program()) {
+        let c = vsr_dsl::compile(&src).map_err(|d| TestCaseError::fail(format!("{d:?}")))?;
+        let text = vsr_dsl::decompile(&c.routing).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        let back = vsr_dsl::compile(&text).map_err(|d| TestCaseError::fail(format!("{d:?}\n{text}")))?;
+        // Single-child AND/OR nodes cannot come from the DSL, so the tree comes back unchanged.
+        prop_assert_eq!(&back.routing, &c.routing, "{}", text);
+        let f = vsr_dsl::format(&src).map_err(|d| TestCaseError::fail(format!("{d:?}")))?;
+        prop_assert_eq!(vsr_dsl::compile(&f).map(|c| c.routing).ok(), Some(c.routing));
+    }
+}
