@@ -42,8 +42,6 @@ pub enum BuildError {
     Projection(#[from] ProjectionError),
     #[error("decision `{0}` is declared more than once")]
     DuplicateDecision(String),
-    #[error("{family} signal family has more than one evaluator")]
-    DuplicateFamily { family: Family },
     #[error("{0} signals are computed by the engine and cannot have an evaluator")]
     ReservedFamily(Family),
     #[error("signal family `{family}`: {message}")]
@@ -67,7 +65,8 @@ pub struct EngineBuilder {
 }
 
 impl EngineBuilder {
-    /// Adds a family evaluator (its names become that family's signals).
+    /// Adds a family evaluator (its names become that family's signals). A later evaluator of
+    /// the same family replaces an earlier one (e.g. a learned one over a declaration).
     pub fn family(mut self, f: Box<dyn SignalFamily>) -> Self {
         self.families.push(f);
         self
@@ -142,9 +141,6 @@ impl EngineBuilder {
             let family = f.family();
             if family == Family::Projection {
                 return Err(BuildError::ReservedFamily(family));
-            }
-            if evaluators[family.index()].is_some() {
-                return Err(BuildError::DuplicateFamily { family });
             }
             catalog.declare(family, f.signal_names());
             evaluators[family.index()] = Some(f);

@@ -5,6 +5,7 @@
 //! Build an [`Engine`] with [`Engine::builder`] (or from a config), then call
 //! [`Engine::route`] per request, or [`Engine::decide`] on signals computed elsewhere.
 
+pub mod config;
 pub mod decision;
 pub mod engine;
 pub mod eval_api;

@@ -1,3 +1,4 @@
 //! Integration tests of vsr-engine.
 
+mod balance;
 mod engine;

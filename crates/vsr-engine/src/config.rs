@@ -1,0 +1,315 @@
+//! Compiling a loaded [`vsr_config::Config`] into an [`Engine`].
+//!
+//! The heuristic families (keyword, structure, context, language) get their evaluators here.
+//! Learned families are declared by name only; their evaluators come from `vsr-models` through
+//! [`EngineBuilder::family`] (see [`Engine::builder_from_config`]). Until then their signals
+//! never match on the routing path, and tests supply them with [`Engine::decide`].
+
+use vsr_config as cfg;
+use vsr_signals::{
+    Bounds, ContextFamily, ContextRuleSpec, Family, FeatureKind, KeywordFamily, KeywordMethod,
+    KeywordOperator, KeywordRuleSpec, LanguageFamily, SourceSpec, StructureFamily,
+    StructureRuleSpec,
+};
+
+use crate::decision::{DecisionSpec, ModelRef, Strategy};
+use crate::engine::{BuildError, ComposerSpec, Engine, EngineBuilder};
+use crate::projection::{
+    BandSpec, MappingSpec, PartitionSemantics, PartitionSpec, ScoreInputSpec, ScoreSpec,
+    ValueSource,
+};
+use crate::rule::RuleNode;
+
+/// Complexity levels every complexity rule emits one of.
+pub const COMPLEXITY_LEVELS: [&str; 3] = ["easy", "medium", "hard"];
+
+impl Engine {
+    /// An engine for a config with the heuristic families only.
+    pub fn from_config(config: &cfg::Config) -> Result<Engine, BuildError> {
+        Self::builder_from_config(config)?.build()
+    }
+
+    /// A builder preloaded from a config, to which learned family evaluators can be added.
+    pub fn builder_from_config(config: &cfg::Config) -> Result<EngineBuilder, BuildError> {
+        let signals = &config.routing.signals;
+        let family_err = |family: Family| {
+            move |e: &dyn std::fmt::Display| BuildError::Family {
+                family,
+                message: e.to_string(),
+            }
+        };
+        let mut b = Engine::builder();
+
+        let keywords: Vec<KeywordRuleSpec> = signals.keywords.iter().map(keyword_spec).collect();
+        if !keywords.is_empty() {
+            let f = KeywordFamily::new(&keywords).map_err(|e| family_err(Family::Keyword)(&e))?;
+            b = b.family(Box::new(f));
+        }
+        if !signals.structure.is_empty() {
+            let specs = signals
+                .structure
+                .iter()
+                .map(structure_spec)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| family_err(Family::Structure)(&e))?;
+            let f = StructureFamily::new(&specs).map_err(|e| family_err(Family::Structure)(&e))?;
+            b = b.family(Box::new(f));
+        }
+        if !signals.context.is_empty() {
+            let specs: Vec<ContextRuleSpec> = signals
+                .context
+                .iter()
+                .map(|c| ContextRuleSpec {
+                    name: c.name.clone(),
+                    min_tokens: c.min_tokens.unwrap_or(0),
+                    max_tokens: c.max_tokens,
+                })
+                .collect();
+            b = b.family(Box::new(ContextFamily::new(&specs)));
+        }
+        if !signals.language.is_empty() {
+            b = b.family(Box::new(LanguageFamily::new(
+                signals.language.iter().map(|l| &l.name),
+            )));
+        }
+
+        // Learned families: names only.
+        b = b
+            .declare(
+                Family::Embedding,
+                signals.embeddings.iter().map(|s| s.name.clone()),
+            )
+            .declare(Family::Domain, domain_names(config))
+            .declare(
+                Family::FactCheck,
+                signals.fact_check.iter().map(|s| s.name.clone()),
+            )
+            .declare(
+                Family::UserFeedback,
+                signals.user_feedbacks.iter().map(|s| s.name.clone()),
+            )
+            .declare(
+                Family::Preference,
+                signals.preferences.iter().map(|s| s.name.clone()),
+            )
+            .declare(
+                Family::Modality,
+                signals.modality.iter().map(|s| s.name.clone()),
+            )
+            .declare(
+                Family::Authz,
+                signals.role_bindings.iter().map(|s| s.name.clone()),
+            )
+            .declare(
+                Family::Jailbreak,
+                signals.jailbreak.iter().map(|s| s.name.clone()),
+            )
+            .declare(Family::Pii, signals.pii.iter().map(|s| s.name.clone()))
+            .declare(
+                Family::Complexity,
+                signals.complexity.iter().flat_map(|c| {
+                    COMPLEXITY_LEVELS
+                        .iter()
+                        .map(move |l| format!("{}:{l}", c.name))
+                }),
+            );
+        for c in &signals.complexity {
+            if let Some(tree) = &c.composer {
+                b = b.composer(ComposerSpec {
+                    rule: c.name.clone(),
+                    tree: rule_node(tree),
+                });
+            }
+        }
+
+        let p = &config.routing.projections;
+        for part in &p.partitions {
+            b = b.partition(PartitionSpec {
+                name: part.name.clone(),
+                semantics: if part.semantics.eq_ignore_ascii_case("softmax_exclusive") {
+                    PartitionSemantics::SoftmaxExclusive
+                } else {
+                    PartitionSemantics::Exclusive
+                },
+                temperature: part.temperature.unwrap_or(1.0),
+                members: part.members.clone(),
+                default: part.default.clone(),
+            });
+        }
+        for s in &p.scores {
+            b = b.score(ScoreSpec {
+                name: s.name.clone(),
+                inputs: s
+                    .inputs
+                    .iter()
+                    .map(|i| ScoreInputSpec {
+                        kind: i.kind.as_str().to_string(),
+                        name: i.name.clone(),
+                        weight: i.weight,
+                        value_source: match i.value_source {
+                            Some(cfg::ValueSource::Confidence) => ValueSource::Confidence,
+                            _ => ValueSource::Binary,
+                        },
+                        match_value: i.match_value,
+                        miss_value: i.miss,
+                    })
+                    .collect(),
+            });
+        }
+        for m in &p.mappings {
+            b = b.mapping(MappingSpec {
+                name: m.name.clone(),
+                source: m.source.clone(),
+                slope: Some(m.slope()),
+                outputs: m
+                    .outputs
+                    .iter()
+                    .map(|o| BandSpec {
+                        name: o.name.clone(),
+                        bounds: bounds(&o.bounds),
+                    })
+                    .collect(),
+            });
+        }
+
+        for d in &config.routing.decisions {
+            b = b.decision(DecisionSpec {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                priority: d.priority,
+                tier: d.tier,
+                rules: rule_node(&d.rules),
+                model_refs: d
+                    .model_refs
+                    .iter()
+                    .map(|r| ModelRef {
+                        model: r.model.clone(),
+                        lora_name: r.lora_name.clone(),
+                        use_reasoning: r.use_reasoning(),
+                        reasoning_effort: r.reasoning_effort.clone(),
+                        weight: r.weight,
+                    })
+                    .collect(),
+            });
+        }
+
+        let global = config.effective_global();
+        let strategy = match global.pointer("/router/strategy").and_then(|v| v.as_str()) {
+            Some(s) if s.eq_ignore_ascii_case("confidence") => Strategy::Confidence,
+            _ => Strategy::Priority,
+        };
+        b = b
+            .strategy(strategy)
+            .default_model(config.default_model().unwrap_or_default())
+            .default_reasoning_effort(config.providers.defaults.default_reasoning_effort.clone());
+        for m in &config.providers.models {
+            if let Some(f) = &m.reasoning_family {
+                b = b.reasoning_family(m.name.clone(), f.clone());
+            }
+        }
+        Ok(b)
+    }
+}
+
+/// Configured domains; when none are configured, the domain names decisions use (as the
+/// original generates its categories from decision leaves).
+fn domain_names(config: &cfg::Config) -> Vec<String> {
+    let configured: Vec<String> = config
+        .routing
+        .signals
+        .domains
+        .iter()
+        .map(|d| d.name.clone())
+        .collect();
+    if !configured.is_empty() {
+        return configured;
+    }
+    let mut names: Vec<String> = config
+        .routing
+        .decisions
+        .iter()
+        .flat_map(|d| d.rules.leaves())
+        .filter(|l| l.kind == cfg::SignalType::Domain)
+        .map(|l| l.name.clone())
+        .collect();
+    names.sort();
+    names.dedup();
+    names
+}
+
+fn keyword_spec(k: &cfg::KeywordSignal) -> KeywordRuleSpec {
+    KeywordRuleSpec {
+        name: k.name.clone(),
+        operator: match k
+            .operator
+            .as_deref()
+            .map(str::to_ascii_uppercase)
+            .as_deref()
+        {
+            Some("AND") => KeywordOperator::And,
+            Some("NOR") => KeywordOperator::Nor,
+            _ => KeywordOperator::Or,
+        },
+        keywords: k.keywords.clone(),
+        case_sensitive: k.case_sensitive(),
+        method: match k.method_kind() {
+            cfg::KeywordMethod::Bm25 => KeywordMethod::Bm25,
+            cfg::KeywordMethod::Ngram => KeywordMethod::Ngram,
+            cfg::KeywordMethod::Regex => KeywordMethod::Phrase,
+        },
+        fuzzy_match: k.is_fuzzy(),
+        fuzzy_threshold: k.fuzzy_threshold.and_then(|t| u32::try_from(t).ok()),
+        bm25_threshold: k.bm25_threshold,
+        ngram_threshold: k.ngram_threshold,
+        ngram_arity: k.ngram_arity.and_then(|a| usize::try_from(a).ok()),
+    }
+}
+
+fn structure_spec(s: &cfg::StructureSignal) -> Result<StructureRuleSpec, String> {
+    let feature = match s.feature.kind.to_ascii_lowercase().as_str() {
+        "exists" => FeatureKind::Exists,
+        "count" => FeatureKind::Count,
+        "density" => FeatureKind::Density,
+        "sequence" => FeatureKind::Sequence,
+        other => return Err(format!("rule `{}`: unknown feature type `{other}`", s.name)),
+    };
+    let src = &s.feature.source;
+    let source = match src.kind.to_ascii_lowercase().as_str() {
+        "regex" => SourceSpec::Regex {
+            pattern: src.pattern.clone().unwrap_or_default(),
+        },
+        "keyword_set" => SourceSpec::KeywordSet {
+            keywords: src.keywords.clone(),
+        },
+        "sequence" => SourceSpec::Sequence {
+            sequences: src.sequences.clone(),
+        },
+        other => return Err(format!("rule `{}`: unknown source type `{other}`", s.name)),
+    };
+    Ok(StructureRuleSpec {
+        name: s.name.clone(),
+        feature,
+        source,
+        case_sensitive: src.case_sensitive.unwrap_or(false),
+        predicate: s.predicate.as_ref().map(bounds).unwrap_or_default(),
+    })
+}
+
+fn bounds(b: &cfg::Bounds) -> Bounds {
+    Bounds {
+        gt: b.gt,
+        gte: b.gte,
+        lt: b.lt,
+        lte: b.lte,
+    }
+}
+
+/// The engine's rule tree for a config rule tree.
+pub fn rule_node(n: &cfg::RuleNode) -> RuleNode {
+    match n {
+        cfg::RuleNode::Signal(s) => RuleNode::leaf(s.kind.as_str(), s.name.clone()),
+        cfg::RuleNode::And(c) => RuleNode::And(c.iter().map(rule_node).collect()),
+        cfg::RuleNode::Or(c) => RuleNode::Or(c.iter().map(rule_node).collect()),
+        cfg::RuleNode::Not(c) => RuleNode::Not(vec![rule_node(c)]),
+    }
+}
