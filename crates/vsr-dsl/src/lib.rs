@@ -3,6 +3,7 @@
 //! back to DSL, and format DSL source in one canonical layout that keeps comments.
 
 pub mod ast;
+pub mod check;
 pub mod compile;
 pub mod decompile;
 pub mod diag;
@@ -18,3 +19,4 @@ pub use span::Span;
 pub use compile::{Compiled, SourceMap, compile, compile_ast, routing_to_yaml};
 pub use format::format;
 pub use decompile::{DecompileError, decompile};
+pub use check::{Built, build, check};

@@ -5,3 +5,4 @@ mod reference;
 mod roundtrip;
 mod diagnostics;
 mod fuzz;
+mod check;

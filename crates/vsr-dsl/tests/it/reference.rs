@@ -28,3 +28,24 @@ fn privacy_dsl_compiles_to_privacy_yaml_routing() {
         "reference/upstream-amd-2026-03/privacy/privacy-router.yaml",
     );
 }
+
+#[test]
+fn balance_dsl_checks_clean_against_the_config_validator() {
+    let Some(dsl) = shared("reference/upstream-amd-2026-03/balance.dsl") else {
+        return;
+    };
+    let src = read(&dsl);
+    let diags = vsr_dsl::check(&src, None);
+    let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
+    assert!(errors.is_empty(), "{}", vsr_dsl::render_all(&diags, "balance.dsl", &src));
+    // With the reference file's own providers as the base, too.
+    let Some(yaml) = shared("reference/upstream-amd-2026-03/balance.yaml") else {
+        return;
+    };
+    let diags = vsr_dsl::check(&src, Some(&read(&yaml)));
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "{}",
+        vsr_dsl::render_all(&diags, "balance.dsl", &src)
+    );
+}
