@@ -16,6 +16,7 @@ mod proxy;
 pub mod record;
 pub mod responses;
 pub mod rewrite;
+pub mod run;
 mod server;
 pub mod settings;
 pub mod sim;

@@ -61,13 +61,16 @@ const LATENCY_BUCKETS: &[f64] = &[
 ];
 const TOKEN_BUCKETS: &[f64] = &[8.0, 32.0, 128.0, 512.0, 2048.0, 8192.0, 32768.0];
 
+/// Bucket counts, sum and count of one label set.
+type HistogramSeries = (Vec<u64>, f64, u64);
+
 struct Histogram {
     name: &'static str,
     help: &'static str,
     buckets: &'static [f64],
     keys: &'static [&'static str],
     /// Per label set: bucket counts, sum, count.
-    series: Mutex<BTreeMap<Vec<String>, (Vec<u64>, f64, u64)>>,
+    series: Mutex<BTreeMap<Vec<String>, HistogramSeries>>,
 }
 
 impl Histogram {

@@ -57,6 +57,9 @@ impl Default for SimOptions {
 pub struct SimStats {
     pub chat_requests: AtomicU64,
     pub health_checks: AtomicU64,
+    /// Streams that ended because the reader went away (client or proxy disconnect).
+    pub streams_cancelled: AtomicU64,
+    pub streams_completed: AtomicU64,
 }
 
 pub struct SimServer {
@@ -144,14 +147,31 @@ async fn handle(
         )),
         ("POST", "/v1/chat/completions") => {
             stats.chat_requests.fetch_add(1, Ordering::Relaxed);
-            chat(req, &opts).await
+            chat(req, &opts, stats).await
         }
         _ => Ok(sim_error(404, "not found")),
     }
 }
 
-async fn chat(req: Request<Incoming>, opts: &SimOptions) -> Result<Response<RespBody>, BoxError> {
+async fn chat(
+    req: Request<Incoming>,
+    opts: &SimOptions,
+    stats: Arc<SimStats>,
+) -> Result<Response<RespBody>, BoxError> {
     let h = req.headers().clone();
+    // Echo the headers a proxy is expected to set or forward.
+    let mut echoed = serde_json::Map::new();
+    for name in [
+        "authorization",
+        "x-selected-model",
+        "x-vsr-destination-endpoint",
+        "x-request-id",
+        "x-custom",
+    ] {
+        if let Some(v) = h.get(name).and_then(|v| v.to_str().ok()) {
+            echoed.insert(name.into(), Value::String(v.into()));
+        }
+    }
     let body = req.into_body().collect().await?.to_bytes();
     let latency = header_num(&h, "x-sim-latency-ms")
         .map(Duration::from_millis)
@@ -212,6 +232,7 @@ async fn chat(req: Request<Incoming>, opts: &SimOptions) -> Result<Response<Resp
         let mut c = completion_json(&id, &model, &text, usage);
         if let Some(o) = c.as_object_mut() {
             o.insert("sim_request".into(), v);
+            o.insert("sim_headers".into(), Value::Object(echoed));
         }
         let mut resp = json_response(StatusCode::OK, &c);
         resp.headers_mut()
@@ -230,8 +251,9 @@ async fn chat(req: Request<Incoming>, opts: &SimOptions) -> Result<Response<Resp
         let send = |b: Vec<u8>| Ok(Frame::data(Bytes::from(b)));
         let first = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}],
-            "sim_request": v});
+            "sim_request": v, "sim_headers": Value::Object(echoed)});
         if tx.send(send(sse(&first))).await.is_err() {
+            stats.streams_cancelled.fetch_add(1, Ordering::Relaxed);
             return;
         }
         for (i, w) in text.split(' ').enumerate() {
@@ -249,7 +271,8 @@ async fn chat(req: Request<Incoming>, opts: &SimOptions) -> Result<Response<Resp
             };
             let c = chunk(&id, created, &model, json!({"content": piece}), Value::Null);
             if tx.send(send(sse(&c))).await.is_err() {
-                return; // client went away
+                stats.streams_cancelled.fetch_add(1, Ordering::Relaxed);
+                return;
             }
         }
         let mut tail = sse(&chunk(&id, created, &model, json!({}), json!("stop")));
@@ -260,7 +283,11 @@ async fn chat(req: Request<Incoming>, opts: &SimOptions) -> Result<Response<Resp
             tail.extend(sse(&u));
         }
         tail.extend_from_slice(b"data: [DONE]\n\n");
-        let _ = tx.send(send(tail)).await;
+        if tx.send(send(tail)).await.is_ok() {
+            stats.streams_completed.fetch_add(1, Ordering::Relaxed);
+        } else {
+            stats.streams_cancelled.fetch_add(1, Ordering::Relaxed);
+        }
     });
     let mut resp = Response::new(BodyExt::boxed_unsync(RecvBody(rx)));
     resp.headers_mut().insert(

@@ -1,8 +1,73 @@
+//! `vllm-sr sim-backend`: an OpenAI-compatible stand-in for vLLM (see `vsr_server::sim`).
+use std::io::Write;
+use std::net::SocketAddr;
 use std::process::ExitCode;
+use std::time::Duration;
+
+use anyhow::Context;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    /// Port to listen on (0 picks a free one; the bound address is printed).
+    #[arg(long, default_value_t = 8000)]
+    port: u16,
+    #[arg(long, default_value = "127.0.0.1")]
+    host: String,
+    /// Comma-separated model ids to serve (requests for other ids get 404).
+    #[arg(long, value_delimiter = ',', default_value = "sim-model")]
+    models: Vec<String>,
+    /// Delay before every answer, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    latency_ms: u64,
+    /// Fraction (0..1) of chat requests answered with --error-status.
+    #[arg(long, default_value_t = 0.0)]
+    error_rate: f64,
+    #[arg(long, default_value_t = 500)]
+    error_status: u16,
+    /// Fraction of chat requests whose connection is dropped without an answer.
+    #[arg(long, default_value_t = 0.0)]
+    reset_rate: f64,
+    /// Fraction of streams cut after the first content chunk.
+    #[arg(long, default_value_t = 0.0)]
+    cut_rate: f64,
+    /// Words per answer (capped by the request's max_tokens).
+    #[arg(long, default_value_t = 12)]
+    words: usize,
+    /// Delay between streamed chunks, in milliseconds.
+    #[arg(long, default_value_t = 0)]
+    chunk_delay_ms: u64,
+    /// Write the bound port to this file once listening.
+    #[arg(long)]
+    port_file: Option<std::path::PathBuf>,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let addr: SocketAddr = format!("{}:{}", args.host, args.port)
+        .parse()
+        .with_context(|| format!("invalid --host/--port `{}:{}`", args.host, args.port))?;
+    let opts = vsr_server::sim::SimOptions {
+        models: args.models.into_iter().filter(|m| !m.is_empty()).collect(),
+        latency: Duration::from_millis(args.latency_ms),
+        error_rate: args.error_rate,
+        error_status: args.error_status,
+        reset_rate: args.reset_rate,
+        cut_rate: args.cut_rate,
+        words: args.words,
+        chunk_delay: Duration::from_millis(args.chunk_delay_ms),
+    };
+    let port_file = args.port_file;
+    vsr_server::run::block_on(async move {
+        let sim = vsr_server::sim::start(addr, opts)
+            .await
+            .with_context(|| format!("cannot listen on {addr}"))?;
+        if let Some(p) = &port_file {
+            std::fs::write(p, sim.addr.port().to_string())
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
+        println!("vllm-sr sim-backend listening on http://{}", sim.addr);
+        let _ = std::io::stdout().flush();
+        vsr_server::run::shutdown_signal().await;
+        sim.shutdown();
+        Ok(ExitCode::SUCCESS)
+    })?
 }

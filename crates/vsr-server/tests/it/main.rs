@@ -1,1 +1,8 @@
-//! Integration tests: router and sim backend in-process on port 0, driven over raw HTTP.
+//! Integration tests: router and sim backends in-process on port 0, driven over raw HTTP.
+mod harness;
+
+mod errors;
+mod faults;
+mod proxy;
+mod reload;
+mod responses_api;
