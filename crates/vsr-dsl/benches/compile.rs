@@ -21,7 +21,9 @@ fn bench(c: &mut Criterion) {
     c.bench_function("check balance.dsl (compile + config validation)", |b| {
         b.iter(|| vsr_dsl::check(black_box(&src), None))
     });
-    c.bench_function("fmt balance.dsl", |b| b.iter(|| vsr_dsl::format(black_box(&src))));
+    c.bench_function("fmt balance.dsl", |b| {
+        b.iter(|| vsr_dsl::format(black_box(&src)))
+    });
     if let Ok(compiled) = vsr_dsl::compile(&src) {
         c.bench_function("decompile balance routing", |b| {
             b.iter(|| vsr_dsl::decompile(black_box(&compiled.routing)))

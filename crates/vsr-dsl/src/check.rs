@@ -71,7 +71,12 @@ pub fn default_base(routing: &Json) -> Json {
     let names: Vec<&str> = routing
         .get("modelCards")
         .and_then(Json::as_array)
-        .map(|cards| cards.iter().filter_map(|c| c.get("name")?.as_str()).collect())
+        .map(|cards| {
+            cards
+                .iter()
+                .filter_map(|c| c.get("name")?.as_str())
+                .collect()
+        })
         .unwrap_or_default();
     let models: Vec<Json> = names
         .iter()

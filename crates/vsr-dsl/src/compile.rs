@@ -227,8 +227,11 @@ impl Compiler {
             }
         }
 
-        let mut projections: [(&str, Vec<Json>); 3] =
-            [("partitions", vec![]), ("scores", vec![]), ("mappings", vec![])];
+        let mut projections: [(&str, Vec<Json>); 3] = [
+            ("partitions", vec![]),
+            ("scores", vec![]),
+            ("mappings", vec![]),
+        ];
         let mut projection_names: HashMap<(String, String), Span> = HashMap::new();
         let mut outputs: HashSet<String> = HashSet::new();
         for item in &ast.items {
@@ -244,7 +247,10 @@ impl Compiler {
                 let path = format!("routing.modelCards[{}]", cards.len());
                 if let Some(prev) = card_index.get(&m.name.value) {
                     let _ = prev;
-                    self.err(m.name.span, format!("MODEL `{}` is declared twice", m.name.value));
+                    self.err(
+                        m.name.span,
+                        format!("MODEL `{}` is declared twice", m.name.value),
+                    );
                     continue;
                 }
                 card_index.insert(m.name.value.clone(), cards.len());
@@ -271,7 +277,15 @@ impl Compiler {
             }
             route_names.insert(r.name.value.clone(), r.name.span);
             let path = format!("routing.decisions[{}]", decisions.len());
-            let d = self.decision(r, &path, &templates, &known, &mut cards, &mut card_index, declared_models);
+            let d = self.decision(
+                r,
+                &path,
+                &templates,
+                &known,
+                &mut cards,
+                &mut card_index,
+                declared_models,
+            );
             decisions.push(d);
         }
 
@@ -289,9 +303,10 @@ impl Compiler {
                                 t.name.value, case.expected_route.value
                             ),
                         );
-                        if let Some(s) =
-                            nearest(&case.expected_route.value, route_names.keys().map(String::as_str))
-                        {
+                        if let Some(s) = nearest(
+                            &case.expected_route.value,
+                            route_names.keys().map(String::as_str),
+                        ) {
                             d = d.with_suggestion(format!("did you mean `{s}`?"));
                         }
                         self.diags.push(d);
@@ -333,7 +348,10 @@ impl Compiler {
         for item in &ast.items {
             let Item::Plugin(p) = item else { continue };
             if out.contains_key(&p.name.value) {
-                self.err(p.name.span, format!("PLUGIN template `{}` is declared twice", p.name.value));
+                self.err(
+                    p.name.span,
+                    format!("PLUGIN template `{}` is declared twice", p.name.value),
+                );
                 continue;
             }
             let Some(plugin_type) = self.plugin_type(&p.plugin_type) else {
@@ -382,7 +400,10 @@ impl Compiler {
                 s.signal_type.span,
                 format!("unknown signal type `{}`", s.signal_type.value),
             );
-            if let Some(n) = nearest(&s.signal_type.value, SIGNAL_FAMILIES.iter().map(|(t, _)| *t)) {
+            if let Some(n) = nearest(
+                &s.signal_type.value,
+                SIGNAL_FAMILIES.iter().map(|(t, _)| *t),
+            ) {
                 d = d.with_suggestion(format!("did you mean `{n}`?"));
             }
             self.diags.push(d);
@@ -426,7 +447,11 @@ impl Compiler {
             return;
         }
         names.insert(key, p.name.span);
-        let path = format!("routing.projections.{}[{}]", lists[idx].0, lists[idx].1.len());
+        let path = format!(
+            "routing.projections.{}[{}]",
+            lists[idx].0,
+            lists[idx].1.len()
+        );
         let mut obj = self.named_object(&p.name, &p.body, &path);
         if let Json::Object(m) = &mut obj {
             // The config has no default for the method; the DSL does (as upstream).
@@ -435,18 +460,18 @@ impl Compiler {
                 2 => Some("threshold_bands"),
                 _ => None,
             };
-            if let Some(def) = default {
-                if !m.contains_key("method") {
-                    m.insert("method".into(), Json::String(def.into()));
-                    self.map.insert(format!("{path}.method"), p.name.span);
-                }
+            if let Some(def) = default
+                && !m.contains_key("method")
+            {
+                m.insert("method".into(), Json::String(def.into()));
+                self.map.insert(format!("{path}.method"), p.name.span);
             }
-            if idx == 2 {
-                if let Some(Json::Array(outs)) = m.get("outputs") {
-                    for o in outs {
-                        if let Some(n) = o.get("name").and_then(Json::as_str) {
-                            outputs.insert(n.to_string());
-                        }
+            if idx == 2
+                && let Some(Json::Array(outs)) = m.get("outputs")
+            {
+                for o in outs {
+                    if let Some(n) = o.get("name").and_then(Json::as_str) {
+                        outputs.insert(n.to_string());
                     }
                 }
             }
@@ -469,7 +494,11 @@ impl Compiler {
                 continue;
             }
         }
-        let rest: Vec<&Field> = body.fields.iter().filter(|f| f.key.value != "name").collect();
+        let rest: Vec<&Field> = body
+            .fields
+            .iter()
+            .filter(|f| f.key.value != "name")
+            .collect();
         self.fields_into(&rest, path, &mut m);
         Json::Object(m)
     }
@@ -529,7 +558,11 @@ impl Compiler {
             })
             .collect();
         if let (Some(route), Some(tree)) = (first_route, trees.first()) {
-            let span = if tree.span.start > route.start { tree.name.span } else { route };
+            let span = if tree.span.start > route.start {
+                tree.name.span
+            } else {
+                route
+            };
             self.err(
                 span,
                 "DECISION_TREE declarations cannot be mixed with ROUTE declarations in the same program",
@@ -626,7 +659,10 @@ impl Compiler {
             if let Some(prev) = seen.insert(kw, span) {
                 this.warn(
                     span,
-                    format!("{kw} is given twice (first at line {}); the last one wins", prev.line),
+                    format!(
+                        "{kw} is given twice (first at line {}); the last one wins",
+                        prev.line
+                    ),
                 );
             }
         };
@@ -687,7 +723,10 @@ impl Compiler {
             ) {
                 self.err(
                     o.key.span,
-                    format!("`{}` cannot be a route option; use the route body", o.key.value),
+                    format!(
+                        "`{}` cannot be a route option; use the route body",
+                        o.key.value
+                    ),
                 );
                 continue;
             }
@@ -745,7 +784,10 @@ impl Compiler {
 
         if r.models.is_empty() {
             if !r.from_tree {
-                    self.warn(r.name.span, format!("route `{}` has no MODEL", r.name.value));
+                self.warn(
+                    r.name.span,
+                    format!("route `{}` has no MODEL", r.name.value),
+                );
             }
         } else {
             let mut refs = Vec::new();
@@ -831,7 +873,10 @@ impl Compiler {
             }
             if !SIGNAL_FAMILIES.iter().any(|(st, _)| *st == t.value) {
                 let mut d = Diagnostic::error(t.span, format!("unknown signal type `{}`", t.value));
-                let all = SIGNAL_FAMILIES.iter().map(|(s, _)| *s).chain(["projection"]);
+                let all = SIGNAL_FAMILIES
+                    .iter()
+                    .map(|(s, _)| *s)
+                    .chain(["projection"]);
                 if let Some(s) = nearest(&t.value, all) {
                     d = d.with_suggestion(format!("did you mean `{s}`?"));
                 }
@@ -844,7 +889,10 @@ impl Compiler {
             } else {
                 n.value.as_str()
             };
-            if !known.signals.contains_key(&(t.value.clone(), base.to_string())) {
+            if !known
+                .signals
+                .contains_key(&(t.value.clone(), base.to_string()))
+            {
                 let mut d = Diagnostic::warning(
                     n.span,
                     format!("signal {}(\"{}\") is not declared", t.value, n.value),
@@ -857,7 +905,9 @@ impl Compiler {
                 if let Some(s) = nearest(base, same_type) {
                     d = d.with_suggestion(format!("did you mean {}(\"{s}\")?", t.value));
                 } else if let Some((ty, _)) = known.signals.keys().find(|(_, nm)| nm == base) {
-                    d = d.with_suggestion(format!("`{base}` is declared as a {ty} signal: {ty}(\"{base}\")"));
+                    d = d.with_suggestion(format!(
+                        "`{base}` is declared as a {ty} signal: {ty}(\"{base}\")"
+                    ));
                 }
                 found.push(d);
             }
@@ -883,14 +933,19 @@ impl Compiler {
                 if declared_models > 0 {
                     self.warn(
                         mr.model.span,
-                        format!("model \"{}\" is not declared in a MODEL block", mr.model.value),
+                        format!(
+                            "model \"{}\" is not declared in a MODEL block",
+                            mr.model.value
+                        ),
                     );
                 }
                 // Referenced models get a card holding just the name, as upstream does.
                 let mut c = Map::new();
                 c.insert("name".into(), Json::String(mr.model.value.clone()));
-                self.map
-                    .insert(format!("routing.modelCards[{}]", cards.len()), mr.model.span);
+                self.map.insert(
+                    format!("routing.modelCards[{}]", cards.len()),
+                    mr.model.span,
+                );
                 card_index.insert(mr.model.value.clone(), cards.len());
                 cards.push(Json::Object(c));
                 cards.len() - 1
@@ -914,13 +969,13 @@ impl Compiler {
                 continue;
             }
             if key == "param_size" {
-                if let Some(Json::Object(c)) = cards.get_mut(card) {
-                    if !c.contains_key("param_size") {
-                        let v = o.value.kind.as_str().unwrap_or_default().to_string();
-                        c.insert("param_size".into(), Json::String(v));
-                        self.map
-                            .insert(format!("routing.modelCards[{card}].param_size"), o.span);
-                    }
+                if let Some(Json::Object(c)) = cards.get_mut(card)
+                    && !c.contains_key("param_size")
+                {
+                    let v = o.value.kind.as_str().unwrap_or_default().to_string();
+                    c.insert("param_size".into(), Json::String(v));
+                    self.map
+                        .insert(format!("routing.modelCards[{card}].param_size"), o.span);
                 }
                 continue;
             }
@@ -939,7 +994,8 @@ impl Compiler {
     fn algorithm(&mut self, a: &AlgoSpec, path: &str) -> Option<Json> {
         let t = a.algo_type.value.as_str();
         if !ALGORITHM_TYPES.contains(&t) {
-            let mut d = Diagnostic::error(a.algo_type.span, format!("unknown algorithm type `{t}`"));
+            let mut d =
+                Diagnostic::error(a.algo_type.span, format!("unknown algorithm type `{t}`"));
             if let Some(s) = nearest(t, ALGORITHM_TYPES) {
                 d = d.with_suggestion(format!("did you mean `{s}`?"));
             }
@@ -989,7 +1045,8 @@ impl Compiler {
                 .insert(cp.clone(), pr.body.as_ref().map_or(pr.span, |b| b.span));
             let mut conf = Map::new();
             // Template fields first; the route's fields override per key.
-            let mut fields: Vec<&Field> = base.map(|b| b.fields.iter().collect()).unwrap_or_default();
+            let mut fields: Vec<&Field> =
+                base.map(|b| b.fields.iter().collect()).unwrap_or_default();
             if let Some(b) = &pr.body {
                 for f in &b.fields {
                     if let Some(pos) = fields.iter().position(|x| x.key.value == f.key.value) {
@@ -1027,7 +1084,9 @@ mod tests {
             rules("ROUTE r { WHEN domain(\"math\") MODEL \"m\" }"),
             json!({"operator": "AND", "conditions": [{"type": "domain", "name": "math"}]})
         );
-        let r = rules("ROUTE r { WHEN keyword(\"u\") AND (domain(\"m\") OR embedding(\"a\")) AND NOT domain(\"o\") MODEL \"m\" }");
+        let r = rules(
+            "ROUTE r { WHEN keyword(\"u\") AND (domain(\"m\") OR embedding(\"a\")) AND NOT domain(\"o\") MODEL \"m\" }",
+        );
         assert_eq!(r["operator"], "AND");
         assert_eq!(r["conditions"].as_array().map(Vec::len), Some(3));
         assert_eq!(r["conditions"][2]["operator"], "NOT");
@@ -1051,7 +1110,10 @@ mod tests {
         .unwrap_or_else(|d| panic!("{d:?}"));
         let d = &c.routing["decisions"];
         assert_eq!(d[0]["plugins"][0]["type"], "semantic-cache");
-        assert_eq!(d[1]["plugins"][0]["configuration"]["similarity_threshold"], 0.95);
+        assert_eq!(
+            d[1]["plugins"][0]["configuration"]["similarity_threshold"],
+            0.95
+        );
         assert_eq!(d[1]["plugins"][0]["configuration"]["enabled"], true);
     }
 
@@ -1071,8 +1133,14 @@ mod tests {
     #[test]
     fn unknown_types_are_errors_with_suggestions() {
         for (src, want) in [
-            ("ROUTE r { MODEL \"m\" PLUGIN totally_unknown_plugin }", "unknown plugin type"),
-            ("ROUTE r { MODEL \"m\" ALGORITHM confidance }", "did you mean `confidence`"),
+            (
+                "ROUTE r { MODEL \"m\" PLUGIN totally_unknown_plugin }",
+                "unknown plugin type",
+            ),
+            (
+                "ROUTE r { MODEL \"m\" ALGORITHM confidance }",
+                "did you mean `confidence`",
+            ),
             ("SIGNAL keywrd k { }", "did you mean `keyword`"),
         ] {
             let d = compile(src).err().unwrap_or_default();
@@ -1088,7 +1156,10 @@ mod tests {
              ELSE IF domain(\"math\") { NAME math_route TIER 2 MODEL \"b\" }\n ELSE { MODEL \"c\" }\n}",
         )
         .unwrap_or_else(|d| panic!("{d:?}"));
-        let d = c.routing["decisions"].as_array().cloned().unwrap_or_default();
+        let d = c.routing["decisions"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let names: Vec<&str> = d.iter().filter_map(|x| x["name"].as_str()).collect();
         assert_eq!(names, ["jailbreak_block", "math_route", "t__branch_03"]);
         let pr: Vec<i64> = d.iter().filter_map(|x| x["priority"].as_i64()).collect();
@@ -1099,7 +1170,10 @@ mod tests {
                 {"type": "domain", "name": "math"},
                 {"operator": "NOT", "conditions": [{"type": "jailbreak", "name": "detector"}]}]})
         );
-        assert_eq!(d[2]["rules"]["conditions"].as_array().map(Vec::len), Some(2));
+        assert_eq!(
+            d[2]["rules"]["conditions"].as_array().map(Vec::len),
+            Some(2)
+        );
     }
 
     #[test]

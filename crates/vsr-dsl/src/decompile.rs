@@ -34,7 +34,10 @@ pub fn decompile(routing: &Json) -> Result<String, DecompileError> {
     };
     let mut out = String::new();
     for key in root.keys() {
-        if !matches!(key.as_str(), "modelCards" | "signals" | "projections" | "decisions") {
+        if !matches!(
+            key.as_str(),
+            "modelCards" | "signals" | "projections" | "decisions"
+        ) {
             return unrep(&format!("routing.{key}"), "has no DSL form");
         }
     }
@@ -74,6 +77,19 @@ pub fn decompile(routing: &Json) -> Result<String, DecompileError> {
     })
 }
 
+/// Decompiles YAML text: a full config (its `routing` section is used; version, listeners,
+/// providers and global have no DSL form) or a bare routing fragment.
+pub fn decompile_yaml(text: &str) -> Result<String, DecompileError> {
+    let doc: Json = serde_yaml::from_str(text).map_err(|e| DecompileError::Unrepresentable {
+        path: String::new(),
+        message: format!("not valid YAML: {e}"),
+    })?;
+    match doc.get("routing") {
+        Some(r) => decompile(r),
+        None => decompile(&doc),
+    }
+}
+
 fn banner(out: &mut String, title: &str) {
     let rule = "=".repeat(77);
     let _ = write!(out, "# {rule}\n# {title}\n# {rule}\n\n");
@@ -99,7 +115,9 @@ fn value_dsl(v: &Json, path: &str) -> Result<Option<String>, DecompileError> {
             for (i, it) in items.iter().enumerate() {
                 match value_dsl(it, &format!("{path}[{i}]"))? {
                     Some(s) => parts.push(s),
-                    None => return unrep(&format!("{path}[{i}]"), "a null list item has no DSL form"),
+                    None => {
+                        return unrep(&format!("{path}[{i}]"), "a null list item has no DSL form");
+                    }
                 }
             }
             format!("[{}]", parts.join(", "))
@@ -141,7 +159,12 @@ fn number_dsl(n: &serde_json::Number, path: &str) -> Result<String, DecompileErr
     Ok(if s.contains('.') { s } else { format!("{s}.0") })
 }
 
-fn block_fields(m: &Map<String, Json>, skip: &[&str], path: &str, out: &mut String) -> Result<(), DecompileError> {
+fn block_fields(
+    m: &Map<String, Json>,
+    skip: &[&str],
+    path: &str,
+    out: &mut String,
+) -> Result<(), DecompileError> {
     let mut any = false;
     for (k, v) in m {
         if skip.contains(&k.as_str()) {
@@ -183,7 +206,12 @@ fn signals_dsl(v: &Json, out: &mut String) -> Result<(), DecompileError> {
             return unrep(&path, "must be a list");
         };
         for (i, s) in list.iter().enumerate() {
-            named_block(&format!("SIGNAL {dsl_type}"), s, &format!("{path}[{i}]"), out)?;
+            named_block(
+                &format!("SIGNAL {dsl_type}"),
+                s,
+                &format!("{path}[{i}]"),
+                out,
+            )?;
         }
     }
     Ok(())
@@ -205,7 +233,12 @@ fn projections_dsl(v: &Json, out: &mut String) -> Result<(), DecompileError> {
             return unrep(&path, "must be a list");
         };
         for (i, p) in list.iter().enumerate() {
-            named_block(&format!("PROJECTION {dsl}"), p, &format!("{path}[{i}]"), out)?;
+            named_block(
+                &format!("PROJECTION {dsl}"),
+                p,
+                &format!("{path}[{i}]"),
+                out,
+            )?;
         }
     }
     Ok(())
@@ -218,14 +251,25 @@ fn decision_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), DecompileE
     let Some(Json::String(name)) = m.get("name") else {
         return unrep(&format!("{path}.name"), "a string name is required");
     };
-    let body_keys = ["name", "priority", "tier", "rules", "modelRefs", "algorithm", "plugins"];
+    let body_keys = [
+        "name",
+        "priority",
+        "tier",
+        "rules",
+        "modelRefs",
+        "algorithm",
+        "plugins",
+    ];
     let mut opts = Vec::new();
     for (k, v) in m {
         if body_keys.contains(&k.as_str()) {
             continue;
         }
         if !is_ident(k) {
-            return unrep(&format!("{path}.{k}"), "a route option name must be an identifier");
+            return unrep(
+                &format!("{path}.{k}"),
+                "a route option name must be an identifier",
+            );
         }
         if let Some(s) = value_dsl(v, &format!("{path}.{k}"))? {
             opts.push(format!("{k} = {s}"));
@@ -317,22 +361,22 @@ fn model_ref_dsl(v: &Json, path: &str) -> Result<String, DecompileError> {
 
 /// The WHEN expression of a rule tree; `None` for match-all (an AND without conditions).
 fn when_dsl(rules: &Json, path: &str) -> Result<Option<String>, DecompileError> {
-    if let Json::Object(m) = rules {
-        if m.get("operator").and_then(Json::as_str) == Some("AND") {
-            let conds = match m.get("conditions") {
-                None | Some(Json::Null) => return Ok(None),
-                Some(Json::Array(c)) => c,
-                Some(_) => return unrep(&format!("{path}.conditions"), "must be a list"),
-            };
-            if conds.is_empty() {
-                return Ok(None);
-            }
-            let mut parts = Vec::new();
-            for (i, c) in conds.iter().enumerate() {
-                parts.push(rule_dsl(c, &format!("{path}.conditions[{i}]"), Ctx::And)?);
-            }
-            return Ok(Some(parts.join(" AND ")));
+    if let Json::Object(m) = rules
+        && m.get("operator").and_then(Json::as_str) == Some("AND")
+    {
+        let conds = match m.get("conditions") {
+            None | Some(Json::Null) => return Ok(None),
+            Some(Json::Array(c)) => c,
+            Some(_) => return unrep(&format!("{path}.conditions"), "must be a list"),
+        };
+        if conds.is_empty() {
+            return Ok(None);
         }
+        let mut parts = Vec::new();
+        for (i, c) in conds.iter().enumerate() {
+            parts.push(rule_dsl(c, &format!("{path}.conditions[{i}]"), Ctx::And)?);
+        }
+        return Ok(Some(parts.join(" AND ")));
     }
     rule_dsl(rules, path, Ctx::Top).map(Some)
 }
@@ -380,7 +424,11 @@ fn rule_dsl(v: &Json, path: &str, ctx: Ctx) -> Result<String, DecompileError> {
                     // AND[x] and OR[x] mean x.
                     return rule_dsl(&conds[0], &format!("{path}.conditions[0]"), ctx);
                 }
-                let (own, sep) = if op == "AND" { (Ctx::And, " AND ") } else { (Ctx::Or, " OR ") };
+                let (own, sep) = if op == "AND" {
+                    (Ctx::And, " AND ")
+                } else {
+                    (Ctx::Or, " OR ")
+                };
                 let text = kids(own)?.join(sep);
                 // Parentheses where precedence needs them, and around a nested operator of the
                 // same kind (which would otherwise merge into its parent).
@@ -392,14 +440,23 @@ fn rule_dsl(v: &Json, path: &str, ctx: Ctx) -> Result<String, DecompileError> {
                 };
                 Ok(if parens { format!("({text})") } else { text })
             }
-            other => unrep(&format!("{path}.operator"), format!("unknown operator `{other}`")),
+            other => unrep(
+                &format!("{path}.operator"),
+                format!("unknown operator `{other}`"),
+            ),
         };
     }
     let (Some(Json::String(t)), Some(Json::String(n))) = (m.get("type"), m.get("name")) else {
-        return unrep(path, "a rule is either {operator, conditions} or {type, name}");
+        return unrep(
+            path,
+            "a rule is either {operator, conditions} or {type, name}",
+        );
     };
     if !is_ident(t) {
-        return unrep(&format!("{path}.type"), "a signal type must be an identifier");
+        return unrep(
+            &format!("{path}.type"),
+            "a signal type must be an identifier",
+        );
     }
     if m.len() > 2 {
         return unrep(path, "a signal reference has only `type` and `name`");
@@ -428,7 +485,10 @@ fn algorithm_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), Decompile
             has_body = true;
             for (bk, bv) in b {
                 if bk == "on_error" && !ON_ERROR_IN_BLOCK.contains(&t.as_str()) {
-                    return unrep(&format!("{p}.on_error"), "on_error of this algorithm belongs at the top level");
+                    return unrep(
+                        &format!("{p}.on_error"),
+                        "on_error of this algorithm belongs at the top level",
+                    );
                 }
                 if let Some(s) = value_dsl(bv, &format!("{p}.{bk}"))? {
                     fields.push(format!("{}: {s}", key_dsl(bk)));
@@ -440,7 +500,10 @@ fn algorithm_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), Decompile
                 fields.push(format!("on_error: {s}"));
             }
         } else {
-            return unrep(&p, format!("an algorithm of type `{t}` has no DSL form for this key"));
+            return unrep(
+                &p,
+                format!("an algorithm of type `{t}` has no DSL form for this key"),
+            );
         }
     }
     if !is_ident(t) {
@@ -467,7 +530,10 @@ fn plugin_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), DecompileErr
     };
     for k in m.keys() {
         if k != "type" && k != "configuration" {
-            return unrep(&format!("{path}.{k}"), "a plugin has only `type` and `configuration`");
+            return unrep(
+                &format!("{path}.{k}"),
+                "a plugin has only `type` and `configuration`",
+            );
         }
     }
     match m.get("configuration") {
@@ -496,7 +562,8 @@ mod tests {
     use serde_json::json;
 
     fn when(rules: Json) -> String {
-        let r = json!({"decisions": [{"name": "r", "rules": rules, "modelRefs": [{"model": "m"}]}]});
+        let r =
+            json!({"decisions": [{"name": "r", "rules": rules, "modelRefs": [{"model": "m"}]}]});
         let dsl = decompile(&r).unwrap_or_else(|e| panic!("{e}"));
         dsl.lines()
             .find_map(|l| l.trim().strip_prefix("WHEN ").map(str::to_string))
@@ -524,20 +591,31 @@ mod tests {
         // NOT over a compound keeps its parentheses (upstream drops them).
         let not_and = json!({"operator": "NOT", "conditions": [
             {"operator": "AND", "conditions": [leaf("a"), leaf("b")]}]});
-        assert_eq!(when(not_and.clone()), "NOT (domain(\"a\") AND domain(\"b\"))");
-        let r = json!({"decisions": [{"name": "r", "rules": not_and, "modelRefs": [{"model": "m"}]}]});
+        assert_eq!(
+            when(not_and.clone()),
+            "NOT (domain(\"a\") AND domain(\"b\"))"
+        );
+        let r =
+            json!({"decisions": [{"name": "r", "rules": not_and, "modelRefs": [{"model": "m"}]}]});
         let back = compile(&decompile(&r).unwrap_or_default()).unwrap_or_else(|d| panic!("{d:?}"));
-        assert_eq!(back.routing["decisions"][0]["rules"], r["decisions"][0]["rules"]);
+        assert_eq!(
+            back.routing["decisions"][0]["rules"],
+            r["decisions"][0]["rules"]
+        );
     }
 
     #[test]
     fn nested_same_operator_survives() {
         let rules = json!({"operator": "AND", "conditions": [leaf("a"),
             {"operator": "AND", "conditions": [leaf("b"), leaf("c")]}]});
-        let r = json!({"decisions": [{"name": "r", "rules": rules, "modelRefs": [{"model": "m"}]}]});
+        let r =
+            json!({"decisions": [{"name": "r", "rules": rules, "modelRefs": [{"model": "m"}]}]});
         let dsl = decompile(&r).unwrap_or_default();
         let back = compile(&dsl).unwrap_or_else(|d| panic!("{d:?}"));
-        assert_eq!(back.routing["decisions"][0]["rules"], r["decisions"][0]["rules"]);
+        assert_eq!(
+            back.routing["decisions"][0]["rules"],
+            r["decisions"][0]["rules"]
+        );
     }
 
     #[test]
@@ -559,7 +637,10 @@ mod tests {
         let dsl = decompile(&r).unwrap_or_else(|e| panic!("{e}"));
         let back = compile(&dsl).unwrap_or_else(|d| panic!("{d:?}\n{dsl}"));
         assert_eq!(back.routing, r, "{dsl}");
-        assert_eq!(back.routing["modelCards"][0]["quality_score"].as_f64(), Some(1.0));
+        assert_eq!(
+            back.routing["modelCards"][0]["quality_score"].as_f64(),
+            Some(1.0)
+        );
         assert!(back.routing["modelCards"][0]["quality_score"].is_f64());
     }
 
@@ -567,7 +648,8 @@ mod tests {
     fn unrepresentable_shapes_are_errors() {
         let r = json!({"strategy": "x"});
         assert!(decompile(&r).is_err());
-        let r = json!({"decisions": [{"name": "r", "rules": {"operator": "XOR", "conditions": []}}]});
+        let r =
+            json!({"decisions": [{"name": "r", "rules": {"operator": "XOR", "conditions": []}}]});
         assert!(decompile(&r).is_err());
     }
 }

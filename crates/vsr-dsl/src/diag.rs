@@ -80,31 +80,26 @@ impl Diagnostic {
             self.severity.as_str(),
             self.message
         );
-        if let Some(path) = &self.path {
-            let _ = writeln!(out, "  = at config path {path}");
+        if self.span.line > 0
+            && let Some(text) = src.lines().nth(self.span.line as usize - 1)
+        {
+            let text = text.trim_end_matches('\r');
+            let gutter = self.span.line.to_string();
+            let pad = " ".repeat(gutter.len());
+            let col = self.span.col.max(1) as usize;
+            // Underline the span, but never past the end of its first line.
+            let line_chars = text.chars().count();
+            let span_chars = src
+                .get(self.span.start..self.span.end.min(src.len()))
+                .map(|s| s.lines().next().unwrap_or("").chars().count())
+                .unwrap_or(1);
+            let width = span_chars.clamp(1, line_chars.saturating_sub(col - 1).max(1));
+            let _ = writeln!(out, "{pad} |");
+            let _ = writeln!(out, "{gutter} | {text}");
+            let _ = writeln!(out, "{pad} | {}{}", " ".repeat(col - 1), "^".repeat(width));
         }
-        if self.span.line > 0 {
-            if let Some(text) = src.lines().nth(self.span.line as usize - 1) {
-                let text = text.trim_end_matches('\r');
-                let gutter = self.span.line.to_string();
-                let pad = " ".repeat(gutter.len());
-                let col = self.span.col.max(1) as usize;
-                // Underline the span, but never past the end of its first line.
-                let line_chars = text.chars().count();
-                let span_chars = src
-                    .get(self.span.start..self.span.end.min(src.len()))
-                    .map(|s| s.lines().next().unwrap_or("").chars().count())
-                    .unwrap_or(1);
-                let width = span_chars.clamp(1, line_chars.saturating_sub(col - 1).max(1));
-                let _ = writeln!(out, "{pad} |");
-                let _ = writeln!(out, "{gutter} | {text}");
-                let _ = writeln!(
-                    out,
-                    "{pad} | {}{}",
-                    " ".repeat(col - 1),
-                    "^".repeat(width)
-                );
-            }
+        if let Some(path) = &self.path {
+            let _ = writeln!(out, "  = note: config path {path}");
         }
         if let Some(s) = &self.suggestion {
             let _ = writeln!(out, "  = help: {s}");

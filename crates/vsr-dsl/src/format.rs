@@ -73,8 +73,16 @@ pub fn expr_text(e: &Expr) -> String {
         Expr::Signal {
             signal_type, name, ..
         } => format!("{}({})", signal_type.value, quote(&name.value)),
-        Expr::And { children, .. } => children.iter().map(expr_text).collect::<Vec<_>>().join(" AND "),
-        Expr::Or { children, .. } => children.iter().map(expr_text).collect::<Vec<_>>().join(" OR "),
+        Expr::And { children, .. } => children
+            .iter()
+            .map(expr_text)
+            .collect::<Vec<_>>()
+            .join(" AND "),
+        Expr::Or { children, .. } => children
+            .iter()
+            .map(expr_text)
+            .collect::<Vec<_>>()
+            .join(" OR "),
         Expr::Not { child, .. } => format!("NOT {}", expr_text(child)),
         Expr::Paren { inner, .. } => format!("({})", expr_text(inner)),
     }
@@ -97,7 +105,11 @@ struct Printer<'a> {
 impl Printer<'_> {
     fn blank_between(&self, a: usize, b: usize) -> bool {
         let b = b.min(self.src.len());
-        a < b && self.src.get(a..b).is_some_and(|s| s.matches('\n').count() >= 2)
+        a < b
+            && self
+                .src
+                .get(a..b)
+                .is_some_and(|s| s.matches('\n').count() >= 2)
     }
 
     fn pad(&mut self, indent: usize) {
@@ -113,10 +125,10 @@ impl Printer<'_> {
             if c.span.start >= before {
                 break;
             }
-            if let Some(end) = last_end {
-                if self.blank_between(end, c.span.start) {
-                    self.out.push('\n');
-                }
+            if let Some(end) = last_end
+                && self.blank_between(end, c.span.start)
+            {
+                self.out.push('\n');
             }
             self.pad(indent);
             self.out.push('#');
@@ -125,10 +137,11 @@ impl Printer<'_> {
             last_end = Some(c.span.end);
             self.next += 1;
         }
-        if let Some(end) = last_end {
-            if before != usize::MAX && self.blank_between(end, before) {
-                self.out.push('\n');
-            }
+        if let Some(end) = last_end
+            && before != usize::MAX
+            && self.blank_between(end, before)
+        {
+            self.out.push('\n');
         }
     }
 
@@ -177,7 +190,11 @@ impl Printer<'_> {
         match item {
             Item::Signal(s) => {
                 self.leading(s.body.span.start, 0);
-                let head = format!("SIGNAL {} {}", s.signal_type.value, name_text(&s.name.value));
+                let head = format!(
+                    "SIGNAL {} {}",
+                    s.signal_type.value,
+                    name_text(&s.name.value)
+                );
                 self.block(&head, &s.body, 0);
             }
             Item::Projection(p) => {
@@ -232,7 +249,9 @@ impl Printer<'_> {
                     self.leading(head_end, 2);
                     self.pad(2);
                     match (&b.kind, &b.condition) {
-                        (BranchKind::If, Some(c)) => self.out.push_str(&format!("IF {} {{", expr_text(c))),
+                        (BranchKind::If, Some(c)) => {
+                            self.out.push_str(&format!("IF {} {{", expr_text(c)))
+                        }
                         (BranchKind::ElseIf, Some(c)) => {
                             self.out.push_str(&format!("ELSE IF {} {{", expr_text(c)))
                         }
@@ -347,7 +366,11 @@ impl Printer<'_> {
                                     if r.options.is_empty() {
                                         quote(&r.model.value)
                                     } else {
-                                        format!("{} ({})", quote(&r.model.value), opts_text(&r.options, ", "))
+                                        format!(
+                                            "{} ({})",
+                                            quote(&r.model.value),
+                                            opts_text(&r.options, ", ")
+                                        )
                                     }
                                 })
                                 .collect();

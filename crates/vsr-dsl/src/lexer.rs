@@ -164,7 +164,8 @@ pub fn lex(src: &str) -> Lexed {
             cur.bump();
             continue;
         }
-        let signed_digit = matches!(c, '+' | '-') && cur.peek_at(1).is_some_and(|d| d.is_ascii_digit());
+        let signed_digit =
+            matches!(c, '+' | '-') && cur.peek_at(1).is_some_and(|d| d.is_ascii_digit());
         if c.is_ascii_digit() || signed_digit {
             cur.bump();
             while cur.peek().is_some_and(|d| d.is_ascii_digit()) {
@@ -468,10 +469,17 @@ mod tests {
 
     #[test]
     fn signs_and_numbers() {
-        assert_eq!(toks("-0.5 -3"), vec![Tok::Float(-0.5), Tok::Int(-3), Tok::Eof]);
+        assert_eq!(
+            toks("-0.5 -3"),
+            vec![Tok::Float(-0.5), Tok::Int(-3), Tok::Eof]
+        );
         let l = lex("+ hello");
         assert_eq!(l.diagnostics.len(), 1);
-        assert!(l.diagnostics[0].message.contains("unexpected character `+`"));
+        assert!(
+            l.diagnostics[0]
+                .message
+                .contains("unexpected character `+`")
+        );
     }
 
     #[test]

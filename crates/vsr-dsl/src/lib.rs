@@ -13,10 +13,10 @@ pub mod parser;
 pub mod span;
 
 pub use ast::Ast;
+pub use check::{Built, build, check};
+pub use compile::{Compiled, SourceMap, compile, compile_ast, routing_to_yaml};
+pub use decompile::{DecompileError, decompile, decompile_yaml};
 pub use diag::{Diagnostic, Severity, render_all};
+pub use format::format;
 pub use parser::parse;
 pub use span::Span;
-pub use compile::{Compiled, SourceMap, compile, compile_ast, routing_to_yaml};
-pub use format::format;
-pub use decompile::{DecompileError, decompile};
-pub use check::{Built, build, check};

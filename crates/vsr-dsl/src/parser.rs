@@ -25,7 +25,14 @@ const ROUTE_ITEMS: [&str; 7] = [
     "PLUGIN",
     "DESCRIPTION",
 ];
-const BRANCH_ITEMS: [&str; 6] = ["NAME", "DESCRIPTION", "TIER", "MODEL", "ALGORITHM", "PLUGIN"];
+const BRANCH_ITEMS: [&str; 6] = [
+    "NAME",
+    "DESCRIPTION",
+    "TIER",
+    "MODEL",
+    "ALGORITHM",
+    "PLUGIN",
+];
 pub const PROJECTION_TYPES: [&str; 3] = ["partition", "score", "mapping"];
 
 /// Parses a whole program. The tree holds every block that parsed; the diagnostics list every
@@ -186,7 +193,9 @@ impl<'a> Parser<'a> {
             other => {
                 let mut d = Diagnostic::error(
                     t.span,
-                    format!("unknown top-level keyword `{other}`; expected SIGNAL, PROJECTION, MODEL, PLUGIN, ROUTE, DECISION_TREE or TEST"),
+                    format!(
+                        "unknown top-level keyword `{other}`; expected SIGNAL, PROJECTION, MODEL, PLUGIN, ROUTE, DECISION_TREE or TEST"
+                    ),
                 );
                 if let Some(s) = nearest(other, TOP_LEVEL_KEYWORDS) {
                     d = d.with_suggestion(format!("did you mean `{s}`?"));
@@ -231,7 +240,10 @@ impl<'a> Parser<'a> {
     fn signal(&mut self) -> PResult<SignalDecl> {
         let kw = self.bump().span;
         let signal_type = self.ident("a signal type (e.g. `keyword`)", "after SIGNAL")?;
-        let name = self.name("a signal name", &format!("after `SIGNAL {}`", signal_type.value))?;
+        let name = self.name(
+            "a signal name",
+            &format!("after `SIGNAL {}`", signal_type.value),
+        )?;
         let body = self.field_block(&format!("to open SIGNAL {}", name.value))?;
         Ok(SignalDecl {
             signal_type,
@@ -243,7 +255,8 @@ impl<'a> Parser<'a> {
 
     fn projection(&mut self) -> PResult<ProjectionDecl> {
         let kw = self.bump().span;
-        let projection_type = self.ident("`partition`, `score` or `mapping`", "after PROJECTION")?;
+        let projection_type =
+            self.ident("`partition`, `score` or `mapping`", "after PROJECTION")?;
         if !PROJECTION_TYPES.contains(&projection_type.value.as_str()) {
             let mut d = Diagnostic::error(
                 projection_type.span,
@@ -258,7 +271,10 @@ impl<'a> Parser<'a> {
             self.diags.push(d);
             return Err(());
         }
-        let name = self.name("a projection name", &format!("after `PROJECTION {}`", projection_type.value))?;
+        let name = self.name(
+            "a projection name",
+            &format!("after `PROJECTION {}`", projection_type.value),
+        )?;
         let body = self.field_block(&format!("to open PROJECTION {}", name.value))?;
         Ok(ProjectionDecl {
             projection_type,
@@ -407,7 +423,10 @@ impl<'a> Parser<'a> {
     }
 
     fn lexeme(&self, span: Span) -> String {
-        self.src.get(span.start..span.end).unwrap_or_default().to_string()
+        self.src
+            .get(span.start..span.end)
+            .unwrap_or_default()
+            .to_string()
     }
 
     fn opts_in_parens(&mut self, context: &str) -> PResult<(Vec<Opt>, Span)> {
@@ -424,7 +443,11 @@ impl<'a> Parser<'a> {
                 self.diags.push(
                     Diagnostic::error(
                         t.span,
-                        format!("expected `=` after option `{}`, found {}", key.value, t.tok.describe()),
+                        format!(
+                            "expected `=` after option `{}`, found {}",
+                            key.value,
+                            t.tok.describe()
+                        ),
                     )
                     .with_suggestion(format!("options are written `{} = <value>`", key.value)),
                 );
@@ -524,7 +547,8 @@ impl<'a> Parser<'a> {
                 RouteItemKind::Model(refs)
             }
             "ALGORITHM" => {
-                let algo_type = self.ident("an algorithm type (e.g. `confidence`)", "after ALGORITHM")?;
+                let algo_type =
+                    self.ident("an algorithm type (e.g. `confidence`)", "after ALGORITHM")?;
                 let body = if self.peek().tok == Tok::LBrace {
                     Some(self.field_block("")?)
                 } else {
@@ -632,7 +656,10 @@ impl<'a> Parser<'a> {
                             found.span,
                             format!("expected `)` or AND / OR, found {}", found.tok.describe()),
                         )
-                        .with_suggestion(format!("add `)` to close the `(` opened at {}:{}", open.line, open.col)),
+                        .with_suggestion(format!(
+                            "add `)` to close the `(` opened at {}:{}",
+                            open.line, open.col
+                        )),
                     );
                     return Err(());
                 }
@@ -642,10 +669,9 @@ impl<'a> Parser<'a> {
                     span: t.span.to(close),
                 })
             }
-            Tok::Ident(s) if matches!(s.as_str(), "AND" | "OR") => self.error(
-                t.span,
-                format!("expected a condition before `{s}`"),
-            ),
+            Tok::Ident(s) if matches!(s.as_str(), "AND" | "OR") => {
+                self.error(t.span, format!("expected a condition before `{s}`"))
+            }
             Tok::Ident(s)
                 if *self.peek_tok(1) != Tok::LParen
                     && (ROUTE_ITEMS.contains(&s.as_str())
@@ -654,7 +680,9 @@ impl<'a> Parser<'a> {
             {
                 self.error(
                     t.span,
-                    format!("expected a condition such as `domain(\"math\")`, found the keyword `{s}`"),
+                    format!(
+                        "expected a condition such as `domain(\"math\")`, found the keyword `{s}`"
+                    ),
                 )
             }
             Tok::Ident(s) => {
@@ -669,7 +697,10 @@ impl<'a> Parser<'a> {
                     self.diags.push(
                         Diagnostic::error(
                             found.span,
-                            format!("expected `(` after `{s}` in condition, found {}", found.tok.describe()),
+                            format!(
+                                "expected `(` after `{s}` in condition, found {}",
+                                found.tok.describe()
+                            ),
                         )
                         .with_suggestion(format!("a signal reference is written `{s}(\"name\")`")),
                     );
@@ -685,8 +716,11 @@ impl<'a> Parser<'a> {
                     Tok::Ident(v) => {
                         let span = self.peek().span;
                         self.diags.push(
-                            Diagnostic::error(span, format!("signal name `{v}` must be a quoted string"))
-                                .with_suggestion(format!("write {s}(\"{v}\")")),
+                            Diagnostic::error(
+                                span,
+                                format!("signal name `{v}` must be a quoted string"),
+                            )
+                            .with_suggestion(format!("write {s}(\"{v}\")")),
                         );
                         return Err(());
                     }
@@ -699,14 +733,20 @@ impl<'a> Parser<'a> {
                     span: t.span.to(close),
                 })
             }
-            _ => self.expected("a condition such as `domain(\"math\")`, `NOT` or `(`", "in WHEN"),
+            _ => self.expected(
+                "a condition such as `domain(\"math\")`, `NOT` or `(`",
+                "in WHEN",
+            ),
         }
     }
 
     fn tree(&mut self) -> PResult<DecisionTree> {
         let kw = self.bump().span;
         let name = self.name("a tree name", "after DECISION_TREE")?;
-        self.expect(Tok::LBrace, &format!("to open DECISION_TREE {}", name.value))?;
+        self.expect(
+            Tok::LBrace,
+            &format!("to open DECISION_TREE {}", name.value),
+        )?;
         let mut branches = Vec::new();
         loop {
             let t = self.peek().clone();
@@ -737,7 +777,11 @@ impl<'a> Parser<'a> {
                     }
                 }
                 _ => {
-                    let what = if branches.is_empty() { "`IF`" } else { "`ELSE IF` or `ELSE`" };
+                    let what = if branches.is_empty() {
+                        "`IF`"
+                    } else {
+                        "`ELSE IF` or `ELSE`"
+                    };
                     return self.expected(what, &format!("in DECISION_TREE {}", name.value));
                 }
             }
@@ -753,7 +797,12 @@ impl<'a> Parser<'a> {
         Err(())
     }
 
-    fn branch_body(&mut self, kind: BranchKind, condition: Option<Expr>, start: Span) -> PResult<Branch> {
+    fn branch_body(
+        &mut self,
+        kind: BranchKind,
+        condition: Option<Expr>,
+        start: Span,
+    ) -> PResult<Branch> {
         self.expect(Tok::LBrace, "to open the branch")?;
         let mut items = Vec::new();
         loop {
@@ -791,7 +840,12 @@ impl<'a> Parser<'a> {
                         expected_route,
                     });
                 }
-                _ => return self.expected("a quoted query (`\"…\" -> route`) or `}`", &format!("in TEST {}", name.value)),
+                _ => {
+                    return self.expected(
+                        "a quoted query (`\"…\" -> route`) or `}`",
+                        &format!("in TEST {}", name.value),
+                    );
+                }
             }
         }
         let close = self.bump().span;
@@ -811,7 +865,9 @@ mod tests {
     fn keywords_are_not_reserved() {
         let (ast, d) = parse("SIGNAL domain SIGNAL { description: \"x\" }");
         assert!(d.is_empty(), "{d:?}");
-        let Item::Signal(s) = &ast.items[0] else { panic!() };
+        let Item::Signal(s) = &ast.items[0] else {
+            panic!()
+        };
         assert_eq!(s.name.value, "SIGNAL");
     }
 
@@ -819,14 +875,20 @@ mod tests {
     fn bare_identifier_values_and_nesting() {
         let (ast, d) = parse("SIGNAL keyword t { method: regex, keywords: [], a: { b: [1, 2,] } }");
         assert!(d.is_empty(), "{d:?}");
-        let Item::Signal(s) = &ast.items[0] else { panic!() };
-        assert_eq!(s.body.fields[0].value.kind, ValueKind::Ident("regex".into()));
+        let Item::Signal(s) = &ast.items[0] else {
+            panic!()
+        };
+        assert_eq!(
+            s.body.fields[0].value.kind,
+            ValueKind::Ident("regex".into())
+        );
         assert_eq!(s.body.fields.len(), 3);
     }
 
     #[test]
     fn errors_recover_at_the_next_block() {
-        let (ast, d) = parse("SIGNAL domain math { description \"no colon\" }\nSIGNAL domain law { }\n");
+        let (ast, d) =
+            parse("SIGNAL domain math { description \"no colon\" }\nSIGNAL domain law { }\n");
         assert_eq!(d.len(), 1);
         assert!(d[0].message.contains("expected `:`"));
         assert_eq!(ast.items.len(), 1);
@@ -836,14 +898,22 @@ mod tests {
     fn precedence_not_and_or() {
         let (ast, d) = parse("ROUTE r { WHEN a(\"1\") OR NOT b(\"2\") AND c(\"3\") }");
         assert!(d.is_empty(), "{d:?}");
-        let Item::Route(r) = &ast.items[0] else { panic!() };
-        let RouteItemKind::When(Expr::Or { children, .. }) = &r.items[0].kind else { panic!() };
+        let Item::Route(r) = &ast.items[0] else {
+            panic!()
+        };
+        let RouteItemKind::When(Expr::Or { children, .. }) = &r.items[0].kind else {
+            panic!()
+        };
         assert!(matches!(children[1], Expr::And { .. }));
     }
 
     #[test]
     fn bad_route_items() {
-        for src in ["ROUTE test { FOO 123 }", "ROUTE t { MODEL 123 }", "ROUTE t { PRIORITY \"x\" }"] {
+        for src in [
+            "ROUTE test { FOO 123 }",
+            "ROUTE t { MODEL 123 }",
+            "ROUTE t { PRIORITY \"x\" }",
+        ] {
             let (_, d) = parse(src);
             assert_eq!(d.len(), 1, "{src}: {d:?}");
         }

@@ -23,7 +23,11 @@ const VALIDATOR_CASES: &[(&str, &str)] = &[
 fn validator_findings_point_into_the_dsl() {
     for (name, src) in VALIDATOR_CASES {
         let diags = vsr_dsl::check(src, None);
-        assert!(diags.iter().any(|d| d.is_error() && d.path.is_some()), "{name}: {}", render(src));
+        assert!(
+            diags.iter().any(|d| d.is_error() && d.path.is_some()),
+            "{name}: {}",
+            render(src)
+        );
         // Every mapped error has a DSL position.
         for d in diags.iter().filter(|d| d.is_error()) {
             assert!(d.span.line > 0, "{name}: {d:?}");
@@ -38,12 +42,18 @@ fn base_config_keeps_its_providers_and_other_routing_keys() {
     let built = vsr_dsl::build("MODEL m { }\nROUTE r { MODEL \"m\" }", Some(base))
         .unwrap_or_else(|d| panic!("{d:?}"));
     let v: serde_json::Value = serde_yaml::from_str(&built.yaml).unwrap_or_default();
-    assert_eq!(v["providers"]["models"][0]["backend_refs"][0]["endpoint"], "vllm:8000");
+    assert_eq!(
+        v["providers"]["models"][0]["backend_refs"][0]["endpoint"],
+        "vllm:8000"
+    );
     assert_eq!(v["routing"]["decisions"][0]["name"], "r");
 }
 
 #[test]
 fn a_bad_base_is_reported() {
     let d = vsr_dsl::check("ROUTE r { MODEL \"m\" }", Some("- not\n- a mapping\n"));
-    assert!(d.iter().any(|d| d.is_error() && d.message.contains("base config")));
+    assert!(
+        d.iter()
+            .any(|d| d.is_error() && d.message.contains("base config"))
+    );
 }

@@ -61,8 +61,7 @@ fn norm(v: &Value) -> Value {
         Value::Object(m) => Value::Object(
             m.iter()
                 .filter(|(k, v)| {
-                    !(DEFAULT_FALSE.contains(&k.as_str())
-                        && **v == Value::Bool(false))
+                    !(DEFAULT_FALSE.contains(&k.as_str()) && **v == Value::Bool(false))
                 })
                 .map(|(k, v)| (k.clone(), norm(v)))
                 .collect(),

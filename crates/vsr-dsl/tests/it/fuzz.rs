@@ -4,12 +4,68 @@
 use proptest::prelude::*;
 
 const VOCAB: &[&str] = &[
-    "SIGNAL", "PROJECTION", "MODEL", "PLUGIN", "ROUTE", "DECISION_TREE", "TEST", "PRIORITY",
-    "TIER", "WHEN", "ALGORITHM", "AND", "OR", "NOT", "IF", "ELSE", "NAME", "DESCRIPTION", "true",
-    "false", "domain", "keyword", "partition", "mapping", "score", "confidence", "semantic_cache",
-    "router_replay", "math", "qwen2.5", "a/b", "x-y", "{", "}", "(", ")", "[", "]", ":", ",", ">",
-    "=", "->", "→", "\"math\"", "\"a\\\"b\"", "\"\\d+\"", "\"\"", "1", "-3", "0.5", "+", "-", "1e-5",
-    "# comment\n", "\n", "'", ";", "\"unterminated", "99999999999999999999", "中文", "é",
+    "SIGNAL",
+    "PROJECTION",
+    "MODEL",
+    "PLUGIN",
+    "ROUTE",
+    "DECISION_TREE",
+    "TEST",
+    "PRIORITY",
+    "TIER",
+    "WHEN",
+    "ALGORITHM",
+    "AND",
+    "OR",
+    "NOT",
+    "IF",
+    "ELSE",
+    "NAME",
+    "DESCRIPTION",
+    "true",
+    "false",
+    "domain",
+    "keyword",
+    "partition",
+    "mapping",
+    "score",
+    "confidence",
+    "semantic_cache",
+    "router_replay",
+    "math",
+    "qwen2.5",
+    "a/b",
+    "x-y",
+    "{",
+    "}",
+    "(",
+    ")",
+    "[",
+    "]",
+    ":",
+    ",",
+    ">",
+    "=",
+    "->",
+    "→",
+    "\"math\"",
+    "\"a\\\"b\"",
+    "\"\\d+\"",
+    "\"\"",
+    "1",
+    "-3",
+    "0.5",
+    "+",
+    "-",
+    "1e-5",
+    "# comment\n",
+    "\n",
+    "'",
+    ";",
+    "\"unterminated",
+    "99999999999999999999",
+    "中文",
+    "é",
 ];
 
 fn program() -> impl Strategy<Value = String> {
@@ -33,7 +89,9 @@ fn route_program() -> impl Strategy<Value = String> {
             inner.prop_map(|e| format!("({e})")),
         ]
     });
-    expr.prop_map(|e| format!("SIGNAL domain math {{}}\nROUTE r {{\n  WHEN {e}\n  MODEL \"m\"\n}}\n"))
+    expr.prop_map(|e| {
+        format!("SIGNAL domain math {{}}\nROUTE r {{\n  WHEN {e}\n  MODEL \"m\"\n}}\n")
+    })
 }
 
 proptest! {
@@ -46,10 +104,10 @@ proptest! {
             let again = vsr_dsl::format(&out);
             prop_assert_eq!(again.as_ref().ok(), Some(&out), "fmt not idempotent for {:?}", src);
         }
-        if let Ok(c) = vsr_dsl::compile(&src) {
-            if let Ok(text) = vsr_dsl::decompile(&c.routing) {
-                let _ = vsr_dsl::compile(&text);
-            }
+        if let Ok(c) = vsr_dsl::compile(&src)
+            && let Ok(text) = vsr_dsl::decompile(&c.routing)
+        {
+            let _ = vsr_dsl::compile(&text);
         }
     }
 

@@ -1,8 +1,8 @@
 //! Integration tests of vsr-dsl: the reference pairs, round trips, formatting, diagnostics.
 
+mod check;
 mod common;
-mod reference;
-mod roundtrip;
 mod diagnostics;
 mod fuzz;
-mod check;
+mod reference;
+mod roundtrip;

@@ -6,9 +6,8 @@ fn check_pair(dsl: &str, yaml: &str) {
     let (Some(dsl), Some(yaml)) = (shared(dsl), shared(yaml)) else {
         return;
     };
-    let compiled = vsr_dsl::compile(&read(&dsl)).unwrap_or_else(|d| {
-        panic!("{}", vsr_dsl::render_all(&d, "dsl", &read(&dsl)))
-    });
+    let compiled = vsr_dsl::compile(&read(&dsl))
+        .unwrap_or_else(|d| panic!("{}", vsr_dsl::render_all(&d, "dsl", &read(&dsl))));
     let expected = yaml_routing(&read(&yaml));
     assert_same_routing(&compiled.routing, &expected);
 }
@@ -37,7 +36,11 @@ fn balance_dsl_checks_clean_against_the_config_validator() {
     let src = read(&dsl);
     let diags = vsr_dsl::check(&src, None);
     let errors: Vec<_> = diags.iter().filter(|d| d.is_error()).collect();
-    assert!(errors.is_empty(), "{}", vsr_dsl::render_all(&diags, "balance.dsl", &src));
+    assert!(
+        errors.is_empty(),
+        "{}",
+        vsr_dsl::render_all(&diags, "balance.dsl", &src)
+    );
     // With the reference file's own providers as the base, too.
     let Some(yaml) = shared("reference/upstream-amd-2026-03/balance.yaml") else {
         return;

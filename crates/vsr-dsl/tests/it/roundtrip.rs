@@ -118,18 +118,30 @@ TEST t { # tests
 fn not_over_a_compound_keeps_parentheses() {
     let src = "ROUTE r { WHEN NOT (domain(\"a\") AND domain(\"b\")) OR NOT (domain(\"c\") OR domain(\"d\")) MODEL \"m\" }";
     let out = vsr_dsl::format(src).unwrap_or_else(|d| panic!("{d:?}"));
-    assert!(out.contains("WHEN NOT (domain(\"a\") AND domain(\"b\")) OR NOT (domain(\"c\") OR domain(\"d\"))"), "{out}");
+    assert!(
+        out.contains(
+            "WHEN NOT (domain(\"a\") AND domain(\"b\")) OR NOT (domain(\"c\") OR domain(\"d\"))"
+        ),
+        "{out}"
+    );
     let c = vsr_dsl::compile(src).unwrap_or_else(|d| panic!("{d:?}"));
     let text = vsr_dsl::decompile(&c.routing).unwrap_or_else(|e| panic!("{e}"));
-    assert!(text.contains("NOT (domain(\"a\") AND domain(\"b\"))"), "{text}");
+    assert!(
+        text.contains("NOT (domain(\"a\") AND domain(\"b\"))"),
+        "{text}"
+    );
     let back = vsr_dsl::compile(&text).unwrap_or_else(|d| panic!("{d:?}"));
     assert_eq!(back.routing, c.routing);
 }
 
 #[test]
 fn a_real_change_is_detected() {
-    let Some(dsl) = shared(PAIRS[0].0) else { return };
-    let Some(yaml) = shared(PAIRS[0].1) else { return };
+    let Some(dsl) = shared(PAIRS[0].0) else {
+        return;
+    };
+    let Some(yaml) = shared(PAIRS[0].1) else {
+        return;
+    };
     let src = read(&dsl).replacen("PRIORITY 260", "PRIORITY 261", 1);
     let c = vsr_dsl::compile(&src).unwrap_or_else(|d| panic!("{d:?}"));
     let mut out = Vec::new();
