@@ -105,6 +105,13 @@ impl<'a> Ctx<'a> {
         self.push(Severity::Warning, pos, path, message.into());
     }
 
+    /// Whether an error was already reported at exactly this path.
+    pub fn has_error(&self, path: &str) -> bool {
+        self.diags
+            .iter()
+            .any(|d| d.severity == Severity::Error && d.path == path)
+    }
+
     fn push(&mut self, severity: Severity, pos: Pos, path: &str, message: String) {
         self.diags.push(Diagnostic {
             severity,
@@ -458,23 +465,31 @@ pub(crate) fn suggest<'s>(got: &str, allowed: &[&'s str]) -> Option<&'s str> {
         .map(|(_, a)| a)
 }
 
+/// Edit distance counting an adjacent transposition as one edit (optimal string alignment).
 pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
     let b: Vec<char> = b.chars().collect();
-    let mut row: Vec<usize> = (0..=b.len()).collect();
-    for (i, ca) in a.chars().enumerate() {
-        let mut prev = row[0];
-        row[0] = i + 1;
-        for (j, cb) in b.iter().enumerate() {
-            let cur = row[j + 1];
-            row[j + 1] = if ca == *cb {
-                prev
-            } else {
-                1 + prev.min(row[j]).min(cur)
-            };
-            prev = cur;
+    let w = b.len() + 1;
+    let mut d = vec![0usize; (a.len() + 1) * w];
+    for i in 0..=a.len() {
+        d[i * w] = i;
+    }
+    for (j, cell) in d.iter_mut().enumerate().take(w) {
+        *cell = j;
+    }
+    for i in 1..=a.len() {
+        for j in 1..=b.len() {
+            let cost = usize::from(a[i - 1] != b[j - 1]);
+            let mut v = (d[(i - 1) * w + j] + 1)
+                .min(d[i * w + j - 1] + 1)
+                .min(d[(i - 1) * w + j - 1] + cost);
+            if i > 1 && j > 1 && a[i - 1] == b[j - 2] && a[i - 2] == b[j - 1] {
+                v = v.min(d[(i - 2) * w + j - 2] + 1);
+            }
+            d[i * w + j] = v;
         }
     }
-    row[b.len()]
+    d[a.len() * w + b.len()]
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -618,8 +633,8 @@ fn providers(cx: &mut Ctx, n: &Node, p: &str) -> Providers {
             cx.error_at(pos, &kp, msg);
         }
     }
-    if let Some((dn, dp)) = o.get("defaults") {
-        if let Some(d) = cx.obj(
+    if let Some((dn, dp)) = o.get("defaults")
+        && let Some(d) = cx.obj(
             dn,
             &dp,
             &[
@@ -627,21 +642,21 @@ fn providers(cx: &mut Ctx, n: &Node, p: &str) -> Providers {
                 "reasoning_families",
                 "default_reasoning_effort",
             ],
-        ) {
-            out.defaults.default_model = cx.str_opt(&d, "default_model");
-            out.defaults.default_reasoning_effort = cx.str_opt(&d, "default_reasoning_effort");
-            if let Some((fnode, fp)) = d.get("reasoning_families") {
-                if let Some(fo) = cx.obj_any(fnode, &fp) {
-                    for (k, v) in fo.entries {
-                        let kp = join_key(&fp, &k.text);
-                        if let Some(f) = cx.obj(v, &kp, &["type", "parameter"]) {
-                            let fam = ReasoningFamily {
-                                kind: cx.str_req(&f, "type"),
-                                parameter: cx.str_req(&f, "parameter"),
-                            };
-                            out.defaults.reasoning_families.insert(k.text.clone(), fam);
-                        }
-                    }
+        )
+    {
+        out.defaults.default_model = cx.str_opt(&d, "default_model");
+        out.defaults.default_reasoning_effort = cx.str_opt(&d, "default_reasoning_effort");
+        if let Some((fnode, fp)) = d.get("reasoning_families")
+            && let Some(fo) = cx.obj_any(fnode, &fp)
+        {
+            for (k, v) in fo.entries {
+                let kp = join_key(&fp, &k.text);
+                if let Some(f) = cx.obj(v, &kp, &["type", "parameter"]) {
+                    let fam = ReasoningFamily {
+                        kind: cx.str_req(&f, "type"),
+                        parameter: cx.str_req(&f, "parameter"),
+                    };
+                    out.defaults.reasoning_families.insert(k.text.clone(), fam);
                 }
             }
         }
@@ -1287,7 +1302,7 @@ fn signal_type(cx: &mut Ctx, o: &Obj, key: &str) -> Option<SignalType> {
                 "condition type `latency` is no longer supported (legacy)".to_string()
             } else {
                 let hint = suggest(&t, &names)
-                    .map(|s| format!("; did you mean `{s}`?"))
+                    .map(|s| format!("; did you mean {s:?}?"))
                     .unwrap_or_default();
                 format!("unknown signal type {t:?}{hint}")
             };
@@ -1487,7 +1502,7 @@ pub(crate) fn algorithm(cx: &mut Ctx, n: &Node, p: &str) -> Option<Algorithm> {
     if !kind.is_empty() && !ALGORITHM_TYPES.contains(&kind.as_str()) {
         let (tn, tp) = o.get("type")?;
         let hint = suggest(&kind, &ALGORITHM_TYPES)
-            .map(|s| format!("; did you mean `{s}`?"))
+            .map(|s| format!("; did you mean {s:?}?"))
             .unwrap_or_default();
         cx.error_at(
             tn.pos,
@@ -1515,13 +1530,14 @@ pub(crate) fn plugin(cx: &mut Ctx, n: &Node, p: &str) -> Option<Plugin> {
         }
         None => Value::Null,
     };
-    if !kind.is_empty() && !PLUGIN_TYPES.contains(&kind.as_str()) {
-        if let Some((tn, tp)) = o.get("type") {
-            let hint = suggest(&kind, &PLUGIN_TYPES)
-                .map(|s| format!("; did you mean `{s}`?"))
-                .unwrap_or_default();
-            cx.error_at(tn.pos, &tp, format!("unknown plugin type {kind:?}{hint}"));
-        }
+    if !kind.is_empty()
+        && !PLUGIN_TYPES.contains(&kind.as_str())
+        && let Some((tn, tp)) = o.get("type")
+    {
+        let hint = suggest(&kind, &PLUGIN_TYPES)
+            .map(|s| format!("; did you mean {s:?}?"))
+            .unwrap_or_default();
+        cx.error_at(tn.pos, &tp, format!("unknown plugin type {kind:?}{hint}"));
     }
     Some(Plugin {
         kind,

@@ -29,10 +29,10 @@ pub fn merge(base: &mut Value, over: &Value) {
 /// The defaults with `global`'s sections merged on top.
 pub fn effective(global: Option<&Global>) -> Value {
     let mut out = defaults();
-    if let Some(g) = global {
-        if let Ok(v) = serde_json::to_value(g) {
-            merge(&mut out, &v);
-        }
+    if let Some(g) = global
+        && let Ok(v) = serde_json::to_value(g)
+    {
+        merge(&mut out, &v);
     }
     out
 }

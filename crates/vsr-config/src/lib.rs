@@ -72,7 +72,7 @@ pub fn check_str(src: &str, origin: &str) -> (Option<Config>, SpanIndex, Vec<Dia
         }
         Err(errors) => {
             for e in errors {
-                cx.error_at(e.pos, "", e.message);
+                cx.error_at(e.pos, &e.path, e.message);
             }
             return (None, cx.spans, cx.diags);
         }
@@ -80,7 +80,7 @@ pub fn check_str(src: &str, origin: &str) -> (Option<Config>, SpanIndex, Vec<Dia
     let config = decode::config(&mut cx, &root);
     validate::validate(&config, &mut cx);
     let mut diags = cx.diags;
-    diags.sort_by(|a, b| (a.severity, a.line, a.column).cmp(&(b.severity, b.line, b.column)));
+    diags.sort_by_key(|a| (a.severity, a.line, a.column));
     diags.dedup();
     (Some(config), cx.spans, diags)
 }

@@ -19,7 +19,12 @@ const SIGNALS: &str = "routing.signals";
 const PROJECTIONS: &str = "routing.projections";
 
 impl Ctx<'_> {
+    /// Reports an error, unless decoding already reported one for this exact path (a value of
+    /// the wrong type should not also be called missing or empty).
     fn err(&mut self, path: &str, message: impl Into<String>) {
+        if self.has_error(path) {
+            return;
+        }
         let pos = self.spans.locate(path);
         self.error_at(pos, path, message);
     }
@@ -31,10 +36,10 @@ impl Ctx<'_> {
 
     /// Reports `value` outside `[0, 1]`.
     fn unit_range(&mut self, path: &str, value: Option<f64>) {
-        if let Some(v) = value {
-            if !(0.0..=1.0).contains(&v) {
-                self.err(path, format!("must be between 0 and 1, got {v}"));
-            }
+        if let Some(v) = value
+            && !(0.0..=1.0).contains(&v)
+        {
+            self.err(path, format!("must be between 0 and 1, got {v}"));
         }
     }
 }
@@ -116,13 +121,13 @@ fn providers(cfg: &Config, cx: &mut Ctx) {
             );
         }
     }
-    if let Some(e) = &d.default_reasoning_effort {
-        if !EFFORTS.contains(&e.as_str()) {
-            cx.err(
-                "providers.defaults.default_reasoning_effort",
-                format!("unknown reasoning effort {e:?}: expected low, medium or high"),
-            );
-        }
+    if let Some(e) = &d.default_reasoning_effort
+        && !EFFORTS.contains(&e.as_str())
+    {
+        cx.err(
+            "providers.defaults.default_reasoning_effort",
+            format!("unknown reasoning effort {e:?}: expected low, medium or high"),
+        );
     }
     for (name, fam) in &d.reasoning_families {
         let p = join_key("providers.defaults.reasoning_families", name);
@@ -161,21 +166,21 @@ fn providers(cfg: &Config, cx: &mut Ctx) {
                 ),
             );
         }
-        if let Some(f) = &m.reasoning_family {
-            if !d.reasoning_families.contains_key(f) {
-                cx.err(
+        if let Some(f) = &m.reasoning_family
+            && !d.reasoning_families.contains_key(f)
+        {
+            cx.err(
                     &join_key(&p, "reasoning_family"),
                     format!("reasoning family {f:?} is not declared in providers.defaults.reasoning_families"),
                 );
-            }
         }
-        if let Some(a) = &m.api_format {
-            if !matches!(a.as_str(), "openai" | "anthropic") {
-                cx.err(
-                    &join_key(&p, "api_format"),
-                    format!("unknown api_format {a:?}: expected openai or anthropic"),
-                );
-            }
+        if let Some(a) = &m.api_format
+            && !matches!(a.as_str(), "openai" | "anthropic")
+        {
+            cx.err(
+                &join_key(&p, "api_format"),
+                format!("unknown api_format {a:?}: expected openai or anthropic"),
+            );
         }
         let has_metadata = m.reasoning_family.is_some()
             || m.provider_model_id.is_some()
@@ -212,13 +217,13 @@ fn providers(cfg: &Config, cx: &mut Ctx) {
                 }
                 _ => {}
             }
-            if let Some(proto) = &b.protocol {
-                if !matches!(proto.to_ascii_lowercase().as_str(), "http" | "https") {
-                    cx.err(
-                        &join_key(&bp, "protocol"),
-                        format!("unknown protocol {proto:?}: expected http or https"),
-                    );
-                }
+            if let Some(proto) = &b.protocol
+                && !matches!(proto.to_ascii_lowercase().as_str(), "http" | "https")
+            {
+                cx.err(
+                    &join_key(&bp, "protocol"),
+                    format!("unknown protocol {proto:?}: expected http or https"),
+                );
             }
         }
     }
@@ -267,13 +272,13 @@ fn model_cards(cfg: &Config, cx: &mut Ctx) {
     for (i, c) in cards.iter().enumerate() {
         let p = join_index("routing.modelCards", i);
         cx.unit_range(&join_key(&p, "quality_score"), c.quality_score);
-        if let Some(m) = &c.modality {
-            if !matches!(m.as_str(), "ar" | "diffusion" | "omni" | "text") {
-                cx.err(
-                    &join_key(&p, "modality"),
-                    format!("unknown modality {m:?}: expected ar, diffusion, omni or text"),
-                );
-            }
+        if let Some(m) = &c.modality
+            && !matches!(m.as_str(), "ar" | "diffusion" | "omni" | "text")
+        {
+            cx.err(
+                &join_key(&p, "modality"),
+                format!("unknown modality {m:?}: expected ar, diffusion, omni or text"),
+            );
         }
         let mut seen = HashSet::new();
         for (j, l) in c.loras.iter().enumerate() {
@@ -359,16 +364,16 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
                 "missing required field `operator` (AND, OR or NOR)",
             ),
         }
-        if let Some(m) = &k.method {
-            if !matches!(
+        if let Some(m) = &k.method
+            && !matches!(
                 m.to_ascii_lowercase().as_str(),
                 "" | "regex" | "bm25" | "ngram" | "fuzzy"
-            ) {
-                cx.err(
-                    &join_key(&p, "method"),
-                    format!("unknown keyword method {m:?}: expected regex, bm25, ngram or fuzzy"),
-                );
-            }
+            )
+        {
+            cx.err(
+                &join_key(&p, "method"),
+                format!("unknown keyword method {m:?}: expected regex, bm25, ngram or fuzzy"),
+            );
         }
         if k.keywords.is_empty() {
             cx.err(
@@ -402,13 +407,15 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
                 "an embedding signal needs at least one candidate",
             );
         }
-        if let Some(a) = &e.aggregation_method {
-            if !matches!(a.as_str(), "mean" | "max" | "any") {
-                cx.warn(
-                    &join_key(&p, "aggregation_method"),
-                    format!("unknown aggregation_method {a:?} behaves as max (expected mean, max or any)"),
-                );
-            }
+        if let Some(a) = &e.aggregation_method
+            && !matches!(a.as_str(), "mean" | "max" | "any")
+        {
+            cx.warn(
+                &join_key(&p, "aggregation_method"),
+                format!(
+                    "unknown aggregation_method {a:?} behaves as max (expected mean, max or any)"
+                ),
+            );
         }
     }
     for (i, d) in s.domains.iter().enumerate() {
@@ -443,13 +450,13 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
         {
             cx.err(&p, "a context signal needs min_tokens or max_tokens");
         }
-        if let (Some(lo), Some(hi)) = (c.min_tokens, c.max_tokens) {
-            if lo > hi {
-                cx.err(
-                    &join_key(&p, "max_tokens"),
-                    format!("max_tokens ({hi}) is below min_tokens ({lo})"),
-                );
-            }
+        if let (Some(lo), Some(hi)) = (c.min_tokens, c.max_tokens)
+            && lo > hi
+        {
+            cx.err(
+                &join_key(&p, "max_tokens"),
+                format!("max_tokens ({hi}) is below min_tokens ({lo})"),
+            );
         }
     }
     for (i, st) in s.structure.iter().enumerate() {
@@ -508,15 +515,15 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
     for (i, j) in s.jailbreak.iter().enumerate() {
         let p = join_index(&fam("jailbreak"), i);
         cx.unit_range(&join_key(&p, "threshold"), j.threshold);
-        if let Some(m) = &j.method {
-            if !matches!(m.as_str(), "classifier" | "contrastive" | "hybrid") {
-                cx.err(
-                    &join_key(&p, "method"),
-                    format!(
-                        "unknown jailbreak method {m:?}: expected classifier, contrastive or hybrid"
-                    ),
-                );
-            }
+        if let Some(m) = &j.method
+            && !matches!(m.as_str(), "classifier" | "contrastive" | "hybrid")
+        {
+            cx.err(
+                &join_key(&p, "method"),
+                format!(
+                    "unknown jailbreak method {m:?}: expected classifier, contrastive or hybrid"
+                ),
+            );
         }
     }
     for (i, x) in s.pii.iter().enumerate() {
@@ -548,13 +555,9 @@ fn structure(cx: &mut Ctx, s: &StructureSignal, p: &str) {
             None => cx.err(&join_key(&sp, "pattern"), "a regex source needs `pattern`"),
             Some(pat) => {
                 if let Err(e) = regex::Regex::new(pat) {
-                    let first = e
-                        .to_string()
-                        .lines()
-                        .last()
-                        .unwrap_or("")
-                        .trim()
-                        .to_string();
+                    let text = e.to_string();
+                    let last = text.lines().last().unwrap_or("").trim();
+                    let first = last.strip_prefix("error: ").unwrap_or(last);
                     cx.err(
                         &join_key(&sp, "pattern"),
                         format!("invalid regex {pat:?}: {first}"),
@@ -628,13 +631,13 @@ fn bounds_shape(cx: &mut Ctx, b: &Bounds, p: &str) {
     if b.lt.is_some() && b.lte.is_some() {
         cx.err(&join_key(p, "lte"), "set lt or lte, not both");
     }
-    if let (Some((lo, li)), Some((hi, hi_incl))) = (b.lower(), b.upper()) {
-        if lo > hi || (lo == hi && !(li && hi_incl)) {
-            cx.err(
-                p,
-                format!("the bounds describe an empty range ({lo} .. {hi})"),
-            );
-        }
+    if let (Some((lo, li)), Some((hi, hi_incl))) = (b.lower(), b.upper())
+        && (lo > hi || (lo == hi && !(li && hi_incl)))
+    {
+        cx.err(
+            p,
+            format!("the bounds describe an empty range ({lo} .. {hi})"),
+        );
     }
 }
 
@@ -710,7 +713,7 @@ fn projections(cfg: &Config, cx: &mut Ctx) {
                 Some((first, fj)) if first != t => cx.err(
                     &mp,
                     format!(
-                        "partition members must all be of one type: {m:?} is a {t} signal but member {fj} is a {first} signal"
+                        "partition members must all be of one type: {m:?} is of type {t}, member {fj} of type {first}"
                     ),
                 ),
                 _ => {}
@@ -793,13 +796,14 @@ fn projections(cfg: &Config, cx: &mut Ctx) {
         }
         if let Some(c) = &m.calibration {
             let cp = join_key(&p, "calibration");
-            if let Some(meth) = &c.method {
-                if !meth.is_empty() && meth != "sigmoid_distance" {
-                    cx.err(
-                        &join_key(&cp, "method"),
-                        format!("unknown calibration method {meth:?}: expected sigmoid_distance"),
-                    );
-                }
+            if let Some(meth) = &c.method
+                && !meth.is_empty()
+                && meth != "sigmoid_distance"
+            {
+                cx.err(
+                    &join_key(&cp, "method"),
+                    format!("unknown calibration method {meth:?}: expected sigmoid_distance"),
+                );
             }
             if c.slope.is_some_and(|s| s < 0.0) {
                 cx.err(&join_key(&cp, "slope"), "slope must not be negative");
@@ -841,11 +845,10 @@ fn bands_order(cx: &mut Ctx, m: &Mapping, p: &str) {
             b.upper().unwrap_or((f64::INFINITY, false)),
         )
     };
-    let valid = |b: &Bounds| {
-        !b.is_empty()
-            && !(b.gt.is_some() && b.gte.is_some())
-            && !(b.lt.is_some() && b.lte.is_some())
+    let invalid = |b: &Bounds| {
+        b.is_empty() || (b.gt.is_some() && b.gte.is_some()) || (b.lt.is_some() && b.lte.is_some())
     };
+    let valid = |b: &Bounds| !invalid(b);
     for j in 1..m.outputs.len() {
         let cur = &m.outputs[j];
         if !valid(&cur.bounds) {
@@ -927,25 +930,26 @@ fn check_ref(cfg: &Config, cx: &mut Ctx, kind: SignalType, name: &str, path: &st
         }
         return;
     }
-    if kind == SignalType::Complexity {
-        if let Some((base, level)) = name.split_once(':') {
-            if !matches!(level, "easy" | "medium" | "hard") {
-                cx.err(
-                    path,
-                    format!(
-                        "complexity level {level:?} in {name:?} is not one of easy, medium, hard"
-                    ),
-                );
-            }
-            if !s.contains(kind, base) {
-                let names = s.names(kind);
-                cx.err(
-                    path,
-                    format!("complexity signal {base:?} is not declared in routing.signals.complexity{}", hint(base, &names)),
-                );
-            }
-            return;
+    if kind == SignalType::Complexity
+        && let Some((base, level)) = name.split_once(':')
+    {
+        if !matches!(level, "easy" | "medium" | "hard") {
+            cx.err(
+                path,
+                format!("complexity level {level:?} in {name:?} is not one of easy, medium, hard"),
+            );
         }
+        if !s.contains(kind, base) {
+            let names = s.names(kind);
+            cx.err(
+                path,
+                format!(
+                    "complexity signal {base:?} is not declared in routing.signals.complexity{}",
+                    hint(base, &names)
+                ),
+            );
+        }
+        return;
     }
     if kind == SignalType::Authz && s.role_bindings.iter().any(|r| r.role == name) {
         return;
@@ -1057,18 +1061,18 @@ fn decisions(cfg: &Config, cx: &mut Ctx) {
                     ),
                 );
             }
-            if let Some(e) = &m.reasoning_effort {
-                if !EFFORTS.contains(&e.as_str()) {
-                    cx.err(
-                        &join_key(&mp, "reasoning_effort"),
-                        format!("unknown reasoning effort {e:?}: expected low, medium or high"),
-                    );
-                }
+            if let Some(e) = &m.reasoning_effort
+                && !EFFORTS.contains(&e.as_str())
+            {
+                cx.err(
+                    &join_key(&mp, "reasoning_effort"),
+                    format!("unknown reasoning effort {e:?}: expected low, medium or high"),
+                );
             }
-            if let Some(w) = m.weight {
-                if w < 0.0 {
-                    cx.err(&join_key(&mp, "weight"), format!("must be >= 0, got {w}"));
-                }
+            if let Some(w) = m.weight
+                && w < 0.0
+            {
+                cx.err(&join_key(&mp, "weight"), format!("must be >= 0, got {w}"));
             }
             if let Some(l) = &m.lora_name {
                 let card = cfg.model_card(&m.model);

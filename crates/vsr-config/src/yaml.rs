@@ -137,6 +137,8 @@ fn parse_number(t: &str) -> Option<Scalar<'_>> {
 #[derive(Debug, Clone, PartialEq)]
 pub struct SyntaxError {
     pub pos: Pos,
+    /// The YAML path of the offending node, when known.
+    pub path: String,
     pub message: String,
 }
 
@@ -155,7 +157,23 @@ enum Frame {
 }
 
 impl Builder {
+    /// The YAML path of the node being built (for errors found while building).
+    fn path(&self) -> String {
+        let mut p = String::new();
+        for f in &self.stack {
+            match f {
+                Frame::Seq(_, _, items) => p = crate::diag::join_index(&p, items.len()),
+                Frame::Map(_, _, _, Some(k)) => p = crate::diag::join_key(&p, &k.text),
+                Frame::Map(_, _, _, None) => {}
+            }
+        }
+        p
+    }
+}
+
+impl Builder {
     fn push_value(&mut self, node: Node) {
+        let here = self.path();
         match self.stack.last_mut() {
             None => {
                 self.documents += 1;
@@ -164,32 +182,46 @@ impl Builder {
                 } else {
                     self.errors.push(SyntaxError {
                         pos: node.pos,
+                        path: String::new(),
                         message: "more than one YAML document in the file; only one is allowed"
                             .into(),
                     });
                 }
             }
             Some(Frame::Seq(_, _, items)) => items.push(node),
-            Some(Frame::Map(_, _, entries, pending)) => match pending.take() {
+            Some(Frame::Map(map_pos, _, entries, pending)) => match pending.take() {
                 None => match &node.kind {
                     NodeKind::Scalar(text, _) => {
+                        // A block mapping's start event is marked after its first key; the
+                        // first key's own position is where the mapping visibly starts.
+                        if entries.is_empty() {
+                            *map_pos = node.pos;
+                        }
                         if let Some((first, _)) = entries.iter().find(|(k, _)| k.text == *text) {
+                            let first_pos = first.pos;
+                            *pending = Some(Key {
+                                text: text.clone(),
+                                pos: node.pos,
+                            });
                             self.errors.push(SyntaxError {
                                 pos: node.pos,
+                                path: crate::diag::join_key(&here, text),
                                 message: format!(
                                     "duplicate key {text:?} (first at line {}, column {})",
-                                    first.pos.line, first.pos.column
+                                    first_pos.line, first_pos.column
                                 ),
                             });
+                        } else {
+                            *pending = Some(Key {
+                                text: text.clone(),
+                                pos: node.pos,
+                            });
                         }
-                        *pending = Some(Key {
-                            text: text.clone(),
-                            pos: node.pos,
-                        });
                     }
                     _ => {
                         self.errors.push(SyntaxError {
                             pos: node.pos,
+                            path: here,
                             message: "mapping keys must be plain scalars".into(),
                         });
                         *pending = Some(Key {
@@ -271,8 +303,10 @@ impl MarkedEventReceiver for Builder {
                         self.push_value(n)
                     }
                     None => {
+                        let path = self.path();
                         self.errors.push(SyntaxError {
                             pos,
+                            path,
                             message: "alias refers to an unknown anchor".into(),
                         });
                         self.push_value(Node {
@@ -299,6 +333,7 @@ pub fn parse(src: &str) -> Result<Option<Node>, Vec<SyntaxError>> {
         let m = e.marker();
         return Err(vec![SyntaxError {
             pos: Pos::from_marker(*m),
+            path: String::new(),
             message: format!("YAML syntax error: {}", e.info()),
         }]);
     }

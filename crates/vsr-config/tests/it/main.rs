@@ -1,3 +1,5 @@
 //! Integration tests of the loader: the shipped reference configs, broken configs, round trip.
 
+mod broken;
 mod reference;
+mod roundtrip;

@@ -1,0 +1,132 @@
+//! Broken configs: each one gives exactly the expected messages at the expected places.
+//! Every case edits one spot of a small valid base (`base.yaml`); the snapshot is the rendered
+//! diagnostics (`origin:line:col: path: message`).
+
+use vsr_config::{Severity, load_str};
+
+const BASE: &str = include_str!("base.yaml");
+
+/// Replaces `from` (which must occur exactly once) with `to` and renders what loading says.
+fn check(from: &str, to: &str) -> String {
+    assert_eq!(
+        BASE.matches(from).count(),
+        1,
+        "{from:?} must occur once in base.yaml"
+    );
+    render(&BASE.replacen(from, to, 1))
+}
+
+fn render(src: &str) -> String {
+    match load_str(src, "broken.yaml") {
+        Ok(l) if l.warnings.is_empty() => "ok".to_string(),
+        Ok(l) => {
+            let lines: Vec<String> = l.warnings.iter().map(|d| format!("warning: {d}")).collect();
+            format!("ok with warnings\n{}", lines.join("\n"))
+        }
+        Err(e) => e
+            .diagnostics()
+            .iter()
+            .map(|d| match d.severity {
+                Severity::Error => format!("error: {d}"),
+                Severity::Warning => format!("warning: {d}"),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
+    }
+}
+
+macro_rules! broken {
+    ($($name:ident: $from:expr => $to:expr;)*) => {$(
+        #[test]
+        fn $name() {
+            insta::assert_snapshot!(stringify!($name), check($from, $to));
+        }
+    )*};
+}
+
+#[test]
+fn the_base_is_valid() {
+    assert_eq!(render(BASE), "ok");
+}
+
+broken! {
+    unknown_field_with_suggestion: "      tier: 1\n" => "      tier: 1\n      teir: 2\n";
+    integer_field_given_a_string: "priority: 100" => "priority: high";
+    boolean_field_given_a_string: "use_reasoning: true" => "use_reasoning: maybe";
+    number_field_not_finite: "            weight: 0.5" => "            weight: .nan";
+    duplicate_signal_name: "    embeddings:\n" => "      - name: urgent\n        operator: OR\n        keywords: [now]\n    embeddings:\n";
+    duplicate_decision_name: "- name: default_route" => "- name: math_route";
+    duplicate_yaml_key: "      priority: 100\n" => "      priority: 100\n      priority: 5\n";
+    decision_references_undeclared_signal: "            name: math\n" => "            name: maths\n";
+    decision_references_undeclared_projection: "                name: hard\n" => "                name: harder\n";
+    model_ref_not_in_providers: "        - model: small\n" => "        - model: tiny\n";
+    default_model_not_in_providers: "default_model: small" => "default_model: medium";
+    lora_not_in_model_card: "lora_name: code-expert" => "lora_name: math-expert";
+    score_input_not_declared: "            name: urgent\n" => "            name: urgnt\n";
+    mapping_source_not_a_score: "source: difficulty" => "source: difficulty_score";
+    partition_member_not_declared: "members: [support, chat]" => "members: [support, chit]";
+    partition_mixes_domain_and_embedding: "members: [support, chat]" => "members: [support, chat, math]";
+    partition_default_not_a_member: "default: chat" => "default: other";
+    softmax_partition_without_temperature: "        temperature: 0.1\n" => "";
+    overlapping_bands: "lt: 0.3" => "lt: 0.4";
+    unordered_bands: "          - name: easy\n            lt: 0.3\n          - name: hard\n            gte: 0.3\n" => "          - name: hard\n            gte: 0.3\n          - name: easy\n            lt: 0.3\n";
+    band_without_bounds: "            lt: 0.3\n" => "";
+    bad_regex: "pattern: '[?]'" => "pattern: '[?'";
+    threshold_above_one: "threshold: 0.7" => "threshold: 1.5";
+    plugin_threshold_above_one: "similarity_threshold: 0.9" => "similarity_threshold: 9";
+    port_out_of_range: "port: 8899" => "port: 70000";
+    bad_token_count: "max_tokens: 1K" => "max_tokens: 1G";
+    context_range_reversed: "min_tokens: \"0\"" => "min_tokens: 2K";
+    bad_duration: "timeout: 300s" => "timeout: 300";
+    unknown_rule_operator: "operator: NOT" => "operator: NAND";
+    not_with_two_conditions: "              - type: projection\n                name: hard\n" => "              - type: projection\n                name: hard\n              - type: domain\n                name: other\n";
+    unknown_signal_type_in_rule: "          - type: domain\n" => "          - type: domian\n";
+    unknown_plugin_type: "type: semantic-cache" => "type: semantic_cash";
+    algorithm_block_does_not_match_type: "      modelRefs:\n        - model: small\n" => "      modelRefs:\n        - model: small\n      algorithm:\n        type: elo\n        confidence:\n          threshold: 0.5\n";
+    latency_aware_percentile_out_of_range: "      modelRefs:\n        - model: small\n" => "      modelRefs:\n        - model: small\n      algorithm:\n        type: latency_aware\n        latency_aware:\n          tpot_percentile: 150\n";
+    keyword_operator_invalid: "operator: OR" => "operator: ANY";
+    unsupported_mmlu_category: "mmlu_categories: [math]" => "mmlu_categories: [computer_science]";
+    structure_predicate_with_gt_and_gte: "          gte: 3\n" => "          gte: 3\n          gt: 2\n";
+    unknown_reasoning_family: "      reasoning_family: qwen3" => "      reasoning_family: qwen4";
+    negative_tier: "tier: 1" => "tier: -1";
+    missing_required_field: "    port: 8899\n" => "";
+    legacy_top_level_key: "version: v0.3\n" => "version: v0.3\ndefault_model: small\n";
+    yaml_syntax_error: "members: [support, chat]" => "members: [support, chat";
+    list_given_a_scalar: "keywords: [urgent, asap]" => "keywords: urgent";
+    decision_without_model_refs_is_a_warning: "      modelRefs:\n        - model: small\n" => "";
+    many_errors_are_all_reported: "priority: 100" => "priority: high\n      colour: blue";
+}
+
+#[test]
+fn empty_file_is_an_error() {
+    assert_eq!(render(""), "error: broken.yaml:1:1: the file is empty");
+}
+
+#[test]
+fn a_file_without_routing_or_global_is_rejected() {
+    insta::assert_snapshot!(
+        "no_routing_or_global",
+        render("version: v0.3\nlisteners: []\n")
+    );
+}
+
+#[test]
+fn garbage_never_panics() {
+    for src in [
+        "[",
+        "{",
+        ":",
+        "- - -",
+        "a: *b",
+        "\t",
+        "routing: [",
+        "routing:\n  decisions: 5",
+        "routing:\n  decisions:\n    - rules: {operator: NOT}\n",
+        "routing: {signals: {keywords: [{}]}}",
+        "global: 3",
+        "---\nrouting: {}\n---\nrouting: {}\n",
+        "routing:\n  projections:\n    mappings:\n      - outputs: [1, 2]\n",
+    ] {
+        let _ = render(src);
+    }
+}
