@@ -30,8 +30,32 @@ pub trait ConfigLoader: Send + Sync {
     fn load(&self, path: &Path) -> Result<LoadedConfig, String>;
 }
 
-/// Parses the data-plane settings and routes every auto request to the default model.
-/// Used until the engine adapter is plugged in (and by tests).
+/// Validates the file with `vsr-config` (the full schema, errors with file:line:column), then
+/// builds the data-plane settings from the typed config. Auto requests go to the default
+/// model: the engine adapter replaces [`FallbackClassifier`] with real routing.
+pub struct ValidatingLoader;
+
+impl ConfigLoader for ValidatingLoader {
+    fn load(&self, path: &Path) -> Result<LoadedConfig, String> {
+        let origin = path.display().to_string();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{origin}: {e}"))?;
+        let loaded = vsr_config::load_str(&text, &origin).map_err(|e| e.to_string())?;
+        let settings =
+            ProxySettings::from_config(&loaded.config, &origin).map_err(|e| e.to_string())?;
+        let doc: serde_yaml::Value =
+            serde_yaml::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
+        let source = crate::settings::yaml_to_json(&doc, &origin).map_err(|e| e.to_string())?;
+        Ok(LoadedConfig {
+            classifier: Arc::new(FallbackClassifier::new(&settings)),
+            settings,
+            source,
+            warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),
+        })
+    }
+}
+
+/// Parses only the data-plane subset, leniently (no schema validation); routes every auto
+/// request to the default model. For tests and tools that build partial configs.
 pub struct SettingsOnlyLoader;
 
 impl ConfigLoader for SettingsOnlyLoader {

@@ -42,10 +42,10 @@ pub struct Args {
 }
 
 /// INTEGRATION POINT: the loader that turns a config file into proxy settings plus the
-/// classifier. Replace `SettingsOnlyLoader` with the engine adapter (vsr-engine) so auto
+/// classifier. Replace `ValidatingLoader` (vsr-config validation + default-model routing) with the engine adapter (vsr-engine) so auto
 /// requests are routed by decisions instead of going to the default model.
 fn config_loader() -> Arc<dyn ConfigLoader> {
-    Arc::new(vsr_server::SettingsOnlyLoader)
+    Arc::new(vsr_server::ValidatingLoader)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
