@@ -756,6 +756,20 @@ impl Compiler {
         let rules_path = format!("{path}.rules");
         let rules = match &r.when {
             None => {
+                // Upstream compiles a missing WHEN to an empty AND and calls it match-all, but
+                // the runtime never matches an empty AND; say so rather than leave a dead route.
+                self.diags.push(
+                    Diagnostic::warning(
+                        r.name.span,
+                        format!(
+                            "route `{}` has no WHEN: its empty condition never matches at runtime",
+                            r.name.value
+                        ),
+                    )
+                    .with_suggestion(
+                        "requests that match no route already go to providers.defaults.default_model; add a WHEN or remove the route",
+                    ),
+                );
                 self.map.insert(rules_path.clone(), r.span);
                 let mut n = Map::new();
                 n.insert("operator".into(), Json::String("AND".into()));

@@ -89,7 +89,7 @@ fn write_out(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
 fn report(diags: &[Diagnostic], file: &Path, src: &str) -> bool {
     let name = file.display().to_string();
     for d in diags {
-        eprint!("{}", d.render(&name, src));
+        eprintln!("{}", d.render(&name, src));
     }
     let errors = diags.iter().filter(|d| d.is_error()).count();
     let warnings = diags.len() - errors;
@@ -172,7 +172,11 @@ fn fmt(files: &[PathBuf], check: bool) -> anyhow::Result<ExitCode> {
             }
         }
     }
-    Ok(if failed { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
 
 fn check(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
@@ -211,7 +215,11 @@ fn test(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
     if !missing.is_empty() {
         eprintln!(
             "note: no evaluator here for signal families {}; their signals never match in this run",
-            missing.iter().map(|f| f.to_string()).collect::<Vec<_>>().join(", ")
+            missing
+                .iter()
+                .map(|f| f.to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
         );
     }
     let name = file.display().to_string();
@@ -231,10 +239,14 @@ fn test(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
                         block.name.value, case.query, case.expected_route.value, r.confidence
                     ),
                 );
-                eprint!("{}", d.render(&name, &src));
+                eprintln!("{}", d.render(&name, &src));
             }
         }
     }
     println!("{name}: {passed} passed, {failed} failed");
-    Ok(if failed > 0 { ExitCode::from(1) } else { ExitCode::SUCCESS })
+    Ok(if failed > 0 {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
 }
