@@ -3,13 +3,22 @@
 //! - [`Encoder`]: text → unit vectors; [`UseM3`] (Google USE-multilingual-v3 on candle) is
 //!   the default implementation.
 //! - [`catalog`]: where models live and how `vllm-sr models fetch` installs them.
+//! - [`EncoderHandle`]: the encoder on worker threads behind a bounded queue.
+//! - [`EmbeddingCache`]: embeddings of configured texts on disk, keyed by model checksum.
+//! - [`Calibration`]: per-model monotone map of raw cosine to the reference scale.
+pub mod cache;
+pub mod calibration;
 pub mod catalog;
 pub mod encoder;
 pub mod error;
+pub mod handle;
 pub mod npz;
 pub mod spm;
 pub mod usem3;
 
+pub use cache::EmbeddingCache;
+pub use calibration::Calibration;
 pub use encoder::{Encoder, cosine, dot};
 pub use error::ModelError;
+pub use handle::{EncoderHandle, HandleOptions};
 pub use usem3::{USEM3_ID, UseM3};
