@@ -3,6 +3,7 @@
 mod check;
 mod common;
 mod diagnostics;
+mod docs;
 mod fuzz;
 mod reference;
 mod roundtrip;

@@ -1,0 +1,27 @@
+//! Every ```dsl example of docs/dsl.md compiles (warnings allowed) and is fmt-stable.
+
+use std::path::Path;
+
+#[test]
+fn guide_examples_compile() {
+    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/dsl.md");
+    let Ok(text) = std::fs::read_to_string(&p) else {
+        eprintln!("notice: {} not found; skipping", p.display());
+        return;
+    };
+    let mut blocks = 0;
+    let mut rest = text.as_str();
+    while let Some(start) = rest.find("```dsl\n") {
+        let body = &rest[start + 7..];
+        let end = body.find("```").unwrap_or(body.len());
+        let src = &body[..end];
+        blocks += 1;
+        if let Err(d) = vsr_dsl::compile(src) {
+            panic!("{}", vsr_dsl::render_all(&d, "docs/dsl.md example", src));
+        }
+        let once = vsr_dsl::format(src).unwrap_or_default();
+        assert_eq!(vsr_dsl::format(&once).ok(), Some(once.clone()));
+        rest = &body[end..];
+    }
+    assert!(blocks >= 7, "found {blocks} examples");
+}
