@@ -1,14 +1,167 @@
-//! `global` defaults and the sparse-override merge.
-use serde_json::Value;
+//! `global`: the router-wide settings. A file's `global` is a sparse override: it is deep-merged
+//! over the built-in [`defaults`] (mappings merge key by key; scalars and lists replace), as the
+//! upstream router does. [`GlobalSettings`] reads the knobs that change routing behaviour from
+//! the merged tree.
+
+use serde_json::{Value, json};
 
 use crate::model::Global;
 
-/// The router's built-in `global` defaults.
+/// The router's built-in `global` defaults (the non-zero defaults of upstream 76c76e3a1).
 pub fn defaults() -> Value {
-    serde_json::json!({})
+    json!({
+        "router": {
+            "config_source": "file",
+            "strategy": "priority",
+            "auto_model_name": "MoM",
+            "include_config_models_in_list": false,
+            "clear_route_cache": true,
+            "streamed_body": {"enabled": false},
+            "model_selection": {"enabled": true, "method": "knn"}
+        },
+        "services": {
+            "response_api": {
+                "enabled": true,
+                "store_backend": "memory",
+                "ttl_seconds": 86400,
+                "max_responses": 1000
+            },
+            "observability": {
+                "tracing": {
+                    "enabled": true,
+                    "provider": "opentelemetry",
+                    "exporter": {"type": "otlp", "endpoint": "vllm-sr-jaeger:4317", "insecure": true},
+                    "sampling": {"type": "always_on", "rate": 1.0},
+                    "resource": {
+                        "service_name": "vllm-sr",
+                        "service_version": "v0.3.0",
+                        "deployment_environment": "development"
+                    }
+                },
+                "metrics": {"enabled": true}
+            },
+            "authz": {
+                "fail_open": false,
+                "identity": {
+                    "user_id_header": "x-authz-user-id",
+                    "user_groups_header": "x-authz-user-groups"
+                }
+            },
+            "ratelimit": {"fail_open": false},
+            "router_replay": {
+                "store_backend": "memory",
+                "ttl_seconds": 2592000,
+                "async_writes": false
+            }
+        },
+        "stores": {
+            "semantic_cache": {
+                "enabled": true,
+                "backend_type": "memory",
+                "max_entries": 1000,
+                "ttl_seconds": 3600,
+                "eviction_policy": "fifo"
+            },
+            "memory": {
+                "enabled": false,
+                "auto_store": false,
+                "milvus": {"collection": "agentic_memory", "dimension": 384},
+                "default_retrieval_limit": 5,
+                "default_similarity_threshold": 0.70,
+                "extraction_batch_size": 10
+            }
+        },
+        "integrations": {
+            "tools": {
+                "enabled": false,
+                "top_k": 3,
+                "tools_db_path": "config/tools_db.json",
+                "fallback_to_empty": true
+            },
+            "looper": {
+                "endpoint": "http://localhost:8899/v1/chat/completions",
+                "timeout_seconds": 1200,
+                "headers": {}
+            }
+        },
+        "model_catalog": {
+            "embeddings": {
+                "semantic": {
+                    "mmbert_model_path": "models/mom-embedding-ultra",
+                    "use_cpu": true,
+                    "embedding_config": {
+                        "model_type": "mmbert",
+                        "preload_embeddings": true,
+                        "target_dimension": 768,
+                        "target_layer": 22,
+                        "top_k": 1,
+                        "min_score_threshold": 0.5,
+                        "enable_soft_matching": true
+                    }
+                }
+            },
+            "system": {
+                "prompt_guard": "models/mmbert32k-jailbreak-detector-merged",
+                "domain_classifier": "models/mmbert32k-intent-classifier-merged",
+                "pii_classifier": "models/mmbert32k-pii-detector-merged",
+                "fact_check_classifier": "models/mmbert32k-factcheck-classifier-merged",
+                "hallucination_detector": "models/mom-halugate-detector",
+                "hallucination_explainer": "models/mom-halugate-explainer",
+                "feedback_detector": "models/mmbert32k-feedback-detector-merged"
+            },
+            "modules": {
+                "prompt_compression": {"enabled": false},
+                "prompt_guard": {
+                    "model_ref": "prompt_guard",
+                    "enabled": true,
+                    "threshold": 0.7,
+                    "use_cpu": true,
+                    "use_mmbert_32k": true
+                },
+                "classifier": {
+                    "domain": {
+                        "model_ref": "domain_classifier",
+                        "threshold": 0.5,
+                        "use_cpu": true,
+                        "use_mmbert_32k": true
+                    },
+                    "pii": {
+                        "model_ref": "pii_classifier",
+                        "threshold": 0.9,
+                        "use_cpu": true,
+                        "use_mmbert_32k": true
+                    },
+                    "preference": {"use_contrastive": true}
+                },
+                "hallucination_mitigation": {
+                    "enabled": false,
+                    "fact_check": {"model_ref": "fact_check_classifier", "threshold": 0.6},
+                    "detector": {
+                        "model_ref": "hallucination_detector",
+                        "threshold": 0.8,
+                        "min_span_length": 2,
+                        "min_span_confidence": 0.6,
+                        "context_window_size": 50,
+                        "enable_nli_filtering": true,
+                        "nli_entailment_threshold": 0.75
+                    },
+                    "explainer": {"model_ref": "hallucination_explainer", "threshold": 0.9}
+                },
+                "feedback_detector": {
+                    "model_ref": "feedback_detector",
+                    "enabled": true,
+                    "threshold": 0.7,
+                    "use_cpu": true,
+                    "use_mmbert_32k": true
+                },
+                "modality_detector": {"enabled": false}
+            }
+        }
+    })
 }
 
-/// Deep-merges `over` onto `base`: mappings merge key by key, everything else replaces.
+/// Deep-merges `over` onto `base`: mappings merge key by key, everything else replaces; a null
+/// in `over` keeps the base value.
 pub fn merge(base: &mut Value, over: &Value) {
     match (base, over) {
         (Value::Object(b), Value::Object(o)) => {
@@ -35,4 +188,174 @@ pub fn effective(global: Option<&Global>) -> Value {
         merge(&mut out, &v);
     }
     out
+}
+
+/// The `global` knobs that change routing behaviour, read from the merged tree.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GlobalSettings {
+    /// `router.strategy`: `priority` or `confidence`.
+    pub strategy: String,
+    /// `router.auto_model_name`: the model name that asks for routing (`auto` always does too).
+    pub auto_model_name: String,
+    /// `model_catalog.embeddings.semantic.embedding_config.top_k` (0 = all).
+    pub embedding_top_k: u64,
+    pub embedding_min_score_threshold: f64,
+    pub embedding_soft_matching: bool,
+    pub embedding_model_type: String,
+    pub embedding_target_dimension: u64,
+    /// `model_catalog.modules.classifier.domain.threshold`.
+    pub domain_threshold: f64,
+    /// `model_catalog.modules.hallucination_mitigation.fact_check.threshold`.
+    pub fact_check_threshold: f64,
+    pub feedback_enabled: bool,
+    pub feedback_threshold: f64,
+    pub prompt_guard_enabled: bool,
+    pub prompt_guard_threshold: f64,
+    pub pii_threshold: f64,
+    pub preference_use_contrastive: bool,
+    pub modality_detector_enabled: bool,
+    pub semantic_cache_enabled: bool,
+}
+
+impl GlobalSettings {
+    /// Reads the settings from a merged tree (see [`effective`]); a missing or mistyped knob
+    /// falls back to its default (the loader has already reported mistyped ones).
+    pub fn from_effective(v: &Value) -> GlobalSettings {
+        let d = defaults();
+        let get = |p: &str| {
+            v.pointer(p)
+                .filter(|x| !x.is_null())
+                .or_else(|| d.pointer(p))
+        };
+        let s = |p: &str| get(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let f = |p: &str| get(p).and_then(Value::as_f64).unwrap_or(0.0);
+        let u = |p: &str| get(p).and_then(Value::as_u64).unwrap_or(0);
+        let b = |p: &str| get(p).and_then(Value::as_bool).unwrap_or(false);
+        const EC: &str = "/model_catalog/embeddings/semantic/embedding_config";
+        const M: &str = "/model_catalog/modules";
+        GlobalSettings {
+            strategy: s("/router/strategy"),
+            auto_model_name: s("/router/auto_model_name"),
+            embedding_top_k: u(&format!("{EC}/top_k")),
+            embedding_min_score_threshold: f(&format!("{EC}/min_score_threshold")),
+            embedding_soft_matching: b(&format!("{EC}/enable_soft_matching")),
+            embedding_model_type: s(&format!("{EC}/model_type")),
+            embedding_target_dimension: u(&format!("{EC}/target_dimension")),
+            domain_threshold: f(&format!("{M}/classifier/domain/threshold")),
+            fact_check_threshold: f(&format!(
+                "{M}/hallucination_mitigation/fact_check/threshold"
+            )),
+            feedback_enabled: b(&format!("{M}/feedback_detector/enabled")),
+            feedback_threshold: f(&format!("{M}/feedback_detector/threshold")),
+            prompt_guard_enabled: b(&format!("{M}/prompt_guard/enabled")),
+            prompt_guard_threshold: f(&format!("{M}/prompt_guard/threshold")),
+            pii_threshold: f(&format!("{M}/classifier/pii/threshold")),
+            preference_use_contrastive: b(&format!("{M}/classifier/preference/use_contrastive")),
+            modality_detector_enabled: b(&format!("{M}/modality_detector/enabled")),
+            semantic_cache_enabled: b("/stores/semantic_cache/enabled"),
+        }
+    }
+}
+
+/// Typed knobs checked in a file's `global` (JSON pointer below `global`, expected kind).
+pub(crate) const TYPED_KNOBS: &[(&str, Kind)] = &[
+    ("/router/strategy", Kind::OneOf(&["priority", "confidence"])),
+    (
+        "/router/config_source",
+        Kind::OneOf(&["file", "kubernetes"]),
+    ),
+    ("/router/auto_model_name", Kind::Str),
+    (
+        "/model_catalog/embeddings/semantic/embedding_config/top_k",
+        Kind::UInt,
+    ),
+    (
+        "/model_catalog/embeddings/semantic/embedding_config/min_score_threshold",
+        Kind::Unit,
+    ),
+    (
+        "/model_catalog/embeddings/semantic/embedding_config/enable_soft_matching",
+        Kind::Bool,
+    ),
+    (
+        "/model_catalog/embeddings/semantic/embedding_config/target_dimension",
+        Kind::UInt,
+    ),
+    (
+        "/model_catalog/modules/classifier/domain/threshold",
+        Kind::Unit,
+    ),
+    (
+        "/model_catalog/modules/classifier/pii/threshold",
+        Kind::Unit,
+    ),
+    (
+        "/model_catalog/modules/hallucination_mitigation/fact_check/threshold",
+        Kind::Unit,
+    ),
+    (
+        "/model_catalog/modules/feedback_detector/threshold",
+        Kind::Unit,
+    ),
+    (
+        "/model_catalog/modules/feedback_detector/enabled",
+        Kind::Bool,
+    ),
+    ("/model_catalog/modules/prompt_guard/threshold", Kind::Unit),
+    ("/model_catalog/modules/prompt_guard/enabled", Kind::Bool),
+    ("/stores/semantic_cache/enabled", Kind::Bool),
+    ("/stores/semantic_cache/similarity_threshold", Kind::Unit),
+];
+
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Kind {
+    Str,
+    Bool,
+    UInt,
+    Unit,
+    OneOf(&'static [&'static str]),
+}
+
+/// Modules that name a system model through `model_ref`.
+pub(crate) const MODEL_REFS: &[&str] = &[
+    "/model_catalog/modules/prompt_guard",
+    "/model_catalog/modules/classifier/domain",
+    "/model_catalog/modules/classifier/pii",
+    "/model_catalog/modules/hallucination_mitigation/fact_check",
+    "/model_catalog/modules/hallucination_mitigation/detector",
+    "/model_catalog/modules/hallucination_mitigation/explainer",
+    "/model_catalog/modules/feedback_detector",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn sparse_override_keeps_sibling_defaults() {
+        let g = Global {
+            stores: Some(json!({"semantic_cache": {"enabled": false}})),
+            ..Global::default()
+        };
+        let v = effective(Some(&g));
+        assert_eq!(
+            v.pointer("/stores/semantic_cache/enabled"),
+            Some(&json!(false))
+        );
+        assert_eq!(
+            v.pointer("/stores/semantic_cache/max_entries"),
+            Some(&json!(1000))
+        );
+        let s = GlobalSettings::from_effective(&v);
+        assert!(!s.semantic_cache_enabled);
+        assert_eq!(s.embedding_top_k, 1);
+        assert_eq!(s.domain_threshold, 0.5);
+    }
+
+    #[test]
+    fn lists_replace_rather_than_merge() {
+        let mut base = json!({"a": [1, 2], "b": {"c": 1}});
+        merge(&mut base, &json!({"a": [3], "b": {"d": 2}}));
+        assert_eq!(base, json!({"a": [3], "b": {"c": 1, "d": 2}}));
+    }
 }

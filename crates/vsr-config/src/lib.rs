@@ -131,4 +131,9 @@ impl Config {
     pub fn effective_global(&self) -> serde_json::Value {
         global::effective(self.global.as_ref())
     }
+
+    /// The routing-relevant `global` knobs with defaults applied.
+    pub fn global_settings(&self) -> global::GlobalSettings {
+        global::GlobalSettings::from_effective(&self.effective_global())
+    }
 }

@@ -51,6 +51,63 @@ pub(crate) fn validate(cfg: &Config, cx: &mut Ctx) {
     signals(cfg, cx);
     projections(cfg, cx);
     decisions(cfg, cx);
+    global(cfg, cx);
+}
+
+/// Type and range checks of the `global` knobs that change routing, and `model_ref`
+/// resolution through `model_catalog.system`.
+fn global(cfg: &Config, cx: &mut Ctx) {
+    use crate::global::{Kind, MODEL_REFS, TYPED_KNOBS, effective};
+    let Some(g) = &cfg.global else {
+        return;
+    };
+    let Ok(user) = serde_json::to_value(g) else {
+        return;
+    };
+    let path_of = |ptr: &str| format!("global{}", ptr.replace('/', "."));
+    for (ptr, kind) in TYPED_KNOBS {
+        let Some(v) = user.pointer(ptr).filter(|v| !v.is_null()) else {
+            continue;
+        };
+        let problem = match kind {
+            Kind::Str => (!v.is_string()).then(|| "expected a string".to_string()),
+            Kind::Bool => {
+                (!v.is_boolean()).then(|| "expected a boolean (true or false)".to_string())
+            }
+            Kind::UInt => (!v.is_u64()).then(|| "expected a non-negative integer".to_string()),
+            Kind::Unit => match v.as_f64() {
+                Some(n) if (0.0..=1.0).contains(&n) => None,
+                Some(n) => Some(format!("must be between 0 and 1, got {n}")),
+                None => Some(format!("expected a number, found {v}")),
+            },
+            Kind::OneOf(options) => match v.as_str() {
+                Some(s) if options.contains(&s) => None,
+                _ => Some(format!("expected one of {}, found {v}", options.join(", "))),
+            },
+        };
+        if let Some(msg) = problem {
+            cx.err(&path_of(ptr), msg);
+        }
+    }
+    let merged = effective(Some(g));
+    for module in MODEL_REFS {
+        let ptr = format!("{module}/model_ref");
+        // Only refs the file itself wrote can be wrong; the defaults resolve.
+        let Some(r) = user.pointer(&ptr).and_then(Value::as_str) else {
+            continue;
+        };
+        let explicit_id = user.pointer(&format!("{module}/model_id")).is_some();
+        let resolved = merged
+            .pointer(&format!("/model_catalog/system/{r}"))
+            .and_then(Value::as_str)
+            .is_some_and(|p| !p.is_empty());
+        if !resolved && !explicit_id {
+            cx.err(
+                &path_of(&ptr),
+                format!("unknown model_ref {r:?}: not a key of global.model_catalog.system"),
+            );
+        }
+    }
 }
 
 /// Reports every name that repeats an earlier one in `names` (paths to each item given).

@@ -98,6 +98,28 @@ broken! {
 }
 
 #[test]
+fn global_knobs_are_type_checked_and_model_refs_resolved() {
+    let src = format!(
+        "{BASE}global:\n  router:\n    strategy: fastest\n  model_catalog:\n    embeddings:\n      semantic:\n        embedding_config:\n          top_k: many\n    modules:\n      classifier:\n        domain:\n          model_ref: no_such_model\n"
+    );
+    insta::assert_snapshot!("global_knobs", render(&src));
+}
+
+#[test]
+fn global_settings_apply_defaults_under_overrides() {
+    let src = format!(
+        "{BASE}global:\n  model_catalog:\n    embeddings:\n      semantic:\n        embedding_config:\n          top_k: 3\n"
+    );
+    let cfg = load_str(&src, "g.yaml")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    let s = cfg.global_settings();
+    assert_eq!(s.embedding_top_k, 3);
+    assert_eq!(s.embedding_min_score_threshold, 0.5);
+    assert_eq!(s.strategy, "priority");
+}
+
+#[test]
 fn empty_file_is_an_error() {
     assert_eq!(render(""), "error: broken.yaml:1:1: the file is empty");
 }
