@@ -14,6 +14,18 @@ const VALIDATOR_CASES: &[(&str, &str)] = &[
         "SIGNAL embedding e {\n  threshold: \"high\"\n  candidates: [\"x\"]\n}\nROUTE r { WHEN embedding(\"e\") MODEL \"m\" }\n",
     ),
     (
+        "mmlu_category_suggestion",
+        "SIGNAL domain cs {\n  description: \"x\"\n  mmlu_categories: [\"computer_science\"]\n}\nROUTE r { WHEN domain(\"cs\") MODEL \"m\" }\n",
+    ),
+    (
+        "structure_marker_pair",
+        "SIGNAL structure s {\n  feature: { type: \"count\", source: { type: \"marker_pair\", pattern: \"x\" } }\n  predicate: { gte: 1 }\n}\nROUTE r { WHEN structure(\"s\") MODEL \"m\" }\n",
+    ),
+    (
+        "threshold_range",
+        "SIGNAL embedding e { threshold: 1.5, candidates: [\"a\"] }\nROUTE r { WHEN embedding(\"e\") MODEL \"m\" }\n",
+    ),
+    (
         "unknown_lora",
         "MODEL m { loras: [{ name: \"a\" }] }\nROUTE r {\n  MODEL \"m\" (lora = \"b\")\n}\n",
     ),
