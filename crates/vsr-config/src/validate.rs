@@ -70,11 +70,11 @@ fn global(cfg: &Config, cx: &mut Ctx) {
             continue;
         };
         let problem = match kind {
-            Kind::Str => (!v.is_string()).then(|| "expected a string".to_string()),
-            Kind::Bool => {
-                (!v.is_boolean()).then(|| "expected a boolean (true or false)".to_string())
+            Kind::Str => (!v.is_string()).then(|| format!("expected a string, found {v}")),
+            Kind::Bool => (!v.is_boolean()).then(|| format!("expected a boolean, found {v}")),
+            Kind::UInt => {
+                (!v.is_u64()).then(|| format!("expected a non-negative integer, found {v}"))
             }
-            Kind::UInt => (!v.is_u64()).then(|| "expected a non-negative integer".to_string()),
             Kind::Unit => match v.as_f64() {
                 Some(n) if (0.0..=1.0).contains(&n) => None,
                 Some(n) => Some(format!("must be between 0 and 1, got {n}")),
