@@ -62,7 +62,13 @@ struct Parser<'a> {
     depth: Vec<i32>,
     pos: usize,
     diags: Vec<Diagnostic>,
+    /// Current nesting of parentheses, NOT, lists and objects (bounded, so deep input cannot
+    /// overflow the stack).
+    nesting: usize,
 }
+
+/// How deep conditions and values may nest.
+const MAX_NESTING: usize = 200;
 
 impl<'a> Parser<'a> {
     fn new(src: &'a str, toks: Vec<Token>) -> Self {
@@ -83,6 +89,7 @@ impl<'a> Parser<'a> {
             depth,
             pos: 0,
             diags: Vec::new(),
+            nesting: 0,
         }
     }
 
@@ -379,6 +386,10 @@ impl<'a> Parser<'a> {
     }
 
     fn value(&mut self, context: &str) -> PResult<Value> {
+        self.nested(|p| p.value_inner(context))
+    }
+
+    fn value_inner(&mut self, context: &str) -> PResult<Value> {
         let t = self.peek().clone();
         let kind = match t.tok {
             Tok::Str(s) => ValueKind::Str(s),
@@ -634,6 +645,22 @@ impl<'a> Parser<'a> {
     }
 
     fn factor(&mut self) -> PResult<Expr> {
+        self.nested(Self::factor_inner)
+    }
+
+    /// Runs `f` one nesting level deeper, failing past [`MAX_NESTING`].
+    fn nested<T>(&mut self, f: impl FnOnce(&mut Self) -> PResult<T>) -> PResult<T> {
+        if self.nesting >= MAX_NESTING {
+            let span = self.peek().span;
+            return self.error(span, format!("nesting deeper than {MAX_NESTING} levels"));
+        }
+        self.nesting += 1;
+        let r = f(self);
+        self.nesting -= 1;
+        r
+    }
+
+    fn factor_inner(&mut self) -> PResult<Expr> {
         let t = self.peek().clone();
         match &t.tok {
             Tok::Ident(s) if s == "NOT" => {
@@ -917,6 +944,31 @@ mod tests {
             let (_, d) = parse(src);
             assert_eq!(d.len(), 1, "{src}: {d:?}");
         }
+    }
+
+    #[test]
+    fn deep_nesting_is_an_error_not_a_crash() {
+        let deep = format!(
+            "ROUTE r {{ WHEN {}a(\"b\"){} }}",
+            "(".repeat(100_000),
+            ")".repeat(100_000)
+        );
+        let (_, d) = parse(&deep);
+        assert!(
+            d.iter().any(|d| d.message.contains("nesting")),
+            "{:?}",
+            d.first()
+        );
+        let deep = format!(
+            "SIGNAL a b {{ x: {}1{} }}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let (_, d) = parse(&deep);
+        assert!(d.iter().any(|d| d.message.contains("nesting")));
+        let nots = format!("ROUTE r {{ WHEN {}a(\"b\") }}", "NOT ".repeat(100_000));
+        let (_, d) = parse(&nots);
+        assert!(d.iter().any(|d| d.message.contains("nesting")));
     }
 
     #[test]
