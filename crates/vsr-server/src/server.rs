@@ -9,7 +9,7 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use bytes::Bytes;
 use http::{Method, Request, Response, StatusCode, header};
-use http_body_util::{BodyExt, Limited};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
 use serde_json::json;
 use tokio::net::TcpListener;
@@ -199,6 +199,23 @@ async fn watch(shared: Arc<Shared>, every: Duration) {
     }
 }
 
+/// Bytes of an oversized body read and thrown away before answering 413, so that clients
+/// that send the whole body before reading (most of them) see the answer, not a broken pipe.
+const DRAIN_LIMIT: usize = 64 * 1024 * 1024;
+
+async fn drain(mut body: Incoming) {
+    let mut seen = 0usize;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while let Some(Ok(frame)) = body.frame().await {
+            seen += frame.data_ref().map_or(0, |d| d.len());
+            if seen > DRAIN_LIMIT {
+                break;
+            }
+        }
+    })
+    .await;
+}
+
 async fn read_body(
     req: Request<Incoming>,
     limit: usize,
@@ -214,17 +231,24 @@ async fn read_body(
         .get(header::CONTENT_LENGTH)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.parse::<u64>().ok());
+    let (parts, mut body) = req.into_parts();
     if declared.is_some_and(|n| n > limit as u64) {
+        drain(body).await;
         return Err(too_large());
     }
-    let (parts, body) = req.into_parts();
-    match Limited::new(body, limit).collect().await {
-        Ok(c) => Ok((parts, c.to_bytes())),
-        Err(e) if e.is::<http_body_util::LengthLimitError>() => Err(too_large()),
-        Err(e) => Err(ApiError::bad_request(format!(
-            "could not read request body: {e}"
-        ))),
+    let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
+    while let Some(frame) = body.frame().await {
+        let frame = frame
+            .map_err(|e| ApiError::bad_request(format!("could not read request body: {e}")))?;
+        if let Some(d) = frame.data_ref() {
+            if buf.len() + d.len() > limit {
+                drain(body).await;
+                return Err(too_large());
+            }
+            buf.extend_from_slice(d);
+        }
     }
+    Ok((parts, buf.freeze()))
 }
 
 async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {

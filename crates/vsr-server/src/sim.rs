@@ -143,6 +143,8 @@ async fn handle(
             &json!({
                 "chat_requests": stats.chat_requests.load(Ordering::Relaxed),
                 "health_checks": stats.health_checks.load(Ordering::Relaxed),
+                "streams_cancelled": stats.streams_cancelled.load(Ordering::Relaxed),
+                "streams_completed": stats.streams_completed.load(Ordering::Relaxed),
             }),
         )),
         ("POST", "/v1/chat/completions") => {
