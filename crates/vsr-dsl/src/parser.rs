@@ -139,6 +139,15 @@ impl<'a> Parser<'a> {
         )
     }
 
+    /// The file ended inside the block opened at `open`: point at the brace that is not closed.
+    fn unclosed<T>(&mut self, open: Span) -> PResult<T> {
+        self.diags.push(
+            Diagnostic::error(open, "this `{` is never closed: the file ends first")
+                .with_suggestion("add the matching `}`"),
+        );
+        Err(())
+    }
+
     fn expect(&mut self, tok: Tok, context: &str) -> PResult<Span> {
         if self.peek().tok == tok {
             Ok(self.bump().span)
@@ -331,7 +340,7 @@ impl<'a> Parser<'a> {
 
     fn field_block(&mut self, context: &str) -> PResult<FieldBlock> {
         let open = self.expect(Tok::LBrace, context)?;
-        let fields = self.fields_until_rbrace()?;
+        let fields = self.fields_until_rbrace(open)?;
         let close = self.prev_span();
         Ok(FieldBlock {
             fields,
@@ -340,7 +349,7 @@ impl<'a> Parser<'a> {
     }
 
     /// `{ field … }` after the opening brace; consumes the closing brace.
-    fn fields_until_rbrace(&mut self) -> PResult<Vec<Field>> {
+    fn fields_until_rbrace(&mut self, open: Span) -> PResult<Vec<Field>> {
         let mut fields = Vec::new();
         loop {
             self.eat(&Tok::Comma);
@@ -349,7 +358,7 @@ impl<'a> Parser<'a> {
                     self.bump();
                     return Ok(fields);
                 }
-                Tok::Eof => return self.expected("`}`", "to close the block"),
+                Tok::Eof => return self.unclosed(open),
                 _ => fields.push(self.field()?),
             }
         }
@@ -421,7 +430,7 @@ impl<'a> Parser<'a> {
             }
             Tok::LBrace => {
                 self.bump();
-                let fields = self.fields_until_rbrace()?;
+                let fields = self.fields_until_rbrace(t.span)?;
                 return Ok(Value {
                     kind: ValueKind::Object(fields),
                     span: t.span.to(self.prev_span()),
@@ -486,12 +495,12 @@ impl<'a> Parser<'a> {
             options = opts;
             header = kw.to(span);
         }
-        self.expect(Tok::LBrace, &format!("to open ROUTE {}", name.value))?;
+        let open = self.expect(Tok::LBrace, &format!("to open ROUTE {}", name.value))?;
         let mut items = Vec::new();
         loop {
             match &self.peek().tok {
                 Tok::RBrace => break,
-                Tok::Eof => return self.expected("`}`", &format!("to close ROUTE {}", name.value)),
+                Tok::Eof => return self.unclosed(open),
                 _ => items.push(self.route_item(&ROUTE_ITEMS, "ROUTE")?),
             }
         }
@@ -830,12 +839,12 @@ impl<'a> Parser<'a> {
         condition: Option<Expr>,
         start: Span,
     ) -> PResult<Branch> {
-        self.expect(Tok::LBrace, "to open the branch")?;
+        let open = self.expect(Tok::LBrace, "to open the branch")?;
         let mut items = Vec::new();
         loop {
             match &self.peek().tok {
                 Tok::RBrace => break,
-                Tok::Eof => return self.expected("`}`", "to close the branch"),
+                Tok::Eof => return self.unclosed(open),
                 _ => items.push(self.route_item(&BRANCH_ITEMS, "DECISION_TREE branch")?),
             }
         }
