@@ -33,6 +33,19 @@ impl ModelPricing {
     }
 }
 
+impl ModelPricing {
+    /// The pricing of a configured alias, if its config has a `pricing` block.
+    pub fn from_config(model: &vsr_config::ProviderModel) -> Option<Self> {
+        let p = model.pricing.as_ref()?;
+        Some(ModelPricing {
+            name: model.name.clone(),
+            currency: p.currency.clone().unwrap_or_default(),
+            prompt_per_1m: p.prompt_per_1m.unwrap_or(0.0),
+            completion_per_1m: p.completion_per_1m.unwrap_or(0.0),
+        })
+    }
+}
+
 /// Cost of one request.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct CostBreakdown {
@@ -67,6 +80,17 @@ impl CostModel {
             }
         }
         CostModel { models, baseline }
+    }
+
+    /// From `providers.models[]` of a loaded config, in declaration order.
+    pub fn from_config(providers: &vsr_config::Providers) -> Self {
+        CostModel::new(
+            providers
+                .models
+                .iter()
+                .filter_map(ModelPricing::from_config)
+                .collect(),
+        )
     }
 
     pub fn models(&self) -> &[ModelPricing] {

@@ -319,6 +319,25 @@ impl Default for CaptureConfig {
 }
 
 impl CaptureConfig {
+    /// From a decision's `router_replay` plugin (missing fields take the defaults).
+    pub fn from_plugin(plugin: &vsr_config::Plugin) -> Self {
+        let d = CaptureConfig::default();
+        let flag = |k: &str, dflt: bool| {
+            plugin
+                .get(k)
+                .and_then(serde_json::Value::as_bool)
+                .unwrap_or(dflt)
+        };
+        let num = |k: &str| plugin.get(k).and_then(serde_json::Value::as_u64);
+        CaptureConfig {
+            enabled: plugin.enabled(),
+            max_records: num("max_records").unwrap_or(d.max_records),
+            capture_request_body: flag("capture_request_body", d.capture_request_body),
+            capture_response_body: flag("capture_response_body", d.capture_response_body),
+            max_body_bytes: num("max_body_bytes").map_or(d.max_body_bytes, |n| n as usize),
+        }
+    }
+
     /// The request body to store, if capture is on: secrets redacted, then truncated.
     pub fn request_body(&self, raw: &[u8]) -> Option<(String, bool)> {
         self.capture_request_body.then(|| {

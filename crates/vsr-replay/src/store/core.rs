@@ -1,10 +1,11 @@
 //! Store logic written once against a minimal SQL connection, shared by SQLite and PostgreSQL.
 //!
 //! Layout: `replay_records` holds one row per record (the full JSON in `doc` plus the columns
-//! filters and aggregates need); `replay_rollup` holds per-hour sums keyed by every filterable
-//! dimension, maintained in the same transaction as inserts and deletes. Aggregates read the
-//! rollup for whole hours and the records table only for partial hours at the edges of a time
-//! range or for text search, so they stay fast at millions of records.
+//! filters and aggregates need); `replay_rollup_hour` and `replay_rollup_day` hold per-hour and
+//! per-day sums keyed by every filterable dimension, maintained in the same transaction as
+//! inserts and deletes. Aggregates read whole days from the daily rollup, whole hours from the
+//! hourly one, and the records table only for partial hours at the edges of a time range or for
+//! text search, so they stay fast at millions of records.
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use crate::cost::{from_nanos, to_nanos};
@@ -102,9 +103,9 @@ const SIG_COLS: [&str; 9] = [
     "sig_complexity",
 ];
 
-/// Dimensions of the rollup, in key order. `hour` is hours since the epoch.
+/// Dimensions of the rollups, in key order. `slot` is hours (or days) since the epoch.
 const DIMS: [&str; 8] = [
-    "hour",
+    "slot",
     "decision",
     "selected_model",
     "original_model",
@@ -167,8 +168,8 @@ CREATE INDEX replay_records_ts ON replay_records (ts, id);
 CREATE INDEX replay_records_decision ON replay_records (decision, ts, id);
 CREATE INDEX replay_records_selected ON replay_records (selected_model, ts, id);
 CREATE INDEX replay_records_original ON replay_records (original_model, ts, id);
-CREATE TABLE replay_rollup (
-  hour BIGINT NOT NULL,
+CREATE TABLE replay_rollup_hour (
+  slot BIGINT NOT NULL,
   decision TEXT NOT NULL,
   selected_model TEXT NOT NULL,
   original_model TEXT NOT NULL,
@@ -185,7 +186,27 @@ CREATE TABLE replay_rollup (
   baseline_nanos BIGINT NOT NULL DEFAULT 0,
   savings_nanos BIGINT NOT NULL DEFAULT 0,
   {sigs},
-  PRIMARY KEY (hour, decision, selected_model, original_model, streaming, from_cache, status, currency)
+  PRIMARY KEY (slot, decision, selected_model, original_model, streaming, from_cache, status, currency)
+);
+CREATE TABLE replay_rollup_day (
+  slot BIGINT NOT NULL,
+  decision TEXT NOT NULL,
+  selected_model TEXT NOT NULL,
+  original_model TEXT NOT NULL,
+  streaming BIGINT NOT NULL,
+  from_cache BIGINT NOT NULL,
+  status BIGINT NOT NULL,
+  currency TEXT NOT NULL,
+  cnt BIGINT NOT NULL DEFAULT 0,
+  usage_cnt BIGINT NOT NULL DEFAULT 0,
+  prompt_tokens BIGINT NOT NULL DEFAULT 0,
+  completion_tokens BIGINT NOT NULL DEFAULT 0,
+  cost_cnt BIGINT NOT NULL DEFAULT 0,
+  actual_nanos BIGINT NOT NULL DEFAULT 0,
+  baseline_nanos BIGINT NOT NULL DEFAULT 0,
+  savings_nanos BIGINT NOT NULL DEFAULT 0,
+  {sigs},
+  PRIMARY KEY (slot, decision, selected_model, original_model, streaming, from_cache, status, currency)
 );"
     );
     vec![(1, v1)]
@@ -324,7 +345,7 @@ fn insert_sql(d: Dialect) -> String {
     )
 }
 
-fn upsert_rollup_sql(d: Dialect) -> String {
+fn upsert_rollup_sql(d: Dialect, table: &str) -> String {
     let cols: Vec<&str> = DIMS.iter().chain(MEASURES.iter()).copied().collect();
     let phs = (1..=cols.len())
         .map(|i| d.ph(i))
@@ -332,11 +353,11 @@ fn upsert_rollup_sql(d: Dialect) -> String {
         .join(", ");
     let sets = MEASURES
         .iter()
-        .map(|m| format!("{m} = replay_rollup.{m} + excluded.{m}"))
+        .map(|m| format!("{m} = {table}.{m} + excluded.{m}"))
         .collect::<Vec<_>>()
         .join(", ");
     format!(
-        "INSERT INTO replay_rollup ({}) VALUES ({phs}) ON CONFLICT ({}) DO UPDATE SET {sets}",
+        "INSERT INTO {table} ({}) VALUES ({phs}) ON CONFLICT ({}) DO UPDATE SET {sets}",
         cols.join(", "),
         DIMS.join(", ")
     )
@@ -344,28 +365,46 @@ fn upsert_rollup_sql(d: Dialect) -> String {
 
 fn apply_rollup<C: Conn + ?Sized>(
     c: &mut C,
-    deltas: BTreeMap<Key, Measures>,
+    hourly: BTreeMap<Key, Measures>,
+    removing: bool,
 ) -> Result<(), StoreError> {
-    if deltas.is_empty() {
-        return Ok(());
+    let mut daily: BTreeMap<Key, Measures> = BTreeMap::new();
+    for (k, m) in &hourly {
+        let mut dk = k.clone();
+        dk.0 = k.0.div_euclid(24);
+        daily.entry(dk).or_default().add(m, 1);
     }
-    // Keys in sorted order so concurrent writers (PostgreSQL replicas) lock rows in one order.
-    let sql = upsert_rollup_sql(c.dialect());
-    for (k, m) in deltas {
-        let mut p = vec![
-            Val::Int(k.0),
-            Val::Text(k.1),
-            Val::Text(k.2),
-            Val::Text(k.3),
-            Val::Int(k.4),
-            Val::Int(k.5),
-            Val::Int(k.6),
-            Val::Text(k.7),
-        ];
-        p.extend(m.0.iter().map(|v| Val::Int(*v)));
-        c.execute(&sql, &p)?;
+    let d = c.dialect();
+    for (table, deltas) in [("replay_rollup_hour", hourly), ("replay_rollup_day", daily)] {
+        // Keys in sorted order so concurrent writers (PostgreSQL replicas) lock rows in one order.
+        let sql = upsert_rollup_sql(d, table);
+        let prune = format!(
+            "DELETE FROM {table} WHERE {} AND cnt <= 0",
+            DIMS.iter()
+                .enumerate()
+                .map(|(i, col)| format!("{col} = {}", d.ph(i + 1)))
+                .collect::<Vec<_>>()
+                .join(" AND ")
+        );
+        for (k, m) in deltas {
+            let mut p = vec![
+                Val::Int(k.0),
+                Val::Text(k.1),
+                Val::Text(k.2),
+                Val::Text(k.3),
+                Val::Int(k.4),
+                Val::Int(k.5),
+                Val::Int(k.6),
+                Val::Text(k.7),
+            ];
+            let key_len = p.len();
+            p.extend(m.0.iter().map(|v| Val::Int(*v)));
+            c.execute(&sql, &p)?;
+            if removing {
+                c.execute(&prune, &p[..key_len])?;
+            }
+        }
     }
-    c.batch("DELETE FROM replay_rollup WHERE cnt <= 0")?;
     Ok(())
 }
 
@@ -404,7 +443,7 @@ pub(crate) fn insert_batch<C: Conn + ?Sized>(
                 deltas.entry(row.key).or_default().add(&row.m, 1);
             }
         }
-        apply_rollup(c, deltas)?;
+        apply_rollup(c, deltas, false)?;
         Ok(inserted)
     })
 }
@@ -453,7 +492,7 @@ fn delete_where<C: Conn + ?Sized>(
             }
             deltas.entry(key).or_default().add(&Measures(m), -1);
         }
-        apply_rollup(c, deltas)?;
+        apply_rollup(c, deltas, true)?;
         Ok(rows.len() as u64)
     })
 }
@@ -532,21 +571,32 @@ pub(crate) fn get<C: Conn + ?Sized>(
 /// A half-open time range; `None` is unbounded.
 type Range = (Option<i64>, Option<i64>);
 
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy, PartialEq, Debug)]
 enum Source {
     Records,
-    Rollup,
+    Hourly,
+    Daily,
+}
+
+impl Source {
+    fn table(self) -> &'static str {
+        match self {
+            Source::Records => "replay_records",
+            Source::Hourly => "replay_rollup_hour",
+            Source::Daily => "replay_rollup_day",
+        }
+    }
 }
 
 /// Builds `WHERE` conditions for a filter over one source and time range
-/// (milliseconds for records, hours for the rollup).
+/// (milliseconds for records, hours or days for the rollups).
 fn conditions(f: &Filter, src: Source, range: Range, d: Dialect, params: &mut Vec<Val>) -> String {
     let mut conds: Vec<String> = vec!["1 = 1".into()];
     let bind = |params: &mut Vec<Val>, v: Val| {
         params.push(v);
         d.ph(params.len())
     };
-    let time_col = if src == Source::Records { "ts" } else { "hour" };
+    let time_col = if src == Source::Records { "ts" } else { "slot" };
     if let Some(lo) = range.0 {
         conds.push(format!("{time_col} >= {}", bind(params, Val::Int(lo))));
     }
@@ -593,14 +643,15 @@ fn conditions(f: &Filter, src: Source, range: Range, d: Dialect, params: &mut Ve
     conds.join(" AND ")
 }
 
-/// The (source, range) pieces answering a filter: whole hours from the rollup, the partial
-/// hours at the edges (or everything, when searching) from the records table.
-fn plan(f: &Filter) -> Vec<(Source, Range)> {
-    if f.search.is_some() {
-        return vec![(Source::Records, (f.from.map(|t| t.0), f.to.map(|t| t.0)))];
-    }
+/// The (source, range) pieces answering a filter: whole days from the daily rollup (unless
+/// hourly buckets are asked for), whole hours from the hourly one, partial hours at the edges
+/// (or everything, when searching) from the records table.
+fn plan(f: &Filter, hourly_buckets: bool) -> Vec<(Source, Range)> {
     let from = f.from.map(|t| t.0);
     let to = f.to.map(|t| t.0);
+    if f.search.is_some() {
+        return vec![(Source::Records, (from, to))];
+    }
     let h0 = from.map(|ms| (ms + HOUR_MS - 1).div_euclid(HOUR_MS)); // first whole hour
     let h1 = to.map(|ms| ms.div_euclid(HOUR_MS)); // end of the last whole hour
     if let (Some(a), Some(b)) = (h0, h1)
@@ -608,7 +659,7 @@ fn plan(f: &Filter) -> Vec<(Source, Range)> {
     {
         return vec![(Source::Records, (from, to))];
     }
-    let mut parts = vec![(Source::Rollup, (h0, h1))];
+    let mut parts = vec![];
     if let (Some(ms), Some(h)) = (from, h0)
         && ms < h * HOUR_MS
     {
@@ -619,21 +670,38 @@ fn plan(f: &Filter) -> Vec<(Source, Range)> {
     {
         parts.push((Source::Records, (Some(h * HOUR_MS), Some(ms))));
     }
+    let d0 = h0.map(|h| (h + 23).div_euclid(24)); // first whole day
+    let d1 = h1.map(|h| h.div_euclid(24));
+    let whole_days = !matches!((d0, d1), (Some(a), Some(b)) if a >= b);
+    if hourly_buckets || !whole_days {
+        parts.push((Source::Hourly, (h0, h1)));
+        return parts;
+    }
+    parts.push((Source::Daily, (d0, d1)));
+    if let (Some(h), Some(d)) = (h0, d0)
+        && h < d * 24
+    {
+        parts.push((Source::Hourly, (Some(h), Some(d * 24))));
+    }
+    if let (Some(h), Some(d)) = (h1, d1)
+        && h > d * 24
+    {
+        parts.push((Source::Hourly, (Some(d * 24), Some(h))));
+    }
     parts
 }
 
 pub(crate) fn count<C: Conn + ?Sized>(c: &mut C, f: &Filter) -> Result<u64, StoreError> {
     let d = c.dialect();
     let mut total = 0i64;
-    for (src, range) in plan(f) {
+    for (src, range) in plan(f, false) {
         let mut params = vec![];
         let cond = conditions(f, src, range, d, &mut params);
+        let table = src.table();
         let sql = match src {
-            Source::Records => format!("SELECT COUNT(*) FROM replay_records WHERE {cond}"),
-            Source::Rollup => {
-                format!(
-                    "SELECT CAST(COALESCE(SUM(cnt), 0) AS BIGINT) FROM replay_rollup WHERE {cond}"
-                )
+            Source::Records => format!("SELECT COUNT(*) FROM {table} WHERE {cond}"),
+            Source::Hourly | Source::Daily => {
+                format!("SELECT CAST(COALESCE(SUM(cnt), 0) AS BIGINT) FROM {table} WHERE {cond}")
             }
         };
         total += c
@@ -693,7 +761,7 @@ struct Acc {
 
 fn distinct<C: Conn + ?Sized>(c: &mut C, col: &str) -> Result<Vec<String>, StoreError> {
     Ok(c.query(
-        &format!("SELECT DISTINCT {col} FROM replay_rollup WHERE {col} <> ''"),
+        &format!("SELECT DISTINCT {col} FROM replay_rollup_day WHERE {col} <> ''"),
         &[],
     )?
     .iter()
@@ -750,7 +818,7 @@ pub(crate) fn aggregate<C: Conn + ?Sized>(
     let bh = bucket.hours();
     // Group key: (bucket index, decision, selected model, currency).
     let mut groups: HashMap<(i64, String, String, String), Acc> = HashMap::new();
-    for (src, range) in plan(f) {
+    for (src, range) in plan(f, bucket == Bucket::Hour) {
         let mut params = vec![];
         let cond = conditions(f, src, range, d, &mut params);
         let (bucket_expr, measures) = match src {
@@ -771,19 +839,20 @@ pub(crate) fn aggregate<C: Conn + ?Sized>(
                     )
                     .collect::<Vec<_>>(),
             ),
-            Source::Rollup => (
-                format!("hour / {bh}"),
+            // Daily slots are only planned for day buckets: the slot is the bucket.
+            Source::Hourly | Source::Daily => (
+                if src == Source::Daily {
+                    "slot".to_string()
+                } else {
+                    format!("slot / {bh}")
+                },
                 MEASURES
                     .iter()
                     .map(|m| format!("CAST(COALESCE(SUM({m}), 0) AS BIGINT)"))
                     .collect(),
             ),
         };
-        let table = if src == Source::Records {
-            "replay_records"
-        } else {
-            "replay_rollup"
-        };
+        let table = src.table();
         // Epoch times are positive, so integer division floors.
         let sql = format!(
             "SELECT {bucket_expr} AS b, decision, selected_model, currency, {} FROM {table} WHERE {cond} \

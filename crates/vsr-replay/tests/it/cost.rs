@@ -112,3 +112,44 @@ fn worked_example_through_a_store_and_aggregate() {
     assert_eq!(a.token_volume.total_tokens, 320);
     assert_eq!(a.token_volume.excluded_record_count, 1);
 }
+
+#[test]
+fn cost_model_and_capture_from_the_loaded_balance_config() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/upstream-amd-2026-03/balance.yaml");
+    if !path.exists() {
+        eprintln!("notice: {} not found; skipping", path.display());
+        return;
+    }
+    let loaded = vsr_config::load_file(&path).unwrap();
+    let m = CostModel::from_config(&loaded.config.providers);
+    assert_eq!(m.models().len(), 5);
+    assert_eq!(m.baseline().unwrap().name, "anthropic/claude-opus-4.6");
+    assert_close(
+        m.cost("qwen/qwen3.5-rocm", 100, 200).unwrap().savings,
+        0.00162,
+    );
+    let decisions = &loaded.config.routing.decisions;
+    let with_replay: Vec<_> = decisions
+        .iter()
+        .filter_map(|d| d.plugin("router_replay"))
+        .collect();
+    assert_eq!(
+        with_replay.len(),
+        decisions.len(),
+        "balance enables replay on every decision"
+    );
+    for p in with_replay {
+        let c = vsr_replay::CaptureConfig::from_plugin(p);
+        assert_eq!(
+            (
+                c.enabled,
+                c.max_records,
+                c.capture_request_body,
+                c.capture_response_body,
+                c.max_body_bytes
+            ),
+            (true, 100_000, true, true, 4096)
+        );
+    }
+}

@@ -187,6 +187,13 @@ fn filters() -> Vec<Filter> {
             decision: Some("complex_agentic".into()),
             ..Default::default()
         },
+        // Whole days inside, whole hours around them, partial hours at the ends.
+        Filter {
+            from: Some(Timestamp(T0 + 2 * h - 5)),
+            to: Some(Timestamp(T0 + 70 * h + 300_000)),
+            streamed: Some(false),
+            ..Default::default()
+        },
         // Inside one hour (edges only).
         Filter {
             from: Some(Timestamp(T0 + 10 * h + 60_000)),
