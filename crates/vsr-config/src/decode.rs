@@ -161,15 +161,23 @@ impl<'a> Ctx<'a> {
                 return None;
             }
         };
-        for (k, v) in entries {
+        for (i, (k, v)) in entries.iter().enumerate() {
             let p = join_key(path, &k.text);
             self.spans.keys.insert(p.clone(), k.pos);
             self.spans.values.insert(p.clone(), v.pos);
             let Some(allowed) = allowed else { continue };
             if !allowed.contains(&k.text.as_str()) {
-                let hint = suggest(&k.text, allowed)
-                    .map(|s| format!("; did you mean `{s}`?"))
-                    .unwrap_or_default();
+                let hint = match suggest(&k.text, allowed) {
+                    Some(s) => format!("; did you mean `{s}`?"),
+                    // `{description: a, b}` parses `b` as a key with no value.
+                    None if v.is_null()
+                        && i > 0
+                        && entries[i - 1].1.pos.line == k.pos.line =>
+                    {
+                        "; if it belongs to the previous value, quote that value (a comma ends an unquoted value inside `{...}`)".to_string()
+                    }
+                    None => String::new(),
+                };
                 self.error_at(k.pos, &p, format!("unknown field `{}`{hint}", k.text));
             }
         }

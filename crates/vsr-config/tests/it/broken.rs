@@ -94,6 +94,7 @@ broken! {
     yaml_syntax_error: "members: [support, chat]" => "members: [support, chat";
     list_given_a_scalar: "keywords: [urgent, asap]" => "keywords: urgent";
     decision_without_model_refs_is_a_warning: "      modelRefs:\n        - model: small\n" => "";
+    unquoted_comma_in_flow_mapping: "      - name: other\n" => "      - {name: other, description: General, misc topics}\n";
     many_errors_are_all_reported: "priority: 100" => "priority: high\n      colour: blue";
 }
 
