@@ -7,12 +7,16 @@
 //!   retention, filtered cursor-paged listing and aggregates.
 //! - [`ReplayWriter`]: the bounded, batched writer the request path submits to without blocking.
 //! - [`http`]: the replay API as pure functions, for any HTTP framework to mount.
+//! - [`ReplaySettings`]: capture, retention and store from a loaded `vsr-config` config.
+//! - [`Usage`], [`StreamAccumulator`]: usage and text from responses and SSE streams.
 pub mod cost;
 pub mod http;
 pub mod query;
 pub mod record;
+pub mod settings;
 pub mod store;
 pub mod time;
+pub mod usage;
 pub mod writer;
 
 pub use cost::{CostBreakdown, CostModel, ModelPricing};
@@ -22,9 +26,11 @@ pub use query::{
 pub use record::{
     CaptureConfig, MatchedSignals, RECORD_SCHEMA_VERSION, ReplayRecord, truncate_utf8,
 };
+pub use settings::ReplaySettings;
 pub use store::{
     PostgresStore, ReplayStore, Retention, SCHEMA_VERSION, SqliteStore, StoreConfig, StoreError,
     open_store,
 };
 pub use time::Timestamp;
+pub use usage::{StreamAccumulator, Usage};
 pub use writer::{ReplayWriter, WriterConfig, WriterStats};

@@ -153,3 +153,35 @@ fn cost_model_and_capture_from_the_loaded_balance_config() {
         );
     }
 }
+
+#[test]
+fn replay_settings_from_the_balance_config() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../../shared/reference/upstream-amd-2026-03/balance.yaml");
+    if !path.exists() {
+        eprintln!("notice: {} not found; skipping", path.display());
+        return;
+    }
+    let loaded = vsr_config::load_file(&path).unwrap();
+    let s = vsr_replay::ReplaySettings::from_config(&loaded.config);
+    assert!(s.enabled());
+    assert_eq!(s.capture.len(), loaded.config.routing.decisions.len());
+    assert!(
+        s.retention
+            .per_decision_max_records
+            .values()
+            .all(|m| *m == 100_000)
+    );
+    // Default ttl_seconds (30 days) becomes the age limit; the default backend is embedded.
+    assert_eq!(
+        s.retention.max_age,
+        Some(std::time::Duration::from_secs(2_592_000))
+    );
+    assert_eq!(s.postgres_url, None);
+    assert_eq!(
+        s.store_config(Path::new("/var/lib/vsr")),
+        vsr_replay::StoreConfig::Sqlite {
+            path: "/var/lib/vsr/replay.db".into()
+        }
+    );
+}
