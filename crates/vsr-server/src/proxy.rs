@@ -50,7 +50,6 @@ pub enum Flavor {
 /// A validated chat request ready for routing.
 pub struct ChatRequest {
     pub fields: RawObject,
-    pub messages: serde_json::Value,
     pub model: String,
     pub streaming: bool,
     /// The client's original bytes (forwarded as-is when nothing changes; recorded).
@@ -61,13 +60,13 @@ pub struct ChatRequest {
 pub fn parse_chat(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ApiError> {
     let fields: RawObject =
         serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("malformed JSON body"))?;
-    let messages = match fields.get("messages") {
+    // Validated without building a tree: only the routed path needs the parsed messages.
+    match fields.get("messages") {
         None => return Err(ApiError::bad_request("messages field is required")),
-        Some(raw) => serde_json::from_str::<serde_json::Value>(raw.get())
-            .map_err(|_| ApiError::bad_request("malformed JSON body"))?,
-    };
-    if !messages.is_array() {
-        return Err(ApiError::bad_request("messages field must be an array"));
+        Some(raw) if !raw.get().starts_with('[') => {
+            return Err(ApiError::bad_request("messages field must be an array"));
+        }
+        Some(_) => {}
     }
     let model = match fields.get("model") {
         None => {
@@ -91,7 +90,6 @@ pub fn parse_chat(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ApiEr
     let streaming = fields.get("stream").is_some_and(|r| r.get() == "true") || sse_accept;
     Ok(ChatRequest {
         fields,
-        messages,
         model,
         streaming,
         original: body,
@@ -118,7 +116,12 @@ async fn classify(
                 "Rate limit exceeded. Retry after 1 seconds.",
             )
         })?;
-    let (user_text, non_user_text) = extract_texts(&req.messages);
+    let messages = req
+        .fields
+        .get("messages")
+        .and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
+        .unwrap_or_default();
+    let (user_text, non_user_text) = extract_texts(&messages);
     let header_str = |n: &str| {
         headers
             .get(n)
@@ -127,7 +130,7 @@ async fn classify(
     };
     let input = RouteInput {
         requested_model: req.model.clone(),
-        messages: req.messages.clone(),
+        messages,
         user_text,
         non_user_text,
         user_id: header_str("x-authz-user-id"),
