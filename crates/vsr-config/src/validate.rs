@@ -45,6 +45,14 @@ impl Ctx<'_> {
 }
 
 pub(crate) fn validate(cfg: &Config, cx: &mut Ctx) {
+    if let Some(v) = &cfg.version
+        && v != "v0.3"
+    {
+        cx.warn(
+            "version",
+            format!("version {v:?} is read as canonical v0.3"),
+        );
+    }
     listeners(cfg, cx);
     providers(cfg, cx);
     model_cards(cfg, cx);
@@ -524,7 +532,8 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
         cx.unit_range(&join_key(&p, "threshold"), c.threshold);
         for side in ["hard", "easy"] {
             let cand = if side == "hard" { &c.hard } else { &c.easy };
-            if cand.candidates.is_empty() && cand.image_candidates.is_empty() {
+            let present = cx.spans.has(&join_key(&p, side));
+            if present && cand.candidates.is_empty() && cand.image_candidates.is_empty() {
                 cx.err(
                     &join_key(&join_key(&p, side), "candidates"),
                     format!("complexity `{side}` needs at least one candidate"),
@@ -990,12 +999,6 @@ fn check_ref(cfg: &Config, cx: &mut Ctx, kind: SignalType, name: &str, path: &st
     if kind == SignalType::Complexity
         && let Some((base, level)) = name.split_once(':')
     {
-        if !matches!(level, "easy" | "medium" | "hard") {
-            cx.err(
-                path,
-                format!("complexity level {level:?} in {name:?} is not one of easy, medium, hard"),
-            );
-        }
         if !s.contains(kind, base) {
             let names = s.names(kind);
             cx.err(
@@ -1004,6 +1007,12 @@ fn check_ref(cfg: &Config, cx: &mut Ctx, kind: SignalType, name: &str, path: &st
                     "complexity signal {base:?} is not declared in routing.signals.complexity{}",
                     hint(base, &names)
                 ),
+            );
+        }
+        if !matches!(level, "easy" | "medium" | "hard") {
+            cx.err(
+                path,
+                format!("complexity level {level:?} in {name:?} is not one of easy, medium, hard"),
             );
         }
         return;
@@ -1099,6 +1108,25 @@ fn decisions(cfg: &Config, cx: &mut Ctx) {
             &join_key(&p, "rules"),
             RuleContext::Decision,
         );
+        let wants_both = d
+            .rules
+            .leaves()
+            .iter()
+            .any(|l| l.kind == SignalType::Modality && l.name == "BOTH");
+        if wants_both {
+            let has = |m: &str| {
+                cfg.routing
+                    .model_cards
+                    .iter()
+                    .any(|c| c.modality.as_deref() == Some(m))
+            };
+            if !(has("omni") || (has("ar") && has("diffusion"))) {
+                cx.err(
+                    &join_key(&p, "rules"),
+                    "a decision on modality \"BOTH\" needs an omni model card, or both an ar and a diffusion card",
+                );
+            }
+        }
         if d.model_refs.is_empty() {
             cx.warn(&p, format!("decision {:?} has no modelRefs", d.name));
         }

@@ -95,6 +95,8 @@ broken! {
     list_given_a_scalar: "keywords: [urgent, asap]" => "keywords: urgent";
     decision_without_model_refs_is_a_warning: "      modelRefs:\n        - model: small\n" => "";
     unquoted_comma_in_flow_mapping: "      - name: other\n" => "      - {name: other, description: General, misc topics}\n";
+    version_other_than_v03_is_a_warning: "version: v0.3" => "version: v0.4";
+    complexity_reference_with_unknown_level: "            name: math\n" => "            name: math\n          - type: complexity\n            name: hardness:extreme\n";
     many_errors_are_all_reported: "priority: 100" => "priority: high\n      colour: blue";
 }
 
