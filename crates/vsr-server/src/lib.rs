@@ -28,7 +28,7 @@ pub use classify::{
 };
 pub use error::ApiError;
 pub use record::{RecordFinish, RecordSink, RecordStart, Usage};
-pub use server::{RunningServer, ServeOptions, ServerError, serve};
+pub use server::{JsonRoute, RunningServer, ServeOptions, ServerError, serve};
 pub use settings::{ProxySettings, SettingsError};
 pub use state::{ConfigLoader, LoadedConfig, SettingsOnlyLoader, Shared, ValidatingLoader};
 pub use util::parse_duration;

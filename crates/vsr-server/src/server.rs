@@ -36,6 +36,21 @@ pub enum ServerError {
     NoListeners,
 }
 
+/// An extra JSON endpoint family mounted on every listener (the replay API, the dashboard
+/// backend): claimed paths are answered by [`JsonRoute::handle`] on a blocking thread.
+pub trait JsonRoute: Send + Sync {
+    /// Whether this route answers `path` (query string excluded).
+    fn matches(&self, path: &str) -> bool;
+    /// Answers with a status and a JSON body.
+    fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> (u16, serde_json::Value);
+}
+
 pub struct ServeOptions {
     pub config_path: PathBuf,
     pub loader: Arc<dyn ConfigLoader>,
@@ -48,6 +63,8 @@ pub struct ServeOptions {
     /// Poll the config file's mtime/size this often (`None`: no watching).
     pub watch_interval: Option<Duration>,
     pub record_sink: Option<Arc<dyn RecordSink>>,
+    /// Extra endpoint families, tried in order before the 404 fallback.
+    pub routes: Vec<Arc<dyn JsonRoute>>,
 }
 
 impl ServeOptions {
@@ -60,6 +77,7 @@ impl ServeOptions {
             classifier_queue: 1024,
             watch_interval: Some(Duration::from_millis(500)),
             record_sink: None,
+            routes: Vec::new(),
         }
     }
 }
@@ -127,6 +145,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         classify_queue: Arc::new(Semaphore::new(opts.classifier_queue.max(1))),
         max_body_override: opts.max_body_bytes,
         reload_lock: tokio::sync::Mutex::new(()),
+        routes: opts.routes,
     });
     let mut bound = Vec::new();
     let mut tasks = Vec::new();
@@ -301,7 +320,10 @@ async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Resp
             }),
             Err(e) => Err(e),
         },
-        _ => Err(ApiError::not_found()),
+        p => match shared.routes.iter().find(|r| r.matches(p)).cloned() {
+            Some(route) => Ok(mounted(shared, route, req).await),
+            None => Err(ApiError::not_found()),
+        },
     };
     result.unwrap_or_else(ApiError::into_response)
 }
@@ -367,6 +389,32 @@ async fn responses_api(
         http::HeaderValue::from_static("application/json"),
     );
     Ok(Response::from_parts(parts, crate::body::full(out)))
+}
+
+async fn mounted(
+    shared: &Arc<Shared>,
+    route: Arc<dyn JsonRoute>,
+    req: Request<Incoming>,
+) -> Response<RespBody> {
+    let limit = shared.runtime.load().settings.max_body_bytes;
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let body = match read_body(req, limit).await {
+        Ok((_, b)) => b,
+        Err(e) => return e.into_response(),
+    };
+    match tokio::task::spawn_blocking(move || route.handle(&method, &path, &query, &body)).await {
+        Ok((status, v)) => json_response(
+            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            &v,
+        ),
+        Err(e) => ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("handler failed: {e}"),
+        )
+        .into_response(),
+    }
 }
 
 fn models(shared: &Arc<Shared>) -> Response<RespBody> {

@@ -288,3 +288,53 @@ async fn models_health_ready_eval_config_metrics() {
     ));
     assert!(m.contains("llm_model_completion_latency_seconds_count{model=\"b\"} 1"));
 }
+
+struct Echo;
+
+impl vsr_server::JsonRoute for Echo {
+    fn matches(&self, path: &str) -> bool {
+        path.starts_with("/v1/router_replay")
+    }
+    fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        (
+            201,
+            json!({"method": method, "path": path, "query": query, "len": body.len()}),
+        )
+    }
+}
+
+#[tokio::test]
+async fn mounted_routes_answer_their_paths() {
+    let s = sim(&["a-up", "b"], |_| {}).await;
+    let e = vec![s.addr.to_string()];
+    let r = router_with(&config_yaml(&e, &e, "", "30s"), |o| {
+        o.routes.push(Arc::new(Echo))
+    })
+    .await;
+    let c = client();
+    let rep = send(
+        &c,
+        "GET",
+        &format!("{}/v1/router_replay/aggregate?limit=5", r.base),
+        "",
+        &[],
+    )
+    .await;
+    assert_eq!(rep.status, 201);
+    assert_eq!(
+        rep.json(),
+        json!({"method": "GET", "path": "/v1/router_replay/aggregate", "query": "limit=5", "len": 0})
+    );
+    assert_eq!(
+        send(&c, "GET", &format!("{}/v1/other", r.base), "", &[])
+            .await
+            .status,
+        404
+    );
+}
