@@ -18,6 +18,8 @@ use crate::store::{Retention, StoreError};
 use crate::time::Timestamp;
 
 const HOUR_MS: i64 = 3_600_000;
+/// Records deleted per retention transaction.
+const DELETE_CHUNK: u64 = 5_000;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Dialect {
@@ -468,33 +470,45 @@ fn delete_where<C: Conn + ?Sized>(
         .chain(SIG_COLS)
         .collect::<Vec<_>>()
         .join(", ");
-    in_tx(c, |c| {
-        let rows = c.query(
-            &format!("DELETE FROM replay_records WHERE {cond} RETURNING {returning}"),
-            params,
-        )?;
-        let mut deltas: BTreeMap<Key, Measures> = BTreeMap::new();
-        for r in &rows {
-            let key: Key = (
-                r[7].int().div_euclid(HOUR_MS),
-                r[0].text(),
-                r[1].text(),
-                r[2].text(),
-                r[3].int(),
-                r[4].int(),
-                r[5].int(),
-                r[6].text(),
-            );
-            let mut m = [0i64; 17];
-            m[0] = 1;
-            for (i, v) in r[8..].iter().enumerate() {
-                m[i + 1] = v.int();
+    // In chunks, each its own transaction, so a large purge never holds everything in memory
+    // or one long lock. RETURNING lists only rows this call deleted, so concurrent purges by
+    // several replicas never subtract a row twice.
+    let sql = format!(
+        "DELETE FROM replay_records WHERE id IN \
+         (SELECT id FROM replay_records WHERE {cond} ORDER BY ts, id LIMIT {DELETE_CHUNK}) \
+         RETURNING {returning}"
+    );
+    let mut total = 0u64;
+    loop {
+        let n = in_tx(c, |c| {
+            let rows = c.query(&sql, params)?;
+            let mut deltas: BTreeMap<Key, Measures> = BTreeMap::new();
+            for r in &rows {
+                let key: Key = (
+                    r[7].int().div_euclid(HOUR_MS),
+                    r[0].text(),
+                    r[1].text(),
+                    r[2].text(),
+                    r[3].int(),
+                    r[4].int(),
+                    r[5].int(),
+                    r[6].text(),
+                );
+                let mut m = [0i64; 17];
+                m[0] = 1;
+                for (i, v) in r[8..].iter().enumerate() {
+                    m[i + 1] = v.int();
+                }
+                deltas.entry(key).or_default().add(&Measures(m), -1);
             }
-            deltas.entry(key).or_default().add(&Measures(m), -1);
+            apply_rollup(c, deltas, true)?;
+            Ok(rows.len() as u64)
+        })?;
+        total += n;
+        if n < DELETE_CHUNK {
+            return Ok(total);
         }
-        apply_rollup(c, deltas, true)?;
-        Ok(rows.len() as u64)
-    })
+    }
 }
 
 /// Applies retention: age first, then the per-decision caps, then the global cap.

@@ -21,6 +21,7 @@ on_both_backends!(
     retention_keeps_aggregates_consistent,
     http_api_shapes_and_errors,
     reopen_keeps_schema_and_data,
+    large_purge_runs_in_chunks,
 );
 
 fn all_pages(store: &dyn ReplayStore, filter: &Filter, by_cursor: bool) -> Vec<ReplayRecord> {
@@ -640,4 +641,36 @@ fn sqlite_open_error_names_the_path() {
     };
     assert!(err.contains("file/replay.db"), "{err}");
     let _ = std::fs::remove_dir_all(dir);
+}
+
+fn large_purge_runs_in_chunks(store: &dyn ReplayStore) {
+    // More than one delete chunk (5,000) goes in one retention pass.
+    let recs = sample_records(12_000, 9);
+    for chunk in recs.chunks(2_000) {
+        store.insert_batch(chunk).unwrap();
+    }
+    let r = Retention {
+        max_records: Some(700),
+        ..Default::default()
+    };
+    assert_eq!(
+        store.enforce_retention(&r, Timestamp::now()).unwrap(),
+        11_300
+    );
+    assert_eq!(store.count().unwrap(), 700);
+    let agg = store
+        .aggregate(&AggQuery {
+            bucket: Some(Bucket::Hour),
+            ..Default::default()
+        })
+        .unwrap();
+    assert_eq!(agg.record_count, 700);
+    assert_eq!(
+        agg.time_series
+            .points
+            .iter()
+            .map(|p| p.record_count)
+            .sum::<i64>(),
+        700
+    );
 }
