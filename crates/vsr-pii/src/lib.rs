@@ -133,7 +133,7 @@ pub fn detect(text: &str, opts: &DetectOptions) -> Vec<PiiMatch> {
     if run(PiiType::CreditCard, pre.digits >= 13) {
         recognize::financial::cards(text, &mut candidates);
     }
-    if run(PiiType::IbanCode, pre.has_upper && pre.digits >= 4) {
+    if run(PiiType::IbanCode, pre.digits >= 4) {
         recognize::financial::ibans(text, &mut candidates);
     }
     if run(PiiType::UsSsn, pre.digits >= 9) {

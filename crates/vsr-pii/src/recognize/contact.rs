@@ -40,6 +40,15 @@ pub fn emails(text: &str, out: &mut Vec<Candidate>) {
         {
             continue;
         }
+        // `scheme://user:password@host` is a URL with credentials (see the secret recogniser).
+        if crate::scan::char_before(text, m.start()) == Some(':') {
+            let token_start = text[..m.start()]
+                .rfind(char::is_whitespace)
+                .map_or(0, |i| i + 1);
+            if text[token_start..m.start()].contains("://") {
+                continue;
+            }
+        }
         // The regex starts at the leftmost allowed character, so only the right edge can glue on.
         if crate::scan::char_at(text, m.end()).is_some_and(|c| c.is_ascii_alphanumeric()) {
             continue;
@@ -165,6 +174,8 @@ mod tests {
         assert!(found(emails, "@app.route('/')").is_empty());
         assert!(!found(emails, "a..b@x.com").contains(&"a..b@x.com".to_string()));
         assert!(found(emails, "user@localhost").is_empty());
+        assert!(found(emails, "postgres://admin:pw123@db.internal:5432").is_empty());
+        assert_eq!(found(emails, "mailto:ann@ex.com"), ["ann@ex.com"]);
     }
 
     #[test]

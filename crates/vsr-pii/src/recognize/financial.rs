@@ -71,12 +71,14 @@ pub fn cards(text: &str, out: &mut Vec<Candidate>) {
 
 // Country code, check digits, then the BBAN in groups of up to four, optionally space-separated.
 static IBAN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}").expect("iban regex"));
+    LazyLock::new(|| Regex::new(r"(?i)[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}").expect("iban regex"));
 
 pub fn ibans(text: &str, out: &mut Vec<Candidate>) {
     for m in IBAN.find_iter(text) {
         let s = m.as_str();
-        let Some(expected) = iban_length(&s[..2]) else {
+        // ISO 13616 prints IBANs upper-case, but people type them in any case; the check digits
+        // protect against lower-case words.
+        let Some(expected) = iban_length(&s[..2].to_ascii_uppercase()) else {
             continue;
         };
         // Cut at the registry length; with spaces the cut must fall between groups, so a
@@ -96,7 +98,11 @@ pub fn ibans(text: &str, out: &mut Vec<Candidate>) {
             }
         }
         let Some(end) = end else { continue };
-        let compact: String = text[m.start()..end].chars().filter(|c| *c != ' ').collect();
+        let compact: String = text[m.start()..end]
+            .chars()
+            .filter(|c| *c != ' ')
+            .map(|c| c.to_ascii_uppercase())
+            .collect();
         if iban_valid(&compact) && isolated(text, m.start(), end) {
             out.push(Candidate::new(PiiType::IbanCode, m.start(), end, CHECKSUM));
         }
@@ -165,5 +171,10 @@ mod tests {
         assert!(found(ibans, "GB82 WEST 1234 5698 7654 33").is_empty());
         assert!(found(ibans, "XGB82WEST12345698765432").is_empty());
         assert!(found(ibans, "AB12 CDEF GHIJ").is_empty());
+        assert_eq!(
+            found(ibans, "iban: gb82west12345698765432"),
+            ["gb82west12345698765432"]
+        );
+        assert!(found(ibans, "de89 word more text here").is_empty());
     }
 }

@@ -47,11 +47,23 @@ pub fn ssns(text: &str, out: &mut Vec<Candidate>) {
     }
 }
 
-static CN_ID: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"\d{17}[\dXx]").expect("cn id regex"));
+// 18 characters, contiguous or grouped as region / birth date / sequence+check (6-8-4).
+static CN_ID: LazyLock<Regex> =
+    LazyLock::new(|| Regex::new(r"\d{6}([ \-]?)\d{8}([ \-]?)\d{3}[\dXx]").expect("cn id regex"));
 
 pub fn cn_resident_ids(text: &str, out: &mut Vec<Candidate>) {
-    for m in CN_ID.find_iter(text) {
-        if cn_resident_id_valid(m.as_str()) && isolated(text, m.start(), m.end()) {
+    for c in CN_ID.captures_iter(text) {
+        let Some(m) = c.get(0) else { continue };
+        let (a, b) = (
+            c.get(1).map_or("", |g| g.as_str()),
+            c.get(2).map_or("", |g| g.as_str()),
+        );
+        let compact: String = m
+            .as_str()
+            .chars()
+            .filter(|c| !matches!(c, ' ' | '-'))
+            .collect();
+        if a == b && cn_resident_id_valid(&compact) && isolated(text, m.start(), m.end()) {
             out.push(Candidate::new(
                 PiiType::CnResidentId,
                 m.start(),
@@ -115,5 +127,7 @@ mod tests {
         assert!(found(cn_resident_ids, "身份证号440308199001011234").is_empty());
         assert!(found(cn_resident_ids, "330106200002303336").is_empty());
         assert!(found(cn_resident_ids, "1440308199001011239").is_empty());
+        assert_eq!(found(cn_resident_ids, "号 110105 19491231 002X。").len(), 1);
+        assert!(found(cn_resident_ids, "110105 19491231002X").is_empty());
     }
 }

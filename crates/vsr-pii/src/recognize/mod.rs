@@ -36,7 +36,6 @@ impl Candidate {
 pub struct Prefilter {
     pub digits: usize,
     pub has_at: bool,
-    pub has_upper: bool,
 }
 
 impl Prefilter {
@@ -44,13 +43,11 @@ impl Prefilter {
         let mut p = Prefilter {
             digits: 0,
             has_at: false,
-            has_upper: false,
         };
         for b in text.bytes() {
             match b {
                 b'0'..=b'9' => p.digits += 1,
                 b'@' => p.has_at = true,
-                b'A'..=b'Z' => p.has_upper = true,
                 _ => {}
             }
         }

@@ -15,7 +15,10 @@ static IPV4: LazyLock<Regex> =
 
 // Hex groups joined by ':' or '::'; std's parser decides validity.
 static IPV6: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?i)(?:[0-9a-f]{1,4})?(?:::?[0-9a-f]{1,4}){1,7}(?:::)?").expect("ipv6 regex")
+    Regex::new(
+        r"(?i)(?:[0-9a-f]{1,4})?(?:::?[0-9a-f]{1,4}){0,6}::?(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9a-f]{1,4})?(?:::?[0-9a-f]{1,4}){1,7}(?:::)?",
+    )
+    .expect("ipv6 regex")
 });
 
 /// Words after which a dotted quad is a version or section number, not an address.
@@ -48,7 +51,11 @@ pub fn ip_addresses(text: &str, out: &mut Vec<Candidate>) {
     for m in IPV4.find_iter(text) {
         let s = m.as_str();
         // std rejects octets above 255 and leading zeros.
-        if s.parse::<Ipv4Addr>().is_err() || !ip_edges_ok(text, m.start(), m.end()) {
+        let Ok(addr) = s.parse::<Ipv4Addr>() else {
+            continue;
+        };
+        // Loopback and "any" addresses identify no host or person.
+        if addr.is_loopback() || addr.is_unspecified() || !ip_edges_ok(text, m.start(), m.end()) {
             continue;
         }
         if VERSION_WORDS.contains(&word_before(text, m.start()).as_str()) {
@@ -67,11 +74,15 @@ pub fn ip_addresses(text: &str, out: &mut Vec<Candidate>) {
     for m in IPV6.find_iter(text) {
         let s = m.as_str();
         let groups = s.split(':').filter(|g| !g.is_empty()).count();
-        // A bare "::1" or "a::b" is too weak (and common in code); times like 12:30:45 fail parsing.
-        if groups < 3 || !s.bytes().any(|b| b.is_ascii_digit()) {
+        let embeds_v4 = s.contains('.');
+        // A bare "a::b" is too weak (and common in code); times like 12:30:45 fail parsing.
+        if (groups < 3 && !(embeds_v4 && groups >= 2)) || !s.bytes().any(|b| b.is_ascii_digit()) {
             continue;
         }
-        if s.parse::<Ipv6Addr>().is_err() || !ip_edges_ok(text, m.start(), m.end()) {
+        let Ok(addr) = s.parse::<Ipv6Addr>() else {
+            continue;
+        };
+        if addr.is_loopback() || addr.is_unspecified() || !ip_edges_ok(text, m.start(), m.end()) {
             continue;
         }
         out.push(Candidate::new(
@@ -128,6 +139,9 @@ mod tests {
             "Foo::bar()",
             "loopback ::1",
             "01.02.03.04",
+            "use 127.0.0.1 locally",
+            "bind 0.0.0.0:80",
+            "0:0:0:0:0:0:0:1",
             "550e8400-e29b-41d4-a716-446655440000",
         ] {
             assert!(found(t).is_empty(), "{t}: {:?}", found(t));

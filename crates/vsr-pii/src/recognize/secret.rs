@@ -67,6 +67,19 @@ static ASSIGNMENT: LazyLock<Regex> = LazyLock::new(|| {
     .expect("assignment regex")
 });
 
+// RFC 3986 userinfo with a password: `scheme://user:password@host`.
+static URL_PASSWORD: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"(?i)[a-z][a-z0-9+.\-]*://[^\s:/@]+:([^\s/@]+)@[a-z0-9\[]").expect("url regex")
+});
+
+// RFC 7235 credentials in an Authorization header: `Authorization: <scheme> <credentials>`.
+static AUTH_HEADER: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r#"(?i)authorization["']?[ \t]*[:=][ \t]*["']?(?:basic|bearer|token|digest|apikey)[ \t]+([A-Za-z0-9+/_\-.~=]{12,})"#,
+    )
+    .expect("auth header regex")
+});
+
 /// Token edges: not glued to a longer identifier.
 fn edges_ok(text: &str, start: usize, end: usize) -> bool {
     let glued = |c: Option<char>| c.is_some_and(|c| c.is_ascii_alphanumeric() || c == '_');
@@ -86,6 +99,28 @@ pub fn secrets(text: &str, out: &mut Vec<Candidate>) {
                 PiiType::ApiKey,
                 m.start(),
                 m.end(),
+                SPECIFIC_FORMAT,
+            ));
+        }
+    }
+    for c in URL_PASSWORD.captures_iter(text) {
+        if let Some(password) = c.get(1) {
+            out.push(Candidate::new(
+                PiiType::ApiKey,
+                password.start(),
+                password.end(),
+                SPECIFIC_FORMAT,
+            ));
+        }
+    }
+    for c in AUTH_HEADER.captures_iter(text) {
+        if let Some(value) = c.get(1)
+            && looks_random(value.as_str())
+        {
+            out.push(Candidate::new(
+                PiiType::ApiKey,
+                value.start(),
+                value.end(),
                 SPECIFIC_FORMAT,
             ));
         }
@@ -149,6 +184,20 @@ mod tests {
             found(r#"client_secret: "c7F2kL9xQ4mZ8vR1tB6nW3yP5hJ0sD2g""#),
             ["c7F2kL9xQ4mZ8vR1tB6nW3yP5hJ0sD2g"]
         );
+    }
+
+    #[test]
+    fn url_passwords_and_auth_headers() {
+        assert_eq!(
+            found("DB=postgres://admin:S3cr3t@db.internal:5432/app"),
+            ["S3cr3t"]
+        );
+        assert_eq!(
+            found("Authorization: Basic dXNlcjpwYXNzd29yZDEyMw=="),
+            ["dXNlcjpwYXNzd29yZDEyMw=="]
+        );
+        assert!(found("Authorization: Bearer YOUR_TOKEN_HERE").is_empty());
+        assert!(found("see https://example.com/a@b").is_empty());
     }
 
     #[test]

@@ -26,6 +26,10 @@ struct Label {
     value: String,
 }
 
+/// Measured at introduction: 65.0% detection, 26.9% of PII-free sentences flagged.
+const STRESS_DETECTION_FLOOR: f64 = 60.0;
+const STRESS_NEG_FP_CEILING: f64 = 30.0;
+
 #[derive(Default)]
 struct Tally {
     labelled: usize,
@@ -38,9 +42,11 @@ struct Tally {
     spurious_matches: usize,
 }
 
-fn load() -> Vec<Row> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/data/heldout.jsonl");
-    let body = std::fs::read_to_string(&path).expect("read heldout.jsonl");
+fn load(file: &str) -> Vec<Row> {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("tests/data")
+        .join(file);
+    let body = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("read {file}: {e}"));
     body.lines()
         .enumerate()
         .filter(|(_, l)| !l.trim().is_empty())
@@ -52,15 +58,17 @@ fn overlaps(a: (usize, usize), b: (usize, usize)) -> bool {
     a.0 < b.1 && b.0 < a.1
 }
 
-#[test]
-fn heldout_detection_and_false_positive_rates() {
-    let rows = load();
-    assert!(
-        rows.len() >= 150,
-        "held-out set has {} sentences",
-        rows.len()
-    );
-    let opts = DetectOptions::default();
+/// Rates measured on one labelled file.
+struct Report {
+    detection: f64,
+    fp_rate: f64,
+    neg_fp_rate: f64,
+}
+
+/// Evaluates `detect` on `file` (under tests/data) and prints the per-type table.
+fn evaluate(file: &str, min_confidence: f32) -> Report {
+    let rows = load(file);
+    let opts = DetectOptions::with_min_confidence(min_confidence);
     let mut tallies: BTreeMap<PiiType, Tally> = BTreeMap::new();
     let mut failures = Vec::new();
     let (mut sentences_with_fp, mut negatives, mut negatives_with_fp) = (0, 0, 0);
@@ -145,7 +153,7 @@ fn heldout_detection_and_false_positive_rates() {
         }
     };
     println!(
-        "\nvsr-pii held-out set: {} sentences {:?}, {} without PII",
+        "\nvsr-pii {file} (min_confidence {min_confidence}): {} sentences {:?}, {} without PII",
         rows.len(),
         langs,
         negatives
@@ -179,13 +187,52 @@ fn heldout_detection_and_false_positive_rates() {
     for f in &failures {
         println!("  {f}");
     }
-    assert!(detection >= 95.0, "overall detection {detection:.1}% < 95%");
+    Report {
+        detection,
+        fp_rate,
+        neg_fp_rate,
+    }
+}
+
+#[test]
+fn heldout_detection_and_false_positive_rates() {
+    assert!(load("heldout.jsonl").len() >= 150);
+    // At the reference profile's rule threshold too, for the report.
+    evaluate("heldout.jsonl", 0.85);
+    let r = evaluate("heldout.jsonl", 0.0);
     assert!(
-        fp_rate <= 5.0,
-        "overall false-positive rate {fp_rate:.1}% > 5%"
+        r.detection >= 95.0,
+        "overall detection {:.1}% < 95%",
+        r.detection
     );
     assert!(
-        neg_fp_rate <= 5.0,
-        "false positives on PII-free sentences {neg_fp_rate:.1}% > 5%"
+        r.fp_rate <= 5.0,
+        "overall false-positive rate {:.1}% > 5%",
+        r.fp_rate
+    );
+    assert!(
+        r.neg_fp_rate <= 5.0,
+        "false positives on PII-free sentences {:.1}% > 5%",
+        r.neg_fp_rate
+    );
+}
+
+/// The stress set was written after the recognisers, as an adversary: obfuscated and unusual
+/// formats, names without a cue, card-shaped test numbers. It documents limits (docs/pii.md), so
+/// its floors are regression guards set below the rates measured when it was introduced, not
+/// targets.
+#[test]
+fn stress_set_limits() {
+    evaluate("stress.jsonl", 0.85);
+    let r = evaluate("stress.jsonl", 0.0);
+    assert!(
+        r.detection >= STRESS_DETECTION_FLOOR,
+        "stress detection fell to {:.1}%",
+        r.detection
+    );
+    assert!(
+        r.neg_fp_rate <= STRESS_NEG_FP_CEILING,
+        "stress FP rose to {:.1}%",
+        r.neg_fp_rate
     );
 }
