@@ -231,6 +231,13 @@ impl Builder {
                     }
                 },
                 Some(key) => {
+                    let mut node = node;
+                    // An omitted value (`key:` then nothing) is marked where the next token
+                    // starts, possibly lines below; point at its key instead.
+                    if matches!(&node.kind, NodeKind::Scalar(t, ScalarStyle::Plain) if t.is_empty())
+                    {
+                        node.pos = key.pos;
+                    }
                     // A duplicate key keeps the first value; the error above already says so.
                     if !entries.iter().any(|(k, _)| k.text == key.text) {
                         entries.push((key, node));

@@ -155,3 +155,28 @@ fn garbage_never_panics() {
         let _ = render(src);
     }
 }
+
+#[test]
+fn every_single_line_edit_of_the_base_loads_or_fails_cleanly() {
+    let lines: Vec<&str> = BASE.lines().collect();
+    let mut failures = 0;
+    for i in 0..lines.len() {
+        let mut deleted = lines.clone();
+        deleted.remove(i);
+        let mut doubled = lines.clone();
+        doubled.insert(i, lines[i]);
+        let truncated = &lines[..i];
+        for variant in [deleted, doubled, truncated.to_vec()] {
+            let src = variant.join("\n");
+            if let Err(e) = load_str(&src, "edit.yaml") {
+                failures += 1;
+                // Every error carries a position inside the file.
+                for d in e.diagnostics() {
+                    assert!(d.line >= 1 && d.line <= variant.len().max(1), "{d}");
+                }
+            }
+        }
+    }
+    // Most edits break something; the check above is that none panics or points nowhere.
+    assert!(failures > lines.len());
+}
