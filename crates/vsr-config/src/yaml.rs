@@ -142,8 +142,27 @@ pub struct SyntaxError {
     pub message: String,
 }
 
+/// Alias expansion beyond this many copied nodes is refused.
+pub const MAX_ALIAS_NODES: usize = 1_000_000;
+
+fn count_nodes(n: &Node) -> usize {
+    1 + match &n.kind {
+        NodeKind::Scalar(..) => 0,
+        NodeKind::Seq(items) => items.iter().map(count_nodes).sum(),
+        NodeKind::Map(entries) => entries.iter().map(|(_, v)| count_nodes(v)).sum(),
+    }
+}
+
+/// Deeper nesting is refused: no config needs it, and recursive walks must stay bounded.
+pub const MAX_DEPTH: usize = 128;
+
 #[derive(Default)]
 struct Builder {
+    /// Set once nesting exceeded [`MAX_DEPTH`] or aliases expanded too much; later events are
+    /// ignored.
+    too_deep: bool,
+    /// Nodes copied by alias expansion so far (bounded against "billion laughs" inputs).
+    expanded: usize,
     stack: Vec<Frame>,
     anchors: Vec<(usize, Node)>,
     root: Option<Node>,
@@ -257,6 +276,21 @@ impl Builder {
 impl MarkedEventReceiver for Builder {
     fn on_event(&mut self, ev: Event, mark: Marker) {
         let pos = Pos::from_marker(mark);
+        if self.too_deep {
+            return;
+        }
+        if matches!(ev, Event::SequenceStart(..) | Event::MappingStart(..))
+            && self.stack.len() >= MAX_DEPTH
+        {
+            self.too_deep = true;
+            let path = self.path();
+            self.errors.push(SyntaxError {
+                pos,
+                path,
+                message: format!("nesting deeper than {MAX_DEPTH} levels is not supported"),
+            });
+            return;
+        }
         match ev {
             Event::Scalar(text, style, anchor, tag) => {
                 let style = match (style, &tag) {
@@ -304,6 +338,21 @@ impl MarkedEventReceiver for Builder {
                     .rev()
                     .find(|(a, _)| *a == id)
                     .map(|(_, n)| n.clone());
+                if let Some(n) = &found {
+                    self.expanded += count_nodes(n);
+                    if self.expanded > MAX_ALIAS_NODES {
+                        self.too_deep = true;
+                        let path = self.path();
+                        self.errors.push(SyntaxError {
+                            pos,
+                            path,
+                            message: format!(
+                                "aliases expand to more than {MAX_ALIAS_NODES} nodes; refusing to expand further"
+                            ),
+                        });
+                        return;
+                    }
+                }
                 match found {
                     Some(mut n) => {
                         n.pos = pos;
@@ -404,6 +453,31 @@ mod tests {
         let e = parse("a: [1, 2\nb: 3\n").unwrap_err();
         assert!(e[0].pos.line >= 1);
         assert!(e[0].message.starts_with("YAML syntax error"));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_without_overflow() {
+        // The YAML parser's own recursion limit or ours, whichever comes first.
+        let deep = |e: Vec<SyntaxError>| {
+            e.iter()
+                .any(|x| x.message.contains("nesting deeper") || x.message.contains("recursion"))
+        };
+        assert!(deep(parse(&"[".repeat(100_000)).unwrap_err()));
+        let block: String = (0..300)
+            .map(|i| format!("{}k{i}:\n", " ".repeat(i)))
+            .collect();
+        assert!(deep(parse(&block).unwrap_err()));
+    }
+
+    #[test]
+    fn alias_bombs_are_refused() {
+        let mut src = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..12 {
+            let refs = vec![format!("*a{}", i - 1); 10].join(", ");
+            src.push_str(&format!("a{i}: &a{i} [{refs}]\n"));
+        }
+        let e = parse(&src).unwrap_err();
+        assert!(e[0].message.contains("aliases expand"), "{e:?}");
     }
 
     #[test]
