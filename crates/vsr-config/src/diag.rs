@@ -2,7 +2,9 @@
 //!
 //! The path format is stable and other crates rely on it (the DSL maps errors back to DSL source
 //! positions through it): mapping keys joined with `.`, list indices as `[i]`, for example
-//! `routing.decisions[3].rules.conditions[0].name`. The root itself is the empty path.
+//! `routing.decisions[3].rules.conditions[0].name`. The root itself is the empty path. Keys are
+//! written as they are, without escaping, so a user-chosen key that contains a dot (a reasoning
+//! family name, a header name in a free-form payload) appears with its dot.
 
 use std::fmt;
 
@@ -32,6 +34,12 @@ pub struct Diagnostic {
     pub column: usize,
     pub path: String,
     pub message: String,
+}
+
+impl Diagnostic {
+    pub fn is_error(&self) -> bool {
+        self.severity == Severity::Error
+    }
 }
 
 impl fmt::Display for Diagnostic {
