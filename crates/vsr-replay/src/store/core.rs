@@ -892,7 +892,8 @@ pub(crate) fn aggregate<C: Conn + ?Sized>(
     let mut tok_model: HashMap<String, (i64, i64)> = HashMap::new();
     // Cost per currency: (count, actual, baseline, savings).
     let mut by_currency: HashMap<String, [i64; 4]> = HashMap::new();
-    let mut points: BTreeMap<i64, (TimePoint, [i64; 3])> = BTreeMap::new();
+    // Per bucket: the point and its spend per currency (nanos: actual, baseline, savings).
+    let mut points: BTreeMap<i64, (TimePoint, HashMap<String, [i64; 3]>)> = BTreeMap::new();
     for ((b, dec, model, cur), acc) in groups {
         let m = acc.m.0;
         if m[0] == 0 {
@@ -916,7 +917,7 @@ pub(crate) fn aggregate<C: Conn + ?Sized>(
             e.1 += m[3];
         }
         if m[4] > 0 {
-            let e = by_currency.entry(cur).or_default();
+            let e = by_currency.entry(cur.clone()).or_default();
             e[0] += m[4];
             e[1] += m[5];
             e[2] += m[6];
@@ -933,15 +934,18 @@ pub(crate) fn aggregate<C: Conn + ?Sized>(
                     baseline_spend: 0.0,
                     total_saved: 0.0,
                 },
-                [0; 3],
+                HashMap::new(),
             )
         });
         p.0.record_count += m[0];
         p.0.input_tokens += m[2];
         p.0.output_tokens += m[3];
-        p.1[0] += m[5];
-        p.1[1] += m[6];
-        p.1[2] += m[7];
+        if m[4] > 0 {
+            let spend = p.1.entry(cur.clone()).or_default();
+            spend[0] += m[5];
+            spend[1] += m[6];
+            spend[2] += m[7];
+        }
     }
     // One currency is summed: the one most records are priced in (ties: alphabetical);
     // records in other currencies are excluded rather than added up with the wrong unit.
@@ -965,6 +969,7 @@ pub(crate) fn aggregate<C: Conn + ?Sized>(
         cost_record_count: cost[0],
         excluded_record_count: record_count - cost[0],
     };
+    let main_currency_name = summary.currency.clone();
     let signal_distribution = sorted_desc(
         DISTRIBUTION_FAMILIES
             .iter()
@@ -1000,7 +1005,8 @@ pub(crate) fn aggregate<C: Conn + ?Sized>(
             bucket,
             points: points
                 .into_values()
-                .map(|(mut p, n)| {
+                .map(|(mut p, spend)| {
+                    let n = spend.get(&main_currency_name).copied().unwrap_or([0; 3]);
                     p.actual_spend = from_nanos(n[0]);
                     p.baseline_spend = from_nanos(n[1]);
                     p.total_saved = from_nanos(n[2]);

@@ -428,6 +428,16 @@ fn assert_aggregates(got: &Aggregates, want: &Aggregates, what: &str) {
             .collect::<Vec<_>>()
     };
     assert_eq!(strip(got), strip(want), "{what}");
+    // The series adds up to the summary (same currency).
+    let pts = &got.time_series.points;
+    assert!(
+        close(pts.iter().map(|p| p.total_saved).sum(), g.total_saved),
+        "{what}"
+    );
+    assert!(
+        close(pts.iter().map(|p| p.baseline_spend).sum(), g.baseline_spend),
+        "{what}"
+    );
     assert_eq!(got.available_decisions, want.available_decisions, "{what}");
     assert_eq!(got.available_models, want.available_models, "{what}");
 }
