@@ -573,7 +573,7 @@ impl Ctx<'_> {
             }
             let msg = match LEGACY_TOP.iter().find(|(old, _)| *old == k.text) {
                 Some((_, new)) => format!(
-                    "top-level `{}` is not canonical v0.3; it belongs under `{new}` (run `vllm-sr config migrate`)",
+                    "top-level `{}` is not canonical v0.3; it belongs under `{new}`",
                     k.text
                 ),
                 None => {

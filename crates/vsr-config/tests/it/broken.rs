@@ -97,6 +97,15 @@ broken! {
     unquoted_comma_in_flow_mapping: "      - name: other\n" => "      - {name: other, description: General, misc topics}\n";
     version_other_than_v03_is_a_warning: "version: v0.3" => "version: v0.4";
     complexity_reference_with_unknown_level: "            name: math\n" => "            name: math\n          - type: complexity\n            name: hardness:extreme\n";
+    removed_normalize_by: "          type: count\n" => "          type: count\n          normalize_by: words\n";
+    legacy_model_selection_algorithm: "      tier: 1\n" => "      tier: 1\n      modelSelectionAlgorithm: elo\n";
+    legacy_provider_endpoints: "      reasoning_family: qwen3\n" => "      reasoning_family: qwen3\n      endpoints: [vllm:8000]\n";
+    backend_ref_without_endpoint: "        - endpoint: vllm:8001\n" => "        - name: nowhere\n";
+    backend_endpoint_with_empty_host: "endpoint: vllm:8001" => "endpoint: ':8001'";
+    exists_feature_with_predicate: "          type: count\n" => "          type: exists\n";
+    sequence_with_one_marker: "            type: regex\n            pattern: '[?]'\n" => "            type: sequence\n            sequences: [[first]]\n";
+    score_input_reads_a_projection: "          - type: context\n            name: short\n" => "          - type: projection\n            name: easy\n";
+    modality_signal_with_unknown_name: "    context:\n" => "    modality:\n      - name: VIDEO\n    context:\n";
     many_errors_are_all_reported: "priority: 100" => "priority: high\n      colour: blue";
 }
 
@@ -106,6 +115,12 @@ fn global_knobs_are_type_checked_and_model_refs_resolved() {
         "{BASE}global:\n  router:\n    strategy: fastest\n  model_catalog:\n    embeddings:\n      semantic:\n        embedding_config:\n          top_k: many\n    modules:\n      classifier:\n        domain:\n          model_ref: no_such_model\n"
     );
     insta::assert_snapshot!("global_knobs", render(&src));
+}
+
+#[test]
+fn legacy_global_modules_are_rejected() {
+    let src = format!("{BASE}global:\n  modules:\n    prompt_guard: {{enabled: true}}\n");
+    insta::assert_snapshot!("legacy_global_modules", render(&src));
 }
 
 #[test]
