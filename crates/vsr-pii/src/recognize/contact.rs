@@ -42,10 +42,14 @@ pub fn emails(text: &str, out: &mut Vec<Candidate>) {
         }
         // `scheme://user:password@host` is a URL with credentials (see the secret recogniser).
         if crate::scan::char_before(text, m.start()) == Some(':') {
-            let token_start = text[..m.start()]
-                .rfind(char::is_whitespace)
-                .map_or(0, |i| i + 1);
-            if text[token_start..m.start()].contains("://") {
+            // Look back a bounded distance so long unbroken inputs stay linear.
+            let mut from = m.start().saturating_sub(256);
+            while !text.is_char_boundary(from) {
+                from -= 1;
+            }
+            let head = &text[from..m.start()];
+            let token = head.rsplit(char::is_whitespace).next().unwrap_or(head);
+            if token.contains("://") {
                 continue;
             }
         }
@@ -63,23 +67,25 @@ pub fn emails(text: &str, out: &mut Vec<Candidate>) {
 }
 
 // E.164: "+", country code, subscriber number; 8-15 digits in all, with the usual separators.
-static INTERNATIONAL: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\+\d{1,3}(?:[ .\-]?\(?\d{1,5}\)?){1,6}").expect("e164 regex"));
+static INTERNATIONAL: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"\+[0-9]{1,3}(?:[ .\-]?\(?[0-9]{1,5}\)?){1,6}").expect("e164 regex")
+});
 
 // NANP: optional country code 1, area code (optionally in parentheses), exchange, line number.
 static NANP: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:\+?1[ .\-]?)?(?:\((\d{3})\) ?|(\d{3})([ .\-]))(\d{3})([ .\-])\d{4}")
+    Regex::new(r"(?:\+?1[ .\-]?)?(?:\(([0-9]{3})\) ?|([0-9]{3})([ .\-]))([0-9]{3})([ .\-])[0-9]{4}")
         .expect("nanp regex")
 });
 
 // Mainland China mobile: 1[3-9]x xxxx xxxx, optionally with +86 / 0086.
 static CN_MOBILE: LazyLock<Regex> = LazyLock::new(|| {
-    Regex::new(r"(?:(?:\+|00)86[ \-]?)?1[3-9]\d([ \-]?)\d{4}([ \-]?)\d{4}").expect("cn mobile")
+    Regex::new(r"(?:(?:\+|00)86[ \-]?)?1[3-9][0-9]([ \-]?)[0-9]{4}([ \-]?)[0-9]{4}")
+        .expect("cn mobile")
 });
 
 // Mainland China landline: trunk 0 + area code (010, 02x or 0xxx), dash, 7-8 digit number.
 static CN_LANDLINE: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(0[1-9]\d{1,2})-(\d{7,8})").expect("cn landline"));
+    LazyLock::new(|| Regex::new(r"(0[1-9][0-9]{1,2})-([0-9]{7,8})").expect("cn landline"));
 
 pub fn phones(text: &str, out: &mut Vec<Candidate>) {
     for m in INTERNATIONAL.find_iter(text) {
@@ -176,6 +182,8 @@ mod tests {
         assert!(found(emails, "user@localhost").is_empty());
         assert!(found(emails, "postgres://admin:pw123@db.internal:5432").is_empty());
         assert_eq!(found(emails, "mailto:ann@ex.com"), ["ann@ex.com"]);
+        assert_eq!(found(emails, "见\u{3000}mailto:ann@ex.com"), ["ann@ex.com"]);
+        assert!(found(emails, "见\u{3000}ftp://u:pw@host.com").is_empty());
     }
 
     #[test]

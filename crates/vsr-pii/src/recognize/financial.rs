@@ -12,7 +12,7 @@ use crate::scan::isolated;
 
 // A run of 13-19 digits, optionally split by single spaces or dashes.
 static CARD: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\d(?:[ \-]?\d){12,18}").expect("card regex"));
+    LazyLock::new(|| Regex::new(r"[0-9](?:[ \-]?[0-9]){12,18}").expect("card regex"));
 
 /// Digit-group layouts printed on cards: 4-4-4-4(-3), 4-6-5 (Amex), 4-6-4 (Diners), 4-4-4-1..4.
 fn layout_ok(groups: &[&str]) -> bool {
@@ -70,8 +70,9 @@ pub fn cards(text: &str, out: &mut Vec<Candidate>) {
 }
 
 // Country code, check digits, then the BBAN in groups of up to four, optionally space-separated.
-static IBAN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(?i)[A-Z]{2}\d{2}(?: ?[A-Z0-9]{1,4}){3,8}").expect("iban regex"));
+static IBAN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[A-Za-z]{2}[0-9]{2}(?: ?[A-Za-z0-9]{1,4}){3,8}").expect("iban regex")
+});
 
 pub fn ibans(text: &str, out: &mut Vec<Candidate>) {
     for m in IBAN.find_iter(text) {

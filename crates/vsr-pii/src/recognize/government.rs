@@ -11,8 +11,9 @@ use crate::confidence::{CHECKSUM, CUED, SPECIFIC_FORMAT, STRUCTURED, WEAK};
 use crate::scan::{cue_before, isolated};
 
 // AAA-GG-SSSS with one separator kind, or nine bare digits (only taken after a cue).
-static SSN: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"(\d{3})([\- ]?)(\d{2})([\- ]?)(\d{4})").expect("ssn regex"));
+static SSN: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"([0-9]{3})([\- ]?)([0-9]{2})([\- ]?)([0-9]{4})").expect("ssn regex")
+});
 
 /// Words that announce an SSN nearby.
 const SSN_CUES: &[&str] = &["ssn", "social security", "社会安全", "社安号"];
@@ -48,8 +49,9 @@ pub fn ssns(text: &str, out: &mut Vec<Candidate>) {
 }
 
 // 18 characters, contiguous or grouped as region / birth date / sequence+check (6-8-4).
-static CN_ID: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\d{6}([ \-]?)\d{8}([ \-]?)\d{3}[\dXx]").expect("cn id regex"));
+static CN_ID: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[0-9]{6}([ \-]?)[0-9]{8}([ \-]?)[0-9]{3}[0-9Xx]").expect("cn id regex")
+});
 
 pub fn cn_resident_ids(text: &str, out: &mut Vec<Candidate>) {
     for c in CN_ID.captures_iter(text) {

@@ -115,7 +115,7 @@ fn cn_name_len(run: &str) -> Option<usize> {
 // House number, 1-4 capitalised words, a street type; optional unit ("Apt 4B", "Suite 200").
 static EN_STREET: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"\b\d{1,6}[A-Za-z]? (?:\p{Lu}[\p{L}'\-]*\.? ){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Crescent|Close|Plaza|Alley)\b\.?(?:,? (?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|#)\.? ?#?[A-Za-z0-9\-]{1,6}\b)?",
+        r"\b[0-9]{1,6}[A-Za-z]? (?:\p{Lu}[\p{L}'\-]*\.? ){1,4}(?:Street|St|Avenue|Ave|Road|Rd|Boulevard|Blvd|Lane|Ln|Drive|Dr|Court|Ct|Way|Place|Pl|Terrace|Parkway|Pkwy|Circle|Cir|Highway|Hwy|Square|Sq|Trail|Crescent|Close|Plaza|Alley)\b\.?(?:,? (?:Apt|Apartment|Suite|Ste|Unit|Floor|Fl|#)\.? ?#?[A-Za-z0-9\-]{1,6}\b)?",
     )
     .expect("street regex")
 });
@@ -123,7 +123,7 @@ static EN_STREET: LazyLock<Regex> = LazyLock::new(|| {
 // [province][city][district][town] road + number (+ building / unit / room).
 static CN_STREET: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?:\p{Han}{1,4}?(?:省|自治区|市|州|盟|区|县|旗|镇|乡|街道))*\p{Han}{1,6}?(?:路|街|大道|大街|巷|胡同)\d{1,5}(?:号|弄)(?:\d{1,5}(?:号楼|栋|幢|单元|室))*",
+        r"(?:\p{Han}{1,4}?(?:省|自治区|市|州|盟|区|县|旗|镇|乡|街道))*\p{Han}{1,6}?(?:路|街|大道|大街|巷|胡同)[0-9]{1,5}(?:号|弄)(?:[0-9]{1,5}(?:号楼|栋|幢|单元|室))*",
     )
     .expect("cn street regex")
 });

@@ -10,13 +10,14 @@ use crate::PiiType;
 use crate::confidence::STRUCTURED;
 use crate::scan::{char_at, char_before, word_before};
 
-static IPV4: LazyLock<Regex> =
-    LazyLock::new(|| Regex::new(r"\d{1,3}\.\d{1,3}\.\d{1,3}\.\d{1,3}").expect("ipv4 regex"));
+static IPV4: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(r"[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}\.[0-9]{1,3}").expect("ipv4 regex")
+});
 
 // Hex groups joined by ':' or '::'; std's parser decides validity.
 static IPV6: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(
-        r"(?i)(?:[0-9a-f]{1,4})?(?:::?[0-9a-f]{1,4}){0,6}::?(?:\d{1,3}\.){3}\d{1,3}|(?:[0-9a-f]{1,4})?(?:::?[0-9a-f]{1,4}){1,7}(?:::)?",
+        r"(?i)(?:[0-9a-f]{1,4})?(?:::?[0-9a-f]{1,4}){0,6}::?(?:[0-9]{1,3}\.){3}[0-9]{1,3}|(?:[0-9a-f]{1,4})?(?:::?[0-9a-f]{1,4}){1,7}(?:::)?",
     )
     .expect("ipv6 regex")
 });

@@ -16,6 +16,10 @@ fn pii_like() -> impl Strategy<Value = String> {
         "(sk-|ghp_|AKIA|xoxb-|eyJ|api_key=|password: )[A-Za-z0-9_\\-.!]{0,50}",
         "(我叫|姓名：|I live in |my name is |Dr\\. )\\PC{0,8}",
         "\\PC{0,12}",
+        // Unicode spaces, look-alike letters (KELVIN SIGN, long s) and non-ASCII digits next to
+        // URL credentials and numbers.
+        "[\u{3000}\u{a0} ][a-z]{0,4}:(//)?[a-z0-9]{0,6}@[a-z]{1,5}\\.com",
+        "[\u{212a}\u{17f}\u{ff10}-\u{ff19}\u{660}-\u{669}kKsS0-9 ]{1,30}",
         "[我住在北京市朝阳区建国路号 0-9]{0,16}",
     ];
     prop::collection::vec(fragment, 0..8).prop_map(|v| v.concat())
