@@ -74,7 +74,8 @@ pub struct Filter {
     pub streamed: Option<bool>,
     pub cached: Option<bool>,
     pub status: Option<StatusFilter>,
-    /// Substring (ASCII case-insensitive) of the record's JSON: request id, id, names, bodies.
+    /// Case-insensitive substring of the record's JSON: request id, id, names, bodies. ASCII
+    /// letters always fold; PostgreSQL also folds other letters per its locale.
     pub search: Option<String>,
 }
 

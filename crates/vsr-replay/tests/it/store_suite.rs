@@ -168,7 +168,7 @@ fn filters() -> Vec<Filter> {
             ..Default::default()
         },
         Filter {
-            search: Some("prompt number 12 ü".into()),
+            search: Some("PROMPT number 12 Ü".into()),
             ..Default::default()
         },
         Filter {
