@@ -7,6 +7,7 @@ use std::collections::HashMap;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::thread;
+use std::time::Duration;
 
 use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Statement};
@@ -120,7 +121,14 @@ fn quote_ident(s: &str) -> String {
 }
 
 fn connect(url: &str, schema: Option<&str>) -> Result<PgConn, StoreError> {
-    let mut client = Client::connect(url, NoTls).map_err(err)?;
+    let mut config: postgres::Config = url
+        .parse()
+        .map_err(|e| StoreError::Postgres(format!("invalid URL: {e}")))?;
+    if config.get_connect_timeout().is_none() {
+        // An unreachable host must not stall the writer for minutes.
+        config.connect_timeout(Duration::from_secs(5));
+    }
+    let mut client = config.connect(NoTls).map_err(err)?;
     if let Some(s) = schema {
         let q = quote_ident(s);
         client
@@ -140,16 +148,23 @@ impl Worker {
         name: &str,
         url: String,
         schema: Option<String>,
-        first: PgConn,
+        first: Option<PgConn>,
+        migrate_on_connect: bool,
     ) -> Result<Self, StoreError> {
         let (tx, rx) = mpsc::channel::<Job>();
         let handle = thread::Builder::new()
             .name(name.into())
             .spawn(move || {
-                let mut conn = Some(first);
+                let mut conn = first;
                 for job in rx {
                     if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-                        conn = match connect(&url, schema.as_deref()) {
+                        let fresh = connect(&url, schema.as_deref()).and_then(|mut c| {
+                            if migrate_on_connect {
+                                core::migrate(&mut c)?;
+                            }
+                            Ok(c)
+                        });
+                        conn = match fresh {
                             Ok(c) => Some(c),
                             Err(e) => {
                                 tracing::warn!(error = %e, "replay store: PostgreSQL reconnect failed");
@@ -216,9 +231,42 @@ impl PostgresStore {
                 "vsr-replay-pg-w",
                 url.into(),
                 schema.clone(),
-                w,
+                Some(w),
+                true,
             )?),
-            reader: Arc::new(Worker::spawn("vsr-replay-pg-r", url.into(), schema, r)?),
+            reader: Arc::new(Worker::spawn(
+                "vsr-replay-pg-r",
+                url.into(),
+                schema,
+                Some(r),
+                false,
+            )?),
+        })
+    }
+
+    /// Like [`connect`](Self::connect) but never fails on an unreachable server: connections
+    /// (and migrations) are made on first use and retried on every call after a failure, so a
+    /// router can start, and keep serving, while its database is down.
+    pub fn open_lazy(url: &str, schema: Option<&str>) -> Result<Self, StoreError> {
+        // Reject a malformed URL now; that will not fix itself.
+        url.parse::<postgres::Config>()
+            .map_err(|e| StoreError::Postgres(format!("invalid URL: {e}")))?;
+        let schema = schema.map(str::to_string);
+        Ok(PostgresStore {
+            writer: Arc::new(Worker::spawn(
+                "vsr-replay-pg-w",
+                url.into(),
+                schema.clone(),
+                None,
+                true,
+            )?),
+            reader: Arc::new(Worker::spawn(
+                "vsr-replay-pg-r",
+                url.into(),
+                schema,
+                None,
+                false,
+            )?),
         })
     }
 

@@ -214,3 +214,43 @@ fn the_writer_applies_retention() {
     assert_eq!(s.store.count().unwrap(), 5);
     assert!(w.shutdown().deleted_by_retention >= 15);
 }
+
+#[test]
+fn a_lazy_postgres_store_that_is_down_fails_calls_without_panicking() {
+    // Nothing listens on port 1: every call fails fast, the writer counts, nothing blocks.
+    let store =
+        vsr_replay::PostgresStore::open_lazy("postgres://nobody@127.0.0.1:1/none", None).unwrap();
+    assert!(store.count().is_err());
+    let store: Arc<dyn ReplayStore> = Arc::new(store);
+    let w = ReplayWriter::spawn(
+        store,
+        WriterConfig {
+            capacity: 100,
+            batch_size: 10,
+            flush_interval: Duration::from_millis(5),
+            shutdown_attempts: 1,
+            ..Default::default()
+        },
+    );
+    for r in sample_records(20, 16) {
+        assert!(w.submit(r));
+    }
+    w.flush();
+    let st = w.shutdown();
+    assert!(st.failed_batches >= 1);
+    assert_eq!((st.written, st.dropped), (0, 20));
+    assert!(vsr_replay::PostgresStore::open_lazy("not a url", None).is_err());
+}
+
+#[test]
+fn a_lazy_postgres_store_connects_and_migrates_on_first_use() {
+    let Some(url) = crate::common::postgres_url() else {
+        return;
+    };
+    let schema = crate::common::unique("vsr_lazy");
+    let store = vsr_replay::PostgresStore::open_lazy(&url, Some(&schema)).unwrap();
+    assert_eq!(store.insert_batch(&sample_records(3, 17)).unwrap(), 3);
+    assert_eq!(store.count().unwrap(), 3);
+    drop(store);
+    let _ = vsr_replay::PostgresStore::drop_schema(&url, &schema);
+}
