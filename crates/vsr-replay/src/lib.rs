@@ -6,6 +6,7 @@
 //! - [`ReplayStore`]: SQLite (embedded, WAL) and PostgreSQL backends with versioned migrations,
 //!   retention, filtered cursor-paged listing and aggregates.
 //! - [`ReplayWriter`]: the bounded, batched writer the request path submits to without blocking.
+//! - [`Recorder`]: start a record at the decision, finish it with the response (the server hook).
 //! - [`http`]: the replay API as pure functions, for any HTTP framework to mount.
 //! - [`ReplaySettings`]: capture, retention and store from a loaded `vsr-config` config.
 //! - [`Usage`], [`StreamAccumulator`]: usage and text from responses and SSE streams.
@@ -13,6 +14,7 @@ pub mod cost;
 pub mod http;
 pub mod query;
 pub mod record;
+pub mod recorder;
 pub mod settings;
 pub mod store;
 pub mod time;
@@ -26,6 +28,7 @@ pub use query::{
 pub use record::{
     CaptureConfig, MatchedSignals, RECORD_SCHEMA_VERSION, ReplayRecord, truncate_utf8,
 };
+pub use recorder::{FinishInfo, Recorder, StartInfo};
 pub use settings::ReplaySettings;
 pub use store::{
     PostgresStore, ReplayStore, Retention, SCHEMA_VERSION, SqliteStore, StoreConfig, StoreError,

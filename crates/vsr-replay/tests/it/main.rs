@@ -3,5 +3,6 @@
 mod common;
 mod cost;
 mod durability;
+mod recorder;
 mod store_suite;
 mod writer;

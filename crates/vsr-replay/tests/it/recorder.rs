@@ -1,0 +1,171 @@
+//! The request-path recorder: capture flags per decision, usage and cost at finish.
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use vsr_replay::{
+    CaptureConfig, CostModel, FinishInfo, ModelPricing, Recorder, ReplaySettings, ReplayWriter,
+    Retention, StartInfo, Usage, WriterConfig,
+};
+
+fn settings() -> ReplaySettings {
+    let mut capture = BTreeMap::new();
+    capture.insert(
+        "simple".to_string(),
+        CaptureConfig {
+            capture_request_body: true,
+            capture_response_body: true,
+            max_body_bytes: 64,
+            ..Default::default()
+        },
+    );
+    capture.insert("quiet".to_string(), CaptureConfig::default());
+    ReplaySettings {
+        capture,
+        retention: Retention::default(),
+        store_backend: "memory".into(),
+        postgres_url: None,
+        postgres_schema: None,
+    }
+}
+
+fn costs() -> CostModel {
+    CostModel::new(vec![
+        ModelPricing {
+            name: "qwen/qwen3.5-rocm".into(),
+            currency: "USD".into(),
+            prompt_per_1m: 0.0,
+            completion_per_1m: 0.0,
+        },
+        ModelPricing {
+            name: "anthropic/claude-opus-4.6".into(),
+            currency: "USD".into(),
+            prompt_per_1m: 1.8,
+            completion_per_1m: 7.2,
+        },
+    ])
+}
+
+#[test]
+fn start_then_finish_writes_a_complete_record() {
+    let s = crate::common::sqlite();
+    let writer = Arc::new(ReplayWriter::spawn(
+        s.store.clone(),
+        WriterConfig::default(),
+    ));
+    let rec = Recorder::new(writer.clone(), settings(), costs(), 100);
+    assert!(rec.enabled());
+    let body =
+        br#"{"model":"MoM","api_key":"topsecret","messages":[{"role":"user","content":"hi"}]}"#;
+    let start = StartInfo {
+        decision: "simple",
+        request_id: "req-1",
+        original_model: "MoM",
+        selected_model: "qwen/qwen3.5-rocm",
+        provider_model: "qwen/qwen3.5-rocm",
+        request_body: body,
+        streaming: true,
+    };
+    let id = rec
+        .start(&start, |r| {
+            r.signals.keyword.push("verification_markers".into());
+            r.decision_tier = Some(1);
+        })
+        .unwrap();
+    assert!(
+        rec.start(
+            &StartInfo {
+                decision: "not_recorded",
+                ..start.clone()
+            },
+            |_| {}
+        )
+        .is_none()
+    );
+    let quiet = rec
+        .start(
+            &StartInfo {
+                decision: "quiet",
+                ..start.clone()
+            },
+            |_| {},
+        )
+        .unwrap();
+    assert_eq!(rec.in_flight(), 2);
+    let usage = Usage {
+        prompt_tokens: 100,
+        completion_tokens: 200,
+        cached_tokens: None,
+    };
+    let answer = "ok ".repeat(40);
+    let finish = FinishInfo {
+        status: 200,
+        streaming: true,
+        usage: Some(usage),
+        response_body: answer.as_bytes(),
+        ttft_ms: Some(5),
+        ..Default::default()
+    };
+    rec.finish(&id, &finish);
+    rec.finish(&quiet, &finish);
+    rec.finish("unknown", &finish);
+    assert_eq!(rec.in_flight(), 0);
+    writer.flush();
+
+    let r = s.store.get(&id).unwrap().unwrap();
+    assert_eq!(
+        (
+            r.request_id.as_str(),
+            r.decision.as_str(),
+            r.response_status
+        ),
+        ("req-1", "simple", Some(200))
+    );
+    assert_eq!(r.signals.keyword, vec!["verification_markers"]);
+    assert_eq!(r.decision_tier, Some(1));
+    assert!((r.cost_savings.unwrap() - 0.00162).abs() < 1e-12);
+    assert_eq!(r.baseline_model, "anthropic/claude-opus-4.6");
+    let req = r.request_body.unwrap();
+    assert!(!req.contains("topsecret") && req.len() <= 64, "{req}");
+    assert!(r.response_body_truncated && r.response_body.unwrap().len() == 64);
+    assert!(r.duration_ms.is_some() && r.ttft_ms == Some(5) && r.streaming);
+    // Capture flags off: no bodies at all.
+    let q = s.store.get(&quiet).unwrap().unwrap();
+    assert!(q.request_body.is_none() && q.response_body.is_none());
+    assert!(q.actual_cost.is_some());
+}
+
+#[test]
+fn unfinished_records_are_bounded_and_still_written() {
+    let s = crate::common::sqlite();
+    let writer = Arc::new(ReplayWriter::spawn(
+        s.store.clone(),
+        WriterConfig::default(),
+    ));
+    let rec = Recorder::new(writer.clone(), settings(), costs(), 3);
+    let start = StartInfo {
+        decision: "quiet",
+        request_id: "r",
+        original_model: "MoM",
+        ..Default::default()
+    };
+    let ids: Vec<String> = (0..10)
+        .map(|_| rec.start(&start, |_| {}).unwrap())
+        .collect();
+    assert_eq!(rec.in_flight(), 3);
+    writer.flush();
+    assert_eq!(
+        s.store.count().unwrap(),
+        7,
+        "the 7 oldest were written unfinished"
+    );
+    assert!(
+        s.store
+            .get(&ids[0])
+            .unwrap()
+            .unwrap()
+            .response_status
+            .is_none()
+    );
+    // The selected model falls back to the original one.
+    assert_eq!(s.store.get(&ids[0]).unwrap().unwrap().selected_model, "MoM");
+}
