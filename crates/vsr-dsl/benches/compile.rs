@@ -32,4 +32,28 @@ fn bench(c: &mut Criterion) {
 }
 
 criterion_group!(benches, bench);
-criterion_main!(benches);
+
+/// The pieces of `check`, to see where its time goes.
+fn pieces(c: &mut Criterion) {
+    let Some(src) = balance() else { return };
+    let Ok(compiled) = vsr_dsl::compile(&src) else {
+        return;
+    };
+    c.bench_function("parse balance.dsl", |b| {
+        b.iter(|| vsr_dsl::parse(black_box(&src)))
+    });
+    let merged = vsr_dsl::check::merge(
+        vsr_dsl::check::default_base(&compiled.routing),
+        &compiled.routing,
+    );
+    c.bench_function("serialise merged config to YAML", |b| {
+        b.iter(|| serde_yaml::to_string(black_box(&merged)))
+    });
+    let yaml = serde_yaml::to_string(&merged).unwrap_or_default();
+    c.bench_function("vsr_config::check_str of the merged config", |b| {
+        b.iter(|| vsr_config::check_str(black_box(&yaml), "bench"))
+    });
+}
+
+criterion_group!(parts, pieces);
+criterion_main!(benches, parts);

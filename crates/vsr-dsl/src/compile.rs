@@ -5,7 +5,7 @@
 //! Field blocks are copied as written (every key survives), so compile and decompile are
 //! inverse; typing is left to the config validator, whose errors map back through the source map.
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value as Json};
 
@@ -81,7 +81,7 @@ pub const MODEL_OPTION_KEYS: [(&str, &str); 4] = [
 /// Maps config paths to the DSL spans they were compiled from.
 #[derive(Debug, Clone, Default)]
 pub struct SourceMap {
-    entries: BTreeMap<String, Span>,
+    entries: HashMap<String, Span>,
 }
 
 impl SourceMap {
@@ -115,6 +115,7 @@ impl SourceMap {
         self.entries.is_empty()
     }
 
+    /// Every recorded path, in no particular order.
     pub fn iter(&self) -> impl Iterator<Item = (&str, Span)> {
         self.entries.iter().map(|(k, v)| (k.as_str(), *v))
     }
