@@ -79,9 +79,11 @@ model_list:
       api_key: sk-bench
 litellm_settings:
   drop_params: true
+general_settings:
+  master_key: sk-bench
 YAML
   lport=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
-  "$litellm_bin" --config "$work/litellm.yaml" --host 127.0.0.1 --port "$lport" >"$work/litellm.log" 2>&1 &
+  LITELLM_LOCAL_MODEL_COST_MAP=True LITELLM_LOG=ERROR "$litellm_bin" --config "$work/litellm.yaml" --host 127.0.0.1 --port "$lport" >"$work/litellm.log" 2>&1 &
   pids+=($!)
   ok=0
   for _ in $(seq 1 240); do

@@ -22,9 +22,13 @@ impl Counter {
         }
     }
     fn add(&self, labels: &[&str], v: f64) {
-        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
         if let Ok(mut m) = self.series.lock() {
-            *m.entry(key).or_insert(0.0) += v;
+            // Existing series are found without allocating a key (label sets are few).
+            if let Some((_, slot)) = m.iter_mut().find(|(k, _)| same(k, labels)) {
+                *slot += v;
+            } else {
+                m.insert(labels.iter().map(|s| s.to_string()).collect(), v);
+            }
         }
     }
     fn get(&self, labels: &[&str]) -> f64 {
@@ -89,11 +93,16 @@ impl Histogram {
         }
     }
     fn observe(&self, labels: &[&str], v: f64) {
-        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
         if let Ok(mut m) = self.series.lock() {
-            let e = m
-                .entry(key)
-                .or_insert_with(|| (vec![0; self.buckets.len()], 0.0, 0));
+            if !m.keys().any(|k| same(k, labels)) {
+                m.insert(
+                    labels.iter().map(|s| s.to_string()).collect(),
+                    (vec![0; self.buckets.len()], 0.0, 0),
+                );
+            }
+            let Some((_, e)) = m.iter_mut().find(|(k, _)| same(k, labels)) else {
+                return;
+            };
             for (i, b) in self.buckets.iter().enumerate() {
                 if v <= *b {
                     e.0[i] += 1;
@@ -137,6 +146,10 @@ impl Histogram {
             }
         }
     }
+}
+
+fn same(key: &[String], labels: &[&str]) -> bool {
+    key.len() == labels.len() && key.iter().zip(labels).all(|(a, b)| a == b)
 }
 
 fn escape(v: &str) -> String {

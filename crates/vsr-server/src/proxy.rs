@@ -808,8 +808,8 @@ impl ObserveState {
         let m = &self.shared.metrics;
         if !self.sse {
             m.ttft(&self.alias, self.started.elapsed().as_secs_f64());
-            if completed && let Ok(v) = serde_json::from_slice::<serde_json::Value>(&self.raw) {
-                self.usage = parse_usage(&v);
+            if completed {
+                self.usage = usage_only(&self.raw);
             }
         }
         if completed {
@@ -854,6 +854,28 @@ impl ObserveState {
 
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
+}
+
+/// Reads `usage` from a completion without building a JSON tree (other fields are skipped).
+fn usage_only(body: &[u8]) -> Option<Usage> {
+    #[derive(serde::Deserialize)]
+    struct Counts {
+        #[serde(default)]
+        prompt_tokens: u64,
+        #[serde(default)]
+        completion_tokens: u64,
+    }
+    #[derive(serde::Deserialize)]
+    struct WithUsage {
+        usage: Option<Counts>,
+    }
+    let u = serde_json::from_slice::<WithUsage>(body).ok()?.usage?;
+    let total = u.prompt_tokens + u.completion_tokens;
+    (total > 0).then_some(Usage {
+        prompt_tokens: u.prompt_tokens,
+        completion_tokens: u.completion_tokens,
+        total_tokens: total,
+    })
 }
 
 pub fn parse_usage(v: &serde_json::Value) -> Option<Usage> {
