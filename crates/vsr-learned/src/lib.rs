@@ -1,0 +1,31 @@
+//! vsr-learned: the learned signal families of the router, all reading **one** prompt
+//! embedding per request, and the assembly of a complete [`Router`].
+//!
+//! - [`space`]: the shared embedding space — an encoder, its similarity [`Calibration`]
+//!   (raw cosine → the reference profile's scale) and banks of precomputed exemplar vectors.
+//! - [`heads`]: small linear heads (domain, jailbreak) trained on the shared embedding.
+//! - [`prototypes`]: labelled example sets (fact-check, user feedback) scored by kNN.
+//! - families: [`embedding`], [`complexity`], [`preference`], [`domain`], [`fact_check`],
+//!   [`feedback`], [`jailbreak`], [`pii`] — each a [`vsr_signals::SignalFamily`].
+//! - [`router`]: [`build_router`] turns a config and a [`ModelSet`] into a [`Router`] whose
+//!   [`Router::route`] embeds the prompt once (only when a needed family reads it) and runs
+//!   the engine.
+//!
+//! [`Calibration`]: vsr_models::Calibration
+
+pub mod complexity;
+pub mod domain;
+pub mod embedding;
+pub mod fact_check;
+pub mod feedback;
+pub mod heads;
+pub mod jailbreak;
+pub mod pii;
+pub mod preference;
+pub mod prototypes;
+pub mod router;
+pub mod space;
+
+pub use heads::LinearHead;
+pub use router::{BuildError, ModelSet, RouteTiming, Router, build_router};
+pub use space::{Bank, Space};

@@ -1,0 +1,447 @@
+//! Assembly: a config plus the available models → an engine with the heuristic and learned
+//! families, and a [`Router`] that embeds each prompt at most once.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Instant;
+
+use vsr_config::Config;
+use vsr_config::global::GlobalSettings;
+use vsr_engine::{Engine, EvalMode, RoutingResult};
+use vsr_models::{Calibration, Encoder, ModelError, UseM3, catalog};
+use vsr_signals::{Family, FamilySet, RequestContext, RequestView};
+
+use crate::complexity::{ComplexityFamily, ComplexityRule};
+use crate::domain::{DomainFamily, DomainRule};
+use crate::embedding::{Aggregation, EmbeddingFamily, EmbeddingRule, Selection};
+use crate::fact_check::FactCheckFamily;
+use crate::feedback::FeedbackFamily;
+use crate::heads::LinearHead;
+use crate::jailbreak::{JailbreakFamily, JailbreakMethod, JailbreakRule};
+use crate::pii::{PiiFamily, PiiRule};
+use crate::preference::{PreferenceFamily, PreferenceRule};
+use crate::space::Space;
+
+/// Families whose evaluator reads the prompt embedding.
+pub const EMBEDDING_FAMILIES: [Family; 7] = [
+    Family::Embedding,
+    Family::Complexity,
+    Family::Preference,
+    Family::Domain,
+    Family::FactCheck,
+    Family::UserFeedback,
+    Family::Jailbreak,
+];
+
+/// The models a router can use: the shared encoder space and the heads trained on it.
+#[derive(Clone, Default)]
+pub struct ModelSet {
+    pub space: Option<Arc<Space>>,
+    pub domain_head: Option<LinearHead>,
+    pub jailbreak_head: Option<LinearHead>,
+}
+
+impl ModelSet {
+    /// No models: only rule families that need none can be built.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// An encoder with the calibration and heads shipped for it (identity calibration and no
+    /// heads for an encoder we ship nothing for). `cache_dir` persists exemplar embeddings.
+    pub fn from_encoder(encoder: Arc<dyn Encoder>, cache_dir: Option<PathBuf>) -> Self {
+        let id = encoder.model_id().to_string();
+        let calibration = Calibration::shipped(&id).unwrap_or_else(|| Calibration::identity(&id));
+        let space = Arc::new(Space::new(encoder, calibration, cache_dir));
+        Self {
+            space: Some(space),
+            domain_head: LinearHead::shipped(&id, "domain"),
+            jailbreak_head: LinearHead::shipped(&id, "jailbreak"),
+        }
+    }
+
+    /// The default encoder (USE-m3) if it is installed (see `vllm-sr models fetch`), with the
+    /// embedding cache in `<model dir>/cache`. `Ok(None)` when it is not installed.
+    pub fn discover() -> Result<Option<Self>, ModelError> {
+        let Some(dir) = catalog::find_model(catalog::DEFAULT_MODEL) else {
+            return Ok(None);
+        };
+        let encoder = UseM3::load(&dir)?;
+        Ok(Some(Self::from_encoder(
+            Arc::new(encoder),
+            Some(dir.join("cache")),
+        )))
+    }
+
+    /// The encoder id, if any.
+    pub fn model_id(&self) -> Option<&str> {
+        self.space.as_ref().map(|s| s.encoder().model_id())
+    }
+}
+
+/// Why a router cannot be built.
+#[derive(Debug, thiserror::Error)]
+pub enum BuildError {
+    #[error(transparent)]
+    Engine(#[from] vsr_engine::BuildError),
+    #[error(
+        "these rules need the sentence encoder `{model}`, which is not installed (run `vllm-sr models fetch`): {}",
+        rules.join(", ")
+    )]
+    ModelRequired { model: String, rules: Vec<String> },
+    #[error("rule `{rule}` needs the {head} head, which is not shipped for encoder `{model}`")]
+    HeadMissing {
+        rule: String,
+        head: &'static str,
+        model: String,
+    },
+    #[error("building the {family} signal: {source}")]
+    Model {
+        family: Family,
+        #[source]
+        source: ModelError,
+    },
+}
+
+/// Per-request wall time, in nanoseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RouteTiming {
+    /// Encoding the prompt (tokenise + encoder forward); 0 when no family needed it.
+    pub embed_ns: u64,
+    /// Everything after the embedding: signal families, projections, decisions.
+    pub engine_ns: u64,
+}
+
+/// A routing engine with its learned families, and the encoder that feeds them.
+pub struct Router {
+    engine: Engine,
+    space: Option<Arc<Space>>,
+    embedding_families: FamilySet,
+}
+
+impl Router {
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+
+    pub fn space(&self) -> Option<&Arc<Space>> {
+        self.space.as_ref()
+    }
+
+    /// Whether routing in `mode` reads the prompt embedding.
+    pub fn needs_embedding(&self, mode: EvalMode) -> bool {
+        let families = match mode {
+            EvalMode::Routing => self.engine.required_families(),
+            EvalMode::All => FamilySet::all(),
+        };
+        self.space.is_some() && families.iter().any(|f| self.embedding_families.contains(f))
+    }
+
+    /// The prompt embedding for `view` when routing in `mode` needs one (computed once here;
+    /// `None` when no family needs it, the text is empty, or the encoder failed — the
+    /// families then report the error and match nothing).
+    pub fn embed(&self, view: &RequestView, mode: EvalMode) -> Option<Arc<[f32]>> {
+        if view.text.trim().is_empty() || !self.needs_embedding(mode) {
+            return None;
+        }
+        let space = self.space.as_ref()?;
+        match space.embed_query(&view.text) {
+            Ok(v) => Some(Arc::from(v)),
+            Err(e) => {
+                tracing::warn!(error = %e, "prompt embedding failed");
+                None
+            }
+        }
+    }
+
+    /// Routes one request: embeds the prompt once if needed, then runs the engine.
+    pub fn route(&self, view: &RequestView, mode: EvalMode) -> RoutingResult {
+        self.route_timed(view, mode).0
+    }
+
+    /// [`Router::route`] with the time spent embedding and in the engine.
+    pub fn route_timed(&self, view: &RequestView, mode: EvalMode) -> (RoutingResult, RouteTiming) {
+        let t = Instant::now();
+        let embedding = self.embed(view, mode);
+        let embed_ns = elapsed_ns(t);
+        let t = Instant::now();
+        let result = self.route_with_embedding(view, embedding, mode);
+        let engine_ns = elapsed_ns(t);
+        (
+            result,
+            RouteTiming {
+                embed_ns,
+                engine_ns,
+            },
+        )
+    }
+
+    /// Runs the engine on a prompt embedding computed elsewhere (e.g. through an
+    /// `EncoderHandle` on the server's blocking pool).
+    pub fn route_with_embedding(
+        &self,
+        view: &RequestView,
+        embedding: Option<Arc<[f32]>>,
+        mode: EvalMode,
+    ) -> RoutingResult {
+        let ctx = match embedding {
+            Some(e) => RequestContext::with_embedding(view, e),
+            None => RequestContext::new(view),
+        };
+        self.engine.route(&ctx, mode)
+    }
+}
+
+fn elapsed_ns(t: Instant) -> u64 {
+    u64::try_from(t.elapsed().as_nanos()).unwrap_or(u64::MAX)
+}
+
+/// Builds the engine of `config` with the heuristic families and every learned family the
+/// config declares rules for. Exemplar embeddings are computed here, once, batched and
+/// through the disk cache. Without an encoder, the build fails only if some rule needs one,
+/// and the error lists those rules.
+pub fn build_router(config: &Config, models: &ModelSet) -> Result<Router, BuildError> {
+    let signals = &config.routing.signals;
+    let settings: GlobalSettings = config.global_settings();
+    let mut builder = Engine::builder_from_config(config)?;
+
+    let needing: Vec<String> = [
+        (Family::Embedding, names(&signals.embeddings, |s| &s.name)),
+        (Family::Complexity, names(&signals.complexity, |s| &s.name)),
+        (Family::Preference, names(&signals.preferences, |s| &s.name)),
+        (Family::Domain, names(&signals.domains, |s| &s.name)),
+        (Family::FactCheck, names(&signals.fact_check, |s| &s.name)),
+        (
+            Family::UserFeedback,
+            names(&signals.user_feedbacks, |s| &s.name),
+        ),
+        (Family::Jailbreak, names(&signals.jailbreak, |s| &s.name)),
+    ]
+    .into_iter()
+    .flat_map(|(f, ns)| ns.into_iter().map(move |n| format!("{f}:{n}")))
+    .collect();
+
+    let Some(space) = models.space.clone() else {
+        if !needing.is_empty() {
+            return Err(BuildError::ModelRequired {
+                model: catalog::DEFAULT_MODEL.to_string(),
+                rules: needing,
+            });
+        }
+        builder = add_pii(builder, config);
+        let engine = builder.build()?;
+        return Ok(Router {
+            engine,
+            space: None,
+            embedding_families: FamilySet::EMPTY,
+        });
+    };
+    let model_err = |family: Family| move |source: ModelError| BuildError::Model { family, source };
+    let model_id = space.encoder().model_id().to_string();
+
+    if !signals.embeddings.is_empty() {
+        let rules = signals
+            .embeddings
+            .iter()
+            .map(|s| EmbeddingRule {
+                name: s.name.clone(),
+                threshold: s.threshold.unwrap_or(0.0) as f32,
+                aggregation: Aggregation::parse(s.aggregation_method.as_deref()),
+                candidates: s.candidates.clone(),
+            })
+            .collect();
+        let selection = Selection {
+            top_k: usize::try_from(settings.embedding_top_k).unwrap_or(usize::MAX),
+            soft_matching: settings.embedding_soft_matching,
+            min_score_threshold: settings.embedding_min_score_threshold as f32,
+        };
+        let f = EmbeddingFamily::new(space.clone(), rules, selection)
+            .map_err(model_err(Family::Embedding))?;
+        builder = builder.family(Box::new(f));
+    }
+    if !signals.complexity.is_empty() {
+        let rules = signals
+            .complexity
+            .iter()
+            .map(|c| ComplexityRule {
+                name: c.name.clone(),
+                threshold: c.threshold.unwrap_or(0.0) as f32,
+                hard: c.hard.candidates.clone(),
+                easy: c.easy.candidates.clone(),
+            })
+            .collect();
+        let f =
+            ComplexityFamily::new(space.clone(), rules).map_err(model_err(Family::Complexity))?;
+        builder = builder.family(Box::new(f));
+    }
+    if !signals.preferences.is_empty() {
+        let rules = signals
+            .preferences
+            .iter()
+            .map(|p| PreferenceRule {
+                name: p.name.clone(),
+                threshold: p.threshold.unwrap_or(0.0) as f32,
+                support: p
+                    .description
+                    .iter()
+                    .chain(p.examples.iter())
+                    .cloned()
+                    .collect(),
+            })
+            .collect();
+        let f =
+            PreferenceFamily::new(space.clone(), rules).map_err(model_err(Family::Preference))?;
+        builder = builder.family(Box::new(f));
+    }
+    let domain_rules: Vec<DomainRule> = domain_rules(config);
+    if !domain_rules.is_empty() {
+        let head = models
+            .domain_head
+            .clone()
+            .ok_or_else(|| BuildError::HeadMissing {
+                rule: format!("domain:{}", domain_rules[0].name),
+                head: "domain",
+                model: model_id.clone(),
+            })?;
+        let f = DomainFamily::new(
+            space.clone(),
+            head,
+            &domain_rules,
+            settings.domain_threshold as f32,
+        )
+        .map_err(model_err(Family::Domain))?;
+        builder = builder.family(Box::new(f));
+    }
+    if !signals.fact_check.is_empty() {
+        let f = FactCheckFamily::new(
+            space.clone(),
+            names(&signals.fact_check, |s| &s.name),
+            positive_or(settings.fact_check_threshold, 0.7) as f32,
+        )
+        .map_err(model_err(Family::FactCheck))?;
+        builder = builder.family(Box::new(f));
+    }
+    if !signals.user_feedbacks.is_empty() && settings.feedback_enabled {
+        let f = FeedbackFamily::new(
+            space.clone(),
+            names(&signals.user_feedbacks, |s| &s.name),
+            positive_or(settings.feedback_threshold, 0.7) as f32,
+        )
+        .map_err(model_err(Family::UserFeedback))?;
+        builder = builder.family(Box::new(f));
+    }
+    if !signals.jailbreak.is_empty() && settings.prompt_guard_enabled {
+        let rules: Vec<JailbreakRule> = signals
+            .jailbreak
+            .iter()
+            .map(|j| JailbreakRule {
+                name: j.name.clone(),
+                method: if j
+                    .method
+                    .as_deref()
+                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("contrastive"))
+                {
+                    JailbreakMethod::Contrastive {
+                        jailbreak_patterns: j.jailbreak_patterns.clone(),
+                        benign_patterns: j.benign_patterns.clone(),
+                    }
+                } else {
+                    JailbreakMethod::Classifier
+                },
+                threshold: j.threshold.unwrap_or(0.0) as f32,
+                include_history: j.include_history.unwrap_or(false),
+            })
+            .collect();
+        let classifier_rule = rules
+            .iter()
+            .find(|r| matches!(r.method, JailbreakMethod::Classifier));
+        if let Some(r) = classifier_rule
+            && models.jailbreak_head.is_none()
+        {
+            return Err(BuildError::HeadMissing {
+                rule: format!("jailbreak:{}", r.name),
+                head: "jailbreak",
+                model: model_id,
+            });
+        }
+        let f = JailbreakFamily::new(space.clone(), models.jailbreak_head.clone(), rules)
+            .map_err(model_err(Family::Jailbreak))?;
+        builder = builder.family(Box::new(f));
+    }
+    builder = add_pii(builder, config);
+    space.save_cache();
+    let engine = builder.build()?;
+    Ok(Router {
+        engine,
+        space: Some(space),
+        embedding_families: EMBEDDING_FAMILIES.into_iter().collect(),
+    })
+}
+
+fn add_pii(builder: vsr_engine::EngineBuilder, config: &Config) -> vsr_engine::EngineBuilder {
+    let pii = &config.routing.signals.pii;
+    if pii.is_empty() {
+        return builder;
+    }
+    let rules = pii
+        .iter()
+        .map(|p| PiiRule {
+            name: p.name.clone(),
+            threshold: p.threshold.unwrap_or(0.0) as f32,
+            allowed: PiiFamily::allowed_types(&p.name, &p.pii_types_allowed),
+            include_history: p.include_history.unwrap_or(false),
+        })
+        .collect();
+    builder.family(Box::new(PiiFamily::new(rules)))
+}
+
+fn names<T>(items: &[T], name: impl Fn(&T) -> &String) -> Vec<String> {
+    items.iter().map(|i| name(i).clone()).collect()
+}
+
+fn positive_or(x: f64, fallback: f64) -> f64 {
+    if x > 0.0 { x } else { fallback }
+}
+
+/// Configured domains, or — like the original — the domain names that decisions use.
+fn domain_rules(config: &Config) -> Vec<DomainRule> {
+    let configured = &config.routing.signals.domains;
+    if !configured.is_empty() {
+        return configured
+            .iter()
+            .map(|d| DomainRule {
+                name: d.name.clone(),
+                description: d.description.clone(),
+                mmlu_categories: d.mmlu_categories.clone(),
+            })
+            .collect();
+    }
+    let mut used: Vec<String> = config
+        .routing
+        .decisions
+        .iter()
+        .flat_map(|d| d.rules.leaves())
+        .filter(|l| l.kind == vsr_config::SignalType::Domain)
+        .map(|l| l.name.clone())
+        .collect();
+    used.sort();
+    used.dedup();
+    used.into_iter()
+        .map(|name| DomainRule {
+            name,
+            description: None,
+            mmlu_categories: Vec::new(),
+        })
+        .collect()
+}
+
+impl ModelSet {
+    /// The default encoder from an explicit model directory (with its cache in `dir/cache`).
+    pub fn load_dir(dir: &std::path::Path) -> Result<Self, ModelError> {
+        let encoder = UseM3::load(dir)?;
+        Ok(Self::from_encoder(
+            Arc::new(encoder),
+            Some(dir.join("cache")),
+        ))
+    }
+}

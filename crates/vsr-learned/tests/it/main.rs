@@ -1,0 +1,28 @@
+//! Integration tests of the learned families on the real encoder (USE-m3). Tests that need
+//! the model or `../shared` print a notice and return when it is absent.
+mod build;
+mod heldout;
+mod probes;
+
+use std::sync::OnceLock;
+
+use vsr_learned::ModelSet;
+
+/// The installed default model (`vllm-sr models fetch`), looked up in the usual places and in
+/// the checkout's `models/`. `None` with a notice when it is not installed.
+pub fn models() -> Option<ModelSet> {
+    static MODELS: OnceLock<Option<ModelSet>> = OnceLock::new();
+    let m = MODELS.get_or_init(|| {
+        let local = vsr_testkit::workspace_root().join("models/usem3");
+        let found = if vsr_models::catalog::is_installed(&local) {
+            ModelSet::load_dir(&local).ok()
+        } else {
+            ModelSet::discover().ok().flatten()
+        };
+        found
+    });
+    if m.is_none() {
+        eprintln!("notice: model usem3 not installed (vllm-sr models fetch); skipping this test");
+    }
+    m.clone()
+}

@@ -1,0 +1,101 @@
+//! Probe manifests: the reference profile (loaded verbatim from ../shared) and our own.
+use std::path::Path;
+
+use serde::Deserialize;
+use vsr_engine::EvalMode;
+use vsr_learned::build_router;
+use vsr_signals::RequestView;
+
+#[derive(Deserialize)]
+struct Manifest {
+    decisions: Vec<Group>,
+}
+
+#[derive(Deserialize)]
+struct Group {
+    id: String,
+    expected_decision: String,
+    #[serde(default)]
+    expected_alias: Option<String>,
+    variants: Vec<Variant>,
+}
+
+#[derive(Deserialize)]
+struct Variant {
+    id: String,
+    query: String,
+}
+
+/// Runs every probe of `probes` against `config`; prints the per-decision table and the
+/// signals of each failure; returns (passed, total).
+fn run(config: &Path, probes: &Path) -> Option<(usize, usize)> {
+    let models = crate::models()?;
+    let loaded = vsr_config::load_file(config).expect("profile loads");
+    let router = build_router(&loaded.config, &models).expect("router builds");
+    let manifest: Manifest =
+        serde_yaml::from_str(&std::fs::read_to_string(probes).expect("manifest")).expect("yaml");
+    let (mut passed, mut total) = (0, 0);
+    println!("{:<30} {:>6}  failures", "decision", "pass");
+    for g in &manifest.decisions {
+        let mut ok = 0;
+        let mut failures = Vec::new();
+        for v in &g.variants {
+            let r = router.route(&RequestView::from_text(&v.query), EvalMode::All);
+            let alias = r.model.clone();
+            let good = r.decision.as_deref() == Some(g.expected_decision.as_str())
+                && g.expected_alias.as_ref().is_none_or(|a| *a == alias);
+            if good {
+                ok += 1;
+            } else {
+                let signals: Vec<String> = r
+                    .matched_signals()
+                    .map(|(f, n, c)| format!("{f}:{n}={c:.2}"))
+                    .collect();
+                failures.push(format!(
+                    "    {} -> {:?} ({alias})\n      {}",
+                    v.id,
+                    r.decision,
+                    signals.join(" ")
+                ));
+            }
+        }
+        println!("{:<30} {:>3}/{:<2}", g.id, ok, g.variants.len());
+        for f in failures {
+            println!("{f}");
+        }
+        passed += ok;
+        total += g.variants.len();
+    }
+    println!("probes: {passed}/{total}");
+    Some((passed, total))
+}
+
+#[test]
+fn reference_balance_probes_all_pass() {
+    let (Some(cfg), Some(probes)) = (
+        vsr_testkit::shared_file("reference/upstream-amd-2026-03/balance.yaml"),
+        vsr_testkit::shared_file("reference/upstream-amd-2026-03/balance.probes.yaml"),
+    ) else {
+        return;
+    };
+    let Some((passed, total)) = run(&cfg, &probes) else {
+        return;
+    };
+    assert_eq!(total, 58);
+    assert_eq!(passed, total, "reference probes: {passed}/{total}");
+}
+
+#[test]
+fn project_balance_probes_all_pass() {
+    let root = vsr_testkit::workspace_root().join("profiles/balance");
+    let probes = root.join("balance.probes.yaml");
+    if !probes.is_file() {
+        eprintln!("notice: {} absent; skipping", probes.display());
+        return;
+    }
+    let Some((passed, total)) = run(&root.join("balance.yaml"), &probes) else {
+        return;
+    };
+    assert!(total >= 46);
+    assert_eq!(passed, total, "project probes: {passed}/{total}");
+}
