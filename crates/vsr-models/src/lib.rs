@@ -6,12 +6,15 @@
 //! - [`EncoderHandle`]: the encoder on worker threads behind a bounded queue.
 //! - [`EmbeddingCache`]: embeddings of configured texts on disk, keyed by model checksum.
 //! - [`Calibration`]: per-model monotone map of raw cosine to the reference scale.
+#[cfg(feature = "bert")]
+pub mod bert;
 pub mod cache;
 pub mod calibration;
 pub mod catalog;
 pub mod encoder;
 pub mod error;
 pub mod handle;
+pub mod load;
 pub mod npz;
 pub mod spm;
 pub mod usem3;
@@ -21,4 +24,5 @@ pub use calibration::Calibration;
 pub use encoder::{Encoder, cosine, dot};
 pub use error::ModelError;
 pub use handle::{EncoderHandle, HandleOptions};
+pub use load::{load_dir, load_encoder};
 pub use usem3::{USEM3_ID, UseM3};

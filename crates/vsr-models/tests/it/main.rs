@@ -1,6 +1,8 @@
 //! Integration tests of vsr-models against the real USE-m3 model. Tests that need the
 //! model look it up like the router does ($VSR_MODELS_DIR, ./models, the workspace's
 //! models/) and print a skip notice when it is absent (`vllm-sr models fetch` installs it).
+#[cfg(feature = "bert")]
+mod bert;
 mod runtime;
 mod usem3_real;
 
