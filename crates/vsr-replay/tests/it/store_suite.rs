@@ -684,3 +684,49 @@ fn large_purge_runs_in_chunks(store: &dyn ReplayStore) {
         700
     );
 }
+
+#[test]
+fn postgres_replicas_share_one_store_consistently() {
+    // Two routers (two stores on one schema) insert and purge at the same time; the rollups
+    // must still agree with the rows.
+    let Some(url) = crate::common::postgres_url() else {
+        return;
+    };
+    let schema = crate::common::unique("vsr_replicas");
+    let a = std::sync::Arc::new(vsr_replay::PostgresStore::connect(&url, Some(&schema)).unwrap());
+    let b = std::sync::Arc::new(vsr_replay::PostgresStore::connect(&url, Some(&schema)).unwrap());
+    let recs = sample_records(3000, 21);
+    let retention = Retention {
+        max_records: Some(2000),
+        ..Default::default()
+    };
+    let handles: Vec<_> = [(a.clone(), 0usize), (b.clone(), 1usize)]
+        .into_iter()
+        .map(|(store, half)| {
+            let mine: Vec<ReplayRecord> = recs.iter().skip(half).step_by(2).cloned().collect();
+            let retention = retention.clone();
+            std::thread::spawn(move || {
+                for chunk in mine.chunks(100) {
+                    store.insert_batch(chunk).unwrap();
+                    store
+                        .enforce_retention(&retention, Timestamp::now())
+                        .unwrap();
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    a.enforce_retention(&retention, Timestamp::now()).unwrap();
+    let stored = all_pages(&*a, &Filter::default(), true);
+    assert_eq!(stored.len(), 2000);
+    let q = AggQuery {
+        filter: Filter::default(),
+        bucket: Some(Bucket::Hour),
+    };
+    let want = oracle(&stored, &q);
+    assert_aggregates(&b.aggregate(&q).unwrap(), &want, "replicas");
+    drop((a, b));
+    let _ = vsr_replay::PostgresStore::drop_schema(&url, &schema);
+}
