@@ -27,8 +27,11 @@ pub use classify::{
     Classifier, ClassifyError, FallbackClassifier, RouteInput, RouteOutcome, extract_texts,
 };
 pub use error::ApiError;
+pub use indexmap::IndexMap;
 pub use record::{RecordFinish, RecordSink, RecordStart, Usage};
 pub use server::{JsonRoute, RunningServer, ServeOptions, ServerError, serve};
 pub use settings::{ProxySettings, SettingsError};
-pub use state::{ConfigLoader, LoadedConfig, SettingsOnlyLoader, Shared, ValidatingLoader};
+pub use state::{
+    ClassifierFactory, ConfigLoader, LoadedConfig, SettingsOnlyLoader, Shared, ValidatingLoader,
+};
 pub use util::parse_duration;

@@ -33,7 +33,40 @@ pub trait ConfigLoader: Send + Sync {
 /// Validates the file with `vsr-config` (the full schema, errors with file:line:column), then
 /// builds the data-plane settings from the typed config. Auto requests go to the default
 /// model: the engine adapter replaces [`FallbackClassifier`] with real routing.
-pub struct ValidatingLoader;
+pub struct ValidatingLoader {
+    factory: Option<Box<ClassifierFactory>>,
+}
+
+/// Builds the classifier for a validated config (the engine adapter).
+pub type ClassifierFactory = dyn Fn(&vsr_config::Config, &ProxySettings) -> Result<Arc<dyn Classifier>, String>
+    + Send
+    + Sync;
+
+impl Default for ValidatingLoader {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl ValidatingLoader {
+    /// Routes every auto request to the default model.
+    pub fn new() -> Self {
+        Self { factory: None }
+    }
+
+    /// Routes with the classifier `factory` builds for each (re)loaded config; a factory error
+    /// refuses the config like a validation error.
+    pub fn with_classifier(
+        factory: impl Fn(&vsr_config::Config, &ProxySettings) -> Result<Arc<dyn Classifier>, String>
+        + Send
+        + Sync
+        + 'static,
+    ) -> Self {
+        Self {
+            factory: Some(Box::new(factory)),
+        }
+    }
+}
 
 impl ConfigLoader for ValidatingLoader {
     fn load(&self, path: &Path) -> Result<LoadedConfig, String> {
@@ -45,8 +78,12 @@ impl ConfigLoader for ValidatingLoader {
         let doc: serde_yaml::Value =
             serde_yaml::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
         let source = crate::settings::yaml_to_json(&doc, &origin).map_err(|e| e.to_string())?;
+        let classifier = match &self.factory {
+            Some(f) => f(&loaded.config, &settings).map_err(|e| format!("{origin}: {e}"))?,
+            None => Arc::new(FallbackClassifier::new(&settings)),
+        };
         Ok(LoadedConfig {
-            classifier: Arc::new(FallbackClassifier::new(&settings)),
+            classifier,
             settings,
             source,
             warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),

@@ -1,4 +1,5 @@
 //! `vllm-sr serve`: run the router on the config's listeners.
+use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -7,7 +8,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use vsr_server::{ConfigLoader, ServeOptions};
+use vsr_server::{ClassifyError, ConfigLoader, IndexMap, RouteInput, RouteOutcome, ServeOptions};
+use vsr_signals::Family;
 
 /// The built-in profile used by `--demo` when no `--config` is given.
 const BUILTIN_PROFILE: &str = include_str!("../../../../profiles/balance/balance.yaml");
@@ -42,10 +44,125 @@ pub struct Args {
 }
 
 /// INTEGRATION POINT: the loader that turns a config file into proxy settings plus the
-/// classifier. Replace `ValidatingLoader` (vsr-config validation + default-model routing) with the engine adapter (vsr-engine) so auto
-/// requests are routed by decisions instead of going to the default model.
+/// classifier. Each (re)load validates with vsr-config and builds a fresh engine; learned
+/// signal families are added to the engine here once their models are wired in.
 fn config_loader() -> Arc<dyn ConfigLoader> {
-    Arc::new(vsr_server::ValidatingLoader)
+    Arc::new(vsr_server::ValidatingLoader::with_classifier(|cfg, _| {
+        Ok(Arc::new(EngineClassifier::new(cfg)?) as Arc<dyn vsr_server::Classifier>)
+    }))
+}
+
+/// Adapts `vsr_engine::Engine` to the proxy's [`vsr_server::Classifier`].
+struct EngineClassifier {
+    engine: vsr_engine::Engine,
+    /// Decision name → `fast_response` message.
+    fast_responses: HashMap<String, String>,
+}
+
+impl EngineClassifier {
+    fn new(cfg: &vsr_config::Config) -> Result<Self, String> {
+        let engine = vsr_engine::Engine::from_config(cfg).map_err(|e| e.to_string())?;
+        let fast_responses = cfg
+            .decisions()
+            .filter_map(|d| {
+                let p = d.plugins.iter().find(|p| p.kind == "fast_response")?;
+                let msg = p
+                    .configuration
+                    .get("message")
+                    .and_then(|m| m.as_str())
+                    .unwrap_or("This request was answered by the router.");
+                Some((d.name.clone(), msg.to_string()))
+            })
+            .collect();
+        Ok(Self {
+            engine,
+            fast_responses,
+        })
+    }
+}
+
+/// Header suffix of `x-vsr-matched-<family>` (surface spec §2.11).
+fn header_family(f: Family) -> &'static str {
+    match f {
+        Family::Keyword => "keywords",
+        Family::Embedding => "embeddings",
+        Family::Domain => "domains",
+        Family::FactCheck => "fact-check",
+        Family::UserFeedback => "user-feedback",
+        Family::Preference => "preference",
+        Family::Language => "language",
+        Family::Context => "context",
+        Family::Structure => "structure",
+        Family::Complexity => "complexity",
+        Family::Modality => "modality",
+        Family::Authz => "authz",
+        Family::Jailbreak => "jailbreak",
+        Family::Pii => "pii",
+        Family::Projection => "projection",
+    }
+}
+
+impl vsr_server::Classifier for EngineClassifier {
+    fn route(&self, input: &RouteInput) -> Result<RouteOutcome, ClassifyError> {
+        let body = serde_json::json!({"messages": input.messages});
+        let view = vsr_signals::RequestView::from_chat_json(&body)
+            .map_err(|e| ClassifyError::InvalidInput(e.to_string()))?;
+        let ctx = vsr_signals::RequestContext::new(&view);
+        let r = self.engine.route(&ctx, vsr_engine::EvalMode::Routing);
+        let mut matched: IndexMap<String, Vec<String>> = IndexMap::new();
+        let mut projections = Vec::new();
+        let mut context_tokens = 0u64;
+        for (family, s) in r.signals.matched() {
+            if family == Family::Projection {
+                projections.push(s.name.to_string());
+            } else {
+                matched
+                    .entry(header_family(family).to_string())
+                    .or_default()
+                    .push(s.name.to_string());
+            }
+        }
+        for fam in r.signals.families() {
+            if fam.family == Family::Context {
+                for s in &fam.signals {
+                    context_tokens = context_tokens.max(s.value.max(0.0) as u64);
+                }
+            }
+        }
+        let category = r.winner_trace().and_then(|w| {
+            w.matched_rules
+                .iter()
+                .find_map(|rule| rule.strip_prefix("domain:").map(str::to_string))
+        });
+        let fast_response = r
+            .decision
+            .as_ref()
+            .and_then(|d| self.fast_responses.get(d).cloned());
+        Ok(RouteOutcome {
+            confidence: r.confidence,
+            reasoning: r.decision.is_some().then_some(r.reasoning.use_reasoning),
+            reasoning_effort: r.reasoning.effort.clone(),
+            model: r.model.clone(),
+            category,
+            matched,
+            matched_projections: projections,
+            context_tokens,
+            fast_response,
+            selection_method: if r.is_default {
+                "default".into()
+            } else {
+                "static".into()
+            },
+            trace: serde_json::to_value(&r).unwrap_or_default(),
+            decision: r.decision,
+        })
+    }
+
+    fn eval(&self, text: &str) -> Result<serde_json::Value, ClassifyError> {
+        let r = self.engine.route_text(text, vsr_engine::EvalMode::All);
+        let resp = vsr_engine::eval_api::EvalResponse::from_result(text, &r, false);
+        serde_json::to_value(&resp).map_err(|e| ClassifyError::Failed(e.to_string()))
+    }
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
