@@ -181,6 +181,8 @@ pub struct ModelRef {
 #[derive(Debug, Clone, Serialize)]
 pub struct AlgoSpec {
     pub algo_type: Name,
+    /// `(key = value …)`: keys at the top level of `algorithm`, beside `type` and the block.
+    pub options: Vec<Opt>,
     pub body: Option<FieldBlock>,
     pub span: Span,
 }

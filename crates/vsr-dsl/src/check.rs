@@ -65,19 +65,29 @@ fn parse_base(text: &str) -> Result<Json, Vec<Diagnostic>> {
     Ok(v)
 }
 
-/// The base used when none is given: version, one listener, and a provider entry per model card
-/// pointing at a local vLLM (`127.0.0.1:8000`), with the first card as the default model.
+/// The base used when none is given: version, one listener, and a provider entry per model (cards
+/// and referenced models) pointing at a local vLLM (`127.0.0.1:8000`), the first being the
+/// default model.
 pub fn default_base(routing: &Json) -> Json {
-    let names: Vec<&str> = routing
-        .get("modelCards")
-        .and_then(Json::as_array)
-        .map(|cards| {
-            cards
-                .iter()
-                .filter_map(|c| c.get("name")?.as_str())
-                .collect()
-        })
-        .unwrap_or_default();
+    // Every model the routing names: the cards, then models only referenced by decisions.
+    let mut names: Vec<&str> = Vec::new();
+    let cards = routing.get("modelCards").and_then(Json::as_array);
+    for c in cards.into_iter().flatten() {
+        if let Some(n) = c.get("name").and_then(Json::as_str) {
+            names.push(n);
+        }
+    }
+    let decisions = routing.get("decisions").and_then(Json::as_array);
+    for d in decisions.into_iter().flatten() {
+        let refs = d.get("modelRefs").and_then(Json::as_array);
+        for r in refs.into_iter().flatten() {
+            if let Some(n) = r.get("model").and_then(Json::as_str)
+                && !names.contains(&n)
+            {
+                names.push(n);
+            }
+        }
+    }
     let models: Vec<Json> = names
         .iter()
         .map(|n| {

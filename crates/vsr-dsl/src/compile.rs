@@ -942,30 +942,24 @@ impl Compiler {
         self.map.insert(format!("{path}.model"), mr.model.span);
         let mut m = Map::new();
         m.insert("model".into(), Json::String(mr.model.value.clone()));
-        let card = match card_index.get(&mr.model.value) {
-            Some(i) => *i,
-            None => {
-                if declared_models > 0 {
-                    self.warn(
-                        mr.model.span,
-                        format!(
-                            "model \"{}\" is not declared in a MODEL block",
-                            mr.model.value
-                        ),
-                    );
-                }
-                // Referenced models get a card holding just the name, as upstream does.
-                let mut c = Map::new();
-                c.insert("name".into(), Json::String(mr.model.value.clone()));
-                self.map.insert(
-                    format!("routing.modelCards[{}]", cards.len()),
-                    mr.model.span,
-                );
-                card_index.insert(mr.model.value.clone(), cards.len());
-                cards.push(Json::Object(c));
-                cards.len() - 1
+        // Compile writes only the cards that are declared (so decompile → compile is exact); a
+        // referenced model without a card is fine for the config, but likely a typo once a
+        // catalog exists.
+        let card = card_index.get(&mr.model.value).copied();
+        if card.is_none() && declared_models > 0 {
+            let mut d = Diagnostic::warning(
+                mr.model.span,
+                format!(
+                    "model \"{}\" is not declared in a MODEL block",
+                    mr.model.value
+                ),
+            );
+            let declared = card_index.keys().map(String::as_str);
+            if let Some(s) = nearest(&mr.model.value, declared) {
+                d = d.with_suggestion(format!("did you mean \"{s}\"?"));
             }
-        };
+            self.diags.push(d);
+        }
         for o in &mr.options {
             let key = o.key.value.as_str();
             let ok = match key {
@@ -984,6 +978,21 @@ impl Compiler {
                 continue;
             }
             if key == "param_size" {
+                // The card's param_size; a card is created for it when the model has none.
+                let card = match card.or_else(|| card_index.get(&mr.model.value).copied()) {
+                    Some(i) => i,
+                    None => {
+                        let mut c = Map::new();
+                        c.insert("name".into(), Json::String(mr.model.value.clone()));
+                        self.map.insert(
+                            format!("routing.modelCards[{}]", cards.len()),
+                            mr.model.span,
+                        );
+                        card_index.insert(mr.model.value.clone(), cards.len());
+                        cards.push(Json::Object(c));
+                        cards.len() - 1
+                    }
+                };
                 if let Some(Json::Object(c)) = cards.get_mut(card)
                     && !c.contains_key("param_size")
                 {
@@ -1021,6 +1030,19 @@ impl Compiler {
         self.map.insert(format!("{path}.type"), a.algo_type.span);
         let mut m = Map::new();
         m.insert("type".into(), Json::String(t.into()));
+        for o in &a.options {
+            if o.key.value == "type" || o.key.value == t {
+                self.err(
+                    o.key.span,
+                    format!("`{}` cannot be an ALGORITHM option", o.key.value),
+                );
+                continue;
+            }
+            let p = format!("{path}.{}", o.key.value);
+            let v = self.value(&o.value, &p);
+            self.map.insert(p, o.span);
+            m.insert(o.key.value.clone(), v);
+        }
         let Some(body) = &a.body else {
             return Some(Json::Object(m));
         };

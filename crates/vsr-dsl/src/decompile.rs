@@ -464,6 +464,9 @@ fn rule_dsl(v: &Json, path: &str, ctx: Ctx) -> Result<String, DecompileError> {
     Ok(format!("{t}({})", quote(n)))
 }
 
+/// `ALGORITHM type (top-level keys) { block }`. `on_error` is written in the body where compile
+/// puts a body `on_error` (inside the block for confidence/ratings/remom, at the top level for the
+/// others) and as a header option otherwise.
 fn algorithm_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), DecompileError> {
     let Json::Object(m) = v else {
         return unrep(path, "must be a mapping");
@@ -471,52 +474,58 @@ fn algorithm_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), Decompile
     let Some(Json::String(t)) = m.get("type") else {
         return unrep(&format!("{path}.type"), "a string type is required");
     };
-    let mut fields: Vec<String> = Vec::new();
-    let mut has_body = false;
-    for (k, v) in m {
-        if k == "type" {
-            continue;
-        }
-        let p = format!("{path}.{k}");
-        if k == t {
-            let Json::Object(b) = v else {
-                return unrep(&p, "must be a mapping");
-            };
-            has_body = true;
-            for (bk, bv) in b {
-                if bk == "on_error" && !ON_ERROR_IN_BLOCK.contains(&t.as_str()) {
-                    return unrep(
-                        &format!("{p}.on_error"),
-                        "on_error of this algorithm belongs at the top level",
-                    );
-                }
-                if let Some(s) = value_dsl(bv, &format!("{p}.{bk}"))? {
-                    fields.push(format!("{}: {s}", key_dsl(bk)));
-                }
-            }
-        } else if k == "on_error" && !ON_ERROR_IN_BLOCK.contains(&t.as_str()) {
-            has_body = true;
-            if let Some(s) = value_dsl(v, &p)? {
-                fields.push(format!("on_error: {s}"));
-            }
-        } else {
-            return unrep(
-                &p,
-                format!("an algorithm of type `{t}` has no DSL form for this key"),
-            );
-        }
-    }
     if !is_ident(t) {
         return unrep(&format!("{path}.type"), "must be an identifier");
     }
+    let in_block = ON_ERROR_IN_BLOCK.contains(&t.as_str());
+    let mut fields: Vec<String> = Vec::new();
+    let mut options: Vec<String> = Vec::new();
+    let mut has_body = false;
+    if let Some(b) = m.get(t.as_str()) {
+        let p = format!("{path}.{t}");
+        let Json::Object(b) = b else {
+            return unrep(&p, "must be a mapping");
+        };
+        has_body = true;
+        for (bk, bv) in b {
+            if bk == "on_error" && !in_block {
+                return unrep(
+                    &format!("{p}.on_error"),
+                    "on_error of this algorithm is written at the top level of `algorithm`",
+                );
+            }
+            if let Some(s) = value_dsl(bv, &format!("{p}.{bk}"))? {
+                fields.push(format!("{}: {s}", key_dsl(bk)));
+            }
+        }
+    }
+    for (k, v) in m {
+        if k == "type" || k == t {
+            continue;
+        }
+        let p = format!("{path}.{k}");
+        let Some(s) = value_dsl(v, &p)? else { continue };
+        if k == "on_error" && !in_block {
+            has_body = true;
+            fields.push(format!("on_error: {s}"));
+        } else if is_ident(k) {
+            options.push(format!("{k} = {s}"));
+        } else {
+            return unrep(&p, "an option name must be an identifier");
+        }
+    }
+    let _ = write!(out, "  ALGORITHM {t}");
+    if !options.is_empty() {
+        let _ = write!(out, " ({})", options.join(", "));
+    }
     if has_body {
-        let _ = writeln!(out, "  ALGORITHM {t} {{");
+        out.push_str(" {\n");
         for f in fields {
             let _ = writeln!(out, "    {f}");
         }
         out.push_str("  }\n");
     } else {
-        let _ = writeln!(out, "  ALGORITHM {t}");
+        out.push('\n');
     }
     Ok(())
 }

@@ -328,7 +328,10 @@ impl Printer<'_> {
                 RouteItemKind::Algorithm(a) => {
                     self.leading(a.algo_type.span.end, indent);
                     self.pad(indent);
-                    let head = format!("ALGORITHM {}", a.algo_type.value);
+                    let mut head = format!("ALGORITHM {}", a.algo_type.value);
+                    if !a.options.is_empty() {
+                        head.push_str(&format!(" ({})", opts_text(&a.options, ", ")));
+                    }
                     match &a.body {
                         Some(b) => self.block(&head, b, indent),
                         None => {

@@ -569,15 +569,23 @@ impl<'a> Parser<'a> {
             "ALGORITHM" => {
                 let algo_type =
                     self.ident("an algorithm type (e.g. `confidence`)", "after ALGORITHM")?;
+                let mut end = algo_type.span;
+                let mut options = Vec::new();
+                if self.peek().tok == Tok::LParen {
+                    let (opts, span) = self.opts_in_parens("in the ALGORITHM header")?;
+                    options = opts;
+                    end = span;
+                }
                 let body = if self.peek().tok == Tok::LBrace {
                     Some(self.field_block("")?)
                 } else {
                     None
                 };
-                let end = body.as_ref().map_or(algo_type.span, |b| b.span);
+                let end = body.as_ref().map_or(end, |b| b.span);
                 RouteItemKind::Algorithm(AlgoSpec {
                     span: algo_type.span.to(end),
                     algo_type,
+                    options,
                     body,
                 })
             }

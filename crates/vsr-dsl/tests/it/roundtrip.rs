@@ -153,3 +153,69 @@ fn a_real_change_is_detected() {
     );
     assert_eq!(out.len(), 1, "{out:?}");
 }
+
+fn assert_lossless(routing: &serde_json::Value, what: &str) {
+    let dsl = vsr_dsl::decompile(routing).unwrap_or_else(|e| panic!("{what}: {e}"));
+    let back = vsr_dsl::compile(&dsl)
+        .unwrap_or_else(|d| panic!("{what}: {}", vsr_dsl::render_all(&d, what, &dsl)));
+    let mut out = Vec::new();
+    diff(&back.routing, routing, "routing", &mut out);
+    assert!(out.is_empty(), "{what}:\n{}", out.join("\n"));
+    assert_eq!(&back.routing, routing, "{what}");
+}
+
+/// The exhaustive upstream reference config: every signal family, algorithm and plugin.
+#[test]
+fn reference_config_routing_round_trips_losslessly() {
+    let Some(p) = shared("reference/upstream-config-2026-03/config.yaml") else {
+        return;
+    };
+    assert_lossless(&yaml_routing(&read(&p)), "config.yaml");
+}
+
+/// Every fragment of the config reference: decisions as they are, plugins and algorithms placed
+/// in a decision.
+#[test]
+fn reference_fragments_round_trip_losslessly() {
+    let Some(root) = shared("reference/upstream-config-2026-03") else {
+        return;
+    };
+    let mut seen = 0;
+    for dir in ["decision", "plugin", "algorithm"] {
+        let mut stack = vec![root.join(dir)];
+        while let Some(d) = stack.pop() {
+            let Ok(entries) = std::fs::read_dir(&d) else {
+                continue;
+            };
+            for e in entries.flatten() {
+                let p = e.path();
+                if p.is_dir() {
+                    stack.push(p);
+                    continue;
+                }
+                let doc: serde_json::Value =
+                    serde_yaml::from_str(&read(&p)).unwrap_or_else(|e| panic!("{p:?}: {e}"));
+                let mut decision = serde_json::json!({"name": "d",
+                    "rules": {"operator": "AND", "conditions": [{"type": "domain", "name": "x"}]},
+                    "modelRefs": [{"model": "m"}]});
+                let routing = if let Some(r) = doc.get("routing") {
+                    r.clone()
+                } else {
+                    if let Some(plugin) = doc.get("plugin") {
+                        decision["plugins"] = serde_json::json!([plugin]);
+                    } else if let Some(plugins) = doc.get("plugins") {
+                        decision["plugins"] = plugins.clone();
+                    } else if let Some(a) = doc.get("algorithm") {
+                        decision["algorithm"] = a.clone();
+                    } else {
+                        panic!("{p:?}: unknown fragment shape");
+                    }
+                    serde_json::json!({"decisions": [decision]})
+                };
+                assert_lossless(&routing, &p.display().to_string());
+                seen += 1;
+            }
+        }
+    }
+    assert!(seen >= 20, "only {seen} fragments");
+}
