@@ -16,11 +16,15 @@ fn guide_examples_compile() {
         let end = body.find("```").unwrap_or(body.len());
         let src = &body[..end];
         blocks += 1;
-        if let Err(d) = vsr_dsl::compile(src) {
-            panic!("{}", vsr_dsl::render_all(&d, "docs/dsl.md example", src));
-        }
+        let compiled = vsr_dsl::compile(src)
+            .unwrap_or_else(|d| panic!("{}", vsr_dsl::render_all(&d, "docs/dsl.md example", src)));
         let once = vsr_dsl::format(src).unwrap_or_default();
         assert_eq!(vsr_dsl::format(&once).ok(), Some(once.clone()));
+        // Formatting keeps the meaning, and so does decompiling.
+        let reformatted = vsr_dsl::compile(&once).map(|c| c.routing).ok();
+        assert_eq!(reformatted.as_ref(), Some(&compiled.routing));
+        let text = vsr_dsl::decompile(&compiled.routing).unwrap_or_default();
+        assert_eq!(vsr_dsl::compile(&text).map(|c| c.routing).ok(), Some(compiled.routing));
         rest = &body[end..];
     }
     assert!(blocks >= 7, "found {blocks} examples");
