@@ -5,6 +5,7 @@
 //! Field blocks are copied as written (every key survives), so compile and decompile are
 //! inverse; typing is left to the config validator, whose errors map back through the source map.
 
+use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 
 use serde_json::{Map, Value as Json};
@@ -193,16 +194,17 @@ struct Template<'a> {
 }
 
 /// A route after DECISION_TREE lowering.
-struct LoweredRoute {
-    name: Name,
-    options: Vec<Opt>,
-    description: Option<Name>,
+struct LoweredRoute<'a> {
+    name: Cow<'a, Name>,
+    options: &'a [Opt],
+    description: Option<&'a Name>,
     priority: Option<(i64, Span)>,
     tier: Option<(i64, Span)>,
-    when: Option<Expr>,
-    models: Vec<ModelRef>,
-    algorithm: Option<AlgoSpec>,
-    plugins: Vec<PluginRef>,
+    /// Borrowed for a ROUTE; built for a DECISION_TREE branch (which also negates earlier ones).
+    when: Option<Cow<'a, Expr>>,
+    models: Vec<&'a ModelRef>,
+    algorithm: Option<&'a AlgoSpec>,
+    plugins: Vec<&'a PluginRef>,
     span: Span,
     /// A DECISION_TREE branch (which reports a missing MODEL as an error of its own).
     from_tree: bool,
@@ -513,14 +515,21 @@ impl Compiler {
                     format!("field `{}` is given twice; the last one wins", f.key.value),
                 );
             }
-            let v = self.value(&f.value, &p);
+            let v = self.value_below(&f.value, &p);
             self.map.insert(p, f.span);
             m.insert(f.key.value.clone(), v);
         }
     }
 
+    /// The JSON of a value, recording the spans of `path` and everything below it.
     fn value(&mut self, v: &Value, path: &str) -> Json {
         self.map.insert(path.to_string(), v.span);
+        self.value_below(v, path)
+    }
+
+    /// Like [`Self::value`] but without recording `path` itself (the caller records a wider span,
+    /// e.g. the whole `key: value` field).
+    fn value_below(&mut self, v: &Value, path: &str) -> Json {
         match &v.kind {
             ValueKind::Str(s) | ValueKind::Ident(s) => Json::String(s.clone()),
             ValueKind::Int(i, _) => Json::from(*i),
@@ -545,7 +554,7 @@ impl Compiler {
     }
 
     /// ROUTE declarations, or DECISION_TREE branches lowered to routes (the two cannot be mixed).
-    fn routes(&mut self, ast: &Ast) -> Vec<LoweredRoute> {
+    fn routes<'a>(&mut self, ast: &'a Ast) -> Vec<LoweredRoute<'a>> {
         let first_route = ast.items.iter().find_map(|i| match i {
             Item::Route(r) => Some(r.header),
             _ => None,
@@ -574,8 +583,8 @@ impl Compiler {
         for item in &ast.items {
             if let Item::Route(r) = item {
                 let mut lr = LoweredRoute {
-                    name: r.name.clone(),
-                    options: Vec::new(),
+                    name: Cow::Borrowed(&r.name),
+                    options: &r.options,
                     description: None,
                     priority: None,
                     tier: None,
@@ -586,9 +595,6 @@ impl Compiler {
                     span: r.header,
                     from_tree: false,
                 };
-                for o in &r.options {
-                    lr.options.push(o.clone());
-                }
                 self.route_items(&mut lr, &r.items);
                 out.push(lr);
             }
@@ -618,16 +624,16 @@ impl Compiler {
                     }),
                 };
                 let mut lr = LoweredRoute {
-                    name: Name {
+                    name: Cow::Owned(Name {
                         value: format!("{}__branch_{:02}", tree.name.value, i + 1),
                         quoted: false,
                         span: b.span,
-                    },
-                    options: Vec::new(),
+                    }),
+                    options: &[],
                     description: None,
                     priority: Some((1_000_000 - 1000 * t as i64 - i as i64, b.span)),
                     tier: None,
-                    when,
+                    when: when.map(Cow::Owned),
                     models: Vec::new(),
                     algorithm: None,
                     plugins: Vec::new(),
@@ -654,7 +660,7 @@ impl Compiler {
         out
     }
 
-    fn route_items(&mut self, lr: &mut LoweredRoute, items: &[RouteItem]) {
+    fn route_items<'a>(&mut self, lr: &mut LoweredRoute<'a>, items: &'a [RouteItem]) {
         let mut seen: HashMap<&'static str, Span> = HashMap::new();
         let mut once = |this: &mut Self, kw: &'static str, span: Span| {
             if let Some(prev) = seen.insert(kw, span) {
@@ -679,20 +685,20 @@ impl Compiler {
                 }
                 RouteItemKind::When(e) => {
                     once(self, "WHEN", it.span);
-                    lr.when = Some(e.clone());
+                    lr.when = Some(Cow::Borrowed(e));
                 }
-                RouteItemKind::Model(refs) => lr.models.extend(refs.iter().cloned()),
+                RouteItemKind::Model(refs) => lr.models.extend(refs.iter()),
                 RouteItemKind::Algorithm(a) => {
                     once(self, "ALGORITHM", it.span);
-                    lr.algorithm = Some(a.clone());
+                    lr.algorithm = Some(a);
                 }
-                RouteItemKind::Plugin(p) => lr.plugins.push(p.clone()),
+                RouteItemKind::Plugin(p) => lr.plugins.push(p),
                 RouteItemKind::Name(n) => {
-                    lr.name = n.clone();
+                    lr.name = Cow::Borrowed(n);
                 }
                 RouteItemKind::Description(d) => {
                     once(self, "DESCRIPTION", it.span);
-                    lr.description = Some(d.clone());
+                    lr.description = Some(d);
                 }
             }
         }
@@ -701,7 +707,7 @@ impl Compiler {
     #[allow(clippy::too_many_arguments)]
     fn decision(
         &mut self,
-        r: &LoweredRoute,
+        r: &LoweredRoute<'_>,
         path: &str,
         templates: &HashMap<String, Template<'_>>,
         known: &Symbols<'_>,
@@ -713,7 +719,7 @@ impl Compiler {
         self.map.insert(path.to_string(), r.span);
         self.map.insert(format!("{path}.name"), r.name.span);
         m.insert("name".into(), Json::String(r.name.value.clone()));
-        for o in &r.options {
+        for o in r.options {
             if o.key.value == "description" && o.value.kind.as_str().is_none() {
                 self.err(o.value.span, "route option `description` must be a string");
                 continue;
@@ -732,7 +738,7 @@ impl Compiler {
                 continue;
             }
             let p = format!("{path}.{}", o.key.value);
-            let v = self.value(&o.value, &p);
+            let v = self.value_below(&o.value, &p);
             self.map.insert(p, o.span);
             m.insert(o.key.value.clone(), v);
         }
@@ -778,6 +784,7 @@ impl Compiler {
                 Json::Object(n)
             }
             Some(e) => {
+                let e: &Expr = e;
                 self.check_refs(e, known);
                 let mut inner = e;
                 while let Expr::Paren { inner: i, .. } = inner {
@@ -1008,7 +1015,7 @@ impl Compiler {
                 .find(|(k, _)| *k == key)
                 .map_or(key, |(_, y)| *y);
             let p = format!("{path}.{yaml_key}");
-            let v = self.value(&o.value, &p);
+            let v = self.value_below(&o.value, &p);
             self.map.insert(p, o.span);
             m.insert(yaml_key.into(), v);
         }
@@ -1039,7 +1046,7 @@ impl Compiler {
                 continue;
             }
             let p = format!("{path}.{}", o.key.value);
-            let v = self.value(&o.value, &p);
+            let v = self.value_below(&o.value, &p);
             self.map.insert(p, o.span);
             m.insert(o.key.value.clone(), v);
         }

@@ -101,12 +101,13 @@ impl<'a> Parser<'a> {
         &self.toks[(self.pos + n).min(self.toks.len() - 1)].tok
     }
 
-    fn bump(&mut self) -> Token {
-        let t = self.peek().clone();
+    /// Moves past the current token (never past end of file); returns its span.
+    fn bump(&mut self) -> Span {
+        let span = self.peek().span;
         if self.pos < self.toks.len() - 1 {
             self.pos += 1;
         }
-        t
+        span
     }
 
     fn prev_span(&self) -> Span {
@@ -150,7 +151,7 @@ impl<'a> Parser<'a> {
 
     fn expect(&mut self, tok: Tok, context: &str) -> PResult<Span> {
         if self.peek().tok == tok {
-            Ok(self.bump().span)
+            Ok(self.bump())
         } else {
             self.expected(&tok.describe(), context)
         }
@@ -226,7 +227,7 @@ impl<'a> Parser<'a> {
         match &self.peek().tok {
             Tok::Ident(s) => {
                 let value = s.clone();
-                let span = self.bump().span;
+                let span = self.bump();
                 Ok(Name {
                     value,
                     quoted: false,
@@ -242,7 +243,7 @@ impl<'a> Parser<'a> {
             Tok::Ident(s) | Tok::Str(s) => {
                 let quoted = matches!(self.peek().tok, Tok::Str(_));
                 let value = s.clone();
-                let span = self.bump().span;
+                let span = self.bump();
                 Ok(Name {
                     value,
                     quoted,
@@ -254,7 +255,7 @@ impl<'a> Parser<'a> {
     }
 
     fn signal(&mut self) -> PResult<SignalDecl> {
-        let kw = self.bump().span;
+        let kw = self.bump();
         let signal_type = self.ident("a signal type (e.g. `keyword`)", "after SIGNAL")?;
         let name = self.name(
             "a signal name",
@@ -270,7 +271,7 @@ impl<'a> Parser<'a> {
     }
 
     fn projection(&mut self) -> PResult<ProjectionDecl> {
-        let kw = self.bump().span;
+        let kw = self.bump();
         let projection_type =
             self.ident("`partition`, `score` or `mapping`", "after PROJECTION")?;
         if !PROJECTION_TYPES.contains(&projection_type.value.as_str()) {
@@ -301,7 +302,7 @@ impl<'a> Parser<'a> {
     }
 
     fn model_decl(&mut self) -> PResult<ModelDecl> {
-        let kw = self.bump().span;
+        let kw = self.bump();
         let name = self.name("a model name", "after MODEL")?;
         let body = self.field_block(&format!("to open MODEL {}", name.value))?;
         Ok(ModelDecl {
@@ -312,7 +313,7 @@ impl<'a> Parser<'a> {
     }
 
     fn plugin_decl(&mut self) -> PResult<PluginDecl> {
-        let kw = self.bump().span;
+        let kw = self.bump();
         let name = self.name("a plugin template name", "after PLUGIN")?;
         let plugin_type = match &self.peek().tok {
             Tok::Ident(_) => self.ident("a plugin type", "")?,
@@ -422,7 +423,7 @@ impl<'a> Parser<'a> {
                         break;
                     }
                 }
-                let close = self.bump().span;
+                let close = self.bump();
                 return Ok(Value {
                     kind: ValueKind::Array(items),
                     span: t.span.to(close),
@@ -481,12 +482,12 @@ impl<'a> Parser<'a> {
                 value,
             });
         }
-        let close = self.bump().span;
+        let close = self.bump();
         Ok((opts, open.to(close)))
     }
 
     fn route(&mut self) -> PResult<RouteDecl> {
-        let kw = self.bump().span;
+        let kw = self.bump();
         let name = self.name("a route name", "after ROUTE")?;
         let mut header = kw.to(name.span);
         let mut options = Vec::new();
@@ -504,7 +505,7 @@ impl<'a> Parser<'a> {
                 _ => items.push(self.route_item(&ROUTE_ITEMS, "ROUTE")?),
             }
         }
-        let close = self.bump().span;
+        let close = self.bump();
         Ok(RouteDecl {
             name,
             options,
@@ -543,7 +544,7 @@ impl<'a> Parser<'a> {
             "PRIORITY" | "TIER" => {
                 let n = match self.peek().tok {
                     Tok::Int(v) => {
-                        let span = self.bump().span;
+                        let span = self.bump();
                         IntLit {
                             value: v,
                             lexeme: v.to_string(),
@@ -707,7 +708,7 @@ impl<'a> Parser<'a> {
                     );
                     return Err(());
                 }
-                let close = self.bump().span;
+                let close = self.bump();
                 Ok(Expr::Paren {
                     inner: Box::new(inner),
                     span: t.span.to(close),
@@ -755,7 +756,7 @@ impl<'a> Parser<'a> {
                     Tok::Str(v) => Name {
                         value: v.clone(),
                         quoted: true,
-                        span: self.bump().span,
+                        span: self.bump(),
                     },
                     Tok::Ident(v) => {
                         let span = self.peek().span;
@@ -785,7 +786,7 @@ impl<'a> Parser<'a> {
     }
 
     fn tree(&mut self) -> PResult<DecisionTree> {
-        let kw = self.bump().span;
+        let kw = self.bump();
         let name = self.name("a tree name", "after DECISION_TREE")?;
         self.expect(
             Tok::LBrace,
@@ -856,7 +857,7 @@ impl<'a> Parser<'a> {
                 _ => items.push(self.route_item(&BRANCH_ITEMS, "DECISION_TREE branch")?),
             }
         }
-        let close = self.bump().span;
+        let close = self.bump();
         Ok(Branch {
             kind,
             condition,
@@ -866,7 +867,7 @@ impl<'a> Parser<'a> {
     }
 
     fn test_block(&mut self) -> PResult<TestBlock> {
-        let kw = self.bump().span;
+        let kw = self.bump();
         let name = self.name("a test name", "after TEST")?;
         self.expect(Tok::LBrace, &format!("to open TEST {}", name.value))?;
         let mut cases = Vec::new();
@@ -892,7 +893,7 @@ impl<'a> Parser<'a> {
                 }
             }
         }
-        let close = self.bump().span;
+        let close = self.bump();
         Ok(TestBlock {
             name,
             cases,

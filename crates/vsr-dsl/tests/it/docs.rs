@@ -24,7 +24,10 @@ fn guide_examples_compile() {
         let reformatted = vsr_dsl::compile(&once).map(|c| c.routing).ok();
         assert_eq!(reformatted.as_ref(), Some(&compiled.routing));
         let text = vsr_dsl::decompile(&compiled.routing).unwrap_or_default();
-        assert_eq!(vsr_dsl::compile(&text).map(|c| c.routing).ok(), Some(compiled.routing));
+        assert_eq!(
+            vsr_dsl::compile(&text).map(|c| c.routing).ok(),
+            Some(compiled.routing)
+        );
         rest = &body[end..];
     }
     assert!(blocks >= 7, "found {blocks} examples");
