@@ -2,6 +2,11 @@
 //! `need_clarification`, `want_different`) from our shipped EN/ZH example set
 //! (`data/user_feedback.tsv`) scored as prototypes on the current message only. Below the
 //! threshold (default 0.7) the label becomes `satisfied`. Only configured names are emitted.
+//!
+//! Feedback usually leads a follow-up ("That's wrong. Now explain …"), and the rest of the
+//! message dilutes it in a whole-message embedding; so when the message has more than one
+//! sentence its first sentence is classified too (one extra encoder pass), and the stronger
+//! non-`satisfied` verdict of the two wins.
 
 use std::sync::Arc;
 
@@ -46,6 +51,19 @@ impl FeedbackFamily {
     }
 }
 
+/// The first sentence of a multi-sentence message (`None` for a single sentence).
+pub fn first_sentence(text: &str) -> Option<&str> {
+    let text = text.trim();
+    let end = text.char_indices().find_map(|(i, c)| {
+        matches!(c, '.' | '!' | '?' | ';' | '。' | '！' | '？' | '；').then(|| i + c.len_utf8())
+    })?;
+    let (head, rest) = text.split_at(end);
+    let rest = rest.trim_start_matches(|c: char| {
+        c.is_whitespace() || matches!(c, '.' | '!' | '?' | '。' | '！' | '？')
+    });
+    (!rest.trim().is_empty() && !head.trim().is_empty()).then_some(head)
+}
+
 /// Label normalisation of the original (`SAT` → `satisfied`, upper-case ids lower-cased).
 pub fn normalise(label: &str) -> String {
     match label.trim().to_ascii_uppercase().as_str() {
@@ -70,7 +88,16 @@ impl SignalFamily for FeedbackFamily {
     ) -> Result<(), SignalError> {
         let (label, p) = match ctx.embedding() {
             _ if ctx.text().trim().is_empty() => (SATISFIED.to_string(), 0.0),
-            Some(q) => self.predict(q),
+            Some(q) => {
+                let whole = self.predict(q);
+                let lead = first_sentence(ctx.text())
+                    .and_then(|s| self.space.embed_query(s).ok())
+                    .map(|v| self.predict(&v));
+                match lead {
+                    Some(l) if l.0 != SATISFIED && (whole.0 == SATISFIED || l.1 > whole.1) => l,
+                    _ => whole,
+                }
+            }
             None => {
                 return Err(SignalError::new(
                     Family::UserFeedback,
@@ -91,6 +118,18 @@ impl SignalFamily for FeedbackFamily {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn first_sentence_only_for_several_sentences() {
+        assert_eq!(
+            first_sentence("That's wrong. Fix it."),
+            Some("That's wrong.")
+        );
+        assert_eq!(first_sentence("不对！请重新回答。"), Some("不对！"));
+        assert_eq!(first_sentence("What is 2 + 2?"), None);
+        assert_eq!(first_sentence("Wait!!! ok"), Some("Wait!"));
+        assert_eq!(first_sentence("no punctuation"), None);
+    }
 
     #[test]
     fn labels_are_normalised() {

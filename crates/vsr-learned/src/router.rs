@@ -120,6 +120,16 @@ pub struct Router {
 }
 
 impl Router {
+    /// A router over an engine built elsewhere, with no encoder (its learned signals never
+    /// match). For tools that keep working without a model, after telling the user why.
+    pub fn without_models(engine: Engine) -> Self {
+        Self {
+            engine,
+            space: None,
+            embedding_families: FamilySet::EMPTY,
+        }
+    }
+
     pub fn engine(&self) -> &Engine {
         &self.engine
     }
