@@ -486,8 +486,9 @@ impl Engine {
         }
     }
 
-    /// Partitions, then composers, then scores and mappings.
-    fn project(&self, signals: &mut SignalSet) -> ProjectionsTrace {
+    /// Partitions, then composers, then scores and mappings, in place (part of
+    /// [`Engine::decide`]; public for benchmarks and tools).
+    pub fn project(&self, signals: &mut SignalSet) -> ProjectionsTrace {
         let partitions = self.partitions.iter().map(|p| p.apply(signals)).collect();
         for (slots, node) in &self.composers {
             if !node.eval(signals).matched {

@@ -118,6 +118,7 @@ pub(crate) struct Band {
 pub(crate) struct Mapping {
     name: Arc<str>,
     source: usize,
+    source_name: Arc<str>,
     slope: f64,
     bands: Vec<Band>,
 }
@@ -390,6 +391,7 @@ impl Mapping {
         Ok(Self {
             name: Arc::from(spec.name.as_str()),
             source,
+            source_name: Arc::from(spec.source.as_str()),
             slope: spec.slope.filter(|s| *s > 0.0).unwrap_or(DEFAULT_SLOPE),
             bands,
         })
@@ -409,6 +411,7 @@ impl Mapping {
     pub fn apply(&self, score: f64, set: &mut SignalSet) -> MappingTrace {
         let mut trace = MappingTrace {
             name: self.name.clone(),
+            source: self.source_name.clone(),
             score,
             output: None,
             confidence: 0.0,
@@ -462,6 +465,8 @@ pub struct ScoreTrace {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct MappingTrace {
     pub name: Arc<str>,
+    /// The score the mapping reads.
+    pub source: Arc<str>,
     pub score: f64,
     /// The emitted output; `None` when the score falls between bands.
     pub output: Option<Arc<str>>,

@@ -139,7 +139,100 @@ pub struct KeywordFamily {
     total: usize,
     folded: Option<PhraseIndex>,
     exact: Option<PhraseIndex>,
+    /// bm25 vocabularies of case-insensitive and case-sensitive rules.
+    folded_stems: Option<StemIndex>,
+    exact_stems: Option<StemIndex>,
     stemmer: Stemmer,
+}
+
+/// Finds which tokens of a bm25 vocabulary occur in a text without stemming every word: only
+/// words that start like a vocabulary stem (all but its last character, which stemming may
+/// change, e.g. happy → happi) are stemmed. CJK tokens (bigrams) are found as substrings.
+struct StemIndex {
+    automaton: AhoCorasick,
+    /// Per pattern: `None` for a stem prefix, `Some(token)` for a CJK token.
+    cjk: Vec<Option<String>>,
+    /// Sorted vocabulary.
+    vocabulary: Vec<String>,
+}
+
+impl StemIndex {
+    fn build(bags: Vec<&Vec<String>>) -> Result<Option<Self>, String> {
+        let mut vocabulary: Vec<String> = bags.into_iter().flatten().cloned().collect();
+        vocabulary.sort();
+        vocabulary.dedup();
+        if vocabulary.is_empty() {
+            return Ok(None);
+        }
+        let mut patterns: Vec<String> = Vec::new();
+        let mut cjk = Vec::new();
+        for t in &vocabulary {
+            let (pattern, kind) = if t.chars().any(is_cjk) {
+                (t.clone(), Some(t.clone()))
+            } else {
+                let n = t.chars().count();
+                let keep = if n >= 3 { n - 1 } else { n };
+                (t.chars().take(keep).collect(), None)
+            };
+            if !patterns.contains(&pattern) {
+                patterns.push(pattern);
+                cjk.push(kind);
+            }
+        }
+        let automaton = AhoCorasickBuilder::new()
+            .match_kind(MatchKind::Standard)
+            .build(&patterns)
+            .map_err(|e| e.to_string())?;
+        Ok(Some(Self {
+            automaton,
+            cjk,
+            vocabulary,
+        }))
+    }
+
+    /// The vocabulary tokens present in `hay` (sorted, deduplicated).
+    fn tokens(&self, hay: &str, stemmer: &Stemmer) -> Vec<String> {
+        let mut found: Vec<String> = Vec::new();
+        let mut stemmed_at: Vec<usize> = Vec::new();
+        for m in self.automaton.find_overlapping_iter(hay) {
+            if let Some(token) = &self.cjk[m.pattern().as_usize()] {
+                found.push(token.clone());
+                continue;
+            }
+            let start = m.start();
+            if hay[..start].chars().next_back().is_some_and(is_word_char)
+                || stemmed_at.contains(&start)
+            {
+                continue;
+            }
+            stemmed_at.push(start);
+            let end = hay[start..]
+                .find(|c: char| !is_word_char(c))
+                .map_or(hay.len(), |i| start + i);
+            let word = &hay[start..end];
+            let lower;
+            let word = if word.chars().any(char::is_uppercase) {
+                lower = word.to_lowercase();
+                lower.as_str()
+            } else {
+                word
+            };
+            if is_stop_word(word) {
+                continue;
+            }
+            let stem = stemmer.stem(word);
+            if self
+                .vocabulary
+                .binary_search_by(|v| v.as_str().cmp(&stem))
+                .is_ok()
+            {
+                found.push(stem.into_owned());
+            }
+        }
+        found.sort();
+        found.dedup();
+        found
+    }
 }
 
 impl KeywordFamily {
@@ -214,9 +307,22 @@ impl KeywordFamily {
                 message,
             })
         };
+        let stems = |case_sensitive: bool| {
+            let bags = rules
+                .iter()
+                .filter(|r| r.method == KeywordMethod::Bm25 && r.case_sensitive == case_sensitive)
+                .flat_map(|r| r.bags.iter())
+                .collect();
+            StemIndex::build(bags).map_err(|message| KeywordError::Automaton {
+                rule: "(all bm25 rules)".into(),
+                message,
+            })
+        };
         Ok(Self {
             folded: build(folded)?,
             exact: build(exact)?,
+            folded_stems: stems(false)?,
+            exact_stems: stems(true)?,
             rules,
             total: offset,
             stemmer,
@@ -248,14 +354,19 @@ impl KeywordFamily {
                     }
                 }
                 KeywordMethod::Bm25 => {
-                    let cache = if rule.case_sensitive {
-                        &mut raw_tokens
+                    let (cache, index) = if rule.case_sensitive {
+                        (&mut raw_tokens, &self.exact_stems)
                     } else {
-                        &mut folded_tokens
+                        (&mut folded_tokens, &self.folded_stems)
                     };
-                    let tokens = cache.get_or_insert_with(|| content_tokens(hay, &self.stemmer));
+                    let tokens = cache.get_or_insert_with(|| {
+                        index
+                            .as_ref()
+                            .map(|ix| ix.tokens(hay, &self.stemmer))
+                            .unwrap_or_default()
+                    });
                     for (i, bag) in rule.bags.iter().enumerate() {
-                        if !bag.is_empty() && bag.iter().all(|t| tokens.contains(t)) {
+                        if !bag.is_empty() && bag.iter().all(|t| tokens.binary_search(t).is_ok()) {
                             slot[i] = 1.0;
                         }
                     }
@@ -539,6 +650,43 @@ mod tests {
         // Chinese bigrams, no pinyin: an unrelated Chinese prompt does not match.
         assert!(!run(&specs, "这个是什么？")[0].matched);
         assert!(run(&specs, "请审查合同条款")[0].matched);
+    }
+
+    #[test]
+    fn stem_index_agrees_with_full_tokenisation() {
+        let stemmer = Stemmer::create(Algorithm::English);
+        let kws = [
+            "happy customers",
+            "studies",
+            "hoping",
+            "compare trade-offs",
+            "roman republic collapse",
+            "合同条款",
+            "analyze the root cause",
+            "relational databases",
+            "responsibility",
+            "probability",
+        ];
+        let bags: Vec<Vec<String>> = kws
+            .iter()
+            .map(|k| content_tokens(&k.to_lowercase(), &stemmer))
+            .collect();
+        let ix = StemIndex::build(bags.iter().collect())
+            .expect("builds")
+            .expect("non-empty");
+        for text in [
+            "The happiest customer studied how we hoped to compare tradeoffs and trade-offs",
+            "Analyzing root causes of the Roman Republic's collapse",
+            "请审查合同条款，并比较",
+            "Relations between relational database responsibilities, probably probabilities",
+        ] {
+            let lower = text.to_lowercase();
+            let full: Vec<String> = content_tokens(&lower, &stemmer)
+                .into_iter()
+                .filter(|t| ix.vocabulary.binary_search(t).is_ok())
+                .collect();
+            assert_eq!(ix.tokens(&lower, &stemmer), full, "{text}");
+        }
     }
 
     #[test]
