@@ -1,8 +1,243 @@
+//! `vllm-sr eval`: route one prompt in-process and show the decision with its trace.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-#[derive(clap::Args)]
-pub struct Args {}
+use vsr_engine::eval_api::EvalResponse;
+use vsr_engine::{Engine, EvalMode, RoutingResult};
+use vsr_signals::Family;
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+#[derive(clap::Args)]
+pub struct Args {
+    /// Routing config (canonical v0.3 YAML).
+    #[arg(long, short = 'c')]
+    pub config: PathBuf,
+    /// The prompt to route.
+    pub text: String,
+    /// Print the eval API response (with the full trace) as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Loads a config (invalid configs print their diagnostics and give exit 2) and builds the
+/// router with its learned families when the default encoder
+/// is installed (`vllm-sr models fetch`). Without it, a config with learned rules routes on
+/// the heuristic families only (their learned signals never match), after a warning that
+/// names the rules; the server refuses such a config instead.
+pub fn load_router(path: &Path) -> Result<vsr_learned::Router, ExitCode> {
+    let loaded = match vsr_config::load_file(path) {
+        Ok(l) => l,
+        Err(e) => {
+            eprintln!("{e}");
+            return Err(ExitCode::from(2));
+        }
+    };
+    for w in &loaded.warnings {
+        tracing::warn!("{w}");
+    }
+    let models = match vsr_learned::ModelSet::discover() {
+        Ok(found) => found.unwrap_or_default(),
+        Err(e) => {
+            tracing::warn!("cannot load the sentence encoder: {e}");
+            vsr_learned::ModelSet::none()
+        }
+    };
+    match vsr_learned::build_router(&loaded.config, &models) {
+        Ok(router) => Ok(router),
+        Err(e @ vsr_learned::BuildError::ModelRequired { .. }) => {
+            tracing::warn!("{e}; learned signals are off");
+            Engine::from_config(&loaded.config)
+                .map(vsr_learned::Router::without_models)
+                .map_err(|e| {
+                    eprintln!("{}: {e}", path.display());
+                    ExitCode::from(2)
+                })
+        }
+        Err(e) => {
+            eprintln!("{}: {e}", path.display());
+            Err(ExitCode::from(2))
+        }
+    }
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    let router = match load_router(&args.config) {
+        Ok(e) => e,
+        Err(code) => return Ok(code),
+    };
+    if args.text.trim().is_empty() {
+        eprintln!("error: text cannot be empty");
+        return Ok(ExitCode::from(2));
+    }
+    let view = vsr_signals::RequestView::from_text(args.text.as_str());
+    let (result, timing) = router.route_timed(&view, EvalMode::All);
+    if args.json {
+        let body = EvalResponse::from_result(&args.text, &result, true);
+        println!("{}", serde_json::to_string_pretty(&body)?);
+    } else {
+        print!("{}", render(router.engine(), &result));
+        if timing.embed_ns > 0 {
+            println!("           prompt embedding {}", micros(timing.embed_ns));
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn micros(ns: u64) -> String {
+    format!("{:.1} µs", ns as f64 / 1000.0)
+}
+
+/// The human-readable report of one routing result.
+pub fn render(engine: &Engine, r: &RoutingResult) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    match (&r.decision, r.winner_trace()) {
+        (Some(name), Some(t)) => {
+            let _ = writeln!(
+                w,
+                "decision   {name}  (confidence {:.3}, tier {}, priority {})",
+                r.confidence, t.tier, t.priority
+            );
+        }
+        _ => {
+            let _ = writeln!(w, "decision   (none)");
+        }
+    }
+    let reasoning = if r.reasoning.use_reasoning {
+        let mut s = "on".to_string();
+        if let Some(e) = &r.reasoning.effort {
+            let _ = write!(s, ", effort {e}");
+        }
+        s
+    } else {
+        "off".to_string()
+    };
+    let family = r
+        .reasoning
+        .family
+        .as_deref()
+        .map(|f| format!(", family {f}"))
+        .unwrap_or_default();
+    let default = if r.is_default {
+        "  [default model]"
+    } else {
+        ""
+    };
+    let _ = writeln!(
+        w,
+        "model      {}{default}  reasoning {reasoning}{family}",
+        r.model
+    );
+    let _ = writeln!(w, "why        {}", r.decisions.reason);
+    if let Some(t) = r.winner_trace()
+        && !t.matched_rules.is_empty()
+    {
+        let _ = writeln!(w, "rules      {}", t.matched_rules.join(", "));
+    }
+    let others: Vec<String> = r
+        .decisions
+        .evaluated
+        .iter()
+        .filter(|d| d.matched && Some(&*d.name) != r.decision.as_deref())
+        .map(|d| format!("{} (tier {}, {:.3})", d.name, d.tier, d.confidence))
+        .collect();
+    if !others.is_empty() {
+        let _ = writeln!(w, "also       {}", others.join(", "));
+    }
+
+    let _ = writeln!(w, "\nsignals");
+    for fam in r.signals.families() {
+        if fam.family == Family::Projection || !fam.evaluated {
+            continue;
+        }
+        let matched: Vec<_> = fam.signals.iter().filter(|s| s.matched).collect();
+        if let Some(err) = &fam.error {
+            let _ = writeln!(w, "  {:<13} error: {err}", fam.family.as_str());
+        }
+        if matched.is_empty() {
+            let _ = writeln!(w, "  {:<13} -", fam.family.as_str());
+        }
+        for s in matched {
+            let evidence = if s.evidence.is_empty() {
+                String::new()
+            } else {
+                format!("  [{}]", s.evidence.join(", "))
+            };
+            let value = if s.value != 0.0 && s.value != s.confidence {
+                format!("  value {}", trim_float(s.value))
+            } else {
+                String::new()
+            };
+            let _ = writeln!(
+                w,
+                "  {:<13} {:<32} {:.3}{value}{evidence}",
+                fam.family.as_str(),
+                s.name,
+                s.confidence
+            );
+        }
+    }
+
+    let p = &r.projections;
+    if !(p.partitions.is_empty() && p.scores.is_empty()) {
+        let _ = writeln!(w, "\nprojections");
+        for part in &p.partitions {
+            let winner = part.winner.as_deref().unwrap_or("-");
+            let how = if part.defaulted { " (default)" } else { "" };
+            let _ = writeln!(w, "  partition {:<28} {winner}{how}", part.name);
+        }
+        for s in &p.scores {
+            let band = p
+                .mappings
+                .iter()
+                .filter(|m| m.source == s.name)
+                .map(|m| match &m.output {
+                    Some(o) => format!("  → {} {o} ({:.3})", m.name, m.confidence),
+                    None => format!("  → {} (between bands)", m.name),
+                })
+                .collect::<String>();
+            let _ = writeln!(w, "  score     {:<28} {:+.3}{band}", s.name, s.value);
+            for t in &s.terms {
+                let _ = writeln!(
+                    w,
+                    "              {:+.3}  {} ({} × {:.3})",
+                    t.contribution, t.signal, t.weight, t.value
+                );
+            }
+        }
+    }
+
+    let missing = engine.missing_families();
+    if !missing.is_empty() {
+        let names: Vec<&str> = missing.iter().map(Family::as_str).collect();
+        let _ = writeln!(
+            w,
+            "\nnote: no evaluator for {} (learned families); their signals never match",
+            names.join(", ")
+        );
+    }
+    let per_family: Vec<String> = r
+        .signals
+        .families()
+        .filter(|f| f.evaluated && f.elapsed_ns > 0)
+        .map(|f| format!("{} {}", f.family.as_str(), micros(f.elapsed_ns)))
+        .collect();
+    let _ = writeln!(
+        w,
+        "\ntiming     signals {} ({}), projections {}, decisions {}",
+        micros(r.timing.signals_ns),
+        per_family.join(", "),
+        micros(r.timing.projections_ns),
+        micros(r.timing.decisions_ns)
+    );
+    out
+}
+
+fn trim_float(v: f64) -> String {
+    if v.fract() == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.3}")
+    }
 }
