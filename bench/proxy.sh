@@ -69,6 +69,10 @@ LUA
 
 targets=("direct-sim|http://127.0.0.1:$sim_port/v1/chat/completions" "vllm-sr|http://127.0.0.1:$router_port/v1/chat/completions")
 
+if [ -n "$litellm_bin" ] && [ ! -x "$litellm_bin" ]; then
+  echo "notice: $litellm_bin is not executable; skipping the LiteLLM comparison" >&2
+  litellm_bin=""
+fi
 if [ -n "$litellm_bin" ]; then
   cat >"$work/litellm.yaml" <<YAML
 model_list:
@@ -95,7 +99,7 @@ YAML
   else
     echo "warning: litellm did not become ready; see below" >&2; tail -20 "$work/litellm.log" >&2
   fi
-else
+elif [ -z "${LITELLM_BIN:-}" ]; then
   echo "notice: litellm not found; skipping the LiteLLM comparison" >&2
 fi
 

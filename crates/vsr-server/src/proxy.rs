@@ -365,6 +365,12 @@ pub async fn handle_chat(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
+    if !sse {
+        // Non-streaming answers: time to first token is time to response headers.
+        shared
+            .metrics
+            .ttft(&routed.alias, started.elapsed().as_secs_f64());
+    }
     if status.is_success() {
         add_route_headers(
             resp.headers_mut(),
@@ -807,7 +813,6 @@ impl ObserveState {
         self.done = true;
         let m = &self.shared.metrics;
         if !self.sse {
-            m.ttft(&self.alias, self.started.elapsed().as_secs_f64());
             if completed {
                 self.usage = usage_only(&self.raw);
             }
