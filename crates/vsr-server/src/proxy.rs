@@ -812,10 +812,8 @@ impl ObserveState {
         }
         self.done = true;
         let m = &self.shared.metrics;
-        if !self.sse {
-            if completed {
-                self.usage = usage_only(&self.raw);
-            }
+        if !self.sse && completed {
+            self.usage = usage_only(&self.raw);
         }
         if completed {
             m.latency(&self.alias, self.started.elapsed().as_secs_f64());
