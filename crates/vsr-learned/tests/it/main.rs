@@ -14,12 +14,11 @@ pub fn models() -> Option<ModelSet> {
     static MODELS: OnceLock<Option<ModelSet>> = OnceLock::new();
     let m = MODELS.get_or_init(|| {
         let local = vsr_testkit::workspace_root().join("models/usem3");
-        let found = if vsr_models::catalog::is_installed(&local) {
+        if vsr_models::catalog::is_installed(&local) {
             ModelSet::load_dir(&local).ok()
         } else {
             ModelSet::discover().ok().flatten()
-        };
-        found
+        }
     });
     if m.is_none() {
         eprintln!("notice: model usem3 not installed (vllm-sr models fetch); skipping this test");
