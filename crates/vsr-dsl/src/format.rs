@@ -103,13 +103,13 @@ struct Printer<'a> {
 }
 
 impl Printer<'_> {
-    fn blank_between(&self, a: usize, b: usize) -> bool {
-        let b = b.min(self.src.len());
-        a < b
-            && self
-                .src
-                .get(a..b)
-                .is_some_and(|s| s.matches('\n').count() >= 2)
+    /// True when the whitespace after `end` holds a blank line (a comment group's separation).
+    fn blank_after(&self, end: usize) -> bool {
+        let rest = self.src.get(end..).unwrap_or_default();
+        let ws = rest
+            .find(|c: char| !c.is_whitespace())
+            .map_or(rest, |i| &rest[..i]);
+        ws.matches('\n').count() >= 2
     }
 
     fn pad(&mut self, indent: usize) {
@@ -126,7 +126,7 @@ impl Printer<'_> {
                 break;
             }
             if let Some(end) = last_end
-                && self.blank_between(end, c.span.start)
+                && self.blank_after(end)
             {
                 self.out.push('\n');
             }
@@ -139,7 +139,7 @@ impl Printer<'_> {
         }
         if let Some(end) = last_end
             && before != usize::MAX
-            && self.blank_between(end, before)
+            && self.blank_after(end)
         {
             self.out.push('\n');
         }

@@ -122,3 +122,54 @@ proptest! {
         prop_assert_eq!(vsr_dsl::compile(&f).map(|c| c.routing).ok(), Some(c.routing));
     }
 }
+
+const RICH: &str = r#"SIGNAL keyword urgent { operator: "OR", keywords: ["now", "asap"] }
+SIGNAL domain "computer science" { description: "cs", mmlu_categories: ["computer science"] }
+PROJECTION mapping band { source: "s", outputs: [{ name: "hi", gte: 0.5 }, { name: "lo", lt: 0.5 }] }
+MODEL m { description: "d", loras: [{ name: "x" }] }
+PLUGIN cache semantic_cache { enabled: true, similarity_threshold: 0.9 }
+ROUTE r (description = "route") {
+  PRIORITY 10
+  TIER 1
+  WHEN keyword("urgent") AND NOT (domain("computer science") OR projection("hi"))
+  MODEL "m" (reasoning = true, effort = "high"), "n" (weight = 0.5)
+  ALGORITHM confidence (on_error = "fallback") { threshold: 0.7, hybrid_weights: { logprob_weight: 0.6 } }
+  PLUGIN cache { similarity_threshold: 0.95 }
+  PLUGIN header_mutation
+}
+TEST t { "hurry now" -> r "hello" -> r }
+"#;
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
+
+    /// Comments dropped between any two tokens all survive fmt, which stays idempotent and keeps
+    /// the meaning.
+    #[test]
+    fn comments_anywhere_survive_fmt(picks in prop::collection::vec(any::<prop::sample::Index>(), 1..12)) {
+        let tokens = vsr_dsl::lexer::lex(RICH).tokens;
+        let mut cuts: Vec<usize> = picks.iter().map(|i| tokens[i.index(tokens.len())].span.end).collect();
+        cuts.sort_unstable();
+        cuts.dedup();
+        let mut src = String::new();
+        let mut last = 0;
+        for (n, c) in cuts.iter().enumerate() {
+            src.push_str(&RICH[last..*c]);
+            src.push_str(&format!(" # c{n}\n"));
+            last = *c;
+        }
+        src.push_str(&RICH[last..]);
+        let out = vsr_dsl::format(&src).map_err(|d| TestCaseError::fail(format!("{d:?}\n{src}")))?;
+        let texts = |s: &str| -> Vec<String> {
+            let mut v: Vec<String> = vsr_dsl::lexer::lex(s).comments.into_iter().map(|c| c.text).collect();
+            v.sort();
+            v
+        };
+        prop_assert_eq!(texts(&src), texts(&out), "{}", out);
+        let again = vsr_dsl::format(&out).ok();
+        prop_assert_eq!(again.as_ref(), Some(&out));
+        let a = vsr_dsl::compile(&src).map(|c| c.routing).ok();
+        prop_assert!(a.is_some());
+        prop_assert_eq!(vsr_dsl::compile(&out).map(|c| c.routing).ok(), a);
+    }
+}
