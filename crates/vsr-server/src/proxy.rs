@@ -351,8 +351,8 @@ pub async fn handle_chat(
                 return Err(e);
             }
         };
-    let status = upstream.status();
-    let (parts, body) = upstream.into_parts();
+    let Upstream { parts, body, first } = upstream;
+    let status = parts.status;
     let mut resp = Response::new(());
     *resp.status_mut() = status;
     for (name, value) in parts.headers.iter() {
@@ -391,6 +391,7 @@ pub async fn handle_chat(
         resp.headers_mut().insert("x-request-id", v);
     }
     let observed = Observed {
+        first,
         inner: body,
         idle: Box::pin(tokio::time::sleep(timeout)),
         timeout,
@@ -414,9 +415,18 @@ pub async fn handle_chat(
     Ok(resp.map(|()| observed.boxed_unsync()))
 }
 
+/// An upstream answer whose first body frame (if any) was already read.
+struct Upstream {
+    parts: http::response::Parts,
+    body: Incoming,
+    first: Option<Frame<Bytes>>,
+}
+
 /// Sends the request to one endpoint of `pool`, retrying on another endpoint (when there is
-/// one) after a connect failure or a connection that closed before response headers. Nothing
-/// has reached the client at that point, so a retry is always safe for it.
+/// one) after a connect failure, a connection that closed before response headers, or a
+/// successful answer whose body failed before its first byte (a refused stream). Nothing has
+/// reached the client at that point, so a retry is always safe for it. On success the first
+/// body frame, already read, comes back with the rest of the body.
 async fn forward(
     shared: &Arc<Shared>,
     pool: &Arc<Pool>,
@@ -424,7 +434,7 @@ async fn forward(
     body: Bytes,
     request_id: &str,
     timeout: Duration,
-) -> Result<(Response<Incoming>, InFlight), ApiError> {
+) -> Result<(Upstream, InFlight), ApiError> {
     let mut tried: Vec<usize> = Vec::new();
     let mut last_err = None;
     for attempt in 0..=pool.reliability.retry_count {
@@ -481,10 +491,44 @@ async fn forward(
                 tried.push(guard.index());
             }
             Ok(Ok(resp)) => {
-                if pool.report(guard.index(), resp.status().is_server_error()) {
+                let (parts, mut body) = resp.into_parts();
+                let first = if parts.status.is_success() {
+                    match tokio::time::timeout(timeout, body.frame()).await {
+                        Err(_) => {
+                            if pool.report(guard.index(), true) {
+                                shared.metrics.ejection(&pool.alias, &ep.settings.name);
+                            }
+                            shared.metrics.error(&pool.alias, "timeout");
+                            return Err(ApiError::new(
+                                StatusCode::GATEWAY_TIMEOUT,
+                                "upstream request timed out",
+                            ));
+                        }
+                        Ok(Some(Err(e))) => {
+                            if pool.report(guard.index(), true) {
+                                shared.metrics.ejection(&pool.alias, &ep.settings.name);
+                            }
+                            last_err = Some(ApiError::new(
+                                StatusCode::BAD_GATEWAY,
+                                format!(
+                                    "upstream `{}` failed before sending a body: {}",
+                                    ep.settings.name,
+                                    error_chain(&e)
+                                ),
+                            ));
+                            tried.push(guard.index());
+                            continue;
+                        }
+                        Ok(Some(Ok(frame))) => Some(frame),
+                        Ok(None) => None,
+                    }
+                } else {
+                    None
+                };
+                if pool.report(guard.index(), parts.status.is_server_error()) {
                     shared.metrics.ejection(&pool.alias, &ep.settings.name);
                 }
-                return Ok((resp, guard));
+                return Ok((Upstream { parts, body, first }, guard));
             }
         }
     }
@@ -898,6 +942,8 @@ pub fn parse_usage(v: &serde_json::Value) -> Option<Usage> {
 /// Passes upstream frames through unchanged, observing them; enforces the idle timeout.
 /// Dropping it early (client gone) drops the upstream body, which closes that connection.
 struct Observed {
+    /// The frame `forward` read to make sure the stream started.
+    first: Option<Frame<Bytes>>,
     inner: Incoming,
     idle: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
@@ -913,6 +959,15 @@ impl Body for Observed {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if let Some(frame) = this.first.take() {
+            if let Some(d) = frame.data_ref() {
+                this.st.on_data(d);
+            }
+            if this.inner.is_end_stream() {
+                this.st.finish(true);
+            }
+            return Poll::Ready(Some(Ok(frame)));
+        }
         match Pin::new(&mut this.inner).poll_frame(cx) {
             Poll::Ready(Some(Ok(frame))) => {
                 if let Some(d) = frame.data_ref() {
@@ -945,11 +1000,22 @@ impl Body for Observed {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        self.first.is_none() && self.inner.is_end_stream()
     }
 
     fn size_hint(&self) -> SizeHint {
-        self.inner.size_hint()
+        let inner = self.inner.size_hint();
+        let held = self
+            .first
+            .as_ref()
+            .and_then(|f| f.data_ref())
+            .map_or(0, |d| d.len() as u64);
+        let mut hint = SizeHint::new();
+        hint.set_lower(inner.lower() + held);
+        if let Some(upper) = inner.upper() {
+            hint.set_upper(upper + held);
+        }
+        hint
     }
 }
 

@@ -35,6 +35,9 @@ pub struct SimOptions {
     /// Words per answer unless `max_tokens` asks for fewer.
     pub words: usize,
     pub chunk_delay: Duration,
+    /// Cut every stream after this many content chunks (0: before any byte); the
+    /// `x-sim-cut-after` header overrides it.
+    pub cut_after: Option<u64>,
 }
 
 impl Default for SimOptions {
@@ -48,6 +51,7 @@ impl Default for SimOptions {
             cut_rate: 0.0,
             words: 12,
             chunk_delay: Duration::ZERO,
+            cut_after: None,
         }
     }
 }
@@ -243,6 +247,7 @@ async fn chat(
     }
     let include_usage = v.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
     let cut_after = header_num(&h, "x-sim-cut-after")
+        .or(opts.cut_after)
         .or_else(|| (opts.cut_rate > 0.0 && fastrand::f64() < opts.cut_rate).then_some(1));
     let delay = header_num(&h, "x-sim-chunk-delay-ms")
         .map(Duration::from_millis)
@@ -251,6 +256,12 @@ async fn chat(
     let created = unix_now();
     tokio::spawn(async move {
         let send = |b: Vec<u8>| Ok(Frame::data(Bytes::from(b)));
+        if cut_after == Some(0) {
+            // Headers go out first (the body is pending), then the stream dies.
+            tokio::time::sleep(Duration::from_millis(20)).await;
+            let _ = tx.send(Err("simulated refused stream".into())).await;
+            return;
+        }
         let first = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}],
             "sim_request": v, "sim_headers": Value::Object(echoed)});

@@ -30,6 +30,9 @@ pub struct Args {
     /// Fraction of streams cut after the first content chunk.
     #[arg(long, default_value_t = 0.0)]
     cut_rate: f64,
+    /// Cut every stream after N content chunks (0: after the headers, before any byte).
+    #[arg(long)]
+    cut_after: Option<u64>,
     /// Words per answer (capped by the request's max_tokens).
     #[arg(long, default_value_t = 12)]
     words: usize,
@@ -54,6 +57,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cut_rate: args.cut_rate,
         words: args.words,
         chunk_delay: Duration::from_millis(args.chunk_delay_ms),
+        cut_after: args.cut_after,
     };
     let port_file = args.port_file;
     vsr_server::run::block_on(async move {

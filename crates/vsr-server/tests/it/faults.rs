@@ -227,3 +227,31 @@ async fn client_disconnect_cancels_the_upstream_stream() {
         "{m}"
     );
 }
+
+#[tokio::test]
+async fn stream_refused_before_its_first_byte_is_retried() {
+    let refuser = sim(&["a-up"], |o| o.cut_after = Some(0)).await;
+    let good = sim(&["a-up"], |_| {}).await;
+    let backends = vec![refuser.addr.to_string(), good.addr.to_string()];
+    let r = router_with(
+        &config_yaml(
+            &backends,
+            &backends,
+            "retry_count: 1, consecutive_5xx: 0",
+            "30s",
+        ),
+        |_| {},
+    )
+    .await;
+    let c = client();
+    let url = format!("{}/v1/chat/completions", r.base);
+    for _ in 0..6 {
+        let mut body = chat("a", "x");
+        body["stream"] = json!(true);
+        let rep = post(&c, &url, &body).await;
+        assert_eq!(rep.status, 200);
+        assert!(rep.text().contains("data: [DONE]"), "{}", rep.text());
+    }
+    assert!(refuser.stats.chat_requests.load(Ordering::Relaxed) >= 3);
+    assert_eq!(good.stats.chat_requests.load(Ordering::Relaxed), 6);
+}
