@@ -140,6 +140,51 @@ ROUTE r (description = "route") {
 TEST t { "hurry now" -> r "hello" -> r }
 "#;
 
+const TREE: &str = r#"SIGNAL jailbreak jb { threshold: 0.5 }
+DECISION_TREE main {
+  IF jailbreak("jb") { NAME blocked DESCRIPTION "no" MODEL "a" PLUGIN fast_response { message: "no" } }
+  ELSE IF domain("math") AND NOT keyword("k") { TIER 2 MODEL "b" (reasoning = true) ALGORITHM static }
+  ELSE { MODEL "a", "b" }
+}
+"#;
+
+/// Inserts ` # cN` + newline after the tokens at `picks`, formats, and checks that every comment
+/// survives, fmt is idempotent and the meaning is unchanged.
+fn check_comments(base: &str, picks: &[prop::sample::Index]) -> Result<(), TestCaseError> {
+    let tokens = vsr_dsl::lexer::lex(base).tokens;
+    let mut cuts: Vec<usize> = picks
+        .iter()
+        .map(|i| tokens[i.index(tokens.len())].span.end)
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut src = String::new();
+    let mut last = 0;
+    for (n, c) in cuts.iter().enumerate() {
+        src.push_str(&base[last..*c]);
+        src.push_str(&format!(" # c{n}\n"));
+        last = *c;
+    }
+    src.push_str(&base[last..]);
+    let out = vsr_dsl::format(&src).map_err(|d| TestCaseError::fail(format!("{d:?}\n{src}")))?;
+    let texts = |s: &str| -> Vec<String> {
+        let mut v: Vec<String> = vsr_dsl::lexer::lex(s)
+            .comments
+            .into_iter()
+            .map(|c| c.text)
+            .collect();
+        v.sort();
+        v
+    };
+    prop_assert_eq!(texts(&src), texts(&out), "{}", out);
+    let again = vsr_dsl::format(&out).ok();
+    prop_assert_eq!(again.as_ref(), Some(&out));
+    let a = vsr_dsl::compile(&src).map(|c| c.routing).ok();
+    prop_assert!(a.is_some());
+    prop_assert_eq!(vsr_dsl::compile(&out).map(|c| c.routing).ok(), a);
+    Ok(())
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 256, failure_persistence: None, ..ProptestConfig::default() })]
 
@@ -147,29 +192,11 @@ proptest! {
     /// the meaning.
     #[test]
     fn comments_anywhere_survive_fmt(picks in prop::collection::vec(any::<prop::sample::Index>(), 1..12)) {
-        let tokens = vsr_dsl::lexer::lex(RICH).tokens;
-        let mut cuts: Vec<usize> = picks.iter().map(|i| tokens[i.index(tokens.len())].span.end).collect();
-        cuts.sort_unstable();
-        cuts.dedup();
-        let mut src = String::new();
-        let mut last = 0;
-        for (n, c) in cuts.iter().enumerate() {
-            src.push_str(&RICH[last..*c]);
-            src.push_str(&format!(" # c{n}\n"));
-            last = *c;
-        }
-        src.push_str(&RICH[last..]);
-        let out = vsr_dsl::format(&src).map_err(|d| TestCaseError::fail(format!("{d:?}\n{src}")))?;
-        let texts = |s: &str| -> Vec<String> {
-            let mut v: Vec<String> = vsr_dsl::lexer::lex(s).comments.into_iter().map(|c| c.text).collect();
-            v.sort();
-            v
-        };
-        prop_assert_eq!(texts(&src), texts(&out), "{}", out);
-        let again = vsr_dsl::format(&out).ok();
-        prop_assert_eq!(again.as_ref(), Some(&out));
-        let a = vsr_dsl::compile(&src).map(|c| c.routing).ok();
-        prop_assert!(a.is_some());
-        prop_assert_eq!(vsr_dsl::compile(&out).map(|c| c.routing).ok(), a);
+        check_comments(RICH, &picks)?;
+    }
+
+    #[test]
+    fn comments_anywhere_in_a_decision_tree_survive_fmt(picks in prop::collection::vec(any::<prop::sample::Index>(), 1..12)) {
+        check_comments(TREE, &picks)?;
     }
 }
