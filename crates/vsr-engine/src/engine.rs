@@ -417,7 +417,7 @@ impl Engine {
                 d.node.for_each_leaf(&mut |l| {
                     let lo = leaf_outcome(l, &signals);
                     trace.leaves.push(LeafTrace {
-                        signal: format!("{}:{}", l.kind, l.name),
+                        signal: l.label.clone(),
                         matched: lo.matched,
                         confidence: lo.confidence,
                         known: l.slot.is_some(),

@@ -95,8 +95,7 @@ pub(crate) struct Partition {
 }
 
 pub(crate) struct ScoreInput {
-    kind: Arc<str>,
-    name: Arc<str>,
+    label: Arc<str>,
     family: Family,
     slot: Option<usize>,
     weight: f64,
@@ -296,8 +295,7 @@ impl Score {
                     });
                 }
                 Ok(ScoreInput {
-                    kind: Arc::from(family.as_str()),
-                    name: Arc::from(i.name.as_str()),
+                    label: Arc::from(format!("{}:{}", family.as_str(), i.name)),
                     family,
                     slot: catalog.position(family, &i.name),
                     weight: i.weight,
@@ -341,7 +339,7 @@ impl Score {
             if contribution != 0.0 {
                 value += contribution;
                 terms.push(ScoreTerm {
-                    signal: format!("{}:{}", i.kind, i.name),
+                    signal: i.label.clone(),
                     weight: i.weight,
                     value: v,
                     contribution,
@@ -447,7 +445,7 @@ pub struct PartitionTrace {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScoreTerm {
     /// `type:name`.
-    pub signal: String,
+    pub signal: Arc<str>,
     pub weight: f64,
     pub value: f64,
     pub contribution: f64,

@@ -72,7 +72,7 @@ pub struct DecisionTrace {
     pub confidence: f64,
     /// The leaves that made it match, as `type:name`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub matched_rules: Vec<String>,
+    pub matched_rules: Vec<Arc<str>>,
     /// Every leaf of its rule tree with its value (matched decisions; every decision when the
     /// full trace was asked for).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -83,7 +83,7 @@ pub struct DecisionTrace {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LeafTrace {
     /// `type:name` as written.
-    pub signal: String,
+    pub signal: Arc<str>,
     pub matched: bool,
     pub confidence: f64,
     /// False when the leaf names no known signal (it can never match).

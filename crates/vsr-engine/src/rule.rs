@@ -49,6 +49,8 @@ impl RuleNode {
 pub(crate) struct Leaf {
     pub kind: Arc<str>,
     pub name: Arc<str>,
+    /// `type:name` as written, for traces.
+    pub label: Arc<str>,
     /// `None` when the type is unknown or excluded: such a leaf never matches.
     pub family: Option<Family>,
     /// `None` when the catalog has no such signal: never matches.
@@ -89,6 +91,7 @@ impl Node {
                 let family = Family::parse(kind).filter(|f| allow(*f));
                 let slot = family.and_then(|f| catalog.position(f, name));
                 Node::Leaf(Leaf {
+                    label: Arc::from(format!("{}:{name}", kind.trim())),
                     kind: Arc::from(kind.trim()),
                     name: Arc::from(name.as_str()),
                     family,
@@ -150,11 +153,11 @@ impl Node {
 
     /// The leaves that made the node match, as `type:name` (AND: all children's; OR: the best
     /// child's; NOT: none, since nothing matched beneath it).
-    pub fn matched_rules(&self, set: &SignalSet, out: &mut Vec<String>) {
+    pub fn matched_rules(&self, set: &SignalSet, out: &mut Vec<Arc<str>>) {
         match self {
             Node::Leaf(leaf) => {
                 if leaf_outcome(leaf, set).matched {
-                    out.push(format!("{}:{}", leaf.kind, leaf.name));
+                    out.push(leaf.label.clone());
                 }
             }
             Node::And(children) => {
@@ -312,6 +315,7 @@ mod tests {
         assert!(o.matched && (o.confidence - (0.83 + 0.97 + 1.0) / 3.0).abs() < 1e-12);
         let mut rules = Vec::new();
         Node::compile(&rule, &catalog(), &|_| true).matched_rules(&s, &mut rules);
+        let rules: Vec<&str> = rules.iter().map(|r| &**r).collect();
         assert_eq!(rules, vec!["keyword:a", "keyword:c"]);
     }
 

@@ -136,7 +136,8 @@ fn routes_and_traces_the_winner() {
         r.decisions.reason
     );
     let w = r.winner_trace().expect("winner traced");
-    assert_eq!(w.matched_rules, vec!["keyword:urgent", "keyword:code"]);
+    let rules: Vec<&str> = w.matched_rules.iter().map(|r| &**r).collect();
+    assert_eq!(rules, vec!["keyword:urgent", "keyword:code"]);
     assert_eq!(w.leaves.len(), 2);
     // Round-trips through JSON (replay and the eval API carry it).
     let json = serde_json::to_string(&r).expect("serialises");
