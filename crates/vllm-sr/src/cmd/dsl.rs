@@ -192,6 +192,28 @@ fn check(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// The router with the learned families when the default encoder is installed (`vllm-sr models
+/// fetch`); otherwise the heuristic families only, after a note naming what cannot match.
+fn build_router(config: &vsr_config::Config) -> anyhow::Result<vsr_learned::Router> {
+    let models = match vsr_learned::ModelSet::discover() {
+        Ok(found) => found.unwrap_or_default(),
+        Err(e) => {
+            eprintln!("note: cannot load the sentence encoder: {e}");
+            vsr_learned::ModelSet::none()
+        }
+    };
+    match vsr_learned::build_router(config, &models) {
+        Ok(router) => Ok(router),
+        Err(e @ vsr_learned::BuildError::ModelRequired { .. }) => {
+            eprintln!("note: {e}; these signals never match in this run");
+            Ok(vsr_learned::Router::without_models(Engine::from_config(
+                config,
+            )?))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
 fn test(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
     let src = read(file)?;
     let base = read_base(base)?;
@@ -209,24 +231,14 @@ fn test(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let engine = Engine::from_config(&loaded.config)
-        .map_err(|e| anyhow::anyhow!("{}: cannot build the engine: {e}", file.display()))?;
-    let missing = engine.missing_families();
-    if !missing.is_empty() {
-        eprintln!(
-            "note: no evaluator here for signal families {}; their signals never match in this run",
-            missing
-                .iter()
-                .map(|f| f.to_string())
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
+    let router = build_router(&loaded.config)
+        .map_err(|e| anyhow::anyhow!("{}: cannot build the router: {e}", file.display()))?;
     let name = file.display().to_string();
     let (mut passed, mut failed) = (0usize, 0usize);
     for block in &built.compiled.tests {
         for case in &block.cases {
-            let r = engine.route_text(&case.query, EvalMode::Routing);
+            let view = vsr_signals::RequestView::from_text(case.query.as_str());
+            let r = router.route(&view, EvalMode::Routing);
             let got = r.decision.as_deref().unwrap_or("(default model)");
             if got == case.expected_route.value {
                 passed += 1;
