@@ -202,7 +202,7 @@ impl EngineBuilder {
             });
         }
 
-        let required = required_families(&decisions, &scores, &mappings, &composers);
+        let (required, required_slots) = required(&decisions, &scores, &mappings, &composers);
         Ok(Engine {
             catalog,
             evaluators,
@@ -216,6 +216,7 @@ impl EngineBuilder {
             reasoning_families: self.reasoning_families,
             default_reasoning_effort: self.default_reasoning_effort,
             required,
+            required_slots,
         })
     }
 }
@@ -223,37 +224,45 @@ impl EngineBuilder {
 /// Families the routing path must compute: those of decision leaves, those feeding the scores
 /// behind projection outputs that decisions reference, and those of composers of complexity
 /// rules when complexity is needed.
-fn required_families(
+fn required(
     decisions: &[Decision],
     scores: &[Score],
     mappings: &[Mapping],
     composers: &[(Vec<usize>, Node)],
-) -> FamilySet {
+) -> (FamilySet, Vec<(Family, usize)>) {
     let mut set = FamilySet::EMPTY;
-    let mut outputs: Vec<usize> = Vec::new();
-    for d in decisions {
-        d.node
-            .for_each_leaf(&mut |leaf| match (leaf.family, leaf.slot) {
-                (Some(Family::Projection), Some(slot)) => outputs.push(slot),
-                (Some(f), _) => set.insert(f),
-                _ => {}
-            });
-    }
-    for m in mappings {
-        if m.output_slots().any(|s| outputs.contains(&s)) {
-            scores[m.source()].families().for_each(|f| set.insert(f));
+    let mut slots: Vec<(Family, usize)> = Vec::new();
+    let mut visit = |leaf: &crate::rule::Leaf, set: &mut FamilySet| {
+        if let Some(f) = leaf.family {
+            set.insert(f);
+            if let Some(s) = leaf.slot {
+                slots.push((f, s));
+            }
         }
+    };
+    for d in decisions {
+        d.node.for_each_leaf(&mut |leaf| visit(leaf, &mut set));
     }
     if set.contains(Family::Complexity) {
         for (_, node) in composers {
-            node.for_each_leaf(&mut |leaf| {
-                if let Some(f) = leaf.family {
-                    set.insert(f);
-                }
-            });
+            node.for_each_leaf(&mut |leaf| visit(leaf, &mut set));
         }
     }
-    set
+    let outputs: Vec<usize> = slots
+        .iter()
+        .filter(|(f, _)| *f == Family::Projection)
+        .map(|(_, s)| *s)
+        .collect();
+    for m in mappings {
+        if m.output_slots().any(|s| outputs.contains(&s)) {
+            let score = &scores[m.source()];
+            score.families().for_each(|f| set.insert(f));
+            slots.extend(score.input_slots());
+        }
+    }
+    slots.sort();
+    slots.dedup();
+    (set, slots)
 }
 
 /// The compiled router. Immutable and shareable across threads; every method is synchronous.
@@ -270,6 +279,7 @@ pub struct Engine {
     reasoning_families: HashMap<String, String>,
     default_reasoning_effort: Option<String>,
     required: FamilySet,
+    required_slots: Vec<(Family, usize)>,
 }
 
 impl Engine {
@@ -285,6 +295,16 @@ impl Engine {
     /// Families the routing path computes (see [`EvalMode::Routing`]).
     pub fn required_families(&self) -> FamilySet {
         self.required
+    }
+
+    /// The signals the routing path reads (decision leaves, inputs of the scores behind
+    /// referenced projection outputs, composer leaves), as `(family, name)` in family order.
+    /// Projection outputs are included; they are computed by the engine, not by a family.
+    pub fn required_signals(&self) -> Vec<(Family, &str)> {
+        self.required_slots
+            .iter()
+            .filter_map(|&(f, s)| self.catalog.names(f).get(s).map(|n| (f, &**n)))
+            .collect()
     }
 
     /// Families that have an evaluator.

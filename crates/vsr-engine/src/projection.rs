@@ -316,6 +316,13 @@ impl Score {
         self.inputs.iter().map(|i| i.family)
     }
 
+    /// The signal slots this score reads (inputs naming unknown signals are left out).
+    pub fn input_slots(&self) -> impl Iterator<Item = (Family, usize)> + '_ {
+        self.inputs
+            .iter()
+            .filter_map(|i| i.slot.map(|s| (i.family, s)))
+    }
+
     /// The score and the inputs that contributed (non-zero terms only).
     pub fn compute(&self, set: &SignalSet) -> ScoreTrace {
         let mut value = 0.0;

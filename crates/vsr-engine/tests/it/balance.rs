@@ -108,6 +108,15 @@ fn balance_compiles_with_every_leaf_resolved() {
     ] {
         assert!(required.contains(f), "{f} is used");
     }
+    let signals = p.engine.required_signals();
+    assert!(
+        signals.contains(&(Family::Keyword, "urgency_markers")),
+        "read by urgency_pressure"
+    );
+    assert!(signals.contains(&(Family::Complexity, "math_task:hard")));
+    assert!(!signals.iter().any(|(f, _)| *f == Family::Jailbreak));
+    // Declared but read by no decision or referenced score: not needed for routing.
+    assert!(!signals.contains(&(Family::Keyword, "jailbreak_attempt")));
     let heuristic: FamilySet = [
         Family::Keyword,
         Family::Structure,
