@@ -9,6 +9,12 @@ pub trait Encoder: Send + Sync {
     /// Embeds each text independently. Every returned vector has [`Encoder::dim`] entries
     /// and unit L2 norm.
     fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError>;
+    /// Embeds one text.
+    fn embed_one(&self, text: &str) -> Result<Vec<f32>, ModelError> {
+        self.embed(&[text])?
+            .pop()
+            .ok_or_else(|| ModelError::format(self.model_id(), "encoder returned no vector"))
+    }
     /// Embedding width.
     fn dim(&self) -> usize;
     /// Stable model name, e.g. `usem3`.

@@ -492,6 +492,16 @@ mod tests {
         assert!(!t.encode("<s>").contains(&1));
     }
 
+    proptest::proptest! {
+        #[test]
+        fn any_text_tokenizes_to_known_ids(text in "\\PC{0,40}") {
+            let t = tokenizer();
+            let ids = t.encode(&text);
+            proptest::prop_assert!(!ids.is_empty());
+            proptest::prop_assert!(ids.iter().all(|&i| (i as usize) < t.vocab_size()));
+        }
+    }
+
     #[test]
     fn truncated_proto_is_an_error_not_a_panic() {
         let model = tiny_model(&[("<unk>", 0.0, 2), ("a", -1.0, 1)]);

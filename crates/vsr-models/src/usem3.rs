@@ -29,6 +29,9 @@ const FEAT: usize = EMB + 3 * CNN;
 const ORDERS: [(usize, usize); 3] = [(2, 0), (3, 1), (5, 2)];
 /// Tokens per forward: enough sentences to amortise weight reads, small enough for cache.
 const TOKEN_BUDGET: usize = 384;
+/// Longest token sequence embedded (markers included); longer texts keep their beginning.
+/// Bounds latency and memory on huge prompts (cost is linear in tokens).
+pub const MAX_TOKENS: usize = 2048;
 
 struct Branch {
     order: usize,
@@ -198,7 +201,13 @@ impl UseM3 {
 
     /// Token ids of one text, with sentence markers (what the model sees).
     pub fn tokenize(&self, text: &str) -> Vec<u32> {
-        self.tokenizer.encode_with_markers(text)
+        let mut ids = self.tokenizer.encode_with_markers(text);
+        if ids.len() > MAX_TOKENS {
+            let eos = ids[ids.len() - 1];
+            ids.truncate(MAX_TOKENS - 1);
+            ids.push(eos);
+        }
+        ids
     }
 
     /// Forward pass over already-tokenised sentences (each non-empty).

@@ -116,3 +116,14 @@ fn translations_are_closer_than_unrelated_sentences() {
         }
     }
 }
+
+#[test]
+fn huge_inputs_are_capped_and_still_embed() {
+    let Some(m) = usem3() else { return };
+    let long = "word ".repeat(10_000);
+    let ids = m.tokenize(&long);
+    assert_eq!(ids.len(), vsr_models::usem3::MAX_TOKENS);
+    assert_eq!(ids.last(), Some(&2), "the end marker is kept");
+    let v = m.embed_one(&long).unwrap();
+    assert_eq!(v.len(), 512);
+}
