@@ -405,3 +405,46 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn eval_api_body_has_the_original_shape() {
+    let e = small_engine();
+    let r = e.route_text("urgent python fix", EvalMode::All);
+    let body = vsr_engine::eval_api::EvalResponse::from_result("urgent python fix", &r, false);
+    let json = serde_json::to_value(&body).expect("serialises");
+    assert_eq!(json["routing_decision"], "urgent_code");
+    assert_eq!(json["decision_result"]["decision_name"], "urgent_code");
+    assert_eq!(json["recommended_models"], serde_json::json!(["big"]));
+    assert_eq!(
+        json["decision_result"]["used_signals"]["keywords"],
+        serde_json::json!(["urgent", "code"])
+    );
+    assert_eq!(
+        json["decision_result"]["matched_signals"]["context"],
+        serde_json::json!(["short"])
+    );
+    assert_eq!(json["signal_confidences"]["keyword:urgent"], 1.0);
+    assert!(json["metrics"]["keyword"]["execution_time_ms"].is_number());
+    assert!(json.get("trace").is_none());
+    // Read back as the probe runner does.
+    let back: vsr_engine::eval_api::EvalResponse = serde_json::from_value(json).expect("parses");
+    assert_eq!(
+        (back.decision(), back.alias()),
+        (Some("urgent_code"), Some("big"))
+    );
+
+    // No decision: `routing_decision` and `recommended_models` are omitted.
+    let r = e.route_text("hello", EvalMode::All);
+    let json = serde_json::to_value(vsr_engine::eval_api::EvalResponse::from_result(
+        "hello", &r, true,
+    ))
+    .expect("serialises");
+    assert!(json.get("routing_decision").is_none() && json.get("recommended_models").is_none());
+    assert_eq!(json["decision_result"]["decision_name"], "");
+    assert!(
+        json["decision_result"]["unmatched_signals"]["keywords"]
+            .as_array()
+            .is_some_and(|a| a.len() == 2)
+    );
+    assert!(json["trace"]["decisions"]["reason"].is_string());
+}
