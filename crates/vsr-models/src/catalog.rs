@@ -120,6 +120,17 @@ pub fn default_install_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("models"))
 }
 
+/// Environment variable naming the embedding-cache directory.
+pub const CACHE_DIR_ENV: &str = "VSR_CACHE_DIR";
+
+/// Where embedding caches go: `$VSR_CACHE_DIR`, else `<install dir>/cache`.
+pub fn default_cache_dir() -> PathBuf {
+    std::env::var_os(CACHE_DIR_ENV)
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| default_install_dir().join("cache"))
+}
+
 /// The directory of an installed model, searching [`search_dirs`].
 pub fn find_model(id: &str) -> Option<PathBuf> {
     search_dirs()
