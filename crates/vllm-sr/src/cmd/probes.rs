@@ -448,9 +448,31 @@ mod tests {
         let addr = listener.local_addr().expect("addr");
         let server = std::thread::spawn(move || {
             let (mut s, _) = listener.accept().expect("accept");
+            // Read the whole request (headers and body may arrive in separate segments).
+            let mut data = Vec::new();
             let mut buf = [0u8; 4096];
-            let n = s.read(&mut buf).expect("read");
-            let req = String::from_utf8_lossy(&buf[..n]).to_string();
+            loop {
+                let n = s.read(&mut buf).expect("read");
+                data.extend_from_slice(&buf[..n]);
+                let text = String::from_utf8_lossy(&data).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let len = text[..end]
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                        })
+                        .unwrap_or(0);
+                    if data.len() >= end + 4 + len {
+                        break;
+                    }
+                }
+                if n == 0 {
+                    break;
+                }
+            }
+            let req = String::from_utf8_lossy(&data).to_string();
             let body = r#"{"original_text":"x","routing_decision":"d","recommended_models":["m"]}"#;
             let reply = format!(
                 "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{body}\r\n0\r\n\r\n",
