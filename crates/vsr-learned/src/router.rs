@@ -73,6 +73,22 @@ impl ModelSet {
         )))
     }
 
+    /// The same models with another similarity calibration (e.g. one fitted for a site).
+    pub fn with_calibration(
+        mut self,
+        calibration: Calibration,
+        cache_dir: Option<PathBuf>,
+    ) -> Self {
+        if let Some(space) = &self.space {
+            self.space = Some(Arc::new(Space::new(
+                space.encoder().clone(),
+                calibration,
+                cache_dir,
+            )));
+        }
+        self
+    }
+
     /// The encoder id, if any.
     pub fn model_id(&self) -> Option<&str> {
         self.space.as_ref().map(|s| s.encoder().model_id())

