@@ -58,6 +58,9 @@ pub enum ClassifyError {
     InvalidInput(String),
     #[error("classification failed: {0}")]
     Failed(String),
+    /// The classifier's model queue is full: the proxy answers 429 instead of queueing.
+    #[error("classifier overloaded: {0}")]
+    Overloaded(String),
 }
 
 pub trait Classifier: Send + Sync {

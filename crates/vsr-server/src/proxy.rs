@@ -163,6 +163,13 @@ async fn classify(
     match result {
         Ok(o) => Ok(o),
         Err(ClassifyError::InvalidInput(m)) => Err(ApiError::bad_request(m)),
+        Err(ClassifyError::Overloaded(m)) => {
+            tracing::debug!(error = %m, "classifier queue full");
+            Err(ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "Rate limit exceeded. Retry after 1 seconds.",
+            ))
+        }
         Err(ClassifyError::Failed(m)) => {
             tracing::warn!(error = %m, "classification failed; using the default model");
             let model = rt.settings.default_model.clone().ok_or_else(|| {

@@ -47,4 +47,6 @@ pub trait RecordSink: Send + Sync {
     fn start(&self, start: &RecordStart<'_>) -> Option<String>;
     /// Completes the record `id` with status, usage and the response body.
     fn finish(&self, id: &str, finish: RecordFinish);
+    /// Appends the sink's own Prometheus lines to `/metrics` (for example dropped records).
+    fn render_metrics(&self, _out: &mut String) {}
 }

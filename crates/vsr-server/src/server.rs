@@ -306,7 +306,11 @@ async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Resp
                 "total_models": rt.settings.models.len(), "pending_models": [], "downloading_model": ""}))
         }),
         "/metrics" => only(Method::GET).map(|()| {
-            text_response(StatusCode::OK, "text/plain; version=0.0.4", shared.metrics.render())
+            let mut text = shared.metrics.render();
+            if let Some(sink) = &shared.sink {
+                sink.render_metrics(&mut text);
+            }
+            text_response(StatusCode::OK, "text/plain; version=0.0.4", text)
         }),
         "/api/v1/eval" => match only(Method::POST) {
             Ok(()) => Ok(eval(shared, req).await),
@@ -483,6 +487,9 @@ async fn eval(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<RespBody
     .await;
     match r {
         Ok(Ok(v)) => json_response(StatusCode::OK, &v),
+        Ok(Err(e @ crate::classify::ClassifyError::Overloaded(_))) => {
+            management_error(StatusCode::TOO_MANY_REQUESTS, "OVERLOADED", &e.to_string())
+        }
         Ok(Err(e)) => management_error(
             StatusCode::INTERNAL_SERVER_ERROR,
             "CLASSIFICATION_ERROR",

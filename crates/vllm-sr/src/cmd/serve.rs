@@ -1,5 +1,4 @@
 //! `vllm-sr serve`: run the router on the config's listeners.
-use std::collections::HashMap;
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -8,8 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use vsr_server::{ClassifyError, ConfigLoader, IndexMap, RouteInput, RouteOutcome, ServeOptions};
-use vsr_signals::Family;
+use vsr_server::{ConfigLoader, ServeOptions};
 
 /// The built-in profile used by `--demo` when no `--config` is given.
 const BUILTIN_PROFILE: &str = include_str!("../../../../profiles/balance/balance.yaml");
@@ -41,128 +39,44 @@ pub struct Args {
     /// Do not watch the config file for changes (POST /config/reload still works).
     #[arg(long)]
     no_watch: bool,
+    /// Prompts allowed to wait for the sentence encoder; one more answers 429.
+    #[arg(long, default_value_t = 64)]
+    encoder_queue: usize,
+    /// Threads running the sentence encoder.
+    #[arg(long, default_value_t = 1)]
+    encoder_workers: usize,
 }
 
-/// INTEGRATION POINT: the loader that turns a config file into proxy settings plus the
-/// classifier. Each (re)load validates with vsr-config and builds a fresh engine; learned
-/// signal families are added to the engine here once their models are wired in.
-fn config_loader() -> Arc<dyn ConfigLoader> {
-    Arc::new(vsr_server::ValidatingLoader::with_classifier(|cfg, _| {
-        Ok(Arc::new(EngineClassifier::new(cfg)?) as Arc<dyn vsr_server::Classifier>)
-    }))
-}
+mod learned;
+mod replay;
 
-/// Adapts `vsr_engine::Engine` to the proxy's [`vsr_server::Classifier`].
-struct EngineClassifier {
-    engine: vsr_engine::Engine,
-    /// Decision name → `fast_response` message.
-    fast_responses: HashMap<String, String>,
-}
+pub use learned::{LearnedClassifier, Models};
 
-impl EngineClassifier {
-    fn new(cfg: &vsr_config::Config) -> Result<Self, String> {
-        let engine = vsr_engine::Engine::from_config(cfg).map_err(|e| e.to_string())?;
-        let fast_responses = cfg
-            .decisions()
-            .filter_map(|d| {
-                let p = d.plugins.iter().find(|p| p.kind == "fast_response")?;
-                let msg = p
-                    .configuration
-                    .get("message")
-                    .and_then(|m| m.as_str())
-                    .unwrap_or("This request was answered by the router.");
-                Some((d.name.clone(), msg.to_string()))
-            })
-            .collect();
-        Ok(Self {
-            engine,
-            fast_responses,
-        })
-    }
-}
-
-/// Header suffix of `x-vsr-matched-<family>` (surface spec §2.11).
-fn header_family(f: Family) -> &'static str {
-    match f {
-        Family::Keyword => "keywords",
-        Family::Embedding => "embeddings",
-        Family::Domain => "domains",
-        Family::FactCheck => "fact-check",
-        Family::UserFeedback => "user-feedback",
-        Family::Preference => "preference",
-        Family::Language => "language",
-        Family::Context => "context",
-        Family::Structure => "structure",
-        Family::Complexity => "complexity",
-        Family::Modality => "modality",
-        Family::Authz => "authz",
-        Family::Jailbreak => "jailbreak",
-        Family::Pii => "pii",
-        Family::Projection => "projection",
-    }
-}
-
-impl vsr_server::Classifier for EngineClassifier {
-    fn route(&self, input: &RouteInput) -> Result<RouteOutcome, ClassifyError> {
-        let body = serde_json::json!({"messages": input.messages});
-        let view = vsr_signals::RequestView::from_chat_json(&body)
-            .map_err(|e| ClassifyError::InvalidInput(e.to_string()))?;
-        let ctx = vsr_signals::RequestContext::new(&view);
-        let r = self.engine.route(&ctx, vsr_engine::EvalMode::Routing);
-        let mut matched: IndexMap<String, Vec<String>> = IndexMap::new();
-        let mut projections = Vec::new();
-        let mut context_tokens = 0u64;
-        for (family, s) in r.signals.matched() {
-            if family == Family::Projection {
-                projections.push(s.name.to_string());
-            } else {
-                matched
-                    .entry(header_family(family).to_string())
-                    .or_default()
-                    .push(s.name.to_string());
+/// The loader that turns a config file into proxy settings plus the full router. Each
+/// (re)load validates with vsr-config and builds a fresh router (heuristic + learned
+/// families) on the server's blocking pool, off the request path; the server swaps it in
+/// atomically. The encoder and its queue are shared by every generation, and exemplar
+/// embeddings come from the disk cache, so a reload is cheap. A successful build also
+/// reloads the replay recorder (capture flags, prices).
+fn config_loader(models: Models, replay: Option<Arc<replay::Replay>>) -> Arc<dyn ConfigLoader> {
+    Arc::new(vsr_server::ValidatingLoader::with_classifier(
+        move |cfg, _| {
+            let c = LearnedClassifier::new(cfg, &models)?;
+            if let Some(r) = &replay {
+                r.reload(cfg);
             }
-        }
-        for fam in r.signals.families() {
-            if fam.family == Family::Context {
-                for s in &fam.signals {
-                    context_tokens = context_tokens.max(s.value.max(0.0) as u64);
-                }
-            }
-        }
-        let category = r.winner_trace().and_then(|w| {
-            w.matched_rules
-                .iter()
-                .find_map(|rule| rule.strip_prefix("domain:").map(str::to_string))
-        });
-        let fast_response = r
-            .decision
-            .as_ref()
-            .and_then(|d| self.fast_responses.get(d).cloned());
-        Ok(RouteOutcome {
-            confidence: r.confidence,
-            reasoning: r.decision.is_some().then_some(r.reasoning.use_reasoning),
-            reasoning_effort: r.reasoning.effort.clone(),
-            model: r.model.clone(),
-            category,
-            matched,
-            matched_projections: projections,
-            context_tokens,
-            fast_response,
-            selection_method: if r.is_default {
-                "default".into()
-            } else {
-                "static".into()
-            },
-            trace: serde_json::to_value(&r).unwrap_or_default(),
-            decision: r.decision,
-        })
-    }
+            Ok(Arc::new(c) as Arc<dyn vsr_server::Classifier>)
+        },
+    ))
+}
 
-    fn eval(&self, text: &str) -> Result<serde_json::Value, ClassifyError> {
-        let r = self.engine.route_text(text, vsr_engine::EvalMode::All);
-        let resp = vsr_engine::eval_api::EvalResponse::from_result(text, &r, false);
-        serde_json::to_value(&resp).map_err(|e| ClassifyError::Failed(e.to_string()))
-    }
+/// Loads and validates `path` (for the parts built once per process: the replay store).
+pub fn load_config(path: &std::path::Path) -> anyhow::Result<vsr_config::Config> {
+    let text =
+        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    let loaded = vsr_config::load_str(&text, &path.display().to_string())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok(loaded.config)
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
@@ -174,7 +88,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    vsr_server::run::block_on(async move {
+    let started = std::time::Instant::now();
+    let models = Models::discover(
+        args.demo,
+        vsr_models::HandleOptions {
+            queue_capacity: args.encoder_queue,
+            workers: args.encoder_workers,
+        },
+    )?;
+    match models.set.model_id() {
+        Some(id) => println!("vllm-sr: sentence encoder `{id}` loaded"),
+        None => println!("vllm-sr: no sentence encoder installed (rule-based signals only)"),
+    }
+    let (replay, demo_config) = vsr_server::run::block_on(async move {
         let mut config = args.config.clone();
         let mut _sim = None;
         if args.demo {
@@ -215,12 +141,24 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 config.display()
             );
         }
-        let mut opts = ServeOptions::new(&config, config_loader());
+        let cfg = load_config(&config)?;
+        let replay = replay::Replay::open(&cfg)?;
+        let mut opts = ServeOptions::new(&config, config_loader(models, replay.clone()));
+        if let Some(r) = &replay {
+            opts.record_sink = Some(r.clone() as Arc<dyn vsr_server::RecordSink>);
+            opts.routes.push(
+                Arc::new(replay::ReplayApi(r.store.clone())) as Arc<dyn vsr_server::JsonRoute>
+            );
+        }
         opts.listen_override = listen_override;
         opts.max_body_bytes = args.max_body_bytes;
         opts.classifier_queue = args.classifier_queue;
         opts.watch_interval = (!args.no_watch).then_some(Duration::from_millis(500));
         let server = vsr_server::serve(opts).await?;
+        println!(
+            "vllm-sr: router ready in {} ms",
+            started.elapsed().as_millis()
+        );
         if let (Some(p), Some(a)) = (&args.port_file, server.addrs.first()) {
             std::fs::write(p, a.port().to_string())
                 .with_context(|| format!("writing {}", p.display()))?;
@@ -231,6 +169,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         let _ = std::io::stdout().flush();
         vsr_server::run::shutdown_signal().await;
         server.shutdown();
-        Ok(ExitCode::SUCCESS)
-    })?
+        if let Some(r) = &replay {
+            // Requests in flight (on other runtime threads) finish their records.
+            r.wait_in_flight(Duration::from_secs(5));
+        }
+        anyhow::Ok((replay, args.demo.then_some(config)))
+    })??;
+    if let Some(r) = replay {
+        // Requests in flight finish their records; then every queued record is written.
+        let stats = r.drain();
+        tracing::info!(
+            written = stats.written,
+            dropped = stats.dropped,
+            "replay writer drained"
+        );
+        println!(
+            "vllm-sr: replay drained ({} written, {} dropped)",
+            stats.written, stats.dropped
+        );
+    }
+    if let Some(c) = demo_config {
+        let _ = std::fs::remove_file(c);
+    }
+    Ok(ExitCode::SUCCESS)
 }

@@ -1,0 +1,213 @@
+//! Replay glue: the proxy's [`RecordSink`] over `vsr_replay::Recorder`, the replay API as a
+//! [`JsonRoute`], and the store chosen from the config (SQLite under the data dir, or
+//! PostgreSQL opened lazily so the router serves while the database is down).
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::{Arc, RwLock};
+
+use anyhow::Context;
+use vsr_replay::{
+    CostModel, FinishInfo, MatchedSignals, PostgresStore, Recorder, ReplaySettings, ReplayStore,
+    ReplayWriter, StartInfo, StoreConfig, WriterConfig, WriterStats,
+};
+use vsr_server::{JsonRoute, RecordFinish, RecordSink, RecordStart};
+
+/// `$VSR_DATA_DIR`, else `./data`.
+pub fn data_dir() -> PathBuf {
+    std::env::var_os("VSR_DATA_DIR")
+        .filter(|d| !d.is_empty())
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("data"))
+}
+
+/// Everything replay needs for one router process.
+pub struct Replay {
+    pub recorder: Arc<Recorder>,
+    pub store: Arc<dyn ReplayStore>,
+    writer: Arc<ReplayWriter>,
+    /// Alias → provider model id, refreshed on reload.
+    provider_models: RwLock<HashMap<String, String>>,
+}
+
+impl Replay {
+    /// Opens the store of `config` and starts the writer. `Ok(None)` when no decision records.
+    pub fn open(config: &vsr_config::Config) -> anyhow::Result<Option<Arc<Self>>> {
+        let settings = ReplaySettings::from_config(config);
+        if !settings.enabled() && settings.postgres_url.is_none() {
+            return Ok(None);
+        }
+        let store: Arc<dyn ReplayStore> = match settings.store_config(&data_dir()) {
+            StoreConfig::Postgres { url, schema } => Arc::new(
+                PostgresStore::open_lazy(&url, schema.as_deref())
+                    .context("replay store (PostgreSQL)")?,
+            ),
+            sqlite => {
+                let where_ = match &sqlite {
+                    StoreConfig::Sqlite { path } => path.display().to_string(),
+                    _ => String::new(),
+                };
+                vsr_replay::open_store(&sqlite)
+                    .with_context(|| format!("replay store (SQLite {where_})"))?
+            }
+        };
+        let writer = Arc::new(ReplayWriter::spawn(
+            store.clone(),
+            WriterConfig {
+                retention: settings.retention.clone(),
+                ..Default::default()
+            },
+        ));
+        let costs = CostModel::from_config(&config.providers);
+        let recorder = Arc::new(Recorder::new(writer.clone(), settings, costs, 10_000));
+        let replay = Arc::new(Self {
+            recorder,
+            store,
+            writer,
+            provider_models: RwLock::new(HashMap::new()),
+        });
+        replay.reload(config);
+        Ok(Some(replay))
+    }
+
+    /// Applies a (re)loaded config: capture flags, prices, provider model ids.
+    pub fn reload(&self, config: &vsr_config::Config) {
+        self.recorder.reload(
+            ReplaySettings::from_config(config),
+            CostModel::from_config(&config.providers),
+        );
+        let ids = config
+            .providers
+            .models
+            .iter()
+            .map(|m| {
+                let id = m
+                    .provider_model_id
+                    .clone()
+                    .filter(|s| !s.is_empty())
+                    .unwrap_or_else(|| m.name.clone());
+                (m.name.clone(), id)
+            })
+            .collect();
+        *self
+            .provider_models
+            .write()
+            .unwrap_or_else(|p| p.into_inner()) = ids;
+    }
+
+    /// Waits (up to `max`) for requests in flight to finish their records. Blocks the
+    /// calling thread (only used at shutdown, once listeners are closed).
+    pub fn wait_in_flight(&self, max: std::time::Duration) {
+        let until = std::time::Instant::now() + max;
+        while self.recorder.in_flight() > 0 && std::time::Instant::now() < until {
+            std::thread::sleep(std::time::Duration::from_millis(20));
+        }
+    }
+
+    /// Writes every queued record and stops the writer. Returns the final counters.
+    pub fn drain(&self) -> WriterStats {
+        self.writer.shutdown()
+    }
+}
+
+impl RecordSink for Replay {
+    fn start(&self, s: &RecordStart<'_>) -> Option<String> {
+        // Only routed requests that reached a decision can carry the plugin.
+        let outcome = s.outcome?;
+        let decision = outcome.decision.as_deref()?;
+        let provider_model = self
+            .provider_models
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(s.selected_model)
+            .cloned()
+            .unwrap_or_default();
+        let info = StartInfo {
+            decision,
+            request_id: s.request_id,
+            original_model: s.original_model,
+            selected_model: s.selected_model,
+            provider_model: &provider_model,
+            request_body: s.request_body,
+            streaming: s.streaming,
+        };
+        self.recorder.start(&info, |r| {
+            let t = &outcome.trace;
+            r.decision_tier = t["tier"].as_i64();
+            r.decision_priority = t["priority"].as_i64();
+            r.category = outcome.category.clone().unwrap_or_default();
+            r.confidence_score = Some(outcome.confidence);
+            r.selection_method = outcome.selection_method.clone();
+            r.reasoning_mode = t["reasoning_mode"].as_str().unwrap_or_default().to_string();
+            r.projections = outcome.matched_projections.clone();
+            if let Ok(sig) = serde_json::from_value::<MatchedSignals>(t["signals"].clone()) {
+                r.signals = sig;
+            }
+            if let Some(c) = t["signal_confidences"].as_object() {
+                r.signal_confidences = c
+                    .iter()
+                    .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
+                    .collect();
+            }
+            r.jailbreak_detected = !r.signals.jailbreak.is_empty();
+            r.pii_detected = !r.signals.pii.is_empty();
+            r.pii_entities = r.signals.pii.clone();
+        })
+    }
+
+    fn finish(&self, id: &str, f: RecordFinish) {
+        let usage = f.usage.as_ref().map(|u| vsr_replay::Usage {
+            prompt_tokens: u.prompt_tokens,
+            completion_tokens: u.completion_tokens,
+            cached_tokens: None,
+        });
+        self.recorder.finish(
+            id,
+            &FinishInfo {
+                status: f.status,
+                streaming: f.streaming,
+                from_cache: false,
+                usage,
+                response_body: &f.response_body,
+                ttft_ms: None,
+            },
+        );
+    }
+
+    fn render_metrics(&self, out: &mut String) {
+        let s = self.writer.stats();
+        out.push_str(
+            "# HELP vsr_replay_records_dropped_total Replay records dropped (queue full or store down).\n\
+             # TYPE vsr_replay_records_dropped_total counter\n",
+        );
+        out.push_str(&format!("vsr_replay_records_dropped_total {}\n", s.dropped));
+        out.push_str(
+            "# HELP vsr_replay_records_written_total Replay records written to the store.\n\
+             # TYPE vsr_replay_records_written_total counter\n",
+        );
+        out.push_str(&format!("vsr_replay_records_written_total {}\n", s.written));
+    }
+}
+
+/// `GET /v1/router_replay[/aggregate|/{id}]` on the router's listeners.
+pub struct ReplayApi(pub Arc<dyn ReplayStore>);
+
+impl JsonRoute for ReplayApi {
+    fn matches(&self, path: &str) -> bool {
+        vsr_replay::http::is_replay_path(path)
+    }
+
+    fn handle(
+        &self,
+        method: &str,
+        path: &str,
+        query: &str,
+        _body: &[u8],
+    ) -> (u16, serde_json::Value) {
+        let q = vsr_replay::http::parse_query(query);
+        match vsr_replay::http::handle(&*self.0, method, path, &q) {
+            Some(r) => (r.status, r.body),
+            None => (404, vsr_replay::http::error_body(404, "endpoint not found")),
+        }
+    }
+}
