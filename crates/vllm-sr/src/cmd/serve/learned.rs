@@ -186,11 +186,13 @@ impl vsr_server::Classifier for LearnedClassifier {
                     .push(s.name.to_string());
             }
             let key = record_family(family);
-            record_signals
+            if let Some(list) = record_signals
                 .entry(key)
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()))
                 .as_array_mut()
-                .map(|a| a.push(s.name.to_string().into()));
+            {
+                list.push(s.name.to_string().into());
+            }
             confidences.insert(format!("{key}:{}", s.name), s.confidence.into());
         }
         let mut context_tokens = 0u64;

@@ -1,0 +1,6 @@
+//! End-to-end tests of the `vllm-sr` binary: the router and the sim backend run as child
+//! processes on ports chosen by the OS.
+
+mod harness;
+mod probes_http;
+mod replay;
