@@ -1,8 +1,255 @@
+//! `vllm-sr bench route|proxy`: latency of the routing path per phase, memory and start-up
+//! time; the proxy benchmark is `bench/proxy.sh` (wrk, optional LiteLLM side by side).
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+use vsr_engine::EvalMode;
+use vsr_models::{Encoder, UseM3, catalog};
+use vsr_signals::RequestView;
 
 #[derive(clap::Args)]
-pub struct Args {}
+pub struct Args {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
 
-pub fn run(_args: Args) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("not implemented yet")
+#[derive(clap::Subcommand)]
+enum Cmd {
+    /// Routing latency over a probe manifest's prompts, per phase, plus RSS and start-up time.
+    Route(RouteArgs),
+    /// Proxy overhead versus the sim backend called directly (and LiteLLM): runs
+    /// bench/proxy.sh from the repository (needs wrk).
+    Proxy(ProxyArgs),
+}
+
+#[derive(clap::Args)]
+struct RouteArgs {
+    /// Routing config.
+    #[arg(long, short = 'c')]
+    config: PathBuf,
+    /// Probe manifest (the `balance.probes.yaml` format) whose prompts are routed.
+    #[arg(long)]
+    probes: PathBuf,
+    /// Timed passes over all prompts (after one warm-up pass).
+    #[arg(long, default_value_t = 20)]
+    iterations: usize,
+    /// Print JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+#[derive(clap::Args)]
+struct ProxyArgs {
+    /// The script (default: bench/proxy.sh under the current directory).
+    #[arg(long, default_value = "bench/proxy.sh")]
+    script: PathBuf,
+}
+
+pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    match args.cmd {
+        Cmd::Route(a) => route(a),
+        Cmd::Proxy(a) => proxy(&a.script),
+    }
+}
+
+fn proxy(script: &Path) -> anyhow::Result<ExitCode> {
+    if !script.is_file() {
+        bail!(
+            "{} not found: run from the repository root or pass --script",
+            script.display()
+        );
+    }
+    let status = std::process::Command::new("bash")
+        .arg(script)
+        .status()
+        .with_context(|| format!("running {}", script.display()))?;
+    Ok(if status.success() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+/// Per-phase samples in nanoseconds.
+#[derive(Default)]
+struct Samples {
+    tokenise: Vec<u64>,
+    encode: Vec<u64>,
+    signals: Vec<u64>,
+    projections: Vec<u64>,
+    decisions: Vec<u64>,
+    engine: Vec<u64>,
+    total: Vec<u64>,
+}
+
+fn percentile(v: &mut [u64], p: f64) -> f64 {
+    if v.is_empty() {
+        return 0.0;
+    }
+    v.sort_unstable();
+    let i = ((v.len() - 1) as f64 * p).round() as usize;
+    v[i.min(v.len() - 1)] as f64 / 1e6
+}
+
+fn rss_kib() -> Option<u64> {
+    let s = std::fs::read_to_string("/proc/self/status").ok()?;
+    s.lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))?
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}
+
+fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
+    let text = std::fs::read_to_string(&a.probes)
+        .with_context(|| format!("reading {}", a.probes.display()))?;
+    let manifest: super::probes::Manifest = serde_yaml::from_str(&text)
+        .with_context(|| format!("{}: not a probe manifest", a.probes.display()))?;
+    let prompts: Vec<String> = manifest
+        .decisions
+        .iter()
+        .flat_map(|d| d.variants.iter().map(|v| v.query.clone()))
+        .collect();
+    if prompts.is_empty() {
+        bail!("{}: no probe prompts", a.probes.display());
+    }
+    let config = super::serve::load_config(&a.config)?;
+
+    // Start-up: model load, then the router built with an empty embedding cache (cold) and
+    // again over the cache it filled (warm).
+    let t = Instant::now();
+    let dir = catalog::find_model(catalog::DEFAULT_MODEL).with_context(|| {
+        format!(
+            "the sentence encoder `{}` is not installed (vllm-sr models fetch)",
+            catalog::DEFAULT_MODEL
+        )
+    })?;
+    let encoder = Arc::new(UseM3::load(&dir)?);
+    let model_load = t.elapsed();
+    let cache = std::env::temp_dir().join(format!("vllm-sr-bench-cache-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&cache);
+    let models = vsr_learned::ModelSet::from_encoder(
+        encoder.clone() as Arc<dyn Encoder>,
+        Some(cache.clone()),
+    );
+    let t = Instant::now();
+    let router = vsr_learned::build_router(&config, &models)?;
+    let build_cold = t.elapsed();
+    drop(router);
+    let t = Instant::now();
+    let router = vsr_learned::build_router(&config, &models)?;
+    let build_warm = t.elapsed();
+    let _ = std::fs::remove_dir_all(&cache);
+    let rss_after_start = rss_kib();
+
+    let mut s = Samples::default();
+    for pass in 0..=a.iterations {
+        for p in &prompts {
+            let start = Instant::now();
+            let view = RequestView::from_text(p.as_str());
+            let needs = router.needs_embedding(EvalMode::Routing) && !view.text.trim().is_empty();
+            let (tok_ns, enc_ns, emb) = if needs {
+                let t = Instant::now();
+                let ids = encoder.tokenize(&view.text);
+                let tok = t.elapsed();
+                let t = Instant::now();
+                let mut v = encoder.embed_tokens(&[ids])?;
+                let enc = t.elapsed();
+                (tok, enc, v.pop().map(Arc::<[f32]>::from))
+            } else {
+                (Duration::ZERO, Duration::ZERO, None)
+            };
+            let t = Instant::now();
+            let r = router.route_with_embedding(&view, emb, EvalMode::Routing);
+            let engine = t.elapsed();
+            let total = start.elapsed();
+            if pass == 0 {
+                continue; // warm-up
+            }
+            s.tokenise.push(tok_ns.as_nanos() as u64);
+            s.encode.push(enc_ns.as_nanos() as u64);
+            s.signals.push(r.timing.signals_ns);
+            s.projections.push(r.timing.projections_ns);
+            s.decisions.push(r.timing.decisions_ns);
+            s.engine.push(engine.as_nanos() as u64);
+            s.total.push(total.as_nanos() as u64);
+        }
+    }
+    let rss_after_run = rss_kib();
+
+    let rows: Vec<(&str, &mut Vec<u64>)> = vec![
+        ("tokenise", &mut s.tokenise),
+        ("encode", &mut s.encode),
+        ("signals (heuristics + learned heads)", &mut s.signals),
+        ("projections", &mut s.projections),
+        ("decisions", &mut s.decisions),
+        ("engine (signals..decisions)", &mut s.engine),
+        ("total", &mut s.total),
+    ];
+    let mut table = Vec::new();
+    for (name, v) in rows {
+        let p50 = percentile(v, 0.5);
+        let p99 = percentile(v, 0.99);
+        table.push((name, p50, p99));
+    }
+    let samples = s.total.len();
+    if a.json {
+        let phases: serde_json::Map<String, serde_json::Value> = table
+            .iter()
+            .map(|(n, p50, p99)| {
+                (
+                    n.to_string(),
+                    serde_json::json!({"p50_ms": p50, "p99_ms": p99}),
+                )
+            })
+            .collect();
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "prompts": prompts.len(),
+                "samples": samples,
+                "phases": phases,
+                "model_load_ms": ms(model_load),
+                "router_build_cold_ms": ms(build_cold),
+                "router_build_warm_ms": ms(build_warm),
+                "rss_after_start_kib": rss_after_start,
+                "rss_after_run_kib": rss_after_run,
+            }))?
+        );
+    } else {
+        println!(
+            "routing latency over {} prompts x {} passes ({samples} samples), one thread:",
+            prompts.len(),
+            a.iterations
+        );
+        println!("  {:<38} {:>9} {:>9}", "phase", "p50 ms", "p99 ms");
+        for (n, p50, p99) in &table {
+            println!("  {n:<38} {p50:>9.3} {p99:>9.3}");
+        }
+        println!(
+            "start-up: model load {:.0} ms; router build cold (no embedding cache) {:.0} ms, warm {:.0} ms",
+            ms(model_load),
+            ms(build_cold),
+            ms(build_warm)
+        );
+        let kib = |k: Option<u64>| {
+            k.map_or("n/a".to_string(), |k| {
+                format!("{:.1} MiB", k as f64 / 1024.0)
+            })
+        };
+        println!(
+            "RSS: after start {}, after the run {}",
+            kib(rss_after_start),
+            kib(rss_after_run)
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
