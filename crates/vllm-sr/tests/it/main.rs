@@ -2,5 +2,6 @@
 //! processes on ports chosen by the OS.
 
 mod harness;
+mod learned;
 mod probes_http;
 mod replay;
