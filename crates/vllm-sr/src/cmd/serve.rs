@@ -98,7 +98,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     )?;
     match models.set.model_id() {
         Some(id) => println!("vllm-sr: sentence encoder `{id}` loaded"),
-        None => println!("vllm-sr: no sentence encoder installed (rule-based signals only)"),
+        None => println!("vllm-sr: no sentence encoder installed"),
     }
     let (replay, demo_config) = vsr_server::run::block_on(async move {
         let mut config = args.config.clone();

