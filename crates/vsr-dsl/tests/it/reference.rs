@@ -1,6 +1,7 @@
 //! The shared reference pairs: the DSL compiles to the routing section of the YAML.
 
 use crate::common::*;
+use std::path::Path;
 
 fn check_pair(dsl: &str, yaml: &str) {
     let (Some(dsl), Some(yaml)) = (shared(dsl), shared(yaml)) else {
@@ -50,5 +51,27 @@ fn balance_dsl_checks_clean_against_the_config_validator() {
         !diags.iter().any(|d| d.is_error()),
         "{}",
         vsr_dsl::render_all(&diags, "balance.dsl", &src)
+    );
+}
+
+/// The project's own profile ships as YAML and DSL; the two must describe the same routing.
+#[test]
+fn shipped_profile_dsl_matches_its_yaml() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../profiles/balance");
+    let dsl = read(&dir.join("balance.dsl"));
+    let yaml = read(&dir.join("balance.yaml"));
+    let compiled = vsr_dsl::compile(&dsl)
+        .unwrap_or_else(|d| panic!("{}", vsr_dsl::render_all(&d, "balance.dsl", &dsl)));
+    assert_same_routing(&compiled.routing, &yaml_routing(&yaml));
+    let diags = vsr_dsl::check(&dsl, Some(&yaml));
+    assert!(
+        !diags.iter().any(|d| d.is_error()),
+        "{}",
+        vsr_dsl::render_all(&diags, "balance.dsl", &dsl)
+    );
+    let formatted = vsr_dsl::format(&dsl).expect("formats");
+    assert_eq!(
+        formatted, dsl,
+        "profiles/balance/balance.dsl is not in canonical layout"
     );
 }
