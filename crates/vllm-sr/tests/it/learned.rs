@@ -143,6 +143,9 @@ fn without_the_encoder_a_profile_that_needs_it_is_refused_with_the_rules_named()
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("`usem3`"), "{err}");
     assert!(err.contains("vllm-sr models fetch"), "{err}");
-    assert!(err.contains("these rules need") && err.contains("embedding:"), "{err}");
+    assert!(
+        err.contains("these rules need") && err.contains("embedding:"),
+        "{err}"
+    );
     let _ = std::fs::remove_dir_all(&dir);
 }
