@@ -352,6 +352,7 @@ pub async fn handle_chat(
                             usage: None,
                             response_body: Bytes::new(),
                             completed: false,
+                            ttft: None,
                         },
                     );
                 }
@@ -372,11 +373,10 @@ pub async fn handle_chat(
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|v| v.starts_with("text/event-stream"));
-    if !sse {
-        // Non-streaming answers: time to first token is time to response headers.
-        shared
-            .metrics
-            .ttft(&routed.alias, started.elapsed().as_secs_f64());
+    // Non-streaming answers: time to first token is time to response headers.
+    let header_ttft = (!sse).then(|| started.elapsed());
+    if let Some(t) = header_ttft {
+        shared.metrics.ttft(&routed.alias, t.as_secs_f64());
     }
     if status.is_success() {
         add_route_headers(
@@ -408,6 +408,7 @@ pub async fn handle_chat(
             pricing: model.pricing.clone(),
             started,
             first_byte: false,
+            ttft: header_ttft,
             sse,
             status: status.as_u16(),
             line: Vec::new(),
@@ -760,6 +761,7 @@ fn fast_response(
                 usage: None,
                 response_body: Bytes::from(message.to_string()),
                 completed: true,
+                ttft: Some(Duration::ZERO),
             },
         );
     }
@@ -780,6 +782,8 @@ struct ObserveState {
     pricing: Option<Pricing>,
     started: Instant,
     first_byte: bool,
+    /// Time to first token, once known (headers for JSON answers, first byte for SSE).
+    ttft: Option<Duration>,
     sse: bool,
     status: u16,
     /// Partial SSE line carried between chunks.
@@ -801,9 +805,9 @@ impl ObserveState {
         if !self.first_byte {
             self.first_byte = true;
             if self.sse {
-                self.shared
-                    .metrics
-                    .ttft(&self.alias, self.started.elapsed().as_secs_f64());
+                let t = self.started.elapsed();
+                self.ttft = Some(t);
+                self.shared.metrics.ttft(&self.alias, t.as_secs_f64());
             }
         }
         if !self.sse {
@@ -900,6 +904,7 @@ impl ObserveState {
                     usage: self.usage.clone(),
                     response_body,
                     completed,
+                    ttft: self.ttft,
                 },
             );
         }

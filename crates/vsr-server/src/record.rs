@@ -39,6 +39,8 @@ pub struct RecordFinish {
     pub response_body: Bytes,
     /// False when the client went away or the upstream failed mid-body.
     pub completed: bool,
+    /// Time to first token: first streamed byte for SSE, response headers otherwise.
+    pub ttft: Option<std::time::Duration>,
 }
 
 pub trait RecordSink: Send + Sync {

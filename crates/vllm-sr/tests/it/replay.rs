@@ -60,6 +60,11 @@ fn routed_requests_leave_records_with_cost_and_savings() {
             "{rec}"
         );
         assert_eq!(rec["response_status"], 200);
+        let ttft = rec["ttft_ms"]
+            .as_u64()
+            .expect("time to first token recorded");
+        let duration = rec["duration_ms"].as_u64().expect("duration recorded");
+        assert!(ttft <= duration, "{rec}");
         assert!(rec["signals"]["keyword"][0] == "code", "{rec}");
         let prompt = rec["prompt_tokens"].as_u64().expect("prompt tokens");
         let completion = rec["completion_tokens"]

@@ -169,7 +169,9 @@ impl RecordSink for Replay {
                 from_cache: false,
                 usage,
                 response_body: &f.response_body,
-                ttft_ms: None,
+                ttft_ms: f
+                    .ttft
+                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
             },
         );
     }
