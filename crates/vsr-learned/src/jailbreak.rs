@@ -7,11 +7,10 @@
 
 use std::sync::Arc;
 
-use vsr_models::ModelError;
+use vsr_models::{Head, ModelError};
 use vsr_signals::{Family, RequestContext, SignalError, SignalFamily, SignalResult};
 
 use crate::embedding::prompt_embedding;
-use crate::heads::LinearHead;
 use crate::space::{Bank, Space};
 
 /// Roles whose messages `include_history` adds (the original's non-user messages).
@@ -41,7 +40,7 @@ enum Scorer {
 
 pub struct JailbreakFamily {
     space: Arc<Space>,
-    head: Option<LinearHead>,
+    head: Option<Head>,
     rules: Vec<(JailbreakRule, Scorer)>,
 }
 
@@ -49,7 +48,7 @@ impl JailbreakFamily {
     /// `head` is required when a rule uses the classifier (checked by the router).
     pub fn new(
         space: Arc<Space>,
-        head: Option<LinearHead>,
+        head: Option<Head>,
         rules: Vec<JailbreakRule>,
     ) -> Result<Self, ModelError> {
         let rules = rules
@@ -78,8 +77,7 @@ impl JailbreakFamily {
     /// P(jailbreak) of one embedding under the head (0 without a head).
     pub fn probability(&self, x: &[f32]) -> f32 {
         let Some(head) = &self.head else { return 0.0 };
-        let p = head.probabilities(x);
-        head.label_index("jailbreak").map_or(0.0, |i| p[i])
+        head.probability(x, "jailbreak")
     }
 
     fn contrastive(&self, attack: &Bank, benign: &Bank, x: &[f32]) -> f32 {

@@ -3,7 +3,7 @@
 //!
 //! - [`space`]: the shared embedding space — an encoder, its similarity [`Calibration`]
 //!   (raw cosine → the reference profile's scale) and banks of precomputed exemplar vectors.
-//! - [`heads`]: small linear heads (domain, jailbreak) trained on the shared embedding.
+//! - heads: the domain and jailbreak families read [`vsr_models::Head`]s shipped for the encoder.
 //! - [`prototypes`]: labelled example sets (fact-check, user feedback) scored by kNN.
 //! - families: [`embedding`], [`complexity`], [`preference`], [`domain`], [`fact_check`],
 //!   [`feedback`], [`jailbreak`], [`pii`] — each a [`vsr_signals::SignalFamily`].
@@ -18,7 +18,6 @@ pub mod domain;
 pub mod embedding;
 pub mod fact_check;
 pub mod feedback;
-pub mod heads;
 pub mod jailbreak;
 pub mod pii;
 pub mod preference;
@@ -26,6 +25,5 @@ pub mod prototypes;
 pub mod router;
 pub mod space;
 
-pub use heads::LinearHead;
 pub use router::{BuildError, ModelSet, RouteTiming, Router, build_router};
 pub use space::{Bank, Space};

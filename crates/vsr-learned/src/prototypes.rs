@@ -6,8 +6,8 @@
 
 use vsr_models::ModelError;
 
-use crate::heads::softmax;
 use crate::space::{Bank, Space};
+use vsr_models::head::softmax;
 
 /// Temperature of the label softmax on the calibrated similarity scale: a 0.1 lead in
 /// similarity gives odds of e^2 ≈ 7:1.

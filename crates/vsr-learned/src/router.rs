@@ -8,7 +8,7 @@ use std::time::Instant;
 use vsr_config::Config;
 use vsr_config::global::GlobalSettings;
 use vsr_engine::{Engine, EvalMode, RoutingResult};
-use vsr_models::{Calibration, Encoder, ModelError, UseM3, catalog};
+use vsr_models::{Calibration, Encoder, Head, ModelError, UseM3, catalog};
 use vsr_signals::{Family, FamilySet, RequestContext, RequestView};
 
 use crate::complexity::{ComplexityFamily, ComplexityRule};
@@ -16,7 +16,6 @@ use crate::domain::{DomainFamily, DomainRule};
 use crate::embedding::{Aggregation, EmbeddingFamily, EmbeddingRule, Selection};
 use crate::fact_check::FactCheckFamily;
 use crate::feedback::FeedbackFamily;
-use crate::heads::LinearHead;
 use crate::jailbreak::{JailbreakFamily, JailbreakMethod, JailbreakRule};
 use crate::pii::{PiiFamily, PiiRule};
 use crate::preference::{PreferenceFamily, PreferenceRule};
@@ -37,8 +36,8 @@ pub const EMBEDDING_FAMILIES: [Family; 7] = [
 #[derive(Clone, Default)]
 pub struct ModelSet {
     pub space: Option<Arc<Space>>,
-    pub domain_head: Option<LinearHead>,
-    pub jailbreak_head: Option<LinearHead>,
+    pub domain_head: Option<Head>,
+    pub jailbreak_head: Option<Head>,
 }
 
 impl ModelSet {
@@ -55,8 +54,8 @@ impl ModelSet {
         let space = Arc::new(Space::new(encoder, calibration, cache_dir));
         Self {
             space: Some(space),
-            domain_head: LinearHead::shipped(&id, "domain"),
-            jailbreak_head: LinearHead::shipped(&id, "jailbreak"),
+            domain_head: Head::shipped(&id, "domain"),
+            jailbreak_head: Head::shipped(&id, "jailbreak"),
         }
     }
 

@@ -1,8 +1,9 @@
-//! Classifier heads over a sentence embedding: a linear layer followed by a softmax
-//! (several labels) or a sigmoid (one binary label).
+//! Classifier heads over a sentence embedding: a linear layer, a temperature, then a softmax
+//! (several labels) or a sigmoid (one binary label), and the trainer that fits them.
 //!
-//! Heads are small JSON files trained by `examples/train_heads.rs` and shipped under
-//! `crates/vsr-models/heads/` (see docs/models.md for data and accuracies).
+//! Heads are small JSON files trained by `examples/train_heads.rs` (run through
+//! `scripts/train_heads.sh`) and shipped per encoder as `heads/<model_id>-<name>.json`; see
+//! docs/models.md for their data and held-out accuracies.
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
@@ -20,19 +21,27 @@ pub enum HeadKind {
 }
 
 /// A trained linear head.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Head {
     pub name: String,
     pub kind: HeadKind,
-    /// Encoder the head was trained on (its embeddings are the only valid input).
+    /// Encoder the head was trained on (its `model_id`; its embeddings are the only valid input).
     pub model: String,
     pub labels: Vec<String>,
     /// One row of `dim` weights per output (per label; one row for logistic).
     pub weights: Vec<Vec<f32>>,
     pub bias: Vec<f32>,
+    /// Logits are divided by this before the softmax/sigmoid. Fitted on held-out data by the
+    /// trainer so that "probability ≥ threshold" means what it says; never changes the top-1.
+    #[serde(default = "unit_temperature")]
+    pub temperature: f32,
     /// Training provenance and held-out metrics (free-form, for humans).
     #[serde(default)]
     pub metrics: serde_json::Value,
+}
+
+fn unit_temperature() -> f32 {
+    1.0
 }
 
 /// A head's answer for one embedding.
@@ -44,9 +53,18 @@ pub struct Prediction {
     pub probs: Vec<f32>,
 }
 
-const SHIPPED: &[(&str, &str)] = &[
-    ("domain", include_str!("../heads/domain.json")),
-    ("jailbreak", include_str!("../heads/jailbreak.json")),
+/// Heads shipped with the crate: (encoder model id, head name, JSON).
+const SHIPPED: &[(&str, &str, &str)] = &[
+    (
+        "usem3",
+        "domain",
+        include_str!("../heads/usem3-domain.json"),
+    ),
+    (
+        "usem3",
+        "jailbreak",
+        include_str!("../heads/usem3-jailbreak.json"),
+    ),
 ];
 
 impl Head {
@@ -64,12 +82,10 @@ impl Head {
         Self::from_json(&text, path)
     }
 
-    /// A head shipped with the crate (`domain`, `jailbreak`), if it exists and was
-    /// trained (an untrained placeholder has no weights).
-    pub fn shipped(name: &str) -> Option<Self> {
-        let (_, text) = SHIPPED.iter().find(|(n, _)| *n == name)?;
-        let h = Self::from_json(text, Path::new(name)).ok()?;
-        (!h.weights.is_empty()).then_some(h)
+    /// The head `name` (`domain`, `jailbreak`) shipped for encoder `model`, if any.
+    pub fn shipped(model: &str, name: &str) -> Option<Self> {
+        let (_, _, text) = SHIPPED.iter().find(|(m, n, _)| *m == model && *n == name)?;
+        Self::from_json(text, Path::new(name)).ok()
     }
 
     /// Input width.
@@ -77,13 +93,21 @@ impl Head {
         self.weights.first().map_or(0, Vec::len)
     }
 
+    /// Index of `label`.
+    pub fn label_index(&self, label: &str) -> Option<usize> {
+        self.labels.iter().position(|l| l == label)
+    }
+
     fn validate(&self) -> Result<(), String> {
         let rows = match self.kind {
             HeadKind::Softmax => self.labels.len(),
             HeadKind::Logistic => 1,
         };
-        if self.weights.is_empty() {
-            return Ok(()); // placeholder before training
+        if self.labels.is_empty() || (self.kind == HeadKind::Logistic && self.labels.len() != 1) {
+            return Err(format!(
+                "head `{}`: a softmax head needs labels, a logistic head exactly one",
+                self.name
+            ));
         }
         if self.weights.len() != rows || self.bias.len() != rows {
             return Err(format!(
@@ -97,10 +121,33 @@ impl Head {
         if dim == 0 || self.weights.iter().any(|r| r.len() != dim) {
             return Err(format!("head `{}` has ragged weight rows", self.name));
         }
+        if !(self.temperature.is_finite() && self.temperature > 0.0) {
+            return Err(format!(
+                "head `{}`: temperature must be positive, is {}",
+                self.name, self.temperature
+            ));
+        }
         Ok(())
     }
 
-    /// Applies the head to one embedding.
+    fn logits(&self, x: &[f32]) -> Vec<f32> {
+        self.weights
+            .iter()
+            .zip(&self.bias)
+            .map(|(w, b)| (w.iter().zip(x).map(|(a, v)| a * v).sum::<f32>() + b) / self.temperature)
+            .collect()
+    }
+
+    /// Probability per label (logistic: one value, the positive class).
+    fn probs(&self, x: &[f32]) -> Vec<f32> {
+        let logits = self.logits(x);
+        match self.kind {
+            HeadKind::Logistic => vec![1.0 / (1.0 + (-logits[0]).exp())],
+            HeadKind::Softmax => softmax(&logits),
+        }
+    }
+
+    /// Applies the head to one embedding; a width other than [`Self::dim`] is an error.
     pub fn predict(&self, embedding: &[f32]) -> Result<Prediction, ModelError> {
         if embedding.len() != self.dim() {
             return Err(ModelError::format(
@@ -112,30 +159,35 @@ impl Head {
                 ),
             ));
         }
-        let logits: Vec<f32> = self
-            .weights
-            .iter()
-            .zip(&self.bias)
-            .map(|(w, b)| w.iter().zip(embedding).map(|(a, x)| a * x).sum::<f32>() + b)
-            .collect();
-        Ok(match self.kind {
-            HeadKind::Logistic => {
-                let p = 1.0 / (1.0 + (-logits[0]).exp());
-                Prediction {
-                    best: usize::from(p < 0.5),
-                    probs: vec![p],
-                }
+        let probs = self.probs(embedding);
+        let best = match self.kind {
+            HeadKind::Logistic => usize::from(probs[0] < 0.5),
+            HeadKind::Softmax => probs
+                .iter()
+                .enumerate()
+                .max_by(|a, b| a.1.total_cmp(b.1))
+                .map_or(0, |(i, _)| i),
+        };
+        Ok(Prediction { best, probs })
+    }
+
+    /// Probability per label, uniform when the width does not fit (the router only pairs a
+    /// head with the encoder it was trained on, so that means "no information").
+    pub fn probabilities(&self, embedding: &[f32]) -> Vec<f32> {
+        match self.predict(embedding) {
+            Ok(p) => p.probs,
+            Err(_) => {
+                let k = self.weights.len().max(1);
+                vec![1.0 / k as f32; k]
             }
-            HeadKind::Softmax => {
-                let probs = softmax(&logits);
-                let best = probs
-                    .iter()
-                    .enumerate()
-                    .max_by(|a, b| a.1.total_cmp(b.1))
-                    .map_or(0, |(i, _)| i);
-                Prediction { best, probs }
-            }
-        })
+        }
+    }
+
+    /// Probability of `label` (0 when the head has no such label).
+    pub fn probability(&self, embedding: &[f32], label: &str) -> f32 {
+        self.label_index(label)
+            .and_then(|i| self.probabilities(embedding).get(i).copied())
+            .unwrap_or(0.0)
     }
 }
 
@@ -144,7 +196,135 @@ pub fn softmax(logits: &[f32]) -> Vec<f32> {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let exps: Vec<f32> = logits.iter().map(|l| (l - max).exp()).collect();
     let sum: f32 = exps.iter().sum();
-    exps.iter().map(|e| e / sum).collect()
+    exps.into_iter().map(|e| e / sum).collect()
+}
+
+/// Training settings for [`train`].
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub epochs: usize,
+    pub learning_rate: f32,
+    /// L2 penalty on the weights.
+    pub l2: f32,
+    /// Weight classes inversely to their frequency (balanced loss).
+    pub balanced: bool,
+}
+
+impl Default for TrainOptions {
+    fn default() -> Self {
+        Self {
+            epochs: 300,
+            learning_rate: 2.0,
+            l2: 1e-4,
+            balanced: true,
+        }
+    }
+}
+
+/// Fits a head by full-batch gradient descent with momentum on cross entropy, from zero weights, temperature 1.
+/// `ys` are class indices as [`Prediction::best`] gives them: a label index for softmax; for
+/// logistic (one label) 0 = the positive label, 1 = not. Deterministic: same data, same head.
+pub fn train(
+    name: &str,
+    model: &str,
+    kind: HeadKind,
+    labels: &[String],
+    xs: &[Vec<f32>],
+    ys: &[usize],
+    opts: &TrainOptions,
+) -> Head {
+    let (rows, classes) = match kind {
+        HeadKind::Softmax => (labels.len(), labels.len()),
+        HeadKind::Logistic => (1, 2),
+    };
+    let dim = xs.first().map_or(0, Vec::len);
+    let n = xs.len().max(1) as f32;
+    let mut counts = vec![0f32; classes];
+    for &y in ys {
+        counts[y] += 1.0;
+    }
+    let class_w: Vec<f32> = counts
+        .iter()
+        .map(|&c| {
+            if !opts.balanced || c == 0.0 {
+                1.0
+            } else {
+                n / (classes as f32 * c)
+            }
+        })
+        .collect();
+    let mut head = Head {
+        name: name.to_string(),
+        kind,
+        model: model.to_string(),
+        labels: labels.to_vec(),
+        weights: vec![vec![0f32; dim]; rows],
+        bias: vec![0f32; rows],
+        temperature: 1.0,
+        metrics: serde_json::Value::Null,
+    };
+    // Momentum per parameter: a row's weights, then its bias.
+    let mut m = vec![vec![0f32; dim + 1]; rows];
+    for _ in 0..opts.epochs {
+        let mut grad = vec![vec![0f32; dim + 1]; rows];
+        for (x, &y) in xs.iter().zip(ys) {
+            let p = head.probs(x);
+            for (r, g) in grad.iter_mut().enumerate() {
+                // d(loss)/d(logit of row r); for logistic the row scores the positive class.
+                let target = match kind {
+                    HeadKind::Softmax => f32::from(u8::from(r == y)),
+                    HeadKind::Logistic => f32::from(u8::from(y == 0)),
+                };
+                let e = class_w[y] * (p[r] - target);
+                for (gj, xj) in g.iter_mut().zip(x) {
+                    *gj += e * xj;
+                }
+                g[dim] += e;
+            }
+        }
+        for r in 0..rows {
+            for j in 0..=dim {
+                let param = if j < dim {
+                    &mut head.weights[r][j]
+                } else {
+                    &mut head.bias[r]
+                };
+                let g = grad[r][j] / n + if j < dim { opts.l2 * *param } else { 0.0 };
+                m[r][j] = 0.9 * m[r][j] + g;
+                *param -= opts.learning_rate * m[r][j];
+            }
+        }
+    }
+    head
+}
+
+/// The temperature (0.25 to 3.25, step 0.05) minimising the mean log-loss of `head` on a
+/// labelled held-out set; set it with `head.temperature = t`.
+pub fn fit_temperature(head: &Head, xs: &[Vec<f32>], ys: &[usize]) -> f32 {
+    let nll = |t: f32| -> f32 {
+        let scaled = Head {
+            temperature: t,
+            ..head.clone()
+        };
+        xs.iter()
+            .zip(ys)
+            .map(|(x, &y)| {
+                let p = scaled.probs(x);
+                let py = match scaled.kind {
+                    HeadKind::Softmax => p[y],
+                    HeadKind::Logistic if y == 0 => p[0],
+                    HeadKind::Logistic => 1.0 - p[0],
+                };
+                -py.max(1e-9).ln()
+            })
+            .sum::<f32>()
+            / xs.len().max(1) as f32
+    };
+    (0..=60)
+        .map(|i| 0.25 + i as f32 * 0.05)
+        .map(|t| (t, nll(t)))
+        .min_by(|a, b| a.1.total_cmp(&b.1))
+        .map_or(1.0, |(t, _)| t)
 }
 
 #[cfg(test)]
@@ -159,6 +339,7 @@ mod tests {
             labels: labels.iter().map(|s| s.to_string()).collect(),
             weights,
             bias,
+            temperature: 1.0,
             metrics: serde_json::Value::Null,
         }
     }
@@ -175,6 +356,9 @@ mod tests {
         assert_eq!(p.best, 1);
         assert!((p.probs.iter().sum::<f32>() - 1.0).abs() < 1e-6);
         assert!(h.predict(&[1.0]).is_err(), "wrong width is an error");
+        assert_eq!(h.probabilities(&[1.0]), vec![0.5, 0.5]);
+        assert!((h.probability(&[0.2, 0.9], "b") - p.probs[1]).abs() < 1e-6);
+        assert_eq!(h.probability(&[0.2, 0.9], "zzz"), 0.0);
     }
 
     #[test]
@@ -188,18 +372,96 @@ mod tests {
         let p = h.predict(&[0.5]).unwrap();
         assert!((p.probs[0] - 0.5).abs() < 1e-6);
         assert!(h.predict(&[3.0]).unwrap().probs[0] > 0.99);
+        assert!(h.probability(&[3.0], "jailbreak") > 0.99);
+    }
+
+    #[test]
+    fn temperature_softens_without_changing_the_winner() {
+        let mut h = head(
+            HeadKind::Softmax,
+            &["a", "b"],
+            vec![vec![2.0], vec![-2.0]],
+            vec![0.0, 0.0],
+        );
+        let sharp = h.predict(&[1.0]).unwrap();
+        h.temperature = 4.0;
+        let soft = h.predict(&[1.0]).unwrap();
+        assert_eq!(sharp.best, soft.best);
+        assert!(soft.probs[0] < sharp.probs[0] && soft.probs[0] > 0.5);
     }
 
     #[test]
     fn malformed_heads_are_rejected() {
-        let bad = r#"{"name":"x","kind":"softmax","model":"m","labels":["a","b"],"weights":[[1.0]],"bias":[0.0]}"#;
-        assert!(Head::from_json(bad, Path::new("x.json")).is_err());
+        for bad in [
+            r#"{"name":"x","kind":"softmax","model":"m","labels":["a","b"],"weights":[[1.0]],"bias":[0.0]}"#,
+            r#"{"name":"x","kind":"softmax","model":"m","labels":["a"],"weights":[[1.0]],"bias":[0.0],"temperature":0}"#,
+            r#"{"name":"x","kind":"logistic","model":"m","labels":[],"weights":[[1.0]],"bias":[0.0]}"#,
+            r#"{"name":"x","kind":"softmax","model":"m","labels":[],"weights":[],"bias":[]}"#,
+        ] {
+            assert!(Head::from_json(bad, Path::new("x.json")).is_err(), "{bad}");
+        }
     }
 
     #[test]
-    fn shipped_heads_parse() {
-        for (name, text) in SHIPPED {
-            Head::from_json(text, Path::new(name)).unwrap();
+    fn training_separates_two_clusters_and_round_trips() {
+        let xs = vec![
+            vec![1.0, 0.0],
+            vec![0.9, 0.1],
+            vec![0.0, 1.0],
+            vec![0.1, 0.9],
+        ];
+        let ys = vec![0, 0, 1, 1];
+        let labels = vec!["a".to_string(), "b".to_string()];
+        let mut h = train(
+            "t",
+            "toy",
+            HeadKind::Softmax,
+            &labels,
+            &xs,
+            &ys,
+            &TrainOptions::default(),
+        );
+        assert!(h.probability(&[1.0, 0.0], "a") > 0.9);
+        assert!(h.probability(&[0.0, 1.0], "b") > 0.9);
+        h.temperature = fit_temperature(&h, &xs, &ys);
+        assert!(h.temperature > 0.0);
+        let back =
+            Head::from_json(&serde_json::to_string(&h).unwrap(), Path::new("t.json")).unwrap();
+        assert_eq!(back, h);
+    }
+
+    #[test]
+    fn logistic_training_finds_the_positive_class() {
+        let xs = vec![
+            vec![1.0, 0.2],
+            vec![0.8, 0.0],
+            vec![-1.0, 0.1],
+            vec![-0.7, 0.3],
+        ];
+        let ys = vec![0, 0, 1, 1]; // 0 = positive (labels[0])
+        let opts = TrainOptions::default();
+        let labels = vec!["jailbreak".to_string()];
+        let h = train("j", "toy", HeadKind::Logistic, &labels, &xs, &ys, &opts);
+        assert!(h.probability(&[1.0, 0.0], "jailbreak") > 0.9);
+        assert!(h.probability(&[-1.0, 0.0], "jailbreak") < 0.1);
+        assert_eq!(h.predict(&[0.9, 0.1]).unwrap().best, 0);
+        // Temperature fitting uses the same class convention.
+        let t = fit_temperature(&h, &xs, &ys);
+        assert!(
+            t <= 1.0,
+            "a separable set wants sharper probabilities, got {t}"
+        );
+    }
+
+    #[test]
+    fn shipped_heads_parse_and_fit_their_encoder() {
+        for (model, name, text) in SHIPPED {
+            let h = Head::from_json(text, Path::new(name)).unwrap();
+            assert_eq!(&h.model, model);
+            assert_eq!(&h.name, name);
+            assert!(Head::shipped(model, name).is_some());
         }
+        assert!(Head::shipped("usem3", "nonexistent").is_none());
+        assert!(Head::shipped("other-encoder", "domain").is_none());
     }
 }
