@@ -148,27 +148,6 @@ fn header_family(f: Family) -> &'static str {
     }
 }
 
-/// Family key of a replay record's `signals` (and `signal_confidences` prefix).
-pub fn record_family(f: Family) -> &'static str {
-    match f {
-        Family::Keyword => "keyword",
-        Family::Embedding => "embedding",
-        Family::Domain => "domain",
-        Family::FactCheck => "fact_check",
-        Family::UserFeedback => "user_feedback",
-        Family::Preference => "preference",
-        Family::Language => "language",
-        Family::Context => "context",
-        Family::Structure => "structure",
-        Family::Complexity => "complexity",
-        Family::Modality => "modality",
-        Family::Authz => "authz",
-        Family::Jailbreak => "jailbreak",
-        Family::Pii => "pii",
-        Family::Projection => "projection",
-    }
-}
-
 impl vsr_server::Classifier for LearnedClassifier {
     fn route(&self, input: &RouteInput) -> Result<RouteOutcome, ClassifyError> {
         let r = self.route_messages(&input.messages)?;
@@ -185,7 +164,8 @@ impl vsr_server::Classifier for LearnedClassifier {
                     .or_default()
                     .push(s.name.to_string());
             }
-            let key = record_family(family);
+            // A record's `signals` keys are the config names of the families.
+            let key = family.as_str();
             if let Some(list) = record_signals
                 .entry(key)
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()))
