@@ -458,7 +458,7 @@ MODEL anthropic/claude-opus-4.6 {
 ROUTE premium_legal (description = "High-risk legal and compliance analysis.") {
   PRIORITY 260
   TIER 1
-  WHEN (domain("law") OR keyword("legal_cues") OR embedding("legal_analysis")) AND (embedding("legal_analysis") OR complexity("legal_risk:hard") OR projection("verification_required"))
+  WHEN (domain("law") OR keyword("legal_cues") OR embedding("legal_analysis")) AND (embedding("legal_analysis") OR complexity("legal_risk:hard") OR projection("verification_required")) AND NOT (user_feedback("wrong_answer") OR keyword("correction_cues"))
   MODEL "anthropic/claude-opus-4.6" (reasoning = true, effort = "high")
   PLUGIN router_replay {
     enabled: true
