@@ -19,6 +19,8 @@ echo "== postgres"
 if [ -z "${VSR_TEST_POSTGRES_URL:-}" ] && [ -x scripts/start-postgres.sh ]; then
   if url=$(scripts/start-postgres.sh); then
     export VSR_TEST_POSTGRES_URL="$url"
+    # The throwaway cluster is ours: stop it when the tests end, pass or fail.
+    trap 'scripts/start-postgres.sh --stop >/dev/null 2>&1 || true' EXIT
     echo "postgres at $url"
   else
     echo "notice: PostgreSQL not available; PostgreSQL replay tests will skip"
