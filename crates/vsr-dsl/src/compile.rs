@@ -33,39 +33,8 @@ pub const SIGNAL_FAMILIES: [(&str, &str); 14] = [
     ("pii", "pii"),
 ];
 
-/// Decision plugin types the config accepts. `semantic_cache` is an alias of `semantic-cache`.
-pub const PLUGIN_TYPES: [&str; 13] = [
-    "system_prompt",
-    "semantic-cache",
-    "semantic_cache",
-    "hallucination",
-    "memory",
-    "rag",
-    "header_mutation",
-    "router_replay",
-    "image_gen",
-    "fast_response",
-    "jailbreak",
-    "pii",
-    "response_jailbreak",
-];
-
-pub const ALGORITHM_TYPES: [&str; 14] = [
-    "confidence",
-    "ratings",
-    "remom",
-    "elo",
-    "router_dc",
-    "automix",
-    "hybrid",
-    "rl_driven",
-    "gmtrouter",
-    "latency_aware",
-    "static",
-    "knn",
-    "kmeans",
-    "svm",
-];
+/// The plugin and algorithm types the config accepts: the validator's own lists.
+pub use vsr_config::{ALGORITHM_TYPES, PLUGIN_TYPES};
 
 /// Algorithms whose `on_error` lives inside their own block; the others keep it at the top level
 /// of `algorithm`.
