@@ -14,6 +14,7 @@ pub fn defaults() -> Value {
             "config_source": "file",
             "strategy": "priority",
             "auto_model_name": "MoM",
+            "keyword_match": "first",
             "include_config_models_in_list": false,
             "clear_route_cache": true,
             "streamed_body": {"enabled": false},
@@ -197,6 +198,9 @@ pub struct GlobalSettings {
     pub strategy: String,
     /// `router.auto_model_name`: the model name that asks for routing (`auto` always does too).
     pub auto_model_name: String,
+    /// `router.keyword_match` (our extension): `first` (only the first matching keyword rule
+    /// fires, as in v0.3) or `all`.
+    pub keyword_match: String,
     /// `model_catalog.embeddings.semantic.embedding_config.top_k` (0 = all).
     pub embedding_top_k: u64,
     pub embedding_min_score_threshold: f64,
@@ -236,6 +240,7 @@ impl GlobalSettings {
         GlobalSettings {
             strategy: s("/router/strategy"),
             auto_model_name: s("/router/auto_model_name"),
+            keyword_match: s("/router/keyword_match"),
             embedding_top_k: u(&format!("{EC}/top_k")),
             embedding_min_score_threshold: f(&format!("{EC}/min_score_threshold")),
             embedding_soft_matching: b(&format!("{EC}/enable_soft_matching")),
@@ -265,6 +270,7 @@ pub(crate) const TYPED_KNOBS: &[(&str, Kind)] = &[
         Kind::OneOf(&["file", "kubernetes"]),
     ),
     ("/router/auto_model_name", Kind::Str),
+    ("/router/keyword_match", Kind::OneOf(&["first", "all"])),
     (
         "/model_catalog/embeddings/semantic/embedding_config/top_k",
         Kind::UInt,

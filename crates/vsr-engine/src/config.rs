@@ -7,8 +7,8 @@
 
 use vsr_config as cfg;
 use vsr_signals::{
-    Bounds, ContextFamily, ContextRuleSpec, Family, FeatureKind, KeywordFamily, KeywordMethod,
-    KeywordOperator, KeywordRuleSpec, LanguageFamily, SourceSpec, StructureFamily,
+    Bounds, ContextFamily, ContextRuleSpec, Family, FeatureKind, KeywordFamily, KeywordMatch,
+    KeywordMethod, KeywordOperator, KeywordRuleSpec, LanguageFamily, SourceSpec, StructureFamily,
     StructureRuleSpec,
 };
 
@@ -42,7 +42,15 @@ impl Engine {
 
         let keywords: Vec<KeywordRuleSpec> = signals.keywords.iter().map(keyword_spec).collect();
         if !keywords.is_empty() {
-            let f = KeywordFamily::new(&keywords).map_err(|e| family_err(Family::Keyword)(&e))?;
+            let mode = config
+                .effective_global()
+                .pointer("/router/keyword_match")
+                .and_then(|v| v.as_str())
+                .and_then(KeywordMatch::parse)
+                .unwrap_or_default();
+            let f = KeywordFamily::new(&keywords)
+                .map_err(|e| family_err(Family::Keyword)(&e))?
+                .with_match(mode);
             b = b.family(Box::new(f));
         }
         if !signals.structure.is_empty() {

@@ -1,7 +1,9 @@
 //! The `keyword` family: phrase lists with OR / AND / NOR, matched exactly (with optional fuzzy
 //! tolerance), as stemmed bags of words (`bm25`) or by character n-gram similarity (`ngram`).
 //!
-//! Every rule that matches fires (not only the first). A keyword hit has a strength in (0, 1]:
+//! [`KeywordMatch`] says whether only the first matching rule fires (declaration order; the
+//! v0.3 semantics the reference profiles were written for) or every matching rule does
+//! (`global.router.keyword_match: all`). A keyword hit has a strength in (0, 1]:
 //! 1 for an exact or fully covered hit, the similarity for fuzzy and n-gram hits. A rule's
 //! confidence is the best hit's strength under OR, the mean strength under AND, and 1 under NOR.
 
@@ -36,6 +38,27 @@ pub enum KeywordMethod {
     Bm25,
     /// Character n-gram similarity of the keyword and a same-length word window (`ngram`).
     Ngram,
+}
+
+/// Which matching rules fire for one request.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum KeywordMatch {
+    /// Only the first matching rule in declaration order; later rules stay unmatched.
+    #[default]
+    First,
+    /// Every matching rule.
+    All,
+}
+
+impl KeywordMatch {
+    /// The config spelling (`first` / `all`); anything else is `None`.
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "first" => Some(Self::First),
+            "all" => Some(Self::All),
+            _ => None,
+        }
+    }
 }
 
 /// One keyword rule as written in the config.
@@ -143,6 +166,7 @@ pub struct KeywordFamily {
     folded_stems: Option<StemIndex>,
     exact_stems: Option<StemIndex>,
     stemmer: Stemmer,
+    mode: KeywordMatch,
 }
 
 /// Finds which tokens of a bm25 vocabulary occur in a text without stemming every word: only
@@ -236,6 +260,12 @@ impl StemIndex {
 }
 
 impl KeywordFamily {
+    /// Sets which matching rules fire (default [`KeywordMatch::First`]).
+    pub fn with_match(mut self, mode: KeywordMatch) -> Self {
+        self.mode = mode;
+        self
+    }
+
     pub fn new(specs: &[KeywordRuleSpec]) -> Result<Self, KeywordError> {
         let stemmer = Stemmer::create(Algorithm::English);
         let mut rules = Vec::with_capacity(specs.len());
@@ -326,6 +356,7 @@ impl KeywordFamily {
             rules,
             total: offset,
             stemmer,
+            mode: KeywordMatch::First,
         })
     }
 
@@ -396,6 +427,7 @@ impl SignalFamily for KeywordFamily {
             return Ok(());
         }
         let strengths = self.strengths(ctx);
+        let mut fired = false;
         for (rule, result) in self.rules.iter().zip(out.iter_mut()) {
             let s = &strengths[rule.offset..rule.offset + rule.keywords.len()];
             let hits: Vec<(usize, f64)> = s
@@ -413,6 +445,10 @@ impl SignalFamily for KeywordFamily {
                 KeywordOperator::Nor => hits.is_empty().then_some(1.0),
             };
             if let Some(c) = confidence {
+                if fired && self.mode == KeywordMatch::First {
+                    continue;
+                }
+                fired = true;
                 result.set_match(c);
                 if rule.operator != KeywordOperator::Nor {
                     result.evidence = hits
@@ -556,7 +592,13 @@ mod tests {
     }
 
     fn run(specs: &[KeywordRuleSpec], text: &str) -> Vec<SignalResult> {
-        let family = KeywordFamily::new(specs).expect("valid rules");
+        run_with(specs, text, KeywordMatch::All)
+    }
+
+    fn run_with(specs: &[KeywordRuleSpec], text: &str, mode: KeywordMatch) -> Vec<SignalResult> {
+        let family = KeywordFamily::new(specs)
+            .expect("valid rules")
+            .with_match(mode);
         let view = RequestView::from_text(text);
         let ctx = RequestContext::new(&view);
         let mut out: Vec<SignalResult> = family
@@ -592,6 +634,32 @@ mod tests {
         let r = run(&specs, "beta only");
         assert!(!r[0].matched && r[1].matched);
         assert_eq!(r[1].confidence, 1.0);
+    }
+
+    #[test]
+    fn first_match_keeps_only_the_first_matching_rule_in_declaration_order() {
+        let specs = [
+            rule("a", KeywordOperator::Or, &["zebra"]),
+            rule("b", KeywordOperator::Or, &["urgent"]),
+            rule("c", KeywordOperator::Or, &["imagine"]),
+            rule("d", KeywordOperator::Nor, &["zebra"]),
+        ];
+        let text = "Imagine this is urgent";
+        let r = run_with(&specs, text, KeywordMatch::First);
+        let fired: Vec<&str> = r.iter().filter(|r| r.matched).map(|r| &*r.name).collect();
+        // `b` is declared before `c` and `d`, so it alone fires, with its evidence.
+        assert_eq!(fired, ["b"]);
+        assert_eq!(r[1].evidence, vec!["urgent"]);
+        assert!(r[2].evidence.is_empty());
+        let r = run_with(&specs, text, KeywordMatch::All);
+        let fired: Vec<&str> = r.iter().filter(|r| r.matched).map(|r| &*r.name).collect();
+        assert_eq!(fired, ["b", "c", "d"]);
+        assert_eq!(
+            KeywordFamily::new(&specs).map(|f| f.mode).ok(),
+            Some(KeywordMatch::First)
+        );
+        assert_eq!(KeywordMatch::parse("all"), Some(KeywordMatch::All));
+        assert_eq!(KeywordMatch::parse("ALL"), None);
     }
 
     #[test]

@@ -20,7 +20,7 @@ pub mod text;
 pub use bounds::Bounds;
 pub use context::{ContextFamily, ContextRuleSpec};
 pub use family::{Family, FamilySet, SignalError, SignalFamily};
-pub use keyword::{KeywordFamily, KeywordMethod, KeywordOperator, KeywordRuleSpec};
+pub use keyword::{KeywordFamily, KeywordMatch, KeywordMethod, KeywordOperator, KeywordRuleSpec};
 pub use language::LanguageFamily;
 pub use request::{Message, RequestContext, RequestError, RequestView};
 pub use set::{FamilySignals, SignalCatalog, SignalResult, SignalSet};

@@ -135,6 +135,22 @@ fn global_settings_apply_defaults_under_overrides() {
     assert_eq!(s.embedding_top_k, 3);
     assert_eq!(s.embedding_min_score_threshold, 0.5);
     assert_eq!(s.strategy, "priority");
+    assert_eq!(s.keyword_match, "first");
+}
+
+#[test]
+fn keyword_match_is_first_or_all() {
+    let with = |v: &str| format!("{BASE}global:\n  router:\n    keyword_match: {v}\n");
+    let cfg = load_str(&with("all"), "g.yaml")
+        .unwrap_or_else(|e| panic!("{e}"))
+        .config;
+    assert_eq!(cfg.global_settings().keyword_match, "all");
+    let err = render(&with("every"));
+    assert!(err.starts_with("error: broken.yaml:"), "{err}");
+    assert!(
+        err.contains("keyword_match") && err.contains("first"),
+        "{err}"
+    );
 }
 
 #[test]

@@ -519,24 +519,19 @@ fn heuristic_signals_on_probe_texts() {
     assert!(!s.is_matched(Family::Structure, "low_question_density"));
     assert!(!s.is_matched(Family::Structure, "many_questions"));
 
-    // Every matching keyword rule fires, not only the first.
+    // v0.3 keyword semantics (the profile sets no `keyword_match`): only the first matching
+    // rule in declaration order fires, so `urgency_markers` (declared after
+    // `emotion_negative_markers`) stays unmatched although "right now" is one of its keywords.
     let r = p.engine.route_text(
         "I am overwhelmed right now!! Help me write a calm message to my landlord.",
         EvalMode::All,
     );
     let s = &r.signals;
     assert!(s.is_matched(Family::Keyword, "emotion_negative_markers"));
-    assert!(s.is_matched(Family::Keyword, "urgency_markers"));
+    assert!(!s.is_matched(Family::Keyword, "urgency_markers"));
     assert!(s.is_matched(Family::Structure, "exclamation_emphasis"));
     // "write" alone is not "write the implementation".
     assert!(!s.is_matched(Family::Keyword, "implementation_markers"));
-    let urgency = r
-        .projections
-        .mappings
-        .iter()
-        .find(|m| &*m.name == "urgency_band")
-        .expect("mapped");
-    assert_eq!(urgency.output.as_deref(), Some("urgency_elevated"));
 
     // Chinese is matched as Chinese: no pinyin overlap with unrelated rules.
     let r = p

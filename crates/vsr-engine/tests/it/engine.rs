@@ -8,8 +8,8 @@ use vsr_engine::{
     ValueSource,
 };
 use vsr_signals::{
-    Bounds, ContextFamily, ContextRuleSpec, Family, KeywordFamily, KeywordRuleSpec, RequestContext,
-    SignalError, SignalFamily, SignalResult,
+    Bounds, ContextFamily, ContextRuleSpec, Family, KeywordFamily, KeywordMatch, KeywordRuleSpec,
+    RequestContext, SignalError, SignalFamily, SignalResult,
 };
 
 fn kw_rule(name: &str, kws: &[&str]) -> KeywordRuleSpec {
@@ -89,7 +89,8 @@ fn small_engine() -> Engine {
                 kw_rule("urgent", &["urgent", "asap"]),
                 kw_rule("code", &["python"]),
             ])
-            .expect("valid"),
+            .expect("valid")
+            .with_match(KeywordMatch::All),
         ))
         .family(Box::new(ContextFamily::new(&[ContextRuleSpec {
             name: "short".into(),

@@ -2,9 +2,9 @@
 
 use proptest::prelude::*;
 use vsr_signals::{
-    Bounds, ContextFamily, ContextRuleSpec, FeatureKind, KeywordFamily, KeywordMethod,
-    KeywordOperator, KeywordRuleSpec, LanguageFamily, RequestContext, RequestView, SignalFamily,
-    SignalResult, SourceSpec, StructureFamily, StructureRuleSpec,
+    Bounds, ContextFamily, ContextRuleSpec, FeatureKind, KeywordFamily, KeywordMatch,
+    KeywordMethod, KeywordOperator, KeywordRuleSpec, LanguageFamily, RequestContext, RequestView,
+    SignalFamily, SignalResult, SourceSpec, StructureFamily, StructureRuleSpec,
 };
 
 fn families() -> Vec<Box<dyn SignalFamily>> {
@@ -30,7 +30,8 @@ fn families() -> Vec<Box<dyn SignalFamily>> {
         kw("bm25", KeywordMethod::Bm25, KeywordOperator::Or, false),
         kw("ngram", KeywordMethod::Ngram, KeywordOperator::Nor, false),
     ])
-    .expect("valid keyword rules");
+    .expect("valid keyword rules")
+    .with_match(KeywordMatch::All);
     let st = |name: &str, feature, source| StructureRuleSpec {
         name: name.into(),
         feature,
