@@ -9,8 +9,13 @@ use crate::settings::{BackendSettings, LbPolicy, ModelSettings, Reliability};
 
 pub struct Endpoint {
     pub settings: BackendSettings,
-    /// `Authorization` (or the configured header) value, pre-rendered.
-    pub auth_value: Option<http::HeaderValue>,
+    /// `Authorization` (or the configured header) name and value, pre-rendered.
+    pub auth_value: Option<(http::HeaderName, http::HeaderValue)>,
+    /// The chat URL and `Host` value, rendered once instead of per request.
+    pub chat_uri: Option<http::Uri>,
+    pub host_value: Option<http::HeaderValue>,
+    /// `extra_headers`, validated once (invalid names or values are left out).
+    pub extra_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     in_flight: AtomicU32,
     consecutive_failures: AtomicU32,
     /// Milliseconds since the pool's epoch until which the endpoint is ejected (0 = not).
@@ -23,6 +28,8 @@ pub struct Endpoint {
 
 pub struct Pool {
     pub alias: String,
+    /// `x-selected-model` value, rendered once.
+    pub alias_value: Option<http::HeaderValue>,
     pub endpoints: Vec<Endpoint>,
     pub reliability: Reliability,
     /// Endpoint indices repeated by weight (reduced by their gcd), for weighted round robin.
@@ -70,8 +77,25 @@ impl Pool {
                     } else {
                         format!("{} {k}", b.auth_prefix)
                     };
-                    http::HeaderValue::from_str(&v).ok()
+                    Some((
+                        http::HeaderName::from_bytes(b.auth_header.as_bytes()).ok()?,
+                        http::HeaderValue::from_str(&v).ok()?,
+                    ))
                 }),
+                chat_uri: format!("http://{}{}", b.authority, b.chat_path)
+                    .parse()
+                    .ok(),
+                host_value: http::HeaderValue::from_str(&b.authority).ok(),
+                extra_headers: b
+                    .extra_headers
+                    .iter()
+                    .filter_map(|(k, v)| {
+                        Some((
+                            http::HeaderName::from_bytes(k.as_bytes()).ok()?,
+                            http::HeaderValue::from_str(v).ok()?,
+                        ))
+                    })
+                    .collect(),
                 settings: b.clone(),
                 in_flight: AtomicU32::new(0),
                 consecutive_failures: AtomicU32::new(0),
@@ -103,6 +127,7 @@ impl Pool {
         }
         Self {
             alias: model.name.clone(),
+            alias_value: http::HeaderValue::from_str(&model.name).ok(),
             endpoints,
             reliability: model.reliability.clone(),
             schedule,

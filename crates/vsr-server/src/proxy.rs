@@ -583,7 +583,12 @@ fn build_upstream_request(
     request_id: &str,
 ) -> Result<Request<Full<Bytes>>, ApiError> {
     let ep = guard.endpoint();
-    let uri = format!("http://{}{}", ep.settings.authority, ep.settings.chat_path);
+    let uri = ep.chat_uri.clone().ok_or_else(|| {
+        ApiError::new(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("bad backend address `{}`", ep.settings.authority),
+        )
+    })?;
     let mut req = Request::post(uri).body(Full::new(body)).map_err(|e| {
         ApiError::new(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -591,6 +596,7 @@ fn build_upstream_request(
         )
     })?;
     let h = req.headers_mut();
+    h.reserve(client_headers.len() + 6);
     for (name, value) in client_headers {
         let n = name.as_str();
         if is_hop_by_hop(name)
@@ -605,29 +611,22 @@ fn build_upstream_request(
         header::CONTENT_TYPE,
         HeaderValue::from_static("application/json"),
     );
-    if let Ok(v) = HeaderValue::from_str(&ep.settings.authority) {
+    if let Some(v) = &ep.host_value {
         h.insert(header::HOST, v.clone());
-        h.insert("x-vsr-destination-endpoint", v);
+        h.insert("x-vsr-destination-endpoint", v.clone());
     }
-    if let Ok(v) = HeaderValue::from_str(&pool.alias) {
-        h.insert("x-selected-model", v);
+    if let Some(v) = &pool.alias_value {
+        h.insert("x-selected-model", v.clone());
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }
     // A configured key replaces the client's credentials; otherwise theirs is forwarded.
-    if let Some(auth) = &ep.auth_value
-        && let Ok(name) = HeaderName::from_bytes(ep.settings.auth_header.as_bytes())
-    {
-        h.insert(name, auth.clone());
+    if let Some((name, value)) = &ep.auth_value {
+        h.insert(name.clone(), value.clone());
     }
-    for (k, v) in &ep.settings.extra_headers {
-        if let (Ok(n), Ok(v)) = (
-            HeaderName::from_bytes(k.as_bytes()),
-            HeaderValue::from_str(v),
-        ) {
-            h.insert(n, v);
-        }
+    for (name, value) in &ep.extra_headers {
+        h.insert(name.clone(), value.clone());
     }
     Ok(req)
 }

@@ -166,6 +166,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     if let Some(every) = opts.watch_interval {
         tasks.push(tokio::spawn(watch(Arc::clone(&shared), every)));
     }
+    tasks.push(tokio::spawn(timer_anchor()));
     Ok(RunningServer {
         addrs: bound,
         shared,
@@ -196,6 +197,19 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .await;
         });
+    }
+}
+
+/// Keeps one timer pending at all times. tokio wakes its I/O driver (an eventfd write, an
+/// extra `epoll_wait` round and, with several workers, a thread wake-up) whenever a timer is
+/// armed while no other timer is pending, and every proxied request arms one (the upstream
+/// deadline): a router that goes idle between requests would pay that on each of them.
+/// Request deadlines fall after this coarse tick, so arming them wakes nobody.
+async fn timer_anchor() {
+    let mut tick = tokio::time::interval(Duration::from_millis(500));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tick.tick().await;
     }
 }
 
