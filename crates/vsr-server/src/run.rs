@@ -11,6 +11,27 @@ pub fn block_on<F: Future>(f: F) -> std::io::Result<F::Output> {
     Ok(rt.block_on(f))
 }
 
+/// Runs `f` on a multi-threaded tokio runtime with `workers` async worker threads (blocking
+/// work such as classification runs on tokio's separate blocking pool either way).
+pub fn block_on_with<F: Future>(workers: usize, f: F) -> std::io::Result<F::Output> {
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(workers.max(1))
+        .enable_all()
+        .build()?;
+    Ok(rt.block_on(f))
+}
+
+/// Default async worker count for the router: half the cores, at least one. Proxying is
+/// I/O-bound and cheap (tens of microseconds of CPU per request); each extra idle worker
+/// costs a thread wake-up per request as work is offered around, and the cores are better
+/// left to the classifier's threads and, on small machines, to the backend itself.
+pub fn default_io_workers() -> usize {
+    std::thread::available_parallelism()
+        .map(|n| n.get() / 2)
+        .unwrap_or(1)
+        .max(1)
+}
+
 /// Resolves on Ctrl-C or SIGTERM.
 pub async fn shutdown_signal() {
     #[cfg(unix)]

@@ -1,5 +1,6 @@
 //! `vllm-sr bench route|proxy`: latency of the routing path per phase, memory and start-up
-//! time; the proxy benchmark is `bench/proxy.sh` (wrk, optional LiteLLM side by side).
+//! time; the proxy benchmark is `bench/proxy.sh` (oha at a fixed rate for added latency, wrk
+//! at saturation, optional LiteLLM side by side).
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -21,7 +22,7 @@ enum Cmd {
     /// Routing latency over a probe manifest's prompts, per phase, plus RSS and start-up time.
     Route(RouteArgs),
     /// Proxy overhead versus the sim backend called directly (and LiteLLM): runs
-    /// bench/proxy.sh from the repository (needs wrk).
+    /// bench/proxy.sh from the repository with this binary (needs oha and wrk).
     Proxy(ProxyArgs),
 }
 
@@ -62,8 +63,15 @@ fn proxy(script: &Path) -> anyhow::Result<ExitCode> {
             script.display()
         );
     }
-    let status = std::process::Command::new("bash")
-        .arg(script)
+    let mut cmd = std::process::Command::new("bash");
+    cmd.arg(script);
+    // Benchmark this very binary unless the caller chose one.
+    if std::env::var_os("VLLM_SR_BIN").is_none()
+        && let Ok(exe) = std::env::current_exe()
+    {
+        cmd.env("VLLM_SR_BIN", exe);
+    }
+    let status = cmd
         .status()
         .with_context(|| format!("running {}", script.display()))?;
     Ok(if status.success() {

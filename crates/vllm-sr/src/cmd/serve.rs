@@ -45,6 +45,9 @@ pub struct Args {
     /// Threads running the sentence encoder.
     #[arg(long, default_value_t = 1)]
     encoder_workers: usize,
+    /// Async worker threads serving HTTP (default: half the cores, at least 1).
+    #[arg(long)]
+    workers: Option<usize>,
 }
 
 mod learned;
@@ -100,7 +103,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         Some(id) => println!("vllm-sr: sentence encoder `{id}` loaded"),
         None => println!("vllm-sr: no sentence encoder installed"),
     }
-    let (replay, demo_config) = vsr_server::run::block_on(async move {
+    let workers = args
+        .workers
+        .unwrap_or_else(vsr_server::run::default_io_workers);
+    let (replay, demo_config) = vsr_server::run::block_on_with(workers, async move {
         let mut config = args.config.clone();
         let mut _sim = None;
         if args.demo {
