@@ -206,6 +206,11 @@ pub struct GlobalSettings {
     pub embedding_min_score_threshold: f64,
     pub embedding_soft_matching: bool,
     pub embedding_model_type: String,
+    /// `model_catalog.embeddings.semantic.model` (our extension): the sentence encoder, as a
+    /// local directory, a catalog id, or a Hugging Face repo id `owner/name[@revision]`.
+    /// `None` (absent or empty): the built-in default encoder. Upstream's
+    /// `mmbert_model_path` is not read: its default names a model we do not run.
+    pub embedding_model: Option<String>,
     pub embedding_target_dimension: u64,
     /// `model_catalog.modules.classifier.domain.threshold`.
     pub domain_threshold: f64,
@@ -245,6 +250,9 @@ impl GlobalSettings {
             embedding_min_score_threshold: f(&format!("{EC}/min_score_threshold")),
             embedding_soft_matching: b(&format!("{EC}/enable_soft_matching")),
             embedding_model_type: s(&format!("{EC}/model_type")),
+            embedding_model: Some(s("/model_catalog/embeddings/semantic/model"))
+                .map(|m| m.trim().to_string())
+                .filter(|m| !m.is_empty()),
             embedding_target_dimension: u(&format!("{EC}/target_dimension")),
             domain_threshold: f(&format!("{M}/classifier/domain/threshold")),
             fact_check_threshold: f(&format!(
@@ -271,6 +279,7 @@ pub(crate) const TYPED_KNOBS: &[(&str, Kind)] = &[
     ),
     ("/router/auto_model_name", Kind::Str),
     ("/router/keyword_match", Kind::OneOf(&["first", "all"])),
+    ("/model_catalog/embeddings/semantic/model", Kind::Str),
     (
         "/model_catalog/embeddings/semantic/embedding_config/top_k",
         Kind::UInt,
@@ -363,5 +372,47 @@ mod tests {
         let mut base = json!({"a": [1, 2], "b": {"c": 1}});
         merge(&mut base, &json!({"a": [3], "b": {"d": 2}}));
         assert_eq!(base, json!({"a": [3], "b": {"c": 1, "d": 2}}));
+    }
+
+    /// A file with nothing but `global` and the given encoder knob value (YAML).
+    fn with_encoder_knob(value: &str) -> String {
+        format!(
+            "version: v0.3\nglobal:\n  model_catalog:\n    embeddings:\n      semantic:\n        model: {value}\n"
+        )
+    }
+
+    #[test]
+    fn encoder_knob_is_read_and_absent_means_built_in() {
+        let loaded = crate::load_str(
+            &with_encoder_knob("sentence-transformers/all-MiniLM-L6-v2@main"),
+            "t.yaml",
+        )
+        .unwrap();
+        assert_eq!(
+            loaded.config.global_settings().embedding_model.as_deref(),
+            Some("sentence-transformers/all-MiniLM-L6-v2@main")
+        );
+        let none = crate::load_str("version: v0.3\nrouting: {}\n", "t.yaml").unwrap();
+        assert_eq!(none.config.global_settings().embedding_model, None);
+        // Upstream's mmbert_model_path default (a directory we do not ship) is not the knob.
+        assert_eq!(
+            GlobalSettings::from_effective(&defaults()).embedding_model,
+            None
+        );
+        let blank = crate::load_str(&with_encoder_knob("\"  \""), "t.yaml").unwrap();
+        assert_eq!(blank.config.global_settings().embedding_model, None);
+    }
+
+    #[test]
+    fn encoder_knob_is_type_checked() {
+        let err = crate::load_str(&with_encoder_knob("[a, b]"), "t.yaml")
+            .expect_err("a list is not a model spec")
+            .to_string();
+        assert!(
+            err.contains("global.model_catalog.embeddings.semantic.model")
+                && err.contains("expected a string"),
+            "{err}"
+        );
+        assert!(err.contains("t.yaml:6:"), "points at the line: {err}");
     }
 }

@@ -14,6 +14,12 @@ use sha2::{Digest, Sha256};
 
 use crate::error::ModelError;
 
+/// Encoder specs (directory, catalog id or Hugging Face repo id) resolve here; see
+/// [`crate::source`].
+pub use crate::source::{
+    HubOptions, HubRepo, ModelSource, hf_cache_dir, resolve_model_source, resolve_model_source_with,
+};
+
 /// Environment variable naming the models directory.
 pub const MODELS_DIR_ENV: &str = "VSR_MODELS_DIR";
 /// Environment variable naming the Python interpreter used to download packages.

@@ -29,6 +29,22 @@ pub enum ModelError {
     /// An unknown model id was asked for.
     #[error("unknown model `{id}` (known: {known})")]
     UnknownModel { id: String, known: String },
+    /// A model spec is neither a directory, a catalog id nor a Hugging Face repo id.
+    #[error("model spec `{spec}`: {reason}")]
+    InvalidSource { spec: String, reason: String },
+    /// A Hugging Face repo id was given to a build without the `hub` feature.
+    #[error(
+        "`{repo}` names a Hugging Face repo, but this build lacks hub support (rebuild with \
+         the `hub` feature of vsr-models, or download the model and give its directory)"
+    )]
+    HubUnsupported { repo: String },
+    /// A file of a Hugging Face repo is neither cached nor downloadable.
+    #[error("Hugging Face repo `{repo}`, file {file}: {msg}")]
+    Hub {
+        repo: String,
+        file: String,
+        msg: String,
+    },
     /// An error from the tensor runtime.
     #[error("tensor runtime: {0}")]
     Candle(#[from] candle_core::Error),

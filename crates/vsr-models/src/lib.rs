@@ -3,6 +3,8 @@
 //! - [`Encoder`]: text → unit vectors; [`UseM3`] (Google USE-multilingual-v3 on candle) is
 //!   the default implementation.
 //! - [`catalog`]: where models live and how `vllm-sr models fetch` installs them.
+//! - [`source`]: a configured encoder spec (directory, catalog id, Hugging Face repo id)
+//!   resolved to a model directory; Hub downloads with the `hub` feature.
 //! - [`EncoderHandle`]: the encoder on worker threads behind a bounded queue.
 //! - [`EmbeddingCache`]: embeddings of configured texts on disk, keyed by model checksum.
 //! - [`Head`]: linear/logistic classifier heads over an embedding (domain, jailbreak).
@@ -18,6 +20,7 @@ pub mod handle;
 pub mod head;
 pub mod load;
 pub mod npz;
+pub mod source;
 pub mod spm;
 pub mod usem3;
 
@@ -27,5 +30,6 @@ pub use encoder::{Encoder, cosine, dot};
 pub use error::ModelError;
 pub use handle::{EncoderHandle, HandleOptions};
 pub use head::{Head, HeadKind, Prediction};
-pub use load::{load_dir, load_encoder};
+pub use load::{load_dir, load_encoder, load_source};
+pub use source::{ModelSource, resolve_model_source};
 pub use usem3::{USEM3_ID, UseM3};

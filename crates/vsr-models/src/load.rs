@@ -5,26 +5,19 @@ use std::sync::Arc;
 use crate::catalog;
 use crate::encoder::Encoder;
 use crate::error::ModelError;
+use crate::source::ModelSource;
 use crate::usem3::{USEM3_FILES, UseM3};
 
-/// Loads the encoder `source` names: an existing directory (a local path always wins), else
-/// a catalog id looked up in the models directories.
+/// Loads the encoder `source` names: an existing directory (a local path always wins), a
+/// catalog id looked up in the models directories, or a Hugging Face repo id (from the HF
+/// cache, downloaded with the `hub` feature). See [`catalog::resolve_model_source`].
 pub fn load_encoder(source: &str) -> Result<Arc<dyn Encoder>, ModelError> {
-    let path = Path::new(source);
-    if path.is_dir() {
-        let id = path
-            .file_name()
-            .and_then(|n| n.to_str())
-            .unwrap_or(source)
-            .to_string();
-        return load_dir(path, &id);
-    }
-    let spec = catalog::spec(source)?;
-    let dir = catalog::find_model(spec.id).ok_or_else(|| ModelError::Missing {
-        path: catalog::default_install_dir().join(spec.id),
-        hint: format!("run `vllm-sr models fetch {}`", spec.id),
-    })?;
-    load_dir(&dir, spec.id)
+    load_source(&catalog::resolve_model_source(source, None)?)
+}
+
+/// Loads the encoder of a resolved source.
+pub fn load_source(source: &ModelSource) -> Result<Arc<dyn Encoder>, ModelError> {
+    load_dir(source.dir(), &source.id())
 }
 
 /// Loads the model in `dir`, recognising its family by the files it holds.
@@ -64,7 +57,7 @@ mod tests {
     #[test]
     fn unknown_sources_give_clear_errors() {
         let err = load_encoder("no-such-model").err().unwrap().to_string();
-        assert!(err.contains("unknown model"), "{err}");
+        assert!(err.contains("no-such-model"), "{err}");
         let dir = std::env::temp_dir();
         let err = load_dir(&dir, "tmp").err().unwrap().to_string();
         assert!(err.contains("not a model directory"), "{err}");

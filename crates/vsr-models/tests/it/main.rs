@@ -4,6 +4,8 @@
 #[cfg(feature = "bert")]
 mod bert;
 mod heads;
+#[cfg(feature = "hub")]
+mod hub;
 mod runtime;
 mod usem3_real;
 
