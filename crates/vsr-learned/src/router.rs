@@ -8,7 +8,7 @@ use std::time::Instant;
 use vsr_config::Config;
 use vsr_config::global::GlobalSettings;
 use vsr_engine::{Engine, EvalMode, RoutingResult};
-use vsr_models::{Calibration, Encoder, Head, ModelError, UseM3, catalog};
+use vsr_models::{Calibration, Encoder, Head, ModelError, ModelSource, UseM3, catalog};
 use vsr_signals::{Family, FamilySet, RequestContext, RequestView};
 
 use crate::complexity::{ComplexityFamily, ComplexityRule};
@@ -461,12 +461,136 @@ fn domain_rules(config: &Config) -> Vec<DomainRule> {
 }
 
 impl ModelSet {
-    /// The default encoder from an explicit model directory (with its cache in `dir/cache`).
+    /// The encoder in `dir`, whatever its family (USE-m3 or BERT-family), with its embedding
+    /// cache in `dir/cache`.
     pub fn load_dir(dir: &std::path::Path) -> Result<Self, ModelError> {
-        let encoder = UseM3::load(dir)?;
-        Ok(Self::from_encoder(
-            Arc::new(encoder),
-            Some(dir.join("cache")),
-        ))
+        Self::from_source(&ModelSource::Local(dir.to_path_buf()))
+    }
+
+    /// The encoder of a resolved source. Calibration and heads are shipped for USE-m3 only:
+    /// another encoder gets the identity calibration and no heads, so rules that need a head
+    /// fail to build with [`BuildError::HeadMissing`]. The embedding cache goes next to a
+    /// local model (`<dir>/cache`); for a Hub snapshot, which belongs to the HF cache, into
+    /// [`catalog::default_cache_dir`].
+    pub fn from_source(source: &ModelSource) -> Result<Self, ModelError> {
+        let encoder = vsr_models::load_source(source)?;
+        let cache_dir = match source {
+            ModelSource::Hub { .. } => catalog::default_cache_dir(),
+            _ => source.dir().join("cache"),
+        };
+        Ok(Self::from_encoder(encoder, Some(cache_dir)))
+    }
+
+    /// The encoder `spec` names (a local directory, a catalog id or a Hugging Face repo id;
+    /// see [`catalog::resolve_model_source`]), or with `None` the installed default
+    /// ([`ModelSet::discover`]). `Ok(None)` only when `spec` is `None` and the default is not
+    /// installed; a named model that cannot be resolved or loaded is an error.
+    pub fn for_spec(spec: Option<&str>) -> Result<Option<Self>, ModelError> {
+        match spec {
+            None => Self::discover(),
+            Some(spec) => {
+                let source = catalog::resolve_model_source(spec, None)?;
+                Self::from_source(&source).map(Some)
+            }
+        }
+    }
+
+    /// The encoder `config` selects with `global.model_catalog.embeddings.semantic.model`,
+    /// else the installed default (see [`ModelSet::for_spec`]).
+    pub fn for_config(config: &Config) -> Result<Option<Self>, ModelError> {
+        Self::for_spec(config.global_settings().embedding_model.as_deref())
+    }
+}
+
+#[cfg(test)]
+mod model_set_tests {
+    use std::path::PathBuf;
+
+    use super::*;
+
+    fn workspace_models(id: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("../../models")
+            .join(id)
+    }
+
+    /// One decision on the `kind` signal `physics`, declared by `signals`.
+    fn config(global: &str, signals: &str, kind: &str) -> Config {
+        let src = format!(
+            "version: v0.3\nproviders:\n  defaults:\n    default_model: small\n  models:\n    - name: small\n      backend_refs:\n        - endpoint: vllm:8000\nrouting:\n  modelCards:\n    - name: small\n  signals:\n{signals}  decisions:\n    - name: science\n      priority: 10\n      rules:\n        operator: OR\n        conditions:\n          - type: {kind}\n            name: physics\n      modelRefs:\n        - model: small\n{global}"
+        );
+        vsr_config::load_str(&src, "t.yaml")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config
+    }
+
+    const PHYSICS: &str = "    domains:\n      - name: physics\n        description: physics questions\n        mmlu_categories: [physics]\n";
+
+    #[test]
+    fn named_specs_that_do_not_resolve_are_errors_not_fallbacks() {
+        let err = ModelSet::for_spec(Some("owner/na me")).err().unwrap();
+        assert!(matches!(err, ModelError::InvalidSource { .. }), "{err}");
+        let err = ModelSet::for_spec(Some("./no/such/model")).err().unwrap();
+        assert!(matches!(err, ModelError::Missing { .. }), "{err}");
+        let cfg = config(
+            "global:\n  model_catalog:\n    embeddings:\n      semantic:\n        model: ./no/such/model\n",
+            PHYSICS,
+            "domain",
+        );
+        let err = ModelSet::for_config(&cfg).err().unwrap().to_string();
+        assert!(err.contains("no/such/model"), "{err}");
+    }
+
+    #[test]
+    fn the_knob_selects_a_local_usem3_dir_with_its_heads() {
+        let dir = workspace_models("usem3");
+        if !catalog::is_installed(&dir) {
+            eprintln!("notice: models/usem3 not installed; skipping");
+            return;
+        }
+        let global = format!(
+            "global:\n  model_catalog:\n    embeddings:\n      semantic:\n        model: {}\n",
+            dir.display()
+        );
+        let cfg = config(&global, PHYSICS, "domain");
+        let set = ModelSet::for_config(&cfg).unwrap().unwrap();
+        assert_eq!(set.model_id(), Some("usem3"));
+        assert!(set.domain_head.is_some() && set.jailbreak_head.is_some());
+        assert!(build_router(&cfg, &set).is_ok());
+    }
+
+    /// A BERT-family directory loads when vsr-models has its `bert` feature (feature
+    /// unification decides for this test binary) and says so clearly when it does not.
+    #[test]
+    fn a_bert_dir_gets_no_heads_and_head_rules_fail_clearly() {
+        let dir = workspace_models("minilm");
+        if !dir.join("model.safetensors").is_file() {
+            eprintln!("notice: models/minilm not installed; skipping");
+            return;
+        }
+        match ModelSet::load_dir(&dir) {
+            Ok(set) => {
+                assert_eq!(set.model_id(), Some("minilm"));
+                assert!(set.domain_head.is_none() && set.jailbreak_head.is_none());
+                let err = build_router(&config("", PHYSICS, "domain"), &set)
+                    .err()
+                    .unwrap();
+                assert!(
+                    matches!(&err, BuildError::HeadMissing { rule, model, .. }
+                        if rule == "domain:physics" && model == "minilm"),
+                    "{err}"
+                );
+                // Rules on the embedding alone build on any encoder.
+                let embedding = "    embeddings:\n      - name: physics\n        threshold: 0.5\n        candidates: [How fast does light travel?]\n";
+                let router = build_router(&config("", embedding, "embedding"), &set).unwrap();
+                let view = vsr_signals::RequestView::from_text("What is the speed of light?");
+                let routed = router.route(&view, vsr_engine::EvalMode::Routing);
+                assert_eq!(routed.decision.as_deref(), Some("science"));
+            }
+            Err(e) => {
+                eprintln!("notice: vsr-models built without `bert`; checking the error only");
+                assert!(e.to_string().contains("`bert` feature"), "{e}");
+            }
+        }
     }
 }

