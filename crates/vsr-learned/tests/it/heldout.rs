@@ -1,6 +1,78 @@
-//! The shipped jailbreak head (vsr-models) against the router's own traffic: the probe
-//! prompts. Held-out accuracy of the heads is tested in vsr-models (`tests/it/heads.rs`).
+//! The shipped heads (vsr-models) against the router's own traffic: the probe prompts, and
+//! the request-style held-out sets of vsr-models (`crates/vsr-models/tests/data/`, never
+//! trained on). Held-out accuracy on MMLU and Chinese is tested in vsr-models
+//! (`tests/it/heads.rs`).
 use vsr_models::Head;
+
+/// `label<TAB>text` rows of a vsr-models held-out file.
+fn held_out(name: &str) -> Vec<(String, String)> {
+    let path = vsr_testkit::workspace_root()
+        .join("crates/vsr-models/tests/data")
+        .join(name);
+    std::fs::read_to_string(path)
+        .expect("held-out set")
+        .lines()
+        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|l| l.split_once('\t').expect("label<TAB>text"))
+        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
+        .collect()
+}
+
+/// What the domain rule emits for a request-style prompt: the top-1 label when its
+/// probability is at least 0.5, else the partition default `other`.
+#[test]
+fn domain_head_routes_held_out_requests() {
+    let Some(models) = crate::models() else {
+        return;
+    };
+    let space = models.space.expect("space");
+    let head: Head = models.domain_head.expect("head");
+    let rows = held_out("domain_requests_heldout.tsv");
+    let (mut top1, mut routed) = (0, 0);
+    for (label, text) in &rows {
+        let p = head
+            .predict(&space.embed_query(text).expect("embeds"))
+            .expect("width");
+        let best = &head.labels[p.best];
+        let emitted = if p.probs[p.best] >= 0.5 {
+            best.as_str()
+        } else {
+            "other"
+        };
+        top1 += usize::from(best == label);
+        routed += usize::from(emitted == label);
+    }
+    let n = rows.len();
+    println!("request held-out: top-1 {top1}/{n}, routed right at 0.5 {routed}/{n}");
+    // Today 120/140 top-1 and 114/140 routed; this guards against regressions below 75%.
+    assert!(routed * 4 >= n * 3, "routed {routed}/{n}");
+}
+
+/// Benign request-style held-out texts, including ones that look like attack surface
+/// (role-play, "ignore my typo", translation, security education), must not trip the
+/// jailbreak head at the reference threshold 0.65.
+#[test]
+fn benign_held_out_requests_do_not_trip_the_jailbreak_head() {
+    let Some(models) = crate::models() else {
+        return;
+    };
+    let space = models.space.expect("space");
+    let head: Head = models.jailbreak_head.expect("head");
+    let mut rows = held_out("domain_requests_heldout.tsv");
+    rows.extend(held_out("jailbreak_benign_heldout.tsv"));
+    let flagged = rows
+        .iter()
+        .filter(|(_, q)| {
+            head.probability(&space.embed_query(q).expect("embeds"), "jailbreak") >= 0.65
+        })
+        .count();
+    println!(
+        "benign held-out requests flagged as jailbreak: {flagged}/{}",
+        rows.len()
+    );
+    // Today 6/170; this guards against regressions above 5%.
+    assert!(flagged * 20 <= rows.len(), "{flagged}/{} flagged", rows.len());
+}
 
 /// Every probe prompt (ours, and the reference ones when ../shared is present) is a benign
 /// request: the jailbreak head must not flag them at the reference profile's standard
