@@ -71,7 +71,11 @@ fn benign_held_out_requests_do_not_trip_the_jailbreak_head() {
         rows.len()
     );
     // Today 6/170; this guards against regressions above 5%.
-    assert!(flagged * 20 <= rows.len(), "{flagged}/{} flagged", rows.len());
+    assert!(
+        flagged * 20 <= rows.len(),
+        "{flagged}/{} flagged",
+        rows.len()
+    );
 }
 
 /// Every probe prompt (ours, and the reference ones when ../shared is present) is a benign
@@ -106,6 +110,6 @@ fn benign_probe_prompts_do_not_trip_the_jailbreak_head() {
         }
     }
     println!("benign probe prompts flagged as jailbreak: {flagged}/{n}");
-    // Target: at most 5%. Today 10/104 (9.6%); this guards against regressions above 10%.
-    assert!(flagged * 10 <= n, "{flagged}/{n} benign prompts flagged");
+    // Target: at most 5%. Today 4/104 (3.8%); this guards against regressions above 5%.
+    assert!(flagged * 20 <= n, "{flagged}/{n} benign prompts flagged");
 }
