@@ -14,6 +14,8 @@ bin="$target/debug/vllm-sr"
 echo "== models"
 export VSR_MODELS_DIR="${VSR_MODELS_DIR:-$root/models}"
 "$bin" models fetch || echo "warning: model fetch failed; tests that need the model will skip"
+# MiniLM: the BERT-family / Hugging Face cache tests load it (English-only; never the default).
+"$bin" models fetch minilm || echo "warning: minilm fetch failed; BERT-family tests will skip"
 
 echo "== postgres"
 if [ -z "${VSR_TEST_POSTGRES_URL:-}" ] && [ -x scripts/start-postgres.sh ]; then
@@ -29,6 +31,8 @@ fi
 
 echo "== cargo test"
 cargo test --workspace
+# The optional Hugging Face Hub / BERT-family path (offline: a local HF cache layout).
+cargo test -p vsr-models --features hub
 
 if [ -d tests/e2e ]; then
   echo "== python end-to-end (openai client)"

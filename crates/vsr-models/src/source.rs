@@ -25,6 +25,8 @@ pub const HF_ENDPOINT_ENV: &str = "HF_ENDPOINT";
 pub const HF_HUB_OFFLINE_ENV: &str = "HF_HUB_OFFLINE";
 /// `HF_TOKEN`: access token for gated or private repos (else `$HF_HOME/token`).
 pub const HF_TOKEN_ENV: &str = "HF_TOKEN";
+/// Seconds a Hub download may receive nothing before it fails (default 60).
+pub const HUB_STALL_ENV: &str = "VSR_HUB_STALL_SECS";
 
 /// A resolved encoder source: the directory holding the model's files.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -177,6 +179,9 @@ pub struct HubOptions {
     pub endpoint: Option<String>,
     /// Only the cache is consulted; a repo not cached is an error.
     pub offline: bool,
+    /// A download that receives nothing for this long fails; `None`: `VSR_HUB_STALL_SECS`,
+    /// else 60 s (the HTTP client has no timeouts of its own).
+    pub stall: Option<std::time::Duration>,
 }
 
 impl HubOptions {
@@ -194,6 +199,7 @@ impl HubOptions {
                     "1" | "true" | "yes" | "on"
                 )
             }),
+            stall: None,
         }
     }
 }
@@ -313,7 +319,7 @@ mod hub {
                 ),
             });
         }
-        let dir = download(&repo, &cache_dir, opts.endpoint.as_deref())?;
+        let dir = download(&repo, &cache_dir, opts)?;
         Ok(ModelSource::Hub {
             repo,
             dir,
@@ -366,7 +372,7 @@ mod hub {
     fn download(
         repo: &HubRepo,
         cache_dir: &Path,
-        endpoint: Option<&str>,
+        opts: &HubOptions,
     ) -> Result<PathBuf, ModelError> {
         let err = |file: &str, msg: String| ModelError::Hub {
             repo: repo.to_string(),
@@ -374,9 +380,9 @@ mod hub {
             msg,
         };
         let mut builder = ApiBuilder::from_cache(Cache::new(cache_dir.to_path_buf()))
-            .with_progress(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+            .with_progress(false)
             .with_retries(1);
-        if let Some(endpoint) = endpoint {
+        if let Some(endpoint) = &opts.endpoint {
             builder = builder.with_endpoint(endpoint.to_string());
         }
         if let Some(token) = std::env::var(HF_TOKEN_ENV)
@@ -389,12 +395,18 @@ mod hub {
             .build()
             .map_err(|e| err(HUB_FILES[0], format!("cannot start the HTTP client: {e}")))?;
         let api_repo = api.repo(hf_repo(repo));
+        let cached = Cache::new(cache_dir.to_path_buf()).repo(hf_repo(repo));
+        let stall = opts.stall.unwrap_or_else(stall_limit);
         let mut paths = Vec::with_capacity(HUB_FILES.len());
         for file in HUB_FILES {
+            if let Some(path) = cached.get(file) {
+                paths.push(path);
+                continue;
+            }
             tracing::info!(repo = %repo, file, "downloading from the Hugging Face Hub");
-            let path = api_repo
-                .get(file)
-                .map_err(|e| err(file, format!("{e} (from {})", api_repo.url(file))))?;
+            let url = api_repo.url(file);
+            let path = download_watched(api.clone(), hf_repo(repo), file, stall)
+                .map_err(|e| err(file, format!("{e} (from {url})")))?;
             paths.push(path);
         }
         same_dir(&paths).ok_or_else(|| {
@@ -405,6 +417,102 @@ mod hub {
                     .into(),
             )
         })
+    }
+
+    /// How long a download may go without receiving a byte before it is abandoned
+    /// (`VSR_HUB_STALL_SECS`, default 60): the HTTP client has no timeouts of its own, and a
+    /// network that silently drops packets must give an error, not a hang.
+    fn stall_limit() -> std::time::Duration {
+        let secs = std::env::var(HUB_STALL_ENV)
+            .ok()
+            .and_then(|v| v.trim().parse::<u64>().ok())
+            .filter(|s| *s > 0)
+            .unwrap_or(60);
+        std::time::Duration::from_secs(secs)
+    }
+
+    /// What the download thread reports: bytes arrived, or the end.
+    enum Event {
+        Bytes,
+        Done(Result<PathBuf, String>),
+    }
+
+    /// Reports progress to the watchdog (and, on a terminal, to the user).
+    struct Watch {
+        tx: std::sync::mpsc::Sender<Event>,
+        file: String,
+        total: usize,
+        seen: usize,
+        show: bool,
+    }
+
+    impl hf_hub::api::Progress for Watch {
+        fn init(&mut self, size: usize, filename: &str) {
+            self.total = size;
+            self.file = filename.to_string();
+            let _ = self.tx.send(Event::Bytes);
+        }
+        fn update(&mut self, size: usize) {
+            self.seen += size;
+            if self.show {
+                eprint!(
+                    "\r{}: {:.1} / {:.1} MB",
+                    self.file,
+                    self.seen as f64 / 1e6,
+                    self.total as f64 / 1e6
+                );
+            }
+            let _ = self.tx.send(Event::Bytes);
+        }
+        fn finish(&mut self) {
+            if self.show {
+                eprintln!();
+            }
+        }
+    }
+
+    /// Downloads one file on its own thread; gives up when no byte arrives for `stall`.
+    /// An abandoned thread is left to the OS's own TCP timeouts.
+    fn download_watched(
+        api: hf_hub::api::sync::Api,
+        repo: Repo,
+        file: &'static str,
+        stall: std::time::Duration,
+    ) -> Result<PathBuf, String> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let watch = Watch {
+            tx: tx.clone(),
+            file: file.to_string(),
+            total: 0,
+            seen: 0,
+            show: std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        };
+        std::thread::Builder::new()
+            .name(format!("hf-download-{file}"))
+            .spawn(move || {
+                let r = api
+                    .repo(repo)
+                    .download_with_progress(file, watch)
+                    .map_err(|e| e.to_string());
+                let _ = tx.send(Event::Done(r));
+            })
+            .map_err(|e| format!("cannot start the download thread: {e}"))?;
+        loop {
+            match rx.recv_timeout(stall) {
+                Ok(Event::Bytes) => {}
+                Ok(Event::Done(r)) => return r,
+                Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
+                    return Err(format!(
+                        "no data for {:.1} s; is the network blocked? (set {HF_HUB_OFFLINE_ENV}=1 \
+                         to use only the local cache, {HUB_STALL_ENV} to wait longer)",
+                        stall.as_secs_f32()
+                    ));
+                }
+                Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => {
+                    return Err("the download thread ended without a result".into());
+                }
+            }
+        }
     }
 }
 

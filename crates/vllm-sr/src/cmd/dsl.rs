@@ -195,7 +195,7 @@ fn check(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
 /// The router with the learned families when the default encoder is installed (`vllm-sr models
 /// fetch`); otherwise the heuristic families only, after a note naming what cannot match.
 fn build_router(config: &vsr_config::Config) -> anyhow::Result<vsr_learned::Router> {
-    let models = match vsr_learned::ModelSet::discover() {
+    let models = match vsr_learned::ModelSet::for_config(config) {
         Ok(found) => found.unwrap_or_default(),
         Err(e) => {
             eprintln!("note: cannot load the sentence encoder: {e}");

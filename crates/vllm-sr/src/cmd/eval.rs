@@ -36,7 +36,7 @@ pub fn load_router(path: &Path) -> Result<vsr_learned::Router, ExitCode> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let models = match vsr_learned::ModelSet::discover() {
+    let models = match vsr_learned::ModelSet::for_config(&loaded.config) {
         Ok(found) => found.unwrap_or_default(),
         Err(e) => {
             tracing::warn!("cannot load the sentence encoder: {e}");

@@ -36,6 +36,7 @@ fn offline_opts(cache: &Path) -> HubOptions {
         cache_dir: Some(cache.to_path_buf()),
         endpoint: Some(DEAD_ENDPOINT.to_string()),
         offline: false,
+        stall: None,
     }
 }
 
@@ -184,4 +185,34 @@ fn malformed_specs_are_precise_errors() {
         );
         assert!(err.to_string().contains(spec), "{err}");
     }
+}
+
+#[test]
+fn a_silent_endpoint_fails_after_the_stall_limit_instead_of_hanging() {
+    // Accepts connections and never answers: what a network that drops packets looks like
+    // once connected. The client itself has no timeout; the watchdog must end it.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let held = std::thread::spawn(move || {
+        let mut conns = Vec::new();
+        for c in listener.incoming().take(4) {
+            conns.push(c);
+        }
+        std::thread::sleep(std::time::Duration::from_secs(10));
+    });
+    let cache = tempdir("silent");
+    let opts = HubOptions {
+        endpoint: Some(format!("http://{addr}")),
+        stall: Some(std::time::Duration::from_millis(800)),
+        ..offline_opts(&cache)
+    };
+    let t = std::time::Instant::now();
+    let err = resolve_model_source_with("owner/silent-model", &opts).unwrap_err();
+    assert!(t.elapsed().as_secs() < 8, "took {:?}", t.elapsed());
+    let ModelError::Hub { file, msg, .. } = &err else {
+        panic!("expected a Hub error, got {err}");
+    };
+    assert_eq!(file, "config.json");
+    assert!(msg.contains("no data for"), "{msg}");
+    drop(held);
 }
