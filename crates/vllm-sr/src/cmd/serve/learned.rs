@@ -191,24 +191,14 @@ impl LearnedClassifier {
     }
 }
 
-/// Header suffix of `x-vsr-matched-<family>` (surface spec §2.11).
+/// Header suffix of `x-vsr-matched-<family>` (surface spec §2.11): the eval API's key, with
+/// dashes, and `preference` singular.
 fn header_family(f: Family) -> &'static str {
     match f {
-        Family::Keyword => "keywords",
-        Family::Embedding => "embeddings",
-        Family::Domain => "domains",
         Family::FactCheck => "fact-check",
         Family::UserFeedback => "user-feedback",
         Family::Preference => "preference",
-        Family::Language => "language",
-        Family::Context => "context",
-        Family::Structure => "structure",
-        Family::Complexity => "complexity",
-        Family::Modality => "modality",
-        Family::Authz => "authz",
-        Family::Jailbreak => "jailbreak",
-        Family::Pii => "pii",
-        Family::Projection => "projection",
+        other => other.api_key(),
     }
 }
 
@@ -293,5 +283,35 @@ impl vsr_server::Classifier for LearnedClassifier {
             .route_with_embedding(&view, embedding, EvalMode::All);
         let resp = vsr_engine::eval_api::EvalResponse::from_result(text, &r, false);
         serde_json::to_value(&resp).map_err(|e| ClassifyError::Failed(e.to_string()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn header_suffixes_are_the_surface_spec_names() {
+        let got: Vec<&str> = Family::ALL.into_iter().map(header_family).collect();
+        assert_eq!(
+            got,
+            [
+                "keywords",
+                "embeddings",
+                "domains",
+                "fact-check",
+                "user-feedback",
+                "preference",
+                "language",
+                "context",
+                "structure",
+                "complexity",
+                "modality",
+                "authz",
+                "jailbreak",
+                "pii",
+                "projection",
+            ]
+        );
     }
 }
