@@ -32,6 +32,24 @@ pub fn workspace_root() -> PathBuf {
     root.canonicalize().unwrap_or(root)
 }
 
+/// The rows of a `label<TAB>text` file (our held-out and example sets); `#` comments and blank
+/// lines are skipped, both fields trimmed. Panics with the file and line on a malformed row:
+/// a broken fixture must fail the test that reads it.
+pub fn labelled_rows(path: &Path) -> Vec<(String, String)> {
+    let text = std::fs::read_to_string(path)
+        .unwrap_or_else(|e| panic!("cannot read {}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| !l.starts_with('#') && !l.trim().is_empty())
+        .map(|(i, l)| {
+            let (label, row) = l
+                .split_once('\t')
+                .unwrap_or_else(|| panic!("{}:{}: expected label<TAB>text", path.display(), i + 1));
+            (label.trim().to_string(), row.trim().to_string())
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -39,6 +57,21 @@ mod tests {
     #[test]
     fn workspace_root_holds_the_manifest() {
         assert!(workspace_root().join("Cargo.toml").is_file());
+    }
+
+    #[test]
+    fn labelled_rows_skip_comments_and_trim() {
+        let path = std::env::temp_dir().join(format!("vsr-testkit-{}.tsv", std::process::id()));
+        std::fs::write(&path, "# comment\n\nmath\t 2+2? \nlaw\tsue\n").expect("writes");
+        let rows = labelled_rows(&path);
+        let _ = std::fs::remove_file(&path);
+        assert_eq!(
+            rows,
+            [
+                ("math".to_string(), "2+2?".to_string()),
+                ("law".to_string(), "sue".to_string())
+            ]
+        );
     }
 
     #[test]

@@ -6,16 +6,11 @@ use vsr_models::Head;
 
 /// `label<TAB>text` rows of a vsr-models held-out file.
 fn held_out(name: &str) -> Vec<(String, String)> {
-    let path = vsr_testkit::workspace_root()
-        .join("crates/vsr-models/tests/data")
-        .join(name);
-    std::fs::read_to_string(path)
-        .expect("held-out set")
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split_once('\t').expect("label<TAB>text"))
-        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-        .collect()
+    vsr_testkit::labelled_rows(
+        &vsr_testkit::workspace_root()
+            .join("crates/vsr-models/tests/data")
+            .join(name),
+    )
 }
 
 /// What the domain rule emits for a request-style prompt: the top-1 label when its

@@ -7,16 +7,11 @@ use vsr_models::{Encoder, Head};
 use crate::usem3;
 
 fn held_out(name: &str) -> Vec<(String, String)> {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/data")
-        .join(name);
-    std::fs::read_to_string(path)
-        .unwrap()
-        .lines()
-        .filter(|l| !l.starts_with('#') && !l.trim().is_empty())
-        .map(|l| l.split_once('\t').expect("label<TAB>text"))
-        .map(|(a, b)| (a.trim().to_string(), b.trim().to_string()))
-        .collect()
+    vsr_testkit::labelled_rows(
+        &Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("tests/data")
+            .join(name),
+    )
 }
 
 #[test]
