@@ -23,7 +23,13 @@ pub struct PiiFamily {
 }
 
 impl PiiFamily {
+    /// The family for `rules`; the recognisers' patterns are compiled here (once per
+    /// process), so the first request does not pay for it.
     pub fn new(rules: Vec<PiiRule>) -> Self {
+        static WARM: std::sync::Once = std::sync::Once::new();
+        WARM.call_once(|| {
+            vsr_pii::warm_up();
+        });
         Self { rules }
     }
 

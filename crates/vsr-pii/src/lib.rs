@@ -111,6 +111,19 @@ impl PiiMatch {
     }
 }
 
+/// A text with a cue for every recogniser, for [`warm_up`].
+const WARM_UP_TEXT: &str = "My name is John Smith, I live at 221 Baker Street, London; I grew up in Boston. Mail \
+     john.smith@example.com or call +1 415 555 0132 / 13812345678; card 4111 1111 1111 1111, \
+     IBAN GB82 WEST 1234 5698 7654 32, SSN 123-45-6789, host 192.168.10.20 and 2001:db8::1, \
+     key sk-abcdefghijklmnopqrstuvwxyz123456, password = hunter2hunter2. 我叫张伟，住在北京市朝阳区，\
+     身份证 11010519491231002X。";
+
+/// Runs every recogniser once so that their patterns are compiled now (at start-up) rather
+/// than on the first request that needs them. Returns how many findings the sample gave.
+pub fn warm_up() -> usize {
+    detect(WARM_UP_TEXT, &DetectOptions::default()).len()
+}
+
 /// Finds PII in `text`. Matches are sorted by start offset and never overlap.
 ///
 /// Overlaps between candidates are resolved greedily: higher confidence first, then the longer
@@ -221,6 +234,31 @@ pub fn denied_types(matches: &[PiiMatch], threshold: f32, allowed: &[PiiType]) -
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_warm_up_sample_reaches_every_detected_type() {
+        let found: std::collections::BTreeSet<PiiType> =
+            detect(WARM_UP_TEXT, &DetectOptions::default())
+                .into_iter()
+                .map(|m| m.kind)
+                .collect();
+        for kind in [
+            PiiType::EmailAddress,
+            PiiType::ApiKey,
+            PiiType::IbanCode,
+            PiiType::CnResidentId,
+            PiiType::CreditCard,
+            PiiType::UsSsn,
+            PiiType::PhoneNumber,
+            PiiType::IpAddress,
+            PiiType::StreetAddress,
+            PiiType::Person,
+            PiiType::Location,
+        ] {
+            assert!(found.contains(&kind), "{kind:?} not reached: {found:?}");
+        }
+        assert!(warm_up() >= 11);
+    }
 
     #[test]
     fn overlap_resolution_prefers_confidence_then_length_then_type() {
