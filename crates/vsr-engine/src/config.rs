@@ -39,11 +39,11 @@ impl Engine {
             }
         };
         let mut b = Engine::builder();
+        let global = config.effective_global();
 
         let keywords: Vec<KeywordRuleSpec> = signals.keywords.iter().map(keyword_spec).collect();
         if !keywords.is_empty() {
-            let mode = config
-                .effective_global()
+            let mode = global
                 .pointer("/router/keyword_match")
                 .and_then(|v| v.as_str())
                 .and_then(KeywordMatch::parse)
@@ -201,7 +201,6 @@ impl Engine {
             });
         }
 
-        let global = config.effective_global();
         let strategy = match global.pointer("/router/strategy").and_then(|v| v.as_str()) {
             Some(s) if s.eq_ignore_ascii_case("confidence") => Strategy::Confidence,
             _ => Strategy::Priority,
