@@ -436,7 +436,6 @@ impl SignalFamily for KeywordFamily {
                 .enumerate()
                 .filter(|(_, v)| *v > 0.0)
                 .collect();
-            result.value = hits.len() as f64;
             let confidence = match rule.operator {
                 KeywordOperator::Or => hits.iter().map(|h| h.1).reduce(f64::max),
                 KeywordOperator::And => {
@@ -445,11 +444,14 @@ impl SignalFamily for KeywordFamily {
                 KeywordOperator::Nor => hits.is_empty().then_some(1.0),
             };
             if let Some(c) = confidence {
+                // A rule hidden by first-match stays entirely unmatched: no value either, or a
+                // `value_source: raw` score input would still see it.
                 if fired && self.mode == KeywordMatch::First {
                     continue;
                 }
                 fired = true;
                 result.set_match(c);
+                result.value = hits.len() as f64;
                 if rule.operator != KeywordOperator::Nor {
                     result.evidence = hits
                         .iter()
@@ -651,6 +653,11 @@ mod tests {
         assert_eq!(fired, ["b"]);
         assert_eq!(r[1].evidence, vec!["urgent"]);
         assert!(r[2].evidence.is_empty());
+        assert_eq!(
+            (r[1].value, r[2].value),
+            (1.0, 0.0),
+            "a hidden rule has no raw value"
+        );
         let r = run_with(&specs, text, KeywordMatch::All);
         let fired: Vec<&str> = r.iter().filter(|r| r.matched).map(|r| &*r.name).collect();
         assert_eq!(fired, ["b", "c", "d"]);
