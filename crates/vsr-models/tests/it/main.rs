@@ -3,6 +3,7 @@
 //! models/) and print a skip notice when it is absent (`vllm-sr models fetch` installs it).
 #[cfg(feature = "bert")]
 mod bert;
+mod e5q;
 mod heads;
 #[cfg(feature = "hub")]
 mod hub;
