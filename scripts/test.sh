@@ -16,6 +16,8 @@ export VSR_MODELS_DIR="${VSR_MODELS_DIR:-$root/models}"
 "$bin" models fetch || echo "warning: model fetch failed; tests that need the model will skip"
 # MiniLM: the BERT-family / Hugging Face cache tests load it (English-only; never the default).
 "$bin" models fetch minilm || echo "warning: minilm fetch failed; BERT-family tests will skip"
+# multilingual-e5-small (4-bit): the second shipped encoder, with its own calibration and heads.
+"$bin" models fetch e5-small || echo "warning: e5-small fetch failed; its tests will skip"
 
 echo "== postgres"
 if [ -z "${VSR_TEST_POSTGRES_URL:-}" ] && [ -x scripts/start-postgres.sh ]; then

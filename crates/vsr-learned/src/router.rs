@@ -467,8 +467,8 @@ impl ModelSet {
         Self::from_source(&ModelSource::Local(dir.to_path_buf()))
     }
 
-    /// The encoder of a resolved source. Calibration and heads are shipped for USE-m3 only:
-    /// another encoder gets the identity calibration and no heads, so rules that need a head
+    /// The encoder of a resolved source. Calibration and heads are shipped for USE-m3 and
+    /// multilingual-e5-small (`e5-small`): another encoder gets the identity calibration and no heads, so rules that need a head
     /// fail to build with [`BuildError::HeadMissing`]. The embedding cache goes next to a
     /// local model (`<dir>/cache`); for a Hub snapshot, which belongs to the HF cache, into
     /// [`catalog::default_cache_dir`].

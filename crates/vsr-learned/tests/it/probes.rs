@@ -26,12 +26,16 @@ struct Variant {
     query: String,
 }
 
-/// Runs every probe of `probes` against `config`; prints the per-decision table and the
-/// signals of each failure; returns (passed, total).
+/// Runs every probe of `probes` against `config` with the default encoder; see [`run_with`].
 fn run(config: &Path, probes: &Path) -> Option<(usize, usize)> {
-    let models = crate::models()?;
+    Some(run_with(&crate::models()?, config, probes))
+}
+
+/// Runs every probe of `probes` against `config` on `models`; prints the per-decision table
+/// and the signals of each failure; returns (passed, total).
+pub fn run_with(models: &vsr_learned::ModelSet, config: &Path, probes: &Path) -> (usize, usize) {
     let loaded = vsr_config::load_file(config).expect("profile loads");
-    let router = build_router(&loaded.config, &models).expect("router builds");
+    let router = build_router(&loaded.config, models).expect("router builds");
     let manifest: Manifest =
         serde_yaml::from_str(&std::fs::read_to_string(probes).expect("manifest")).expect("yaml");
     let (mut passed, mut total) = (0, 0);
@@ -67,7 +71,7 @@ fn run(config: &Path, probes: &Path) -> Option<(usize, usize)> {
         total += g.variants.len();
     }
     println!("probes: {passed}/{total}");
-    Some((passed, total))
+    (passed, total)
 }
 
 fn reference() -> Option<(usize, usize)> {
