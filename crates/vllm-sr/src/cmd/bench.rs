@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
 use vsr_engine::EvalMode;
+use vsr_models::usem3::USEM3_FILES;
 use vsr_models::{Encoder, UseM3, catalog};
 use vsr_signals::RequestView;
 
@@ -112,6 +113,50 @@ fn rss_kib() -> Option<u64> {
         .ok()
 }
 
+/// The benchmarked encoder. USE-m3 exposes tokenisation as its own step, so the table can
+/// split it from the forward pass; for other encoders tokenise reads 0 and is part of encode.
+enum TimedEncoder {
+    UseM3(Arc<UseM3>),
+    Other(Arc<dyn Encoder>),
+}
+
+impl TimedEncoder {
+    fn load(source: &vsr_models::ModelSource) -> anyhow::Result<Self> {
+        let dir = source.dir();
+        Ok(if USEM3_FILES.iter().all(|f| dir.join(f).is_file()) {
+            Self::UseM3(Arc::new(UseM3::load(dir)?))
+        } else {
+            Self::Other(vsr_models::load_source(source)?)
+        })
+    }
+
+    fn shared(&self) -> Arc<dyn Encoder> {
+        match self {
+            Self::UseM3(e) => e.clone(),
+            Self::Other(e) => e.clone(),
+        }
+    }
+
+    /// (tokenise time, encode time, vector) for one text.
+    fn embed_timed(&self, text: &str) -> anyhow::Result<(Duration, Duration, Vec<f32>)> {
+        match self {
+            Self::UseM3(e) => {
+                let t = Instant::now();
+                let ids = e.tokenize(text);
+                let tok = t.elapsed();
+                let t = Instant::now();
+                let v = e.embed_tokens(&[ids])?.pop();
+                Ok((tok, t.elapsed(), v.context("encoder returned no vector")?))
+            }
+            Self::Other(e) => {
+                let t = Instant::now();
+                let v = e.embed_one(text)?;
+                Ok((Duration::ZERO, t.elapsed(), v))
+            }
+        }
+    }
+}
+
 fn ms(d: Duration) -> f64 {
     d.as_secs_f64() * 1e3
 }
@@ -132,31 +177,28 @@ fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
     let config = super::serve::load_config(&a.config)?;
 
     // Start-up: model load, then the router built with an empty embedding cache (cold) and
-    // again over the cache it filled (warm).
-    let t = Instant::now();
-    let dir = catalog::find_model(catalog::DEFAULT_MODEL).with_context(|| {
-        format!(
-            "the sentence encoder `{}` is not installed (vllm-sr models fetch)",
-            catalog::DEFAULT_MODEL
-        )
+    // again over the cache it filled (warm). The encoder is the one the config selects
+    // (`global.model_catalog.embeddings.semantic.model`), else the installed default.
+    let spec = config
+        .global_settings()
+        .embedding_model
+        .clone()
+        .unwrap_or_else(|| catalog::DEFAULT_MODEL.to_string());
+    let source = vsr_models::resolve_model_source(&spec, None).with_context(|| {
+        format!("the sentence encoder `{spec}` is not installed (vllm-sr models fetch)")
     })?;
-    let encoder = Arc::new(UseM3::load(&dir)?);
+    let t = Instant::now();
+    let encoder = TimedEncoder::load(&source)?;
     let model_load = t.elapsed();
     let cache = std::env::temp_dir().join(format!("vllm-sr-bench-cache-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&cache);
-    let models = vsr_learned::ModelSet::from_encoder(
-        encoder.clone() as Arc<dyn Encoder>,
-        Some(cache.clone()),
-    );
+    let models = vsr_learned::ModelSet::from_encoder(encoder.shared(), Some(cache.clone()));
     let t = Instant::now();
     let router = vsr_learned::build_router(&config, &models)?;
     let build_cold = t.elapsed();
     drop((router, models));
     // Warm: a fresh embedding space over the same disk cache (what a restart sees).
-    let models = vsr_learned::ModelSet::from_encoder(
-        encoder.clone() as Arc<dyn Encoder>,
-        Some(cache.clone()),
-    );
+    let models = vsr_learned::ModelSet::from_encoder(encoder.shared(), Some(cache.clone()));
     let t = Instant::now();
     let router = vsr_learned::build_router(&config, &models)?;
     let build_warm = t.elapsed();
@@ -170,13 +212,8 @@ fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
             let view = RequestView::from_text(p.as_str());
             let needs = router.needs_embedding(EvalMode::Routing) && !view.text.trim().is_empty();
             let (tok_ns, enc_ns, emb) = if needs {
-                let t = Instant::now();
-                let ids = encoder.tokenize(&view.text);
-                let tok = t.elapsed();
-                let t = Instant::now();
-                let mut v = encoder.embed_tokens(&[ids])?;
-                let enc = t.elapsed();
-                (tok, enc, v.pop().map(Arc::<[f32]>::from))
+                let (tok, enc, v) = encoder.embed_timed(&view.text)?;
+                (tok, enc, Some(Arc::<[f32]>::from(v)))
             } else {
                 (Duration::ZERO, Duration::ZERO, None)
             };
@@ -197,6 +234,7 @@ fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
         }
     }
     let rss_after_run = rss_kib();
+    let encoder_id = encoder.shared().model_id().to_string();
 
     let rows: Vec<(&str, &mut Vec<u64>)> = vec![
         ("tokenise", &mut s.tokenise),
@@ -227,6 +265,7 @@ fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
         println!(
             "{}",
             serde_json::to_string_pretty(&serde_json::json!({
+                "encoder": encoder_id,
                 "prompts": prompts.len(),
                 "samples": samples,
                 "phases": phases,
@@ -239,7 +278,7 @@ fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         println!(
-            "routing latency over {} prompts x {} passes ({samples} samples), one thread:",
+            "routing latency over {} prompts x {} passes ({samples} samples), one thread, encoder `{encoder_id}`:",
             prompts.len(),
             a.iterations
         );
