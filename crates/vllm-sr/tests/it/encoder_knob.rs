@@ -89,3 +89,45 @@ fn an_unreachable_hub_repo_is_named_with_the_rules_that_need_it() {
         "{err}"
     );
 }
+
+/// `bench route` measures the encoder the config selects, and says which one it measured.
+#[test]
+fn bench_route_measures_the_configured_encoder() {
+    let Some(models) = crate::learned::models_dir() else {
+        eprintln!("skipping: the sentence encoder is not installed (vllm-sr models fetch)");
+        return;
+    };
+    let probes = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../profiles/balance/balance.probes.yaml");
+    for id in ["usem3", "e5-small"] {
+        if !vsr_models::catalog::is_installed(&models.join(id)) {
+            eprintln!("skipping {id}: not installed (vllm-sr models fetch {id})");
+            continue;
+        }
+        let dir = tempdir(&format!("bench-{id}"));
+        let cfg = dir.join("config.yaml");
+        std::fs::write(&cfg, config(id)).unwrap();
+        let out = std::process::Command::new(crate::harness::bin())
+            .args(["bench", "route", "--config", cfg.to_str().unwrap()])
+            .args([
+                "--probes",
+                probes.to_str().unwrap(),
+                "--iterations",
+                "1",
+                "--json",
+            ])
+            .env("VSR_MODELS_DIR", &models)
+            .output()
+            .unwrap();
+        let _ = std::fs::remove_dir_all(&dir);
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let report: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(report["encoder"], id);
+        assert!(report["prompts"].as_u64().unwrap() >= 46);
+        assert!(report["phases"]["encode"]["p50_ms"].as_f64().unwrap() > 0.0);
+    }
+}
