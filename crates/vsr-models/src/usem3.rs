@@ -86,10 +86,7 @@ impl UseM3 {
                 });
             }
         }
-        let checksum = match crate::catalog::Manifest::read(dir) {
-            Some(m) => m.checksum,
-            None => crate::catalog::files_checksum(dir, &USEM3_FILES)?,
-        };
+        let checksum = crate::catalog::model_checksum(dir, &USEM3_FILES)?;
         let weights_path = dir.join("weights.npz");
         let tokenizer = SpmTokenizer::from_file(&dir.join("sp.model"))?;
         let mut z = read_npz(&weights_path)?;
