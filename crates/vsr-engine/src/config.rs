@@ -21,6 +21,9 @@ use crate::projection::{
 use crate::rule::RuleNode;
 
 /// Complexity levels every complexity rule emits one of.
+/// A `fast_response` plugin's answer when its configuration gives no `message`.
+pub const DEFAULT_FAST_RESPONSE: &str = "This request was answered by the router.";
+
 pub const COMPLEXITY_LEVELS: [&str; 3] = ["easy", "medium", "hard"];
 
 impl Engine {
@@ -198,6 +201,17 @@ impl Engine {
                         weight: r.weight,
                     })
                     .collect(),
+                fast_response: d
+                    .plugins
+                    .iter()
+                    .find(|p| p.kind == "fast_response")
+                    .map(|p| {
+                        p.configuration
+                            .get("message")
+                            .and_then(|m| m.as_str())
+                            .unwrap_or(DEFAULT_FAST_RESPONSE)
+                            .to_string()
+                    }),
             });
         }
 

@@ -38,6 +38,8 @@ pub struct DecisionSpec {
     pub tier: u32,
     pub rules: RuleNode,
     pub model_refs: Vec<ModelRef>,
+    /// The `fast_response` plugin's message: the router answers itself instead of forwarding.
+    pub fast_response: Option<String>,
 }
 
 /// How matched decisions are ordered when none of them has a tier.
@@ -57,6 +59,7 @@ pub(crate) struct Decision {
     pub tier: u32,
     pub node: Node,
     pub model_refs: Vec<ModelRef>,
+    pub fast_response: Option<Arc<str>>,
 }
 
 /// A matched decision competing for selection.

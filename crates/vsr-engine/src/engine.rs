@@ -199,6 +199,7 @@ impl EngineBuilder {
                 tier: d.tier,
                 node: Node::compile(&d.rules, &catalog, &|_| true),
                 model_refs: d.model_refs.clone(),
+                fast_response: d.fast_response.as_deref().map(Arc::from),
             });
         }
 
@@ -483,8 +484,15 @@ impl Engine {
             ),
             None => (self.default_model.clone(), Reasoning::default()),
         };
+        let fast_response = chosen.as_ref().and_then(|(w, _)| {
+            self.decisions
+                .iter()
+                .find(|d| *d.name == *w.name)
+                .and_then(|d| d.fast_response.clone())
+        });
         RoutingResult {
             is_default: decision.is_none() || model_refs.is_empty(),
+            fast_response,
             decision: decision.clone(),
             confidence,
             model,

@@ -24,6 +24,9 @@ pub struct RoutingResult {
     pub model_refs: Vec<ModelRef>,
     /// Reasoning settings of the chosen ref (only meaningful with a decision).
     pub reasoning: Reasoning,
+    /// The winner's `fast_response` message: the router answers with it itself.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fast_response: Option<Arc<str>>,
     pub signals: SignalSet,
     pub projections: ProjectionsTrace,
     pub decisions: DecisionsTrace,
@@ -108,6 +111,61 @@ pub struct Timing {
 }
 
 impl RoutingResult {
+    /// The default model without a decision: what a request gets when routing itself failed
+    /// (no signals, no trace beyond the reason).
+    pub fn fallback(model: impl Into<String>, reason: impl Into<String>) -> Self {
+        RoutingResult {
+            decision: None,
+            confidence: 0.0,
+            model: model.into(),
+            is_default: true,
+            model_refs: Vec::new(),
+            reasoning: Reasoning::default(),
+            fast_response: None,
+            signals: SignalSet::empty(&vsr_signals::SignalCatalog::new()),
+            projections: ProjectionsTrace::default(),
+            decisions: DecisionsTrace {
+                strategy: Strategy::default(),
+                evaluated: Vec::new(),
+                winner: None,
+                reason: reason.into(),
+            },
+            timing: Timing::default(),
+        }
+    }
+
+    /// `static` when a decision chose the model, `default` otherwise (the record's and the
+    /// dashboard's `selection_method`).
+    pub fn selection_method(&self) -> &'static str {
+        if self.is_default { "default" } else { "static" }
+    }
+
+    /// The domain the winning decision matched on (its first `domain:` rule), for
+    /// `x-vsr-selected-category` and the record's `category`.
+    pub fn category(&self) -> Option<&str> {
+        self.winner_trace()?
+            .matched_rules
+            .iter()
+            .find_map(|rule| rule.strip_prefix("domain:"))
+    }
+
+    /// The conversation's token estimate as the `context` family measured it (0 when the
+    /// family was not evaluated).
+    pub fn context_tokens(&self) -> u64 {
+        self.signals
+            .families()
+            .filter(|f| f.family == Family::Context)
+            .flat_map(|f| f.signals.iter())
+            .map(|s| s.value.max(0.0) as u64)
+            .max()
+            .unwrap_or(0)
+    }
+
+    /// Whether the request goes out with reasoning on: only a decision turns it on.
+    pub fn reasoning_on(&self) -> bool {
+        self.decision.is_some() && self.reasoning.use_reasoning
+    }
+
     /// Matched signals as `(family, name, confidence)`, families in a fixed order.
     pub fn matched_signals(&self) -> impl Iterator<Item = (Family, &str, f64)> {
         self.signals

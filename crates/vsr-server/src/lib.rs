@@ -23,10 +23,8 @@ pub mod sim;
 mod state;
 mod util;
 
-pub use classify::{
-    Classifier, ClassifyError, FallbackClassifier, RouteInput, RouteOutcome, extract_texts,
-};
-pub use error::ApiError;
+pub use classify::{Classifier, ClassifyError, FallbackClassifier};
+pub use error::{ApiError, ErrorOrigin};
 pub use indexmap::IndexMap;
 pub use record::{RecordFinish, RecordSink, RecordStart, Usage};
 pub use server::{JsonRoute, RunningServer, ServeOptions, ServerError, serve};

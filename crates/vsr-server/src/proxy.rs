@@ -8,7 +8,7 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
 use http_body::{Body, Frame, SizeHint};
 use http_body_util::{BodyExt, Full};
 use hyper::body::Incoming;
@@ -17,7 +17,10 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
 
 use crate::body::{BoxError, RespBody, full};
-use crate::classify::{ClassifyError, RouteInput, RouteOutcome, extract_texts};
+use vsr_engine::RoutingResult;
+use vsr_signals::{ChatMessage, Family, RequestView};
+
+use crate::classify::ClassifyError;
 use crate::error::ApiError;
 use crate::pool::{InFlight, Pool};
 use crate::record::{RecordFinish, RecordStart, Usage};
@@ -47,7 +50,8 @@ pub enum Flavor {
     Responses,
 }
 
-/// A validated chat request ready for routing.
+/// A validated chat request ready for routing: the client's top-level fields kept raw (so an
+/// unchanged request is forwarded byte for byte), `model` and streaming read once.
 pub struct ChatRequest {
     pub fields: RawObject,
     pub model: String,
@@ -56,31 +60,34 @@ pub struct ChatRequest {
     pub original: Bytes,
 }
 
+impl ChatRequest {
+    /// The conversation as the router reads it. `messages` is parsed into typed messages here,
+    /// once, and only on the routed path (an explicit alias never needs it).
+    pub fn view(&self) -> Result<RequestView, ApiError> {
+        let raw = self
+            .fields
+            .get("messages")
+            .ok_or(ApiError::MissingMessages)?;
+        let messages: Vec<ChatMessage> = serde_json::from_str(raw.get())
+            .map_err(|e| ApiError::InvalidBody(format!("messages: {e}")))?;
+        Ok(RequestView::from_messages(&messages))
+    }
+}
+
 /// Validation of surface spec §2.2 step 2, in that order.
 pub fn parse_chat(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ApiError> {
-    let fields: RawObject =
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("malformed JSON body"))?;
+    let fields: RawObject = serde_json::from_slice(&body).map_err(|_| ApiError::MalformedJson)?;
     // Validated without building a tree: only the routed path needs the parsed messages.
     match fields.get("messages") {
-        None => return Err(ApiError::bad_request("messages field is required")),
-        Some(raw) if !raw.get().starts_with('[') => {
-            return Err(ApiError::bad_request("messages field must be an array"));
-        }
+        None => return Err(ApiError::MissingMessages),
+        Some(raw) if !raw.get().starts_with('[') => return Err(ApiError::MessagesNotArray),
         Some(_) => {}
     }
     let model = match fields.get("model") {
-        None => {
-            return Err(ApiError::bad_request(
-                "invalid request body: missing required field: model",
-            ));
-        }
+        None => return Err(ApiError::MissingModel),
         Some(raw) => match serde_json::from_str::<serde_json::Value>(raw.get()) {
             Ok(serde_json::Value::String(s)) => s,
-            _ => {
-                return Err(ApiError::bad_request(
-                    "invalid request body: field model must be a string",
-                ));
-            }
+            _ => return Err(ApiError::ModelNotString),
         },
     };
     let sse_accept = headers
@@ -99,90 +106,49 @@ pub fn parse_chat(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ApiEr
 /// Everything decided about one request before it goes upstream.
 struct Routed {
     alias: String,
-    outcome: Option<RouteOutcome>,
+    /// The router's result on the auto path; `None` for an explicit alias.
+    result: Option<RoutingResult>,
 }
 
 async fn classify(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
     req: &ChatRequest,
-    headers: &HeaderMap,
-) -> Result<RouteOutcome, ApiError> {
+) -> Result<RoutingResult, ApiError> {
     let permit = Arc::clone(&shared.classify_queue)
         .try_acquire_owned()
-        .map_err(|_| {
-            ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Rate limit exceeded. Retry after 1 seconds.",
-            )
-        })?;
-    let messages = req
-        .fields
-        .get("messages")
-        .and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
-        .unwrap_or_default();
-    let (user_text, non_user_text) = extract_texts(&messages);
-    let header_str = |n: &str| {
-        headers
-            .get(n)
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_string)
-    };
-    let input = RouteInput {
-        requested_model: req.model.clone(),
-        messages,
-        user_text,
-        non_user_text,
-        user_id: header_str("x-authz-user-id"),
-        user_groups: header_str("x-authz-user-groups")
-            .map(|g| {
-                g.split(',')
-                    .map(|s| s.trim().to_string())
-                    .filter(|s| !s.is_empty())
-                    .collect()
-            })
-            .unwrap_or_default(),
-    };
+        .map_err(|_| ApiError::RateLimited)?;
+    let view = req.view()?;
     let classifier = Arc::clone(&rt.classifier);
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
-        let r = classifier.route(&input);
+        let r = classifier.route(&view);
         drop(permit);
         r
     })
     .await
-    .map_err(|_| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal routing error. Contact your administrator.",
-        )
-    })?;
+    .map_err(|_| ApiError::RoutingFailed)?;
     shared
         .metrics
         .routing_latency(started.elapsed().as_secs_f64());
     match result {
-        Ok(o) => Ok(o),
-        Err(ClassifyError::InvalidInput(m)) => Err(ApiError::bad_request(m)),
+        Ok(r) => Ok(r),
+        Err(ClassifyError::InvalidInput(m)) => Err(ApiError::InvalidInput(m)),
         Err(ClassifyError::Overloaded(m)) => {
             tracing::debug!(error = %m, "classifier queue full");
-            Err(ApiError::new(
-                StatusCode::TOO_MANY_REQUESTS,
-                "Rate limit exceeded. Retry after 1 seconds.",
-            ))
+            Err(ApiError::RateLimited)
         }
         Err(ClassifyError::Failed(m)) => {
             tracing::warn!(error = %m, "classification failed; using the default model");
-            let model = rt.settings.default_model.clone().ok_or_else(|| {
-                ApiError::new(
-                    StatusCode::INTERNAL_SERVER_ERROR,
-                    "Internal routing error. Contact your administrator.",
-                )
-            })?;
-            Ok(RouteOutcome {
+            let model = rt
+                .settings
+                .default_model
+                .clone()
+                .ok_or(ApiError::RoutingFailed)?;
+            Ok(RoutingResult::fallback(
                 model,
-                selection_method: "default".into(),
-                ..Default::default()
-            })
+                format!("classification failed: {m}"),
+            ))
         }
     }
 }
@@ -204,19 +170,19 @@ pub async fn handle_chat(
         .unwrap_or_else(hex_id);
     let auto = rt.settings.is_auto_name(&req.model);
     let routed = if auto {
-        let outcome = classify(shared, &rt, &req, headers).await?;
-        if let Some(d) = &outcome.decision {
+        let result = classify(shared, &rt, &req).await?;
+        if let Some(d) = &result.decision {
             shared.metrics.decision(d);
         }
-        for (family, names) in &outcome.matched {
-            for n in names {
-                shared.metrics.signal(family, n);
+        for (family, s) in result.signals.matched() {
+            if family != Family::Projection {
+                shared.metrics.signal(family.header_suffix(), &s.name);
             }
         }
-        shared.metrics.routed(&req.model, &outcome.model);
+        shared.metrics.routed(&req.model, &result.model);
         Routed {
-            alias: outcome.model.clone(),
-            outcome: Some(outcome),
+            alias: result.model.clone(),
+            result: Some(result),
         }
     } else {
         let alias = if rt.settings.models.contains_key(&req.model) {
@@ -229,26 +195,16 @@ pub async fn handle_chat(
         {
             m.name.clone()
         } else {
-            return Err(ApiError::new(
-                StatusCode::NOT_FOUND,
-                format!(
-                    "model `{}` is not configured (use an alias or an auto name such as MoM)",
-                    req.model
-                ),
-            ));
+            return Err(ApiError::UnknownModel(req.model.clone()));
         };
         Routed {
             alias,
-            outcome: None,
+            result: None,
         }
     };
     shared.metrics.request(&routed.alias);
 
-    if let Some(message) = routed
-        .outcome
-        .as_ref()
-        .and_then(|o| o.fast_response.clone())
-    {
+    if let Some(message) = routed.result.as_ref().and_then(|r| r.fast_response.clone()) {
         return Ok(fast_response(
             shared,
             &req,
@@ -261,17 +217,13 @@ pub async fn handle_chat(
 
     let model = rt.settings.models.get(&routed.alias).ok_or_else(|| {
         tracing::error!(alias = %routed.alias, "classifier chose an alias that is not configured");
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "Internal routing error. Contact your administrator.",
-        )
+        ApiError::RoutingFailed
     })?;
-    let pool = rt.pools.get(&routed.alias).cloned().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("no backend for model `{}`", routed.alias),
-        )
-    })?;
+    let pool = rt
+        .pools
+        .get(&routed.alias)
+        .cloned()
+        .ok_or_else(|| ApiError::NoBackend(routed.alias.clone()))?;
 
     // Rewrite: model id always; reasoning only on the routed path with a decision.
     let upstream_id = model.upstream_id();
@@ -285,35 +237,25 @@ pub async fn handle_chat(
         .default_reasoning_effort
         .as_deref()
         .unwrap_or("medium");
-    if let Some(o) = &routed.outcome
-        && o.decision.is_some()
-        && let (Some(on), Some(fam)) = (
-            o.reasoning,
-            model
-                .reasoning_family
-                .as_ref()
-                .and_then(|f| rt.settings.reasoning_families.get(f)),
-        )
+    if let Some(r) = &routed.result
+        && r.decision.is_some()
+        && let Some(fam) = model
+            .reasoning_family
+            .as_ref()
+            .and_then(|f| rt.settings.reasoning_families.get(f))
     {
         rw.reasoning = Some((
             fam,
-            on,
-            o.reasoning_effort.as_deref().unwrap_or(default_effort),
+            r.reasoning.use_reasoning,
+            r.reasoning.effort.as_deref().unwrap_or(default_effort),
         ));
     }
-    let changed = rewrite::apply(&mut req.fields, &rw).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("request rewrite failed: {e}"),
-        )
-    })?;
+    let changed =
+        rewrite::apply(&mut req.fields, &rw).map_err(|e| ApiError::RewriteFailed(e.to_string()))?;
     let upstream_body = if changed {
-        Bytes::from(rewrite::to_bytes(&req.fields).map_err(|e| {
-            ApiError::new(
-                StatusCode::INTERNAL_SERVER_ERROR,
-                format!("request rewrite failed: {e}"),
-            )
-        })?)
+        Bytes::from(
+            rewrite::to_bytes(&req.fields).map_err(|e| ApiError::RewriteFailed(e.to_string()))?,
+        )
     } else {
         req.original.clone()
     };
@@ -325,7 +267,7 @@ pub async fn handle_chat(
             original_model: &req.model,
             selected_model: &routed.alias,
             routed: auto,
-            outcome: routed.outcome.as_ref(),
+            result: routed.result.as_ref(),
             request_body: &req.original,
             streaming: req.streaming,
             fast_response: false,
@@ -347,7 +289,7 @@ pub async fn handle_chat(
                     sink.finish(
                         id,
                         RecordFinish {
-                            status: e.status.as_u16(),
+                            status: e.status().as_u16(),
                             streaming: req.streaming,
                             usage: None,
                             response_body: Bytes::new(),
@@ -461,13 +403,7 @@ async fn forward(
         }
         let ep = guard.endpoint();
         if ep.settings.https {
-            last_err = Some(ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                format!(
-                    "backend `{}` uses https, which this build does not support",
-                    ep.settings.name
-                ),
-            ));
+            last_err = Some(ApiError::HttpsUnsupported(ep.settings.name.clone()));
             tried.push(guard.index());
             continue;
         }
@@ -478,24 +414,17 @@ async fn forward(
                     shared.metrics.ejection(&pool.alias, &ep.settings.name);
                 }
                 shared.metrics.error(&pool.alias, "timeout");
-                return Err(ApiError::new(
-                    StatusCode::GATEWAY_TIMEOUT,
-                    "upstream request timed out",
-                ));
+                return Err(ApiError::UpstreamTimeout);
             }
             Ok(Err(e)) => {
                 if pool.report(guard.index(), true) {
                     shared.metrics.ejection(&pool.alias, &ep.settings.name);
                 }
                 tracing::debug!(endpoint = %ep.settings.authority, error = %e, "upstream attempt failed");
-                last_err = Some(ApiError::new(
-                    StatusCode::BAD_GATEWAY,
-                    format!(
-                        "upstream `{}` failed: {}",
-                        ep.settings.name,
-                        error_chain(&e)
-                    ),
-                ));
+                last_err = Some(ApiError::UpstreamFailed {
+                    backend: ep.settings.name.clone(),
+                    cause: error_chain(&e),
+                });
                 tried.push(guard.index());
             }
             Ok(Ok(resp)) => {
@@ -507,23 +436,16 @@ async fn forward(
                                 shared.metrics.ejection(&pool.alias, &ep.settings.name);
                             }
                             shared.metrics.error(&pool.alias, "timeout");
-                            return Err(ApiError::new(
-                                StatusCode::GATEWAY_TIMEOUT,
-                                "upstream request timed out",
-                            ));
+                            return Err(ApiError::UpstreamTimeout);
                         }
                         Ok(Some(Err(e))) => {
                             if pool.report(guard.index(), true) {
                                 shared.metrics.ejection(&pool.alias, &ep.settings.name);
                             }
-                            last_err = Some(ApiError::new(
-                                StatusCode::BAD_GATEWAY,
-                                format!(
-                                    "upstream `{}` failed before sending a body: {}",
-                                    ep.settings.name,
-                                    error_chain(&e)
-                                ),
-                            ));
+                            last_err = Some(ApiError::UpstreamNoBody {
+                                backend: ep.settings.name.clone(),
+                                cause: error_chain(&e),
+                            });
                             tried.push(guard.index());
                             continue;
                         }
@@ -541,12 +463,7 @@ async fn forward(
         }
     }
     shared.metrics.error(&pool.alias, "upstream_unavailable");
-    Err(last_err.unwrap_or_else(|| {
-        ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            format!("no healthy upstream for model `{}`", pool.alias),
-        )
-    }))
+    Err(last_err.unwrap_or_else(|| ApiError::NoHealthyUpstream(pool.alias.clone())))
 }
 
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -583,18 +500,11 @@ fn build_upstream_request(
     request_id: &str,
 ) -> Result<Request<Full<Bytes>>, ApiError> {
     let ep = guard.endpoint();
-    let uri = ep.chat_uri.clone().ok_or_else(|| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("bad backend address `{}`", ep.settings.authority),
-        )
-    })?;
-    let mut req = Request::post(uri).body(Full::new(body)).map_err(|e| {
-        ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("bad backend address: {e}"),
-        )
-    })?;
+    let bad_address = || ApiError::BadBackendAddress(ep.settings.authority.clone());
+    let uri = ep.chat_uri.clone().ok_or_else(bad_address)?;
+    let mut req = Request::post(uri)
+        .body(Full::new(body))
+        .map_err(|_| bad_address())?;
     let h = req.headers_mut();
     h.reserve(client_headers.len() + 6);
     for (name, value) in client_headers {
@@ -650,40 +560,41 @@ fn add_route_headers(
     reasoning_on: bool,
     replay_id: Option<&str>,
 ) {
-    match &routed.outcome {
-        Some(o) => {
+    match &routed.result {
+        Some(r) => {
             set(
                 h,
                 "x-vsr-selected-decision",
-                o.decision.as_deref().unwrap_or(""),
+                r.decision.as_deref().unwrap_or(""),
             );
             set(h, "x-vsr-selected-model", &routed.alias);
-            set(
-                h,
-                "x-vsr-selected-category",
-                o.category.as_deref().unwrap_or(""),
-            );
-            if o.confidence > 0.0 {
+            set(h, "x-vsr-selected-category", r.category().unwrap_or(""));
+            if r.confidence > 0.0 {
                 set(
                     h,
                     "x-vsr-selected-confidence",
-                    &format!("{:.4}", o.confidence),
+                    &format!("{:.4}", r.confidence),
                 );
             }
-            for (family, names) in &o.matched {
-                set(h, &format!("x-vsr-matched-{family}"), &names.join(","));
+            // One header per family, names in match order; projections have their own.
+            let mut per_family: Vec<(Family, Vec<&str>)> = Vec::new();
+            for (family, s) in r.signals.matched() {
+                match per_family.iter_mut().find(|(f, _)| *f == family) {
+                    Some((_, names)) => names.push(&s.name),
+                    None => per_family.push((family, vec![&s.name])),
+                }
             }
-            set(
-                h,
-                "x-vsr-matched-projections",
-                &o.matched_projections.join(","),
-            );
-            if o.context_tokens > 0 {
-                set(
-                    h,
-                    "x-vsr-context-token-count",
-                    &o.context_tokens.to_string(),
-                );
+            for (family, names) in &per_family {
+                let name = if *family == Family::Projection {
+                    "x-vsr-matched-projections".to_string()
+                } else {
+                    format!("x-vsr-matched-{}", family.header_suffix())
+                };
+                set(h, &name, &names.join(","));
+            }
+            let tokens = r.context_tokens();
+            if tokens > 0 {
+                set(h, "x-vsr-context-token-count", &tokens.to_string());
             }
         }
         None => set(h, "x-vsr-selected-model", requested),
@@ -708,9 +619,9 @@ fn fast_response(
     flavor: Flavor,
 ) -> Response<RespBody> {
     let decision = routed
-        .outcome
+        .result
         .as_ref()
-        .and_then(|o| o.decision.clone())
+        .and_then(|r| r.decision.clone())
         .unwrap_or_default();
     shared.metrics.fast_response(&decision);
     let replay_id = shared.sink.as_ref().and_then(|s| {
@@ -719,7 +630,7 @@ fn fast_response(
             original_model: &req.model,
             selected_model: &routed.alias,
             routed: true,
-            outcome: routed.outcome.as_ref(),
+            result: routed.result.as_ref(),
             request_body: &req.original,
             streaming: req.streaming,
             fast_response: true,

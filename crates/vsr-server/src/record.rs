@@ -4,9 +4,9 @@
 use bytes::Bytes;
 use serde::Serialize;
 
-use crate::classify::RouteOutcome;
+use vsr_engine::RoutingResult;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct RecordStart<'a> {
     pub request_id: &'a str,
     /// The client's `model`.
@@ -15,7 +15,8 @@ pub struct RecordStart<'a> {
     pub selected_model: &'a str,
     /// True on the auto path, false for an explicit alias.
     pub routed: bool,
-    pub outcome: Option<&'a RouteOutcome>,
+    /// The routing result on the auto path (`None` for an explicit alias).
+    pub result: Option<&'a RoutingResult>,
     /// The client's original body.
     pub request_body: &'a [u8],
     pub streaming: bool,

@@ -16,12 +16,8 @@ use crate::util::{hex_id, unix_now};
 
 /// Responses request → chat completions request body.
 pub fn request_to_chat(req: &Value) -> Result<Value, ApiError> {
-    let obj = req
-        .as_object()
-        .ok_or_else(|| ApiError::bad_request("malformed JSON body"))?;
-    let input = obj.get("input").ok_or_else(|| {
-        ApiError::bad_request("'input' field is required and must be a string or an array of items")
-    })?;
+    let obj = req.as_object().ok_or(ApiError::MalformedJson)?;
+    let input = obj.get("input").ok_or(ApiError::ResponsesInput)?;
     let mut messages = Vec::new();
     if let Some(instr) = obj.get("instructions").and_then(|v| v.as_str()) {
         messages.push(json!({"role": "system", "content": instr}));
@@ -40,18 +36,14 @@ pub fn request_to_chat(req: &Value) -> Result<Value, ApiError> {
                         .collect::<Vec<_>>()
                         .join(" "),
                     _ => {
-                        return Err(ApiError::bad_request(
-                            "'input' items need a string or text-part array `content`",
-                        ));
+                        return Err(ApiError::ResponsesItem);
                     }
                 };
                 messages.push(json!({"role": role, "content": content}));
             }
         }
         _ => {
-            return Err(ApiError::bad_request(
-                "'input' field is required and must be a string or an array of items",
-            ));
+            return Err(ApiError::ResponsesInput);
         }
     }
     let mut chat = serde_json::Map::new();
@@ -402,7 +394,7 @@ mod tests {
         assert_eq!(c["max_tokens"], 5);
         assert_eq!(c["stream"], true);
         let e = request_to_chat(&json!({"model": "m"})).unwrap_err();
-        assert!(e.message.starts_with("'input' field is required"));
+        assert!(e.to_string().starts_with("'input' field is required"));
     }
 
     #[test]

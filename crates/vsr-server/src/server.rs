@@ -16,6 +16,7 @@ use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
 use crate::body::{RespBody, json_response, text_response};
+use crate::classify::ClassifyError;
 use crate::error::{ApiError, management_error};
 use crate::proxy::{self, Flavor, upstream_client};
 use crate::record::RecordSink;
@@ -253,12 +254,7 @@ async fn read_body(
     req: Request<Incoming>,
     limit: usize,
 ) -> Result<(http::request::Parts, Bytes), ApiError> {
-    let too_large = || {
-        ApiError::new(
-            StatusCode::PAYLOAD_TOO_LARGE,
-            format!("request body is larger than {limit} bytes"),
-        )
-    };
+    let too_large = || ApiError::BodyTooLarge { limit };
     let declared = req
         .headers()
         .get(header::CONTENT_LENGTH)
@@ -271,8 +267,7 @@ async fn read_body(
     }
     let mut buf = bytes::BytesMut::with_capacity(declared.unwrap_or(0).min(limit as u64) as usize);
     while let Some(frame) = body.frame().await {
-        let frame = frame
-            .map_err(|e| ApiError::bad_request(format!("could not read request body: {e}")))?;
+        let frame = frame.map_err(|e| ApiError::BodyRead(e.to_string()))?;
         if let Some(d) = frame.data_ref() {
             if buf.len() + d.len() > limit {
                 drain(body).await;
@@ -297,7 +292,7 @@ async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Resp
         if method == m {
             Ok(())
         } else {
-            Err(ApiError::method_not_allowed())
+            Err(ApiError::MethodNotAllowed)
         }
     };
     let result = match path.as_str() {
@@ -340,7 +335,7 @@ async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Resp
         },
         p => match shared.routes.iter().find(|r| r.matches(p)).cloned() {
             Some(route) => Ok(mounted(shared, route, req).await),
-            None => Err(ApiError::not_found()),
+            None => Err(ApiError::NotFound),
         },
     };
     result.unwrap_or_else(ApiError::into_response)
@@ -363,13 +358,13 @@ async fn responses_api(
     let settings_limit = {
         let rt = shared.runtime.load();
         if !rt.settings.response_api_enabled {
-            return Err(ApiError::not_found());
+            return Err(ApiError::NotFound);
         }
         rt.settings.max_body_bytes
     };
     let (parts, body) = read_body(req, settings_limit).await?;
     let v: serde_json::Value =
-        serde_json::from_slice(&body).map_err(|_| ApiError::bad_request("malformed JSON body"))?;
+        serde_json::from_slice(&body).map_err(|_| ApiError::MalformedJson)?;
     let chat_body = responses::request_to_chat(&v)?;
     let bytes = Bytes::from(serde_json::to_vec(&chat_body).unwrap_or_default());
     let chat = proxy::parse_chat(bytes, &parts.headers)?;
@@ -388,19 +383,10 @@ async fn responses_api(
     let collected = body
         .collect()
         .await
-        .map_err(|e| {
-            ApiError::new(
-                StatusCode::BAD_GATEWAY,
-                format!("upstream body failed: {e}"),
-            )
-        })?
+        .map_err(|e| ApiError::UpstreamBody(e.to_string()))?
         .to_bytes();
-    let chat_json: serde_json::Value = serde_json::from_slice(&collected).map_err(|e| {
-        ApiError::new(
-            StatusCode::BAD_GATEWAY,
-            format!("Response transformation error: {e}"),
-        )
-    })?;
+    let chat_json: serde_json::Value = serde_json::from_slice(&collected)
+        .map_err(|e| ApiError::ResponseTransform(e.to_string()))?;
     let out = serde_json::to_vec(&responses::chat_to_response(&chat_json)).unwrap_or_default();
     parts.headers.insert(
         header::CONTENT_TYPE,
@@ -427,11 +413,7 @@ async fn mounted(
             StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
             &v,
         ),
-        Err(e) => ApiError::new(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("handler failed: {e}"),
-        )
-        .into_response(),
+        Err(e) => ApiError::HandlerFailed(e.to_string()).into_response(),
     }
 }
 
@@ -456,7 +438,7 @@ fn models(shared: &Arc<Shared>) -> Response<RespBody> {
 async fn eval(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
     let (_, body) = match read_body(req, 1024 * 1024).await {
         Ok(b) => b,
-        Err(e) => return management_error(e.status, "INVALID_INPUT", &e.message),
+        Err(e) => return management_error(e.status(), "INVALID_INPUT", &e.to_string()),
     };
     let text = match serde_json::from_slice::<serde_json::Value>(&body) {
         Ok(v) => match v.get("text") {
@@ -486,22 +468,23 @@ async fn eval(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<RespBody
         );
     }
     let Ok(permit) = Arc::clone(&shared.classify_queue).try_acquire_owned() else {
-        return crate::error::ApiError::new(
-            StatusCode::TOO_MANY_REQUESTS,
-            "Rate limit exceeded. Retry after 1 seconds.",
-        )
-        .into_response();
+        return ApiError::RateLimited.into_response();
     };
     let classifier = Arc::clone(&shared.runtime.load().classifier);
     let r = tokio::task::spawn_blocking(move || {
-        let r = classifier.eval(&text);
+        let r = classifier
+            .eval(&text)
+            .map(|r| vsr_engine::eval_api::EvalResponse::from_result(&text, &r, false))
+            .and_then(|resp| {
+                serde_json::to_value(&resp).map_err(|e| ClassifyError::Failed(e.to_string()))
+            });
         drop(permit);
         r
     })
     .await;
     match r {
         Ok(Ok(v)) => json_response(StatusCode::OK, &v),
-        Ok(Err(e @ crate::classify::ClassifyError::Overloaded(_))) => {
+        Ok(Err(e @ ClassifyError::Overloaded(_))) => {
             management_error(StatusCode::TOO_MANY_REQUESTS, "OVERLOADED", &e.to_string())
         }
         Ok(Err(e)) => management_error(

@@ -114,6 +114,17 @@ impl Family {
             other => other.as_str(),
         }
     }
+
+    /// The suffix of the response header `x-vsr-matched-<suffix>` (surface spec §2.11): the
+    /// eval API's key with dashes, and `preference` singular.
+    pub fn header_suffix(self) -> &'static str {
+        match self {
+            Family::FactCheck => "fact-check",
+            Family::UserFeedback => "user-feedback",
+            Family::Preference => "preference",
+            other => other.api_key(),
+        }
+    }
 }
 
 impl fmt::Display for Family {

@@ -22,6 +22,8 @@ pub use context::{ContextFamily, ContextRuleSpec};
 pub use family::{Family, FamilySet, SignalError, SignalFamily};
 pub use keyword::{KeywordFamily, KeywordMatch, KeywordMethod, KeywordOperator, KeywordRuleSpec};
 pub use language::LanguageFamily;
-pub use request::{Message, RequestContext, RequestError, RequestView};
+pub use request::{
+    ChatMessage, ContentPart, ImageRef, Message, MessageContent, RequestContext, RequestView,
+};
 pub use set::{FamilySignals, SignalCatalog, SignalResult, SignalSet};
 pub use structure::{FeatureKind, SourceSpec, StructureFamily, StructureRuleSpec};

@@ -5,7 +5,6 @@ use std::any::Any;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
-use serde_json::Value;
 
 use crate::text::estimate_tokens;
 
@@ -32,15 +31,141 @@ pub struct RequestView {
     pub image_url: Option<String>,
 }
 
-/// Why a chat request body cannot be viewed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum RequestError {
-    #[error("request body must be a JSON object")]
-    NotAnObject,
-    #[error("messages field is required")]
-    MissingMessages,
-    #[error("messages field must be an array")]
-    MessagesNotArray,
+/// One `messages[]` item of an OpenAI chat request, reduced to what the router reads. The proxy
+/// parses the client's `messages` into these once and forwards the client's own bytes, so
+/// fields the router does not read are skipped, not kept.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct ChatMessage {
+    #[serde(default)]
+    pub role: String,
+    #[serde(default)]
+    pub content: MessageContent,
+}
+
+/// A message's `content`: a string, or an array of parts. `null`, an absent field and shapes
+/// the API does not define read as no text (the backend judges those, not the router).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub enum MessageContent {
+    #[default]
+    Empty,
+    Text(String),
+    Parts(Vec<ContentPart>),
+}
+
+/// One part of an array `content`. Parts of unknown shape are dropped when parsed.
+#[derive(Debug, Clone, PartialEq, Default, Deserialize)]
+pub struct ContentPart {
+    #[serde(default, rename = "type")]
+    pub kind: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    #[serde(default)]
+    pub image_url: Option<ImageRef>,
+}
+
+/// `image_url` as `{"url": ...}` or as a bare string.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(untagged)]
+pub enum ImageRef {
+    Object { url: String },
+    Url(String),
+}
+
+impl<'de> Deserialize<'de> for MessageContent {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        /// A part, or anything else (skipped).
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum PartOrOther {
+            Part(ContentPart),
+            Other(serde::de::IgnoredAny),
+        }
+        struct ContentVisitor;
+        impl<'de> serde::de::Visitor<'de> for ContentVisitor {
+            type Value = MessageContent;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a string or an array of content parts")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(v.to_string()))
+            }
+            fn visit_string<E: serde::de::Error>(self, v: String) -> Result<Self::Value, E> {
+                Ok(MessageContent::Text(v))
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut seq: A,
+            ) -> Result<Self::Value, A::Error> {
+                let mut parts = Vec::new();
+                while let Some(p) = seq.next_element::<PartOrOther>()? {
+                    if let PartOrOther::Part(p) = p {
+                        parts.push(p);
+                    }
+                }
+                Ok(MessageContent::Parts(parts))
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut map: A,
+            ) -> Result<Self::Value, A::Error> {
+                while map
+                    .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                    .is_some()
+                {}
+                Ok(MessageContent::Empty)
+            }
+            fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(MessageContent::Empty)
+            }
+            fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+                Ok(MessageContent::Empty)
+            }
+            fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<Self::Value, E> {
+                Ok(MessageContent::Empty)
+            }
+            fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<Self::Value, E> {
+                Ok(MessageContent::Empty)
+            }
+            fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<Self::Value, E> {
+                Ok(MessageContent::Empty)
+            }
+            fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<Self::Value, E> {
+                Ok(MessageContent::Empty)
+            }
+        }
+        d.deserialize_any(ContentVisitor)
+    }
+}
+
+impl MessageContent {
+    /// The text parts (untyped, `text` and `input_text`) joined with a space, and the first
+    /// image URL.
+    fn text_and_image(&self) -> (String, Option<String>) {
+        match self {
+            MessageContent::Empty => (String::new(), None),
+            MessageContent::Text(s) => (s.clone(), None),
+            MessageContent::Parts(parts) => {
+                let mut texts = Vec::new();
+                let mut image = None;
+                for p in parts {
+                    match p.kind.as_deref() {
+                        None | Some("text") | Some("input_text") => {
+                            if let Some(t) = p.text.as_deref().filter(|t| !t.is_empty()) {
+                                texts.push(t);
+                            }
+                        }
+                        Some("image_url") if image.is_none() => {
+                            image = p.image_url.as_ref().map(|u| match u {
+                                ImageRef::Object { url } | ImageRef::Url(url) => url.clone(),
+                            });
+                        }
+                        _ => {}
+                    }
+                }
+                (texts.join(" "), image)
+            }
+        }
+    }
 }
 
 impl RequestView {
@@ -56,24 +181,22 @@ impl RequestView {
         }
     }
 
-    /// A view of an OpenAI chat-completions body. Messages that are not objects, and content
-    /// of unknown shape, are skipped rather than rejected: the proxy validates bodies elsewhere.
-    pub fn from_chat_json(body: &Value) -> Result<Self, RequestError> {
-        let obj = body.as_object().ok_or(RequestError::NotAnObject)?;
-        let messages = obj.get("messages").ok_or(RequestError::MissingMessages)?;
-        let messages = messages.as_array().ok_or(RequestError::MessagesNotArray)?;
-
-        let mut all: Vec<(Message, Option<String>)> = Vec::with_capacity(messages.len());
-        for m in messages {
-            let Some(m) = m.as_object() else { continue };
-            let role = m
-                .get("role")
-                .and_then(Value::as_str)
-                .unwrap_or("")
-                .to_string();
-            let (text, image) = content_text(m.get("content"));
-            all.push((Message { role, text }, image));
-        }
+    /// The view of a chat request's messages: the one function that turns a conversation into
+    /// the text the signals read (the proxy, the CLI and every test call it).
+    pub fn from_messages(messages: &[ChatMessage]) -> Self {
+        let all: Vec<(Message, Option<String>)> = messages
+            .iter()
+            .map(|m| {
+                let (text, image) = m.content.text_and_image();
+                (
+                    Message {
+                        role: m.role.clone(),
+                        text,
+                    },
+                    image,
+                )
+            })
+            .collect();
 
         let last_user = all
             .iter()
@@ -99,12 +222,12 @@ impl RequestView {
             .filter(|(i, (m, _))| Some(*i) != last_user && !m.text.is_empty())
             .map(|(_, (m, _))| m)
             .collect();
-        Ok(Self {
+        Self {
             text,
             history,
             token_count,
             image_url,
-        })
+        }
     }
 
     /// Texts of the history messages with one of the given roles.
@@ -113,40 +236,6 @@ impl RequestView {
             .iter()
             .filter(move |m| roles.contains(&m.role.as_str()))
             .map(|m| m.text.as_str())
-    }
-}
-
-/// The text of a message `content`: a string, or the text parts of an array joined with a
-/// space. Also returns the first image URL of the array, if any.
-fn content_text(content: Option<&Value>) -> (String, Option<String>) {
-    match content {
-        Some(Value::String(s)) => (s.clone(), None),
-        Some(Value::Array(parts)) => {
-            let mut texts = Vec::new();
-            let mut image = None;
-            for p in parts {
-                let kind = p.get("type").and_then(Value::as_str);
-                match kind {
-                    None | Some("text") | Some("input_text") => {
-                        if let Some(t) = p.get("text").and_then(Value::as_str)
-                            && !t.is_empty()
-                        {
-                            texts.push(t);
-                        }
-                    }
-                    Some("image_url") if image.is_none() => {
-                        image = p
-                            .get("image_url")
-                            .and_then(|u| u.get("url").or(Some(u)))
-                            .and_then(Value::as_str)
-                            .map(str::to_string);
-                    }
-                    _ => {}
-                }
-            }
-            (texts.join(" "), image)
-        }
-        _ => (String::new(), None),
     }
 }
 
@@ -242,9 +331,14 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    fn view(messages: serde_json::Value) -> RequestView {
+        let m: Vec<ChatMessage> = serde_json::from_value(messages).expect("messages parse");
+        RequestView::from_messages(&m)
+    }
+
     #[test]
     fn last_user_message_wins_and_parts_are_joined() {
-        let body = json!({"model": "MoM", "messages": [
+        let v = view(json!([
             {"role": "system", "content": "Be terse."},
             {"role": "user", "content": "first question"},
             {"role": "assistant", "content": "an answer"},
@@ -253,8 +347,7 @@ mod tests {
                 {"type": "image_url", "image_url": {"url": "data:image/png;base64,AA"}},
                 {"type": "text", "text": "question"}
             ]}
-        ]});
-        let v = RequestView::from_chat_json(&body).expect("valid body");
+        ]));
         assert_eq!(v.text, "second question");
         assert_eq!(v.image_url.as_deref(), Some("data:image/png;base64,AA"));
         assert_eq!(v.history.len(), 3);
@@ -265,33 +358,35 @@ mod tests {
 
     #[test]
     fn no_user_text_falls_back_to_system_and_assistant() {
-        let body = json!({"messages": [
+        let v = view(json!([
             {"role": "system", "content": "sys"},
             {"role": "tool", "content": "ignored"},
-            {"role": "assistant", "content": "asst"}
-        ]});
-        let v = RequestView::from_chat_json(&body).expect("valid body");
+            {"role": "assistant", "content": "asst"},
+            {"role": "user", "content": ""}
+        ]));
         assert_eq!(v.text, "sys asst");
     }
 
     #[test]
-    fn malformed_bodies_are_errors() {
-        assert_eq!(
-            RequestView::from_chat_json(&json!([])),
-            Err(RequestError::NotAnObject)
-        );
-        assert_eq!(
-            RequestView::from_chat_json(&json!({})),
-            Err(RequestError::MissingMessages)
-        );
-        assert_eq!(
-            RequestView::from_chat_json(&json!({"messages": "x"})),
-            Err(RequestError::MessagesNotArray)
-        );
-        let v =
-            RequestView::from_chat_json(&json!({"messages": [1, {"role": "user", "content": 5}]}))
-                .expect("odd messages are skipped");
-        assert_eq!(v.text, "");
+    fn odd_content_reads_as_no_text_and_odd_parts_are_dropped() {
+        let v = view(json!([
+            {"role": "user", "content": 5},
+            {"role": "user", "content": null},
+            {"role": "user"},
+            {"role": "assistant", "content": {"x": 1}},
+            {"role": "user", "content": [7, "loose", {"type": "text", "text": 3},
+                                         {"type": "input_text", "text": "kept"},
+                                         {"type": "image_url", "image_url": "u"}]}
+        ]));
+        assert_eq!(v.text, "kept");
+        assert_eq!(v.image_url.as_deref(), Some("u"));
+        assert!(v.history.is_empty());
+    }
+
+    #[test]
+    fn a_message_that_is_not_an_object_is_an_error() {
+        let e = serde_json::from_value::<Vec<ChatMessage>>(json!([1])).unwrap_err();
+        assert!(e.to_string().contains("ChatMessage"), "{e}");
     }
 
     #[test]

@@ -162,10 +162,7 @@ fn ms(d: Duration) -> f64 {
 }
 
 fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
-    let text = std::fs::read_to_string(&a.probes)
-        .with_context(|| format!("reading {}", a.probes.display()))?;
-    let manifest: super::probes::Manifest = serde_yaml::from_str(&text)
-        .with_context(|| format!("{}: not a probe manifest", a.probes.display()))?;
+    let manifest = vsr_app::probes::Manifest::load(&a.probes)?;
     let prompts: Vec<String> = manifest
         .decisions
         .iter()
@@ -174,7 +171,7 @@ fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
     if prompts.is_empty() {
         bail!("{}: no probe prompts", a.probes.display());
     }
-    let config = super::serve::load_config(&a.config)?;
+    let config = vsr_app::load_config(&a.config)?.config;
 
     // Start-up: model load, then the router built with an empty embedding cache (cold) and
     // again over the cache it filled (warm). The encoder is the one the config selects

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use anyhow::Context as _;
 use vsr_dsl::Diagnostic;
-use vsr_engine::{Engine, EvalMode};
+use vsr_engine::EvalMode;
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -192,28 +192,6 @@ fn check(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// The router with the learned families when the default encoder is installed (`vllm-sr models
-/// fetch`); otherwise the heuristic families only, after a note naming what cannot match.
-fn build_router(config: &vsr_config::Config) -> anyhow::Result<vsr_learned::Router> {
-    let models = match vsr_learned::ModelSet::for_config(config) {
-        Ok(found) => found.unwrap_or_default(),
-        Err(e) => {
-            eprintln!("note: cannot load the sentence encoder: {e}");
-            vsr_learned::ModelSet::none()
-        }
-    };
-    match vsr_learned::build_router(config, &models) {
-        Ok(router) => Ok(router),
-        Err(e @ vsr_learned::BuildError::ModelRequired { .. }) => {
-            eprintln!("note: {e}; these signals never match in this run");
-            Ok(vsr_learned::Router::without_models(Engine::from_config(
-                config,
-            )?))
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
 fn test(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
     let src = read(file)?;
     let base = read_base(base)?;
@@ -231,8 +209,9 @@ fn test(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::from(1));
         }
     };
-    let router = build_router(&loaded.config)
-        .map_err(|e| anyhow::anyhow!("{}: cannot build the router: {e}", file.display()))?;
+    let router = vsr_app::RouterBuild::for_cli(&loaded.config)
+        .map_err(|e| anyhow::anyhow!("{}: cannot build the router: {e}", file.display()))?
+        .router;
     let name = file.display().to_string();
     let (mut passed, mut failed) = (0usize, 0usize);
     for block in &built.compiled.tests {

@@ -21,10 +21,9 @@ pub struct Args {
 }
 
 /// Loads a config (invalid configs print their diagnostics and give exit 2) and builds the
-/// router with its learned families when the default encoder
-/// is installed (`vllm-sr models fetch`). Without it, a config with learned rules routes on
-/// the heuristic families only (their learned signals never match), after a warning that
-/// names the rules; the server refuses such a config instead.
+/// router for a CLI run (`vsr_app::RouterBuild::for_cli`: learned families when the encoder is
+/// installed, else heuristics only after a warning naming the rules; the server refuses such a
+/// config instead).
 pub fn load_router(path: &Path) -> Result<vsr_learned::Router, ExitCode> {
     let loaded = match vsr_config::load_file(path) {
         Ok(l) => l,
@@ -36,29 +35,12 @@ pub fn load_router(path: &Path) -> Result<vsr_learned::Router, ExitCode> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let models = match vsr_learned::ModelSet::for_config(&loaded.config) {
-        Ok(found) => found.unwrap_or_default(),
-        Err(e) => {
-            tracing::warn!("cannot load the sentence encoder: {e}");
-            vsr_learned::ModelSet::none()
-        }
-    };
-    match vsr_learned::build_router(&loaded.config, &models) {
-        Ok(router) => Ok(router),
-        Err(e @ vsr_learned::BuildError::ModelRequired { .. }) => {
-            tracing::warn!("{e}; learned signals are off");
-            Engine::from_config(&loaded.config)
-                .map(vsr_learned::Router::without_models)
-                .map_err(|e| {
-                    eprintln!("{}: {e}", path.display());
-                    ExitCode::from(2)
-                })
-        }
-        Err(e) => {
+    vsr_app::RouterBuild::for_cli(&loaded.config)
+        .map(|b| b.router)
+        .map_err(|e| {
             eprintln!("{}: {e}", path.display());
-            Err(ExitCode::from(2))
-        }
-    }
+            ExitCode::from(2)
+        })
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {

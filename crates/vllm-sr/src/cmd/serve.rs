@@ -1,16 +1,11 @@
-//! `vllm-sr serve`: run the router on the config's listeners.
+//! `vllm-sr serve`: run the router on the config's listeners (vsr-app builds and starts it).
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
-use std::sync::Arc;
-use std::time::Duration;
 
 use anyhow::Context;
-use vsr_server::{ConfigLoader, ServeOptions};
-
-/// The built-in profile used by `--demo` when no `--config` is given.
-const BUILTIN_PROFILE: &str = include_str!("../../../../profiles/balance/balance.yaml");
+use vsr_app::{App, AppOptions};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -50,38 +45,6 @@ pub struct Args {
     workers: Option<usize>,
 }
 
-mod learned;
-mod replay;
-
-pub use learned::{LearnedClassifier, Models};
-
-/// The loader that turns a config file into proxy settings plus the full router. Each
-/// (re)load validates with vsr-config and builds a fresh router (heuristic + learned
-/// families) on the server's blocking pool, off the request path; the server swaps it in
-/// atomically. The encoder and its queue are shared by every generation, and exemplar
-/// embeddings come from the disk cache, so a reload is cheap. A successful build also
-/// reloads the replay recorder (capture flags, prices).
-fn config_loader(models: Models, replay: Option<Arc<replay::Replay>>) -> Arc<dyn ConfigLoader> {
-    Arc::new(vsr_server::ValidatingLoader::with_classifier(
-        move |cfg, _| {
-            let c = LearnedClassifier::new(cfg, &models)?;
-            if let Some(r) = &replay {
-                r.reload(cfg);
-            }
-            Ok(Arc::new(c) as Arc<dyn vsr_server::Classifier>)
-        },
-    ))
-}
-
-/// Loads and validates `path` (for the parts built once per process: the replay store).
-pub fn load_config(path: &std::path::Path) -> anyhow::Result<vsr_config::Config> {
-    let text =
-        std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
-    let loaded = vsr_config::load_str(&text, &path.display().to_string())
-        .map_err(|e| anyhow::anyhow!("{e}"))?;
-    Ok(loaded.config)
-}
-
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let listen_override = match args.port {
         Some(p) => Some(
@@ -92,16 +55,19 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         None => None,
     };
     let started = std::time::Instant::now();
-    // The encoder is chosen once per process, from the config file when it names one.
-    let encoder = learned::encoder_spec(&args.config);
-    let models = Models::discover(
-        encoder.as_deref(),
-        args.demo,
-        vsr_models::HandleOptions {
+    let opts = AppOptions {
+        config: args.config,
+        demo: args.demo,
+        listen_override,
+        max_body_bytes: args.max_body_bytes,
+        classifier_queue: args.classifier_queue,
+        watch: !args.no_watch,
+        encoder: vsr_models::HandleOptions {
             queue_capacity: args.encoder_queue,
             workers: args.encoder_workers,
         },
-    )?;
+    };
+    let models = opts.load_models()?;
     match models.set.model_id() {
         Some(id) => println!("vllm-sr: sentence encoder `{id}` loaded"),
         None => println!("vllm-sr: no sentence encoder installed"),
@@ -109,83 +75,35 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let workers = args
         .workers
         .unwrap_or_else(vsr_server::run::default_io_workers);
-    let (replay, demo_config) = vsr_server::run::block_on_with(workers, async move {
-        let mut config = args.config.clone();
-        let mut _sim = None;
-        if args.demo {
-            let source = if args.config.exists() {
-                std::fs::read_to_string(&args.config)
-                    .with_context(|| format!("reading {}", args.config.display()))?
-            } else {
-                BUILTIN_PROFILE.to_string()
-            };
-            let sim_addr: SocketAddr = ([127, 0, 0, 1], 0).into();
-            let (_, aliases) = vsr_server::run::retarget_backends(&source, "127.0.0.1:0")
-                .map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
-            let sim = vsr_server::sim::start(
-                sim_addr,
-                vsr_server::sim::SimOptions {
-                    models: aliases,
-                    ..Default::default()
-                },
-            )
-            .await
-            .context("starting the demo sim backend")?;
-            let (yaml, _) = vsr_server::run::retarget_backends(&source, &sim.addr.to_string())
-                .map_err(|e| anyhow::anyhow!("demo config: {e}"))?;
-            config = std::env::temp_dir().join(format!("vllm-sr-demo-{}.yaml", std::process::id()));
-            std::fs::write(&config, yaml)
-                .with_context(|| format!("writing {}", config.display()))?;
+    let port_file = args.port_file;
+    let replay = vsr_server::run::block_on_with(workers, async move {
+        let app = App::start(opts, models).await?;
+        if let Some(demo) = &app.demo {
             println!("==================================================================");
             println!(
                 " vllm-sr DEMO: answers come from a SIMULATED backend at {}",
-                sim.addr
+                demo.sim.addr
             );
             println!(" (no model is called; routing, headers and metrics are real)");
             println!("==================================================================");
-            _sim = Some(sim);
-        } else if !config.exists() {
-            anyhow::bail!(
-                "config file {} not found (pass --config FILE, or --demo to try the built-in profile)",
-                config.display()
-            );
         }
-        let cfg = load_config(&config)?;
-        let replay = replay::Replay::open(&cfg)?;
-        let mut opts = ServeOptions::new(&config, config_loader(models, replay.clone()));
-        if let Some(r) = &replay {
-            opts.record_sink = Some(r.clone() as Arc<dyn vsr_server::RecordSink>);
-            opts.routes.push(
-                Arc::new(replay::ReplayApi(r.store.clone())) as Arc<dyn vsr_server::JsonRoute>
-            );
-        }
-        opts.listen_override = listen_override;
-        opts.max_body_bytes = args.max_body_bytes;
-        opts.classifier_queue = args.classifier_queue;
-        opts.watch_interval = (!args.no_watch).then_some(Duration::from_millis(500));
-        let server = vsr_server::serve(opts).await?;
         println!(
             "vllm-sr: router ready in {} ms",
             started.elapsed().as_millis()
         );
-        if let (Some(p), Some(a)) = (&args.port_file, server.addrs.first()) {
+        if let (Some(p), Some(a)) = (&port_file, app.server.addrs.first()) {
             std::fs::write(p, a.port().to_string())
                 .with_context(|| format!("writing {}", p.display()))?;
         }
-        for a in &server.addrs {
+        for a in &app.server.addrs {
             println!("vllm-sr listening on http://{a}");
         }
         let _ = std::io::stdout().flush();
         vsr_server::run::shutdown_signal().await;
-        server.shutdown();
-        if let Some(r) = &replay {
-            // Requests in flight (on other runtime threads) finish their records.
-            r.wait_in_flight(Duration::from_secs(5));
-        }
-        anyhow::Ok((replay, args.demo.then_some(config)))
+        anyhow::Ok(app.shutdown())
     })??;
     if let Some(r) = replay {
-        // Requests in flight finish their records; then every queued record is written.
+        // Every queued record is written before the process exits.
         let stats = r.drain();
         tracing::info!(
             written = stats.written,
@@ -196,9 +114,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             "vllm-sr: replay drained ({} written, {} dropped)",
             stats.written, stats.dropped
         );
-    }
-    if let Some(c) = demo_config {
-        let _ = std::fs::remove_file(c);
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -10,13 +10,14 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use indexmap::IndexMap;
 use serde_json::Value;
+use vsr_engine::{EvalMode, RoutingResult};
 use vsr_server::sim::{self, SimOptions, SimServer};
 use vsr_server::{
     Classifier, ClassifyError, ConfigLoader, LoadedConfig, ProxySettings, RecordFinish, RecordSink,
-    RecordStart, RouteInput, RouteOutcome, RunningServer, ServeOptions,
+    RecordStart, RunningServer, ServeOptions,
 };
+use vsr_signals::RequestView;
 
 pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
 
@@ -33,69 +34,100 @@ pub async fn sim(models: &[&str], tweak: impl FnOnce(&mut SimOptions)) -> SimSer
     sim::start(([127, 0, 0, 1], 0).into(), o).await.unwrap()
 }
 
-/// Routes by keywords in the last user message:
-/// `math` → decision `math_route` on alias `b` with reasoning on;
-/// `jailbreak` → decision `block` with a fast response; `slow` → sleeps 300 ms then as
-/// default; anything else → default model, no decision.
+/// The routing the test classifier runs: the real engine over keyword, context and projection
+/// signals (no model), so the server tests route through the production path
+/// (`RequestView::from_messages` → engine → `RoutingResult`).
+/// `math` → decision `math_route` on alias `b` with reasoning on (keywords `math_kw` and
+/// `proof_kw`, projection `balance_reasoning`); `jailbreak` → decision `block` with a fast
+/// response; anything else → the default model, no decision.
+pub const TEST_ROUTING: &str = r#"version: v0.3
+listeners:
+  - {name: http, address: 127.0.0.1, port: 9}
+global:
+  router: {keyword_match: all}
+providers:
+  defaults: {default_model: a}
+  models:
+    - name: a
+      backend_refs: [{name: be0, endpoint: "127.0.0.1:9"}]
+    - name: b
+      backend_refs: [{name: be0, endpoint: "127.0.0.1:9"}]
+routing:
+  modelCards: [{name: a}, {name: b}]
+  signals:
+    keywords:
+      - {name: math_kw, operator: OR, keywords: [math]}
+      - {name: proof_kw, operator: OR, keywords: [math, proof]}
+      - {name: jailbreak_kw, operator: OR, keywords: [jailbreak]}
+    context:
+      - {name: any_context, min_tokens: "0", max_tokens: 256K}
+  projections:
+    scores:
+      - name: reasoning_score
+        method: weighted_sum
+        inputs:
+          - {type: keyword, name: math_kw, weight: 1.0}
+          - {type: context, name: any_context, weight: 0.0}
+    mappings:
+      - name: reasoning_band
+        source: reasoning_score
+        method: threshold_bands
+        outputs: [{name: balance_simple, lt: 0.5}, {name: balance_reasoning, gte: 0.5}]
+  decisions:
+    - name: block
+      priority: 200
+      rules: {operator: AND, conditions: [{type: keyword, name: jailbreak_kw}]}
+      modelRefs: [{model: a}]
+      plugins: [{type: fast_response, configuration: {message: "I cannot help with that request."}}]
+    - name: math_route
+      priority: 100
+      rules:
+        operator: AND
+        conditions: [{type: keyword, name: math_kw}, {type: projection, name: balance_reasoning}]
+      modelRefs: [{model: b, use_reasoning: true}]
+"#;
+
+/// The engine of [`TEST_ROUTING`], built once.
+pub fn test_engine() -> &'static vsr_engine::Engine {
+    static ENGINE: std::sync::OnceLock<vsr_engine::Engine> = std::sync::OnceLock::new();
+    ENGINE.get_or_init(|| {
+        let loaded =
+            vsr_config::load_str(TEST_ROUTING, "TEST_ROUTING").expect("test routing loads");
+        vsr_engine::Engine::from_config(&loaded.config).expect("test engine builds")
+    })
+}
+
+/// Every view the test classifiers were given (tests find theirs by a unique marker text).
+pub static SEEN: Mutex<Vec<RequestView>> = Mutex::new(Vec::new());
+
+/// The test classifier: [`test_engine`] routing; a text containing `slow` first sleeps 300 ms.
+/// Every view it is given is kept in [`SEEN`].
 pub struct KeywordClassifier {
     pub default_model: String,
 }
 
+impl KeywordClassifier {
+    pub fn new(default_model: String) -> Self {
+        Self { default_model }
+    }
+}
+
 impl Classifier for KeywordClassifier {
-    fn route(&self, input: &RouteInput) -> Result<RouteOutcome, ClassifyError> {
-        let t = input.user_text.to_lowercase();
-        if t.contains("slow") {
+    fn route(&self, view: &RequestView) -> Result<RoutingResult, ClassifyError> {
+        SEEN.lock().unwrap().push(view.clone());
+        if view.text.to_lowercase().contains("slow") {
             std::thread::sleep(Duration::from_millis(300));
         }
-        if t.contains("jailbreak") {
-            return Ok(RouteOutcome {
-                decision: Some("block".into()),
-                model: self.default_model.clone(),
-                fast_response: Some("I cannot help with that request.".into()),
-                ..Default::default()
-            });
+        let ctx = vsr_signals::RequestContext::new(view);
+        let mut r = test_engine().route(&ctx, EvalMode::Routing);
+        if r.is_default {
+            r.model = self.default_model.clone();
         }
-        if t.contains("math") {
-            let mut matched = IndexMap::new();
-            matched.insert(
-                "keywords".to_string(),
-                vec!["math_kw".to_string(), "proof_kw".to_string()],
-            );
-            matched.insert("domains".to_string(), vec!["math".to_string()]);
-            return Ok(RouteOutcome {
-                decision: Some("math_route".into()),
-                model: "b".into(),
-                confidence: 0.875,
-                reasoning: Some(true),
-                category: Some("math".into()),
-                matched,
-                matched_projections: vec!["balance_reasoning".into()],
-                context_tokens: 42,
-                selection_method: "static".into(),
-                ..Default::default()
-            });
-        }
-        Ok(RouteOutcome {
-            model: self.default_model.clone(),
-            selection_method: "default".into(),
-            ..Default::default()
-        })
+        Ok(r)
     }
 
-    fn eval(&self, text: &str) -> Result<Value, ClassifyError> {
-        let input = RouteInput {
-            requested_model: "MoM".into(),
-            messages: Value::Null,
-            user_text: text.into(),
-            non_user_text: String::new(),
-            user_id: None,
-            user_groups: vec![],
-        };
-        let o = self.route(&input)?;
-        Ok(
-            serde_json::json!({"original_text": text, "routing_decision": o.decision,
-                              "recommended_models": [o.model]}),
-        )
+    fn eval(&self, text: &str) -> Result<RoutingResult, ClassifyError> {
+        Ok(test_engine().route_text(text, EvalMode::All))
     }
 }
 
@@ -107,7 +139,7 @@ impl ConfigLoader for KeywordLoader {
         let default_model = settings.default_model.clone().unwrap_or_default();
         Ok(LoadedConfig {
             settings,
-            classifier: Arc::new(KeywordClassifier { default_model }),
+            classifier: Arc::new(KeywordClassifier::new(default_model)),
             source,
             warnings: vec![],
         })

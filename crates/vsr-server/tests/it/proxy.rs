@@ -15,24 +15,40 @@ async fn auto_route_sets_headers_and_injects_reasoning() {
     let (r, s) = simple().await;
     let c = client();
     let url = format!("{}/v1/chat/completions", r.base);
+    let text = "prove this math identity";
+    // The headers carry the engine's own result for this text, unchanged.
+    let expected = test_engine().route_text(text, vsr_engine::EvalMode::Routing);
+    assert!(expected.confidence > 0.0);
     for name in ["MoM", "auto", "vllm-sr/auto"] {
-        let rep = post(&c, &url, &chat(name, "prove this math identity")).await;
+        let rep = post(&c, &url, &chat(name, text)).await;
         assert_eq!(rep.status, 200, "{}", rep.text());
         assert_eq!(rep.header("x-vsr-selected-decision"), Some("math_route"));
         assert_eq!(rep.header("x-vsr-selected-model"), Some("b"));
-        assert_eq!(rep.header("x-vsr-selected-confidence"), Some("0.8750"));
+        assert_eq!(
+            rep.header("x-vsr-selected-confidence"),
+            Some(format!("{:.4}", expected.confidence).as_str())
+        );
         assert_eq!(rep.header("x-vsr-selected-reasoning"), Some("on"));
-        assert_eq!(rep.header("x-vsr-selected-category"), Some("math"));
+        // No domain family in the test routing: no category, no domains header.
+        assert_eq!(rep.header("x-vsr-selected-category"), None);
+        assert_eq!(rep.header("x-vsr-matched-domains"), None);
         assert_eq!(
             rep.header("x-vsr-matched-keywords"),
             Some("math_kw,proof_kw")
         );
-        assert_eq!(rep.header("x-vsr-matched-domains"), Some("math"));
+        assert_eq!(rep.header("x-vsr-matched-context"), Some("any_context"));
         assert_eq!(
             rep.header("x-vsr-matched-projections"),
             Some("balance_reasoning")
         );
-        assert_eq!(rep.header("x-vsr-context-token-count"), Some("42"));
+        assert_eq!(
+            rep.header("x-vsr-context-token-count"),
+            Some(
+                vsr_signals::text::estimate_tokens(text)
+                    .to_string()
+                    .as_str()
+            )
+        );
         assert_eq!(rep.header("x-request-id").map(str::len), Some(32));
         let v = rep.json();
         // What the backend received: the alias's upstream id and the thinking switch.
@@ -53,6 +69,56 @@ async fn auto_route_sets_headers_and_injects_reasoning() {
     assert_eq!(v["sim_request"]["model"], "a-up");
     assert!(v["sim_request"].get("chat_template_kwargs").is_none());
     assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 4);
+}
+
+/// The server routes exactly the view production builds: `RequestView::from_messages` over the
+/// client's messages (last user text, parts joined, history, image, token count).
+#[tokio::test]
+async fn the_classifier_sees_the_production_view_of_the_messages() {
+    let (r, _s) = simple().await;
+    let c = client();
+    let marker = "zebra-marker-7731";
+    let messages = json!([
+        {"role": "system", "content": "be brief"},
+        {"role": "developer", "content": "dev note"},
+        {"role": "user", "content": "first"},
+        {"role": "assistant", "content": null, "tool_calls": [{"id": "t", "type": "function"}]},
+        {"role": "tool", "content": "tool output", "tool_call_id": "t"},
+        {"role": "user", "content": [{"type": "text", "text": "hello"},
+                                     {"type": "image_url", "image_url": {"url": "http://img"}},
+                                     {"type": "text", "text": marker}]}
+    ]);
+    let body = json!({"model": "MoM", "messages": messages.clone()});
+    let rep = post(&c, &format!("{}/v1/chat/completions", r.base), &body).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    let parsed: Vec<vsr_signals::ChatMessage> = serde_json::from_value(messages).unwrap();
+    let expected = vsr_signals::RequestView::from_messages(&parsed);
+    assert_eq!(expected.text, format!("hello {marker}"));
+    let seen = SEEN.lock().unwrap();
+    let got = seen
+        .iter()
+        .find(|v| v.text.contains(marker))
+        .expect("the classifier saw the request");
+    assert_eq!(got, &expected);
+    assert_eq!(got.history.len(), 4);
+    assert_eq!(got.image_url.as_deref(), Some("http://img"));
+}
+
+#[tokio::test]
+async fn a_message_of_the_wrong_shape_is_a_400_naming_it() {
+    let (r, _s) = simple().await;
+    let body = json!({"model": "MoM", "messages": [{"role": "user", "content": "hi"}, 7]});
+    let rep = post(&client(), &format!("{}/v1/chat/completions", r.base), &body).await;
+    assert_eq!(rep.status, 400, "{}", rep.text());
+    let msg = rep.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.starts_with("invalid request body: messages:"), "{msg}");
+    // An explicit alias is forwarded without reading the messages.
+    let body = json!({"model": "a", "messages": [7]});
+    let rep = post(&client(), &format!("{}/v1/chat/completions", r.base), &body).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
 }
 
 #[tokio::test]

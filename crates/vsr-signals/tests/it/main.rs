@@ -144,8 +144,9 @@ proptest! {
                 serde_json::json!({"role": r, "content": content})
             })
             .collect();
-        let view = RequestView::from_chat_json(&serde_json::json!({"messages": messages}))
-            .expect("a messages array is always viewable");
+        let parsed: Vec<vsr_signals::ChatMessage> =
+            serde_json::from_value(serde_json::Value::Array(messages)).expect("messages parse");
+        let view = RequestView::from_messages(&parsed);
         let total: u64 = texts.iter().take(roles.len()).map(|t| vsr_signals::text::estimate_tokens(t)).sum();
         prop_assert_eq!(view.token_count, total);
     }

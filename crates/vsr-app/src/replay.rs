@@ -1,17 +1,20 @@
-//! Replay glue: the proxy's [`RecordSink`] over `vsr_replay::Recorder`, the replay API as a
-//! [`JsonRoute`], and the store chosen from the config (SQLite under the data dir, or
-//! PostgreSQL opened lazily so the router serves while the database is down).
+//! Replay glue: the proxy's [`RecordSink`] over `vsr_replay::Recorder` (the record is filled
+//! from the typed [`RoutingResult`]), the replay API as a [`JsonRoute`], and the store chosen
+//! from the config (SQLite under the data dir, or PostgreSQL opened lazily so the router serves
+//! while the database is down).
 
 use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, RwLock};
 
-use anyhow::Context;
+use vsr_engine::RoutingResult;
 use vsr_replay::{
-    CostModel, FinishInfo, MatchedSignals, PostgresStore, Recorder, ReplaySettings, ReplayStore,
+    CostModel, FinishInfo, PostgresStore, Recorder, ReplayRecord, ReplaySettings, ReplayStore,
     ReplayWriter, StartInfo, StoreConfig, WriterConfig, WriterStats,
 };
 use vsr_server::{JsonRoute, RecordFinish, RecordSink, RecordStart};
+
+use crate::AppError;
 
 /// `$VSR_DATA_DIR`, else `./data`.
 pub fn data_dir() -> PathBuf {
@@ -32,7 +35,7 @@ pub struct Replay {
 
 impl Replay {
     /// Opens the store of `config` and starts the writer. `Ok(None)` when no decision records.
-    pub fn open(config: &vsr_config::Config) -> anyhow::Result<Option<Arc<Self>>> {
+    pub fn open(config: &vsr_config::Config) -> Result<Option<Arc<Self>>, AppError> {
         let settings = ReplaySettings::from_config(config);
         if !settings.enabled() && settings.postgres_url.is_none() {
             return Ok(None);
@@ -40,7 +43,7 @@ impl Replay {
         let store: Arc<dyn ReplayStore> = match settings.store_config(&data_dir()) {
             StoreConfig::Postgres { url, schema } => Arc::new(
                 PostgresStore::open_lazy(&url, schema.as_deref())
-                    .context("replay store (PostgreSQL)")?,
+                    .map_err(|e| AppError::Replay(format!("PostgreSQL: {e}")))?,
             ),
             sqlite => {
                 let where_ = match &sqlite {
@@ -48,7 +51,7 @@ impl Replay {
                     _ => String::new(),
                 };
                 vsr_replay::open_store(&sqlite)
-                    .with_context(|| format!("replay store (SQLite {where_})"))?
+                    .map_err(|e| AppError::Replay(format!("SQLite {where_}: {e}")))?
             }
         };
         let writer = Arc::new(ReplayWriter::spawn(
@@ -113,8 +116,8 @@ impl Replay {
 impl RecordSink for Replay {
     fn start(&self, s: &RecordStart<'_>) -> Option<String> {
         // Only routed requests that reached a decision can carry the plugin.
-        let outcome = s.outcome?;
-        let decision = outcome.decision.as_deref()?;
+        let result = s.result?;
+        let decision = result.decision.as_deref()?;
         let provider_model = self
             .provider_models
             .read()
@@ -131,28 +134,7 @@ impl RecordSink for Replay {
             request_body: s.request_body,
             streaming: s.streaming,
         };
-        self.recorder.start(&info, |r| {
-            let t = &outcome.trace;
-            r.decision_tier = t["tier"].as_i64();
-            r.decision_priority = t["priority"].as_i64();
-            r.category = outcome.category.clone().unwrap_or_default();
-            r.confidence_score = Some(outcome.confidence);
-            r.selection_method = outcome.selection_method.clone();
-            r.reasoning_mode = t["reasoning_mode"].as_str().unwrap_or_default().to_string();
-            r.projections = outcome.matched_projections.clone();
-            if let Ok(sig) = serde_json::from_value::<MatchedSignals>(t["signals"].clone()) {
-                r.signals = sig;
-            }
-            if let Some(c) = t["signal_confidences"].as_object() {
-                r.signal_confidences = c
-                    .iter()
-                    .filter_map(|(k, v)| Some((k.clone(), v.as_f64()?)))
-                    .collect();
-            }
-            r.jailbreak_detected = !r.signals.jailbreak.is_empty();
-            r.pii_detected = !r.signals.pii.is_empty();
-            r.pii_entities = r.signals.pii.clone();
-        })
+        self.recorder.start(&info, |r| fill_routing(r, result))
     }
 
     fn finish(&self, id: &str, f: RecordFinish) {
@@ -212,4 +194,26 @@ impl JsonRoute for ReplayApi {
             None => (404, vsr_replay::http::error_body(404, "endpoint not found")),
         }
     }
+}
+
+/// The routing part of a record, from the router's result.
+pub fn fill_routing(r: &mut ReplayRecord, result: &RoutingResult) {
+    let winner = result.winner_trace();
+    r.decision_tier = winner.map(|w| i64::from(w.tier));
+    r.decision_priority = winner.map(|w| w.priority);
+    r.category = result.category().unwrap_or_default().to_string();
+    r.confidence_score = Some(result.confidence);
+    r.selection_method = result.selection_method().to_string();
+    r.reasoning_mode = if result.reasoning_on() { "on" } else { "off" }.to_string();
+    for (family, s) in result.signals.matched() {
+        if let Some(list) = r.signals.family_mut(family.as_str()) {
+            list.push(s.name.to_string());
+        }
+        r.signal_confidences
+            .insert(format!("{family}:{}", s.name), s.confidence);
+    }
+    r.projections = r.signals.projection.clone();
+    r.jailbreak_detected = !r.signals.jailbreak.is_empty();
+    r.pii_detected = !r.signals.pii.is_empty();
+    r.pii_entities = r.signals.pii.clone();
 }

@@ -1,0 +1,24 @@
+//! vsr-app: the composition layer. It turns a config file into the live router — the encoder
+//! chosen once per process ([`Models`]), the learned router as the proxy's classifier
+//! ([`LearnedClassifier`]), the replay recorder and API ([`Replay`]) — and starts it
+//! ([`App`]); it also owns the probe-manifest format and runner ([`probes`]). The `vllm-sr`
+//! binary only parses arguments, calls in here and prints.
+
+mod app;
+mod classifier;
+mod models;
+pub mod probes;
+mod replay;
+mod router;
+
+pub use app::{App, AppError, AppOptions, DEMO_PROFILE, DemoBackend};
+pub use classifier::LearnedClassifier;
+pub use models::{ENCODER_KNOB, Models, encoder_spec};
+pub use replay::{Replay, ReplayApi, data_dir, fill_routing};
+pub use router::{MissingModel, RouterBuild, build_router};
+
+/// Loads and validates a config file; the error is the validator's report (every problem
+/// with file:line:column).
+pub fn load_config(path: &std::path::Path) -> Result<vsr_config::Loaded, AppError> {
+    vsr_config::load_file(path).map_err(|e| AppError::Config(e.to_string()))
+}

@@ -1,0 +1,219 @@
+//! vsr-app: the router-build policy and the probe runner over the real HTTP server.
+
+use std::sync::Arc;
+
+use vsr_app::probes::{self, Manifest, ProbeTarget};
+use vsr_app::{LearnedClassifier, MissingModel, Models, build_router};
+
+/// Keyword routing plus one embedding rule (which needs the encoder).
+const CONFIG: &str = r#"version: v0.3
+listeners:
+  - {name: http, address: 127.0.0.1, port: 8899}
+providers:
+  defaults: {default_model: a}
+  models:
+    - name: a
+      backend_refs: [{name: be0, endpoint: "127.0.0.1:9"}]
+    - name: b
+      backend_refs: [{name: be0, endpoint: "127.0.0.1:9"}]
+routing:
+  modelCards: [{name: a}, {name: b}]
+  signals:
+    keywords:
+      - {name: math_kw, operator: OR, keywords: [math, algebra]}
+    embeddings:
+      - name: greeting
+        threshold: 0.7
+        candidates: [hello there, good morning]
+  decisions:
+    - name: math_route
+      priority: 100
+      rules: {operator: AND, conditions: [{type: keyword, name: math_kw}]}
+      modelRefs: [{model: b}]
+    - name: greet
+      priority: 50
+      rules: {operator: AND, conditions: [{type: embedding, name: greeting}]}
+      modelRefs: [{model: a}]
+"#;
+
+const MANIFEST: &str = r#"name: t
+acceptance: {min_probe_pass_rate: 50, min_decision_pass_rate: 50}
+decisions:
+  - id: math
+    expected_decision: math_route
+    expected_alias: b
+    variants:
+      - {id: m1, query: "solve this algebra problem"}
+      - {id: m2, query: "a math question"}
+  - id: greet
+    expected_decision: greet
+    variants:
+      - {id: g1, query: "hello there"}
+"#;
+
+fn config() -> vsr_config::Config {
+    vsr_config::load_str(CONFIG, "CONFIG")
+        .expect("config loads")
+        .config
+}
+
+#[test]
+fn a_missing_encoder_is_refused_for_serving_and_degrades_for_tools() {
+    let cfg = config();
+    let none = vsr_learned::ModelSet::none();
+    let refused = build_router(&cfg, &none, MissingModel::Refuse);
+    assert!(
+        matches!(refused, Err(vsr_learned::BuildError::ModelRequired { .. })),
+        "the server must not start a router whose rules can never match"
+    );
+    let built = build_router(&cfg, &none, MissingModel::HeuristicsOnly).expect("degrades");
+    let why = built.degraded.expect("says why");
+    assert!(why.contains("greet"), "{why}");
+    // The heuristic half still routes.
+    let r = built.router.route(
+        &vsr_signals::RequestView::from_text("an algebra question"),
+        vsr_engine::EvalMode::Routing,
+    );
+    assert_eq!(r.decision.as_deref(), Some("math_route"));
+    // And the proxy's classifier refuses it with the rule named.
+    let err = match LearnedClassifier::new(&cfg, &Models::none()) {
+        Ok(_) => panic!("accepted a config whose embedding rule cannot match"),
+        Err(e) => e,
+    };
+    assert!(err.contains("greet"), "{err}");
+}
+
+#[test]
+fn probes_run_the_same_in_process_and_over_http() {
+    let cfg = config();
+    let manifest = Manifest::parse(MANIFEST, "MANIFEST").expect("manifest parses");
+    let built = build_router(
+        &cfg,
+        &vsr_learned::ModelSet::none(),
+        MissingModel::HeuristicsOnly,
+    )
+    .expect("router");
+    let local = probes::run(
+        &manifest,
+        &ProbeTarget::Router(&built.router),
+        |_, _, _, _| {},
+    )
+    .expect("runs");
+    assert_eq!((local.probes, local.probes_passed), (3, 2));
+    assert_eq!((local.decisions, local.decisions_passed), (2, 1));
+    assert!(local.accepted);
+    let greet = local
+        .outcomes
+        .iter()
+        .find(|o| o.group == "greet")
+        .expect("greet");
+    assert!(!greet.passed && greet.error.is_none());
+
+    // The same router behind the real server's eval API.
+    let dir = std::env::temp_dir().join(format!("vsr-app-it-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("temp dir");
+    let path = dir.join("config.yaml");
+    std::fs::write(&path, CONFIG).expect("write config");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(1)
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let loader = Arc::new(vsr_server::ValidatingLoader::with_classifier(|cfg, _| {
+        let built = build_router(
+            cfg,
+            &vsr_learned::ModelSet::none(),
+            MissingModel::HeuristicsOnly,
+        )
+        .map_err(|e| e.to_string())?;
+        Ok(Arc::new(RouterClassifier(built.router)) as Arc<dyn vsr_server::Classifier>)
+    }));
+    let server = rt
+        .block_on(async {
+            let mut o = vsr_server::ServeOptions::new(&path, loader);
+            o.listen_override = Some(([127, 0, 0, 1], 0).into());
+            o.watch_interval = None;
+            vsr_server::serve(o).await
+        })
+        .expect("server starts");
+    let base = format!("http://{}", server.addrs[0]);
+    let remote = probes::run(
+        &manifest,
+        &ProbeTarget::Http { base: &base },
+        |_, _, _, _| {},
+    )
+    .expect("runs");
+    let pairs = |r: &probes::ProbeReport| {
+        r.outcomes
+            .iter()
+            .map(|o| {
+                (
+                    o.variant.clone(),
+                    o.decision.clone(),
+                    o.alias.clone(),
+                    o.passed,
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(pairs(&remote), pairs(&local));
+    drop(server);
+
+    // A router that is gone: every probe fails with an error, nothing panics.
+    let gone = probes::run(
+        &manifest,
+        &ProbeTarget::Http { base: &base },
+        |_, _, _, _| {},
+    )
+    .expect("runs");
+    assert_eq!(gone.probes_passed, 0);
+    assert!(gone.outcomes.iter().all(|o| o.error.is_some()));
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A heuristic-only router as the server's classifier.
+struct RouterClassifier(vsr_learned::Router);
+
+impl vsr_server::Classifier for RouterClassifier {
+    fn route(
+        &self,
+        view: &vsr_signals::RequestView,
+    ) -> Result<vsr_engine::RoutingResult, vsr_server::ClassifyError> {
+        Ok(self.0.route(view, vsr_engine::EvalMode::Routing))
+    }
+    fn eval(&self, text: &str) -> Result<vsr_engine::RoutingResult, vsr_server::ClassifyError> {
+        Ok(self.0.route(
+            &vsr_signals::RequestView::from_text(text),
+            vsr_engine::EvalMode::All,
+        ))
+    }
+}
+
+#[test]
+fn a_replay_record_is_filled_from_the_typed_result() {
+    let built = build_router(
+        &config(),
+        &vsr_learned::ModelSet::none(),
+        MissingModel::HeuristicsOnly,
+    )
+    .expect("router");
+    let r = built.router.route(
+        &vsr_signals::RequestView::from_text("an algebra question"),
+        vsr_engine::EvalMode::Routing,
+    );
+    let mut rec = vsr_replay::ReplayRecord::new();
+    vsr_app::fill_routing(&mut rec, &r);
+    assert_eq!(rec.signals.keyword, vec!["math_kw".to_string()]);
+    assert_eq!(rec.decision_priority, Some(100));
+    assert_eq!(rec.decision_tier, Some(0));
+    assert_eq!(rec.confidence_score, Some(r.confidence));
+    assert_eq!(rec.selection_method, "static");
+    assert_eq!(rec.reasoning_mode, "off");
+    assert_eq!(
+        rec.signal_confidences.get("keyword:math_kw").copied(),
+        r.matched_signals()
+            .find(|(_, n, _)| *n == "math_kw")
+            .map(|(_, _, c)| c)
+    );
+    assert!(!rec.jailbreak_detected && !rec.pii_detected);
+}
