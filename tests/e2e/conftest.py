@@ -16,6 +16,14 @@ import pytest
 REPO = pathlib.Path(__file__).resolve().parents[2]
 
 
+def skip_or_fail(reason):
+    """Skips a test whose binary or model is missing; with VSR_REQUIRE_FIXTURES=1 (CI) a missing
+    fixture fails instead."""
+    if os.environ.get("VSR_REQUIRE_FIXTURES", "").strip() in ("1", "true", "yes"):
+        pytest.fail(f"{reason} (missing, and VSR_REQUIRE_FIXTURES=1 turns this skip into a failure)")
+    pytest.skip(reason)
+
+
 def _find_binary():
     env = os.environ.get("VLLM_SR_BIN")
     candidates = [pathlib.Path(env)] if env else []
@@ -33,7 +41,7 @@ def _find_binary():
 def binary():
     b = _find_binary()
     if b is None:
-        pytest.skip("vllm-sr binary not built (set VLLM_SR_BIN or run cargo build -p vllm-sr)")
+        skip_or_fail("vllm-sr binary not built (set VLLM_SR_BIN or run cargo build -p vllm-sr)")
     return b
 
 

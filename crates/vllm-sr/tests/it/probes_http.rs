@@ -11,19 +11,16 @@ fn shared() -> std::path::PathBuf {
 
 #[test]
 fn probes_over_http_match_in_process() {
-    let models = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../models");
-    if vsr_models::catalog::find_model(vsr_models::catalog::DEFAULT_MODEL).is_none()
-        && !vsr_models::catalog::is_installed(&models.join(vsr_models::catalog::DEFAULT_MODEL))
-    {
-        eprintln!("skipping: the sentence encoder is not installed (vllm-sr models fetch)");
+    let Some(models) = vsr_testkit::require_model(vsr_models::catalog::DEFAULT_MODEL)
+        .and_then(|d| d.parent().map(std::path::Path::to_path_buf))
+    else {
         return;
-    }
+    };
     let reference = shared().join("reference/upstream-amd-2026-03");
     if !reference.join("balance.yaml").is_file() {
-        eprintln!("skipping: {} not found", reference.display());
+        vsr_testkit::missing(format!("{} not found", reference.display()));
         return;
     }
-    let models = models.canonicalize().unwrap();
     let config = reference.join("balance.yaml");
     let probes = reference.join("balance.probes.yaml");
     let dir = tempdir("probes");

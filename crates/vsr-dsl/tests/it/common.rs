@@ -10,7 +10,7 @@ pub fn shared(rel: &str) -> Option<PathBuf> {
     if p.exists() {
         Some(p)
     } else {
-        eprintln!("notice: {} not found; skipping", p.display());
+        vsr_testkit::missing(format!("{} not found", p.display()));
         None
     }
 }

@@ -6,7 +6,7 @@ use std::path::Path;
 fn guide_examples_compile() {
     let p = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../docs/dsl.md");
     let Ok(text) = std::fs::read_to_string(&p) else {
-        eprintln!("notice: {} not found; skipping", p.display());
+        vsr_testkit::missing(format!("{} not found", p.display()));
         return;
     };
     let mut blocks = 0;

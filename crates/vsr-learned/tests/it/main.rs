@@ -22,7 +22,7 @@ pub fn models() -> Option<ModelSet> {
         }
     });
     if m.is_none() {
-        eprintln!("notice: model usem3 not installed (vllm-sr models fetch); skipping this test");
+        vsr_testkit::missing("model usem3 not installed (vllm-sr models fetch)");
     }
     m.clone()
 }
@@ -41,7 +41,7 @@ pub fn e5_models() -> Option<ModelSet> {
         Some(ModelSet::load_dir(&dir).expect("installed e5-small loads"))
     });
     if m.is_none() {
-        eprintln!("notice: model e5-small not installed (vllm-sr models fetch e5-small); skipping");
+        vsr_testkit::missing("model e5-small not installed (vllm-sr models fetch e5-small)");
     }
     m.clone()
 }

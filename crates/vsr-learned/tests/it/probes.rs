@@ -117,7 +117,7 @@ fn project_balance_probes_all_pass() {
     let root = vsr_testkit::workspace_root().join("profiles/balance");
     let probes = root.join("balance.probes.yaml");
     if !probes.is_file() {
-        eprintln!("notice: {} absent; skipping", probes.display());
+        vsr_testkit::missing(format!("{} absent", probes.display()));
         return;
     }
     let Some((passed, total)) = run(&root.join("balance.yaml"), &probes) else {

@@ -7,7 +7,7 @@ fn minilm_loads_from_a_local_dir_and_ranks_paraphrases_first() {
     let dir = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../models/minilm");
     let dir = vsr_models::catalog::find_model("minilm").unwrap_or(dir);
     if !vsr_models::catalog::is_installed(&dir) {
-        eprintln!("notice: minilm not installed (vllm-sr models fetch minilm); skipping");
+        vsr_testkit::missing("minilm not installed (vllm-sr models fetch minilm)");
         return;
     }
     // A path wins over catalog lookup.

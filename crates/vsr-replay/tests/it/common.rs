@@ -58,8 +58,8 @@ pub fn postgres_url() -> Option<String> {
     match std::env::var("VSR_TEST_POSTGRES_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
-            eprintln!(
-                "notice: VSR_TEST_POSTGRES_URL is not set; skipping the PostgreSQL run of this test"
+            vsr_testkit::missing(
+                "VSR_TEST_POSTGRES_URL is not set (the PostgreSQL run of this test)",
             );
             None
         }

@@ -7,7 +7,7 @@ fn balance_pricing() -> Option<Vec<ModelPricing>> {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/reference/upstream-amd-2026-03/balance.yaml");
     let Ok(text) = std::fs::read_to_string(&path) else {
-        eprintln!("notice: {} not found; skipping", path.display());
+        vsr_testkit::missing(format!("{} not found", path.display()));
         return None;
     };
     let doc: serde_yaml::Value = serde_yaml::from_str(&text).unwrap();
@@ -118,7 +118,7 @@ fn cost_model_and_capture_from_the_loaded_balance_config() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/reference/upstream-amd-2026-03/balance.yaml");
     if !path.exists() {
-        eprintln!("notice: {} not found; skipping", path.display());
+        vsr_testkit::missing(format!("{} not found", path.display()));
         return;
     }
     let loaded = vsr_config::load_file(&path).unwrap();
@@ -159,7 +159,7 @@ fn replay_settings_from_the_balance_config() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../../shared/reference/upstream-amd-2026-03/balance.yaml");
     if !path.exists() {
-        eprintln!("notice: {} not found; skipping", path.display());
+        vsr_testkit::missing(format!("{} not found", path.display()));
         return;
     }
     let loaded = vsr_config::load_file(&path).unwrap();
