@@ -13,7 +13,7 @@ use vsr_server::{ConfigLoader, RunningServer, ServeOptions};
 
 use crate::classifier::LearnedClassifier;
 use crate::models::{Models, encoder_spec};
-use crate::replay::{Replay, ReplayApi};
+use crate::replay::Replay;
 
 /// The built-in profile (`profiles/balance`), used by `--demo` when no config file exists.
 pub const DEMO_PROFILE: &str = include_str!("../../../profiles/balance/balance.yaml");
@@ -122,9 +122,7 @@ impl App {
         let mut serve = ServeOptions::new(&config, config_loader(models, replay.clone()));
         if let Some(r) = &replay {
             serve.record_sink = Some(r.clone() as Arc<dyn vsr_server::RecordSink>);
-            serve
-                .routes
-                .push(Arc::new(ReplayApi(r.store.clone())) as Arc<dyn vsr_server::JsonRoute>);
+            serve.routes = crate::replay::replay_api(r.store.clone());
         }
         serve.listen_override = opts.listen_override;
         serve.max_body_bytes = opts.max_body_bytes;

@@ -14,7 +14,7 @@ mod router;
 pub use app::{App, AppError, AppOptions, DEMO_PROFILE, DemoBackend};
 pub use classifier::LearnedClassifier;
 pub use models::{ENCODER_KNOB, Models, encoder_spec};
-pub use replay::{Replay, ReplayApi, data_dir, fill_routing};
+pub use replay::{Replay, data_dir, fill_routing, replay_api};
 pub use router::{MissingModel, RouterBuild, build_router};
 
 /// Loads and validates a config file; the error is the validator's report (every problem

@@ -1,5 +1,5 @@
 //! Replay glue: the proxy's [`RecordSink`] over `vsr_replay::Recorder` (the record is filled
-//! from the typed [`RoutingResult`]), the replay API as a [`JsonRoute`], and the store chosen
+//! from the typed [`RoutingResult`]), the replay API as an axum router ([`replay_api`]), and the store chosen
 //! from the config (SQLite under the data dir, or PostgreSQL opened lazily so the router serves
 //! while the database is down).
 
@@ -12,7 +12,8 @@ use vsr_replay::{
     CostModel, FinishInfo, PostgresStore, Recorder, ReplayRecord, ReplaySettings, ReplayStore,
     ReplayWriter, StartInfo, StoreConfig, WriterConfig, WriterStats,
 };
-use vsr_server::{JsonRoute, RecordFinish, RecordSink, RecordStart};
+use vsr_server::axum;
+use vsr_server::{RecordFinish, RecordSink, RecordStart};
 
 use crate::AppError;
 
@@ -173,26 +174,56 @@ impl RecordSink for Replay {
     }
 }
 
-/// `GET /v1/router_replay[/aggregate|/{id}]` on the router's listeners.
-pub struct ReplayApi(pub Arc<dyn ReplayStore>);
+/// `GET /v1/router_replay[/aggregate|/{id}]`, mounted on the router's management plane. The
+/// store is synchronous (SQLite, blocking PostgreSQL), so each request runs on a blocking
+/// thread; `vsr_replay::http` owns the paths, methods and answers.
+pub fn replay_api(store: Arc<dyn ReplayStore>) -> axum::Router {
+    use axum::routing::any;
+    let handler = move |req: axum::extract::Request| {
+        let store = Arc::clone(&store);
+        async move { replay_answer(store, req).await }
+    };
+    axum::Router::new()
+        .route(vsr_replay::http::BASE_PATH, any(handler.clone()))
+        .route(
+            &format!("{}/{{*rest}}", vsr_replay::http::BASE_PATH),
+            any(handler),
+        )
+}
 
-impl JsonRoute for ReplayApi {
-    fn matches(&self, path: &str) -> bool {
-        vsr_replay::http::is_replay_path(path)
-    }
-
-    fn handle(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        _body: &[u8],
-    ) -> (u16, serde_json::Value) {
-        let q = vsr_replay::http::parse_query(query);
-        match vsr_replay::http::handle(&*self.0, method, path, &q) {
-            Some(r) => (r.status, r.body),
-            None => (404, vsr_replay::http::error_body(404, "endpoint not found")),
-        }
+async fn replay_answer(
+    store: Arc<dyn ReplayStore>,
+    req: axum::extract::Request,
+) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    let method = req.method().to_string();
+    let path = req.uri().path().to_string();
+    let query = req.uri().query().unwrap_or("").to_string();
+    let answer = tokio::task::spawn_blocking(move || {
+        let q = vsr_replay::http::parse_query(&query);
+        vsr_replay::http::handle(&*store, &method, &path, &q).unwrap_or_else(|| {
+            vsr_replay::http::Response {
+                status: 404,
+                body: vsr_replay::http::error_body(404, "endpoint not found"),
+            }
+        })
+    })
+    .await;
+    match answer {
+        Ok(r) => (
+            axum::http::StatusCode::from_u16(r.status)
+                .unwrap_or(axum::http::StatusCode::INTERNAL_SERVER_ERROR),
+            axum::Json(r.body),
+        )
+            .into_response(),
+        Err(e) => (
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            axum::Json(vsr_replay::http::error_body(
+                500,
+                &format!("replay handler failed: {e}"),
+            )),
+        )
+            .into_response(),
     }
 }
 

@@ -2,7 +2,7 @@
 //! (`/v1/chat/completions`, `/v1/responses`, `/v1/models`), routes auto requests through a
 //! [`Classifier`], forwards to the chosen alias's backend pool, and serves the management
 //! endpoints (`/health`, `/ready`, `/metrics`, `/api/v1/eval`, `/config/router`,
-//! `/config/reload`). [`sim`] is an OpenAI-compatible stand-in backend.
+//! `/config/reload`, plus mounted families) on axum ([`management`]). [`sim`] is an OpenAI-compatible stand-in backend.
 //!
 //! Integration points: the engine implements [`Classifier`] and is returned by a
 //! [`ConfigLoader`]; the replay recorder implements [`RecordSink`].
@@ -10,6 +10,7 @@
 mod body;
 pub mod classify;
 mod error;
+pub mod management;
 pub mod metrics;
 pub mod pool;
 mod proxy;
@@ -23,11 +24,12 @@ pub mod sim;
 mod state;
 mod util;
 
+pub use axum;
 pub use classify::{Classifier, ClassifyError, FallbackClassifier};
 pub use error::{ApiError, ErrorOrigin};
 pub use indexmap::IndexMap;
 pub use record::{RecordFinish, RecordSink, RecordStart, Usage};
-pub use server::{JsonRoute, RunningServer, ServeOptions, ServerError, serve};
+pub use server::{RunningServer, ServeOptions, ServerError, serve};
 pub use settings::{ProxySettings, SettingsError};
 pub use state::{
     ClassifierFactory, ConfigLoader, LoadedConfig, SettingsOnlyLoader, Shared, ValidatingLoader,

@@ -1,5 +1,5 @@
-//! Listener loop and request dispatch: the OpenAI data plane plus the management endpoints,
-//! all on every configured listener.
+//! Listener loop and request dispatch: the OpenAI data plane on raw hyper, everything else
+//! handed to the axum management router ([`crate::management`]), on every configured listener.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -15,9 +15,8 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
-use crate::body::{RespBody, json_response, text_response};
-use crate::classify::ClassifyError;
-use crate::error::{ApiError, management_error};
+use crate::body::{RespBody, json_response};
+use crate::error::ApiError;
 use crate::proxy::{self, Flavor, upstream_client};
 use crate::record::RecordSink;
 use crate::responses;
@@ -37,21 +36,6 @@ pub enum ServerError {
     NoListeners,
 }
 
-/// An extra JSON endpoint family mounted on every listener (the replay API, the dashboard
-/// backend): claimed paths are answered by [`JsonRoute::handle`] on a blocking thread.
-pub trait JsonRoute: Send + Sync {
-    /// Whether this route answers `path` (query string excluded).
-    fn matches(&self, path: &str) -> bool;
-    /// Answers with a status and a JSON body.
-    fn handle(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        body: &[u8],
-    ) -> (u16, serde_json::Value);
-}
-
 pub struct ServeOptions {
     pub config_path: PathBuf,
     pub loader: Arc<dyn ConfigLoader>,
@@ -64,8 +48,9 @@ pub struct ServeOptions {
     /// Poll the config file's mtime/size this often (`None`: no watching).
     pub watch_interval: Option<Duration>,
     pub record_sink: Option<Arc<dyn RecordSink>>,
-    /// Extra endpoint families, tried in order before the 404 fallback.
-    pub routes: Vec<Arc<dyn JsonRoute>>,
+    /// Extra endpoint families (the replay API, the dashboard backend), merged into the
+    /// management router; a path claimed twice panics at start-up (axum's rule).
+    pub routes: axum::Router,
 }
 
 impl ServeOptions {
@@ -78,7 +63,7 @@ impl ServeOptions {
             classifier_queue: 1024,
             watch_interval: Some(Duration::from_millis(500)),
             record_sink: None,
-            routes: Vec::new(),
+            routes: axum::Router::new(),
         }
     }
 }
@@ -146,8 +131,8 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         classify_queue: Arc::new(Semaphore::new(opts.classifier_queue.max(1))),
         max_body_override: opts.max_body_bytes,
         reload_lock: tokio::sync::Mutex::new(()),
-        routes: opts.routes,
     });
+    let management = crate::management::router(Arc::clone(&shared), opts.routes);
     let mut bound = Vec::new();
     let mut tasks = Vec::new();
     for a in addrs {
@@ -162,7 +147,11 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
             source,
         })?;
         bound.push(local);
-        tasks.push(tokio::spawn(accept_loop(listener, Arc::clone(&shared))));
+        tasks.push(tokio::spawn(accept_loop(
+            listener,
+            Arc::clone(&shared),
+            management.clone(),
+        )));
     }
     if let Some(every) = opts.watch_interval {
         tasks.push(tokio::spawn(watch(Arc::clone(&shared), every)));
@@ -175,7 +164,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     })
 }
 
-async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
+async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, management: axum::Router) {
     loop {
         let (stream, _) = match listener.accept().await {
             Ok(s) => s,
@@ -188,10 +177,14 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>) {
         };
         let _ = stream.set_nodelay(true);
         let shared = Arc::clone(&shared);
+        let management = management.clone();
         tokio::spawn(async move {
             let svc = hyper::service::service_fn(move |req| {
                 let shared = Arc::clone(&shared);
-                async move { Ok::<_, std::convert::Infallible>(dispatch(&shared, req).await) }
+                let management = management.clone();
+                async move {
+                    Ok::<_, std::convert::Infallible>(dispatch(&shared, &management, req).await)
+                }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
@@ -279,66 +272,59 @@ async fn read_body(
     Ok((parts, buf.freeze()))
 }
 
-async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
+/// The OpenAI data plane is matched here on raw hyper (the hot path); everything else goes to
+/// the axum management router.
+async fn dispatch(
+    shared: &Arc<Shared>,
+    management: &axum::Router,
+    req: Request<Incoming>,
+) -> Response<RespBody> {
     let path = req.uri().path();
     let path = if path.len() > 1 {
         path.trim_end_matches('/')
     } else {
         path
-    }
-    .to_string();
-    let method = req.method().clone();
-    let only = |m: Method| {
-        if method == m {
-            Ok(())
-        } else {
-            Err(ApiError::MethodNotAllowed)
-        }
     };
-    let result = match path.as_str() {
-        "/v1/chat/completions" => match only(Method::POST) {
-            Ok(()) => chat(shared, req).await,
-            Err(e) => Err(e),
-        },
-        "/v1/responses" => match only(Method::POST) {
-            Ok(()) => responses_api(shared, req).await,
-            Err(e) => Err(e),
-        },
-        p if p == "/v1/models" || p.starts_with("/v1/models/") => only(Method::GET).map(|()| models(shared)),
-        "/health" => only(Method::GET).map(|()| {
-            json_response(StatusCode::OK, &json!({"status": "healthy", "service": "classification-api"}))
-        }),
-        "/ready" => only(Method::GET).map(|()| {
-            let rt = shared.runtime.load();
-            json_response(StatusCode::OK, &json!({"status": "ready", "ready": true, "phase": "ready",
-                "message": "router is ready", "ready_models": rt.settings.models.len(),
-                "total_models": rt.settings.models.len(), "pending_models": [], "downloading_model": ""}))
-        }),
-        "/metrics" => only(Method::GET).map(|()| {
-            let mut text = shared.metrics.render();
-            if let Some(sink) = &shared.sink {
-                sink.render_metrics(&mut text);
+    let is_post = req.method() == Method::POST;
+    let is_get = req.method() == Method::GET;
+    let result = match path {
+        "/v1/chat/completions" if is_post => chat(shared, req).await,
+        "/v1/responses" if is_post => responses_api(shared, req).await,
+        "/v1/chat/completions" | "/v1/responses" => Err(ApiError::MethodNotAllowed),
+        p if p == "/v1/models" || p.starts_with("/v1/models/") => {
+            if is_get {
+                Ok(models(shared))
+            } else {
+                Err(ApiError::MethodNotAllowed)
             }
-            text_response(StatusCode::OK, "text/plain; version=0.0.4", text)
-        }),
-        "/api/v1/eval" => match only(Method::POST) {
-            Ok(()) => Ok(eval(shared, req).await),
-            Err(e) => Err(e),
-        },
-        "/config/router" => only(Method::GET).map(|()| json_response(StatusCode::OK, &shared.runtime.load().source)),
-        "/config/reload" => match only(Method::POST) {
-            Ok(()) => Ok(match shared.reload().await {
-                Ok(generation) => json_response(StatusCode::OK, &json!({"status": "success", "generation": generation})),
-                Err(e) => management_error(StatusCode::BAD_REQUEST, "CONFIG_VALIDATION_ERROR", &e),
-            }),
-            Err(e) => Err(e),
-        },
-        p => match shared.routes.iter().find(|r| r.matches(p)).cloned() {
-            Some(route) => Ok(mounted(shared, route, req).await),
-            None => Err(ApiError::NotFound),
-        },
+        }
+        _ => Ok(to_management(management, req).await),
     };
     result.unwrap_or_else(ApiError::into_response)
+}
+
+/// Hands a request to the management router, with one trailing slash ignored as on the data
+/// plane (`/health/` is `/health`).
+async fn to_management(management: &axum::Router, req: Request<Incoming>) -> Response<RespBody> {
+    use tower::ServiceExt;
+    let (mut parts, body) = req.into_parts();
+    let path = parts.uri.path();
+    if path.len() > 1 && path.ends_with('/') {
+        let trimmed = path.trim_end_matches('/');
+        let trimmed = if trimmed.is_empty() { "/" } else { trimmed };
+        let rebuilt = match parts.uri.query() {
+            Some(q) => format!("{trimmed}?{q}"),
+            None => trimmed.to_string(),
+        };
+        if let Ok(uri) = rebuilt.parse() {
+            parts.uri = uri;
+        }
+    }
+    let req = Request::from_parts(parts, axum::body::Body::new(body));
+    match management.clone().oneshot(req).await {
+        Ok(resp) => crate::management::from_axum(resp),
+        Err(never) => match never {},
+    }
 }
 
 async fn chat(
@@ -395,28 +381,6 @@ async fn responses_api(
     Ok(Response::from_parts(parts, crate::body::full(out)))
 }
 
-async fn mounted(
-    shared: &Arc<Shared>,
-    route: Arc<dyn JsonRoute>,
-    req: Request<Incoming>,
-) -> Response<RespBody> {
-    let limit = shared.runtime.load().settings.max_body_bytes;
-    let method = req.method().to_string();
-    let path = req.uri().path().to_string();
-    let query = req.uri().query().unwrap_or("").to_string();
-    let body = match read_body(req, limit).await {
-        Ok((_, b)) => b,
-        Err(e) => return e.into_response(),
-    };
-    match tokio::task::spawn_blocking(move || route.handle(&method, &path, &query, &body)).await {
-        Ok((status, v)) => json_response(
-            StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
-            &v,
-        ),
-        Err(e) => ApiError::HandlerFailed(e.to_string()).into_response(),
-    }
-}
-
 fn models(shared: &Arc<Shared>) -> Response<RespBody> {
     let rt = shared.runtime.load();
     let now = unix_now();
@@ -433,69 +397,4 @@ fn models(shared: &Arc<Shared>) -> Response<RespBody> {
         |n| json!({"id": n, "object": "model", "created": now, "owned_by": "vllm-semantic-router"}),
     ));
     json_response(StatusCode::OK, &json!({"object": "list", "data": data}))
-}
-
-async fn eval(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<RespBody> {
-    let (_, body) = match read_body(req, 1024 * 1024).await {
-        Ok(b) => b,
-        Err(e) => return management_error(e.status(), "INVALID_INPUT", &e.to_string()),
-    };
-    let text = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(v) => match v.get("text") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            None => String::new(),
-            Some(_) => {
-                return management_error(
-                    StatusCode::BAD_REQUEST,
-                    "INVALID_INPUT",
-                    "text must be a string",
-                );
-            }
-        },
-        Err(e) => {
-            return management_error(
-                StatusCode::BAD_REQUEST,
-                "INVALID_INPUT",
-                &format!("invalid JSON: {e}"),
-            );
-        }
-    };
-    if text.is_empty() {
-        return management_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "CLASSIFICATION_ERROR",
-            "text cannot be empty",
-        );
-    }
-    let Ok(permit) = Arc::clone(&shared.classify_queue).try_acquire_owned() else {
-        return ApiError::RateLimited.into_response();
-    };
-    let classifier = Arc::clone(&shared.runtime.load().classifier);
-    let r = tokio::task::spawn_blocking(move || {
-        let r = classifier
-            .eval(&text)
-            .map(|r| vsr_engine::eval_api::EvalResponse::from_result(&text, &r, false))
-            .and_then(|resp| {
-                serde_json::to_value(&resp).map_err(|e| ClassifyError::Failed(e.to_string()))
-            });
-        drop(permit);
-        r
-    })
-    .await;
-    match r {
-        Ok(Ok(v)) => json_response(StatusCode::OK, &v),
-        Ok(Err(e @ ClassifyError::Overloaded(_))) => {
-            management_error(StatusCode::TOO_MANY_REQUESTS, "OVERLOADED", &e.to_string())
-        }
-        Ok(Err(e)) => management_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "CLASSIFICATION_ERROR",
-            &e.to_string(),
-        ),
-        Err(e) => management_error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "CLASSIFICATION_ERROR",
-            &e.to_string(),
-        ),
-    }
 }

@@ -158,7 +158,6 @@ pub struct Shared {
     pub classify_queue: Arc<Semaphore>,
     pub max_body_override: Option<usize>,
     pub reload_lock: tokio::sync::Mutex<()>,
-    pub routes: Vec<Arc<dyn crate::server::JsonRoute>>,
 }
 
 impl Shared {

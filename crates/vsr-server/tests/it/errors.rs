@@ -213,3 +213,42 @@ async fn full_classifier_queue_gives_429() {
     assert_eq!(slow.await.unwrap().status, 200);
     assert_eq!(post(&c, &url, &chat("MoM", "after")).await.status, 200);
 }
+
+/// The management plane (axum) answers in the same shapes as the data plane: trailing slash
+/// ignored, wrong method 405, an oversized eval body 413 naming the limit, mounted routes with
+/// bodies.
+#[tokio::test]
+async fn management_plane_limits_methods_and_slashes() {
+    let (r, _s) = simple().await;
+    let c = client();
+    assert_eq!(
+        send(&c, "GET", &format!("{}/health/", r.base), "", &[])
+            .await
+            .status,
+        200
+    );
+    assert_error(
+        &send(&c, "POST", &format!("{}/config/router", r.base), "", &[]).await,
+        405,
+        "method not allowed",
+    );
+    assert_error(
+        &send(&c, "GET", &format!("{}/config/reload", r.base), "", &[]).await,
+        405,
+        "method not allowed",
+    );
+    let big = format!(
+        "{{\"text\":\"{}\"}}",
+        "x".repeat(vsr_server::management::EVAL_BODY_LIMIT)
+    );
+    let e = send(&c, "POST", &format!("{}/api/v1/eval", r.base), &big, &[]).await;
+    assert_eq!(e.status, 413);
+    let v = e.json();
+    assert_eq!(v["error"]["code"], "INVALID_INPUT");
+    assert!(
+        v["error"]["message"]
+            .as_str()
+            .is_some_and(|m| m.contains(&vsr_server::management::EVAL_BODY_LIMIT.to_string())),
+        "{v}"
+    );
+}

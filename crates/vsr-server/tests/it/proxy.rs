@@ -355,24 +355,23 @@ async fn models_health_ready_eval_config_metrics() {
     assert!(m.contains("llm_model_completion_latency_seconds_count{model=\"b\"} 1"));
 }
 
-struct Echo;
-
-impl vsr_server::JsonRoute for Echo {
-    fn matches(&self, path: &str) -> bool {
-        path.starts_with("/v1/router_replay")
-    }
-    fn handle(
-        &self,
-        method: &str,
-        path: &str,
-        query: &str,
-        body: &[u8],
-    ) -> (u16, serde_json::Value) {
+/// A mounted endpoint family that echoes what reached it.
+fn echo_routes() -> vsr_server::axum::Router {
+    use vsr_server::axum;
+    let echo = |req: axum::extract::Request| async move {
+        let method = req.method().to_string();
+        let path = req.uri().path().to_string();
+        let query = req.uri().query().unwrap_or("").to_string();
+        let body = axum::body::to_bytes(req.into_body(), 1024)
+            .await
+            .map(|b| b.len())
+            .unwrap_or(usize::MAX);
         (
-            201,
-            json!({"method": method, "path": path, "query": query, "len": body.len()}),
+            axum::http::StatusCode::CREATED,
+            axum::Json(json!({"method": method, "path": path, "query": query, "len": body})),
         )
-    }
+    };
+    axum::Router::new().route("/v1/router_replay/{*rest}", axum::routing::any(echo))
 }
 
 #[tokio::test]
@@ -380,7 +379,7 @@ async fn mounted_routes_answer_their_paths() {
     let s = sim(&["a-up", "b"], |_| {}).await;
     let e = vec![s.addr.to_string()];
     let r = router_with(&config_yaml(&e, &e, "", "30s"), |o| {
-        o.routes.push(Arc::new(Echo))
+        o.routes = echo_routes()
     })
     .await;
     let c = client();
@@ -397,6 +396,15 @@ async fn mounted_routes_answer_their_paths() {
         rep.json(),
         json!({"method": "GET", "path": "/v1/router_replay/aggregate", "query": "limit=5", "len": 0})
     );
+    let posted = send(
+        &c,
+        "POST",
+        &format!("{}/v1/router_replay/x", r.base),
+        "hello",
+        &[],
+    )
+    .await;
+    assert_eq!(posted.json()["len"], 5);
     assert_eq!(
         send(&c, "GET", &format!("{}/v1/other", r.base), "", &[])
             .await

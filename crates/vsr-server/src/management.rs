@@ -1,0 +1,190 @@
+//! The management plane on axum: health, readiness, metrics, the eval API, config read and
+//! reload, plus the endpoint families other crates mount (the replay API, next the dashboard
+//! backend). Routing, extractors, body limits and the per-request span come from axum/tower;
+//! the OpenAI data plane stays on raw hyper in [`crate::server`] because it streams and is the
+//! hot path.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use http::StatusCode;
+use serde_json::json;
+
+use crate::body::{RespBody, json_response, text_response};
+use crate::classify::ClassifyError;
+use crate::error::{ApiError, management_error};
+use crate::state::Shared;
+
+/// Largest eval request body (`{"text": …}`).
+pub const EVAL_BODY_LIMIT: usize = 1024 * 1024;
+
+/// The management router over `shared`, with the `mounted` endpoint families merged in.
+/// Unknown paths and wrong methods answer in the OpenAI error shape like the data plane.
+pub fn router(shared: Arc<Shared>, mounted: Router) -> Router {
+    let own = Router::new()
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .route(
+            "/api/v1/eval",
+            post(eval).layer(DefaultBodyLimit::max(EVAL_BODY_LIMIT)),
+        )
+        .route("/config/router", get(config_router))
+        .route("/config/reload", post(config_reload))
+        .with_state(shared);
+    own.merge(mounted)
+        .fallback(|| async { axum_response(ApiError::NotFound.into_response()) })
+        .method_not_allowed_fallback(|| async {
+            axum_response(ApiError::MethodNotAllowed.into_response())
+        })
+        .layer(middleware::from_fn(span))
+}
+
+/// One span per management request, and one debug line with its outcome.
+async fn span(req: Request, next: Next) -> Response {
+    use tracing::Instrument;
+    let span = tracing::info_span!("management", method = %req.method(), path = %req.uri().path());
+    async move {
+        let resp = next.run(req).await;
+        tracing::debug!(status = resp.status().as_u16(), "management request");
+        resp
+    }
+    .instrument(span)
+    .await
+}
+
+/// Our response type as axum's.
+fn axum_response(resp: http::Response<RespBody>) -> Response {
+    resp.map(axum::body::Body::new)
+}
+
+/// axum's response as ours (the listener loop answers both planes with one body type).
+pub(crate) fn from_axum(resp: Response) -> http::Response<RespBody> {
+    use http_body_util::BodyExt;
+    resp.map(|b| {
+        b.map_err(|e| Box::new(e) as crate::body::BoxError)
+            .boxed_unsync()
+    })
+}
+
+async fn health() -> Response {
+    axum_response(json_response(
+        StatusCode::OK,
+        &json!({"status": "healthy", "service": "classification-api"}),
+    ))
+}
+
+async fn ready(State(shared): State<Arc<Shared>>) -> Response {
+    let rt = shared.runtime.load();
+    let n = rt.settings.models.len();
+    axum_response(json_response(
+        StatusCode::OK,
+        &json!({"status": "ready", "ready": true, "phase": "ready",
+            "message": "router is ready", "ready_models": n, "total_models": n,
+            "pending_models": [], "downloading_model": ""}),
+    ))
+}
+
+async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    let mut text = shared.metrics.render();
+    if let Some(sink) = &shared.sink {
+        sink.render_metrics(&mut text);
+    }
+    axum_response(text_response(
+        StatusCode::OK,
+        "text/plain; version=0.0.4",
+        text,
+    ))
+}
+
+async fn config_router(State(shared): State<Arc<Shared>>) -> Response {
+    axum_response(json_response(StatusCode::OK, &shared.runtime.load().source))
+}
+
+async fn config_reload(State(shared): State<Arc<Shared>>) -> Response {
+    axum_response(match shared.reload().await {
+        Ok(generation) => json_response(
+            StatusCode::OK,
+            &json!({"status": "success", "generation": generation}),
+        ),
+        Err(e) => management_error(StatusCode::BAD_REQUEST, "CONFIG_VALIDATION_ERROR", &e),
+    })
+}
+
+/// `POST /api/v1/eval` `{"text": …}`: routes the text and answers the decision with its trace.
+async fn eval(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
+    axum_response(eval_response(&shared, body).await)
+}
+
+async fn eval_response(
+    shared: &Arc<Shared>,
+    body: Result<Bytes, BytesRejection>,
+) -> http::Response<RespBody> {
+    let invalid = |status: StatusCode, msg: &str| management_error(status, "INVALID_INPUT", msg);
+    let body = match body {
+        Ok(b) => b,
+        Err(BytesRejection::FailedToBufferBody(e)) if is_length_limit(&e) => {
+            let e = ApiError::BodyTooLarge {
+                limit: EVAL_BODY_LIMIT,
+            };
+            return invalid(e.status(), &e.to_string());
+        }
+        Err(e) => return invalid(e.status(), &e.body_text()),
+    };
+    let text = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => match v.get("text") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            None => String::new(),
+            Some(_) => return invalid(StatusCode::BAD_REQUEST, "text must be a string"),
+        },
+        Err(e) => return invalid(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
+    };
+    let failed = |msg: &str| {
+        management_error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "CLASSIFICATION_ERROR",
+            msg,
+        )
+    };
+    if text.is_empty() {
+        return failed("text cannot be empty");
+    }
+    let Ok(permit) = Arc::clone(&shared.classify_queue).try_acquire_owned() else {
+        return ApiError::RateLimited.into_response();
+    };
+    let classifier = Arc::clone(&shared.runtime.load().classifier);
+    let r = tokio::task::spawn_blocking(move || {
+        let r = classifier
+            .eval(&text)
+            .map(|r| vsr_engine::eval_api::EvalResponse::from_result(&text, &r, false))
+            .and_then(|resp| {
+                serde_json::to_value(&resp).map_err(|e| ClassifyError::Failed(e.to_string()))
+            });
+        drop(permit);
+        r
+    })
+    .await;
+    match r {
+        Ok(Ok(v)) => json_response(StatusCode::OK, &v),
+        Ok(Err(e @ ClassifyError::Overloaded(_))) => {
+            management_error(StatusCode::TOO_MANY_REQUESTS, "OVERLOADED", &e.to_string())
+        }
+        Ok(Err(e)) => failed(&e.to_string()),
+        Err(e) => failed(&e.to_string()),
+    }
+}
+
+/// Whether a body-buffering failure is the configured limit (axum reports it as an error
+/// source, not a variant).
+fn is_length_limit(e: &axum::extract::rejection::FailedToBufferBody) -> bool {
+    matches!(
+        e,
+        axum::extract::rejection::FailedToBufferBody::LengthLimitError(_)
+    )
+}
