@@ -1,9 +1,7 @@
-//! Probe manifests (the `balance.probes.yaml` format): a list of decisions, each with query
-//! variants that must route to it, and acceptance rates. [`run`] evaluates every variant
+//! Running probe manifests (the format is `vsr_config::probes`, re-exported here). [`run`] evaluates every variant
 //! in-process ([`ProbeTarget::Router`]) or against a running router's eval endpoint
 //! ([`ProbeTarget::Http`]) and scores the manifest.
 
-use std::path::Path;
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -11,105 +9,22 @@ use http_body_util::{BodyExt, Full};
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use vsr_engine::EvalMode;
 use vsr_engine::eval_api::EvalResponse;
 use vsr_learned::Router;
 use vsr_signals::RequestView;
 
-/// A probe manifest.
-#[derive(Debug, Clone, Deserialize)]
-pub struct Manifest {
-    #[serde(default)]
-    pub name: String,
-    #[serde(default = "default_endpoint")]
-    pub router_eval_endpoint: String,
-    #[serde(default)]
-    pub acceptance: Acceptance,
-    pub decisions: Vec<ProbeGroup>,
-}
-
-fn default_endpoint() -> String {
-    "/api/v1/eval".into()
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Acceptance {
-    #[serde(default = "hundred")]
-    pub min_probe_pass_rate: f64,
-    #[serde(default = "hundred")]
-    pub min_decision_pass_rate: f64,
-}
-
-fn hundred() -> f64 {
-    100.0
-}
-
-impl Default for Acceptance {
-    fn default() -> Self {
-        Self {
-            min_probe_pass_rate: 100.0,
-            min_decision_pass_rate: 100.0,
-        }
-    }
-}
-
-/// The variants that must route to one decision.
-#[derive(Debug, Clone, Deserialize)]
-pub struct ProbeGroup {
-    pub id: String,
-    pub expected_decision: String,
-    #[serde(default)]
-    pub expected_alias: Option<String>,
-    pub variants: Vec<Variant>,
-}
-
-#[derive(Debug, Clone, Deserialize)]
-pub struct Variant {
-    pub id: String,
-    pub query: String,
-}
+pub use vsr_config::probes::{Acceptance, Manifest, ManifestError, ProbeGroup, Variant};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ProbeError {
-    #[error("{path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
-    #[error("{path}: not a probe manifest: {message}")]
-    Parse { path: String, message: String },
+    #[error(transparent)]
+    Manifest(#[from] ManifestError),
     #[error("{0}")]
     Url(String),
     #[error("cannot start the HTTP client: {0}")]
     Runtime(std::io::Error),
-}
-
-impl Manifest {
-    pub fn load(path: &Path) -> Result<Self, ProbeError> {
-        let show = || path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| ProbeError::Read {
-            path: show(),
-            source,
-        })?;
-        Self::parse(&text, &show())
-    }
-
-    /// Parses a manifest; errors carry `origin` and the YAML's line and column.
-    pub fn parse(text: &str, origin: &str) -> Result<Self, ProbeError> {
-        serde_yaml::from_str(text).map_err(|e| ProbeError::Parse {
-            path: match e.location() {
-                Some(l) => format!("{origin}:{}:{}", l.line(), l.column()),
-                None => origin.to_string(),
-            },
-            message: e.to_string(),
-        })
-    }
-
-    /// Number of variants.
-    pub fn probe_count(&self) -> usize {
-        self.decisions.iter().map(|d| d.variants.len()).sum()
-    }
 }
 
 /// Where probes are evaluated.

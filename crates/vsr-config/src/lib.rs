@@ -16,6 +16,7 @@ pub mod diag;
 mod export;
 pub mod global;
 pub mod model;
+pub mod probes;
 pub mod units;
 pub mod validate;
 mod yaml;

@@ -1,8 +1,11 @@
 //! Test helpers shared by the crates' test suites: locating the `../shared` fixtures that CI
-//! places beside the checkout and the installed models, temporary directories, and the one rule
+//! places beside the checkout and the installed models, temporary directories, the tests' HTTP
+//! client ([`http`]), and the one rule
 //! for what a missing fixture means. A user's clone has no `../shared` and maybe no models, so
 //! a test that needs one skips with a notice — unless `VSR_REQUIRE_FIXTURES=1` (CI sets it),
 //! which turns every such skip into a failure ([`missing`]).
+
+pub mod http;
 
 use std::fmt::Display;
 use std::path::{Path, PathBuf};

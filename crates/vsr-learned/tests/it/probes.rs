@@ -1,30 +1,9 @@
 //! Probe manifests: the reference profile (loaded verbatim from ../shared) and our own.
 use std::path::Path;
 
-use serde::Deserialize;
 use vsr_engine::EvalMode;
 use vsr_learned::build_router;
 use vsr_signals::RequestView;
-
-#[derive(Deserialize)]
-struct Manifest {
-    decisions: Vec<Group>,
-}
-
-#[derive(Deserialize)]
-struct Group {
-    id: String,
-    expected_decision: String,
-    #[serde(default)]
-    expected_alias: Option<String>,
-    variants: Vec<Variant>,
-}
-
-#[derive(Deserialize)]
-struct Variant {
-    id: String,
-    query: String,
-}
 
 /// Runs every probe of `probes` against `config` with the default encoder; see [`run_with`].
 fn run(config: &Path, probes: &Path) -> Option<(usize, usize)> {
@@ -36,8 +15,7 @@ fn run(config: &Path, probes: &Path) -> Option<(usize, usize)> {
 pub fn run_with(models: &vsr_learned::ModelSet, config: &Path, probes: &Path) -> (usize, usize) {
     let loaded = vsr_config::load_file(config).expect("profile loads");
     let router = build_router(&loaded.config, models).expect("router builds");
-    let manifest: Manifest =
-        serde_yaml::from_str(&std::fs::read_to_string(probes).expect("manifest")).expect("yaml");
+    let manifest = vsr_config::probes::Manifest::load(probes).unwrap_or_else(|e| panic!("{e}"));
     let (mut passed, mut total) = (0, 0);
     println!("{:<30} {:>6}  failures", "decision", "pass");
     for g in &manifest.decisions {

@@ -1,15 +1,10 @@
-//! Test harness: sim backends, a router over a generated config, a raw HTTP client, and a
+//! Test harness: sim backends, a router over a generated config, the workspace's test HTTP client (`vsr_testkit::http`), and a
 //! keyword classifier standing in for the engine.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use serde_json::Value;
 use vsr_engine::{EvalMode, RoutingResult};
 use vsr_server::sim::{self, SimOptions, SimServer};
@@ -19,11 +14,7 @@ use vsr_server::{
 };
 use vsr_signals::RequestView;
 
-pub type HttpClient = Client<HttpConnector, Full<Bytes>>;
-
-pub fn client() -> HttpClient {
-    Client::builder(TokioExecutor::new()).build(HttpConnector::new())
-}
+pub use vsr_testkit::http::{Reply, client, post, send};
 
 pub async fn sim(models: &[&str], tweak: impl FnOnce(&mut SimOptions)) -> SimServer {
     let mut o = SimOptions {
@@ -259,62 +250,6 @@ pub async fn simple() -> (Router, SimServer) {
     let e = vec![s.addr.to_string()];
     let r = router_with(&config_yaml(&e, &e, "", "30s"), |_| {}).await;
     (r, s)
-}
-
-pub struct Reply {
-    pub status: u16,
-    pub headers: http::HeaderMap,
-    pub body: Bytes,
-}
-
-impl Reply {
-    pub fn json(&self) -> Value {
-        serde_json::from_slice(&self.body)
-            .unwrap_or_else(|e| panic!("not JSON ({e}): {}", String::from_utf8_lossy(&self.body)))
-    }
-    pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.get(name).and_then(|v| v.to_str().ok())
-    }
-    pub fn text(&self) -> String {
-        String::from_utf8_lossy(&self.body).into_owned()
-    }
-}
-
-pub async fn send(
-    c: &HttpClient,
-    method: &str,
-    url: &str,
-    body: &str,
-    headers: &[(&str, &str)],
-) -> Reply {
-    let mut b = http::Request::builder().method(method).uri(url);
-    for (k, v) in headers {
-        b = b.header(*k, *v);
-    }
-    let req = b.body(Full::new(Bytes::from(body.to_string()))).unwrap();
-    let resp = c.request(req).await.unwrap();
-    let (parts, body) = resp.into_parts();
-    let body = body
-        .collect()
-        .await
-        .map(|c| c.to_bytes())
-        .unwrap_or_default();
-    Reply {
-        status: parts.status.as_u16(),
-        headers: parts.headers,
-        body,
-    }
-}
-
-pub async fn post(c: &HttpClient, url: &str, body: &Value) -> Reply {
-    send(
-        c,
-        "POST",
-        url,
-        &body.to_string(),
-        &[("content-type", "application/json")],
-    )
-    .await
 }
 
 pub fn chat(model: &str, text: &str) -> Value {
