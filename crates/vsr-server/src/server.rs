@@ -315,11 +315,12 @@ async fn dispatch(shared: &Arc<Shared>, req: Request<Incoming>) -> Response<Resp
                 "total_models": rt.settings.models.len(), "pending_models": [], "downloading_model": ""}))
         }),
         "/metrics" => only(Method::GET).map(|()| {
-            let mut text = shared.metrics.render();
-            if let Some(sink) = &shared.sink {
-                sink.render_metrics(&mut text);
-            }
-            text_response(StatusCode::OK, "text/plain; version=0.0.4", text)
+            let text = shared.metrics.render_with(|out| {
+                if let Some(sink) = &shared.sink {
+                    sink.render_metrics(out);
+                }
+            });
+            text_response(StatusCode::OK, crate::metrics::CONTENT_TYPE, text)
         }),
         "/api/v1/eval" => match only(Method::POST) {
             Ok(()) => Ok(eval(shared, req).await),
