@@ -375,9 +375,11 @@ impl Poster {
             .header(http::header::CONTENT_TYPE, "application/json")
             .body(Full::new(Bytes::from(body)));
         let Ok(req) = req else { return };
+        // Built inside the runtime: the timer and the client need its context.
+        let client = &self.client;
         let sent = self
             .rt
-            .block_on(tokio::time::timeout(POST_TIMEOUT, self.client.request(req)));
+            .block_on(async { tokio::time::timeout(POST_TIMEOUT, client.request(req)).await });
         match sent {
             Ok(Ok(resp)) if resp.status().is_success() => {}
             Ok(Ok(resp)) => {

@@ -54,13 +54,11 @@ fn serve_conn(conn: TcpStream, seen: &Mutex<Vec<Value>>) {
     loop {
         let mut len = 0usize;
         let mut line = String::new();
-        let mut started = false;
         loop {
             line.clear();
             if reader.read_line(&mut line).unwrap_or(0) == 0 {
                 return;
             }
-            started = true;
             let l = line.trim_end();
             if l.is_empty() {
                 break;
@@ -70,9 +68,6 @@ fn serve_conn(conn: TcpStream, seen: &Mutex<Vec<Value>>) {
             {
                 len = v.trim().parse().unwrap_or(0);
             }
-        }
-        if !started {
-            return;
         }
         let mut body = vec![0; len];
         if reader.read_exact(&mut body).is_err() {
