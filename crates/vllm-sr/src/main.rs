@@ -13,8 +13,45 @@ mod cmd;
     about = "vLLM Semantic Router: one binary in front of your LLM backend"
 )]
 struct Cli {
+    /// Most verbose level logged to stderr (RUST_LOG, when set, wins).
+    #[arg(long, global = true, value_enum, default_value_t = LogLevel::Info)]
+    log_level: LogLevel,
+    /// Log line format on stderr.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    log_format: LogFormat,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogLevel {
+    Error,
+    Warn,
+    Info,
+    Debug,
+    Trace,
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum LogFormat {
+    Text,
+    Json,
+}
+
+fn log_options(cli: &Cli) -> vsr_telemetry::LogOptions {
+    use vsr_telemetry::{LogFormat as F, LogLevel as L};
+    let level = match cli.log_level {
+        LogLevel::Error => L::Error,
+        LogLevel::Warn => L::Warn,
+        LogLevel::Info => L::Info,
+        LogLevel::Debug => L::Debug,
+        LogLevel::Trace => L::Trace,
+    };
+    let format = match cli.log_format {
+        LogFormat::Text => F::Text,
+        LogFormat::Json => F::Json,
+    };
+    vsr_telemetry::LogOptions::from_env(level, format)
 }
 
 #[derive(Subcommand)]
@@ -41,6 +78,19 @@ enum Command {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Span export is configured by the served config file; other subcommands only log.
+    let tracing = match &cli.command {
+        Command::Serve(a) => cmd::serve::tracing_config(a),
+        _ => Ok(None),
+    };
+    let telemetry = tracing.and_then(|t| Ok(vsr_telemetry::init(&log_options(&cli), t.as_ref())?));
+    let _telemetry = match telemetry {
+        Ok(t) => t,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            return ExitCode::from(1);
+        }
+    };
     let result = match cli.command {
         Command::Serve(a) => cmd::serve::run(a),
         Command::Validate(a) => cmd::validate::run(a),

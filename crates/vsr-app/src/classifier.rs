@@ -69,7 +69,9 @@ impl LearnedClassifier {
         let Some(handle) = &self.handle else {
             return Ok(None);
         };
-        match handle.embed_blocking(&[view.text.as_ref()]) {
+        let embedded =
+            tracing::debug_span!("embed").in_scope(|| handle.embed_blocking(&[view.text.as_ref()]));
+        match embedded {
             Ok(mut v) => Ok(v.pop().map(Arc::from)),
             Err(e @ ModelError::Overloaded { .. }) => Err(ClassifyError::Overloaded(e.to_string())),
             Err(e) => {

@@ -22,3 +22,20 @@ pub use router::{MissingModel, RouterBuild, build_router};
 pub fn load_config(path: &std::path::Path) -> Result<vsr_config::Loaded, AppError> {
     vsr_config::load_file(path).map_err(|e| AppError::Config(e.to_string()))
 }
+
+/// The config's span-export settings: `global.services.observability.tracing`, merged over
+/// the defaults; `None` unless the file enables it. The one place that knows where the block
+/// lives.
+pub fn tracing_settings(
+    config: &vsr_config::Config,
+) -> Result<Option<vsr_telemetry::TracingConfig>, AppError> {
+    match config
+        .effective_global()
+        .pointer("/services/observability/tracing")
+    {
+        Some(t) => {
+            vsr_telemetry::TracingConfig::from_json(t).map_err(|e| AppError::Config(e.to_string()))
+        }
+        None => Ok(None),
+    }
+}

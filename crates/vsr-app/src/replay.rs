@@ -162,13 +162,13 @@ impl RecordSink for Replay {
     fn render_metrics(&self, out: &mut String) {
         let s = self.writer.stats();
         out.push_str(
-            "# HELP vsr_replay_records_dropped_total Replay records dropped (queue full or store down).\n\
-             # TYPE vsr_replay_records_dropped_total counter\n",
+            "# HELP vsr_replay_records_dropped Replay records dropped (queue full or store down).\n\
+             # TYPE vsr_replay_records_dropped counter\n",
         );
         out.push_str(&format!("vsr_replay_records_dropped_total {}\n", s.dropped));
         out.push_str(
-            "# HELP vsr_replay_records_written_total Replay records written to the store.\n\
-             # TYPE vsr_replay_records_written_total counter\n",
+            "# HELP vsr_replay_records_written Replay records written to the store.\n\
+             # TYPE vsr_replay_records_written counter\n",
         );
         out.push_str(&format!("vsr_replay_records_written_total {}\n", s.written));
     }

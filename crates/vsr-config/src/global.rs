@@ -29,7 +29,7 @@ pub fn defaults() -> Value {
             },
             "observability": {
                 "tracing": {
-                    "enabled": true,
+                    "enabled": false,
                     "provider": "opentelemetry",
                     "exporter": {"type": "otlp", "endpoint": "vllm-sr-jaeger:4317", "insecure": true},
                     "sampling": {"type": "always_on", "rate": 1.0},

@@ -373,7 +373,9 @@ impl Engine {
             EvalMode::Routing => self.required,
             EvalMode::All => FamilySet::all(),
         };
-        let signals = self.evaluate_signals(ctx, families);
+        // Debug spans: disabled (a callsite check) unless traces are exported.
+        let signals =
+            tracing::debug_span!("signals").in_scope(|| self.evaluate_signals(ctx, families));
         let signals_ns = elapsed_ns(start);
         let mut result = self.decide(signals, mode == EvalMode::All);
         result.timing.signals_ns = signals_ns;
@@ -408,9 +410,11 @@ impl Engine {
     /// every decision's leaves are traced; otherwise only those of matched decisions.
     pub fn decide(&self, mut signals: SignalSet, full_trace: bool) -> RoutingResult {
         let t = Instant::now();
-        let projections = self.project(&mut signals);
+        let projections =
+            tracing::debug_span!("projections").in_scope(|| self.project(&mut signals));
         let projections_ns = elapsed_ns(t);
 
+        let decision_span = tracing::debug_span!("decision").entered();
         let t = Instant::now();
         let mut evaluated = Vec::with_capacity(self.decisions.len());
         let mut candidates = Vec::new();
@@ -449,6 +453,7 @@ impl Engine {
         }
         let chosen = select(&candidates, self.strategy);
         let decisions_ns = elapsed_ns(t);
+        drop(decision_span);
 
         let (decision, confidence, reason) = match &chosen {
             Some((w, why)) => (Some(w.name.to_string()), w.confidence, why.clone()),

@@ -308,3 +308,49 @@ fn run(
             .drop_records(left, "store unavailable at shutdown");
     }
 }
+
+#[cfg(test)]
+mod log_tests {
+    use std::io::Write;
+    use std::sync::{Arc, Mutex};
+
+    use super::Counters;
+
+    struct Buf(Arc<Mutex<Vec<u8>>>);
+
+    impl Write for Buf {
+        fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(b);
+            Ok(b.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_flood_of_drops_logs_one_warning() {
+        let out = Arc::new(Mutex::new(Vec::new()));
+        let w = Arc::clone(&out);
+        let sub = tracing_subscriber::fmt()
+            .with_writer(move || Buf(Arc::clone(&w)))
+            .with_ansi(false)
+            .finish();
+        let c = Counters::default();
+        tracing::subscriber::with_default(sub, || {
+            for _ in 0..1000 {
+                c.drop_records(1, "queue full");
+            }
+        });
+        let text = String::from_utf8(out.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter(|l| l.contains("replay records dropped"))
+            .collect();
+        assert_eq!(lines.len(), 1, "{text}");
+        assert!(lines[0].contains("WARN"), "{text}");
+        assert!(lines[0].contains("reason=\"queue full\""), "{text}");
+        assert!(lines[0].contains("dropped_total=1"), "{text}");
+        assert_eq!(c.dropped.load(std::sync::atomic::Ordering::Relaxed), 1000);
+    }
+}

@@ -92,13 +92,14 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
-    let mut text = shared.metrics.render();
-    if let Some(sink) = &shared.sink {
-        sink.render_metrics(&mut text);
-    }
+    let text = shared.metrics.render_with(|out| {
+        if let Some(sink) = &shared.sink {
+            sink.render_metrics(out);
+        }
+    });
     axum_response(text_response(
         StatusCode::OK,
-        "text/plain; version=0.0.4",
+        crate::metrics::CONTENT_TYPE,
         text,
     ))
 }

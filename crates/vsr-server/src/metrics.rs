@@ -1,199 +1,104 @@
-//! A small Prometheus registry: labelled counters and histograms rendered in the text format.
-//! Series names follow upstream's `llm_*` names (surface spec §3.4).
+//! The router's Prometheus metrics on `prometheus-client`, exposed in the OpenMetrics text
+//! format. Series names follow upstream's `llm_*` names (surface spec §3.4); counters are
+//! registered without `_total`, which the encoder appends to every sample.
 
-use std::collections::BTreeMap;
-use std::fmt::Write;
-use std::sync::Mutex;
+use std::time::Duration;
 
-struct Counter {
-    name: &'static str,
-    help: &'static str,
-    series: Mutex<BTreeMap<Vec<String>, f64>>,
-    keys: &'static [&'static str],
-}
+use prometheus_client::encoding::text::{encode_eof, encode_registry};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
+use prometheus_client::registry::Registry;
 
-impl Counter {
-    const fn new(name: &'static str, help: &'static str, keys: &'static [&'static str]) -> Self {
-        Self {
-            name,
-            help,
-            series: Mutex::new(BTreeMap::new()),
-            keys,
-        }
-    }
-    fn add(&self, labels: &[&str], v: f64) {
-        if let Ok(mut m) = self.series.lock() {
-            // Existing series are found without allocating a key (label sets are few).
-            if let Some((_, slot)) = m.iter_mut().find(|(k, _)| same(k, labels)) {
-                *slot += v;
-            } else {
-                m.insert(labels.iter().map(|s| s.to_string()).collect(), v);
-            }
-        }
-    }
-    fn get(&self, labels: &[&str]) -> f64 {
-        let key: Vec<String> = labels.iter().map(|s| s.to_string()).collect();
-        self.series
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&key).copied())
-            .unwrap_or(0.0)
-    }
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP {} {}\n# TYPE {} counter",
-            self.name, self.help, self.name
-        );
-        if let Ok(m) = self.series.lock() {
-            for (vals, v) in m.iter() {
-                let _ = writeln!(
-                    out,
-                    "{}{} {}",
-                    self.name,
-                    label_str(self.keys, vals, None),
-                    v
-                );
-            }
-        }
-    }
-}
+/// `Content-Type` of [`Metrics::render`].
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
 const LATENCY_BUCKETS: &[f64] = &[
     0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
     60.0,
 ];
+/// Routing phases run in microseconds; forwarding can take minutes.
+const PHASE_BUCKETS: &[f64] = &[
+    0.00001, 0.000025, 0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05,
+    0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0,
+];
 const TOKEN_BUCKETS: &[f64] = &[8.0, 32.0, 128.0, 512.0, 2048.0, 8192.0, 32768.0];
 
-/// Bucket counts, sum and count of one label set.
-type HistogramSeries = (Vec<u64>, f64, u64);
+type L1 = [(&'static str, String); 1];
+type L2 = [(&'static str, String); 2];
+type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+type F64Counter = Counter<f64, std::sync::atomic::AtomicU64>;
 
-struct Histogram {
-    name: &'static str,
-    help: &'static str,
-    buckets: &'static [f64],
-    keys: &'static [&'static str],
-    /// Per label set: bucket counts, sum, count.
-    series: Mutex<BTreeMap<Vec<String>, HistogramSeries>>,
+fn latency() -> Histogram {
+    Histogram::new(LATENCY_BUCKETS.iter().copied())
+}
+fn tokens() -> Histogram {
+    Histogram::new(TOKEN_BUCKETS.iter().copied())
+}
+fn phase() -> Histogram {
+    Histogram::new(PHASE_BUCKETS.iter().copied())
 }
 
-impl Histogram {
-    const fn new(
-        name: &'static str,
-        help: &'static str,
-        keys: &'static [&'static str],
-        buckets: &'static [f64],
-    ) -> Self {
-        Self {
-            name,
-            help,
-            buckets,
-            keys,
-            series: Mutex::new(BTreeMap::new()),
+fn hist<L: Clone + std::hash::Hash + Eq>(c: fn() -> Histogram) -> Histograms<L> {
+    Family::new_with_constructor(c)
+}
+
+fn l1(k: &'static str, v: &str) -> L1 {
+    [(k, v.to_string())]
+}
+fn l2(k1: &'static str, v1: &str, k2: &'static str, v2: &str) -> L2 {
+    [(k1, v1.to_string()), (k2, v2.to_string())]
+}
+
+/// A request phase timed by `vsr_phase_duration_seconds`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Phase {
+    /// Typed messages and the request view (routed path).
+    Parse,
+    Signals,
+    Projections,
+    Decision,
+    /// Upstream request until response headers (and the first body frame for 2xx).
+    Forward,
+    /// Starting the replay record.
+    Record,
+}
+
+impl Phase {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Phase::Parse => "parse",
+            Phase::Signals => "signals",
+            Phase::Projections => "projections",
+            Phase::Decision => "decision",
+            Phase::Forward => "forward",
+            Phase::Record => "record",
         }
-    }
-    fn observe(&self, labels: &[&str], v: f64) {
-        if let Ok(mut m) = self.series.lock() {
-            if !m.keys().any(|k| same(k, labels)) {
-                m.insert(
-                    labels.iter().map(|s| s.to_string()).collect(),
-                    (vec![0; self.buckets.len()], 0.0, 0),
-                );
-            }
-            let Some((_, e)) = m.iter_mut().find(|(k, _)| same(k, labels)) else {
-                return;
-            };
-            for (i, b) in self.buckets.iter().enumerate() {
-                if v <= *b {
-                    e.0[i] += 1;
-                }
-            }
-            e.1 += v;
-            e.2 += 1;
-        }
-    }
-    fn render(&self, out: &mut String) {
-        let _ = writeln!(
-            out,
-            "# HELP {} {}\n# TYPE {} histogram",
-            self.name, self.help, self.name
-        );
-        if let Ok(m) = self.series.lock() {
-            for (vals, (counts, sum, count)) in m.iter() {
-                for (i, b) in self.buckets.iter().enumerate() {
-                    let le = format!("{b}");
-                    let _ = writeln!(
-                        out,
-                        "{}_bucket{} {}",
-                        self.name,
-                        label_str(self.keys, vals, Some(&le)),
-                        counts[i]
-                    );
-                }
-                let _ = writeln!(
-                    out,
-                    "{}_bucket{} {}",
-                    self.name,
-                    label_str(self.keys, vals, Some("+Inf")),
-                    count
-                );
-                let l = label_str(self.keys, vals, None);
-                let _ = writeln!(
-                    out,
-                    "{}_sum{l} {sum}\n{}_count{l} {count}",
-                    self.name, self.name
-                );
-            }
-        }
-    }
-}
-
-fn same(key: &[String], labels: &[&str]) -> bool {
-    key.len() == labels.len() && key.iter().zip(labels).all(|(a, b)| a == b)
-}
-
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
-
-fn label_str(keys: &[&str], vals: &[String], le: Option<&str>) -> String {
-    let mut parts: Vec<String> = keys
-        .iter()
-        .zip(vals)
-        .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-        .collect();
-    if let Some(le) = le {
-        parts.push(format!("le=\"{le}\""));
-    }
-    if parts.is_empty() {
-        String::new()
-    } else {
-        format!("{{{}}}", parts.join(","))
     }
 }
 
 /// The router's metrics. One instance lives for the process (it survives reloads).
 pub struct Metrics {
-    requests: Counter,
-    errors: Counter,
-    routing_mods: Counter,
-    tokens: Counter,
-    prompt_tokens: Counter,
-    completion_tokens: Counter,
-    cost: Counter,
-    decision_match: Counter,
-    signal_match: Counter,
-    fast_responses: Counter,
-    reloads: Counter,
-    upstream_retries: Counter,
-    ejections: Counter,
-    latency: Histogram,
-    ttft: Histogram,
+    registry: Registry,
+    requests: Family<L1, Counter>,
+    errors: Family<L2, Counter>,
+    routing_mods: Family<L2, Counter>,
+    tokens: Family<L1, Counter>,
+    prompt_tokens: Family<L1, Counter>,
+    completion_tokens: Family<L1, Counter>,
+    cost: Family<L2, F64Counter>,
+    decision_match: Family<L1, Counter>,
+    signal_match: Family<L2, Counter>,
+    fast_responses: Family<L1, Counter>,
+    reloads: Family<L1, Counter>,
+    upstream_retries: Family<L1, Counter>,
+    ejections: Family<L2, Counter>,
+    latency: Histograms<L1>,
+    ttft: Histograms<L1>,
     routing_latency: Histogram,
-    prompt_per_req: Histogram,
-    completion_per_req: Histogram,
+    prompt_per_req: Histograms<L1>,
+    completion_per_req: Histograms<L1>,
+    phases: Histograms<[(&'static str, &'static str); 1]>,
 }
 
 impl Default for Metrics {
@@ -202,188 +107,244 @@ impl Default for Metrics {
     }
 }
 
+/// Registers `metric` under `name` (counters without `_total`); `help` loses its final dot,
+/// which the registry adds back.
+fn reg<M: prometheus_client::registry::Metric + Clone>(
+    r: &mut Registry,
+    name: &str,
+    help: &str,
+    metric: M,
+) -> M {
+    r.register(name, help.trim_end_matches('.'), metric.clone());
+    metric
+}
+
 impl Metrics {
-    pub const fn new() -> Self {
+    pub fn new() -> Self {
+        let mut r = Registry::default();
         Self {
-            requests: Counter::new(
-                "llm_model_requests_total",
+            requests: reg(
+                &mut r,
+                "llm_model_requests",
                 "Requests per model alias.",
-                &["model"],
+                Family::default(),
             ),
-            errors: Counter::new(
-                "llm_request_errors_total",
+            errors: reg(
+                &mut r,
+                "llm_request_errors",
                 "Request errors by model and reason.",
-                &["model", "reason"],
+                Family::default(),
             ),
-            routing_mods: Counter::new(
-                "llm_model_routing_modifications_total",
+            routing_mods: reg(
+                &mut r,
+                "llm_model_routing_modifications",
                 "Auto-routed requests by source and target model.",
-                &["source_model", "target_model"],
+                Family::default(),
             ),
-            tokens: Counter::new(
-                "llm_model_tokens_total",
+            tokens: reg(
+                &mut r,
+                "llm_model_tokens",
                 "Total tokens per model.",
-                &["model"],
+                Family::default(),
             ),
-            prompt_tokens: Counter::new(
-                "llm_model_prompt_tokens_total",
+            prompt_tokens: reg(
+                &mut r,
+                "llm_model_prompt_tokens",
                 "Prompt tokens per model.",
-                &["model"],
+                Family::default(),
             ),
-            completion_tokens: Counter::new(
-                "llm_model_completion_tokens_total",
+            completion_tokens: reg(
+                &mut r,
+                "llm_model_completion_tokens",
                 "Completion tokens per model.",
-                &["model"],
+                Family::default(),
             ),
-            cost: Counter::new(
-                "llm_model_cost_total",
+            cost: reg(
+                &mut r,
+                "llm_model_cost",
                 "Cost per model and currency.",
-                &["model", "currency"],
+                Family::default(),
             ),
-            decision_match: Counter::new(
-                "llm_decision_match_total",
+            decision_match: reg(
+                &mut r,
+                "llm_decision_match",
                 "Matched decisions.",
-                &["decision_name"],
+                Family::default(),
             ),
-            signal_match: Counter::new(
-                "llm_signal_match_total",
+            signal_match: reg(
+                &mut r,
+                "llm_signal_match",
                 "Matched signals.",
-                &["signal_type", "signal_name"],
+                Family::default(),
             ),
-            fast_responses: Counter::new(
-                "vsr_fast_responses_total",
+            fast_responses: reg(
+                &mut r,
+                "vsr_fast_responses",
                 "Requests answered by the fast_response plugin.",
-                &["decision_name"],
+                Family::default(),
             ),
-            reloads: Counter::new(
-                "vsr_config_reloads_total",
+            reloads: reg(
+                &mut r,
+                "vsr_config_reloads",
                 "Config reload attempts by result.",
-                &["result"],
+                Family::default(),
             ),
-            upstream_retries: Counter::new(
-                "vsr_upstream_retries_total",
+            upstream_retries: reg(
+                &mut r,
+                "vsr_upstream_retries",
                 "Upstream retries after connect or pre-header failures.",
-                &["model"],
+                Family::default(),
             ),
-            ejections: Counter::new(
-                "vsr_upstream_ejections_total",
+            ejections: reg(
+                &mut r,
+                "vsr_upstream_ejections",
                 "Passive outlier ejections.",
-                &["model", "endpoint"],
+                Family::default(),
             ),
-            latency: Histogram::new(
+            latency: reg(
+                &mut r,
                 "llm_model_completion_latency_seconds",
                 "Completion latency per model.",
-                &["model"],
-                LATENCY_BUCKETS,
+                hist(latency),
             ),
-            ttft: Histogram::new(
+            ttft: reg(
+                &mut r,
                 "llm_model_ttft_seconds",
                 "Time to first token per model.",
-                &["model"],
-                LATENCY_BUCKETS,
+                hist(latency),
             ),
-            routing_latency: Histogram::new(
+            routing_latency: reg(
+                &mut r,
                 "llm_model_routing_latency_seconds",
                 "Time spent classifying and routing.",
-                &[],
-                LATENCY_BUCKETS,
+                latency(),
             ),
-            prompt_per_req: Histogram::new(
+            prompt_per_req: reg(
+                &mut r,
                 "llm_prompt_tokens_per_request",
                 "Prompt tokens per request.",
-                &["model"],
-                TOKEN_BUCKETS,
+                hist(tokens),
             ),
-            completion_per_req: Histogram::new(
+            completion_per_req: reg(
+                &mut r,
                 "llm_completion_tokens_per_request",
                 "Completion tokens per request.",
-                &["model"],
-                TOKEN_BUCKETS,
+                hist(tokens),
             ),
+            phases: reg(
+                &mut r,
+                "vsr_phase_duration_seconds",
+                "Time per request phase (parse, signals, projections, decision, forward, record).",
+                hist(phase),
+            ),
+            registry: r,
         }
     }
 
     pub fn request(&self, model: &str) {
-        self.requests.add(&[model], 1.0);
+        self.requests.get_or_create(&l1("model", model)).inc();
     }
     pub fn error(&self, model: &str, reason: &str) {
-        self.errors.add(&[model, reason], 1.0);
+        self.errors
+            .get_or_create(&l2("model", model, "reason", reason))
+            .inc();
     }
     pub fn errors_for(&self, model: &str, reason: &str) -> f64 {
-        self.errors.get(&[model, reason])
+        self.errors
+            .get(&l2("model", model, "reason", reason))
+            .map_or(0.0, |c| c.get() as f64)
     }
     pub fn routed(&self, source: &str, target: &str) {
-        self.routing_mods.add(&[source, target], 1.0);
+        self.routing_mods
+            .get_or_create(&l2("source_model", source, "target_model", target))
+            .inc();
     }
     pub fn usage(&self, model: &str, prompt: u64, completion: u64, cost: Option<(f64, &str)>) {
-        self.tokens.add(&[model], (prompt + completion) as f64);
-        self.prompt_tokens.add(&[model], prompt as f64);
-        self.completion_tokens.add(&[model], completion as f64);
-        self.prompt_per_req.observe(&[model], prompt as f64);
-        self.completion_per_req.observe(&[model], completion as f64);
+        let m = l1("model", model);
+        self.tokens.get_or_create(&m).inc_by(prompt + completion);
+        self.prompt_tokens.get_or_create(&m).inc_by(prompt);
+        self.completion_tokens.get_or_create(&m).inc_by(completion);
+        self.prompt_per_req.get_or_create(&m).observe(prompt as f64);
+        self.completion_per_req
+            .get_or_create(&m)
+            .observe(completion as f64);
         if let Some((c, currency)) = cost {
-            self.cost.add(&[model, currency], c);
+            self.cost
+                .get_or_create(&l2("model", model, "currency", currency))
+                .inc_by(c);
         }
     }
     pub fn decision(&self, name: &str) {
-        self.decision_match.add(&[name], 1.0);
+        self.decision_match
+            .get_or_create(&l1("decision_name", name))
+            .inc();
     }
     pub fn signal(&self, family: &str, name: &str) {
-        self.signal_match.add(&[family, name], 1.0);
+        self.signal_match
+            .get_or_create(&l2("signal_type", family, "signal_name", name))
+            .inc();
     }
     pub fn fast_response(&self, decision: &str) {
-        self.fast_responses.add(&[decision], 1.0);
+        self.fast_responses
+            .get_or_create(&l1("decision_name", decision))
+            .inc();
     }
     pub fn reload(&self, ok: bool) {
-        self.reloads
-            .add(&[if ok { "success" } else { "error" }], 1.0);
+        let result = if ok { "success" } else { "error" };
+        self.reloads.get_or_create(&l1("result", result)).inc();
     }
     pub fn retry(&self, model: &str) {
-        self.upstream_retries.add(&[model], 1.0);
+        self.upstream_retries
+            .get_or_create(&l1("model", model))
+            .inc();
     }
     pub fn ejection(&self, model: &str, endpoint: &str) {
-        self.ejections.add(&[model, endpoint], 1.0);
+        self.ejections
+            .get_or_create(&l2("model", model, "endpoint", endpoint))
+            .inc();
     }
     pub fn latency(&self, model: &str, secs: f64) {
-        self.latency.observe(&[model], secs);
+        self.latency
+            .get_or_create(&l1("model", model))
+            .observe(secs);
     }
     pub fn ttft(&self, model: &str, secs: f64) {
-        self.ttft.observe(&[model], secs);
+        self.ttft.get_or_create(&l1("model", model)).observe(secs);
     }
     pub fn routing_latency(&self, secs: f64) {
-        self.routing_latency.observe(&[], secs);
+        self.routing_latency.observe(secs);
+    }
+    pub fn phase(&self, phase: Phase, took: Duration) {
+        self.phases
+            .get_or_create(&[("phase", phase.as_str())])
+            .observe(took.as_secs_f64());
+    }
+    /// The engine's phases of one routing result (zero timings are a fallback: not observed).
+    pub fn routing_phases(&self, t: &vsr_engine::Timing) {
+        for (phase, ns) in [
+            (Phase::Signals, t.signals_ns),
+            (Phase::Projections, t.projections_ns),
+            (Phase::Decision, t.decisions_ns),
+        ] {
+            if ns > 0 {
+                self.phase(phase, Duration::from_nanos(ns));
+            }
+        }
     }
 
-    /// Prometheus text exposition.
-    pub fn render(&self) -> String {
-        let mut out = String::with_capacity(4096);
-        for c in [
-            &self.requests,
-            &self.errors,
-            &self.routing_mods,
-            &self.tokens,
-            &self.prompt_tokens,
-            &self.completion_tokens,
-            &self.cost,
-            &self.decision_match,
-            &self.signal_match,
-            &self.fast_responses,
-            &self.reloads,
-            &self.upstream_retries,
-            &self.ejections,
-        ] {
-            c.render(&mut out);
-        }
-        for h in [
-            &self.latency,
-            &self.ttft,
-            &self.routing_latency,
-            &self.prompt_per_req,
-            &self.completion_per_req,
-        ] {
-            h.render(&mut out);
-        }
+    /// The OpenMetrics exposition; `extra` appends other families (the replay sink's) before
+    /// the closing `# EOF`.
+    pub fn render_with(&self, extra: impl FnOnce(&mut String)) -> String {
+        let mut out = String::with_capacity(8192);
+        // Writing into a String cannot fail.
+        let _ = encode_registry(&mut out, &self.registry);
+        extra(&mut out);
+        let _ = encode_eof(&mut out);
         out
+    }
+
+    pub fn render(&self) -> String {
+        self.render_with(|_| {})
     }
 }
 
@@ -398,19 +359,48 @@ mod tests {
         m.request("a\"b");
         m.latency("x", 0.003);
         m.usage("x", 10, 5, Some((0.5, "USD")));
+        m.phase(Phase::Forward, Duration::from_millis(3));
+        m.routing_phases(&vsr_engine::Timing {
+            signals_ns: 20_000,
+            projections_ns: 0,
+            decisions_ns: 1_000,
+        });
+        m.reload(false);
         let t = m.render();
         assert!(
             t.contains("llm_model_requests_total{model=\"a\\\"b\"} 2"),
             "{t}"
         );
+        // prometheus-client writes `le` first.
         assert!(
-            t.contains("llm_model_completion_latency_seconds_bucket{model=\"x\",le=\"0.0025\"} 0")
+            t.contains("llm_model_completion_latency_seconds_bucket{le=\"0.0025\",model=\"x\"} 0"),
+            "{t}"
         );
         assert!(
-            t.contains("llm_model_completion_latency_seconds_bucket{model=\"x\",le=\"0.005\"} 1")
+            t.contains("llm_model_completion_latency_seconds_bucket{le=\"0.005\",model=\"x\"} 1"),
+            "{t}"
         );
         assert!(t.contains("llm_model_completion_latency_seconds_count{model=\"x\"} 1"));
         assert!(t.contains("llm_model_cost_total{model=\"x\",currency=\"USD\"} 0.5"));
         assert!(t.contains("llm_model_tokens_total{model=\"x\"} 15"));
+        assert!(t.contains("vsr_config_reloads_total{result=\"error\"} 1"));
+        assert!(t.contains("# TYPE vsr_phase_duration_seconds histogram"));
+        assert!(t.contains("vsr_phase_duration_seconds_count{phase=\"forward\"} 1"));
+        assert!(t.contains("vsr_phase_duration_seconds_count{phase=\"signals\"} 1"));
+        assert!(t.contains("vsr_phase_duration_seconds_count{phase=\"decision\"} 1"));
+        assert!(
+            !t.contains("phase=\"projections\""),
+            "zero timings are skipped"
+        );
+        assert!(t.ends_with("# EOF\n"), "{t}");
+        assert_eq!(m.errors_for("x", "timeout"), 0.0);
+        m.error("x", "timeout");
+        assert_eq!(m.errors_for("x", "timeout"), 1.0);
+    }
+
+    #[test]
+    fn extra_families_go_before_eof() {
+        let t = Metrics::new().render_with(|out| out.push_str("extra_total 1\n"));
+        assert!(t.ends_with("extra_total 1\n# EOF\n"), "{t}");
     }
 }

@@ -203,13 +203,14 @@ impl Pool {
         })
     }
 
-    /// Records an upstream outcome. Returns true when this failure ejected the endpoint.
-    pub fn report(&self, index: usize, failed: bool) -> bool {
+    /// Records an upstream outcome: `None` for a success, else why it failed. Returns true
+    /// when this failure ejected the endpoint (logged here, once per ejection).
+    pub fn report(&self, index: usize, failure: Option<&str>) -> bool {
         let e = &self.endpoints[index];
-        if !failed {
+        let Some(reason) = failure else {
             e.consecutive_failures.store(0, Ordering::Relaxed);
             return false;
-        }
+        };
         let n = e.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         let threshold = self.reliability.consecutive_5xx;
         // Outlier detection only makes sense with somewhere else to send traffic.
@@ -228,6 +229,15 @@ impl Pool {
         let ms = self.reliability.base_ejection_time.as_millis() as u64 * times.min(10) as u64;
         e.ejected_until_ms.store(now + ms.max(1), Ordering::Relaxed);
         e.consecutive_failures.store(0, Ordering::Relaxed);
+        tracing::warn!(
+            model = %self.alias,
+            endpoint = %e.settings.name,
+            address = %e.settings.authority,
+            reason,
+            consecutive_failures = n,
+            ejected_for_ms = ms.max(1),
+            "backend ejected"
+        );
         true
     }
 
@@ -246,9 +256,18 @@ impl Pool {
         let e = &self.endpoints[index];
         if ok {
             e.hc_failures.store(0, Ordering::Relaxed);
-            e.healthy.store(true, Ordering::Relaxed);
-        } else if e.hc_failures.fetch_add(1, Ordering::Relaxed) + 1 >= 3 {
-            e.healthy.store(false, Ordering::Relaxed);
+            if !e.healthy.swap(true, Ordering::Relaxed) {
+                tracing::info!(model = %self.alias, endpoint = %e.settings.name, "backend healthy again");
+            }
+        } else if e.hc_failures.fetch_add(1, Ordering::Relaxed) + 1 >= 3
+            && e.healthy.swap(false, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                model = %self.alias,
+                endpoint = %e.settings.name,
+                address = %e.settings.authority,
+                "backend failed 3 health checks; unhealthy"
+            );
         }
     }
 }
@@ -339,21 +358,21 @@ mod tests {
     #[test]
     fn ejection_after_consecutive_failures_and_cap() {
         let p = pool("round_robin", &[1, 1], 2);
-        assert!(!p.report(0, true));
-        assert!(p.report(0, true));
+        assert!(!p.report(0, Some("test")));
+        assert!(p.report(0, Some("test")));
         assert!(p.is_ejected(0));
         for _ in 0..4 {
             assert_eq!(p.pick(&[]).unwrap().index(), 1);
         }
         // 50% cap: the second endpoint cannot be ejected too.
-        assert!(!p.report(1, true));
-        assert!(!p.report(1, true));
+        assert!(!p.report(1, Some("test")));
+        assert!(!p.report(1, Some("test")));
         assert!(!p.is_ejected(1));
         // A success resets the streak.
         let q = pool("round_robin", &[1, 1], 2);
-        q.report(0, true);
-        q.report(0, false);
-        assert!(!q.report(0, true));
+        q.report(0, Some("test"));
+        q.report(0, None);
+        assert!(!q.report(0, Some("test")));
     }
 
     #[test]

@@ -15,6 +15,7 @@ use hyper::body::Incoming;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use tracing::{Instrument, Span};
 
 use crate::body::{BoxError, RespBody, full};
 use vsr_engine::RoutingResult;
@@ -22,6 +23,7 @@ use vsr_signals::{ChatMessage, Family, RequestView};
 
 use crate::classify::ClassifyError;
 use crate::error::ApiError;
+use crate::metrics::Phase;
 use crate::pool::{InFlight, Pool};
 use crate::record::{RecordFinish, RecordStart, Usage};
 use crate::rewrite::{self, RawObject, Rewrite};
@@ -114,15 +116,21 @@ async fn classify(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
     req: &ChatRequest,
+    request_id: &str,
 ) -> Result<RoutingResult, ApiError> {
     let permit = Arc::clone(&shared.classify_queue)
         .try_acquire_owned()
         .map_err(|_| ApiError::RateLimited)?;
-    let view = req.view()?;
+    let parsed = Instant::now();
+    let view = tracing::debug_span!("parse").in_scope(|| req.view())?;
+    shared.metrics.phase(Phase::Parse, parsed.elapsed());
     let classifier = Arc::clone(&rt.classifier);
+    // The engine's `signals`, `projections` and `decision` spans open on the blocking thread;
+    // entering the request span there makes them its children.
+    let parent = Span::current();
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
-        let r = classifier.route(&view);
+        let r = parent.in_scope(|| classifier.route(&view));
         drop(permit);
         r
     })
@@ -132,14 +140,17 @@ async fn classify(
         .metrics
         .routing_latency(started.elapsed().as_secs_f64());
     match result {
-        Ok(r) => Ok(r),
+        Ok(r) => {
+            shared.metrics.routing_phases(&r.timing);
+            Ok(r)
+        }
         Err(ClassifyError::InvalidInput(m)) => Err(ApiError::InvalidInput(m)),
         Err(ClassifyError::Overloaded(m)) => {
             tracing::debug!(error = %m, "classifier queue full");
             Err(ApiError::RateLimited)
         }
         Err(ClassifyError::Failed(m)) => {
-            tracing::warn!(error = %m, "classification failed; using the default model");
+            tracing::warn!(request_id, error = %m, "classification failed; using the default model");
             let model = rt
                 .settings
                 .default_model
@@ -158,19 +169,43 @@ async fn classify(
 pub async fn handle_chat(
     shared: &Arc<Shared>,
     headers: &HeaderMap,
-    mut req: ChatRequest,
+    req: ChatRequest,
     flavor: Flavor,
 ) -> Result<Response<RespBody>, ApiError> {
-    let rt = shared.runtime.load_full();
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())
         .filter(|v| !v.is_empty())
         .map(str::to_string)
         .unwrap_or_else(hex_id);
+    // A debug span: exported when tracing is on, otherwise disabled and free. The answer's
+    // body holds a clone, so the span ends when the response has been streamed.
+    let span = tracing::debug_span!(
+        "request",
+        request_id = %request_id,
+        model = tracing::field::Empty,
+        decision = tracing::field::Empty,
+    );
+    pipeline(shared, headers, req, flavor, request_id, span.clone())
+        .instrument(span)
+        .await
+}
+
+async fn pipeline(
+    shared: &Arc<Shared>,
+    headers: &HeaderMap,
+    mut req: ChatRequest,
+    flavor: Flavor,
+    request_id: String,
+    span: Span,
+) -> Result<Response<RespBody>, ApiError> {
+    let rt = shared.runtime.load_full();
     let auto = rt.settings.is_auto_name(&req.model);
     let routed = if auto {
-        let result = classify(shared, &rt, &req).await?;
+        let result = classify(shared, &rt, &req, &request_id).await?;
+        if let Some(d) = &result.decision {
+            span.record("decision", d.as_str());
+        }
         if let Some(d) = &result.decision {
             shared.metrics.decision(d);
         }
@@ -203,6 +238,7 @@ pub async fn handle_chat(
         }
     };
     shared.metrics.request(&routed.alias);
+    span.record("model", routed.alias.as_str());
 
     if let Some(message) = routed.result.as_ref().and_then(|r| r.fast_response.clone()) {
         return Ok(fast_response(
@@ -262,16 +298,20 @@ pub async fn handle_chat(
     let reasoning_on = rw.reasoning.is_some_and(|(_, on, _)| on);
 
     let replay_id = shared.sink.as_ref().and_then(|s| {
-        s.start(&RecordStart {
-            request_id: &request_id,
-            original_model: &req.model,
-            selected_model: &routed.alias,
-            routed: auto,
-            result: routed.result.as_ref(),
-            request_body: &req.original,
-            streaming: req.streaming,
-            fast_response: false,
-        })
+        record_start(
+            shared,
+            s.as_ref(),
+            &RecordStart {
+                request_id: &request_id,
+                original_model: &req.model,
+                selected_model: &routed.alias,
+                routed: auto,
+                result: routed.result.as_ref(),
+                request_body: &req.original,
+                streaming: req.streaming,
+                fast_response: false,
+            },
+        )
     });
 
     let timeout = rt
@@ -281,26 +321,29 @@ pub async fn handle_chat(
         .map(|l| l.timeout)
         .unwrap_or(Duration::from_secs(1200));
     let started = Instant::now();
-    let (upstream, guard) =
-        match forward(shared, &pool, headers, upstream_body, &request_id, timeout).await {
-            Ok(ok) => ok,
-            Err(e) => {
-                if let (Some(sink), Some(id)) = (&shared.sink, &replay_id) {
-                    sink.finish(
-                        id,
-                        RecordFinish {
-                            status: e.status().as_u16(),
-                            streaming: req.streaming,
-                            usage: None,
-                            response_body: Bytes::new(),
-                            completed: false,
-                            ttft: None,
-                        },
-                    );
-                }
-                return Err(e);
+    let forwarded = forward(shared, &pool, headers, upstream_body, &request_id, timeout)
+        .instrument(tracing::debug_span!("forward", model = %routed.alias))
+        .await;
+    shared.metrics.phase(Phase::Forward, started.elapsed());
+    let (upstream, guard) = match forwarded {
+        Ok(ok) => ok,
+        Err(e) => {
+            if let (Some(sink), Some(id)) = (&shared.sink, &replay_id) {
+                sink.finish(
+                    id,
+                    RecordFinish {
+                        status: e.status().as_u16(),
+                        streaming: req.streaming,
+                        usage: None,
+                        response_body: Bytes::new(),
+                        completed: false,
+                        ttft: None,
+                    },
+                );
             }
-        };
+            return Err(e);
+        }
+    };
     let Upstream { parts, body, first } = upstream;
     let status = parts.status;
     let mut resp = Response::new(());
@@ -360,9 +403,34 @@ pub async fn handle_chat(
             replay_id,
             done: false,
             _guard: guard,
+            _span: span,
         },
     };
     Ok(resp.map(|()| observed.boxed_unsync()))
+}
+
+/// Starts the replay record: the `record` phase (building it from the routing result). The
+/// finish later only hands the completed record to the writer's queue.
+fn record_start(
+    shared: &Shared,
+    sink: &dyn crate::record::RecordSink,
+    start: &RecordStart<'_>,
+) -> Option<String> {
+    let _span = tracing::debug_span!("record").entered();
+    let t = Instant::now();
+    let id = sink.start(start);
+    shared.metrics.phase(Phase::Record, t.elapsed());
+    id
+}
+
+/// Feeds the pool's outlier detection (`failure`: why the attempt failed) and counts an
+/// ejection it causes.
+fn report(shared: &Shared, pool: &Pool, guard: &InFlight, failure: Option<&str>) {
+    if pool.report(guard.index(), failure) {
+        shared
+            .metrics
+            .ejection(&pool.alias, &guard.endpoint().settings.name);
+    }
 }
 
 /// An upstream answer whose first body frame (if any) was already read.
@@ -410,16 +478,17 @@ async fn forward(
         let req = build_upstream_request(pool, &guard, client_headers, body.clone(), request_id)?;
         match tokio::time::timeout(timeout, shared.client.request(req)).await {
             Err(_) => {
-                if pool.report(guard.index(), true) {
-                    shared.metrics.ejection(&pool.alias, &ep.settings.name);
-                }
+                report(
+                    shared,
+                    pool,
+                    &guard,
+                    Some("timeout before response headers"),
+                );
                 shared.metrics.error(&pool.alias, "timeout");
                 return Err(ApiError::UpstreamTimeout);
             }
             Ok(Err(e)) => {
-                if pool.report(guard.index(), true) {
-                    shared.metrics.ejection(&pool.alias, &ep.settings.name);
-                }
+                report(shared, pool, &guard, Some(&error_chain(&e)));
                 tracing::debug!(endpoint = %ep.settings.authority, error = %e, "upstream attempt failed");
                 last_err = Some(ApiError::UpstreamFailed {
                     backend: ep.settings.name.clone(),
@@ -432,16 +501,12 @@ async fn forward(
                 let first = if parts.status.is_success() {
                     match tokio::time::timeout(timeout, body.frame()).await {
                         Err(_) => {
-                            if pool.report(guard.index(), true) {
-                                shared.metrics.ejection(&pool.alias, &ep.settings.name);
-                            }
+                            report(shared, pool, &guard, Some("timeout before the first byte"));
                             shared.metrics.error(&pool.alias, "timeout");
                             return Err(ApiError::UpstreamTimeout);
                         }
                         Ok(Some(Err(e))) => {
-                            if pool.report(guard.index(), true) {
-                                shared.metrics.ejection(&pool.alias, &ep.settings.name);
-                            }
+                            report(shared, pool, &guard, Some(&error_chain(&e)));
                             last_err = Some(ApiError::UpstreamNoBody {
                                 backend: ep.settings.name.clone(),
                                 cause: error_chain(&e),
@@ -455,9 +520,11 @@ async fn forward(
                 } else {
                     None
                 };
-                if pool.report(guard.index(), parts.status.is_server_error()) {
-                    shared.metrics.ejection(&pool.alias, &ep.settings.name);
-                }
+                let failure = parts
+                    .status
+                    .is_server_error()
+                    .then(|| format!("answered {}", parts.status));
+                report(shared, pool, &guard, failure.as_deref());
                 return Ok((Upstream { parts, body, first }, guard));
             }
         }
@@ -625,16 +692,20 @@ fn fast_response(
         .unwrap_or_default();
     shared.metrics.fast_response(&decision);
     let replay_id = shared.sink.as_ref().and_then(|s| {
-        s.start(&RecordStart {
-            request_id,
-            original_model: &req.model,
-            selected_model: &routed.alias,
-            routed: true,
-            result: routed.result.as_ref(),
-            request_body: &req.original,
-            streaming: req.streaming,
-            fast_response: true,
-        })
+        record_start(
+            shared,
+            s.as_ref(),
+            &RecordStart {
+                request_id,
+                original_model: &req.model,
+                selected_model: &routed.alias,
+                routed: true,
+                result: routed.result.as_ref(),
+                request_body: &req.original,
+                streaming: req.streaming,
+                fast_response: true,
+            },
+        )
     });
     let id = format!("chatcmpl-fast-{}", unix_now());
     let completion = crate::sim::completion_json(&id, "router", message, Usage::default());
@@ -706,6 +777,8 @@ struct ObserveState {
     replay_id: Option<String>,
     done: bool,
     _guard: InFlight,
+    /// The request span, closed with the response.
+    _span: Span,
 }
 
 const RAW_CAP: usize = 4 * 1024 * 1024;

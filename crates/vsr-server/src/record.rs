@@ -50,6 +50,7 @@ pub trait RecordSink: Send + Sync {
     fn start(&self, start: &RecordStart<'_>) -> Option<String>;
     /// Completes the record `id` with status, usage and the response body.
     fn finish(&self, id: &str, finish: RecordFinish);
-    /// Appends the sink's own Prometheus lines to `/metrics` (for example dropped records).
+    /// Appends the sink's own metric families to `/metrics` (for example dropped records), in
+    /// the OpenMetrics text format: a counter's `# TYPE` names it without `_total`.
     fn render_metrics(&self, _out: &mut String) {}
 }

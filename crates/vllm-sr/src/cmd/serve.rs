@@ -45,6 +45,18 @@ pub struct Args {
     workers: Option<usize>,
 }
 
+/// The served config's span-export settings, read before the subscriber is installed. A file
+/// that does not load yields `None` here: `run` reports it.
+pub fn tracing_config(args: &Args) -> anyhow::Result<Option<vsr_telemetry::TracingConfig>> {
+    if !args.config.exists() {
+        return Ok(None);
+    }
+    match vsr_app::load_config(&args.config) {
+        Ok(loaded) => Ok(vsr_app::tracing_settings(&loaded.config)?),
+        Err(_) => Ok(None),
+    }
+}
+
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let listen_override = match args.port {
         Some(p) => Some(

@@ -6,3 +6,4 @@ mod harness;
 mod learned;
 mod probes_http;
 mod replay;
+mod telemetry;

@@ -3,6 +3,7 @@ mod harness;
 
 mod errors;
 mod faults;
+mod logs;
 mod proxy;
 mod reload;
 mod responses_api;

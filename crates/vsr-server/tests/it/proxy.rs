@@ -342,7 +342,11 @@ async fn models_health_ready_eval_config_metrics() {
     )
     .await;
     let m = send(&c, "GET", &format!("{}/metrics", r.base), "", &[]).await;
-    assert!(m.header("content-type").unwrap().starts_with("text/plain"));
+    assert!(
+        m.header("content-type")
+            .unwrap()
+            .starts_with("application/openmetrics-text")
+    );
     let m = m.text();
     assert!(m.contains("llm_model_requests_total{model=\"b\"} 1"), "{m}");
     assert!(m.contains("llm_decision_match_total{decision_name=\"math_route\"} 1"));
