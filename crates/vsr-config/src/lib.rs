@@ -18,6 +18,7 @@ pub mod global;
 pub mod model;
 pub mod units;
 pub mod validate;
+pub mod vocab;
 mod yaml;
 
 use std::path::Path;
