@@ -370,8 +370,56 @@ impl SignalType {
 
     /// Parses a leaf type; trimmed and case-insensitive as upstream.
     pub fn parse(s: &str) -> Option<SignalType> {
-        let s = s.trim().to_ascii_lowercase();
-        SignalType::ALL.into_iter().find(|t| t.as_str() == s)
+        let s = s.trim();
+        SignalType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Number of types.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Dense index in `0..COUNT` (declaration order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Families whose values come from a neural model (built in `vsr-models`).
+    pub fn is_learned(self) -> bool {
+        matches!(
+            self,
+            SignalType::Embedding
+                | SignalType::Domain
+                | SignalType::FactCheck
+                | SignalType::UserFeedback
+                | SignalType::Preference
+                | SignalType::Complexity
+                | SignalType::Modality
+                | SignalType::Jailbreak
+                | SignalType::Pii
+        )
+    }
+
+    /// The plural key used by the eval API's `MatchedSignals` objects.
+    pub fn api_key(self) -> &'static str {
+        match self {
+            SignalType::Keyword => "keywords",
+            SignalType::Embedding => "embeddings",
+            SignalType::Domain => "domains",
+            SignalType::Preference => "preferences",
+            other => other.as_str(),
+        }
+    }
+
+    /// The suffix of the response header `x-vsr-matched-<suffix>` (surface spec §2.11): the
+    /// eval API's key with dashes, and `preference` singular.
+    pub fn header_suffix(self) -> &'static str {
+        match self {
+            SignalType::FactCheck => "fact-check",
+            SignalType::UserFeedback => "user-feedback",
+            SignalType::Preference => "preference",
+            other => other.api_key(),
+        }
     }
 }
 
@@ -384,6 +432,14 @@ impl std::fmt::Display for SignalType {
 impl Serialize for SignalType {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SignalType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        SignalType::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown signal type {text:?}")))
     }
 }
 
