@@ -23,19 +23,32 @@ pub fn load_config(path: &std::path::Path) -> Result<vsr_config::Loaded, AppErro
     vsr_config::load_file(path).map_err(|e| AppError::Config(e.to_string()))
 }
 
-/// The config's span-export settings: `global.services.observability.tracing`, merged over
-/// the defaults; `None` unless the file enables it. The one place that knows where the block
-/// lives.
+/// The config's span-export settings (`global.services.observability.tracing`, typed by
+/// `GlobalSettings`); `None` unless the file enables it.
 pub fn tracing_settings(
     config: &vsr_config::Config,
 ) -> Result<Option<vsr_telemetry::TracingConfig>, AppError> {
-    match config
-        .effective_global()
-        .pointer("/services/observability/tracing")
-    {
-        Some(t) => {
-            vsr_telemetry::TracingConfig::from_json(t).map_err(|e| AppError::Config(e.to_string()))
-        }
-        None => Ok(None),
+    use vsr_config::vocab::SamplingType;
+    use vsr_telemetry::Sampler;
+    let t = config.global_settings().observability.tracing;
+    if !t.enabled {
+        return Ok(None);
     }
+    let sampler = match t.sampling.kind {
+        SamplingType::AlwaysOn => Sampler::AlwaysOn,
+        SamplingType::AlwaysOff => Sampler::AlwaysOff,
+        SamplingType::TraceIdRatio | SamplingType::Probabilistic => {
+            Sampler::TraceIdRatio(t.sampling.rate)
+        }
+    };
+    vsr_telemetry::TracingConfig::new(
+        &t.exporter_type,
+        &t.endpoint,
+        sampler,
+        &t.service_name,
+        &t.service_version,
+        &t.deployment_environment,
+    )
+    .map(Some)
+    .map_err(|e| AppError::Config(e.to_string()))
 }

@@ -10,6 +10,7 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Severity, join_index, join_key};
 use crate::model::*;
 use crate::units;
+use crate::vocab::Vocab;
 use crate::yaml::{Key, Node, NodeKind, Pos, Scalar};
 
 /// Where each YAML path starts in the source (the value's position; for a map entry's key see
@@ -403,6 +404,36 @@ impl<'a> Ctx<'a> {
                 None
             }
         }
+    }
+
+    /// A value of a closed vocabulary; anything else is reported at the value with the allowed
+    /// values and the closest one.
+    pub fn vocab_opt<V: Vocab>(&mut self, o: &Obj, key: &str) -> Option<V> {
+        let (n, p) = o.get(key)?;
+        if n.is_null() {
+            return None;
+        }
+        self.vocab_node(n, &p)
+    }
+
+    /// Like [`Self::vocab_opt`], reporting a missing field; the default stands in after an error.
+    pub fn vocab_req<V: Vocab + Default>(&mut self, o: &Obj, key: &str) -> V {
+        match o.get(key) {
+            Some((n, p)) if !n.is_null() => self.vocab_node(n, &p).unwrap_or_default(),
+            _ => {
+                self.missing(o, key);
+                V::default()
+            }
+        }
+    }
+
+    fn vocab_node<V: Vocab>(&mut self, n: &Node, p: &str) -> Option<V> {
+        let t = self.text(n, p)?;
+        let v = V::parse(&t);
+        if v.is_none() {
+            self.error_at(n.pos, p, crate::vocab::unknown_message::<V>(&t));
+        }
+        v
     }
 
     /// A token count written as a string (`"1K"`) or a plain integer.
@@ -810,7 +841,7 @@ fn reliability(cx: &mut Ctx, n: &Node, p: &str) -> Option<Reliability> {
         None => Vec::new(),
     };
     Some(Reliability {
-        lb_policy: cx.str_opt(&o, "lb_policy"),
+        lb_policy: cx.vocab_opt(&o, "lb_policy"),
         retry_count: cx.int_in::<u32>(&o, "retry_count", 0, u32::MAX as i64),
         retry_on,
         consecutive_5xx: cx.int_in::<u32>(&o, "consecutive_5xx", 0, u32::MAX as i64),
@@ -933,8 +964,8 @@ fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Signals {
         )?;
         Some(KeywordSignal {
             name: cx.str_req(&o, "name"),
-            operator: cx.str_opt(&o, "operator"),
-            method: cx.str_opt(&o, "method"),
+            operator: cx.vocab_opt(&o, "operator"),
+            method: cx.vocab_opt(&o, "method"),
             keywords: cx.str_list(&o, "keywords"),
             case_sensitive: cx.bool_opt(&o, "case_sensitive"),
             fuzzy_match: cx.bool_opt(&o, "fuzzy_match"),
@@ -960,7 +991,7 @@ fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Signals {
         Some(EmbeddingSignal {
             name: cx.str_req(&o, "name"),
             threshold: cx.f64_opt(&o, "threshold"),
-            aggregation_method: cx.str_opt(&o, "aggregation_method"),
+            aggregation_method: cx.vocab_opt(&o, "aggregation_method"),
             candidates: cx.str_list(&o, "candidates"),
             description: cx.str_opt(&o, "description"),
         })
@@ -1080,7 +1111,7 @@ fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Signals {
         )?;
         Some(JailbreakSignal {
             name: cx.str_req(&o, "name"),
-            method: cx.str_opt(&o, "method"),
+            method: cx.vocab_opt(&o, "method"),
             threshold: cx.f64_opt(&o, "threshold"),
             include_history: cx.bool_opt(&o, "include_history"),
             description: cx.str_opt(&o, "description"),
@@ -1135,7 +1166,7 @@ fn structure(cx: &mut Ctx, n: &Node, p: &str) -> Option<StructureSignal> {
                         "`normalize_by` was removed: density features use built-in multilingual text-unit normalization",
                     );
                 }
-                feature.kind = cx.str_req(&fo, "type");
+                feature.kind = cx.vocab_req(&fo, "type");
                 match fo.get("source") {
                     Some((sn, sp)) if !sn.is_null() => {
                         if let Some(so) = cx.obj(
@@ -1144,7 +1175,7 @@ fn structure(cx: &mut Ctx, n: &Node, p: &str) -> Option<StructureSignal> {
                             &["type", "pattern", "keywords", "case_sensitive", "sequences"],
                         ) {
                             feature.source = StructureSource {
-                                kind: cx.str_req(&so, "type"),
+                                kind: cx.vocab_req(&so, "type"),
                                 pattern: cx.str_opt(&so, "pattern"),
                                 keywords: cx.str_list(&so, "keywords"),
                                 case_sensitive: cx.bool_opt(&so, "case_sensitive"),
@@ -1204,7 +1235,7 @@ fn projections(cx: &mut Ctx, n: &Node, p: &str) -> Projections {
         )?;
         Some(Partition {
             name: cx.str_req(&o, "name"),
-            semantics: cx.str_req(&o, "semantics"),
+            semantics: cx.vocab_req(&o, "semantics"),
             temperature: cx.f64_opt(&o, "temperature"),
             members: cx.str_list(&o, "members"),
             default: cx.str_opt(&o, "default"),

@@ -1,11 +1,12 @@
 //! `global`: the router-wide settings. A file's `global` is a sparse override: it is deep-merged
 //! over the built-in [`defaults`] (mappings merge key by key; scalars and lists replace), as the
-//! upstream router does. [`GlobalSettings`] reads the knobs that change routing behaviour from
-//! the merged tree.
+//! upstream router does. [`GlobalSettings`] is the one reader of the merged tree: every crate
+//! takes `global` knobs from its typed fields, never from the JSON.
 
 use serde_json::{Value, json};
 
 use crate::model::Global;
+use crate::vocab::{ConfigSource, KeywordMatch, SamplingType, Strategy, Vocab};
 
 /// The router's built-in `global` defaults (the non-zero defaults of upstream 76c76e3a1).
 pub fn defaults() -> Value {
@@ -29,6 +30,7 @@ pub fn defaults() -> Value {
             },
             "observability": {
                 "tracing": {
+                    // Off unless a file turns it on (the original defaults to on).
                     "enabled": false,
                     "provider": "opentelemetry",
                     "exporter": {"type": "otlp", "endpoint": "vllm-sr-jaeger:4317", "insecure": true},
@@ -191,16 +193,26 @@ pub fn effective(global: Option<&Global>) -> Value {
     out
 }
 
-/// The `global` knobs that change routing behaviour, read from the merged tree.
+/// The `global` knobs the router reads, typed, with defaults applied. Build it with
+/// [`crate::Config::global_settings`].
 #[derive(Debug, Clone, PartialEq)]
 pub struct GlobalSettings {
-    /// `router.strategy`: `priority` or `confidence`.
-    pub strategy: String,
+    /// `router.strategy`.
+    pub strategy: Strategy,
     /// `router.auto_model_name`: the model name that asks for routing (`auto` always does too).
     pub auto_model_name: String,
-    /// `router.keyword_match` (our extension): `first` (only the first matching keyword rule
-    /// fires, as in v0.3) or `all`.
-    pub keyword_match: String,
+    /// `router.auto_model_names` (our extension): more names that ask for routing.
+    pub auto_model_names: Vec<String>,
+    /// `router.keyword_match` (our extension).
+    pub keyword_match: KeywordMatch,
+    /// `router.max_body_bytes` (our extension): the request body limit; `None` = built-in.
+    pub max_body_bytes: Option<u64>,
+    /// `services.response_api.enabled`: whether `/v1/responses` is served.
+    pub response_api_enabled: bool,
+    /// `services.observability`.
+    pub observability: ObservabilitySettings,
+    /// `services.router_replay`: where replay records are stored.
+    pub router_replay: RouterReplaySettings,
     /// `model_catalog.embeddings.semantic.embedding_config.top_k` (0 = all).
     pub embedding_top_k: u64,
     pub embedding_min_score_threshold: f64,
@@ -226,6 +238,85 @@ pub struct GlobalSettings {
     pub semantic_cache_enabled: bool,
 }
 
+/// `services.observability`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ObservabilitySettings {
+    pub tracing: TracingSettings,
+    pub metrics: MetricsSettings,
+}
+
+/// `services.observability.tracing`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TracingSettings {
+    /// `enabled`; off by default.
+    pub enabled: bool,
+    /// `exporter.type` (`otlp`).
+    pub exporter_type: String,
+    /// `exporter.endpoint`, e.g. `vllm-sr-jaeger:4317`.
+    pub endpoint: String,
+    /// `exporter.insecure`: plain-text transport.
+    pub insecure: bool,
+    pub sampling: Sampling,
+    /// `resource.service_name`.
+    pub service_name: String,
+    /// `resource.service_version`.
+    pub service_version: String,
+    /// `resource.deployment_environment`.
+    pub deployment_environment: String,
+}
+
+/// `services.observability.tracing.sampling`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Sampling {
+    /// `type`.
+    pub kind: SamplingType,
+    /// `rate` in [0, 1], used by `traceidratio` / `probabilistic`.
+    pub rate: f64,
+}
+
+impl Sampling {
+    /// The fraction of traces kept: 1 for `always_on`, 0 for `always_off`, else `rate`.
+    pub fn ratio(&self) -> f64 {
+        match self.kind {
+            SamplingType::AlwaysOn => 1.0,
+            SamplingType::AlwaysOff => 0.0,
+            SamplingType::TraceIdRatio | SamplingType::Probabilistic => self.rate.clamp(0.0, 1.0),
+        }
+    }
+}
+
+/// `services.observability.metrics`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MetricsSettings {
+    /// `enabled`: whether `/metrics` is served.
+    pub enabled: bool,
+}
+
+/// `services.router_replay`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RouterReplaySettings {
+    /// `store_backend`: `memory` (default), `postgres`, or the original's `redis`/`milvus`.
+    pub store_backend: String,
+    /// `ttl_seconds`: the age limit of records; 0 = none.
+    pub ttl_seconds: u64,
+    pub async_writes: bool,
+    /// `postgres`: connection fields, each `None` when absent or empty.
+    pub postgres: PostgresSettings,
+}
+
+/// `services.router_replay.postgres`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PostgresSettings {
+    pub host: Option<String>,
+    pub port: Option<u64>,
+    pub database: Option<String>,
+    pub user: Option<String>,
+    pub password: Option<String>,
+    pub ssl_mode: Option<String>,
+    /// `table_name`, used as the schema name.
+    pub table_name: Option<String>,
+}
+
 impl GlobalSettings {
     /// Reads the settings from a merged tree (see [`effective`]); a missing or mistyped knob
     /// falls back to its default (the loader has already reported mistyped ones).
@@ -237,22 +328,77 @@ impl GlobalSettings {
                 .or_else(|| d.pointer(p))
         };
         let s = |p: &str| get(p).and_then(Value::as_str).unwrap_or("").to_string();
+        let opt_s = |p: &str| {
+            get(p)
+                .and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|x| !x.is_empty())
+                .map(str::to_string)
+        };
         let f = |p: &str| get(p).and_then(Value::as_f64).unwrap_or(0.0);
         let u = |p: &str| get(p).and_then(Value::as_u64).unwrap_or(0);
         let b = |p: &str| get(p).and_then(Value::as_bool).unwrap_or(false);
+        fn vocab<V: Vocab + Default>(text: Option<&str>) -> V {
+            text.and_then(V::parse).unwrap_or_default()
+        }
         const EC: &str = "/model_catalog/embeddings/semantic/embedding_config";
         const M: &str = "/model_catalog/modules";
+        const T: &str = "/services/observability/tracing";
+        const RR: &str = "/services/router_replay";
+        const PG: &str = "/services/router_replay/postgres";
         GlobalSettings {
-            strategy: s("/router/strategy"),
+            strategy: vocab(get("/router/strategy").and_then(Value::as_str)),
             auto_model_name: s("/router/auto_model_name"),
-            keyword_match: s("/router/keyword_match"),
+            auto_model_names: get("/router/auto_model_names")
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_string)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            keyword_match: vocab(get("/router/keyword_match").and_then(Value::as_str)),
+            max_body_bytes: get("/router/max_body_bytes").and_then(Value::as_u64),
+            response_api_enabled: b("/services/response_api/enabled"),
+            observability: ObservabilitySettings {
+                tracing: TracingSettings {
+                    enabled: b(&format!("{T}/enabled")),
+                    exporter_type: s(&format!("{T}/exporter/type")),
+                    endpoint: s(&format!("{T}/exporter/endpoint")),
+                    insecure: b(&format!("{T}/exporter/insecure")),
+                    sampling: Sampling {
+                        kind: vocab(get(&format!("{T}/sampling/type")).and_then(Value::as_str)),
+                        rate: f(&format!("{T}/sampling/rate")),
+                    },
+                    service_name: s(&format!("{T}/resource/service_name")),
+                    service_version: s(&format!("{T}/resource/service_version")),
+                    deployment_environment: s(&format!("{T}/resource/deployment_environment")),
+                },
+                metrics: MetricsSettings {
+                    enabled: b("/services/observability/metrics/enabled"),
+                },
+            },
+            router_replay: RouterReplaySettings {
+                store_backend: opt_s(&format!("{RR}/store_backend"))
+                    .unwrap_or_else(|| "memory".into()),
+                ttl_seconds: u(&format!("{RR}/ttl_seconds")),
+                async_writes: b(&format!("{RR}/async_writes")),
+                postgres: PostgresSettings {
+                    host: opt_s(&format!("{PG}/host")),
+                    port: get(&format!("{PG}/port")).and_then(Value::as_u64),
+                    database: opt_s(&format!("{PG}/database")),
+                    user: opt_s(&format!("{PG}/user")),
+                    password: opt_s(&format!("{PG}/password")),
+                    ssl_mode: opt_s(&format!("{PG}/ssl_mode")),
+                    table_name: opt_s(&format!("{PG}/table_name")),
+                },
+            },
             embedding_top_k: u(&format!("{EC}/top_k")),
             embedding_min_score_threshold: f(&format!("{EC}/min_score_threshold")),
             embedding_soft_matching: b(&format!("{EC}/enable_soft_matching")),
             embedding_model_type: s(&format!("{EC}/model_type")),
-            embedding_model: Some(s("/model_catalog/embeddings/semantic/model"))
-                .map(|m| m.trim().to_string())
-                .filter(|m| !m.is_empty()),
+            embedding_model: opt_s("/model_catalog/embeddings/semantic/model"),
             embedding_target_dimension: u(&format!("{EC}/target_dimension")),
             domain_threshold: f(&format!("{M}/classifier/domain/threshold")),
             fact_check_threshold: f(&format!(
@@ -272,13 +418,37 @@ impl GlobalSettings {
 
 /// Typed knobs checked in a file's `global` (JSON pointer below `global`, expected kind).
 pub(crate) const TYPED_KNOBS: &[(&str, Kind)] = &[
-    ("/router/strategy", Kind::OneOf(&["priority", "confidence"])),
-    (
-        "/router/config_source",
-        Kind::OneOf(&["file", "kubernetes"]),
-    ),
+    ("/router/strategy", Kind::Vocab(check::<Strategy>)),
+    ("/router/config_source", Kind::Vocab(check::<ConfigSource>)),
     ("/router/auto_model_name", Kind::Str),
-    ("/router/keyword_match", Kind::OneOf(&["first", "all"])),
+    ("/router/auto_model_names", Kind::StrList),
+    ("/router/keyword_match", Kind::Vocab(check::<KeywordMatch>)),
+    ("/router/max_body_bytes", Kind::UInt),
+    ("/services/response_api/enabled", Kind::Bool),
+    ("/services/observability/tracing/enabled", Kind::Bool),
+    ("/services/observability/tracing/exporter/type", Kind::Str),
+    (
+        "/services/observability/tracing/exporter/endpoint",
+        Kind::Str,
+    ),
+    (
+        "/services/observability/tracing/exporter/insecure",
+        Kind::Bool,
+    ),
+    (
+        "/services/observability/tracing/sampling/type",
+        Kind::Vocab(check::<SamplingType>),
+    ),
+    ("/services/observability/tracing/sampling/rate", Kind::Unit),
+    (
+        "/services/observability/tracing/resource/service_name",
+        Kind::Str,
+    ),
+    ("/services/observability/metrics/enabled", Kind::Bool),
+    ("/services/router_replay/store_backend", Kind::Str),
+    ("/services/router_replay/ttl_seconds", Kind::UInt),
+    ("/services/router_replay/async_writes", Kind::Bool),
+    ("/services/router_replay/postgres/port", Kind::UInt),
     ("/model_catalog/embeddings/semantic/model", Kind::Str),
     (
         "/model_catalog/embeddings/semantic/embedding_config/top_k",
@@ -325,10 +495,19 @@ pub(crate) const TYPED_KNOBS: &[(&str, Kind)] = &[
 #[derive(Debug, Clone, Copy)]
 pub(crate) enum Kind {
     Str,
+    StrList,
     Bool,
     UInt,
     Unit,
-    OneOf(&'static [&'static str]),
+    /// A closed vocabulary: the check gives the unknown-value message.
+    Vocab(fn(&str) -> Result<(), String>),
+}
+
+fn check<V: Vocab>(text: &str) -> Result<(), String> {
+    match V::parse(text) {
+        Some(_) => Ok(()),
+        None => Err(crate::vocab::unknown_message::<V>(text)),
+    }
 }
 
 /// Modules that name a system model through `model_ref`.
@@ -414,5 +593,71 @@ mod tests {
             "{err}"
         );
         assert!(err.contains("t.yaml:6:"), "points at the line: {err}");
+    }
+
+    #[test]
+    fn observability_is_read_typed_and_tracing_is_off_by_default() {
+        let none = crate::load_str("version: v0.3\nrouting: {}\n", "t.yaml").unwrap();
+        let g = none.config.global_settings();
+        assert!(!g.observability.tracing.enabled);
+        assert!(g.observability.metrics.enabled);
+        assert_eq!(
+            g.observability.tracing.sampling.kind,
+            SamplingType::AlwaysOn
+        );
+        assert_eq!(g.observability.tracing.service_name, "vllm-sr");
+        assert_eq!(g.strategy, Strategy::Priority);
+        assert_eq!(g.keyword_match, KeywordMatch::First);
+
+        let yaml = "version: v0.3\nglobal:\n  router: {strategy: confidence, keyword_match: all, auto_model_names: [x/auto], max_body_bytes: 1024}\n  services:\n    response_api: {enabled: false}\n    observability:\n      tracing:\n        enabled: true\n        exporter: {endpoint: \"otel:4317\"}\n        sampling: {type: traceidratio, rate: 0.25}\n        resource: {service_name: edge-router}\n      metrics: {enabled: false}\n    router_replay: {store_backend: postgres, ttl_seconds: 60, postgres: {host: db, port: 5433}}\n";
+        let g = crate::load_str(yaml, "t.yaml")
+            .unwrap()
+            .config
+            .global_settings();
+        let t = &g.observability.tracing;
+        assert!(t.enabled);
+        assert_eq!(t.endpoint, "otel:4317");
+        // Siblings of an overridden key keep their defaults.
+        assert_eq!(t.exporter_type, "otlp");
+        assert!(t.insecure);
+        assert_eq!(
+            t.sampling,
+            Sampling {
+                kind: SamplingType::TraceIdRatio,
+                rate: 0.25
+            }
+        );
+        assert_eq!(t.sampling.ratio(), 0.25);
+        assert_eq!(t.service_name, "edge-router");
+        assert!(!g.observability.metrics.enabled);
+        assert_eq!(g.strategy, Strategy::Confidence);
+        assert_eq!(g.keyword_match, KeywordMatch::All);
+        assert_eq!(g.auto_model_names, ["x/auto"]);
+        assert_eq!(g.max_body_bytes, Some(1024));
+        assert!(!g.response_api_enabled);
+        assert_eq!(g.router_replay.store_backend, "postgres");
+        assert_eq!(g.router_replay.ttl_seconds, 60);
+        assert_eq!(g.router_replay.postgres.host.as_deref(), Some("db"));
+        assert_eq!(g.router_replay.postgres.port, Some(5433));
+        assert_eq!(g.router_replay.postgres.database, None);
+    }
+
+    #[test]
+    fn closed_global_knobs_are_checked_with_position_and_suggestion() {
+        let yaml = "version: v0.3\nglobal:\n  services:\n    observability:\n      tracing:\n        sampling: {type: alwys_off}\n";
+        let err = crate::load_str(yaml, "t.yaml").unwrap_err().to_string();
+        assert!(
+            err.contains("t.yaml:6:")
+                && err.contains("global.services.observability.tracing.sampling.type")
+                && err.contains("unknown sampling type \"alwys_off\"")
+                && err.contains("did you mean \"always_off\"?"),
+            "{err}"
+        );
+        let yaml = "version: v0.3\nglobal:\n  router: {strategy: priorty}\n";
+        let err = crate::load_str(yaml, "t.yaml").unwrap_err().to_string();
+        assert!(
+            err.contains("t.yaml:3:") && err.contains("did you mean \"priority\"?"),
+            "{err}"
+        );
     }
 }

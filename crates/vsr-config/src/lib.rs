@@ -19,6 +19,7 @@ pub mod model;
 pub mod probes;
 pub mod units;
 pub mod validate;
+pub mod vocab;
 mod yaml;
 
 use std::path::Path;

@@ -11,6 +11,10 @@ use serde::{Serialize, Serializer};
 use serde_json::Value;
 
 use crate::units;
+pub use crate::vocab::{
+    AggregationMethod, FeatureType, JailbreakMethod, KeywordMethod, KeywordOperator, LbPolicy,
+    PartitionSemantics, SourceType, Vocab,
+};
 
 /// The whole file: `version`, `listeners`, `providers`, `routing`, `global`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -101,14 +105,58 @@ pub struct ProviderModel {
     pub reliability: Option<Reliability>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+/// `providers.models[].pricing`: rates per million tokens. The one pricing type: the proxy's
+/// cost metric and the replay cost model both price usage with [`Pricing::cost`].
+#[derive(Debug, Clone, Default, PartialEq, Serialize, serde::Deserialize)]
 pub struct Pricing {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub currency: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub prompt_per_1m: Option<f64>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_per_1m: Option<f64>,
+}
+
+impl Pricing {
+    /// Pricing with both rates set; an empty currency is left unset.
+    pub fn new(currency: &str, prompt_per_1m: f64, completion_per_1m: f64) -> Self {
+        Pricing {
+            currency: Some(currency.to_string()).filter(|c| !c.is_empty()),
+            prompt_per_1m: Some(prompt_per_1m),
+            completion_per_1m: Some(completion_per_1m),
+        }
+    }
+
+    /// The currency, when set and non-empty.
+    pub fn currency(&self) -> Option<&str> {
+        self.currency.as_deref().filter(|c| !c.is_empty())
+    }
+
+    pub fn prompt_rate(&self) -> f64 {
+        self.prompt_per_1m.unwrap_or(0.0)
+    }
+
+    pub fn completion_rate(&self) -> f64 {
+        self.completion_per_1m.unwrap_or(0.0)
+    }
+
+    /// `prompt_per_1m + completion_per_1m` (how the replay baseline model is chosen).
+    pub fn rate_sum(&self) -> f64 {
+        self.prompt_rate() + self.completion_rate()
+    }
+
+    /// Whether this counts as priced: a non-zero rate or a currency, so that a free model
+    /// (0/0 with `USD`) still has cost 0 rather than no cost.
+    pub fn is_priced(&self) -> bool {
+        self.prompt_rate() != 0.0 || self.completion_rate() != 0.0 || self.currency().is_some()
+    }
+
+    /// The price of one request's usage, in [`Self::currency`].
+    pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
+        (prompt_tokens as f64 * self.prompt_rate()
+            + completion_tokens as f64 * self.completion_rate())
+            / 1e6
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -164,7 +212,7 @@ impl BackendRef {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Reliability {
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub lb_policy: Option<String>,
+    pub lb_policy: Option<LbPolicy>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub retry_count: Option<u32>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -322,8 +370,56 @@ impl SignalType {
 
     /// Parses a leaf type; trimmed and case-insensitive as upstream.
     pub fn parse(s: &str) -> Option<SignalType> {
-        let s = s.trim().to_ascii_lowercase();
-        SignalType::ALL.into_iter().find(|t| t.as_str() == s)
+        let s = s.trim();
+        SignalType::ALL
+            .into_iter()
+            .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Number of types.
+    pub const COUNT: usize = Self::ALL.len();
+
+    /// Dense index in `0..COUNT` (declaration order).
+    pub fn index(self) -> usize {
+        self as usize
+    }
+
+    /// Families whose values come from a neural model (built in `vsr-models`).
+    pub fn is_learned(self) -> bool {
+        matches!(
+            self,
+            SignalType::Embedding
+                | SignalType::Domain
+                | SignalType::FactCheck
+                | SignalType::UserFeedback
+                | SignalType::Preference
+                | SignalType::Complexity
+                | SignalType::Modality
+                | SignalType::Jailbreak
+                | SignalType::Pii
+        )
+    }
+
+    /// The plural key used by the eval API's `MatchedSignals` objects.
+    pub fn api_key(self) -> &'static str {
+        match self {
+            SignalType::Keyword => "keywords",
+            SignalType::Embedding => "embeddings",
+            SignalType::Domain => "domains",
+            SignalType::Preference => "preferences",
+            other => other.as_str(),
+        }
+    }
+
+    /// The suffix of the response header `x-vsr-matched-<suffix>` (surface spec §2.11): the
+    /// eval API's key with dashes, and `preference` singular.
+    pub fn header_suffix(self) -> &'static str {
+        match self {
+            SignalType::FactCheck => "fact-check",
+            SignalType::UserFeedback => "user-feedback",
+            SignalType::Preference => "preference",
+            other => other.api_key(),
+        }
     }
 }
 
@@ -336,6 +432,14 @@ impl std::fmt::Display for SignalType {
 impl Serialize for SignalType {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
         s.serialize_str(self.as_str())
+    }
+}
+
+impl<'de> serde::Deserialize<'de> for SignalType {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let text = String::deserialize(d)?;
+        SignalType::parse(&text)
+            .ok_or_else(|| serde::de::Error::custom(format!("unknown signal type {text:?}")))
     }
 }
 
@@ -459,11 +563,10 @@ named!(
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct KeywordSignal {
     pub name: String,
-    /// `AND`, `OR` or `NOR`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub operator: Option<String>,
+    pub operator: Option<KeywordOperator>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    pub method: Option<KeywordMethod>,
     pub keywords: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub case_sensitive: Option<bool>,
@@ -481,37 +584,18 @@ pub struct KeywordSignal {
     pub description: Option<String>,
 }
 
-/// How a keyword rule matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum KeywordMethod {
-    /// Literal keywords with word boundaries (the default; `fuzzy_match` adds fuzzy matching).
-    Regex,
-    Bm25,
-    Ngram,
-}
-
 impl KeywordSignal {
-    /// The matching method; `fuzzy` (used by the upstream reference config) is regex matching
-    /// with `fuzzy_match`.
+    /// The matcher: `regex` (the default), `bm25` or `ngram`. `fuzzy` (used by the upstream
+    /// reference config) is regex matching with fuzzy matching on, see [`Self::is_fuzzy`].
     pub fn method_kind(&self) -> KeywordMethod {
-        match self
-            .method
-            .as_deref()
-            .map(str::to_ascii_lowercase)
-            .as_deref()
-        {
-            Some("bm25") => KeywordMethod::Bm25,
-            Some("ngram") => KeywordMethod::Ngram,
-            _ => KeywordMethod::Regex,
+        match self.method {
+            None | Some(KeywordMethod::Fuzzy) => KeywordMethod::Regex,
+            Some(m) => m,
         }
     }
 
     pub fn is_fuzzy(&self) -> bool {
-        self.fuzzy_match == Some(true)
-            || self
-                .method
-                .as_deref()
-                .is_some_and(|m| m.eq_ignore_ascii_case("fuzzy"))
+        self.fuzzy_match == Some(true) || self.method == Some(KeywordMethod::Fuzzy)
     }
 
     pub fn case_sensitive(&self) -> bool {
@@ -525,9 +609,9 @@ pub struct EmbeddingSignal {
     /// Similarity threshold in [0, 1].
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
-    /// `mean`, `max` or `any`; anything else behaves as `max`.
+    /// Unset behaves as `max`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub aggregation_method: Option<String>,
+    pub aggregation_method: Option<AggregationMethod>,
     pub candidates: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
@@ -622,17 +706,15 @@ pub struct StructureSignal {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StructureFeature {
-    /// `exists`, `count`, `density` or `sequence`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: FeatureType,
     pub source: StructureSource,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct StructureSource {
-    /// `regex`, `keyword_set` or `sequence`.
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: SourceType,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pattern: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -721,9 +803,9 @@ pub struct Subject {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct JailbreakSignal {
     pub name: String,
-    /// `classifier` (default), `contrastive` or `hybrid`.
+    /// Unset means `classifier`.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    pub method: Option<JailbreakMethod>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub threshold: Option<f64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -783,8 +865,7 @@ impl Projections {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Partition {
     pub name: String,
-    /// `exclusive` or `softmax_exclusive`.
-    pub semantics: String,
+    pub semantics: PartitionSemantics,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub temperature: Option<f64>,
     pub members: Vec<String>,

@@ -79,6 +79,10 @@ fn global(cfg: &Config, cx: &mut Ctx) {
         };
         let problem = match kind {
             Kind::Str => (!v.is_string()).then(|| format!("expected a string, found {v}")),
+            Kind::StrList => match v.as_array() {
+                Some(items) if items.iter().all(Value::is_string) => None,
+                _ => Some(format!("expected a list of strings, found {v}")),
+            },
             Kind::Bool => (!v.is_boolean()).then(|| format!("expected a boolean, found {v}")),
             Kind::UInt => {
                 (!v.is_u64()).then(|| format!("expected a non-negative integer, found {v}"))
@@ -88,9 +92,9 @@ fn global(cfg: &Config, cx: &mut Ctx) {
                 Some(n) => Some(format!("must be between 0 and 1, got {n}")),
                 None => Some(format!("expected a number, found {v}")),
             },
-            Kind::OneOf(options) => match v.as_str() {
-                Some(s) if options.contains(&s) => None,
-                _ => Some(format!("expected one of {}, found {v}", options.join(", "))),
+            Kind::Vocab(check) => match v.as_str() {
+                Some(s) => check(s).err(),
+                None => Some(format!("expected a string, found {v}")),
             },
         };
         if let Some(msg) = problem {
@@ -418,26 +422,12 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
 
     for (i, k) in s.keywords.iter().enumerate() {
         let p = join_index(&fam("keywords"), i);
-        match k.operator.as_deref() {
-            Some("AND" | "OR" | "NOR") => {}
-            Some(op) => cx.err(
-                &join_key(&p, "operator"),
-                format!("unknown keyword operator {op:?}: expected AND, OR or NOR"),
-            ),
-            None => cx.err(
-                &join_key(&p, "operator"),
-                "missing required field `operator` (AND, OR or NOR)",
-            ),
-        }
-        if let Some(m) = &k.method
-            && !matches!(
-                m.to_ascii_lowercase().as_str(),
-                "" | "regex" | "bm25" | "ngram" | "fuzzy"
-            )
-        {
+        // An unknown operator was reported by decode (and left unset).
+        let op_path = join_key(&p, "operator");
+        if k.operator.is_none() && !cx.has_error(&op_path) {
             cx.err(
-                &join_key(&p, "method"),
-                format!("unknown keyword method {m:?}: expected regex, bm25, ngram or fuzzy"),
+                &op_path,
+                "missing required field `operator` (AND, OR or NOR)",
             );
         }
         if k.keywords.is_empty() {
@@ -470,16 +460,6 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
             cx.err(
                 &join_key(&p, "candidates"),
                 "an embedding signal needs at least one candidate",
-            );
-        }
-        if let Some(a) = &e.aggregation_method
-            && !matches!(a.as_str(), "mean" | "max" | "any")
-        {
-            cx.warn(
-                &join_key(&p, "aggregation_method"),
-                format!(
-                    "unknown aggregation_method {a:?} behaves as max (expected mean, max or any)"
-                ),
             );
         }
     }
@@ -581,16 +561,6 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
     for (i, j) in s.jailbreak.iter().enumerate() {
         let p = join_index(&fam("jailbreak"), i);
         cx.unit_range(&join_key(&p, "threshold"), j.threshold);
-        if let Some(m) = &j.method
-            && !matches!(m.as_str(), "classifier" | "contrastive" | "hybrid")
-        {
-            cx.err(
-                &join_key(&p, "method"),
-                format!(
-                    "unknown jailbreak method {m:?}: expected classifier, contrastive or hybrid"
-                ),
-            );
-        }
     }
     for (i, x) in s.pii.iter().enumerate() {
         cx.unit_range(
@@ -604,20 +574,14 @@ fn structure(cx: &mut Ctx, s: &StructureSignal, p: &str) {
     let fp = join_key(p, "feature");
     let sp = join_key(&fp, "source");
     let f = &s.feature;
-    let feature_ok = matches!(f.kind.as_str(), "exists" | "count" | "density" | "sequence");
-    if !feature_ok && !f.kind.is_empty() {
-        cx.err(
-            &join_key(&fp, "type"),
-            format!(
-                "unsupported feature.type {:?}: expected exists, count, density or sequence",
-                f.kind
-            ),
-        );
-    }
+    // A missing or unknown type was reported by decode; checks that depend on it would only
+    // repeat that error in other words.
+    let feature_known = !cx.has_error(&join_key(&fp, "type")) && cx.spans.has(&fp);
+    let source_known = !cx.has_error(&join_key(&sp, "type")) && cx.spans.has(&sp);
     let src = &f.source;
-    match src.kind.as_str() {
-        "" => {}
-        "regex" => match &src.pattern {
+    match src.kind {
+        _ if !source_known => {}
+        SourceType::Regex => match &src.pattern {
             None => cx.err(&join_key(&sp, "pattern"), "a regex source needs `pattern`"),
             Some(pat) => {
                 if let Err(e) = regex::Regex::new(pat) {
@@ -631,7 +595,7 @@ fn structure(cx: &mut Ctx, s: &StructureSignal, p: &str) {
                 }
             }
         },
-        "keyword_set" => {
+        SourceType::KeywordSet => {
             if src.keywords.is_empty() {
                 cx.err(
                     &join_key(&sp, "keywords"),
@@ -639,7 +603,7 @@ fn structure(cx: &mut Ctx, s: &StructureSignal, p: &str) {
                 );
             }
         }
-        "sequence" => {
+        SourceType::Sequence => {
             if src.sequences.is_empty() {
                 cx.err(
                     &join_key(&sp, "sequences"),
@@ -655,14 +619,11 @@ fn structure(cx: &mut Ctx, s: &StructureSignal, p: &str) {
                 }
             }
         }
-        other => cx.err(
-            &join_key(&sp, "type"),
-            format!(
-                "unsupported feature.source.type {other:?}: expected regex, keyword_set or sequence"
-            ),
-        ),
     }
-    if f.kind == "sequence" && !src.kind.is_empty() && src.kind != "sequence" {
+    if !feature_known {
+        return;
+    }
+    if f.kind == FeatureType::Sequence && source_known && src.kind != SourceType::Sequence {
         cx.err(
             &join_key(&sp, "type"),
             "feature.type sequence requires a source of type sequence",
@@ -670,11 +631,11 @@ fn structure(cx: &mut Ctx, s: &StructureSignal, p: &str) {
     }
     let pp = join_key(p, "predicate");
     match &s.predicate {
-        Some(_) if f.kind == "exists" => {
+        Some(_) if f.kind == FeatureType::Exists => {
             cx.err(&pp, "feature.type exists does not take a predicate")
         }
         Some(b) => bounds_shape(cx, b, &pp),
-        None if matches!(f.kind.as_str(), "count" | "density") => cx.err(
+        None if matches!(f.kind, FeatureType::Count | FeatureType::Density) => cx.err(
             &pp,
             format!(
                 "feature.type {} needs a predicate (gt, gte, lt or lte)",
@@ -724,18 +685,7 @@ fn projections(cfg: &Config, cx: &mut Ctx) {
 
     for (i, part) in pr.partitions.iter().enumerate() {
         let p = join_index(&base("partitions"), i);
-        let softmax = match part.semantics.as_str() {
-            "softmax_exclusive" => true,
-            "exclusive" => false,
-            "" => false,
-            other => {
-                cx.err(
-                    &join_key(&p, "semantics"),
-                    format!("unknown partition semantics {other:?}: expected exclusive or softmax_exclusive"),
-                );
-                false
-            }
-        };
+        let softmax = part.semantics == PartitionSemantics::SoftmaxExclusive;
         if softmax && part.temperature.is_none_or(|t| t <= 0.0) {
             cx.err(
                 &join_key(&p, "temperature"),

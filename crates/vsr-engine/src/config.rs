@@ -7,16 +7,14 @@
 
 use vsr_config as cfg;
 use vsr_signals::{
-    Bounds, ContextFamily, ContextRuleSpec, Family, FeatureKind, KeywordFamily, KeywordMatch,
-    KeywordMethod, KeywordOperator, KeywordRuleSpec, LanguageFamily, SourceSpec, StructureFamily,
-    StructureRuleSpec,
+    Bounds, ContextFamily, ContextRuleSpec, Family, FeatureKind, KeywordFamily, KeywordMethod,
+    KeywordRuleSpec, LanguageFamily, SourceSpec, StructureFamily, StructureRuleSpec,
 };
 
-use crate::decision::{DecisionSpec, ModelRef, Strategy};
+use crate::decision::{DecisionSpec, ModelRef};
 use crate::engine::{BuildError, ComposerSpec, Engine, EngineBuilder};
 use crate::projection::{
-    BandSpec, MappingSpec, PartitionSemantics, PartitionSpec, ScoreInputSpec, ScoreSpec,
-    ValueSource,
+    BandSpec, MappingSpec, PartitionSpec, ScoreInputSpec, ScoreSpec, ValueSource,
 };
 use crate::rule::RuleNode;
 
@@ -42,18 +40,13 @@ impl Engine {
             }
         };
         let mut b = Engine::builder();
-        let global = config.effective_global();
+        let global = config.global_settings();
 
         let keywords: Vec<KeywordRuleSpec> = signals.keywords.iter().map(keyword_spec).collect();
         if !keywords.is_empty() {
-            let mode = global
-                .pointer("/router/keyword_match")
-                .and_then(|v| v.as_str())
-                .and_then(KeywordMatch::parse)
-                .unwrap_or_default();
             let f = KeywordFamily::new(&keywords)
                 .map_err(|e| family_err(Family::Keyword)(&e))?
-                .with_match(mode);
+                .with_match(global.keyword_match);
             b = b.family(Box::new(f));
         }
         if !signals.structure.is_empty() {
@@ -137,11 +130,7 @@ impl Engine {
         for part in &p.partitions {
             b = b.partition(PartitionSpec {
                 name: part.name.clone(),
-                semantics: if part.semantics.eq_ignore_ascii_case("softmax_exclusive") {
-                    PartitionSemantics::SoftmaxExclusive
-                } else {
-                    PartitionSemantics::Exclusive
-                },
+                semantics: part.semantics,
                 temperature: part.temperature.unwrap_or(1.0),
                 members: part.members.clone(),
                 default: part.default.clone(),
@@ -215,12 +204,8 @@ impl Engine {
             });
         }
 
-        let strategy = match global.pointer("/router/strategy").and_then(|v| v.as_str()) {
-            Some(s) if s.eq_ignore_ascii_case("confidence") => Strategy::Confidence,
-            _ => Strategy::Priority,
-        };
         b = b
-            .strategy(strategy)
+            .strategy(global.strategy)
             .default_model(config.default_model().unwrap_or_default())
             .default_reasoning_effort(config.providers.defaults.default_reasoning_effort.clone());
         for m in &config.providers.models {
@@ -261,22 +246,13 @@ fn domain_names(config: &cfg::Config) -> Vec<String> {
 fn keyword_spec(k: &cfg::KeywordSignal) -> KeywordRuleSpec {
     KeywordRuleSpec {
         name: k.name.clone(),
-        operator: match k
-            .operator
-            .as_deref()
-            .map(str::to_ascii_uppercase)
-            .as_deref()
-        {
-            Some("AND") => KeywordOperator::And,
-            Some("NOR") => KeywordOperator::Nor,
-            _ => KeywordOperator::Or,
-        },
+        operator: k.operator.unwrap_or_default(),
         keywords: k.keywords.clone(),
         case_sensitive: k.case_sensitive(),
         method: match k.method_kind() {
             cfg::KeywordMethod::Bm25 => KeywordMethod::Bm25,
             cfg::KeywordMethod::Ngram => KeywordMethod::Ngram,
-            cfg::KeywordMethod::Regex => KeywordMethod::Phrase,
+            cfg::KeywordMethod::Regex | cfg::KeywordMethod::Fuzzy => KeywordMethod::Phrase,
         },
         fuzzy_match: k.is_fuzzy(),
         fuzzy_threshold: k.fuzzy_threshold.and_then(|t| u32::try_from(t).ok()),
@@ -287,25 +263,23 @@ fn keyword_spec(k: &cfg::KeywordSignal) -> KeywordRuleSpec {
 }
 
 fn structure_spec(s: &cfg::StructureSignal) -> Result<StructureRuleSpec, String> {
-    let feature = match s.feature.kind.to_ascii_lowercase().as_str() {
-        "exists" => FeatureKind::Exists,
-        "count" => FeatureKind::Count,
-        "density" => FeatureKind::Density,
-        "sequence" => FeatureKind::Sequence,
-        other => return Err(format!("rule `{}`: unknown feature type `{other}`", s.name)),
+    let feature = match s.feature.kind {
+        cfg::FeatureType::Exists => FeatureKind::Exists,
+        cfg::FeatureType::Count => FeatureKind::Count,
+        cfg::FeatureType::Density => FeatureKind::Density,
+        cfg::FeatureType::Sequence => FeatureKind::Sequence,
     };
     let src = &s.feature.source;
-    let source = match src.kind.to_ascii_lowercase().as_str() {
-        "regex" => SourceSpec::Regex {
+    let source = match src.kind {
+        cfg::SourceType::Regex => SourceSpec::Regex {
             pattern: src.pattern.clone().unwrap_or_default(),
         },
-        "keyword_set" => SourceSpec::KeywordSet {
+        cfg::SourceType::KeywordSet => SourceSpec::KeywordSet {
             keywords: src.keywords.clone(),
         },
-        "sequence" => SourceSpec::Sequence {
+        cfg::SourceType::Sequence => SourceSpec::Sequence {
             sequences: src.sequences.clone(),
         },
-        other => return Err(format!("rule `{}`: unknown source type `{other}`", s.name)),
     };
     Ok(StructureRuleSpec {
         name: s.name.clone(),

@@ -42,16 +42,8 @@ pub struct DecisionSpec {
     pub fast_response: Option<String>,
 }
 
-/// How matched decisions are ordered when none of them has a tier.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Strategy {
-    /// Priority, then confidence, then name.
-    #[default]
-    Priority,
-    /// Confidence, then priority, then name.
-    Confidence,
-}
+/// How matched decisions are ordered when none of them has a tier (`global.router.strategy`).
+pub use vsr_config::vocab::Strategy;
 
 pub(crate) struct Decision {
     pub name: Arc<str>,

@@ -8,16 +8,8 @@ use serde::{Deserialize, Serialize};
 use vsr_signals::bounds::sigmoid;
 use vsr_signals::{Bounds, Family, SignalCatalog, SignalSet};
 
-/// How a partition resolves several matched members.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum PartitionSemantics {
-    /// The best member keeps its confidence.
-    #[default]
-    Exclusive,
-    /// The best member's confidence becomes its softmax probability among the contenders.
-    SoftmaxExclusive,
-}
+/// How a partition resolves several matched members (the config's `semantics`).
+pub use vsr_config::vocab::PartitionSemantics;
 
 /// A partition over domain or embedding signals.
 #[derive(Debug, Clone, PartialEq)]

@@ -20,14 +20,12 @@ pub enum Aggregation {
 }
 
 impl Aggregation {
-    pub fn parse(method: Option<&str>) -> Self {
-        match method.map(|m| m.trim().to_ascii_lowercase()).as_deref() {
-            Some("mean") => Aggregation::Mean,
-            Some("max") | Some("any") | None => Aggregation::Max,
-            Some(other) => {
-                tracing::warn!(method = other, "unknown aggregation_method; using max");
-                Aggregation::Max
-            }
+    /// `any` scores as `max` (the threshold then decides); unset is `max`.
+    pub fn from_config(method: Option<vsr_config::AggregationMethod>) -> Self {
+        match method {
+            Some(vsr_config::AggregationMethod::Mean) => Aggregation::Mean,
+            Some(vsr_config::AggregationMethod::Max | vsr_config::AggregationMethod::Any)
+            | None => Aggregation::Max,
         }
     }
 
@@ -185,8 +183,9 @@ mod tests {
         assert_eq!(Aggregation::Max.apply(&[-0.3, -0.1]), 0.0);
         assert_eq!(Aggregation::Max.apply(&[0.2, 0.7]), 0.7);
         assert!((Aggregation::Mean.apply(&[0.2, 0.6]) - 0.4).abs() < 1e-6);
-        assert_eq!(Aggregation::parse(Some("ANY")), Aggregation::Max);
-        assert_eq!(Aggregation::parse(Some("bogus")), Aggregation::Max);
-        assert_eq!(Aggregation::parse(Some("mean")), Aggregation::Mean);
+        use vsr_config::AggregationMethod as A;
+        assert_eq!(Aggregation::from_config(Some(A::Any)), Aggregation::Max);
+        assert_eq!(Aggregation::from_config(None), Aggregation::Max);
+        assert_eq!(Aggregation::from_config(Some(A::Mean)), Aggregation::Mean);
     }
 }

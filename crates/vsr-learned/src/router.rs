@@ -271,7 +271,7 @@ pub fn build_router(config: &Config, models: &ModelSet) -> Result<Router, BuildE
             .map(|s| EmbeddingRule {
                 name: s.name.clone(),
                 threshold: s.threshold.unwrap_or(0.0) as f32,
-                aggregation: Aggregation::parse(s.aggregation_method.as_deref()),
+                aggregation: Aggregation::from_config(s.aggregation_method),
                 candidates: s.candidates.clone(),
             })
             .collect();
@@ -361,11 +361,9 @@ pub fn build_router(config: &Config, models: &ModelSet) -> Result<Router, BuildE
             .iter()
             .map(|j| JailbreakRule {
                 name: j.name.clone(),
-                method: if j
-                    .method
-                    .as_deref()
-                    .is_some_and(|m| m.trim().eq_ignore_ascii_case("contrastive"))
-                {
+                // `hybrid` scores with the classifier here (as before); only `contrastive`
+                // swaps it for the pattern banks.
+                method: if j.method == Some(vsr_config::JailbreakMethod::Contrastive) {
                     JailbreakMethod::Contrastive {
                         jailbreak_patterns: j.jailbreak_patterns.clone(),
                         benign_patterns: j.benign_patterns.clone(),

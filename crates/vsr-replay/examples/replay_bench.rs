@@ -56,12 +56,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         models
             .iter()
             .zip(rates)
-            .map(|(m, (p, c))| ModelPricing {
-                name: m.to_string(),
-                currency: "USD".into(),
-                prompt_per_1m: p,
-                completion_per_1m: c,
-            })
+            .map(|(m, (p, c))| ModelPricing::new(m, "USD", p, c))
             .collect(),
     );
     let t_end = 1_774_310_400_000i64; // 2026-03-24T00:00:00Z

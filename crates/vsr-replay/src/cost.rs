@@ -1,47 +1,29 @@
 //! Cost and savings of a routed request versus always using the most expensive model.
 use serde::{Deserialize, Serialize};
+use vsr_config::Pricing;
 
-/// The price of one alias (`providers.models[].pricing`), per million tokens.
+/// The pricing of one alias (`providers.models[].pricing`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelPricing {
     /// The alias, e.g. `qwen/qwen3.5-rocm`.
     pub name: String,
-    /// Empty when the config gives none.
-    #[serde(default)]
-    pub currency: String,
-    #[serde(default)]
-    pub prompt_per_1m: f64,
-    #[serde(default)]
-    pub completion_per_1m: f64,
+    #[serde(flatten)]
+    pub pricing: Pricing,
 }
 
 impl ModelPricing {
-    /// A model counts as priced when a rate is non-zero or a currency is set, so a free model
-    /// (0/0 with `USD`) still produces cost 0 and savings.
-    pub fn is_priced(&self) -> bool {
-        self.prompt_per_1m != 0.0 || self.completion_per_1m != 0.0 || !self.currency.is_empty()
+    pub fn new(name: &str, currency: &str, prompt_per_1m: f64, completion_per_1m: f64) -> Self {
+        ModelPricing {
+            name: name.to_string(),
+            pricing: Pricing::new(currency, prompt_per_1m, completion_per_1m),
+        }
     }
 
-    fn rate_sum(&self) -> f64 {
-        self.prompt_per_1m + self.completion_per_1m
-    }
-
-    fn price(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
-        (prompt_tokens as f64 * self.prompt_per_1m
-            + completion_tokens as f64 * self.completion_per_1m)
-            / 1e6
-    }
-}
-
-impl ModelPricing {
     /// The pricing of a configured alias, if its config has a `pricing` block.
     pub fn from_config(model: &vsr_config::ProviderModel) -> Option<Self> {
-        let p = model.pricing.as_ref()?;
         Some(ModelPricing {
             name: model.name.clone(),
-            currency: p.currency.clone().unwrap_or_default(),
-            prompt_per_1m: p.prompt_per_1m.unwrap_or(0.0),
-            completion_per_1m: p.completion_per_1m.unwrap_or(0.0),
+            pricing: model.pricing.clone()?,
         })
     }
 }
@@ -70,12 +52,12 @@ impl CostModel {
     pub fn new(pricing: Vec<ModelPricing>) -> Self {
         let models: Vec<ModelPricing> = pricing
             .into_iter()
-            .filter(ModelPricing::is_priced)
+            .filter(|m| m.pricing.is_priced())
             .collect();
         let mut baseline: Option<usize> = None;
         for (i, m) in models.iter().enumerate() {
             // Strictly greater: an equal sum declared later does not displace the earlier one.
-            if baseline.is_none_or(|b| m.rate_sum() > models[b].rate_sum()) {
+            if baseline.is_none_or(|b| m.pricing.rate_sum() > models[b].pricing.rate_sum()) {
                 baseline = Some(i);
             }
         }
@@ -117,13 +99,14 @@ impl CostModel {
         }
         let selected = self.pricing(alias)?;
         let base = self.baseline()?;
-        let actual = selected.price(prompt_tokens, completion_tokens);
-        let baseline = base.price(prompt_tokens, completion_tokens);
-        let currency = [&selected.currency, &base.currency]
-            .into_iter()
-            .find(|c| !c.is_empty())
-            .cloned()
-            .unwrap_or_else(|| "USD".to_string());
+        let actual = selected.pricing.cost(prompt_tokens, completion_tokens);
+        let baseline = base.pricing.cost(prompt_tokens, completion_tokens);
+        let currency = selected
+            .pricing
+            .currency()
+            .or(base.pricing.currency())
+            .unwrap_or("USD")
+            .to_string();
         Some(CostBreakdown {
             actual,
             baseline,
@@ -148,12 +131,23 @@ mod tests {
     use super::*;
 
     fn p(name: &str, cur: &str, prompt: f64, completion: f64) -> ModelPricing {
-        ModelPricing {
-            name: name.into(),
-            currency: cur.into(),
-            prompt_per_1m: prompt,
-            completion_per_1m: completion,
-        }
+        ModelPricing::new(name, cur, prompt, completion)
+    }
+
+    #[test]
+    fn pricing_cost_is_per_million_tokens() {
+        let p = Pricing::new("EUR", 2.0, 8.0);
+        assert!((p.cost(500_000, 250_000) - 3.0).abs() < 1e-12);
+        assert_eq!(p.cost(0, 0), 0.0);
+        assert_eq!(p.currency(), Some("EUR"));
+        // Only a rate given: the other one is free, and it still counts as priced.
+        let half = Pricing {
+            completion_per_1m: Some(4.0),
+            ..Pricing::default()
+        };
+        assert!(half.is_priced());
+        assert!((half.cost(1_000_000, 1_000_000) - 4.0).abs() < 1e-12);
+        assert!(!Pricing::new("", 0.0, 0.0).is_priced());
     }
 
     #[test]

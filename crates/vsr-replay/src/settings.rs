@@ -3,7 +3,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use serde_json::Value;
+use vsr_config::global::PostgresSettings;
 
 use crate::record::CaptureConfig;
 use crate::store::{Retention, StoreConfig};
@@ -36,12 +36,9 @@ impl ReplaySettings {
                 }
             }
         }
-        let global = vsr_config::global::effective(config.global.as_ref());
-        let rr = &global["services"]["router_replay"];
-        let ttl = rr["ttl_seconds"].as_u64().filter(|t| *t > 0);
-        let store_backend = rr["store_backend"].as_str().unwrap_or("memory").to_string();
-        let pg = &rr["postgres"];
-        let postgres_url = (store_backend == "postgres").then(|| postgres_url(pg));
+        let rr = config.global_settings().router_replay;
+        let ttl = Some(rr.ttl_seconds).filter(|t| *t > 0);
+        let postgres_url = (rr.store_backend == "postgres").then(|| postgres_url(&rr.postgres));
         ReplaySettings {
             capture,
             retention: Retention {
@@ -49,12 +46,9 @@ impl ReplaySettings {
                 per_decision_max_records: per_decision,
                 max_age: ttl.map(Duration::from_secs),
             },
-            store_backend,
+            store_backend: rr.store_backend,
             postgres_url,
-            postgres_schema: pg["table_name"]
-                .as_str()
-                .filter(|s| !s.is_empty())
-                .map(str::to_string),
+            postgres_schema: rr.postgres.table_name,
         }
     }
 
@@ -88,26 +82,19 @@ fn enc(s: &str) -> String {
 }
 
 /// `postgres://user:password@host:port/database?sslmode=...` from the config's fields.
-fn postgres_url(pg: &Value) -> String {
-    let s = |k: &str, d: &str| {
-        pg[k]
-            .as_str()
-            .filter(|v| !v.is_empty())
-            .unwrap_or(d)
-            .to_string()
-    };
-    let port = pg["port"].as_u64().unwrap_or(5432);
-    let user = s("user", "postgres");
-    let auth = match pg["password"].as_str().filter(|p| !p.is_empty()) {
-        Some(pw) => format!("{}:{}", enc(&user), enc(pw)),
-        None => enc(&user),
+fn postgres_url(pg: &PostgresSettings) -> String {
+    let port = pg.port.unwrap_or(5432);
+    let user = pg.user.as_deref().unwrap_or("postgres");
+    let auth = match &pg.password {
+        Some(pw) => format!("{}:{}", enc(user), enc(pw)),
+        None => enc(user),
     };
     let mut url = format!(
         "postgres://{auth}@{}:{port}/{}",
-        s("host", "localhost"),
-        enc(&s("database", "postgres"))
+        pg.host.as_deref().unwrap_or("localhost"),
+        enc(pg.database.as_deref().unwrap_or("postgres"))
     );
-    if let Some(mode) = pg["ssl_mode"].as_str().filter(|m| !m.is_empty()) {
+    if let Some(mode) = &pg.ssl_mode {
         url.push_str(&format!("?sslmode={}", enc(mode)));
     }
     url
@@ -119,14 +106,22 @@ mod tests {
 
     #[test]
     fn postgres_url_from_fields() {
-        let pg = serde_json::json!({"host": "db", "port": 5433, "database": "vsr", "user": "router",
-            "password": "p@ss word", "ssl_mode": "disable"});
+        let s = |v: &str| Some(v.to_string());
+        let pg = PostgresSettings {
+            host: s("db"),
+            port: Some(5433),
+            database: s("vsr"),
+            user: s("router"),
+            password: s("p@ss word"),
+            ssl_mode: s("disable"),
+            table_name: None,
+        };
         assert_eq!(
             postgres_url(&pg),
             "postgres://router:p%40ss%20word@db:5433/vsr?sslmode=disable"
         );
         assert_eq!(
-            postgres_url(&serde_json::json!({})),
+            postgres_url(&PostgresSettings::default()),
             "postgres://postgres@localhost:5432/postgres"
         );
     }

@@ -31,7 +31,4 @@ pub use indexmap::IndexMap;
 pub use record::{RecordFinish, RecordSink, RecordStart, Usage};
 pub use server::{RunningServer, ServeOptions, ServerError, serve};
 pub use settings::{ProxySettings, SettingsError};
-pub use state::{
-    ClassifierFactory, ConfigLoader, LoadedConfig, SettingsOnlyLoader, Shared, ValidatingLoader,
-};
-pub use util::parse_duration;
+pub use state::{ClassifierFactory, ConfigLoader, LoadedConfig, Shared, ValidatingLoader};

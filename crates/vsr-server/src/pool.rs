@@ -321,10 +321,16 @@ mod tests {
             ));
         }
         let y = format!(
-            "providers:\n  models:\n    - name: m\n      backend_refs:\n{refs}      reliability: {{lb_policy: {policy}, consecutive_5xx: {eject}, base_ejection_time: 60s}}\n"
+            "version: v0.3\nrouting: {{}}\nproviders:\n  models:\n    - name: m\n      backend_refs:\n{refs}      reliability: {{lb_policy: {policy}, consecutive_5xx: {eject}, base_ejection_time: 60s}}\n"
         );
-        let (s, _) = ProxySettings::from_yaml(&y, "t").unwrap();
-        Arc::new(Pool::new(&s.models["m"]))
+        let (mut s, _) = ProxySettings::from_yaml(&y, "t").unwrap();
+        let m = s.models.get_mut("m").unwrap();
+        // The config reads weight 0 as 1 (upstream); the pool's own zero-weight rule is
+        // exercised by setting the weights directly.
+        for (b, w) in m.backends.iter_mut().zip(weights) {
+            b.weight = *w;
+        }
+        Arc::new(Pool::new(m))
     }
 
     #[test]

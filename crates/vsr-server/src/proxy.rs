@@ -859,17 +859,11 @@ impl ObserveState {
             m.error(&self.alias, "cancellation");
         }
         if let Some(u) = &self.usage {
-            let cost = self.pricing.as_ref().and_then(|p| {
-                let priced =
-                    p.currency.is_some() || p.prompt_per_1m != 0.0 || p.completion_per_1m != 0.0;
-                priced.then(|| {
-                    (
-                        (u.prompt_tokens as f64 * p.prompt_per_1m
-                            + u.completion_tokens as f64 * p.completion_per_1m)
-                            / 1e6,
-                        p.currency.as_deref().unwrap_or("USD"),
-                    )
-                })
+            let cost = self.pricing.as_ref().filter(|p| p.is_priced()).map(|p| {
+                (
+                    p.cost(u.prompt_tokens, u.completion_tokens),
+                    p.currency().unwrap_or("USD"),
+                )
             });
             m.usage(&self.alias, u.prompt_tokens, u.completion_tokens, cost);
         }

@@ -19,7 +19,7 @@ use crate::settings::ProxySettings;
 pub struct LoadedConfig {
     pub settings: ProxySettings,
     pub classifier: Arc<dyn Classifier>,
-    /// The source document as JSON (`GET /config/router`).
+    /// The loaded config as JSON (`GET /config/router`).
     pub source: serde_json::Value,
     pub warnings: Vec<String>,
 }
@@ -71,13 +71,10 @@ impl ValidatingLoader {
 impl ConfigLoader for ValidatingLoader {
     fn load(&self, path: &Path) -> Result<LoadedConfig, String> {
         let origin = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{origin}: {e}"))?;
-        let loaded = vsr_config::load_str(&text, &origin).map_err(|e| e.to_string())?;
+        let loaded = vsr_config::load_file(path).map_err(|e| e.to_string())?;
         let settings =
             ProxySettings::from_config(&loaded.config, &origin).map_err(|e| e.to_string())?;
-        let doc: serde_yaml::Value =
-            serde_yaml::from_str(&text).map_err(|e| format!("{origin}: {e}"))?;
-        let source = crate::settings::yaml_to_json(&doc, &origin).map_err(|e| e.to_string())?;
+        let source = crate::settings::source_json(&loaded.config);
         let classifier = match &self.factory {
             Some(f) => f(&loaded.config, &settings).map_err(|e| format!("{origin}: {e}"))?,
             None => Arc::new(FallbackClassifier::new(&settings)),
@@ -87,22 +84,6 @@ impl ConfigLoader for ValidatingLoader {
             settings,
             source,
             warnings: loaded.warnings.iter().map(|w| w.to_string()).collect(),
-        })
-    }
-}
-
-/// Parses only the data-plane subset, leniently (no schema validation); routes every auto
-/// request to the default model. For tests and tools that build partial configs.
-pub struct SettingsOnlyLoader;
-
-impl ConfigLoader for SettingsOnlyLoader {
-    fn load(&self, path: &Path) -> Result<LoadedConfig, String> {
-        let (settings, source) = ProxySettings::load_file(path).map_err(|e| e.to_string())?;
-        Ok(LoadedConfig {
-            classifier: Arc::new(FallbackClassifier::new(&settings)),
-            settings,
-            source,
-            warnings: Vec::new(),
         })
     }
 }

@@ -16,17 +16,8 @@ use crate::set::SignalResult;
 use crate::stopwords::is_stop_word;
 use crate::text::{is_cjk, is_word_char, levenshtein, on_boundaries, words};
 
-/// How the keywords of a rule combine.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KeywordOperator {
-    /// At least one keyword.
-    #[default]
-    Or,
-    /// Every keyword.
-    And,
-    /// No keyword.
-    Nor,
-}
+// The config vocabulary is the runtime one: decoded once in vsr-config.
+pub use vsr_config::vocab::{KeywordMatch, KeywordOperator};
 
 /// How one keyword is compared with the text.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -38,27 +29,6 @@ pub enum KeywordMethod {
     Bm25,
     /// Character n-gram similarity of the keyword and a same-length word window (`ngram`).
     Ngram,
-}
-
-/// Which matching rules fire for one request.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
-pub enum KeywordMatch {
-    /// Only the first matching rule in declaration order; later rules stay unmatched.
-    #[default]
-    First,
-    /// Every matching rule.
-    All,
-}
-
-impl KeywordMatch {
-    /// The config spelling (`first` / `all`); anything else is `None`.
-    pub fn parse(s: &str) -> Option<Self> {
-        match s {
-            "first" => Some(Self::First),
-            "all" => Some(Self::All),
-            _ => None,
-        }
-    }
 }
 
 /// One keyword rule as written in the config.
@@ -665,8 +635,9 @@ mod tests {
             KeywordFamily::new(&specs).map(|f| f.mode).ok(),
             Some(KeywordMatch::First)
         );
+        use vsr_config::vocab::Vocab;
         assert_eq!(KeywordMatch::parse("all"), Some(KeywordMatch::All));
-        assert_eq!(KeywordMatch::parse("ALL"), None);
+        assert_eq!(KeywordMatch::parse("every"), None);
     }
 
     #[test]

@@ -71,48 +71,41 @@ pub struct TracingConfig {
 }
 
 impl TracingConfig {
-    /// Reads the `tracing` object of the config's `observability` block. `Ok(None)` when it is
-    /// absent or `enabled` is not `true`.
-    pub fn from_json(v: &Value) -> Result<Option<TracingConfig>, TelemetryError> {
+    /// Checks what the exporter can do: `exporter_type` must be `otlp` (or empty), the
+    /// endpoint `host:port` or an `http://` URL (`/v1/traces` added when it has no path), and a
+    /// ratio in 0..=1. The config crate types the block; this is where it meets the exporter.
+    pub fn new(
+        exporter_type: &str,
+        endpoint: &str,
+        sampler: Sampler,
+        service_name: &str,
+        service_version: &str,
+        deployment_environment: &str,
+    ) -> Result<TracingConfig, TelemetryError> {
         let err = |m: String| TelemetryError::Tracing(m);
-        if v.get("enabled").and_then(Value::as_bool) != Some(true) {
-            return Ok(None);
-        }
-        let str_at = |p: &str| v.pointer(p).and_then(Value::as_str).map(str::trim);
-        if let Some(t) = str_at("/exporter/type")
-            && !t.eq_ignore_ascii_case("otlp")
-        {
+        let t = exporter_type.trim();
+        if !t.is_empty() && !t.eq_ignore_ascii_case("otlp") {
             return Err(err(format!(
                 "exporter.type `{t}` is not supported (only otlp)"
             )));
         }
-        let endpoint =
-            endpoint_url(str_at("/exporter/endpoint").unwrap_or("localhost:4318")).map_err(err)?;
-        let rate = v.pointer("/sampling/rate").and_then(Value::as_f64);
-        let sampler = match str_at("/sampling/type").unwrap_or("always_on") {
-            "always_on" | "parentbased_always_on" => Sampler::AlwaysOn,
-            "always_off" | "parentbased_always_off" => Sampler::AlwaysOff,
-            "traceidratio" | "parentbased_traceidratio" | "probabilistic" | "ratio" => {
-                let r = rate.unwrap_or(1.0);
-                if !(0.0..=1.0).contains(&r) {
-                    return Err(err(format!("sampling.rate {r} is outside 0..=1")));
-                }
-                Sampler::TraceIdRatio(r)
-            }
-            other => {
-                return Err(err(format!(
-                    "sampling.type `{other}` (expected always_on, always_off or traceidratio)"
-                )));
-            }
+        if let Sampler::TraceIdRatio(r) = sampler
+            && !(0.0..=1.0).contains(&r)
+        {
+            return Err(err(format!("sampling.rate {r} is outside 0..=1")));
+        }
+        let endpoint = match endpoint.trim() {
+            "" => "localhost:4318",
+            e => e,
         };
-        let owned = |p: &str| str_at(p).filter(|s| !s.is_empty()).map(str::to_string);
-        Ok(Some(TracingConfig {
-            endpoint,
+        let owned = |s: &str| Some(s.trim().to_string()).filter(|s| !s.is_empty());
+        Ok(TracingConfig {
+            endpoint: endpoint_url(endpoint).map_err(err)?,
             sampler,
-            service_name: owned("/resource/service_name").unwrap_or_else(|| "vllm-sr".into()),
-            service_version: owned("/resource/service_version"),
-            deployment_environment: owned("/resource/deployment_environment"),
-        }))
+            service_name: owned(service_name).unwrap_or_else(|| "vllm-sr".into()),
+            service_version: owned(service_version),
+            deployment_environment: owned(deployment_environment),
+        })
     }
 }
 
@@ -486,34 +479,29 @@ mod tests {
     use super::*;
 
     #[test]
-    fn config_block_resolves_and_defaults_off() {
-        assert_eq!(TracingConfig::from_json(&json!({})).unwrap(), None);
-        assert_eq!(
-            TracingConfig::from_json(&json!({"enabled": false, "exporter": {"endpoint": "x:1"}}))
-                .unwrap(),
-            None
-        );
-        let c = TracingConfig::from_json(&json!({
-            "enabled": true,
-            "exporter": {"type": "otlp", "endpoint": "collector:4318", "insecure": true},
-            "sampling": {"type": "traceidratio", "rate": 0.25},
-            "resource": {"service_name": "sr", "service_version": "v1"}
-        }))
-        .unwrap()
+    fn settings_resolve_to_an_exporter_config() {
+        let c = TracingConfig::new(
+            "otlp",
+            "collector:4318",
+            Sampler::TraceIdRatio(0.25),
+            "sr",
+            "v1",
+            "",
+        )
         .unwrap();
         assert_eq!(c.endpoint, "http://collector:4318/v1/traces");
         assert_eq!(c.sampler, Sampler::TraceIdRatio(0.25));
         assert_eq!(c.service_name, "sr");
         assert_eq!(c.service_version.as_deref(), Some("v1"));
         assert_eq!(c.deployment_environment, None);
-        for bad in [
-            json!({"enabled": true, "exporter": {"endpoint": "https://c:4318"}}),
-            json!({"enabled": true, "exporter": {"type": "zipkin"}}),
-            json!({"enabled": true, "sampling": {"type": "traceidratio", "rate": 2.0}}),
-            json!({"enabled": true, "sampling": {"type": "sometimes"}}),
-        ] {
-            assert!(TracingConfig::from_json(&bad).is_err(), "{bad}");
-        }
+        let d = TracingConfig::new("", "", Sampler::AlwaysOn, "", "", "").unwrap();
+        assert_eq!(d.endpoint, "http://localhost:4318/v1/traces");
+        assert_eq!(d.service_name, "vllm-sr");
+        assert!(
+            TracingConfig::new("otlp", "https://c:4318", Sampler::AlwaysOn, "", "", "").is_err()
+        );
+        assert!(TracingConfig::new("zipkin", "c:1", Sampler::AlwaysOn, "", "", "").is_err());
+        assert!(TracingConfig::new("otlp", "c:1", Sampler::TraceIdRatio(2.0), "", "", "").is_err());
         assert_eq!(
             endpoint_url("http://c:4318/custom/path").unwrap(),
             "http://c:4318/custom/path"

@@ -98,6 +98,11 @@ broken! {
     version_other_than_v03_is_a_warning: "version: v0.3" => "version: v0.4";
     complexity_reference_with_unknown_level: "            name: math\n" => "            name: math\n          - type: complexity\n            name: hardness:extreme\n";
     removed_normalize_by: "          type: count\n" => "          type: count\n          normalize_by: words\n";
+    unknown_partition_semantics: "semantics: softmax_exclusive" => "semantics: softmax_exclusiv";
+    unknown_aggregation_method: "        threshold: 0.6\n" => "        threshold: 0.6\n        aggregation_method: median\n";
+    unknown_lb_policy: "        - endpoint: vllm:8001\n" => "        - endpoint: vllm:8001\n      reliability: {lb_policy: least_requests}\n";
+    unknown_structure_feature_type: "          type: count\n" => "          type: cnt\n";
+    unknown_jailbreak_method: "    context:\n" => "    jailbreak:\n      - {name: jb, method: clasifier}\n    context:\n";
     legacy_model_selection_algorithm: "      tier: 1\n" => "      tier: 1\n      modelSelectionAlgorithm: elo\n";
     legacy_provider_endpoints: "      reasoning_family: qwen3\n" => "      reasoning_family: qwen3\n      endpoints: [vllm:8000]\n";
     backend_ref_without_endpoint: "        - endpoint: vllm:8001\n" => "        - name: nowhere\n";
@@ -134,8 +139,8 @@ fn global_settings_apply_defaults_under_overrides() {
     let s = cfg.global_settings();
     assert_eq!(s.embedding_top_k, 3);
     assert_eq!(s.embedding_min_score_threshold, 0.5);
-    assert_eq!(s.strategy, "priority");
-    assert_eq!(s.keyword_match, "first");
+    assert_eq!(s.strategy, vsr_config::vocab::Strategy::Priority);
+    assert_eq!(s.keyword_match, vsr_config::vocab::KeywordMatch::First);
 }
 
 #[test]
@@ -144,7 +149,10 @@ fn keyword_match_is_first_or_all() {
     let cfg = load_str(&with("all"), "g.yaml")
         .unwrap_or_else(|e| panic!("{e}"))
         .config;
-    assert_eq!(cfg.global_settings().keyword_match, "all");
+    assert_eq!(
+        cfg.global_settings().keyword_match,
+        vsr_config::vocab::KeywordMatch::All
+    );
     let err = render(&with("every"));
     assert!(err.starts_with("error: broken.yaml:"), "{err}");
     assert!(

@@ -133,12 +133,7 @@ pub fn sample_records(n: usize, seed: u64) -> Vec<ReplayRecord> {
         MODELS
             .iter()
             .zip([(0.0, 0.0), (0.01, 0.04), (1.2, 4.8), (1.8, 7.2)])
-            .map(|(m, (p, c))| vsr_replay::ModelPricing {
-                name: m.to_string(),
-                currency: "USD".into(),
-                prompt_per_1m: p,
-                completion_per_1m: c,
-            })
+            .map(|(m, (p, c))| vsr_replay::ModelPricing::new(m, "USD", p, c))
             .collect(),
     );
     (0..n)

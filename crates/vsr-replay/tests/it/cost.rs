@@ -18,12 +18,12 @@ fn balance_pricing() -> Option<Vec<ModelPricing>> {
             .filter(|m| m.get("pricing").is_some())
             .map(|m| {
                 let p = &m["pricing"];
-                ModelPricing {
-                    name: m["name"].as_str().unwrap().to_string(),
-                    currency: p["currency"].as_str().unwrap_or("").to_string(),
-                    prompt_per_1m: p["prompt_per_1m"].as_f64().unwrap_or(0.0),
-                    completion_per_1m: p["completion_per_1m"].as_f64().unwrap_or(0.0),
-                }
+                ModelPricing::new(
+                    m["name"].as_str().unwrap(),
+                    p["currency"].as_str().unwrap_or(""),
+                    p["prompt_per_1m"].as_f64().unwrap_or(0.0),
+                    p["completion_per_1m"].as_f64().unwrap_or(0.0),
+                )
             })
             .collect(),
     )

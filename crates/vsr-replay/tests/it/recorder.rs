@@ -30,18 +30,8 @@ fn settings() -> ReplaySettings {
 
 fn costs() -> CostModel {
     CostModel::new(vec![
-        ModelPricing {
-            name: "qwen/qwen3.5-rocm".into(),
-            currency: "USD".into(),
-            prompt_per_1m: 0.0,
-            completion_per_1m: 0.0,
-        },
-        ModelPricing {
-            name: "anthropic/claude-opus-4.6".into(),
-            currency: "USD".into(),
-            prompt_per_1m: 1.8,
-            completion_per_1m: 7.2,
-        },
+        ModelPricing::new("qwen/qwen3.5-rocm", "USD", 0.0, 0.0),
+        ModelPricing::new("anthropic/claude-opus-4.6", "USD", 1.8, 7.2),
     ])
 }
 

@@ -148,8 +148,10 @@ async fn backend_failures_502_503_504() {
         "retry_count: 0",
         "300ms",
     );
-    // 503: an alias with no backends at all.
-    let yaml = format!("{yaml}    - name: empty\n      backend_refs: []\n");
+    // 503: an alias with no backends at all (metadata only, which the config allows).
+    let yaml = format!(
+        "{yaml}    - name: empty\n      provider_model_id: empty-up\n      backend_refs: []\n"
+    );
     let r = router_with(&yaml, |_| {}).await;
     let c = client();
     let url = format!("{}/v1/chat/completions", r.base);

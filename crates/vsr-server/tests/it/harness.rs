@@ -1,7 +1,7 @@
 //! Test harness: sim backends, a router over a generated config, the workspace's test HTTP client (`vsr_testkit::http`), and a
 //! keyword classifier standing in for the engine.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -9,8 +9,8 @@ use serde_json::Value;
 use vsr_engine::{EvalMode, RoutingResult};
 use vsr_server::sim::{self, SimOptions, SimServer};
 use vsr_server::{
-    Classifier, ClassifyError, ConfigLoader, LoadedConfig, ProxySettings, RecordFinish, RecordSink,
-    RecordStart, RunningServer, ServeOptions,
+    Classifier, ClassifyError, ProxySettings, RecordFinish, RecordSink, RecordStart, RunningServer,
+    ServeOptions, ValidatingLoader,
 };
 use vsr_signals::RequestView;
 
@@ -122,19 +122,13 @@ impl Classifier for KeywordClassifier {
     }
 }
 
-pub struct KeywordLoader;
-
-impl ConfigLoader for KeywordLoader {
-    fn load(&self, path: &Path) -> Result<LoadedConfig, String> {
-        let (settings, source) = ProxySettings::load_file(path).map_err(|e| e.to_string())?;
+/// The production loader (`vsr-config` validation, then the typed settings) with
+/// [`KeywordClassifier`] routing.
+pub fn keyword_loader() -> ValidatingLoader {
+    ValidatingLoader::with_classifier(|_config, settings: &ProxySettings| {
         let default_model = settings.default_model.clone().unwrap_or_default();
-        Ok(LoadedConfig {
-            settings,
-            classifier: Arc::new(KeywordClassifier::new(default_model)),
-            source,
-            warnings: vec![],
-        })
-    }
+        Ok(Arc::new(KeywordClassifier::new(default_model)) as Arc<dyn Classifier>)
+    })
 }
 
 /// Records what the proxy reports.
@@ -186,8 +180,10 @@ fn fastrand_u64() -> u64 {
     N.fetch_add(1, Ordering::Relaxed)
 }
 
-/// Two aliases: `a` (upstream id `a-up`, default) and `b` (qwen3 family), both on the given
-/// backends. `extra` is appended under `providers.models` entry `a`'s reliability.
+/// A complete config the real loader accepts: two aliases, `a` (upstream id `a-up`, default)
+/// and `b` (qwen3 family), both on the given backends; `a_reliability` goes inside `a`'s
+/// `reliability: {...}`. `providers.models` comes last, so tests may append aliases. The
+/// listener port is a placeholder: the tests listen on `listen_override`.
 pub fn config_yaml(
     a_backends: &[String],
     b_backends: &[String],
@@ -202,8 +198,9 @@ pub fn config_yaml(
     };
     format!(
         "version: v0.3
+routing: {{}}
 listeners:
-  - {{name: http, address: 127.0.0.1, port: 0, timeout: {timeout}}}
+  - {{name: http, address: 127.0.0.1, port: 9, timeout: {timeout}}}
 providers:
   defaults:
     default_model: a
@@ -230,7 +227,7 @@ pub async fn router_with(yaml: &str, tweak: impl FnOnce(&mut ServeOptions)) -> R
     let dir = temp_dir();
     let config = dir.0.join("config.yaml");
     std::fs::write(&config, yaml).unwrap();
-    let mut opts = ServeOptions::new(&config, Arc::new(KeywordLoader));
+    let mut opts = ServeOptions::new(&config, Arc::new(keyword_loader()));
     opts.listen_override = Some(([127, 0, 0, 1], 0).into());
     opts.watch_interval = Some(Duration::from_millis(50));
     tweak(&mut opts);

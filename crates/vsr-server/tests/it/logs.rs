@@ -3,15 +3,13 @@
 //! the binary installs, on the test's thread (the server runs on that thread's runtime).
 
 use std::io::Write;
-use std::path::Path;
+
 use std::sync::{Arc, Mutex};
 
 use serde_json::{Value, json};
 use tracing_subscriber::layer::SubscriberExt;
 use vsr_engine::RoutingResult;
-use vsr_server::{
-    Classifier, ClassifyError, ConfigLoader, LoadedConfig, ProxySettings, ServeOptions,
-};
+use vsr_server::{Classifier, ClassifyError, ServeOptions, ValidatingLoader};
 use vsr_signals::RequestView;
 use vsr_telemetry::{LogFormat, LogLevel, LogOptions};
 
@@ -84,18 +82,9 @@ impl Classifier for Failing {
     }
 }
 
-struct FailingLoader;
-
-impl ConfigLoader for FailingLoader {
-    fn load(&self, path: &Path) -> Result<LoadedConfig, String> {
-        let (settings, source) = ProxySettings::load_file(path).map_err(|e| e.to_string())?;
-        Ok(LoadedConfig {
-            settings,
-            classifier: Arc::new(Failing),
-            source,
-            warnings: vec![],
-        })
-    }
+/// The production loader with a classifier that always fails.
+fn failing_loader() -> ValidatingLoader {
+    ValidatingLoader::with_classifier(|_, _| Ok(Arc::new(Failing) as Arc<dyn Classifier>))
 }
 
 #[tokio::test]
@@ -103,7 +92,7 @@ async fn a_failed_classification_logs_one_warning_and_uses_the_default() {
     let s = sim(&["a-up", "b"], |_| {}).await;
     let e = vec![s.addr.to_string()];
     let r = router_with(&config_yaml(&e, &e, "", "30s"), |o: &mut ServeOptions| {
-        o.loader = Arc::new(FailingLoader);
+        o.loader = Arc::new(failing_loader());
     })
     .await;
     let cap = Captured::default();

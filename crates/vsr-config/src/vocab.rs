@@ -1,0 +1,265 @@
+//! Closed vocabularies of the config: the string fields whose value is one of a fixed set.
+//! Each is a Rust enum decoded once, in `decode`, with an allowed-values (and did-you-mean)
+//! error at the value's line:column; consumers match on the enum instead of comparing strings.
+
+use std::fmt;
+
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
+
+/// A closed set of config spellings.
+pub trait Vocab: Sized + Copy + 'static {
+    /// What the value is, for error messages (`lb_policy`, `partition semantics`, …).
+    const WHAT: &'static str;
+    /// Every value, in declaration order.
+    const ALL: &'static [Self];
+    /// The canonical spelling (what export writes).
+    fn as_str(self) -> &'static str;
+
+    /// Trimmed and ASCII-case-insensitive, as the original compares these.
+    fn parse(text: &str) -> Option<Self> {
+        let t = text.trim();
+        Self::ALL
+            .iter()
+            .copied()
+            .find(|v| v.as_str().eq_ignore_ascii_case(t))
+    }
+
+    /// The canonical spellings, in declaration order.
+    fn names() -> Vec<&'static str> {
+        Self::ALL.iter().map(|v| v.as_str()).collect()
+    }
+}
+
+/// Declares a [`Vocab`] enum: `Variant = "spelling"`, with `Display` and serde as the spelling.
+macro_rules! vocab {
+    ($(#[$m:meta])* pub enum $name:ident as $what:literal {
+        $($(#[$vm:meta])* $var:ident = $text:literal),+ $(,)?
+    }) => {
+        $(#[$m])*
+        #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+        pub enum $name { $($(#[$vm])* $var),+ }
+
+        impl Vocab for $name {
+            const WHAT: &'static str = $what;
+            const ALL: &'static [Self] = &[$($name::$var),+];
+            fn as_str(self) -> &'static str {
+                match self { $($name::$var => $text),+ }
+            }
+        }
+
+        impl fmt::Display for $name {
+            fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+
+        impl Serialize for $name {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                s.serialize_str(self.as_str())
+            }
+        }
+
+        impl<'de> Deserialize<'de> for $name {
+            fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+                let text = String::deserialize(d)?;
+                <$name as Vocab>::parse(&text).ok_or_else(|| {
+                    serde::de::Error::custom(unknown_message::<$name>(&text))
+                })
+            }
+        }
+    };
+}
+
+/// `unknown <what> "x": expected a, b or c; did you mean "b"?`
+pub fn unknown_message<V: Vocab>(text: &str) -> String {
+    let names = V::names();
+    let list = match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        _ => names.join(""),
+    };
+    let hint = crate::decode::suggest(text.trim(), &names)
+        .map(|s| format!("; did you mean {s:?}?"))
+        .unwrap_or_default();
+    format!("unknown {} {text:?}: expected {list}{hint}", V::WHAT)
+}
+
+vocab! {
+    /// `providers.models[].reliability.lb_policy`.
+    #[derive(Default)]
+    pub enum LbPolicy as "lb_policy" {
+        #[default]
+        RoundRobin = "round_robin",
+        LeastRequest = "least_request",
+        Random = "random",
+    }
+}
+
+vocab! {
+    /// `global.router.strategy`: how matched decisions without a tier are ordered.
+    #[derive(Default)]
+    pub enum Strategy as "strategy" {
+        /// Priority, then confidence, then name.
+        #[default]
+        Priority = "priority",
+        /// Confidence, then priority, then name.
+        Confidence = "confidence",
+    }
+}
+
+vocab! {
+    /// `global.router.keyword_match` (our extension).
+    #[derive(Default)]
+    pub enum KeywordMatch as "keyword_match" {
+        /// Only the first matching rule in declaration order; later rules stay unmatched
+        /// (the v0.3 semantics).
+        #[default]
+        First = "first",
+        /// Every matching rule.
+        All = "all",
+    }
+}
+
+vocab! {
+    /// `global.services.observability.tracing.sampling.type`.
+    #[derive(Default)]
+    pub enum SamplingType as "sampling type" {
+        #[default]
+        AlwaysOn = "always_on",
+        AlwaysOff = "always_off",
+        /// Samples `rate` of the traces, by trace id.
+        TraceIdRatio = "traceidratio",
+        /// The original's other spelling of `traceidratio`.
+        Probabilistic = "probabilistic",
+    }
+}
+
+vocab! {
+    /// `global.router.config_source`.
+    #[derive(Default)]
+    pub enum ConfigSource as "config_source" {
+        #[default]
+        File = "file",
+        Kubernetes = "kubernetes",
+    }
+}
+
+vocab! {
+    /// A keyword rule's `operator`: how its keywords combine.
+    #[derive(Default)]
+    pub enum KeywordOperator as "keyword operator" {
+        /// Every keyword.
+        And = "AND",
+        /// At least one keyword.
+        #[default]
+        Or = "OR",
+        /// Matches when none of the keywords occurs.
+        Nor = "NOR",
+    }
+}
+
+vocab! {
+    /// A keyword rule's `method`.
+    pub enum KeywordMethod as "keyword method" {
+        /// Literal keywords with word boundaries (the default; `fuzzy_match` adds fuzzy matching).
+        Regex = "regex",
+        Bm25 = "bm25",
+        Ngram = "ngram",
+        /// Regex matching with fuzzy matching on (the upstream reference config's spelling).
+        Fuzzy = "fuzzy",
+    }
+}
+
+vocab! {
+    /// An embedding rule's `aggregation_method` over its candidates' similarities.
+    pub enum AggregationMethod as "aggregation_method" {
+        Mean = "mean",
+        Max = "max",
+        /// Matches when any candidate passes the threshold.
+        Any = "any",
+    }
+}
+
+vocab! {
+    /// A jailbreak rule's `method`.
+    pub enum JailbreakMethod as "jailbreak method" {
+        Classifier = "classifier",
+        Contrastive = "contrastive",
+        Hybrid = "hybrid",
+    }
+}
+
+vocab! {
+    /// A projection partition's `semantics`.
+    #[derive(Default)]
+    pub enum PartitionSemantics as "partition semantics" {
+        /// The best member wins with its own confidence.
+        #[default]
+        Exclusive = "exclusive",
+        /// The best member wins with its softmax share (at `temperature`).
+        SoftmaxExclusive = "softmax_exclusive",
+    }
+}
+
+vocab! {
+    /// A structure feature's `type`.
+    #[derive(Default)]
+    pub enum FeatureType as "structure feature type" {
+        #[default]
+        Exists = "exists",
+        Count = "count",
+        Density = "density",
+        Sequence = "sequence",
+    }
+}
+
+vocab! {
+    /// A structure feature source's `type`.
+    #[derive(Default)]
+    pub enum SourceType as "structure source type" {
+        #[default]
+        Regex = "regex",
+        KeywordSet = "keyword_set",
+        Sequence = "sequence",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_is_trimmed_case_insensitive_and_closed() {
+        assert_eq!(
+            LbPolicy::parse(" Least_Request "),
+            Some(LbPolicy::LeastRequest)
+        );
+        assert_eq!(KeywordOperator::parse("nor"), Some(KeywordOperator::Nor));
+        assert_eq!(LbPolicy::parse("fastest"), None);
+        for v in SamplingType::ALL {
+            assert_eq!(SamplingType::parse(v.as_str()), Some(*v));
+        }
+    }
+
+    #[test]
+    fn unknown_values_list_the_allowed_ones_and_suggest() {
+        let m = unknown_message::<LbPolicy>("least_requests");
+        assert_eq!(
+            m,
+            "unknown lb_policy \"least_requests\": expected round_robin, least_request or random; did you mean \"least_request\"?"
+        );
+        assert!(!unknown_message::<Strategy>("zzzzzz").contains("did you mean"));
+    }
+
+    #[test]
+    fn serde_uses_the_spelling() {
+        assert_eq!(
+            serde_json::to_value(SamplingType::TraceIdRatio).unwrap(),
+            "traceidratio"
+        );
+        let e = serde_json::from_value::<Strategy>(serde_json::json!("prio")).unwrap_err();
+        assert!(
+            e.to_string().contains("expected priority or confidence"),
+            "{e}"
+        );
+    }
+}
