@@ -139,18 +139,13 @@ impl RecordSink for Replay {
     }
 
     fn finish(&self, id: &str, f: RecordFinish) {
-        let usage = f.usage.as_ref().map(|u| vsr_replay::Usage {
-            prompt_tokens: u.prompt_tokens,
-            completion_tokens: u.completion_tokens,
-            cached_tokens: None,
-        });
         self.recorder.finish(
             id,
             &FinishInfo {
                 status: f.status,
                 streaming: f.streaming,
                 from_cache: false,
-                usage,
+                usage: f.usage,
                 response_body: &f.response_body,
                 ttft_ms: f
                     .ttft

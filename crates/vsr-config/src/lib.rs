@@ -18,6 +18,7 @@ pub mod global;
 pub mod model;
 pub mod probes;
 pub mod units;
+mod usage;
 pub mod validate;
 pub mod vocab;
 mod yaml;
@@ -27,6 +28,7 @@ use std::path::Path;
 pub use decode::SpanIndex;
 pub use diag::{ConfigError, Diagnostic, Severity};
 pub use model::*;
+pub use usage::Usage;
 pub use yaml::Pos;
 
 /// A successfully loaded config and the warnings found on the way.

@@ -9,7 +9,7 @@
 //! - [`Recorder`]: start a record at the decision, finish it with the response (the server hook).
 //! - [`http`]: the replay API as pure functions, for any HTTP framework to mount.
 //! - [`ReplaySettings`]: capture, retention and store from a loaded `vsr-config` config.
-//! - [`Usage`], [`StreamAccumulator`]: usage and text from responses and SSE streams.
+//! - [`Usage`]: token counts, the workspace's one type (`vsr_config::Usage`).
 pub mod cost;
 pub mod http;
 pub mod query;
@@ -18,7 +18,6 @@ pub mod recorder;
 pub mod settings;
 pub mod store;
 pub mod time;
-pub mod usage;
 pub mod writer;
 
 pub use cost::{CostBreakdown, CostModel, ModelPricing};
@@ -35,5 +34,5 @@ pub use store::{
     open_store,
 };
 pub use time::Timestamp;
-pub use usage::{StreamAccumulator, Usage};
+pub use vsr_config::Usage;
 pub use writer::{ReplayWriter, WriterConfig, WriterStats};

@@ -8,8 +8,8 @@ use crate::cost::CostModel;
 use crate::record::ReplayRecord;
 use crate::settings::ReplaySettings;
 use crate::time::Timestamp;
-use crate::usage::Usage;
 use crate::writer::ReplayWriter;
+use vsr_config::Usage;
 
 /// What the proxy knows when the decision is made.
 #[derive(Debug, Clone, Default)]

@@ -832,7 +832,7 @@ impl ObserveState {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
             return;
         };
-        if let Some(u) = parse_usage(&v) {
+        if let Some(u) = Usage::from_response(&v) {
             self.usage = Some(u);
         }
         if recording
@@ -878,7 +878,7 @@ impl ObserveState {
                 RecordFinish {
                     status: self.status,
                     streaming: self.sse,
-                    usage: self.usage.clone(),
+                    usage: self.usage,
                     response_body,
                     completed,
                     ttft: self.ttft,
@@ -895,37 +895,10 @@ fn contains(hay: &[u8], needle: &[u8]) -> bool {
 /// Reads `usage` from a completion without building a JSON tree (other fields are skipped).
 fn usage_only(body: &[u8]) -> Option<Usage> {
     #[derive(serde::Deserialize)]
-    struct Counts {
-        #[serde(default)]
-        prompt_tokens: u64,
-        #[serde(default)]
-        completion_tokens: u64,
-    }
-    #[derive(serde::Deserialize)]
     struct WithUsage {
-        usage: Option<Counts>,
+        usage: Option<serde_json::Value>,
     }
-    let u = serde_json::from_slice::<WithUsage>(body).ok()?.usage?;
-    let total = u.prompt_tokens + u.completion_tokens;
-    (total > 0).then_some(Usage {
-        prompt_tokens: u.prompt_tokens,
-        completion_tokens: u.completion_tokens,
-        total_tokens: total,
-    })
-}
-
-pub fn parse_usage(v: &serde_json::Value) -> Option<Usage> {
-    let u = v.get("usage")?;
-    let get = |k: &str| u.get(k).and_then(|x| x.as_u64()).unwrap_or(0);
-    let (p, c) = (get("prompt_tokens"), get("completion_tokens"));
-    if p + c == 0 {
-        return None;
-    }
-    Some(Usage {
-        prompt_tokens: p,
-        completion_tokens: c,
-        total_tokens: p + c,
-    })
+    Usage::from_usage(&serde_json::from_slice::<WithUsage>(body).ok()?.usage?)
 }
 
 /// Passes upstream frames through unchanged, observing them; enforces the idle timeout.
@@ -1011,5 +984,26 @@ impl Body for Observed {
 impl Drop for Observed {
     fn drop(&mut self) {
         self.st.finish(false);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_read_without_the_rest_of_the_body_and_keeps_cached_tokens() {
+        let body = br#"{"id":"x","choices":[{"message":{"content":"hi"}}],
+            "usage":{"prompt_tokens":7,"completion_tokens":3,"prompt_tokens_details":{"cached_tokens":5}}}"#;
+        assert_eq!(
+            usage_only(body),
+            Some(Usage {
+                prompt_tokens: 7,
+                completion_tokens: 3,
+                cached_tokens: Some(5)
+            })
+        );
+        assert_eq!(usage_only(br#"{"id":"x"}"#), None);
+        assert_eq!(usage_only(b"not json"), None);
     }
 }

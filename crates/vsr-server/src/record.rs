@@ -23,12 +23,7 @@ pub struct RecordStart<'a> {
     pub fast_response: bool,
 }
 
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct Usage {
-    pub prompt_tokens: u64,
-    pub completion_tokens: u64,
-    pub total_tokens: u64,
-}
+pub use vsr_config::Usage;
 
 #[derive(Debug, Clone, Serialize)]
 pub struct RecordFinish {

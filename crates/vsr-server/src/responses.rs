@@ -12,6 +12,7 @@ use serde_json::{Value, json};
 
 use crate::body::{BoxError, RespBody};
 use crate::error::ApiError;
+use crate::record::Usage;
 use crate::util::{hex_id, unix_now};
 
 /// Responses request → chat completions request body.
@@ -91,15 +92,12 @@ fn message_item(item_id: &str, text: &str, status: &str) -> Value {
            "content": [{"type": "output_text", "text": text, "annotations": []}]})
 }
 
-fn usage_of(u: Option<&Value>) -> Value {
-    let get = |k: &str| {
-        u.and_then(|u| u.get(k))
-            .and_then(|v| v.as_u64())
-            .unwrap_or(0)
-    };
-    let (i, o) = (get("prompt_tokens"), get("completion_tokens"));
-    json!({"input_tokens": i, "output_tokens": o, "total_tokens": i + o,
-           "input_tokens_details": {"cached_tokens": 0},
+/// The Responses API's `usage` from the chat completion's (zeros when the backend sent none).
+fn usage_of(u: Option<Usage>) -> Value {
+    let u = u.unwrap_or_default();
+    json!({"input_tokens": u.prompt_tokens, "output_tokens": u.completion_tokens,
+           "total_tokens": u.total(),
+           "input_tokens_details": {"cached_tokens": u.cached_tokens.unwrap_or(0)},
            "output_tokens_details": {"reasoning_tokens": 0}})
 }
 
@@ -124,7 +122,7 @@ pub fn chat_to_response(chat: &Value) -> Value {
             text,
             "completed"
         )]),
-        usage_of(chat.get("usage")),
+        usage_of(Usage::from_response(chat)),
     )
 }
 
@@ -147,7 +145,7 @@ struct Translator {
     model: String,
     created: u64,
     text: String,
-    usage: Option<Value>,
+    usage: Option<Usage>,
     started: bool,
     finished: bool,
 }
@@ -213,8 +211,8 @@ impl Translator {
             self.model = m.to_string();
         }
         self.start(out);
-        if let Some(u) = v.get("usage").filter(|u| !u.is_null()) {
-            self.usage = Some(u.clone());
+        if let Some(u) = Usage::from_response(v) {
+            self.usage = Some(u);
         }
         if let Some(d) = v
             .pointer("/choices/0/delta/content")
@@ -263,7 +261,7 @@ impl Translator {
             self.created,
             "completed",
             json!([item]),
-            usage_of(self.usage.as_ref()),
+            usage_of(self.usage),
         );
         event(
             out,

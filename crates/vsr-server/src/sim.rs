@@ -230,7 +230,7 @@ async fn chat(
     let usage = Usage {
         prompt_tokens,
         completion_tokens: words as u64,
-        total_tokens: prompt_tokens + words as u64,
+        cached_tokens: None,
     };
     let id = format!("chatcmpl-sim-{}", hex_id());
     let streaming = v.get("stream") == Some(&Value::Bool(true));
@@ -292,7 +292,7 @@ async fn chat(
         if include_usage {
             let mut u = chunk(&id, created, &model, json!({}), Value::Null);
             u["choices"] = json!([]);
-            u["usage"] = json!(usage);
+            u["usage"] = usage_json(usage);
             tail.extend(sse(&u));
         }
         tail.extend_from_slice(b"data: [DONE]\n\n");
@@ -366,10 +366,16 @@ fn chunk(id: &str, created: u64, model: &str, delta: Value, finish: Value) -> Va
 }
 
 /// A non-streaming chat completion object.
+/// OpenAI's `usage` object (with `total_tokens`).
+fn usage_json(u: Usage) -> Value {
+    json!({"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
+           "total_tokens": u.total()})
+}
+
 pub fn completion_json(id: &str, model: &str, text: &str, usage: Usage) -> Value {
     json!({"id": id, "object": "chat.completion", "created": unix_now(), "model": model,
            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
-           "usage": usage})
+           "usage": usage_json(usage)})
 }
 
 /// Word-by-word SSE for a synthetic answer: role chunk, word chunks, finish chunk, `[DONE]`.
