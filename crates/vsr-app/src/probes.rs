@@ -248,31 +248,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn parses_the_manifest_format() {
-        let m = Manifest::parse(
-            "name: t\nacceptance:\n  min_probe_pass_rate: 90\ndecisions:\n  - id: a\n    expected_decision: a\n    variants:\n      - id: v\n        query: hi\n        tags: [x]\n",
-            "m.yaml",
-        )
-        .expect("parses");
-        assert_eq!(m.router_eval_endpoint, "/api/v1/eval");
-        assert_eq!(m.acceptance.min_probe_pass_rate, 90.0);
-        assert_eq!(m.acceptance.min_decision_pass_rate, 100.0);
-        assert_eq!(m.decisions[0].variants[0].query, "hi");
-        assert_eq!(m.probe_count(), 1);
-    }
-
-    #[test]
-    fn a_broken_manifest_names_file_line_and_column() {
-        let e = Manifest::parse("decisions:\n  - id: a\n    variants: 3\n", "m.yaml").unwrap_err();
-        let msg = e.to_string();
-        assert!(msg.starts_with("m.yaml:"), "{msg}");
-        assert!(
-            msg.contains("expected_decision") || msg.contains("variants"),
-            "{msg}"
-        );
-    }
-
-    #[test]
     fn urls_other_than_plain_http_are_refused() {
         for bad in [
             "https://x:1",

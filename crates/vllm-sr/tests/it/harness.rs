@@ -145,6 +145,38 @@ pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io:
     })
 }
 
+/// The simulated backend serving `cheap-up` and `premium` on an ephemeral port.
+pub fn sim_backend(dir: &Path) -> Proc {
+    Proc::spawn(
+        dir,
+        &["sim-backend", "--port", "0", "--models", "cheap-up,premium"],
+        &[],
+    )
+}
+
+/// `vllm-sr [GLOBAL_ARGS] serve` on `DIR/config.yaml`, an ephemeral port, data under
+/// `DIR/data`, no file watching.
+pub fn serve_in(dir: &Path, global_args: &[&str]) -> Proc {
+    let data = dir.join("data");
+    let cfg = dir.join("config.yaml");
+    let mut args = global_args.to_vec();
+    args.extend([
+        "serve",
+        "--config",
+        cfg.to_str().unwrap_or_default(),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        "0",
+        "--no-watch",
+    ]);
+    Proc::spawn(
+        dir,
+        &args,
+        &[("VSR_DATA_DIR", data.to_str().unwrap_or_default())],
+    )
+}
+
 /// A sim backend plus a router on a small keyword config whose decision records replays.
 pub struct Stack {
     pub dir: PathBuf,
@@ -197,11 +229,7 @@ routing:
 impl Stack {
     pub fn start(tag: &str) -> Stack {
         let dir = tempdir(tag);
-        let sim = Proc::spawn(
-            &dir,
-            &["sim-backend", "--port", "0", "--models", "cheap-up,premium"],
-            &[],
-        );
+        let sim = sim_backend(&dir);
         let cfg = dir.join("config.yaml");
         std::fs::write(
             &cfg,
@@ -213,21 +241,7 @@ impl Stack {
     }
 
     pub fn router(dir: &Path) -> Proc {
-        let data = dir.join("data");
-        Proc::spawn(
-            dir,
-            &[
-                "serve",
-                "--config",
-                dir.join("config.yaml").to_str().unwrap(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                "0",
-                "--no-watch",
-            ],
-            &[("VSR_DATA_DIR", data.to_str().unwrap())],
-        )
+        serve_in(dir, &[])
     }
 
     pub fn db(&self) -> PathBuf {

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::harness::{Proc, REPLAY_CONFIG, chat, http, tempdir};
+use crate::harness::{REPLAY_CONFIG, chat, http, serve_in, sim_backend, tempdir};
 
 /// A loopback OTLP/HTTP receiver: every POSTed body, parsed.
 struct Receiver {
@@ -98,38 +98,17 @@ fn config_with_tracing(sim_port: u16, collector: &str) -> String {
     cfg
 }
 
-fn serve(dir: &std::path::Path, extra: &[&str]) -> Proc {
-    let data = dir.join("data");
-    let cfg = dir.join("config.yaml");
-    let mut args = extra.to_vec();
-    args.extend([
-        "serve",
-        "--config",
-        cfg.to_str().unwrap(),
-        "--host",
-        "127.0.0.1",
-        "--port",
-        "0",
-        "--no-watch",
-    ]);
-    Proc::spawn(dir, &args, &[("VSR_DATA_DIR", data.to_str().unwrap())])
-}
-
 #[test]
 fn a_routed_request_exports_one_span_per_phase() {
     let receiver = Receiver::start();
     let dir = tempdir("otlp");
-    let sim = Proc::spawn(
-        &dir,
-        &["sim-backend", "--port", "0", "--models", "cheap-up,premium"],
-        &[],
-    );
+    let sim = sim_backend(&dir);
     std::fs::write(
         dir.join("config.yaml"),
         config_with_tracing(sim.port, &format!("127.0.0.1:{}", receiver.port)),
     )
     .unwrap();
-    let router = serve(&dir, &[]);
+    let router = serve_in(&dir, &[]);
     let r = chat(router.port, "please review this code", false).unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     assert_eq!(r.header("x-vsr-selected-decision"), Some("code_route"));
@@ -186,18 +165,14 @@ fn a_routed_request_exports_one_span_per_phase() {
 #[test]
 fn json_log_format_writes_json_lines() {
     let dir = tempdir("jsonlog");
-    let sim = Proc::spawn(
-        &dir,
-        &["sim-backend", "--port", "0", "--models", "cheap-up,premium"],
-        &[],
-    );
+    let sim = sim_backend(&dir);
     let cfg = dir.join("config.yaml");
     std::fs::write(
         &cfg,
         REPLAY_CONFIG.replace("SIM", &format!("127.0.0.1:{}", sim.port)),
     )
     .unwrap();
-    let router = serve(&dir, &["--log-format", "json", "--log-level", "warn"]);
+    let router = serve_in(&dir, &["--log-format", "json", "--log-level", "warn"]);
     std::fs::write(&cfg, "providers: [unclosed").unwrap();
     let r = http(router.port, "POST", "/config/reload", Some("{}")).unwrap();
     assert_eq!(r.status, 400, "{}", r.body);

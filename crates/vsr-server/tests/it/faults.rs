@@ -47,23 +47,7 @@ async fn retries_hide_connection_resets_and_refused_connects() {
 
 #[tokio::test]
 async fn consecutive_5xx_ejects_the_endpoint() {
-    let bad = sim(&["a-up"], |o| {
-        o.error_rate = 1.0;
-        o.error_status = 500;
-    })
-    .await;
-    let good = sim(&["a-up"], |_| {}).await;
-    let backends = vec![bad.addr.to_string(), good.addr.to_string()];
-    let r = router_with(
-        &config_yaml(
-            &backends,
-            &backends,
-            "consecutive_5xx: 2, base_ejection_time: 60s",
-            "30s",
-        ),
-        |_| {},
-    )
-    .await;
+    let (r, bad, good) = router_with_a_failing_endpoint().await;
     let c = client();
     let url = format!("{}/v1/chat/completions", r.base);
     let mut failures = 0;

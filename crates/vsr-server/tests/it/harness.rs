@@ -241,6 +241,25 @@ pub async fn router_with(yaml: &str, tweak: impl FnOnce(&mut ServeOptions)) -> R
     }
 }
 
+/// A router whose alias `a` has two endpoints: one that answers every request with 500 (first)
+/// and a healthy one; two consecutive 5xx eject an endpoint for 60 s.
+pub async fn router_with_a_failing_endpoint() -> (Router, SimServer, SimServer) {
+    let bad = sim(&["a-up"], |o| {
+        o.error_rate = 1.0;
+        o.error_status = 500;
+    })
+    .await;
+    let good = sim(&["a-up"], |_| {}).await;
+    let backends = vec![bad.addr.to_string(), good.addr.to_string()];
+    let yaml = config_yaml(
+        &backends,
+        &backends,
+        "consecutive_5xx: 2, base_ejection_time: 60s",
+        "30s",
+    );
+    (router_with(&yaml, |_| {}).await, bad, good)
+}
+
 /// A router whose aliases `a` and `b` both point at one sim serving `a-up` and `b`.
 pub async fn simple() -> (Router, SimServer) {
     let s = sim(&["a-up", "b"], |_| {}).await;

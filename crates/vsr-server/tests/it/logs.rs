@@ -119,23 +119,7 @@ async fn a_failed_classification_logs_one_warning_and_uses_the_default() {
 
 #[tokio::test]
 async fn an_ejected_backend_logs_one_warning_with_endpoint_and_reason() {
-    let bad = sim(&["a-up"], |o| {
-        o.error_rate = 1.0;
-        o.error_status = 500;
-    })
-    .await;
-    let good = sim(&["a-up"], |_| {}).await;
-    let backends = vec![bad.addr.to_string(), good.addr.to_string()];
-    let r = router_with(
-        &config_yaml(
-            &backends,
-            &backends,
-            "consecutive_5xx: 2, base_ejection_time: 60s",
-            "30s",
-        ),
-        |_| {},
-    )
-    .await;
+    let (r, bad, _good) = router_with_a_failing_endpoint().await;
     let cap = Captured::default();
     let _g = cap.install();
     let c = client();
