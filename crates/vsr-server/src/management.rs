@@ -92,6 +92,9 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
+    if !shared.runtime.load().settings.metrics_enabled {
+        return axum_response(ApiError::NotFound.into_response());
+    }
     let text = shared.metrics.render_with(|out| {
         if let Some(sink) = &shared.sink {
             sink.render_metrics(out);

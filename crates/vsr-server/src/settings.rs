@@ -40,6 +40,8 @@ pub struct ProxySettings {
     pub auto_model_names: Vec<String>,
     pub max_body_bytes: usize,
     pub response_api_enabled: bool,
+    /// `global.services.observability.metrics.enabled`: `/metrics` answers 404 when false.
+    pub metrics_enabled: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -217,6 +219,7 @@ impl ProxySettings {
                 .and_then(|b| usize::try_from(b).ok())
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             response_api_enabled: global.response_api_enabled,
+            metrics_enabled: global.observability.metrics.enabled,
         })
     }
 
@@ -335,7 +338,7 @@ providers:
       reliability: {lb_policy: least_request, retry_count: 2, consecutive_5xx: 3, base_ejection_time: 1h30m}
 global:
   router: {auto_model_names: [router/auto], max_body_bytes: 2048}
-  services: {response_api: {enabled: false}}
+  services: {response_api: {enabled: false}, observability: {metrics: {enabled: false}}}
 "#;
 
     #[test]
@@ -361,6 +364,7 @@ global:
         assert!(s.is_auto_name("router/auto") && s.is_auto_name("MoM") && !s.is_auto_name("a"));
         assert_eq!(s.max_body_bytes, 2048);
         assert!(!s.response_api_enabled);
+        assert!(!s.metrics_enabled);
     }
 
     #[test]
@@ -370,6 +374,7 @@ global:
         assert_eq!(s.listeners[0].timeout, DEFAULT_LISTENER_TIMEOUT);
         assert_eq!(s.max_body_bytes, DEFAULT_MAX_BODY_BYTES);
         assert!(s.response_api_enabled);
+        assert!(s.metrics_enabled);
         assert_eq!(s.models["m"].reliability, Reliability::default());
         assert_eq!(s.models["m"].backends[0].name, "primary");
         assert_eq!(s.auto_model_names, DEFAULT_AUTO_NAMES);

@@ -254,3 +254,21 @@ async fn management_plane_limits_methods_and_slashes() {
         "{v}"
     );
 }
+
+/// `global.services.observability.metrics.enabled: false` takes `/metrics` away.
+#[tokio::test]
+async fn metrics_can_be_switched_off() {
+    let s = sim(&["a-up", "b"], |_| {}).await;
+    let e = vec![s.addr.to_string()];
+    let yaml = format!(
+        "{}global:\n  services: {{observability: {{metrics: {{enabled: false}}}}}}\n",
+        config_yaml(&e, &e, "", "30s")
+    );
+    let r = router_with(&yaml, |_| {}).await;
+    let c = client();
+    assert_error(
+        &send(&c, "GET", &format!("{}/metrics", r.base), "", &[]).await,
+        404,
+        "endpoint not found",
+    );
+}
