@@ -833,7 +833,7 @@ fn provider_defaults(cx: &mut Ctx, n: &Node, p: &str) -> Option<ProviderDefaults
         default_model: "default_model" => str_opt,
         reasoning_families: "reasoning_families" => named(|cx, n, p| {
             record!(cx, n, p, ReasoningFamily {
-                kind: "type" => str_req,
+                kind: "type" => vocab_req,
                 parameter: "parameter" => str_req,
             })
         }),
@@ -874,7 +874,7 @@ fn provider_model(cx: &mut Ctx, n: &Node, p: &str) -> Option<ProviderModel> {
         name: "name" => str_req,
         reasoning_family: "reasoning_family" => str_opt,
         provider_model_id: "provider_model_id" => str_opt,
-        api_format: "api_format" => str_opt,
+        api_format: "api_format" => vocab_opt,
         external_model_ids: "external_model_ids" => str_map,
         pricing: "pricing" => sub_opt(|cx, n, p| {
             record!(cx, n, p, Pricing {
@@ -892,7 +892,7 @@ fn backend_ref(cx: &mut Ctx, n: &Node, p: &str) -> Option<BackendRef> {
     record!(cx, n, p, BackendRef {
         name: "name" => str_opt,
         endpoint: "endpoint" => str_opt,
-        protocol: "protocol" => str_opt,
+        protocol: "protocol" => vocab_opt,
         weight: "weight" => int_in::<u32>(0, u32::MAX as i64),
         kind: "type" => str_opt,
         base_url: "base_url" => str_opt,
@@ -1129,7 +1129,7 @@ fn projections(cx: &mut Ctx, n: &Node, p: &str) -> Option<Projections> {
         scores: "scores" => list(|cx, n, p| {
             record!(cx, n, p, Score {
                 name: "name" => str_req,
-                method: "method" => str_req,
+                method: "method" => vocab_req,
                 inputs: "inputs" => list(score_input),
             })
         }),
@@ -1137,10 +1137,10 @@ fn projections(cx: &mut Ctx, n: &Node, p: &str) -> Option<Projections> {
             record!(cx, n, p, Mapping {
                 name: "name" => str_req,
                 source: "source" => str_req,
-                method: "method" => str_req,
+                method: "method" => vocab_req,
                 calibration: "calibration" => sub_opt(|cx, n, p| {
                     record!(cx, n, p, Calibration {
-                        method: "method" => str_opt,
+                        method: "method" => vocab_opt,
                         slope: "slope" => f64_opt,
                     })
                 }),
