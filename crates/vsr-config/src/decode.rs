@@ -531,6 +531,176 @@ pub(crate) fn levenshtein(a: &str, b: &str) -> usize {
     d[a.len() * w + b.len()]
 }
 
+/// Decodes one record, naming each field once: `field: "key" => reader`, where the reader is a
+/// [`Ctx`] method called as `cx.reader(&obj, "key", args…)` (`reader::<T>(args…)` for a
+/// turbofish) and `or value` stands in when the field is absent. The keys are the record's
+/// allowed keys (any other gets "unknown field" with a did-you-mean), and the fields are read in
+/// the order written, which is the order of their same-position diagnostics. `also EXTRA, |o|
+/// { … }` admits the keys in `EXTRA` too (legacy or ignored keys) and runs the block on the
+/// opened mapping before the reads. Evaluates to `Option<Type>`: `None` when the node is not a
+/// mapping (already reported).
+macro_rules! record {
+    ($cx:ident, $n:expr, $p:expr, $ty:ident { $($body:tt)* }) => {
+        record!(@open $cx, $n, $p, [], |_o| {}, $ty { $($body)* })
+    };
+    ($cx:ident, $n:expr, $p:expr, also $extra:expr, |$o:ident| $pre:block, $ty:ident {
+        $($body:tt)*
+    }) => {
+        record!(@open $cx, $n, $p, [$extra], |$o| $pre, $ty { $($body)* })
+    };
+    (@open $cx:ident, $n:expr, $p:expr, [$($extra:expr)?], |$o:ident| $pre:block, $ty:ident {
+        $($field:ident: $key:literal => $read:ident $(::<$t:ty>)? $(($($arg:expr),* $(,)?))?
+            $(or $def:expr)?),+ $(,)?
+    }) => {{
+        let allowed: Vec<&str> = [&[$($key),+][..] $(, $extra)?].concat();
+        match $cx.obj($n, $p, &allowed) {
+            None => None,
+            Some(obj) => {
+                let $o = &obj;
+                $pre
+                Some($ty {
+                    $($field: $cx.$read $(::<$t>)? (&obj, $key $($(, $arg)*)?) $(.unwrap_or($def))?),+
+                })
+            }
+        }
+    }};
+}
+
+/// Readers for [`record!`] fields that hold a nested value or need a rule of their own.
+impl Ctx<'_> {
+    /// A nested value decoded by `f` whenever the key is present (a null reads as an empty
+    /// mapping there); absent reads as `None`.
+    pub fn sub<T>(
+        &mut self,
+        o: &Obj,
+        key: &str,
+        f: impl FnOnce(&mut Self, &Node, &str) -> Option<T>,
+    ) -> Option<T> {
+        let (n, p) = o.get(key)?;
+        f(self, n, &p)
+    }
+
+    /// Like [`Self::sub`], with the default when absent or not decodable.
+    pub fn sub_or_default<T: Default>(
+        &mut self,
+        o: &Obj,
+        key: &str,
+        f: impl FnOnce(&mut Self, &Node, &str) -> Option<T>,
+    ) -> T {
+        self.sub(o, key, f).unwrap_or_default()
+    }
+
+    /// A nested value decoded by `f`; absent or null reads as `None`.
+    pub fn sub_opt<T>(
+        &mut self,
+        o: &Obj,
+        key: &str,
+        f: impl FnOnce(&mut Self, &Node, &str) -> Option<T>,
+    ) -> Option<T> {
+        match o.get(key) {
+            Some((n, p)) if !n.is_null() => f(self, n, &p),
+            _ => None,
+        }
+    }
+
+    /// Like [`Self::sub_opt`], reporting a missing field; the default stands in after an error.
+    pub fn sub_req<T: Default>(
+        &mut self,
+        o: &Obj,
+        key: &str,
+        f: impl FnOnce(&mut Self, &Node, &str) -> Option<T>,
+    ) -> T {
+        match o.get(key) {
+            Some((n, p)) if !n.is_null() => f(self, n, &p).unwrap_or_default(),
+            _ => {
+                self.missing(o, key);
+                T::default()
+            }
+        }
+    }
+
+    /// A mapping whose keys are names chosen by the user, each value decoded by `f`.
+    pub fn named<T>(
+        &mut self,
+        o: &Obj,
+        key: &str,
+        mut f: impl FnMut(&mut Self, &Node, &str) -> Option<T>,
+    ) -> IndexMap<String, T> {
+        let mut out = IndexMap::new();
+        if let Some((n, p)) = o.get(key)
+            && let Some(m) = self.obj_any(n, &p)
+        {
+            for (k, v) in m.entries {
+                if let Some(t) = f(self, v, &join_key(&p, &k.text)) {
+                    out.insert(k.text.clone(), t);
+                }
+            }
+        }
+        out
+    }
+
+    /// A free-form mapping kept as JSON (positions recorded); absent reads as `None`.
+    pub fn json_map(&mut self, o: &Obj, key: &str) -> Option<Value> {
+        let (n, p) = o.get(key)?;
+        let v = self.json(n, &p);
+        if !v.is_object() && !v.is_null() {
+            self.type_error(n, &p, "a mapping");
+        }
+        Some(v)
+    }
+
+    /// A required port, 1..=65535 (0 after an error).
+    fn port(&mut self, o: &Obj, key: &str) -> u16 {
+        if !o.has(key) {
+            self.missing(o, key);
+        }
+        self.int_in::<u16>(o, key, 1, 65535).unwrap_or(0)
+    }
+
+    /// `retry_on`: a list, or one comma-separated string.
+    fn str_or_csv_list(&mut self, o: &Obj, key: &str) -> Vec<String> {
+        match o.get(key) {
+            Some((n, p)) => match n.scalar() {
+                Some(Scalar::Str(s)) => {
+                    self.record(&p, n);
+                    s.split(',')
+                        .map(|x| x.trim().to_string())
+                        .filter(|x| !x.is_empty())
+                        .collect()
+                }
+                _ => self.str_list(o, key),
+            },
+            None => Vec::new(),
+        }
+    }
+
+    /// A decision's `tier`: a non-negative integer, 0 when absent or after an error.
+    fn tier(&mut self, o: &Obj, key: &str) -> u32 {
+        let Some((n, p)) = o.get(key).filter(|(n, _)| !n.is_null()) else {
+            return 0;
+        };
+        match self.integer(n, &p) {
+            Some(t) if t < 0 => {
+                self.error_at(n.pos, &p, format!("must be >= 0, got {t}"));
+                0
+            }
+            Some(t) => u32::try_from(t).unwrap_or_else(|_| {
+                self.error_at(n.pos, &p, format!("is too large: {t}"));
+                0
+            }),
+            None => 0,
+        }
+    }
+
+    /// Reports a key that is accepted only to say where it went.
+    fn moved(&mut self, o: &Obj, key: &str, message: &str) {
+        if let Some((v, kp)) = o.get(key) {
+            let pos = self.spans.key(&kp).unwrap_or(v.pos);
+            self.error_at(pos, &kp, message);
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // the schema
 
@@ -572,15 +742,9 @@ pub(crate) fn config(cx: &mut Ctx, root: &Node) -> Config {
     }
     cfg.version = cx.str_opt(&o, "version");
     cfg.listeners = cx.list(&o, "listeners", listener);
-    if let Some((n, p)) = o.get("providers") {
-        cfg.providers = providers(cx, n, &p);
-    }
-    if let Some((n, p)) = o.get("routing") {
-        cfg.routing = routing(cx, n, &p);
-    }
-    if let Some((n, p)) = o.get("global") {
-        cfg.global = global(cx, n, &p);
-    }
+    cfg.providers = cx.sub_or_default(&o, "providers", providers);
+    cfg.routing = cx.sub_or_default(&o, "routing", routing);
+    cfg.global = cx.sub(&o, "global", global);
     cfg
 }
 
@@ -628,689 +792,407 @@ impl Ctx<'_> {
 }
 
 fn listener(cx: &mut Ctx, n: &Node, p: &str) -> Option<Listener> {
-    let o = cx.obj(n, p, &["name", "address", "port", "timeout"])?;
-    let name = cx.str_req(&o, "name");
-    let address = cx.str_req(&o, "address");
-    if !o.has("port") {
-        cx.missing(&o, "port");
-    }
-    let port = cx.int_in::<u16>(&o, "port", 1, 65535).unwrap_or(0);
-    let timeout = cx.duration_opt(&o, "timeout");
-    Some(Listener {
-        name,
-        address,
-        port,
-        timeout,
+    record!(cx, n, p, Listener {
+        name: "name" => str_req,
+        address: "address" => str_req,
+        port: "port" => port,
+        timeout: "timeout" => duration_opt,
     })
 }
 
-fn providers(cx: &mut Ctx, n: &Node, p: &str) -> Providers {
-    let mut out = Providers::default();
-    let legacy = [
-        "model_targets",
-        "backends",
-        "auth_profiles",
-        "default_model",
-        "reasoning_families",
-        "default_reasoning_effort",
-    ];
-    let mut allowed = vec!["defaults", "models"];
-    allowed.extend(legacy);
-    let Some(o) = cx.obj(n, p, &allowed) else {
-        return out;
-    };
-    for key in legacy {
-        if let Some((v, kp)) = o.get(key) {
-            let pos = cx.spans.key(&kp).unwrap_or(v.pos);
-            let msg = if key.starts_with("default") || key == "reasoning_families" {
+/// Keys of `providers` that moved or went away in v0.3.
+const PROVIDERS_LEGACY: &[&str] = &[
+    "model_targets",
+    "backends",
+    "auth_profiles",
+    "default_model",
+    "reasoning_families",
+    "default_reasoning_effort",
+];
+
+fn providers(cx: &mut Ctx, n: &Node, p: &str) -> Option<Providers> {
+    record!(cx, n, p, also PROVIDERS_LEGACY, |o| {
+        for key in PROVIDERS_LEGACY {
+            let msg = if key.starts_with("default") || *key == "reasoning_families" {
                 format!("`providers.{key}` moved to `providers.defaults.{key}` in v0.3")
             } else {
                 format!(
                     "`providers.{key}` is no longer supported; use `providers.models[].backend_refs`"
                 )
             };
-            cx.error_at(pos, &kp, msg);
+            cx.moved(o, key, &msg);
         }
-    }
-    if let Some((dn, dp)) = o.get("defaults")
-        && let Some(d) = cx.obj(
-            dn,
-            &dp,
-            &[
-                "default_model",
-                "reasoning_families",
-                "default_reasoning_effort",
-            ],
-        )
-    {
-        out.defaults.default_model = cx.str_opt(&d, "default_model");
-        out.defaults.default_reasoning_effort = cx.str_opt(&d, "default_reasoning_effort");
-        if let Some((fnode, fp)) = d.get("reasoning_families")
-            && let Some(fo) = cx.obj_any(fnode, &fp)
-        {
-            for (k, v) in fo.entries {
-                let kp = join_key(&fp, &k.text);
-                if let Some(f) = cx.obj(v, &kp, &["type", "parameter"]) {
-                    let fam = ReasoningFamily {
-                        kind: cx.str_req(&f, "type"),
-                        parameter: cx.str_req(&f, "parameter"),
-                    };
-                    out.defaults.reasoning_families.insert(k.text.clone(), fam);
-                }
-            }
-        }
-    }
-    out.models = cx.list(&o, "models", provider_model);
-    out
+    }, Providers {
+        defaults: "defaults" => sub_or_default(provider_defaults),
+        models: "models" => list(provider_model),
+    })
 }
 
+fn provider_defaults(cx: &mut Ctx, n: &Node, p: &str) -> Option<ProviderDefaults> {
+    record!(cx, n, p, ProviderDefaults {
+        default_model: "default_model" => str_opt,
+        reasoning_families: "reasoning_families" => named(|cx, n, p| {
+            record!(cx, n, p, ReasoningFamily {
+                kind: "type" => vocab_req,
+                parameter: "parameter" => str_req,
+            })
+        }),
+        default_reasoning_effort: "default_reasoning_effort" => str_opt,
+    })
+}
+
+/// Keys of `providers.models[]` that went to `backend_refs` or `routing.modelCards` in v0.3.
+const PROVIDER_MODEL_LEGACY: &[&str] = &[
+    "access",
+    "endpoints",
+    "access_key",
+    "param_size",
+    "context_window_size",
+    "description",
+    "capabilities",
+    "loras",
+    "quality_score",
+    "modality",
+    "tags",
+];
+
 fn provider_model(cx: &mut Ctx, n: &Node, p: &str) -> Option<ProviderModel> {
-    const LEGACY: &[&str] = &[
-        "access",
-        "endpoints",
-        "access_key",
-        "param_size",
-        "context_window_size",
-        "description",
-        "capabilities",
-        "loras",
-        "quality_score",
-        "modality",
-        "tags",
-    ];
-    let mut allowed = vec![
-        "name",
-        "reasoning_family",
-        "provider_model_id",
-        "api_format",
-        "external_model_ids",
-        "pricing",
-        "backend_refs",
-        "reliability",
-    ];
-    allowed.extend(LEGACY);
-    let o = cx.obj(n, p, &allowed)?;
-    for key in LEGACY {
-        if let Some((v, kp)) = o.get(key) {
-            let pos = cx.spans.key(&kp).unwrap_or(v.pos);
+    record!(cx, n, p, also PROVIDER_MODEL_LEGACY, |o| {
+        for key in PROVIDER_MODEL_LEGACY {
             let home = if matches!(*key, "access" | "endpoints" | "access_key") {
                 "providers.models[].backend_refs"
             } else {
                 "routing.modelCards[]"
             };
-            cx.error_at(
-                pos,
-                &kp,
-                format!("`{key}` is no longer supported here; it belongs in `{home}`"),
+            cx.moved(
+                o,
+                key,
+                &format!("`{key}` is no longer supported here; it belongs in `{home}`"),
             );
         }
-    }
-    let pricing = match o.get("pricing") {
-        Some((pn, pp)) if !pn.is_null() => cx
-            .obj(pn, &pp, &["currency", "prompt_per_1m", "completion_per_1m"])
-            .map(|po| Pricing {
-                currency: cx.str_opt(&po, "currency"),
-                prompt_per_1m: cx.f64_opt(&po, "prompt_per_1m"),
-                completion_per_1m: cx.f64_opt(&po, "completion_per_1m"),
-            }),
-        _ => None,
-    };
-    let reliability = match o.get("reliability") {
-        Some((rn, rp)) if !rn.is_null() => reliability(cx, rn, &rp),
-        _ => None,
-    };
-    Some(ProviderModel {
-        name: cx.str_req(&o, "name"),
-        reasoning_family: cx.str_opt(&o, "reasoning_family"),
-        provider_model_id: cx.str_opt(&o, "provider_model_id"),
-        api_format: cx.str_opt(&o, "api_format"),
-        external_model_ids: cx.str_map(&o, "external_model_ids"),
-        pricing,
-        backend_refs: cx.list(&o, "backend_refs", backend_ref),
-        reliability,
+    }, ProviderModel {
+        name: "name" => str_req,
+        reasoning_family: "reasoning_family" => str_opt,
+        provider_model_id: "provider_model_id" => str_opt,
+        api_format: "api_format" => vocab_opt,
+        external_model_ids: "external_model_ids" => str_map,
+        pricing: "pricing" => sub_opt(|cx, n, p| {
+            record!(cx, n, p, Pricing {
+                currency: "currency" => str_opt,
+                prompt_per_1m: "prompt_per_1m" => f64_opt,
+                completion_per_1m: "completion_per_1m" => f64_opt,
+            })
+        }),
+        backend_refs: "backend_refs" => list(backend_ref),
+        reliability: "reliability" => sub_opt(reliability),
     })
 }
 
 fn backend_ref(cx: &mut Ctx, n: &Node, p: &str) -> Option<BackendRef> {
-    let o = cx.obj(
-        n,
-        p,
-        &[
-            "name",
-            "endpoint",
-            "protocol",
-            "weight",
-            "type",
-            "base_url",
-            "provider",
-            "auth_header",
-            "auth_prefix",
-            "extra_headers",
-            "api_version",
-            "chat_path",
-            "api_key",
-            "api_key_env",
-        ],
-    )?;
-    Some(BackendRef {
-        name: cx.str_opt(&o, "name"),
-        endpoint: cx.str_opt(&o, "endpoint"),
-        protocol: cx.str_opt(&o, "protocol"),
-        weight: cx.int_in::<u32>(&o, "weight", 0, u32::MAX as i64),
-        kind: cx.str_opt(&o, "type"),
-        base_url: cx.str_opt(&o, "base_url"),
-        provider: cx.str_opt(&o, "provider"),
-        auth_header: cx.str_opt(&o, "auth_header"),
-        auth_prefix: cx.str_opt(&o, "auth_prefix"),
-        extra_headers: cx.str_map(&o, "extra_headers"),
-        api_version: cx.str_opt(&o, "api_version"),
-        chat_path: cx.str_opt(&o, "chat_path"),
-        api_key: cx.str_opt(&o, "api_key"),
-        api_key_env: cx.str_opt(&o, "api_key_env"),
+    record!(cx, n, p, BackendRef {
+        name: "name" => str_opt,
+        endpoint: "endpoint" => str_opt,
+        protocol: "protocol" => vocab_opt,
+        weight: "weight" => int_in::<u32>(0, u32::MAX as i64),
+        kind: "type" => str_opt,
+        base_url: "base_url" => str_opt,
+        provider: "provider" => str_opt,
+        auth_header: "auth_header" => str_opt,
+        auth_prefix: "auth_prefix" => str_opt,
+        extra_headers: "extra_headers" => str_map,
+        api_version: "api_version" => str_opt,
+        chat_path: "chat_path" => str_opt,
+        api_key: "api_key" => str_opt,
+        api_key_env: "api_key_env" => str_opt,
     })
 }
 
 fn reliability(cx: &mut Ctx, n: &Node, p: &str) -> Option<Reliability> {
-    let o = cx.obj(
-        n,
-        p,
-        &[
-            "lb_policy",
-            "retry_count",
-            "retry_on",
-            "consecutive_5xx",
-            "base_ejection_time",
-            "max_ejection_percent",
-            "health_check_path",
-            "health_check_interval",
-            "health_check_timeout",
-        ],
-    )?;
-    // `retry_on` is a list, or one comma-separated string.
-    let retry_on = match o.get("retry_on") {
-        Some((rn, rp)) => match rn.scalar() {
-            Some(Scalar::Str(s)) => {
-                cx.record(&rp, rn);
-                s.split(',')
-                    .map(|x| x.trim().to_string())
-                    .filter(|x| !x.is_empty())
-                    .collect()
-            }
-            _ => cx.str_list(&o, "retry_on"),
-        },
-        None => Vec::new(),
-    };
-    Some(Reliability {
-        lb_policy: cx.vocab_opt(&o, "lb_policy"),
-        retry_count: cx.int_in::<u32>(&o, "retry_count", 0, u32::MAX as i64),
-        retry_on,
-        consecutive_5xx: cx.int_in::<u32>(&o, "consecutive_5xx", 0, u32::MAX as i64),
-        base_ejection_time: cx.duration_opt(&o, "base_ejection_time"),
-        max_ejection_percent: cx.f64_opt(&o, "max_ejection_percent"),
-        health_check_path: cx.str_opt(&o, "health_check_path"),
-        health_check_interval: cx.duration_opt(&o, "health_check_interval"),
-        health_check_timeout: cx.duration_opt(&o, "health_check_timeout"),
+    record!(cx, n, p, Reliability {
+        lb_policy: "lb_policy" => vocab_opt,
+        retry_count: "retry_count" => int_in::<u32>(0, u32::MAX as i64),
+        retry_on: "retry_on" => str_or_csv_list,
+        consecutive_5xx: "consecutive_5xx" => int_in::<u32>(0, u32::MAX as i64),
+        base_ejection_time: "base_ejection_time" => duration_opt,
+        max_ejection_percent: "max_ejection_percent" => f64_opt,
+        health_check_path: "health_check_path" => str_opt,
+        health_check_interval: "health_check_interval" => duration_opt,
+        health_check_timeout: "health_check_timeout" => duration_opt,
     })
 }
 
-fn routing(cx: &mut Ctx, n: &Node, p: &str) -> Routing {
-    let mut out = Routing::default();
-    let Some(o) = cx.obj(
-        n,
-        p,
-        &[
-            "modelCards",
-            "signals",
-            "projections",
-            "decisions",
-            "models",
-        ],
-    ) else {
-        return out;
-    };
-    if let Some((v, kp)) = o.get("models") {
-        let pos = cx.spans.key(&kp).unwrap_or(v.pos);
-        cx.error_at(
-            pos,
-            &kp,
-            "`routing.models` was renamed to `routing.modelCards` in v0.3",
-        );
-    }
-    out.model_cards = cx.list(&o, "modelCards", model_card);
-    if let Some((sn, sp)) = o.get("signals") {
-        out.signals = signals(cx, sn, &sp);
-    }
-    if let Some((pn, pp)) = o.get("projections") {
-        out.projections = projections(cx, pn, &pp);
-    }
-    out.decisions = cx.list(&o, "decisions", decision);
-    out
+fn routing(cx: &mut Ctx, n: &Node, p: &str) -> Option<Routing> {
+    record!(cx, n, p, also &["models"], |o| {
+        cx.moved(o, "models", "`routing.models` was renamed to `routing.modelCards` in v0.3");
+    }, Routing {
+        model_cards: "modelCards" => list(model_card),
+        signals: "signals" => sub_or_default(signals),
+        projections: "projections" => sub_or_default(projections),
+        decisions: "decisions" => list(decision),
+    })
 }
 
 fn model_card(cx: &mut Ctx, n: &Node, p: &str) -> Option<ModelCard> {
-    let o = cx.obj(
-        n,
-        p,
-        &[
-            "name",
-            "param_size",
-            "context_window_size",
-            "description",
-            "capabilities",
-            "loras",
-            "quality_score",
-            "modality",
-            "tags",
-        ],
-    )?;
-    Some(ModelCard {
-        name: cx.str_req(&o, "name"),
-        param_size: cx.str_opt(&o, "param_size"),
-        context_window_size: cx.int_in::<u64>(&o, "context_window_size", 1, i64::MAX),
-        description: cx.str_opt(&o, "description"),
-        capabilities: cx.str_list(&o, "capabilities"),
-        loras: cx.list(&o, "loras", |cx, n, p| {
-            let o = cx.obj(n, p, &["name", "description"])?;
-            Some(LoraAdapter {
-                name: cx.str_req(&o, "name"),
-                description: cx.str_opt(&o, "description"),
+    record!(cx, n, p, ModelCard {
+        name: "name" => str_req,
+        param_size: "param_size" => str_opt,
+        context_window_size: "context_window_size" => int_in::<u64>(1, i64::MAX),
+        description: "description" => str_opt,
+        capabilities: "capabilities" => str_list,
+        loras: "loras" => list(|cx, n, p| {
+            record!(cx, n, p, LoraAdapter {
+                name: "name" => str_req,
+                description: "description" => str_opt,
             })
         }),
-        quality_score: cx.f64_opt(&o, "quality_score"),
-        modality: cx.str_opt(&o, "modality"),
-        tags: cx.str_list(&o, "tags"),
+        quality_score: "quality_score" => f64_opt,
+        modality: "modality" => str_opt,
+        tags: "tags" => str_list,
     })
 }
 
-const FAMILIES: &[&str] = &[
-    "keywords",
-    "embeddings",
-    "domains",
-    "fact_check",
-    "user_feedbacks",
-    "preferences",
-    "language",
-    "context",
-    "structure",
-    "complexity",
-    "modality",
-    "role_bindings",
-    "jailbreak",
-    "pii",
-];
+fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Option<Signals> {
+    record!(cx, n, p, Signals {
+        keywords: "keywords" => list(keyword),
+        embeddings: "embeddings" => list(|cx, n, p| {
+            record!(cx, n, p, EmbeddingSignal {
+                name: "name" => str_req,
+                threshold: "threshold" => f64_opt,
+                aggregation_method: "aggregation_method" => vocab_opt,
+                candidates: "candidates" => str_list,
+                description: "description" => str_opt,
+            })
+        }),
+        domains: "domains" => list(|cx, n, p| {
+            record!(cx, n, p, DomainSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                mmlu_categories: "mmlu_categories" => str_list,
+                model_scores: "model_scores" => list(|cx, n, p| {
+                    record!(cx, n, p, ModelScore {
+                        model: "model" => str_req,
+                        score: "score" => f64_opt,
+                        use_reasoning: "use_reasoning" => bool_opt,
+                    })
+                }),
+            })
+        }),
+        fact_check: "fact_check" => list(described),
+        user_feedbacks: "user_feedbacks" => list(described),
+        preferences: "preferences" => list(|cx, n, p| {
+            record!(cx, n, p, PreferenceSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                examples: "examples" => str_list,
+                threshold: "threshold" => f64_opt,
+            })
+        }),
+        language: "language" => list(described),
+        context: "context" => list(|cx, n, p| {
+            record!(cx, n, p, ContextSignal {
+                name: "name" => str_req,
+                min_tokens: "min_tokens" => tokens_opt,
+                max_tokens: "max_tokens" => tokens_opt,
+                description: "description" => str_opt,
+            })
+        }),
+        structure: "structure" => list(structure),
+        complexity: "complexity" => list(complexity),
+        modality: "modality" => list(described),
+        role_bindings: "role_bindings" => list(|cx, n, p| {
+            record!(cx, n, p, RoleBinding {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                role: "role" => str_req,
+                subjects: "subjects" => list(|cx, n, p| {
+                    record!(cx, n, p, Subject {
+                        kind: "kind" => str_req,
+                        name: "name" => str_req,
+                    })
+                }),
+            })
+        }),
+        jailbreak: "jailbreak" => list(|cx, n, p| {
+            record!(cx, n, p, JailbreakSignal {
+                name: "name" => str_req,
+                method: "method" => vocab_opt,
+                threshold: "threshold" => f64_opt,
+                include_history: "include_history" => bool_opt,
+                description: "description" => str_opt,
+                jailbreak_patterns: "jailbreak_patterns" => str_list,
+                benign_patterns: "benign_patterns" => str_list,
+            })
+        }),
+        pii: "pii" => list(|cx, n, p| {
+            record!(cx, n, p, PiiSignal {
+                name: "name" => str_req,
+                threshold: "threshold" => f64_opt,
+                pii_types_allowed: "pii_types_allowed" => str_list,
+                include_history: "include_history" => bool_opt,
+                description: "description" => str_opt,
+            })
+        }),
+    })
+}
 
-fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Signals {
-    let mut s = Signals::default();
-    let Some(o) = cx.obj(n, p, FAMILIES) else {
-        return s;
-    };
-    s.keywords = cx.list(&o, "keywords", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &[
-                "name",
-                "operator",
-                "method",
-                "keywords",
-                "case_sensitive",
-                "fuzzy_match",
-                "fuzzy_threshold",
-                "bm25_threshold",
-                "ngram_threshold",
-                "ngram_arity",
-                "description",
-            ],
-        )?;
-        Some(KeywordSignal {
-            name: cx.str_req(&o, "name"),
-            operator: cx.vocab_opt(&o, "operator"),
-            method: cx.vocab_opt(&o, "method"),
-            keywords: cx.str_list(&o, "keywords"),
-            case_sensitive: cx.bool_opt(&o, "case_sensitive"),
-            fuzzy_match: cx.bool_opt(&o, "fuzzy_match"),
-            fuzzy_threshold: cx.i64_opt(&o, "fuzzy_threshold"),
-            bm25_threshold: cx.f64_opt(&o, "bm25_threshold"),
-            ngram_threshold: cx.f64_opt(&o, "ngram_threshold"),
-            ngram_arity: cx.i64_opt(&o, "ngram_arity"),
-            description: cx.str_opt(&o, "description"),
+fn keyword(cx: &mut Ctx, n: &Node, p: &str) -> Option<KeywordSignal> {
+    record!(cx, n, p, KeywordSignal {
+        name: "name" => str_req,
+        operator: "operator" => vocab_opt,
+        method: "method" => vocab_opt,
+        keywords: "keywords" => str_list,
+        case_sensitive: "case_sensitive" => bool_opt,
+        fuzzy_match: "fuzzy_match" => bool_opt,
+        fuzzy_threshold: "fuzzy_threshold" => i64_opt,
+        bm25_threshold: "bm25_threshold" => f64_opt,
+        ngram_threshold: "ngram_threshold" => f64_opt,
+        ngram_arity: "ngram_arity" => i64_opt,
+        description: "description" => str_opt,
+    })
+}
+
+fn complexity(cx: &mut Ctx, n: &Node, p: &str) -> Option<ComplexitySignal> {
+    fn candidates(cx: &mut Ctx, n: &Node, p: &str) -> Option<ComplexityCandidates> {
+        record!(cx, n, p, ComplexityCandidates {
+            candidates: "candidates" => str_list,
+            image_candidates: "image_candidates" => str_list,
         })
-    });
-    s.embeddings = cx.list(&o, "embeddings", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &[
-                "name",
-                "threshold",
-                "aggregation_method",
-                "candidates",
-                "description",
-            ],
-        )?;
-        Some(EmbeddingSignal {
-            name: cx.str_req(&o, "name"),
-            threshold: cx.f64_opt(&o, "threshold"),
-            aggregation_method: cx.vocab_opt(&o, "aggregation_method"),
-            candidates: cx.str_list(&o, "candidates"),
-            description: cx.str_opt(&o, "description"),
-        })
-    });
-    s.domains = cx.list(&o, "domains", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &["name", "description", "mmlu_categories", "model_scores"],
-        )?;
-        Some(DomainSignal {
-            name: cx.str_req(&o, "name"),
-            description: cx.str_opt(&o, "description"),
-            mmlu_categories: cx.str_list(&o, "mmlu_categories"),
-            model_scores: cx.list(&o, "model_scores", |cx, n, p| {
-                let o = cx.obj(n, p, &["model", "score", "use_reasoning"])?;
-                Some(ModelScore {
-                    model: cx.str_req(&o, "model"),
-                    score: cx.f64_opt(&o, "score"),
-                    use_reasoning: cx.bool_opt(&o, "use_reasoning"),
-                })
-            }),
-        })
-    });
-    s.fact_check = cx.list(&o, "fact_check", described);
-    s.user_feedbacks = cx.list(&o, "user_feedbacks", described);
-    s.preferences = cx.list(&o, "preferences", |cx, n, p| {
-        let o = cx.obj(n, p, &["name", "description", "examples", "threshold"])?;
-        Some(PreferenceSignal {
-            name: cx.str_req(&o, "name"),
-            description: cx.str_opt(&o, "description"),
-            examples: cx.str_list(&o, "examples"),
-            threshold: cx.f64_opt(&o, "threshold"),
-        })
-    });
-    s.language = cx.list(&o, "language", described);
-    s.context = cx.list(&o, "context", |cx, n, p| {
-        let o = cx.obj(n, p, &["name", "min_tokens", "max_tokens", "description"])?;
-        Some(ContextSignal {
-            name: cx.str_req(&o, "name"),
-            min_tokens: cx.tokens_opt(&o, "min_tokens"),
-            max_tokens: cx.tokens_opt(&o, "max_tokens"),
-            description: cx.str_opt(&o, "description"),
-        })
-    });
-    s.structure = cx.list(&o, "structure", structure);
-    s.complexity = cx.list(&o, "complexity", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &[
-                "name",
-                "threshold",
-                "description",
-                "composer",
-                "hard",
-                "easy",
-            ],
-        )?;
-        let composer = match o.get("composer") {
-            Some((cn, cp)) if !cn.is_null() => rule_node(cx, cn, &cp),
-            _ => None,
-        };
-        let cands = |cx: &mut Ctx, key: &str| match o.get(key) {
-            Some((hn, hp)) if !hn.is_null() => cx
-                .obj(hn, &hp, &["candidates", "image_candidates"])
-                .map(|ho| ComplexityCandidates {
-                    candidates: cx.str_list(&ho, "candidates"),
-                    image_candidates: cx.str_list(&ho, "image_candidates"),
-                })
-                .unwrap_or_default(),
-            _ => {
-                cx.missing(&o, key);
-                ComplexityCandidates::default()
-            }
-        };
-        let hard = cands(cx, "hard");
-        let easy = cands(cx, "easy");
-        Some(ComplexitySignal {
-            name: cx.str_req(&o, "name"),
-            threshold: cx.f64_opt(&o, "threshold"),
-            description: cx.str_opt(&o, "description"),
-            composer,
-            hard,
-            easy,
-        })
-    });
-    s.modality = cx.list(&o, "modality", described);
-    s.role_bindings = cx.list(&o, "role_bindings", |cx, n, p| {
-        let o = cx.obj(n, p, &["name", "description", "role", "subjects"])?;
-        Some(RoleBinding {
-            name: cx.str_req(&o, "name"),
-            description: cx.str_opt(&o, "description"),
-            role: cx.str_req(&o, "role"),
-            subjects: cx.list(&o, "subjects", |cx, n, p| {
-                let o = cx.obj(n, p, &["kind", "name"])?;
-                Some(Subject {
-                    kind: cx.str_req(&o, "kind"),
-                    name: cx.str_req(&o, "name"),
-                })
-            }),
-        })
-    });
-    s.jailbreak = cx.list(&o, "jailbreak", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &[
-                "name",
-                "method",
-                "threshold",
-                "include_history",
-                "description",
-                "jailbreak_patterns",
-                "benign_patterns",
-            ],
-        )?;
-        Some(JailbreakSignal {
-            name: cx.str_req(&o, "name"),
-            method: cx.vocab_opt(&o, "method"),
-            threshold: cx.f64_opt(&o, "threshold"),
-            include_history: cx.bool_opt(&o, "include_history"),
-            description: cx.str_opt(&o, "description"),
-            jailbreak_patterns: cx.str_list(&o, "jailbreak_patterns"),
-            benign_patterns: cx.str_list(&o, "benign_patterns"),
-        })
-    });
-    s.pii = cx.list(&o, "pii", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &[
-                "name",
-                "threshold",
-                "pii_types_allowed",
-                "include_history",
-                "description",
-            ],
-        )?;
-        Some(PiiSignal {
-            name: cx.str_req(&o, "name"),
-            threshold: cx.f64_opt(&o, "threshold"),
-            pii_types_allowed: cx.str_list(&o, "pii_types_allowed"),
-            include_history: cx.bool_opt(&o, "include_history"),
-            description: cx.str_opt(&o, "description"),
-        })
-    });
-    s
+    }
+    record!(cx, n, p, ComplexitySignal {
+        name: "name" => str_req,
+        threshold: "threshold" => f64_opt,
+        description: "description" => str_opt,
+        composer: "composer" => sub_opt(rule_node),
+        hard: "hard" => sub_req(candidates),
+        easy: "easy" => sub_req(candidates),
+    })
 }
 
 fn described(cx: &mut Ctx, n: &Node, p: &str) -> Option<DescribedSignal> {
-    let o = cx.obj(n, p, &["name", "description"])?;
-    Some(DescribedSignal {
-        name: cx.str_req(&o, "name"),
-        description: cx.str_opt(&o, "description"),
+    record!(cx, n, p, DescribedSignal {
+        name: "name" => str_req,
+        description: "description" => str_opt,
     })
 }
 
 fn structure(cx: &mut Ctx, n: &Node, p: &str) -> Option<StructureSignal> {
-    let o = cx.obj(n, p, &["name", "description", "feature", "predicate"])?;
-    let name = cx.str_req(&o, "name");
-    let description = cx.str_opt(&o, "description");
-    let mut feature = StructureFeature::default();
-    match o.get("feature") {
-        Some((fnode, fp)) if !fnode.is_null() => {
-            if let Some(fo) = cx.obj(fnode, &fp, &["type", "source", "normalize_by"]) {
-                if let Some((v, kp)) = fo.get("normalize_by") {
-                    let pos = cx.spans.key(&kp).unwrap_or(v.pos);
-                    cx.error_at(
-                        pos,
-                        &kp,
-                        "`normalize_by` was removed: density features use built-in multilingual text-unit normalization",
-                    );
-                }
-                feature.kind = cx.vocab_req(&fo, "type");
-                match fo.get("source") {
-                    Some((sn, sp)) if !sn.is_null() => {
-                        if let Some(so) = cx.obj(
-                            sn,
-                            &sp,
-                            &["type", "pattern", "keywords", "case_sensitive", "sequences"],
-                        ) {
-                            feature.source = StructureSource {
-                                kind: cx.vocab_req(&so, "type"),
-                                pattern: cx.str_opt(&so, "pattern"),
-                                keywords: cx.str_list(&so, "keywords"),
-                                case_sensitive: cx.bool_opt(&so, "case_sensitive"),
-                                sequences: cx.list(&so, "sequences", |cx, n, p| {
-                                    Some(cx.str_list_node(n, p))
-                                }),
-                            };
-                        }
-                    }
-                    _ => cx.missing(&fo, "source"),
-                }
-            }
-        }
-        _ => cx.missing(&o, "feature"),
-    }
-    let predicate = match o.get("predicate") {
-        Some((pn, pp)) if !pn.is_null() => bounds(cx, pn, &pp, &[]),
-        _ => None,
-    };
-    Some(StructureSignal {
-        name,
-        description,
-        feature,
-        predicate,
+    record!(cx, n, p, StructureSignal {
+        name: "name" => str_req,
+        description: "description" => str_opt,
+        feature: "feature" => sub_req(structure_feature),
+        predicate: "predicate" => sub_opt(|cx, n, p| bounds(cx, n, p, &[])),
+    })
+}
+
+fn structure_feature(cx: &mut Ctx, n: &Node, p: &str) -> Option<StructureFeature> {
+    record!(cx, n, p, also &["normalize_by"], |o| {
+        cx.moved(
+            o,
+            "normalize_by",
+            "`normalize_by` was removed: density features use built-in multilingual text-unit normalization",
+        );
+    }, StructureFeature {
+        kind: "type" => vocab_req,
+        source: "source" => sub_req(|cx, n, p| {
+            record!(cx, n, p, StructureSource {
+                kind: "type" => vocab_req,
+                pattern: "pattern" => str_opt,
+                keywords: "keywords" => str_list,
+                case_sensitive: "case_sensitive" => bool_opt,
+                sequences: "sequences" => list(|cx, n, p| Some(cx.str_list_node(n, p))),
+            })
+        }),
     })
 }
 
 fn bounds(cx: &mut Ctx, n: &Node, p: &str, extra: &[&str]) -> Option<Bounds> {
-    let mut allowed = vec!["gt", "gte", "lt", "lte"];
-    allowed.extend_from_slice(extra);
-    let o = cx.obj(n, p, &allowed)?;
-    Some(Bounds {
-        gt: cx.f64_opt(&o, "gt"),
-        gte: cx.f64_opt(&o, "gte"),
-        lt: cx.f64_opt(&o, "lt"),
-        lte: cx.f64_opt(&o, "lte"),
+    record!(cx, n, p, also extra, |_o| {}, Bounds {
+        gt: "gt" => f64_opt,
+        gte: "gte" => f64_opt,
+        lt: "lt" => f64_opt,
+        lte: "lte" => f64_opt,
     })
 }
 
-fn projections(cx: &mut Ctx, n: &Node, p: &str) -> Projections {
-    let mut out = Projections::default();
-    let Some(o) = cx.obj(n, p, &["partitions", "scores", "mappings"]) else {
-        return out;
-    };
-    out.partitions = cx.list(&o, "partitions", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &[
-                "name",
-                "semantics",
-                "temperature",
-                "members",
-                "default",
-                "description",
-            ],
-        )?;
-        Some(Partition {
-            name: cx.str_req(&o, "name"),
-            semantics: cx.vocab_req(&o, "semantics"),
-            temperature: cx.f64_opt(&o, "temperature"),
-            members: cx.str_list(&o, "members"),
-            default: cx.str_opt(&o, "default"),
-        })
-    });
-    out.scores = cx.list(&o, "scores", |cx, n, p| {
-        let o = cx.obj(n, p, &["name", "method", "inputs"])?;
-        Some(Score {
-            name: cx.str_req(&o, "name"),
-            method: cx.str_req(&o, "method"),
-            inputs: cx.list(&o, "inputs", |cx, n, p| {
-                let o = cx.obj(
-                    n,
-                    p,
-                    &["type", "name", "weight", "value_source", "match", "miss"],
-                )?;
-                let kind = signal_type(cx, &o, "type")?;
-                let value_source = match o.get("value_source") {
-                    Some((vn, vp)) if !vn.is_null() => match cx.text(vn, &vp)?.as_str() {
-                        "" => None,
-                        "binary" => Some(ValueSource::Binary),
-                        "confidence" => Some(ValueSource::Confidence),
-                        other => {
-                            cx.error_at(
-                                vn.pos,
-                                &vp,
-                                format!("unknown value_source {other:?}: expected binary or confidence"),
-                            );
-                            None
-                        }
-                    },
-                    _ => None,
-                };
-                Some(ScoreInput {
-                    kind,
-                    name: cx.str_req(&o, "name"),
-                    weight: cx.f64_req(&o, "weight"),
-                    value_source,
-                    match_value: cx.f64_opt(&o, "match"),
-                    miss: cx.f64_opt(&o, "miss"),
-                })
-            }),
-        })
-    });
-    out.mappings = cx.list(&o, "mappings", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &["name", "source", "method", "calibration", "outputs"],
-        )?;
-        let calibration = match o.get("calibration") {
-            Some((cn, cp)) if !cn.is_null() => {
-                cx.obj(cn, &cp, &["method", "slope"]).map(|co| Calibration {
-                    method: cx.str_opt(&co, "method"),
-                    slope: cx.f64_opt(&co, "slope"),
-                })
+fn projections(cx: &mut Ctx, n: &Node, p: &str) -> Option<Projections> {
+    record!(cx, n, p, Projections {
+        partitions: "partitions" => list(|cx, n, p| {
+            // `description` is accepted and not kept.
+            record!(cx, n, p, also &["description"], |_o| {}, Partition {
+                name: "name" => str_req,
+                semantics: "semantics" => vocab_req,
+                temperature: "temperature" => f64_opt,
+                members: "members" => str_list,
+                default: "default" => str_opt,
+            })
+        }),
+        scores: "scores" => list(|cx, n, p| {
+            record!(cx, n, p, Score {
+                name: "name" => str_req,
+                method: "method" => vocab_req,
+                inputs: "inputs" => list(score_input),
+            })
+        }),
+        mappings: "mappings" => list(|cx, n, p| {
+            record!(cx, n, p, Mapping {
+                name: "name" => str_req,
+                source: "source" => str_req,
+                method: "method" => vocab_req,
+                calibration: "calibration" => sub_opt(|cx, n, p| {
+                    record!(cx, n, p, Calibration {
+                        method: "method" => vocab_opt,
+                        slope: "slope" => f64_opt,
+                    })
+                }),
+                outputs: "outputs" => list(mapping_output),
+            })
+        }),
+    })
+}
+
+/// Hand-written: an input without a known `type` is dropped, and `value_source` has an empty
+/// spelling that means unset.
+fn score_input(cx: &mut Ctx, n: &Node, p: &str) -> Option<ScoreInput> {
+    let o = cx.obj(
+        n,
+        p,
+        &["type", "name", "weight", "value_source", "match", "miss"],
+    )?;
+    let kind = signal_type(cx, &o, "type")?;
+    let value_source = match o.get("value_source") {
+        Some((vn, vp)) if !vn.is_null() => match cx.text(vn, &vp)?.as_str() {
+            "" => None,
+            "binary" => Some(ValueSource::Binary),
+            "confidence" => Some(ValueSource::Confidence),
+            other => {
+                cx.error_at(
+                    vn.pos,
+                    &vp,
+                    format!("unknown value_source {other:?}: expected binary or confidence"),
+                );
+                None
             }
-            _ => None,
-        };
-        Some(Mapping {
-            name: cx.str_req(&o, "name"),
-            source: cx.str_req(&o, "source"),
-            method: cx.str_req(&o, "method"),
-            calibration,
-            outputs: cx.list(&o, "outputs", |cx, n, p| {
-                let b = bounds(cx, n, p, &["name"])?;
-                let o = cx.obj_quiet(n, p)?;
-                Some(MappingOutput {
-                    name: cx.str_req(&o, "name"),
-                    bounds: b,
-                })
-            }),
-        })
-    });
-    out
+        },
+        _ => None,
+    };
+    Some(ScoreInput {
+        kind,
+        name: cx.str_req(&o, "name"),
+        weight: cx.f64_req(&o, "weight"),
+        value_source,
+        match_value: cx.f64_opt(&o, "match"),
+        miss: cx.f64_opt(&o, "miss"),
+    })
+}
+
+/// Hand-written: the bounds sit beside `name` in the same mapping.
+fn mapping_output(cx: &mut Ctx, n: &Node, p: &str) -> Option<MappingOutput> {
+    let b = bounds(cx, n, p, &["name"])?;
+    let o = cx.obj_quiet(n, p)?;
+    Some(MappingOutput {
+        name: cx.str_req(&o, "name"),
+        bounds: b,
+    })
 }
 
 impl Ctx<'_> {
@@ -1427,89 +1309,30 @@ pub(crate) fn rule_node(cx: &mut Ctx, n: &Node, p: &str) -> Option<RuleNode> {
 }
 
 fn decision(cx: &mut Ctx, n: &Node, p: &str) -> Option<Decision> {
-    let o = cx.obj(
-        n,
-        p,
-        &[
-            "name",
-            "description",
-            "priority",
-            "tier",
-            "rules",
-            "modelRefs",
-            "algorithm",
-            "plugins",
+    record!(cx, n, p, also &["modelSelectionAlgorithm"], |o| {
+        cx.moved(
+            o,
             "modelSelectionAlgorithm",
-        ],
-    )?;
-    if let Some((v, kp)) = o.get("modelSelectionAlgorithm") {
-        let pos = cx.spans.key(&kp).unwrap_or(v.pos);
-        cx.error_at(
-            pos,
-            &kp,
             "`modelSelectionAlgorithm` is no longer supported; use `algorithm`",
         );
-    }
-    let name = cx.str_req(&o, "name");
-    let description = cx.str_opt(&o, "description");
-    let priority = cx.i64_opt(&o, "priority").unwrap_or(0);
-    let tier = match o.get("tier") {
-        Some((tn, tp)) if !tn.is_null() => match cx.integer(tn, &tp) {
-            Some(t) if t < 0 => {
-                cx.error_at(tn.pos, &tp, format!("must be >= 0, got {t}"));
-                0
-            }
-            Some(t) => u32::try_from(t).unwrap_or_else(|_| {
-                cx.error_at(tn.pos, &tp, format!("is too large: {t}"));
-                0
-            }),
-            None => 0,
-        },
-        _ => 0,
-    };
-    let rules = match o.get("rules") {
-        Some((rn, rp)) if !rn.is_null() => rule_node(cx, rn, &rp).unwrap_or_default(),
-        _ => {
-            cx.missing(&o, "rules");
-            RuleNode::default()
-        }
-    };
-    let model_refs = cx.list(&o, "modelRefs", |cx, n, p| {
-        let o = cx.obj(
-            n,
-            p,
-            &[
-                "model",
-                "use_reasoning",
-                "reasoning_effort",
-                "reasoning_description",
-                "lora_name",
-                "weight",
-            ],
-        )?;
-        Some(ModelRef {
-            model: cx.str_req(&o, "model"),
-            use_reasoning: cx.bool_opt(&o, "use_reasoning"),
-            reasoning_effort: cx.str_opt(&o, "reasoning_effort"),
-            reasoning_description: cx.str_opt(&o, "reasoning_description"),
-            lora_name: cx.str_opt(&o, "lora_name"),
-            weight: cx.f64_opt(&o, "weight"),
-        })
-    });
-    let algorithm = match o.get("algorithm") {
-        Some((an, ap)) if !an.is_null() => algorithm(cx, an, &ap),
-        _ => None,
-    };
-    let plugins = cx.list(&o, "plugins", plugin);
-    Some(Decision {
-        name,
-        description,
-        priority,
-        tier,
-        rules,
-        model_refs,
-        algorithm,
-        plugins,
+    }, Decision {
+        name: "name" => str_req,
+        description: "description" => str_opt,
+        priority: "priority" => i64_opt or 0,
+        tier: "tier" => tier,
+        rules: "rules" => sub_req(rule_node),
+        model_refs: "modelRefs" => list(|cx, n, p| {
+            record!(cx, n, p, ModelRef {
+                model: "model" => str_req,
+                use_reasoning: "use_reasoning" => bool_opt,
+                reasoning_effort: "reasoning_effort" => str_opt,
+                reasoning_description: "reasoning_description" => str_opt,
+                lora_name: "lora_name" => str_opt,
+                weight: "weight" => f64_opt,
+            })
+        }),
+        algorithm: "algorithm" => sub_opt(algorithm),
+        plugins: "plugins" => list(plugin),
     })
 }
 
@@ -1585,40 +1408,13 @@ pub(crate) fn plugin(cx: &mut Ctx, n: &Node, p: &str) -> Option<Plugin> {
 }
 
 fn global(cx: &mut Ctx, n: &Node, p: &str) -> Option<Global> {
-    let o = cx.obj(
-        n,
-        p,
-        &[
-            "router",
-            "services",
-            "stores",
-            "integrations",
-            "model_catalog",
-            "modules",
-        ],
-    )?;
-    if let Some((v, kp)) = o.get("modules") {
-        let pos = cx.spans.key(&kp).unwrap_or(v.pos);
-        cx.error_at(
-            pos,
-            &kp,
-            "`global.modules` moved to `global.model_catalog.modules` in v0.3",
-        );
-    }
-    let section = |cx: &mut Ctx, key: &str| -> Option<Value> {
-        let (sn, sp) = o.get(key)?;
-        let v = cx.json(sn, &sp);
-        if !v.is_object() && !v.is_null() {
-            cx.type_error(sn, &sp, "a mapping");
-        }
-        Some(v)
-    };
-    let g = Global {
-        router: section(cx, "router"),
-        services: section(cx, "services"),
-        stores: section(cx, "stores"),
-        integrations: section(cx, "integrations"),
-        model_catalog: section(cx, "model_catalog"),
-    };
-    Some(g)
+    record!(cx, n, p, also &["modules"], |o| {
+        cx.moved(o, "modules", "`global.modules` moved to `global.model_catalog.modules` in v0.3");
+    }, Global {
+        router: "router" => json_map,
+        services: "services" => json_map,
+        stores: "stores" => json_map,
+        integrations: "integrations" => json_map,
+        model_catalog: "model_catalog" => json_map,
+    })
 }

@@ -6,7 +6,7 @@
 use serde_json::{Value, json};
 
 use crate::model::Global;
-use crate::vocab::{ConfigSource, KeywordMatch, SamplingType, Strategy, Vocab};
+use crate::vocab::{ConfigSource, KeywordMatch, SamplingType, StoreBackend, Strategy, Vocab};
 
 /// The router's built-in `global` defaults (the non-zero defaults of upstream 76c76e3a1).
 pub fn defaults() -> Value {
@@ -296,7 +296,7 @@ pub struct MetricsSettings {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RouterReplaySettings {
     /// `store_backend`: `memory` (default), `postgres`, or the original's `redis`/`milvus`.
-    pub store_backend: String,
+    pub store_backend: StoreBackend,
     /// `ttl_seconds`: the age limit of records; 0 = none.
     pub ttl_seconds: u64,
     pub async_writes: bool,
@@ -380,8 +380,7 @@ impl GlobalSettings {
                 },
             },
             router_replay: RouterReplaySettings {
-                store_backend: opt_s(&format!("{RR}/store_backend"))
-                    .unwrap_or_else(|| "memory".into()),
+                store_backend: vocab(get(&format!("{RR}/store_backend")).and_then(Value::as_str)),
                 ttl_seconds: u(&format!("{RR}/ttl_seconds")),
                 async_writes: b(&format!("{RR}/async_writes")),
                 postgres: PostgresSettings {
@@ -445,7 +444,10 @@ pub(crate) const TYPED_KNOBS: &[(&str, Kind)] = &[
         Kind::Str,
     ),
     ("/services/observability/metrics/enabled", Kind::Bool),
-    ("/services/router_replay/store_backend", Kind::Str),
+    (
+        "/services/router_replay/store_backend",
+        Kind::Vocab(check::<StoreBackend>),
+    ),
     ("/services/router_replay/ttl_seconds", Kind::UInt),
     ("/services/router_replay/async_writes", Kind::Bool),
     ("/services/router_replay/postgres/port", Kind::UInt),
@@ -635,7 +637,7 @@ mod tests {
         assert_eq!(g.auto_model_names, ["x/auto"]);
         assert_eq!(g.max_body_bytes, Some(1024));
         assert!(!g.response_api_enabled);
-        assert_eq!(g.router_replay.store_backend, "postgres");
+        assert_eq!(g.router_replay.store_backend, StoreBackend::Postgres);
         assert_eq!(g.router_replay.ttl_seconds, 60);
         assert_eq!(g.router_replay.postgres.host.as_deref(), Some("db"));
         assert_eq!(g.router_replay.postgres.port, Some(5433));

@@ -12,8 +12,9 @@ use serde_json::Value;
 
 use crate::units;
 pub use crate::vocab::{
-    AggregationMethod, FeatureType, JailbreakMethod, KeywordMethod, KeywordOperator, LbPolicy,
-    PartitionSemantics, SourceType, Vocab,
+    AggregationMethod, ApiFormat, CalibrationMethod, FeatureType, JailbreakMethod, KeywordMethod,
+    KeywordOperator, LbPolicy, MappingMethod, PartitionSemantics, Protocol, ReasoningFamilyType,
+    ScoreMethod, SourceType, StoreBackend, Vocab,
 };
 
 /// The whole file: `version`, `listeners`, `providers`, `routing`, `global`.
@@ -82,7 +83,7 @@ impl ProviderDefaults {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct ReasoningFamily {
     #[serde(rename = "type")]
-    pub kind: String,
+    pub kind: ReasoningFamilyType,
     pub parameter: String,
 }
 
@@ -94,7 +95,7 @@ pub struct ProviderModel {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub provider_model_id: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub api_format: Option<String>,
+    pub api_format: Option<ApiFormat>,
     #[serde(skip_serializing_if = "IndexMap::is_empty")]
     pub external_model_ids: IndexMap<String, String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -166,7 +167,7 @@ pub struct BackendRef {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub protocol: Option<String>,
+    pub protocol: Option<Protocol>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub weight: Option<u32>,
     #[serde(rename = "type", skip_serializing_if = "Option::is_none")]
@@ -876,8 +877,7 @@ pub struct Partition {
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Score {
     pub name: String,
-    /// `weighted_sum`.
-    pub method: String,
+    pub method: ScoreMethod,
     pub inputs: Vec<ScoreInput>,
 }
 
@@ -907,8 +907,7 @@ pub struct Mapping {
     pub name: String,
     /// The score this mapping reads.
     pub source: String,
-    /// `threshold_bands`.
-    pub method: String,
+    pub method: MappingMethod,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub calibration: Option<Calibration>,
     pub outputs: Vec<MappingOutput>,
@@ -916,9 +915,8 @@ pub struct Mapping {
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Calibration {
-    /// `sigmoid_distance` (or empty).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub method: Option<String>,
+    pub method: Option<CalibrationMethod>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub slope: Option<f64>,
 }

@@ -198,21 +198,6 @@ fn providers(cfg: &Config, cx: &mut Ctx) {
             format!("unknown reasoning effort {e:?}: expected low, medium or high"),
         );
     }
-    for (name, fam) in &d.reasoning_families {
-        let p = join_key("providers.defaults.reasoning_families", name);
-        if !matches!(
-            fam.kind.as_str(),
-            "chat_template_kwargs" | "reasoning_effort"
-        ) {
-            cx.err(
-                &join_key(&p, "type"),
-                format!(
-                    "unknown reasoning family type {:?}: expected chat_template_kwargs or reasoning_effort",
-                    fam.kind
-                ),
-            );
-        }
-    }
     unique(
         cx,
         "provider model",
@@ -242,14 +227,6 @@ fn providers(cfg: &Config, cx: &mut Ctx) {
                     &join_key(&p, "reasoning_family"),
                     format!("reasoning family {f:?} is not declared in providers.defaults.reasoning_families"),
                 );
-        }
-        if let Some(a) = &m.api_format
-            && !matches!(a.as_str(), "openai" | "anthropic")
-        {
-            cx.err(
-                &join_key(&p, "api_format"),
-                format!("unknown api_format {a:?}: expected openai or anthropic"),
-            );
         }
         let has_metadata = m.reasoning_family.is_some()
             || m.provider_model_id.is_some()
@@ -285,14 +262,6 @@ fn providers(cfg: &Config, cx: &mut Ctx) {
                     }
                 }
                 _ => {}
-            }
-            if let Some(proto) = &b.protocol
-                && !matches!(proto.to_ascii_lowercase().as_str(), "http" | "https")
-            {
-                cx.err(
-                    &join_key(&bp, "protocol"),
-                    format!("unknown protocol {proto:?}: expected http or https"),
-                );
             }
         }
     }
@@ -762,15 +731,6 @@ fn projections(cfg: &Config, cx: &mut Ctx) {
 
     for (i, sc) in pr.scores.iter().enumerate() {
         let p = join_index(&base("scores"), i);
-        if sc.method != "weighted_sum" && !sc.method.is_empty() {
-            cx.err(
-                &join_key(&p, "method"),
-                format!(
-                    "unknown score method {:?}: expected weighted_sum",
-                    sc.method
-                ),
-            );
-        }
         if sc.inputs.is_empty() {
             cx.err(&join_key(&p, "inputs"), "a score needs at least one input");
         }
@@ -801,26 +761,8 @@ fn projections(cfg: &Config, cx: &mut Ctx) {
                 ),
             );
         }
-        if m.method != "threshold_bands" && !m.method.is_empty() {
-            cx.err(
-                &join_key(&p, "method"),
-                format!(
-                    "unknown mapping method {:?}: expected threshold_bands",
-                    m.method
-                ),
-            );
-        }
         if let Some(c) = &m.calibration {
             let cp = join_key(&p, "calibration");
-            if let Some(meth) = &c.method
-                && !meth.is_empty()
-                && meth != "sigmoid_distance"
-            {
-                cx.err(
-                    &join_key(&cp, "method"),
-                    format!("unknown calibration method {meth:?}: expected sigmoid_distance"),
-                );
-            }
             if c.slope.is_some_and(|s| s < 0.0) {
                 cx.err(&join_key(&cp, "slope"), "slope must not be negative");
             }

@@ -223,6 +223,72 @@ vocab! {
     }
 }
 
+vocab! {
+    /// `providers.defaults.reasoning_families.*.type`: how reasoning is switched on.
+    #[derive(Default)]
+    pub enum ReasoningFamilyType as "reasoning family type" {
+        /// `chat_template_kwargs.<parameter>: true|false`.
+        #[default]
+        ChatTemplateKwargs = "chat_template_kwargs",
+        /// `chat_template_kwargs.<parameter>: <effort>`.
+        ReasoningEffort = "reasoning_effort",
+    }
+}
+
+vocab! {
+    /// `providers.models[].api_format`.
+    pub enum ApiFormat as "api_format" {
+        OpenAi = "openai",
+        Anthropic = "anthropic",
+    }
+}
+
+vocab! {
+    /// `providers.models[].backend_refs[].protocol`, used when the endpoint has no scheme.
+    pub enum Protocol as "protocol" {
+        Http = "http",
+        Https = "https",
+    }
+}
+
+vocab! {
+    /// A projection score's `method`.
+    #[derive(Default)]
+    pub enum ScoreMethod as "score method" {
+        #[default]
+        WeightedSum = "weighted_sum",
+    }
+}
+
+vocab! {
+    /// A projection mapping's `method`.
+    #[derive(Default)]
+    pub enum MappingMethod as "mapping method" {
+        #[default]
+        ThresholdBands = "threshold_bands",
+    }
+}
+
+vocab! {
+    /// A projection mapping's `calibration.method`.
+    pub enum CalibrationMethod as "calibration method" {
+        SigmoidDistance = "sigmoid_distance",
+    }
+}
+
+vocab! {
+    /// `global.services.router_replay.store_backend`. `redis` and `milvus` are the original's;
+    /// vllm-sr stores them, like `memory`, in its embedded SQLite file.
+    #[derive(Default)]
+    pub enum StoreBackend as "store_backend" {
+        #[default]
+        Memory = "memory",
+        Postgres = "postgres",
+        Redis = "redis",
+        Milvus = "milvus",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

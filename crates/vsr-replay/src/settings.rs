@@ -38,7 +38,8 @@ impl ReplaySettings {
         }
         let rr = config.global_settings().router_replay;
         let ttl = Some(rr.ttl_seconds).filter(|t| *t > 0);
-        let postgres_url = (rr.store_backend == "postgres").then(|| postgres_url(&rr.postgres));
+        let postgres_url = (rr.store_backend == vsr_config::StoreBackend::Postgres)
+            .then(|| postgres_url(&rr.postgres));
         ReplaySettings {
             capture,
             retention: Retention {
@@ -46,7 +47,7 @@ impl ReplaySettings {
                 per_decision_max_records: per_decision,
                 max_age: ttl.map(Duration::from_secs),
             },
-            store_backend: rr.store_backend,
+            store_backend: rr.store_backend.to_string(),
             postgres_url,
             postgres_schema: rr.postgres.table_name,
         }

@@ -5,6 +5,8 @@ use indexmap::IndexMap;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
+use vsr_config::ReasoningFamilyType;
+
 use crate::settings::ReasoningFamily;
 
 pub type RawObject = IndexMap<String, Box<RawValue>>;
@@ -47,21 +49,16 @@ pub fn apply(fields: &mut RawObject, rw: &Rewrite<'_>) -> Result<bool, serde_jso
         let client_effort = fields
             .shift_remove("reasoning_effort")
             .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-        let value = match family.kind.as_str() {
-            "chat_template_kwargs" => Some(Value::Bool(on)),
-            "reasoning_effort" if on => Some(Value::String(effort.into())),
-            "reasoning_effort" => Some(
-                client_effort
-                    .filter(|v| v.is_string())
-                    .unwrap_or_else(|| Value::String("low".into())),
-            ),
-            _ => None,
+        let value = match family.kind {
+            ReasoningFamilyType::ChatTemplateKwargs => Value::Bool(on),
+            ReasoningFamilyType::ReasoningEffort if on => Value::String(effort.into()),
+            ReasoningFamilyType::ReasoningEffort => client_effort
+                .filter(|v| v.is_string())
+                .unwrap_or_else(|| Value::String("low".into())),
         };
-        if let Some(value) = value {
-            let mut kwargs = object_of(fields, "chat_template_kwargs");
-            kwargs.insert(family.parameter.clone(), value);
-            fields.insert("chat_template_kwargs".into(), raw(&Value::Object(kwargs))?);
-        }
+        let mut kwargs = object_of(fields, "chat_template_kwargs");
+        kwargs.insert(family.parameter.clone(), value);
+        fields.insert("chat_template_kwargs".into(), raw(&Value::Object(kwargs))?);
         changed = true;
     }
     if rw.stream_usage {
@@ -94,7 +91,7 @@ mod tests {
         let src = r#"{"model":"MoM","x_custom":{"n":1.50, "e":1e3},"messages":[{"role":"user","content":"hi"}],"temperature":0.70}"#;
         let mut f = parse(src);
         let q3 = ReasoningFamily {
-            kind: "chat_template_kwargs".into(),
+            kind: ReasoningFamilyType::ChatTemplateKwargs,
             parameter: "enable_thinking".into(),
         };
         let changed = apply(
@@ -120,7 +117,7 @@ mod tests {
     #[test]
     fn reasoning_families_per_spec() {
         let q3 = ReasoningFamily {
-            kind: "chat_template_kwargs".into(),
+            kind: ReasoningFamilyType::ChatTemplateKwargs,
             parameter: "enable_thinking".into(),
         };
         let mut f = parse(
@@ -142,7 +139,7 @@ mod tests {
         );
 
         let gpt = ReasoningFamily {
-            kind: "reasoning_effort".into(),
+            kind: ReasoningFamilyType::ReasoningEffort,
             parameter: "reasoning_effort".into(),
         };
         let mut f = parse(r#"{"model":"m","reasoning_effort":"minimal"}"#);
@@ -167,21 +164,6 @@ mod tests {
         .unwrap();
         let v: Value = serde_json::from_slice(&to_bytes(&f).unwrap()).unwrap();
         assert_eq!(v["chat_template_kwargs"]["reasoning_effort"], "high");
-
-        let unknown = ReasoningFamily {
-            kind: "other".into(),
-            parameter: "p".into(),
-        };
-        let mut f = parse(r#"{"model":"m"}"#);
-        apply(
-            &mut f,
-            &Rewrite {
-                reasoning: Some((&unknown, true, "high")),
-                ..Default::default()
-            },
-        )
-        .unwrap();
-        assert!(!f.contains_key("chat_template_kwargs"));
     }
 
     #[test]

@@ -244,8 +244,8 @@ fn backend(b: &BackendRef, index: usize) -> Result<BackendSettings, String> {
         Some((s, r)) => (Some(s.to_ascii_lowercase()), r.to_string()),
         None => (None, address.clone()),
     };
-    let protocol = b.protocol.as_deref().map(str::to_ascii_lowercase);
-    let https = match scheme.as_deref().or(protocol.as_deref()) {
+    let protocol = b.protocol.map(vsr_config::Vocab::as_str);
+    let https = match scheme.as_deref().or(protocol) {
         Some("https") => true,
         Some("http") | None => false,
         Some(other) => return Err(format!("unsupported protocol `{other}`")),

@@ -112,6 +112,55 @@ broken! {
     score_input_reads_a_projection: "          - type: context\n            name: short\n" => "          - type: projection\n            name: easy\n";
     modality_signal_with_unknown_name: "    context:\n" => "    modality:\n      - name: VIDEO\n    context:\n";
     many_errors_are_all_reported: "priority: 100" => "priority: high\n      colour: blue";
+    unknown_reasoning_family_type: "type: chat_template_kwargs" => "type: chat_template_kwarg";
+    unknown_api_format: "      reasoning_family: qwen3\n" => "      reasoning_family: qwen3\n      api_format: open_ai\n";
+    unknown_backend_protocol: "endpoint: vllm:8001" => "{endpoint: vllm:8001, protocol: htps}";
+    unknown_score_method: "method: weighted_sum" => "method: weighted_mean";
+    unknown_mapping_method: "method: threshold_bands" => "method: threshold_band";
+    unknown_calibration_method: "        method: threshold_bands\n" => "        method: threshold_bands\n        calibration: {method: sigmoid, slope: 10}\n";
+    unknown_store_backend: "version: v0.3\n" => "version: v0.3\nglobal:\n  services:\n    router_replay: {store_backend: postgre}\n";
+}
+
+/// A record decoded by `record!`: an unknown key gets its did-you-mean at the key, and missing
+/// required fields are reported with every other error of the same load.
+#[test]
+fn record_fields_report_unknown_and_missing_keys_together() {
+    let out = check(
+        "  - name: http\n    address: 0.0.0.0\n",
+        "  - adress: 0.0.0.0\n",
+    );
+    let got: Vec<&str> = out.lines().collect();
+    let want = [
+        "error: broken.yaml:3:5: listeners[0].adress: unknown field `adress`; did you mean `address`?",
+        "error: broken.yaml:3:5: listeners[0].name: missing required field `name`",
+        "error: broken.yaml:3:5: listeners[0].address: missing required field `address`",
+    ];
+    assert_eq!(got, want, "{out}");
+    // An error further down the same file is reported with them.
+    let both = render(
+        &BASE
+            .replacen(
+                "  - name: http\n    address: 0.0.0.0\n",
+                "  - adress: 0.0.0.0\n",
+                1,
+            )
+            .replacen(
+                "          use_reasoning: true",
+                "          use_reasonng: true",
+                1,
+            ),
+    );
+    assert!(
+        both.contains(
+            "broken.yaml:97:11: routing.decisions[0].modelRefs[0].use_reasonng: unknown field `use_reasonng`; did you mean `use_reasoning`?"
+        ),
+        "{both}"
+    );
+    assert!(
+        both.contains("listeners[0].address: missing required field `address`"),
+        "{both}"
+    );
+    assert_eq!(both.lines().count(), 4, "{both}");
 }
 
 #[test]
