@@ -2,6 +2,7 @@
 //! format. Series names follow upstream's `llm_*` names (surface spec §3.4); counters are
 //! registered without `_total`, which the encoder appends to every sample.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use prometheus_client::encoding::text::{encode_eof, encode_registry};
@@ -99,6 +100,41 @@ pub struct Metrics {
     prompt_per_req: Histograms<L1>,
     completion_per_req: Histograms<L1>,
     phases: Histograms<[(&'static str, &'static str); 1]>,
+    /// Handles of each alias's series, so a request looks its alias up once instead of
+    /// building and hashing labels for every observation.
+    models: std::sync::RwLock<std::collections::HashMap<String, Arc<ModelMetrics>>>,
+}
+
+/// One alias's per-request series (`Counter` and `Histogram` clones share their values with
+/// the registered families).
+pub struct ModelMetrics {
+    requests: Counter,
+    latency: Histogram,
+    ttft: Histogram,
+    tokens: Counter,
+    prompt_tokens: Counter,
+    completion_tokens: Counter,
+    prompt_per_req: Histogram,
+    completion_per_req: Histogram,
+}
+
+impl ModelMetrics {
+    pub fn request(&self) {
+        self.requests.inc();
+    }
+    pub fn latency(&self, secs: f64) {
+        self.latency.observe(secs);
+    }
+    pub fn ttft(&self, secs: f64) {
+        self.ttft.observe(secs);
+    }
+    pub fn usage(&self, prompt: u64, completion: u64) {
+        self.tokens.inc_by(prompt + completion);
+        self.prompt_tokens.inc_by(prompt);
+        self.completion_tokens.inc_by(completion);
+        self.prompt_per_req.observe(prompt as f64);
+        self.completion_per_req.observe(completion as f64);
+    }
 }
 
 impl Default for Metrics {
@@ -238,11 +274,36 @@ impl Metrics {
                 hist(phase),
             ),
             registry: r,
+            models: Default::default(),
         }
     }
 
+    /// The series of `alias` (created on first use, then served from a cache).
+    pub fn model(&self, alias: &str) -> Arc<ModelMetrics> {
+        let read = self.models.read().unwrap_or_else(|p| p.into_inner());
+        if let Some(m) = read.get(alias) {
+            return Arc::clone(m);
+        }
+        drop(read);
+        let mut write = self.models.write().unwrap_or_else(|p| p.into_inner());
+        let l = l1("model", alias);
+        let m = write.entry(alias.to_string()).or_insert_with(|| {
+            Arc::new(ModelMetrics {
+                requests: self.requests.get_or_create(&l).clone(),
+                latency: self.latency.get_or_create(&l).clone(),
+                ttft: self.ttft.get_or_create(&l).clone(),
+                tokens: self.tokens.get_or_create(&l).clone(),
+                prompt_tokens: self.prompt_tokens.get_or_create(&l).clone(),
+                completion_tokens: self.completion_tokens.get_or_create(&l).clone(),
+                prompt_per_req: self.prompt_per_req.get_or_create(&l).clone(),
+                completion_per_req: self.completion_per_req.get_or_create(&l).clone(),
+            })
+        });
+        Arc::clone(m)
+    }
+
     pub fn request(&self, model: &str) {
-        self.requests.get_or_create(&l1("model", model)).inc();
+        self.model(model).request();
     }
     pub fn error(&self, model: &str, reason: &str) {
         self.errors
@@ -260,19 +321,15 @@ impl Metrics {
             .inc();
     }
     pub fn usage(&self, model: &str, prompt: u64, completion: u64, cost: Option<(f64, &str)>) {
-        let m = l1("model", model);
-        self.tokens.get_or_create(&m).inc_by(prompt + completion);
-        self.prompt_tokens.get_or_create(&m).inc_by(prompt);
-        self.completion_tokens.get_or_create(&m).inc_by(completion);
-        self.prompt_per_req.get_or_create(&m).observe(prompt as f64);
-        self.completion_per_req
-            .get_or_create(&m)
-            .observe(completion as f64);
+        self.model(model).usage(prompt, completion);
         if let Some((c, currency)) = cost {
-            self.cost
-                .get_or_create(&l2("model", model, "currency", currency))
-                .inc_by(c);
+            self.cost(model, currency, c);
         }
+    }
+    pub fn cost(&self, model: &str, currency: &str, amount: f64) {
+        self.cost
+            .get_or_create(&l2("model", model, "currency", currency))
+            .inc_by(amount);
     }
     pub fn decision(&self, name: &str) {
         self.decision_match
@@ -304,12 +361,10 @@ impl Metrics {
             .inc();
     }
     pub fn latency(&self, model: &str, secs: f64) {
-        self.latency
-            .get_or_create(&l1("model", model))
-            .observe(secs);
+        self.model(model).latency(secs);
     }
     pub fn ttft(&self, model: &str, secs: f64) {
-        self.ttft.get_or_create(&l1("model", model)).observe(secs);
+        self.model(model).ttft(secs);
     }
     pub fn routing_latency(&self, secs: f64) {
         self.routing_latency.observe(secs);
@@ -396,6 +451,24 @@ mod tests {
         assert_eq!(m.errors_for("x", "timeout"), 0.0);
         m.error("x", "timeout");
         assert_eq!(m.errors_for("x", "timeout"), 1.0);
+    }
+
+    #[test]
+    fn an_alias_handle_is_cached_and_feeds_the_registered_series() {
+        let m = Metrics::new();
+        let h = m.model("a");
+        assert!(Arc::ptr_eq(&h, &m.model("a")));
+        h.request();
+        m.request("a");
+        h.usage(3, 4);
+        h.ttft(0.01);
+        let t = m.render();
+        assert!(t.contains("llm_model_requests_total{model=\"a\"} 2"), "{t}");
+        assert!(t.contains("llm_model_tokens_total{model=\"a\"} 7"), "{t}");
+        assert!(
+            t.contains("llm_model_ttft_seconds_count{model=\"a\"} 1"),
+            "{t}"
+        );
     }
 
     #[test]

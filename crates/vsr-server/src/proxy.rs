@@ -237,7 +237,8 @@ async fn pipeline(
             result: None,
         }
     };
-    shared.metrics.request(&routed.alias);
+    let model_metrics = shared.metrics.model(&routed.alias);
+    model_metrics.request();
     span.record("model", routed.alias.as_str());
 
     if let Some(message) = routed.result.as_ref().and_then(|r| r.fast_response.clone()) {
@@ -361,7 +362,7 @@ async fn pipeline(
     // Non-streaming answers: time to first token is time to response headers.
     let header_ttft = (!sse).then(|| started.elapsed());
     if let Some(t) = header_ttft {
-        shared.metrics.ttft(&routed.alias, t.as_secs_f64());
+        model_metrics.ttft(t.as_secs_f64());
     }
     if status.is_success() {
         add_route_headers(
@@ -390,6 +391,7 @@ async fn pipeline(
         st: ObserveState {
             shared: Arc::clone(shared),
             alias: routed.alias.clone(),
+            model_metrics,
             pricing: model.pricing.clone(),
             started,
             first_byte: false,
@@ -760,6 +762,8 @@ fn fast_response(
 struct ObserveState {
     shared: Arc<Shared>,
     alias: String,
+    /// The alias's series, looked up once per request.
+    model_metrics: Arc<crate::metrics::ModelMetrics>,
     pricing: Option<Pricing>,
     started: Instant,
     first_byte: bool,
@@ -790,7 +794,7 @@ impl ObserveState {
             if self.sse {
                 let t = self.started.elapsed();
                 self.ttft = Some(t);
-                self.shared.metrics.ttft(&self.alias, t.as_secs_f64());
+                self.model_metrics.ttft(t.as_secs_f64());
             }
         }
         if !self.sse {
@@ -854,18 +858,21 @@ impl ObserveState {
             self.usage = usage_only(&self.raw);
         }
         if completed {
-            m.latency(&self.alias, self.started.elapsed().as_secs_f64());
+            self.model_metrics
+                .latency(self.started.elapsed().as_secs_f64());
         } else {
             m.error(&self.alias, "cancellation");
         }
         if let Some(u) = &self.usage {
-            let cost = self.pricing.as_ref().filter(|p| p.is_priced()).map(|p| {
-                (
-                    p.cost(u.prompt_tokens, u.completion_tokens),
+            self.model_metrics
+                .usage(u.prompt_tokens, u.completion_tokens);
+            if let Some(p) = self.pricing.as_ref().filter(|p| p.is_priced()) {
+                m.cost(
+                    &self.alias,
                     p.currency().unwrap_or("USD"),
-                )
-            });
-            m.usage(&self.alias, u.prompt_tokens, u.completion_tokens, cost);
+                    p.cost(u.prompt_tokens, u.completion_tokens),
+                );
+            }
         }
         if let (Some(sink), Some(id)) = (&self.shared.sink, &self.replay_id) {
             let response_body = if self.sse {
