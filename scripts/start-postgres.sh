@@ -64,11 +64,22 @@ else
     as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 --locale=C.UTF-8 >/dev/null 2>&1 \
       || as_pg "$bin/initdb" -D "$dir/data" -U postgres --auth=trust -E UTF8 >&2
   fi
-  # Pick the first free port from $port.
-  while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
-  echo "$port" >"$dir/port"
-  as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
-    -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2
+  # Pick the first free port from $port. A port nobody listens on can still be taken (it lies
+  # in the ephemeral range, so a client socket or one in TIME_WAIT may hold it): on a failed
+  # start, move on to the next port a few times.
+  started=0
+  for _ in 1 2 3 4 5; do
+    while (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; do port=$((port + 1)); done
+    echo "$port" >"$dir/port"
+    if as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 \
+      -o "-p $port -k $dir -c listen_addresses=127.0.0.1 -c fsync=off -c max_connections=200" start >&2; then
+      started=1
+      break
+    fi
+    log "could not start on port $port; trying the next one"
+    port=$((port + 1))
+  done
+  [ "$started" = 1 ] || { log "PostgreSQL did not start (see $dir/server.log)"; exit 1; }
 fi
 
 tool() { if [ -x "$bin/$1" ]; then echo "$bin/$1"; else command -v "$1"; fi; }
