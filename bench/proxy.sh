@@ -91,7 +91,7 @@ providers:
 routing:
   decisions: []
 YAML
-"${srv[@]}" "$bin" serve --config "$work/config.yaml" --host 127.0.0.1 --port 0 --no-watch --port-file "$work/router.port" >"$work/router.log" 2>&1 &
+"${srv[@]}" "$bin" serve --config "$work/config.yaml" --host 127.0.0.1 --port 0 --no-watch --no-dashboard --port-file "$work/router.port" >"$work/router.log" 2>&1 &
 pids+=($!)
 router_port=$(wait_port_file "$work/router.port")
 

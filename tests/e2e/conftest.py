@@ -153,7 +153,7 @@ def router(spawn, workdir):
     def _router(yaml_text, *extra):
         cfg = workdir / "config.yaml"
         cfg.write_text(yaml_text)
-        proc = spawn("serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", "0", *extra)
+        proc = spawn("serve", "--config", str(cfg), "--host", "127.0.0.1", "--port", "0", "--no-dashboard", *extra)
         return Router(proc, cfg)
 
     return _router

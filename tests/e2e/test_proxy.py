@@ -246,7 +246,7 @@ def test_serve_demo_routes_against_the_in_process_sim(spawn):
 
     shared = pathlib.Path(__file__).resolve().parents[2].parent / "shared"
     ref = shared / "reference" / "upstream-amd-2026-03" / "balance.yaml"
-    args = ["serve", "--demo", "--host", "127.0.0.1", "--port", "0"]
+    args = ["serve", "--demo", "--host", "127.0.0.1", "--port", "0", "--no-dashboard"]
     if ref.exists():
         args += ["--config", str(ref)]
     p = spawn(*args)

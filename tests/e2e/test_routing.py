@@ -30,7 +30,7 @@ def balance(spawn, workdir, monkeypatch):
     monkeypatch.setenv("VSR_DATA_DIR", str(workdir / "data"))
     cfg = workdir / "balance.yaml"
     cfg.write_text(PROFILE.read_text())
-    return spawn("serve", "--demo", "--config", str(cfg), "--host", "127.0.0.1", "--port", "0")
+    return spawn("serve", "--demo", "--config", str(cfg), "--host", "127.0.0.1", "--port", "0", "--no-dashboard")
 
 
 PROMPTS = [

@@ -53,6 +53,8 @@ pub struct AppOptions {
     pub watch: bool,
     /// The encoder's queue and worker threads.
     pub encoder: HandleOptions,
+    /// Where the embedded replay database lives ([`crate::data_dir`] for `vllm-sr serve`).
+    pub data_dir: PathBuf,
 }
 
 /// The demo's simulated backend and the generated config that points at it (deleted on drop).
@@ -118,7 +120,7 @@ impl App {
             )));
         }
         let loaded = crate::load_config(&config)?;
-        let replay = Replay::open(&loaded.config)?;
+        let replay = Replay::open(&loaded.config, &opts.data_dir)?;
         let mut serve = ServeOptions::new(&config, config_loader(models, replay.clone()));
         if let Some(r) = &replay {
             serve.record_sink = Some(r.clone() as Arc<dyn vsr_server::RecordSink>);

@@ -10,12 +10,14 @@ mod models;
 pub mod probes;
 mod replay;
 mod router;
+mod supervisor;
 
 pub use app::{App, AppError, AppOptions, DEMO_PROFILE, DemoBackend};
 pub use classifier::LearnedClassifier;
 pub use models::{ENCODER_KNOB, Models, encoder_spec};
 pub use replay::{Replay, data_dir, fill_routing, replay_api};
 pub use router::{MissingModel, RouterBuild, build_router};
+pub use supervisor::{Live, Supervisor};
 
 /// Loads and validates a config file; the error is the validator's report (every problem
 /// with file:line:column).

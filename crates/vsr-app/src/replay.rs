@@ -36,12 +36,15 @@ pub struct Replay {
 
 impl Replay {
     /// Opens the store of `config` and starts the writer. `Ok(None)` when no decision records.
-    pub fn open(config: &vsr_config::Config) -> Result<Option<Arc<Self>>, AppError> {
+    pub fn open(
+        config: &vsr_config::Config,
+        data_dir: &std::path::Path,
+    ) -> Result<Option<Arc<Self>>, AppError> {
         let settings = ReplaySettings::from_config(config);
         if !settings.enabled() && settings.postgres_url.is_none() {
             return Ok(None);
         }
-        let store: Arc<dyn ReplayStore> = match settings.store_config(&data_dir()) {
+        let store: Arc<dyn ReplayStore> = match settings.store_config(data_dir) {
             StoreConfig::Postgres { url, schema } => Arc::new(
                 PostgresStore::open_lazy(&url, schema.as_deref())
                     .map_err(|e| AppError::Replay(format!("PostgreSQL: {e}")))?,

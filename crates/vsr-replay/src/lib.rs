@@ -25,7 +25,8 @@ pub use query::{
     AggQuery, Aggregates, Bucket, Cursor, Filter, ListQuery, Page, QueryError, StatusFilter,
 };
 pub use record::{
-    CaptureConfig, MatchedSignals, RECORD_SCHEMA_VERSION, ReplayRecord, truncate_utf8,
+    CaptureConfig, Feedback, MatchedSignals, RECORD_SCHEMA_VERSION, Rating, ReplayRecord,
+    truncate_utf8,
 };
 pub use recorder::{FinishInfo, Recorder, StartInfo};
 pub use settings::ReplaySettings;

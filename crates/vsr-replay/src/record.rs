@@ -222,6 +222,28 @@ pub struct ReplayRecord {
     pub currency: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub baseline_model: String,
+    /// A user's verdict on the answer (the dashboard's thumbs up/down), added after the fact.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub feedback: Option<Feedback>,
+}
+
+/// A user's verdict on one routed answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Feedback {
+    pub rating: Rating,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub comment: String,
+    /// Who gave it (the dashboard user).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub by: String,
+    pub at: Timestamp,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Rating {
+    Up,
+    Down,
 }
 
 impl ReplayRecord {

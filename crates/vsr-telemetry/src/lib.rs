@@ -15,8 +15,10 @@ use tracing_subscriber::util::SubscriberInitExt;
 use tracing_subscriber::{Layer, fmt};
 
 pub mod otlp;
+pub mod recent;
 
 pub use otlp::{Exporter, OtlpLayer, Sampler, TracingConfig};
+pub use recent::{LogLine, RecentLayer, RecentLogs, recent_logs};
 
 #[derive(Debug, thiserror::Error)]
 pub enum TelemetryError {
@@ -171,8 +173,11 @@ pub fn init(
     let logs = log_layer(log, std::io::stderr, ansi)?;
     let exporter = tracing.map(Exporter::start).transpose()?;
     let spans = exporter.as_ref().map(otlp_layer);
+    // The dashboard's Logs page reads the same lines, at the same level, from memory.
+    let recent = RecentLayer::new(recent_logs()).with_filter(log.filter()?);
     tracing_subscriber::registry()
         .with(logs)
+        .with(recent)
         .with(spans)
         .try_init()
         .map_err(|_| TelemetryError::AlreadyInstalled)?;

@@ -1,11 +1,13 @@
-//! `vllm-sr serve`: run the router on the config's listeners (vsr-app builds and starts it).
+//! `vllm-sr serve`: run the router on the config's listeners (vsr-app builds and starts it)
+//! and the dashboard beside it (vsr-dashboard). Without a config file the dashboard starts
+//! alone, in setup mode, and its wizard starts the router.
 use std::io::Write;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
-use vsr_app::{App, AppOptions};
+use vsr_app::{AppOptions, Supervisor};
 
 #[derive(clap::Args)]
 pub struct Args {
@@ -43,6 +45,21 @@ pub struct Args {
     /// Async worker threads serving HTTP (default: half the cores, at least 1).
     #[arg(long)]
     workers: Option<usize>,
+    /// Port of the dashboard (0 picks a free port).
+    #[arg(long, default_value_t = 8700)]
+    dashboard_port: u16,
+    /// Do not serve the dashboard.
+    #[arg(long)]
+    no_dashboard: bool,
+    /// Write the dashboard's bound port to this file once listening.
+    #[arg(long)]
+    dashboard_port_file: Option<PathBuf>,
+    /// Dashboard: playground and reading only; every config change is refused.
+    #[arg(long)]
+    readonly: bool,
+    /// Dashboard: let "import from URL" fetch from private, loopback and link-local addresses.
+    #[arg(long)]
+    allow_private_import: bool,
 }
 
 /// The served config's span-export settings, read before the subscriber is installed. A file
@@ -66,6 +83,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
+    let dashboard = (!args.no_dashboard)
+        .then(|| {
+            format!("{}:{}", args.host, args.dashboard_port)
+                .parse::<SocketAddr>()
+                .with_context(|| format!("invalid --host `{}`", args.host))
+        })
+        .transpose()?;
     let started = std::time::Instant::now();
     let opts = AppOptions {
         config: args.config,
@@ -78,41 +102,61 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             queue_capacity: args.encoder_queue,
             workers: args.encoder_workers,
         },
+        data_dir: vsr_app::data_dir(),
     };
-    let models = opts.load_models()?;
-    match models.set.model_id() {
-        Some(id) => println!("vllm-sr: sentence encoder `{id}` loaded"),
-        None => println!("vllm-sr: no sentence encoder installed"),
+    // Without a config the dashboard's setup wizard writes one; without the dashboard there
+    // is nothing to serve.
+    let setup_mode = !opts.demo && !opts.config.exists();
+    if setup_mode && dashboard.is_none() {
+        anyhow::bail!(
+            "config file {} not found (pass --config FILE, --demo to try the built-in profile, \
+             or drop --no-dashboard to create one in the setup wizard)",
+            opts.config.display()
+        );
     }
+    let models = if setup_mode {
+        None
+    } else {
+        let m = opts.load_models()?;
+        match m.set.model_id() {
+            Some(id) => println!("vllm-sr: sentence encoder `{id}` loaded"),
+            None => println!("vllm-sr: no sentence encoder installed"),
+        }
+        Some(m)
+    };
     let workers = args
         .workers
         .unwrap_or_else(vsr_server::run::default_io_workers);
     let port_file = args.port_file;
+    let dashboard_port_file = args.dashboard_port_file;
+    let dash_flags = (args.readonly, args.allow_private_import);
+    let data_dir = opts.data_dir.clone();
+    let sup = Supervisor::new(opts, models);
     let replay = vsr_server::run::block_on_with(workers, async move {
-        let app = App::start(opts, models).await?;
-        if let Some(demo) = &app.demo {
-            println!("==================================================================");
-            println!(
-                " vllm-sr DEMO: answers come from a SIMULATED backend at {}",
-                demo.sim.addr
-            );
-            println!(" (no model is called; routing, headers and metrics are real)");
-            println!("==================================================================");
+        if !setup_mode {
+            sup.start().await?;
+            print_router(&sup, started, port_file.as_deref()).await?;
         }
-        println!(
-            "vllm-sr: router ready in {} ms",
-            started.elapsed().as_millis()
-        );
-        if let (Some(p), Some(a)) = (&port_file, app.server.addrs.first()) {
-            std::fs::write(p, a.port().to_string())
-                .with_context(|| format!("writing {}", p.display()))?;
-        }
-        for a in &app.server.addrs {
-            println!("vllm-sr listening on http://{a}");
-        }
+        let _dashboard = match dashboard {
+            Some(listen) => {
+                let d = vsr_dashboard::start(
+                    vsr_dashboard::DashboardOptions {
+                        listen,
+                        data_dir: data_dir.clone(),
+                        readonly: dash_flags.0,
+                        allow_private_import: dash_flags.1,
+                    },
+                    sup.clone(),
+                )
+                .await?;
+                print_dashboard(&d, setup_mode, dashboard_port_file.as_deref())?;
+                Some(d)
+            }
+            None => None,
+        };
         let _ = std::io::stdout().flush();
         vsr_server::run::shutdown_signal().await;
-        anyhow::Ok(app.shutdown())
+        anyhow::Ok(sup.shutdown().await)
     })??;
     if let Some(r) = replay {
         // Every queued record is written before the process exits.
@@ -128,4 +172,72 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         );
     }
     Ok(ExitCode::SUCCESS)
+}
+
+async fn print_router(
+    sup: &Supervisor,
+    started: std::time::Instant,
+    port_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    sup.with_app(|app| {
+        let Some(app) = app else { return Ok(()) };
+        if let Some(demo) = &app.demo {
+            println!("==================================================================");
+            println!(
+                " vllm-sr DEMO: answers come from a SIMULATED backend at {}",
+                demo.sim.addr
+            );
+            println!(" (no model is called; routing, headers and metrics are real)");
+            println!("==================================================================");
+        }
+        println!(
+            "vllm-sr: router ready in {} ms",
+            started.elapsed().as_millis()
+        );
+        if let (Some(p), Some(a)) = (port_file, app.server.addrs.first()) {
+            std::fs::write(p, a.port().to_string())
+                .with_context(|| format!("writing {}", p.display()))?;
+        }
+        for a in &app.server.addrs {
+            println!("vllm-sr listening on http://{a}");
+        }
+        anyhow::Ok(())
+    })
+    .await
+}
+
+fn print_dashboard(
+    d: &vsr_dashboard::Running,
+    setup_mode: bool,
+    port_file: Option<&std::path::Path>,
+) -> anyhow::Result<()> {
+    let mut shown = d.addr;
+    if shown.ip().is_unspecified() {
+        shown.set_ip(std::net::Ipv4Addr::LOCALHOST.into());
+    }
+    println!("vllm-sr: dashboard on http://{shown}");
+    if setup_mode {
+        println!(
+            "vllm-sr: no config yet: open the dashboard to create the first admin and run setup"
+        );
+    } else if let Some((user, password)) = &d.initial_admin {
+        println!(
+            "vllm-sr: dashboard login: user `{user}`, password `{password}` (shown once; also in {})",
+            d.dash
+                .opts
+                .data_dir
+                .join("initial-admin-password")
+                .display()
+        );
+    } else {
+        println!(
+            "vllm-sr: dashboard login: an existing dashboard user (users live in {})",
+            d.dash.opts.data_dir.join("dashboard.db").display()
+        );
+    }
+    if let Some(p) = port_file {
+        std::fs::write(p, d.addr.port().to_string())
+            .with_context(|| format!("writing {}", p.display()))?;
+    }
+    Ok(())
 }

@@ -48,7 +48,7 @@ fn refused(tag: &str, model: &str) -> String {
     std::fs::write(&cfg, config(model)).unwrap();
     let out = std::process::Command::new(crate::harness::bin())
         .args(["serve", "--config", cfg.to_str().unwrap()])
-        .args(["--port", "0", "--no-watch"])
+        .args(["--port", "0", "--no-watch", "--no-dashboard"])
         .current_dir(&dir)
         .env("VSR_MODELS_DIR", dir.join("no-models"))
         .env("VSR_DATA_DIR", dir.join("data"))

@@ -169,6 +169,7 @@ pub fn serve_in(dir: &Path, global_args: &[&str]) -> Proc {
         "--port",
         "0",
         "--no-watch",
+        "--no-dashboard",
     ]);
     Proc::spawn(
         dir,

@@ -31,6 +31,7 @@ fn demo(dir: &std::path::Path, extra: &[&str]) -> Option<Proc> {
         "--port",
         "0",
         "--no-watch",
+        "--no-dashboard",
     ];
     args.extend_from_slice(extra);
     let data = dir.join("data");
@@ -128,6 +129,7 @@ fn without_the_encoder_a_profile_that_needs_it_is_refused_with_the_rules_named()
             "--port",
             "0",
             "--no-watch",
+            "--no-dashboard",
         ])
         .current_dir(&dir)
         .env("VSR_MODELS_DIR", dir.join("no-models"))

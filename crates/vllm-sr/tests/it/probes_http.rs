@@ -35,6 +35,7 @@ fn probes_over_http_match_in_process() {
             "--port",
             "0",
             "--no-watch",
+            "--no-dashboard",
         ],
         &[
             ("VSR_MODELS_DIR", models.to_str().unwrap()),

@@ -582,6 +582,28 @@ pub(crate) fn get<C: Conn + ?Sized>(
         .transpose()
 }
 
+/// Replaces the feedback of record `id` (in its document); false when there is no such record.
+pub(crate) fn set_feedback<C: Conn + ?Sized>(
+    c: &mut C,
+    id: &str,
+    feedback: &crate::record::Feedback,
+) -> Result<bool, StoreError> {
+    in_tx(c, |c| {
+        let Some(mut record) = get(c, id)? else {
+            return Ok(false);
+        };
+        record.feedback = Some(feedback.clone());
+        let doc = serde_json::to_string(&record)
+            .map_err(|e| StoreError::Schema(format!("cannot encode record {id}: {e}")))?;
+        let (p1, p2) = (c.dialect().ph(1), c.dialect().ph(2));
+        c.execute(
+            &format!("UPDATE replay_records SET doc = {p1} WHERE id = {p2}"),
+            &[Val::Text(doc), Val::Text(id.to_string())],
+        )?;
+        Ok(true)
+    })
+}
+
 /// A half-open time range; `None` is unbounded.
 type Range = (Option<i64>, Option<i64>);
 

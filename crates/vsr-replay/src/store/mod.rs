@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::query::{AggQuery, Aggregates, ListQuery, Page};
-use crate::record::ReplayRecord;
+use crate::record::{Feedback, ReplayRecord};
 use crate::time::Timestamp;
 
 pub(crate) mod core;
@@ -63,6 +63,8 @@ pub trait ReplayStore: Send + Sync {
     /// were new.
     fn insert_batch(&self, records: &[ReplayRecord]) -> Result<usize, StoreError>;
     fn get(&self, id: &str) -> Result<Option<ReplayRecord>, StoreError>;
+    /// Stores a user's feedback with record `id`; false when there is no such record.
+    fn set_feedback(&self, id: &str, feedback: &Feedback) -> Result<bool, StoreError>;
     /// Newest first (timestamp, then id, descending).
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError>;
     fn aggregate(&self, q: &AggQuery) -> Result<Aggregates, StoreError>;

@@ -15,7 +15,7 @@ use postgres::{Client, NoTls, Statement};
 use super::core::{self, Conn, Dialect, Val};
 use super::{ReplayStore, Retention, StoreError};
 use crate::query::{AggQuery, Aggregates, Filter, ListQuery, Page};
-use crate::record::ReplayRecord;
+use crate::record::{Feedback, ReplayRecord};
 use crate::time::Timestamp;
 
 fn err(e: postgres::Error) -> StoreError {
@@ -302,6 +302,12 @@ impl ReplayStore for PostgresStore {
     fn get(&self, id: &str) -> Result<Option<ReplayRecord>, StoreError> {
         let id = id.to_string();
         self.reader.call(move |c| core::get(c, &id))
+    }
+
+    fn set_feedback(&self, id: &str, feedback: &Feedback) -> Result<bool, StoreError> {
+        let (id, feedback) = (id.to_string(), feedback.clone());
+        self.writer
+            .call(move |c| core::set_feedback(c, &id, &feedback))
     }
 
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {

@@ -8,7 +8,7 @@ use rusqlite::{Connection, OpenFlags, params_from_iter};
 use super::core::{self, Conn, Dialect, Val};
 use super::{ReplayStore, Retention, StoreError};
 use crate::query::{AggQuery, Aggregates, Filter, ListQuery, Page};
-use crate::record::ReplayRecord;
+use crate::record::{Feedback, ReplayRecord};
 use crate::time::Timestamp;
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -158,6 +158,10 @@ impl ReplayStore for SqliteStore {
 
     fn get(&self, id: &str) -> Result<Option<ReplayRecord>, StoreError> {
         core::get(&mut *self.reader(), id)
+    }
+
+    fn set_feedback(&self, id: &str, feedback: &Feedback) -> Result<bool, StoreError> {
+        core::set_feedback(&mut *self.writer(), id, feedback)
     }
 
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {

@@ -79,6 +79,31 @@ fn insert_get_round_trip(store: &dyn ReplayStore) {
         store.aggregate(&AggQuery::default()).unwrap().record_count,
         3
     );
+    // Feedback is stored with the record and replaces an earlier verdict.
+    let verdict = |rating| vsr_replay::Feedback {
+        rating,
+        comment: "too long".into(),
+        by: "ana".into(),
+        at: recs[1].timestamp,
+    };
+    assert!(
+        store
+            .set_feedback(&recs[1].id, &verdict(vsr_replay::Rating::Up))
+            .unwrap()
+    );
+    assert!(
+        store
+            .set_feedback(&recs[1].id, &verdict(vsr_replay::Rating::Down))
+            .unwrap()
+    );
+    assert!(
+        !store
+            .set_feedback("0000", &verdict(vsr_replay::Rating::Up))
+            .unwrap()
+    );
+    let back = store.get(&recs[1].id).unwrap().unwrap();
+    assert_eq!(back.feedback, Some(verdict(vsr_replay::Rating::Down)));
+    assert_eq!(back.decision, recs[1].decision);
 }
 
 fn list_pages_newest_first(store: &dyn ReplayStore) {

@@ -49,6 +49,9 @@ impl ReplayStore for Flaky {
     fn get(&self, id: &str) -> Result<Option<ReplayRecord>, StoreError> {
         self.inner.get(id)
     }
+    fn set_feedback(&self, id: &str, f: &vsr_replay::Feedback) -> Result<bool, StoreError> {
+        self.inner.set_feedback(id, f)
+    }
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
         self.inner.list(q)
     }
