@@ -38,7 +38,7 @@ pub enum AppError {
 }
 
 /// What `vllm-sr serve` was asked for.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 pub struct AppOptions {
     /// The config file (watched and reloaded on change unless `watch` is off).
     pub config: PathBuf,
@@ -55,6 +55,8 @@ pub struct AppOptions {
     pub encoder: HandleOptions,
     /// Where the embedded replay database lives ([`crate::data_dir`] for `vllm-sr serve`).
     pub data_dir: PathBuf,
+    /// Credentials for the router's protected management endpoints (the dashboard's users).
+    pub management_auth: Option<Arc<dyn vsr_server::ManagementAuth>>,
 }
 
 /// The demo's simulated backend and the generated config that points at it (deleted on drop).
@@ -129,6 +131,7 @@ impl App {
         serve.listen_override = opts.listen_override;
         serve.max_body_bytes = opts.max_body_bytes;
         serve.classifier_queue = opts.classifier_queue;
+        serve.management_auth = opts.management_auth.clone();
         serve.watch_interval = opts.watch.then_some(Duration::from_millis(500));
         let server = vsr_server::serve(serve).await?;
         Ok(App {

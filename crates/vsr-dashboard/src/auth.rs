@@ -245,8 +245,88 @@ pub fn session_cookie(value: &str, max_age: i64) -> String {
     format!("{SESSION_COOKIE}={value}; Path=/; HttpOnly; SameSite=Strict; Max-Age={max_age}")
 }
 
+/// Users, sessions and tokens with the key that signs cookies: what checks a caller, shared by
+/// the dashboard and the router's management plane.
+pub struct Credentials {
+    pub db: crate::db::Db,
+    pub secret: Vec<u8>,
+}
+
+impl Credentials {
+    /// Opens (creating) `dashboard.db` and `dashboard.secret` in `dir`.
+    pub fn open(dir: &Path) -> Result<Arc<Credentials>, crate::StartError> {
+        std::fs::create_dir_all(dir).map_err(|source| crate::StartError::DataDir {
+            path: dir.to_path_buf(),
+            source,
+        })?;
+        let secret = load_or_create_secret(dir).map_err(|source| crate::StartError::DataDir {
+            path: dir.join("dashboard.secret"),
+            source,
+        })?;
+        let path = dir.join("dashboard.db");
+        let db =
+            crate::db::Db::open(&path).map_err(|source| crate::StartError::Db { path, source })?;
+        Ok(Arc::new(Credentials { db, secret }))
+    }
+
+    /// The caller of a request, checking the CSRF header when it came with the cookie and
+    /// does more than read.
+    pub fn caller(&self, headers: &HeaderMap, writes: bool) -> DashResult<Option<Caller>> {
+        let caller = resolve(self, headers)?;
+        if writes
+            && let Some(Caller {
+                session: Some(session),
+                ..
+            }) = &caller
+        {
+            let given = headers
+                .get(CSRF_HEADER)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !csrf_ok(&self.secret, session, given) {
+                return Err(DashError::Csrf);
+            }
+        }
+        Ok(caller)
+    }
+}
+
+/// The router's `POST /config/reload` and replay API take the dashboard's credentials once
+/// the dashboard has a user: reload needs `write`, the replay API (bodies) needs `write` too.
+impl vsr_server::ManagementAuth for Credentials {
+    fn check(
+        &self,
+        access: vsr_server::Access,
+        headers: &HeaderMap,
+    ) -> Result<(), (http::StatusCode, String)> {
+        match self.db.user_count() {
+            Ok(0) => return Ok(()),
+            Ok(_) => {}
+            // Never open up when the user store fails.
+            Err(e) => {
+                return Err((
+                    http::StatusCode::SERVICE_UNAVAILABLE,
+                    format!("dashboard user store: {e}"),
+                ));
+            }
+        }
+        let writes = access == vsr_server::Access::Write;
+        match self.caller(headers, writes) {
+            Ok(Some(c)) => c
+                .require(Role::Write)
+                .map_err(|e| (e.status(), e.to_string())),
+            Ok(None) => Err((
+                http::StatusCode::UNAUTHORIZED,
+                "this endpoint needs the dashboard's credentials (Authorization: Bearer <token>)"
+                    .into(),
+            )),
+            Err(e) => Err((e.status(), e.to_string())),
+        }
+    }
+}
+
 /// Resolves the caller from a bearer token or the session cookie.
-pub fn resolve(dash: &Dash, headers: &HeaderMap) -> DashResult<Option<Caller>> {
+pub fn resolve(dash: &Credentials, headers: &HeaderMap) -> DashResult<Option<Caller>> {
     if let Some(v) = headers.get(header::AUTHORIZATION) {
         let token = v
             .to_str()
@@ -284,22 +364,8 @@ pub async fn authenticate(
     mut req: Request,
     next: Next,
 ) -> Result<Response, DashError> {
-    let caller = resolve(&dash, req.headers())?;
-    if let Some(Caller {
-        session: Some(session),
-        ..
-    }) = &caller
-    {
-        let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
-        let given = req
-            .headers()
-            .get(CSRF_HEADER)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        if !safe && !csrf_ok(&dash.secret, session, given) {
-            return Err(DashError::Csrf);
-        }
-    }
+    let safe = matches!(*req.method(), Method::GET | Method::HEAD | Method::OPTIONS);
+    let caller = dash.creds.caller(req.headers(), !safe)?;
     if let Some(c) = caller {
         req.extensions_mut().insert(c);
     }

@@ -40,13 +40,19 @@ pub struct DashboardOptions {
 
 /// The dashboard's shared state.
 pub struct Dash {
-    pub db: db::Db,
-    pub secret: Vec<u8>,
+    pub creds: Arc<auth::Credentials>,
     pub sup: Arc<Supervisor>,
     pub opts: DashboardOptions,
     /// One config change at a time (deploy, rollback, activation).
     pub deploy_lock: tokio::sync::Mutex<()>,
     pub(crate) client: playground::Client,
+}
+
+impl std::ops::Deref for Dash {
+    type Target = auth::Credentials;
+    fn deref(&self) -> &auth::Credentials {
+        &self.creds
+    }
 }
 
 impl Dash {
@@ -108,25 +114,15 @@ impl Drop for Running {
     }
 }
 
-/// Opens the dashboard's state and starts serving. Must run inside a tokio runtime.
-pub async fn start(opts: DashboardOptions, sup: Arc<Supervisor>) -> Result<Running, StartError> {
-    let dir = opts.data_dir.clone();
-    std::fs::create_dir_all(&dir).map_err(|source| StartError::DataDir {
-        path: dir.clone(),
-        source,
-    })?;
-    let secret = auth::load_or_create_secret(&dir).map_err(|source| StartError::DataDir {
-        path: dir.join("dashboard.secret"),
-        source,
-    })?;
-    let db_path = dir.join("dashboard.db");
-    let db = db::Db::open(&db_path).map_err(|source| StartError::Db {
-        path: db_path.clone(),
-        source,
-    })?;
+/// Starts serving over `creds` (opened with [`auth::Credentials::open`] on `opts.data_dir`,
+/// and given to the router too). Must run inside a tokio runtime.
+pub async fn start(
+    opts: DashboardOptions,
+    sup: Arc<Supervisor>,
+    creds: Arc<auth::Credentials>,
+) -> Result<Running, StartError> {
     let dash = Arc::new(Dash {
-        db,
-        secret,
+        creds,
         sup,
         opts: opts.clone(),
         deploy_lock: tokio::sync::Mutex::new(()),

@@ -28,6 +28,7 @@ pub use axum;
 pub use classify::{Classifier, ClassifyError, FallbackClassifier};
 pub use error::{ApiError, ErrorOrigin};
 pub use indexmap::IndexMap;
+pub use management::{Access, ManagementAuth};
 pub use proxy::{ChatRequest, parse_chat};
 pub use record::{RecordFinish, RecordSink, RecordStart, Usage};
 pub use server::{RunningServer, ServeOptions, ServerError, serve};

@@ -24,9 +24,39 @@ use crate::state::Shared;
 /// Largest eval request body (`{"text": …}`).
 pub const EVAL_BODY_LIMIT: usize = 1024 * 1024;
 
+/// What a management request needs before it runs. Health, readiness, metrics and eval are
+/// open; changing the config (`POST /config/reload`) and the replay API (which returns request
+/// and response bodies) need it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Access {
+    Open,
+    /// Reading recorded traffic, bodies included.
+    ReadBodies,
+    /// Changing the running router.
+    Write,
+}
+
+/// Checks the credentials of protected management requests (the dashboard's users, once it
+/// has any: the same bearer tokens and session cookies). `Err` is the status and message.
+pub trait ManagementAuth: Send + Sync {
+    fn check(&self, access: Access, headers: &http::HeaderMap) -> Result<(), (StatusCode, String)>;
+}
+
+/// The access a management path needs.
+pub fn access_for(method: &http::Method, path: &str) -> Access {
+    if path == "/config/reload" && method == http::Method::POST {
+        Access::Write
+    } else if path == "/v1/router_replay" || path.starts_with("/v1/router_replay/") {
+        Access::ReadBodies
+    } else {
+        Access::Open
+    }
+}
+
 /// The management router over `shared`, with the `mounted` endpoint families merged in.
 /// Unknown paths and wrong methods answer in the OpenAI error shape like the data plane.
 pub fn router(shared: Arc<Shared>, mounted: Router) -> Router {
+    let auth = shared.auth.clone();
     let own = Router::new()
         .route("/health", get(health))
         .route("/ready", get(ready))
@@ -43,7 +73,29 @@ pub fn router(shared: Arc<Shared>, mounted: Router) -> Router {
         .method_not_allowed_fallback(|| async {
             axum_response(ApiError::MethodNotAllowed.into_response())
         })
+        .layer(middleware::from_fn(move |req: Request, next: Next| {
+            let auth = auth.clone();
+            async move { guard(auth, req, next).await }
+        }))
         .layer(middleware::from_fn(span))
+}
+
+/// Refuses protected requests whose credentials `auth` does not accept.
+async fn guard(auth: Option<Arc<dyn ManagementAuth>>, req: Request, next: Next) -> Response {
+    if let Some(auth) = auth {
+        let access = access_for(req.method(), req.uri().path());
+        if access != Access::Open
+            && let Err((status, message)) = auth.check(access, req.headers())
+        {
+            let code = if status == StatusCode::UNAUTHORIZED {
+                "unauthenticated"
+            } else {
+                "forbidden"
+            };
+            return axum_response(management_error(status, code, &message));
+        }
+    }
+    next.run(req).await
 }
 
 /// One span per management request, and one debug line with its outcome.

@@ -51,6 +51,8 @@ pub struct ServeOptions {
     /// Extra endpoint families (the replay API, the dashboard backend), merged into the
     /// management router; a path claimed twice panics at start-up (axum's rule).
     pub routes: axum::Router,
+    /// Checks credentials on `POST /config/reload` and the replay API (the dashboard's users).
+    pub management_auth: Option<Arc<dyn crate::management::ManagementAuth>>,
 }
 
 impl ServeOptions {
@@ -64,6 +66,7 @@ impl ServeOptions {
             watch_interval: Some(Duration::from_millis(500)),
             record_sink: None,
             routes: axum::Router::new(),
+            management_auth: None,
         }
     }
 }
@@ -131,6 +134,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         classify_queue: Arc::new(Semaphore::new(opts.classifier_queue.max(1))),
         max_body_override: opts.max_body_bytes,
         reload_lock: tokio::sync::Mutex::new(()),
+        auth: opts.management_auth,
     });
     let management = crate::management::router(Arc::clone(&shared), opts.routes);
     let mut bound = Vec::new();

@@ -139,6 +139,8 @@ pub struct Shared {
     pub classify_queue: Arc<Semaphore>,
     pub max_body_override: Option<usize>,
     pub reload_lock: tokio::sync::Mutex<()>,
+    /// Credentials for protected management requests (none: all open).
+    pub auth: Option<Arc<dyn crate::management::ManagementAuth>>,
 }
 
 impl Shared {

@@ -103,6 +103,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             workers: args.encoder_workers,
         },
         data_dir: vsr_app::data_dir(),
+        management_auth: None,
     };
     // Without a config the dashboard's setup wizard writes one; without the dashboard there
     // is nothing to serve.
@@ -131,14 +132,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let dashboard_port_file = args.dashboard_port_file;
     let dash_flags = (args.readonly, args.allow_private_import);
     let data_dir = opts.data_dir.clone();
+    // The dashboard's users also guard the router's reload and replay endpoints.
+    let creds = match dashboard {
+        Some(_) => Some(vsr_dashboard::auth::Credentials::open(&data_dir)?),
+        None => None,
+    };
+    let mut opts = opts;
+    opts.management_auth = creds
+        .clone()
+        .map(|c| c as std::sync::Arc<dyn vsr_server::ManagementAuth>);
     let sup = Supervisor::new(opts, models);
     let replay = vsr_server::run::block_on_with(workers, async move {
         if !setup_mode {
             sup.start().await?;
             print_router(&sup, started, port_file.as_deref()).await?;
         }
-        let _dashboard = match dashboard {
-            Some(listen) => {
+        let _dashboard = match (dashboard, creds) {
+            (Some(listen), Some(creds)) => {
                 let d = vsr_dashboard::start(
                     vsr_dashboard::DashboardOptions {
                         listen,
@@ -147,12 +157,13 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         allow_private_import: dash_flags.1,
                     },
                     sup.clone(),
+                    creds,
                 )
                 .await?;
                 print_dashboard(&d, setup_mode, dashboard_port_file.as_deref())?;
                 Some(d)
             }
-            None => None,
+            _ => None,
         };
         let _ = std::io::stdout().flush();
         vsr_server::run::shutdown_signal().await;

@@ -216,7 +216,10 @@ fn sigkill_under_load_keeps_every_record_older_than_a_flush_interval() {
     let r = http(router.port, "GET", "/v1/router_replay?limit=1", None).unwrap();
     assert_eq!(r.status, 200, "{}", r.body);
     let page: serde_json::Value = serde_json::from_str(&r.body).unwrap();
-    let newest = page["data"][0]["id"].as_str().unwrap_or_default().to_string();
+    let newest = page["data"][0]["id"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
     assert!(
         done.iter().any(|(id, _)| *id == newest),
         "the restarted router's newest record {newest} is not an answered request"

@@ -3,7 +3,7 @@ use vsr_app::Supervisor;
 use vsr_testkit::TempDir;
 use vsr_testkit::http::send;
 
-use crate::common::{Api, Session, app_options, start_dashboard};
+use crate::common::{Api, Session, app_options, credentials, start_dashboard};
 
 /// Every endpoint that changes something, with a body it would accept.
 fn writes() -> Vec<(&'static str, &'static str, Value)> {
@@ -55,7 +55,7 @@ fn writes() -> Vec<(&'static str, &'static str, Value)> {
 async fn writes_need_credentials_a_role_and_csrf_and_sessions_survive_a_restart() {
     let dir = TempDir::new("dash-auth");
     let sup = Supervisor::new(app_options(dir.path()), None);
-    let running = start_dashboard(dir.path(), sup.clone(), false).await;
+    let running = start_dashboard(dir.path(), sup.clone(), credentials(dir.path())).await;
     let api = Api::new(running.addr);
 
     let state = api
@@ -194,7 +194,7 @@ async fn writes_need_credentials_a_role_and_csrf_and_sessions_survive_a_restart(
 
     // Restart: same data dir, same cookie still signs in; a logout ends it.
     drop(running);
-    let running = start_dashboard(dir.path(), sup.clone(), false).await;
+    let running = start_dashboard(dir.path(), sup.clone(), credentials(dir.path())).await;
     let api = Api::new(running.addr);
     let state = api
         .call(Some(&admin), "GET", "/api/auth/state", &Value::Null)
@@ -231,7 +231,7 @@ async fn writes_need_credentials_a_role_and_csrf_and_sessions_survive_a_restart(
 async fn unknown_api_paths_answer_json_404_and_the_app_is_served_elsewhere() {
     let dir = TempDir::new("dash-paths");
     let sup = Supervisor::new(app_options(dir.path()), None);
-    let running = start_dashboard(dir.path(), sup, false).await;
+    let running = start_dashboard(dir.path(), sup, credentials(dir.path())).await;
     let api = Api::new(running.addr);
     let r = api.call(None, "GET", "/api/nope", &Value::Null).await;
     assert_eq!(r.status, 404);

@@ -4,6 +4,7 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 use vsr_app::{AppOptions, Supervisor};
+use vsr_dashboard::auth::Credentials;
 use vsr_dashboard::{DashboardOptions, Running};
 use vsr_testkit::http::{HttpClient, Reply, send};
 
@@ -17,18 +18,24 @@ pub fn app_options(dir: &Path) -> AppOptions {
         watch: false,
         encoder: vsr_models::HandleOptions::default(),
         data_dir: dir.join("data"),
+        management_auth: None,
     }
 }
 
-pub async fn start_dashboard(dir: &Path, sup: Arc<Supervisor>, readonly: bool) -> Running {
+pub fn credentials(dir: &Path) -> Arc<Credentials> {
+    Credentials::open(&dir.join("data")).expect("credentials")
+}
+
+pub async fn start_dashboard(dir: &Path, sup: Arc<Supervisor>, creds: Arc<Credentials>) -> Running {
     vsr_dashboard::start(
         DashboardOptions {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             data_dir: dir.join("data"),
-            readonly,
+            readonly: false,
             allow_private_import: true,
         },
         sup,
+        creds,
     )
     .await
     .expect("dashboard starts")

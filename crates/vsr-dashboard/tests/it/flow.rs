@@ -4,8 +4,9 @@ use serde_json::{Value, json};
 use vsr_app::Supervisor;
 use vsr_server::sim::SimOptions;
 use vsr_testkit::TempDir;
+use vsr_testkit::http::send;
 
-use crate::common::{Api, Session, app_options, start_dashboard};
+use crate::common::{Api, Session, app_options, credentials, start_dashboard};
 
 /// Two priced aliases; math goes to the expensive one; both decisions record with the prompt.
 const CONFIG: &str = r#"version: v0.3
@@ -84,8 +85,12 @@ async fn setup_playground_insights_deploy_and_rollback() {
     .await
     .expect("sim starts");
     let backend = format!("http://{}", sim.addr);
-    let sup = Supervisor::new(app_options(dir.path()), None);
-    let running = start_dashboard(dir.path(), sup.clone(), false).await;
+    // The dashboard's users also guard the router's reload and replay endpoints.
+    let creds = credentials(dir.path());
+    let mut opts = app_options(dir.path());
+    opts.management_auth = Some(creds.clone());
+    let sup = Supervisor::new(opts, None);
+    let running = start_dashboard(dir.path(), sup.clone(), creds).await;
     let api = Api::new(running.addr);
     let r = api
         .call(
@@ -408,6 +413,39 @@ async fn setup_playground_insights_deploy_and_rollback() {
         "{diff}"
     );
     assert!(dir.join("config.yaml.bak").is_file());
+
+    // The router's own reload and replay API take the same credentials.
+    let data_plane = format!("http://{}", sup.live().expect("live").data_plane);
+    let c = vsr_testkit::http::client();
+    let reload = format!("{data_plane}/config/reload");
+    let replay = format!("{data_plane}/v1/router_replay");
+    assert_eq!(send(&c, "POST", &reload, "", &[]).await.status, 401);
+    assert_eq!(send(&c, "GET", &replay, "", &[]).await.status, 401);
+    let viewer_cookie = [("cookie", viewer.cookie.as_str())];
+    assert_eq!(
+        send(&c, "GET", &replay, "", &viewer_cookie).await.status,
+        403
+    );
+    let admin_cookie = [("cookie", admin.cookie.as_str())];
+    assert_eq!(
+        send(&c, "POST", &reload, "", &admin_cookie).await.status,
+        403,
+        "cookie without CSRF"
+    );
+    let t = api
+        .call(Some(&admin), "POST", "/api/tokens", &json!({"name": "ops"}))
+        .await
+        .json();
+    let bearer = format!("Bearer {}", t["token"].as_str().unwrap());
+    let auth = [("authorization", bearer.as_str())];
+    assert_eq!(send(&c, "POST", &reload, "", &auth).await.status, 200);
+    assert_eq!(send(&c, "GET", &replay, "", &auth).await.status, 200);
+    assert_eq!(
+        send(&c, "GET", &format!("{data_plane}/health"), "", &[])
+            .await
+            .status,
+        200
+    );
 
     // Topology, status, logs, calibration answer for the live config.
     let topo = api
