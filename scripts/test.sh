@@ -55,4 +55,15 @@ if [ -d tests/e2e ]; then
   "$venv/bin/python" -c 'import openai, pytest' 2>/dev/null || "$venv/bin/pip" install -q openai pytest
   VLLM_SR_BIN="$bin" "$venv/bin/python" -m pytest -q tests/e2e
 fi
+echo "== dashboard in a browser (Playwright driving Debian's chromium)"
+if [ -f dashboard/e2e/run.mjs ] && command -v node >/dev/null 2>&1 && command -v chromium >/dev/null 2>&1; then
+  [ -d dashboard/node_modules/playwright-core ] || (cd dashboard && npm ci --no-audit --no-fund)
+  VLLM_SR_BIN="$bin" VSR_SHARED="${VSR_SHARED:-$root/../shared}" \
+    VSR_E2E_ARTIFACTS="${VSR_E2E_ARTIFACTS:-$target/dashboard-e2e}" node dashboard/e2e/run.mjs
+elif [ "${VSR_REQUIRE_FIXTURES:-}" = 1 ]; then
+  echo "error: the dashboard browser test needs node and chromium (VSR_REQUIRE_FIXTURES=1)" >&2
+  exit 1
+else
+  echo "notice: node or chromium missing; the dashboard browser test is skipped"
+fi
 echo "== all tests passed"
