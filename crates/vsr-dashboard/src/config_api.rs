@@ -308,6 +308,7 @@ pub async fn rollback(
     Json(r): Json<Rollback>,
 ) -> DashResult<Json<Value>> {
     caller.require(Role::Write)?;
+    dash.require_writable()?;
     let v = dash
         .db
         .version(r.version)?

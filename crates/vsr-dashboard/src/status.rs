@@ -57,6 +57,9 @@ pub async fn status(State(dash): State<Arc<Dash>>, _caller: Caller) -> DashResul
             "load_error": live.models.load_error,
             "loaded": live.models.handle.is_some(),
         },
+        "classifier_queue": {
+            "free_slots": live.shared.classify_queue.available_permits(),
+        },
         "replay": replay,
         "readonly": dash.opts.readonly,
     })))

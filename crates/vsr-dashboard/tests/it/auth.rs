@@ -254,3 +254,46 @@ async fn unknown_api_paths_answer_json_404_and_the_app_is_served_elsewhere() {
         page.text()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readonly_refuses_every_config_change_even_for_admins() {
+    let dir = TempDir::new("dash-readonly");
+    let sup = Supervisor::new(app_options(dir.path()), None);
+    let running = vsr_dashboard::start(
+        vsr_dashboard::DashboardOptions {
+            listen: ([127, 0, 0, 1], 0).into(),
+            data_dir: dir.join("data"),
+            readonly: true,
+            allow_private_import: false,
+        },
+        sup,
+        credentials(dir.path()),
+    )
+    .await
+    .unwrap();
+    let api = Api::new(running.addr);
+    let r = api
+        .call(
+            None,
+            "POST",
+            "/api/auth/bootstrap",
+            &json!({"username": "root", "password": "s3cret-pass"}),
+        )
+        .await;
+    let admin = Session::from_reply(&r);
+    let state = api
+        .call(Some(&admin), "GET", "/api/auth/state", &Value::Null)
+        .await
+        .json();
+    assert_eq!(state["readonly"], true);
+    for (method, path, body) in writes().into_iter().filter(|(_, p, _)| {
+        p.starts_with("/api/setup")
+            || p.starts_with("/api/import")
+            || p.starts_with("/api/config/deploy")
+            || p.starts_with("/api/config/rollback")
+    }) {
+        let r = api.call(Some(&admin), method, path, &body).await;
+        assert_eq!(r.status, 403, "{method} {path}: {}", r.text());
+        assert_eq!(r.json()["error"]["code"], "readonly", "{method} {path}");
+    }
+}
