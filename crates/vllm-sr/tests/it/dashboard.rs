@@ -94,7 +94,12 @@ fn demo_serves_the_dashboard_and_prints_how_to_sign_in() {
     )
     .unwrap();
     assert_eq!(cfg.status, 200, "{}", cfg.text());
-    assert!(cfg.json()["yaml"].as_str().unwrap_or("").contains("reasoning_math"));
+    assert!(
+        cfg.json()["yaml"]
+            .as_str()
+            .unwrap_or("")
+            .contains("reasoning_math")
+    );
     let page = http(port, "GET", "/", None).unwrap();
     assert_eq!(page.status, 200);
     assert!(page.body.contains("<script"), "{}", page.body);
@@ -116,7 +121,13 @@ fn without_a_config_the_dashboard_starts_in_setup_mode() {
     let out = std::fs::File::create(&log_path).unwrap();
     let mut child = Command::new(bin())
         .args(["serve", "--config", "absent.yaml", "--host", "127.0.0.1"])
-        .args(["--port", "0", "--dashboard-port", "0", "--dashboard-port-file"])
+        .args([
+            "--port",
+            "0",
+            "--dashboard-port",
+            "0",
+            "--dashboard-port-file",
+        ])
         .arg(&dash_port)
         .current_dir(&dir)
         .env("VSR_DATA_DIR", dir.join("data"))
@@ -142,5 +153,8 @@ fn without_a_config_the_dashboard_starts_in_setup_mode() {
         .unwrap();
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
-    assert!(err.contains("absent.yaml") && err.contains("setup wizard"), "{err}");
+    assert!(
+        err.contains("absent.yaml") && err.contains("setup wizard"),
+        "{err}"
+    );
 }
