@@ -129,7 +129,7 @@ pub async fn current(State(dash): State<Arc<Dash>>, _caller: Caller) -> DashResu
         .filter(|v| v.yaml.as_deref() == Some(yaml.as_str()))
         .map(|v| v.id);
     Ok(Json(json!({
-        "yaml": yaml,
+        "yaml": crate::secrets::redact(&yaml),
         "dsl": dsl,
         "dsl_error": dsl_error,
         "version": version,
@@ -233,8 +233,13 @@ pub async fn preview(
     caller.require(Role::Write)?;
     let live = live(&dash)?;
     let current = read_config(&live)?;
-    let draft = validated(&b.yaml)?;
-    let diff = unified_diff(&current, &b.yaml, "active", "draft");
+    let diff = unified_diff(
+        &crate::secrets::redact(&current),
+        &b.yaml,
+        "active",
+        "draft",
+    );
+    let draft = validated(&crate::secrets::restore(&b.yaml, &current)?)?;
     let limit = b.limit.unwrap_or(200).clamp(1, 2000);
     let (impact, probes) = tokio::task::spawn_blocking(move || {
         let draft_router = crate::routing::draft_classifier(&draft, &live)?;
@@ -292,7 +297,10 @@ pub async fn deploy(
     } else {
         b.message.trim().to_string()
     };
-    deploy_yaml(&dash, &caller.username, &b.yaml, &message)
+    dash.require_writable()?;
+    let live_text = read_config(&live(&dash)?)?;
+    let yaml = crate::secrets::restore(&b.yaml, &live_text)?;
+    deploy_yaml(&dash, &caller.username, &yaml, &message)
         .await
         .map(Json)
 }
@@ -335,7 +343,10 @@ pub async fn version(
 ) -> DashResult<Json<Value>> {
     dash.db
         .version(id)?
-        .map(|v| Json(json!(v)))
+        .map(|mut v| {
+            v.yaml = v.yaml.map(|y| crate::secrets::redact(&y));
+            Json(json!(v))
+        })
         .ok_or_else(|| DashError::NotFound(format!("no version {id}")))
 }
 
@@ -354,6 +365,7 @@ pub async fn diff(
         dash.db
             .version(id)?
             .and_then(|v| v.yaml)
+            .map(|y| crate::secrets::redact(&y))
             .ok_or_else(|| DashError::NotFound(format!("no version {id}")))
     };
     let (a, b) = (get(q.from)?, get(q.to)?);

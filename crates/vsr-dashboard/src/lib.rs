@@ -20,6 +20,7 @@ pub mod fetch;
 mod insights;
 mod playground;
 mod routing;
+mod secrets;
 mod setup;
 mod status;
 mod users;

@@ -148,7 +148,7 @@ async fn setup_playground_insights_deploy_and_rollback() {
             Some(&admin),
             "POST",
             "/api/setup/activate",
-            &json!({"yaml": CONFIG, "backend_url": backend}),
+            &json!({"yaml": CONFIG, "backend_url": backend, "api_key": "sk-test-secret"}),
         )
         .await;
     assert_eq!(act.status, 200, "{}", act.text());
@@ -259,6 +259,17 @@ async fn setup_playground_insights_deploy_and_rollback() {
         .await
         .json();
     let dsl = cur["dsl"].as_str().expect("dsl").to_string();
+    // The backend key is write-only: never sent to the browser, kept on deploy.
+    let shown = cur["yaml"].as_str().unwrap();
+    assert!(
+        !shown.contains("sk-test-secret") && shown.contains("<redacted api key #1>"),
+        "{shown}"
+    );
+    assert!(
+        std::fs::read_to_string(dir.join("config.yaml"))
+            .unwrap()
+            .contains("sk-test-secret")
+    );
     assert!(dsl.contains("math_route"), "{dsl}");
     // A typo in the rule's reference (the signal's declaration keeps its name).
     let at = dsl.rfind("math_kw").expect("a reference");
@@ -413,6 +424,24 @@ async fn setup_playground_insights_deploy_and_rollback() {
         "{diff}"
     );
     assert!(dir.join("config.yaml.bak").is_file());
+    assert!(
+        std::fs::read_to_string(dir.join("config.yaml"))
+            .unwrap()
+            .contains("sk-test-secret")
+    );
+    let v = api
+        .call(
+            Some(&admin),
+            "GET",
+            &format!("/api/config/versions/{first}"),
+            &Value::Null,
+        )
+        .await
+        .json();
+    assert!(
+        !v["yaml"].as_str().unwrap().contains("sk-test-secret"),
+        "{v}"
+    );
 
     // The router's own reload and replay API take the same credentials.
     let data_plane = format!("http://{}", sup.live().expect("live").data_plane);
