@@ -606,7 +606,9 @@ export interface RecordFilter {
 }
 export const listRecords = (f: RecordFilter) =>
   request<RecordPage>('GET', `/api/records${qs({ limit: 25, ...f })}`);
-export const getRecord = (id: string) => request<ReplayRecord>('GET', `/api/records/${enc(id)}`);
+/** One replay record; `waitMs` lets the server wait that long for a record not stored yet. */
+export const getRecord = (id: string, waitMs?: number) =>
+  request<ReplayRecord>('GET', `/api/records/${enc(id)}${qs({ wait_ms: waitMs })}`);
 export const sendFeedback = (id: string, rating: 'up' | 'down', comment?: string) =>
   request<void>('POST', `/api/records/${enc(id)}/feedback`, comment ? { rating, comment } : { rating });
 

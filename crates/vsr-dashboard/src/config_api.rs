@@ -233,13 +233,27 @@ pub async fn preview(
     caller.require(Role::Write)?;
     let live = live(&dash)?;
     let current = read_config(&live)?;
-    let diff = unified_diff(
+    let text_diff = unified_diff(
         &crate::secrets::redact(&current),
         &b.yaml,
         "active",
         "draft",
     );
-    let draft = validated(&crate::secrets::restore(&b.yaml, &current)?)?;
+    let restored = crate::secrets::restore(&b.yaml, &current)?;
+    let draft = validated(&restored)?;
+    // What changes in meaning: both sides as the typed config serialises them (fields in one
+    // fixed order), so key order, quoting and comments (e.g. a DSL compile re-serialising the
+    // file) do not show up as changes.
+    let canonical = |t: &str| {
+        vsr_config::load_str(t, "config.yaml")
+            .ok()
+            .and_then(|l| serde_yaml::to_string(&l.config).ok())
+            .map(|y| crate::secrets::redact(&y))
+    };
+    let diff = match (canonical(&current), canonical(&restored)) {
+        (Some(a), Some(b)) => unified_diff(&a, &b, "active", "draft"),
+        _ => text_diff.clone(),
+    };
     let limit = b.limit.unwrap_or(200).clamp(1, 2000);
     let (impact, probes) = tokio::task::spawn_blocking(move || {
         let draft_router = crate::routing::draft_classifier(&draft, &live)?;
@@ -250,7 +264,7 @@ pub async fn preview(
     .await
     .map_err(|e| DashError::Internal(e.to_string()))??;
     Ok(Json(
-        json!({"diff": diff, "impact": impact, "probes": probes}),
+        json!({"diff": diff, "text_diff": text_diff, "impact": impact, "probes": probes}),
     ))
 }
 

@@ -65,16 +65,40 @@ pub async fn records(
     })))
 }
 
+/// The longest `wait_ms` honoured by `GET /api/records/{id}`.
+const MAX_RECORD_WAIT_MS: u64 = 5_000;
+const RECORD_POLL_MS: u64 = 100;
+
+#[derive(Deserialize)]
+pub struct RecordQuery {
+    /// Wait up to this long for a record that is not stored yet (the router writes it after the
+    /// answer ends, so a client that has just read a stream asks with a short wait instead of
+    /// polling into 404s).
+    #[serde(default)]
+    wait_ms: u64,
+}
+
 pub async fn record(
     State(dash): State<Arc<Dash>>,
     caller: Caller,
     Path(id): Path<String>,
+    Query(q): Query<RecordQuery>,
 ) -> DashResult<Json<Value>> {
     let store = store(&dash)?;
-    let lookup = id.clone();
-    let r = blocking(move || Ok(store.get(&lookup)?)).await?;
-    r.map(|r| Json(json!(redact(r, &caller))))
-        .ok_or_else(|| DashError::NotFound(format!("no record {id}")))
+    let deadline = tokio::time::Instant::now()
+        + std::time::Duration::from_millis(q.wait_ms.min(MAX_RECORD_WAIT_MS));
+    loop {
+        let (s, lookup) = (store.clone(), id.clone());
+        if let Some(r) = blocking(move || Ok(s.get(&lookup)?)).await? {
+            return Ok(Json(json!(redact(r, &caller))));
+        }
+        let now = tokio::time::Instant::now();
+        if now >= deadline {
+            return Err(DashError::NotFound(format!("no record {id}")));
+        }
+        let step = std::time::Duration::from_millis(RECORD_POLL_MS);
+        tokio::time::sleep(step.min(deadline - now)).await;
+    }
 }
 
 #[derive(Deserialize)]

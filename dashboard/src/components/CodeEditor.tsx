@@ -1,6 +1,6 @@
 // CodeMirror 6 editor, loaded lazily (only pages with editors pull it in).
 import { useEffect, useRef } from 'react';
-import { EditorState, Compartment } from '@codemirror/state';
+import { Annotation, EditorState, Compartment } from '@codemirror/state';
 import {
   EditorView,
   keymap,
@@ -53,6 +53,9 @@ function toCm(state: EditorState, d: Diagnostic): CmDiagnostic {
   };
 }
 
+/** Marks the transactions that load `props.value` into the editor: they are not user edits. */
+const fromProps = Annotation.define<boolean>();
+
 const theme = EditorView.theme({
   '&': { fontSize: '13px', border: '1px solid var(--border)', borderRadius: '6px', background: 'var(--bg-input)' },
   '&.cm-focused': { outline: '2px solid var(--focus)', outlineOffset: '1px' },
@@ -90,7 +93,9 @@ export default function CodeEditor(props: CodeEditorProps) {
           EditorView.contentAttributes.of({ 'aria-label': props.label }),
           theme,
           EditorView.updateListener.of((u) => {
-            if (u.docChanged) onChange.current?.(u.state.doc.toString());
+            if (u.docChanged && !u.transactions.some((t) => t.annotation(fromProps))) {
+              onChange.current?.(u.state.doc.toString());
+            }
           }),
         ],
       }),
@@ -107,7 +112,7 @@ export default function CodeEditor(props: CodeEditorProps) {
   useEffect(() => {
     const v = view.current;
     if (v && v.state.doc.toString() !== props.value) {
-      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value } });
+      v.dispatch({ changes: { from: 0, to: v.state.doc.length, insert: props.value }, annotations: fromProps.of(true) });
     }
   }, [props.value]);
 

@@ -56,8 +56,26 @@ export interface LineSeries {
   money?: boolean;
 }
 
-/** Time series (x = unix seconds). */
-export function TimeChart(props: { title: string; t: number[]; series: LineSeries[]; testId?: string; height?: number }) {
+/** Axis labels with as many decimals as the tick spacing needs (uPlot's default shows at most
+ * three, so small amounts of money all read "0"). */
+function tickLabels(_u: uPlot, splits: number[]): string[] {
+  const step = splits.length > 1 ? Math.abs(splits[1] - splits[0]) : Math.abs(splits[0] ?? 0);
+  const decimals = step > 0 && step < 1 ? Math.min(10, Math.ceil(-Math.log10(step) - 1e-9)) : 0;
+  return splits.map((v) => (v == null ? '' : v.toFixed(decimals)));
+}
+
+/** Time series (x = unix seconds). `bucket` (seconds) pads the time range around a lone point. */
+export function TimeChart(props: {
+  title: string;
+  t: number[];
+  series: LineSeries[];
+  testId?: string;
+  height?: number;
+  bucket?: number;
+}) {
+  const pad = props.bucket ?? 3600;
+  const lo = Math.min(...props.t);
+  const hi = Math.max(...props.t);
   const data: AlignedData = [props.t, ...props.series.map((s) => s.values)];
   const summary = props.series
     .map((s) => `${s.label}: total ${s.values.reduce((a, b) => a + b, 0).toFixed(4)}`)
@@ -81,7 +99,9 @@ export function TimeChart(props: { title: string; t: number[]; series: LineSerie
               value: (_u: uPlot, v: number | null) => (v == null ? '–' : s.money ? v.toFixed(4) : String(v)),
             })),
           ],
-          axes: [axisStyle(), { ...axisStyle(), size: 60 }],
+          // uPlot widens a lone point by a share of its magnitude (years, for unix seconds).
+          scales: { x: { time: true, range: () => (lo === hi ? [lo - pad, hi + pad] : [lo, hi]) } },
+          axes: [axisStyle(), { ...axisStyle(), size: 70, values: tickLabels }],
           legend: { show: true },
           cursor: { drag: { x: true, y: false } },
         })}

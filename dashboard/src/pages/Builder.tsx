@@ -150,6 +150,10 @@ export default function BuilderPage() {
 
   const timer = useRef<number | undefined>(undefined);
   const inflight = useRef<AbortController | null>(null);
+  // The debounced check not started yet, and the newest check started: Preview and Deploy
+  // flush both so they act on what is in the editor, not on the previous check's result.
+  const pendingCheck = useRef<(() => Promise<string | null>) | null>(null);
+  const lastCheck = useRef<Promise<string | null> | null>(null);
   const probeCtl = useRef(0);
 
   const loadVersions = useCallback(() => {
@@ -161,6 +165,11 @@ export default function BuilderPage() {
   const load = useCallback(async () => {
     try {
       const c = await getConfig();
+      window.clearTimeout(timer.current);
+      inflight.current?.abort();
+      pendingCheck.current = null;
+      lastCheck.current = null;
+      setChecking(false);
       setConfig(c);
       setDsl(c.dsl ?? '');
       setYaml(c.yaml ?? '');
@@ -201,61 +210,99 @@ export default function BuilderPage() {
     else saveDraft(null);
   };
 
-  /** Compile the DSL over the current YAML (debounced by the caller). */
+  /** Compile the DSL over the current YAML (debounced by the caller); the compiled YAML or null. */
   const checkDsl = useCallback(
-    async (text: string, base: string) => {
+    (text: string, base: string): Promise<string | null> => {
       inflight.current?.abort();
       const ctl = new AbortController();
       inflight.current = ctl;
       setChecking(true);
-      try {
-        const r = await compileDsl(text, base || undefined, ctl.signal);
-        setDslDiags(r.diagnostics ?? []);
-        setValid(r.valid);
-        if (r.valid && r.yaml) {
-          setYaml(r.yaml);
-          setYamlDiags([]);
-          draftChanged(r.yaml);
-          void refreshProbes(r.yaml);
+      const p = (async () => {
+        try {
+          const r = await compileDsl(text, base || undefined, ctl.signal);
+          setDslDiags(r.diagnostics ?? []);
+          setValid(r.valid);
+          if (r.valid && r.yaml) {
+            setYaml(r.yaml);
+            setYamlDiags([]);
+            draftChanged(r.yaml);
+            void refreshProbes(r.yaml);
+            return r.yaml;
+          }
+          return null;
+        } catch (e) {
+          if (!ctl.signal.aborted) setOpError(e);
+          return null;
+        } finally {
+          if (inflight.current === ctl) setChecking(false);
         }
-      } catch (e) {
-        if (!ctl.signal.aborted) setOpError(e);
-      } finally {
-        if (inflight.current === ctl) setChecking(false);
-      }
+      })();
+      lastCheck.current = p;
+      return p;
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [config, refreshProbes],
   );
 
+  /** Validate the YAML; the text when valid, else null. */
   const checkYaml = useCallback(
-    async (text: string) => {
+    (text: string): Promise<string | null> => {
       inflight.current?.abort();
       const ctl = new AbortController();
       inflight.current = ctl;
       setChecking(true);
-      try {
-        const r = await validateYaml(text, ctl.signal);
-        setYamlDiags(r.diagnostics ?? []);
-        setValid(r.valid);
-        draftChanged(text);
-        if (r.valid) void refreshProbes(text);
-      } catch (e) {
-        if (!ctl.signal.aborted) setOpError(e);
-      } finally {
-        if (inflight.current === ctl) setChecking(false);
-      }
+      const p = (async () => {
+        try {
+          const r = await validateYaml(text, ctl.signal);
+          setYamlDiags(r.diagnostics ?? []);
+          setValid(r.valid);
+          draftChanged(text);
+          if (r.valid) void refreshProbes(text);
+          return r.valid ? text : null;
+        } catch (e) {
+          if (!ctl.signal.aborted) setOpError(e);
+          return null;
+        } finally {
+          if (inflight.current === ctl) setChecking(false);
+        }
+      })();
+      lastCheck.current = p;
+      return p;
     },
     // eslint-disable-next-line react-hooks/exhaustive-deps
     [config, refreshProbes],
   );
+
+  /** Runs `check` after the debounce delay; until then the status says Checking…. */
+  const schedule = (check: () => Promise<string | null>) => {
+    window.clearTimeout(timer.current);
+    pendingCheck.current = check;
+    setChecking(true);
+    timer.current = window.setTimeout(() => {
+      pendingCheck.current = null;
+      void check();
+    }, DEBOUNCE_MS);
+  };
+
+  /** The draft YAML as of the editor's current text: runs a pending check now, awaits the newest. */
+  const flushDraft = async (): Promise<string> => {
+    const pending = pendingCheck.current;
+    if (pending) {
+      window.clearTimeout(timer.current);
+      pendingCheck.current = null;
+      void pending();
+    }
+    if (!lastCheck.current) return yaml;
+    const r = await lastCheck.current;
+    if (r === null) throw new Error('the draft has errors or could not be checked; see the diagnostics');
+    return r;
+  };
 
   const onDslChange = (v: string) => {
     setDsl(v);
     setPreview(null);
     if (!canValidate) return;
-    window.clearTimeout(timer.current);
-    timer.current = window.setTimeout(() => void checkDsl(v, yaml), DEBOUNCE_MS);
+    schedule(() => checkDsl(v, yaml));
   };
 
   const onYamlChange = (v: string) => {
@@ -263,8 +310,7 @@ export default function BuilderPage() {
     setDslStale(true);
     setPreview(null);
     if (!canValidate) return;
-    window.clearTimeout(timer.current);
-    timer.current = window.setTimeout(() => void checkYaml(v), DEBOUNCE_MS);
+    schedule(() => checkYaml(v));
   };
 
   const run = async (what: string, fn: () => Promise<void>) => {
@@ -336,7 +382,7 @@ export default function BuilderPage() {
     run('Preview', async () => {
       setPreviewBusy(true);
       try {
-        const p = await previewConfig(yaml);
+        const p = await previewConfig(await flushDraft());
         setPreview(p);
         if (p.probes) setProbe(p.probes);
       } finally {
@@ -346,7 +392,7 @@ export default function BuilderPage() {
 
   const deploy = () =>
     run('Deploy', async () => {
-      const r = await deployConfig(yaml, message.trim() || 'Deployed from the builder');
+      const r = await deployConfig(await flushDraft(), message.trim() || 'Deployed from the builder');
       saveDraft(null);
       setMessage('');
       setPreview(null);

@@ -22,7 +22,7 @@ interface Filters {
 }
 const EMPTY: Filters = { decision: '', model: '', status: '', since: '', until: '', search: '' };
 
-function Charts({ data }: { data: Insights }) {
+function Charts({ data, bucket }: { data: Insights; bucket: number }) {
   const s = data.series;
   const t = s.map((p) => p.t);
   return (
@@ -30,6 +30,7 @@ function Charts({ data }: { data: Insights }) {
       <TimeChart
         title="Spend and savings over time"
         testId="chart-spend"
+        bucket={bucket}
         t={t}
         series={[
           { label: 'Actual spend', values: s.map((p) => p.actual_cost), money: true },
@@ -37,7 +38,7 @@ function Charts({ data }: { data: Insights }) {
           { label: 'Savings', values: s.map((p) => p.savings), money: true },
         ]}
       />
-      <TimeChart title="Requests over time" testId="chart-requests" t={t} series={[{ label: 'Requests', values: s.map((p) => p.requests) }]} />
+      <TimeChart title="Requests over time" testId="chart-requests" bucket={bucket} t={t} series={[{ label: 'Requests', values: s.map((p) => p.requests) }]} />
       <BarChart
         title="Requests by model"
         testId="chart-models"
@@ -188,7 +189,7 @@ export default function InsightsPage() {
         <Stat label="Requests" value={fmtNum(insights?.total_requests ?? page?.total ?? null)} testId="insights-requests" />
         <Stat label="Tokens" value={fmtNum(insights?.token_volume[0]?.total_tokens ?? null)} testId="insights-tokens" />
       </div>
-      {insights ? <Charts data={insights} /> : null}
+      {insights ? <Charts data={insights} bucket={bucket === 'day' ? 86400 : 3600} /> : null}
 
       <Section title="Records" id="records">
         <form className="filters" onSubmit={apply} aria-label="Record filters">
@@ -296,7 +297,7 @@ export default function InsightsPage() {
                     <td>{fmtNum(r.total_tokens)}</td>
                     <td>{fmtMoney(r.actual_cost, r.currency)}</td>
                     <td>{fmtMoney(r.cost_savings, r.currency)}</td>
-                    <td>{r.feedback ? (r.feedback.rating === 'up' ? '👍' : '👎') : '–'}</td>
+                    <td>{r.feedback ? (r.feedback.rating === 'up' ? 'good' : 'bad') : '–'}</td>
                   </tr>
                 );
               })}

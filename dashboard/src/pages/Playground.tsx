@@ -35,18 +35,13 @@ interface Turn {
   probeSaved?: boolean;
 }
 
-const sleep = (ms: number) => new Promise((r) => window.setTimeout(r, ms));
-
-/** The replay record is written asynchronously: try a few times over ~2 s. */
+/** The replay record is written after the stream ends: the server waits up to 3 s for it. */
 async function fetchRecord(id: string): Promise<ReplayRecord | null> {
-  for (let i = 0; i < 7; i++) {
-    try {
-      return await getRecord(id);
-    } catch {
-      await sleep(300);
-    }
+  try {
+    return await getRecord(id, 3000);
+  } catch {
+    return null;
   }
-  return null;
 }
 
 function makeProbe(t: Turn, n: number): string {
@@ -124,7 +119,7 @@ function AnswerPanel({ turn, onUpdate }: { turn: Turn; onUpdate: (p: Partial<Tur
           onClick={() => void feedback('up')}
           data-testid="feedback-up"
         >
-          👍
+          Good
         </button>
         <button
           className={turn.feedback === 'down' ? 'icon pressed' : 'icon'}
@@ -134,7 +129,7 @@ function AnswerPanel({ turn, onUpdate }: { turn: Turn; onUpdate: (p: Partial<Tur
           onClick={() => void feedback('down')}
           data-testid="feedback-down"
         >
-          👎
+          Bad
         </button>
         <button
           className="secondary small"

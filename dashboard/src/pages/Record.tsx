@@ -164,7 +164,7 @@ export default function RecordPage({ id }: { id: string }) {
         <Section title="Feedback" id="feedback">
           {r.feedback ? (
             <p data-testid="record-feedback">
-              {r.feedback.rating === 'up' ? '👍 good' : r.feedback.rating === 'down' ? '👎 bad' : r.feedback.rating}
+              {r.feedback.rating === 'up' ? 'good' : r.feedback.rating === 'down' ? 'bad' : r.feedback.rating}
               {r.feedback.comment ? ` — ${r.feedback.comment}` : ''}
             </p>
           ) : (

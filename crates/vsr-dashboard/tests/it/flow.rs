@@ -334,12 +334,20 @@ async fn setup_playground_insights_deploy_and_rollback() {
         .await;
     assert_eq!(pv.status, 200, "{}", pv.text());
     let pv = pv.json();
+    // The diff is of meaning: one model changed, one line each way.
+    let diff_text = pv["diff"].as_str().unwrap();
+    let added: Vec<&str> = diff_text
+        .lines()
+        .filter(|l| l.starts_with('+') && !l.starts_with("+++"))
+        .collect();
+    let removed: Vec<&str> = diff_text
+        .lines()
+        .filter(|l| l.starts_with('-') && !l.starts_with("---"))
+        .collect();
+    assert_eq!((added.len(), removed.len()), (1, 1), "{diff_text}");
     assert!(
-        pv["diff"]
-            .as_str()
-            .unwrap()
-            .contains("\n+    - model: small\n"),
-        "{pv}"
+        added[0].contains("small") && removed[0].contains("big"),
+        "{diff_text}"
     );
     let impact = &pv["impact"];
     assert_eq!(
