@@ -2,6 +2,8 @@
 //! stopping at the first: unknown fields, wrong types, missing required fields. Each value's
 //! position is recorded under its YAML path so that later checks can point at it too.
 
+mod head;
+
 use std::collections::HashMap;
 
 use indexmap::IndexMap;
@@ -704,7 +706,15 @@ impl Ctx<'_> {
 // ---------------------------------------------------------------------------------------------
 // the schema
 
-const TOP: &[&str] = &["version", "listeners", "providers", "routing", "global"];
+const TOP: &[&str] = &[
+    "version",
+    "listeners",
+    "providers",
+    "routing",
+    "entrypoints",
+    "recipes",
+    "global",
+];
 
 /// Fields removed from v0.3, with where they went.
 const LEGACY_TOP: &[(&str, &str)] = &[
@@ -744,6 +754,19 @@ pub(crate) fn config(cx: &mut Ctx, root: &Node) -> Config {
     cfg.listeners = cx.list(&o, "listeners", listener);
     cfg.providers = cx.sub_or_default(&o, "providers", providers);
     cfg.routing = cx.sub_or_default(&o, "routing", routing);
+    cfg.entrypoints = cx.list(&o, "entrypoints", |cx, n, p| {
+        record!(cx, n, p, Entrypoint {
+            model_names: "model_names" => str_list,
+            recipe: "recipe" => str_req,
+        })
+    });
+    cfg.recipes = cx.list(&o, "recipes", |cx, n, p| {
+        record!(cx, n, p, Recipe {
+            name: "name" => str_req,
+            description: "description" => str_opt,
+            routing: "routing" => sub_req(recipe_routing),
+        })
+    });
     cfg.global = cx.sub(&o, "global", global);
     cfg
 }
@@ -776,7 +799,7 @@ impl Ctx<'_> {
                         .map(|s| format!("; did you mean `{s}`?"))
                         .unwrap_or_default();
                     format!(
-                        "unknown top-level key `{}`: canonical v0.3 has version, listeners, providers, routing, global{hint}",
+                        "unknown top-level key `{}`: canonical v0.3 has version, listeners, providers, routing, entrypoints, recipes, global{hint}",
                         k.text
                     )
                 }
@@ -881,6 +904,8 @@ fn provider_model(cx: &mut Ctx, n: &Node, p: &str) -> Option<ProviderModel> {
                 currency: "currency" => str_opt,
                 prompt_per_1m: "prompt_per_1m" => f64_opt,
                 completion_per_1m: "completion_per_1m" => f64_opt,
+                cached_input_per_1m: "cached_input_per_1m" => f64_opt,
+                cache_write_per_1m: "cache_write_per_1m" => f64_opt,
             })
         }),
         backend_refs: "backend_refs" => list(backend_ref),
@@ -926,10 +951,65 @@ fn routing(cx: &mut Ctx, n: &Node, p: &str) -> Option<Routing> {
         cx.moved(o, "models", "`routing.models` was renamed to `routing.modelCards` in v0.3");
     }, Routing {
         model_cards: "modelCards" => list(model_card),
+        strategy: "strategy" => strategy,
         signals: "signals" => sub_or_default(signals),
         projections: "projections" => sub_or_default(projections),
         decisions: "decisions" => list(decision),
     })
+}
+
+/// `recipes[].routing`: the routing shape without `modelCards` (the catalog is shared).
+fn recipe_routing(cx: &mut Ctx, n: &Node, p: &str) -> Option<Routing> {
+    record!(cx, n, p, also &["modelCards", "models"], |o| {
+        cx.moved(
+            o,
+            "modelCards",
+            "a recipe cannot declare `modelCards`: the model catalog is shared; declare cards in the top-level `routing.modelCards`",
+        );
+        cx.moved(o, "models", "a recipe cannot declare models: the model catalog is shared (`routing.modelCards`)");
+    }, Routing {
+        model_cards: "modelCards" => none,
+        strategy: "strategy" => strategy,
+        signals: "signals" => sub_or_default(signals),
+        projections: "projections" => sub_or_default(projections),
+        decisions: "decisions" => list(decision),
+    })
+}
+
+impl Ctx<'_> {
+    /// A field read elsewhere (or only reported): always empty.
+    fn none<T: Default>(&mut self, _o: &Obj, _key: &str) -> T {
+        T::default()
+    }
+
+    /// `routing.strategy`: `priority` or `confidence`; an empty string means unset.
+    fn strategy(&mut self, o: &Obj, key: &str) -> Option<Strategy> {
+        if let Some((n, _)) = o.get(key)
+            && matches!(n.scalar(), Some(Scalar::Str(t)) if t.trim().is_empty())
+        {
+            return None;
+        }
+        self.vocab_opt(o, key)
+    }
+
+    /// A required closed value kept as an `Option` (absent after an error).
+    fn vocab_need<V: Vocab>(&mut self, o: &Obj, key: &str) -> Option<V> {
+        if o.get(key).is_none_or(|(n, _)| n.is_null()) {
+            self.missing(o, key);
+            return None;
+        }
+        self.vocab_opt(o, key)
+    }
+
+    /// A non-negative integer that fits `u32`.
+    fn u32_opt(&mut self, o: &Obj, key: &str) -> Option<u32> {
+        self.int_in::<u32>(o, key, 0, u32::MAX as i64)
+    }
+
+    /// A string list kept as `Some` when the key is present (even empty).
+    fn str_list_opt(&mut self, o: &Obj, key: &str) -> Option<Vec<String>> {
+        o.has(key).then(|| self.str_list(o, key))
+    }
 }
 
 fn model_card(cx: &mut Ctx, n: &Node, p: &str) -> Option<ModelCard> {
@@ -961,6 +1041,7 @@ fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Option<Signals> {
                 aggregation_method: "aggregation_method" => vocab_opt,
                 candidates: "candidates" => str_list,
                 description: "description" => str_opt,
+                query_modality: "query_modality" => vocab_opt,
             })
         }),
         domains: "domains" => list(|cx, n, p| {
@@ -979,6 +1060,14 @@ fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Option<Signals> {
         }),
         fact_check: "fact_check" => list(described),
         user_feedbacks: "user_feedbacks" => list(described),
+        reasks: "reasks" => list(|cx, n, p| {
+            record!(cx, n, p, ReaskSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                threshold: "threshold" => f64_opt,
+                lookback_turns: "lookback_turns" => u32_opt,
+            })
+        }),
         preferences: "preferences" => list(|cx, n, p| {
             record!(cx, n, p, PreferenceSignal {
                 name: "name" => str_req,
@@ -987,7 +1076,13 @@ fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Option<Signals> {
                 threshold: "threshold" => f64_opt,
             })
         }),
-        language: "language" => list(described),
+        language: "language" => list(|cx, n, p| {
+            record!(cx, n, p, LanguageSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                threshold: "threshold" => f64_opt,
+            })
+        }),
         context: "context" => list(|cx, n, p| {
             record!(cx, n, p, ContextSignal {
                 name: "name" => str_req,
@@ -1030,6 +1125,74 @@ fn signals(cx: &mut Ctx, n: &Node, p: &str) -> Option<Signals> {
                 pii_types_allowed: "pii_types_allowed" => str_list,
                 include_history: "include_history" => bool_opt,
                 description: "description" => str_opt,
+            })
+        }),
+        kb: "kb" => list(|cx, n, p| {
+            record!(cx, n, p, KbSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                kb: "kb" => str_req,
+                target: "target" => sub_req(|cx, n, p| {
+                    record!(cx, n, p, KbTarget {
+                        kind: "kind" => vocab_need,
+                        value: "value" => str_req,
+                    })
+                }),
+                match_mode: "match" => vocab_opt,
+            })
+        }),
+        conversation: "conversation" => list(|cx, n, p| {
+            record!(cx, n, p, ConversationSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                feature: "feature" => sub_req(|cx, n, p| {
+                    record!(cx, n, p, ConversationFeature {
+                        kind: "type" => vocab_need,
+                        source: "source" => sub_req(|cx, n, p| {
+                            record!(cx, n, p, ConversationSource {
+                                kind: "type" => vocab_need,
+                                role: "role" => vocab_opt,
+                            })
+                        }),
+                    })
+                }),
+                predicate: "predicate" => sub_opt(|cx, n, p| bounds(cx, n, p, &[])),
+            })
+        }),
+        events: "events" => list(|cx, n, p| {
+            record!(cx, n, p, EventSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                event_types: "event_types" => str_list,
+                severities: "severities" => str_list,
+                action_codes: "action_codes" => str_list,
+                temporal: "temporal" => bool_opt,
+            })
+        }),
+        metadata: "metadata" => list(|cx, n, p| {
+            record!(cx, n, p, MetadataSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                key: "key" => str_req,
+                predicate: "predicate" => sub_req(|cx, n, p| {
+                    record!(cx, n, p, MetadataPredicate {
+                        equals: "equals" => str_opt,
+                        any_of: "in" => str_list_opt,
+                        exists: "exists" => bool_opt,
+                    })
+                }),
+            })
+        }),
+        classifiers: "classifiers" => list(|cx, n, p| {
+            record!(cx, n, p, ClassifierSignal {
+                name: "name" => str_req,
+                description: "description" => str_opt,
+                kind: "type" => vocab_need,
+                labels: "labels" => str_list,
+                model: "model" => str_opt,
+                instructions: "instructions" => str_opt,
+                model_path: "model_path" => str_opt,
+                use_cpu: "use_cpu" => bool_opt,
             })
         }),
     })
@@ -1153,31 +1316,71 @@ fn projections(cx: &mut Ctx, n: &Node, p: &str) -> Option<Projections> {
 /// Hand-written: an input without a known `type` is dropped, and `value_source` has an empty
 /// spelling that means unset.
 fn score_input(cx: &mut Ctx, n: &Node, p: &str) -> Option<ScoreInput> {
-    let o = cx.obj(
-        n,
-        p,
-        &["type", "name", "weight", "value_source", "match", "miss"],
-    )?;
+    const KEYS: [&str; 8] = [
+        "type",
+        "name",
+        "kb",
+        "metric",
+        "weight",
+        "value_source",
+        "match",
+        "miss",
+    ];
+    let o = cx.obj(n, p, &KEYS)?;
     let kind = signal_type(cx, &o, "type")?;
     let value_source = match o.get("value_source") {
         Some((vn, vp)) if !vn.is_null() => match cx.text(vn, &vp)?.as_str() {
             "" => None,
             "binary" => Some(ValueSource::Binary),
             "confidence" => Some(ValueSource::Confidence),
+            "raw" => Some(ValueSource::Raw),
+            "score" => Some(ValueSource::Score),
             other => {
+                let hint = suggest(other, &["binary", "confidence", "raw", "score"])
+                    .map(|s| format!("; did you mean {s:?}?"))
+                    .unwrap_or_default();
                 cx.error_at(
                     vn.pos,
                     &vp,
-                    format!("unknown value_source {other:?}: expected binary or confidence"),
+                    format!(
+                        "unknown value_source {other:?}: expected binary, confidence, raw or score{hint}"
+                    ),
                 );
                 None
             }
         },
         _ => None,
     };
+    let (name, kb, metric) = if kind == SignalType::KbMetric {
+        if let Some((nn, np)) = o.get("name") {
+            let pos = cx.spans.key(&np).unwrap_or(nn.pos);
+            cx.error_at(
+                pos,
+                &np,
+                "a kb_metric input reads `kb` and `metric`, not `name`",
+            );
+        }
+        let kb = cx.str_req(&o, "kb");
+        let metric = cx.str_req(&o, "metric");
+        (String::new(), Some(kb), Some(metric))
+    } else {
+        for key in ["kb", "metric"] {
+            if let Some((kn, kp)) = o.get(key) {
+                let pos = cx.spans.key(&kp).unwrap_or(kn.pos);
+                cx.error_at(
+                    pos,
+                    &kp,
+                    format!("`{key}` is only allowed on inputs of type kb_metric"),
+                );
+            }
+        }
+        (cx.str_req(&o, "name"), None, None)
+    };
     Some(ScoreInput {
         kind,
-        name: cx.str_req(&o, "name"),
+        name,
+        kb,
+        metric,
         weight: cx.f64_req(&o, "weight"),
         value_source,
         match_value: cx.f64_opt(&o, "match"),
@@ -1247,6 +1450,16 @@ pub(crate) fn rule_node(cx: &mut Ctx, n: &Node, p: &str) -> Option<RuleNode> {
         }
         let kind = signal_type(cx, &o, "type");
         let name = cx.str_req(&o, "name");
+        if kind == Some(SignalType::KbMetric)
+            && let Some((tn, tp)) = o.get("type")
+        {
+            cx.error_at(
+                tn.pos,
+                &tp,
+                "kb_metric is a projection score input, not a rule leaf; use a `kb` signal or a projection",
+            );
+            return None;
+        }
         return kind.map(|kind| RuleNode::Signal(SignalRef { kind, name }));
     }
     if o.has("name") {
@@ -1320,7 +1533,8 @@ fn decision(cx: &mut Ctx, n: &Node, p: &str) -> Option<Decision> {
         description: "description" => str_opt,
         priority: "priority" => i64_opt or 0,
         tier: "tier" => tier,
-        rules: "rules" => sub_req(rule_node),
+        rules: "rules" => sub_opt(rule_node) or RuleNode::default(),
+        fallback: "rules" => absent,
         model_refs: "modelRefs" => list(|cx, n, p| {
             record!(cx, n, p, ModelRef {
                 model: "model" => str_req,
@@ -1333,7 +1547,32 @@ fn decision(cx: &mut Ctx, n: &Node, p: &str) -> Option<Decision> {
         }),
         algorithm: "algorithm" => sub_opt(algorithm),
         plugins: "plugins" => list(plugin),
+        adaptations: "adaptations" => sub_opt(|cx, n, p| {
+            record!(cx, n, p, Adaptations {
+                mode: "mode" => vocab_opt,
+                adaptation: "adaptation" => sub_opt(|cx, n, p| {
+                    record!(cx, n, p, AdaptationOverride {
+                        mode: "mode" => vocab_opt,
+                        candidate_set: "candidate_set" => vocab_opt,
+                    })
+                }),
+                protection: "protection" => sub_opt(|cx, n, p| {
+                    record!(cx, n, p, ProtectionOverride {
+                        mode: "mode" => vocab_opt,
+                        stability_weight: "stability_weight" => f64_opt,
+                        switch_margin: "switch_margin" => f64_opt,
+                    })
+                }),
+            })
+        }),
     })
+}
+
+impl Ctx<'_> {
+    /// Whether the key is absent (or null).
+    fn absent(&mut self, o: &Obj, key: &str) -> bool {
+        o.get(key).is_none_or(|(n, _)| n.is_null())
+    }
 }
 
 pub(crate) fn algorithm(cx: &mut Ctx, n: &Node, p: &str) -> Option<Algorithm> {
@@ -1349,6 +1588,8 @@ pub(crate) fn algorithm(cx: &mut Ctx, n: &Node, p: &str) -> Option<Algorithm> {
             if t == kind {
                 if !v.is_object() && !v.is_null() {
                     cx.type_error(bn, &bp, "a mapping");
+                } else {
+                    head::algorithm_block(cx, t, bn, &bp);
                 }
                 params = Some(v);
             } else {
@@ -1387,6 +1628,8 @@ pub(crate) fn plugin(cx: &mut Ctx, n: &Node, p: &str) -> Option<Plugin> {
             let v = cx.json(cn, &cp);
             if !v.is_object() && !v.is_null() {
                 cx.type_error(cn, &cp, "a mapping");
+            } else {
+                head::plugin_configuration(cx, &kind, cn, &cp);
             }
             v
         }
@@ -1410,6 +1653,7 @@ pub(crate) fn plugin(cx: &mut Ctx, n: &Node, p: &str) -> Option<Plugin> {
 fn global(cx: &mut Ctx, n: &Node, p: &str) -> Option<Global> {
     record!(cx, n, p, also &["modules"], |o| {
         cx.moved(o, "modules", "`global.modules` moved to `global.model_catalog.modules` in v0.3");
+        global_head(cx, o);
     }, Global {
         router: "router" => json_map,
         services: "services" => json_map,
@@ -1417,4 +1661,32 @@ fn global(cx: &mut Ctx, n: &Node, p: &str) -> Option<Global> {
         integrations: "integrations" => json_map,
         model_catalog: "model_catalog" => json_map,
     })
+}
+
+/// The typed HEAD sections inside the free-form `global`: `router.learning` and
+/// `stores.response_cache` (with its deprecated name `stores.semantic_cache`).
+fn global_head(cx: &mut Ctx, o: &Obj) {
+    let section = |cx: &mut Ctx, key: &str| {
+        let (n, p) = o.get(key)?;
+        let inner = cx.obj_quiet(n, &p)?;
+        Some(inner)
+    };
+    if let Some(router) = section(cx, "router")
+        && let Some((n, p)) = router.get("learning")
+    {
+        head::learning(cx, n, &p);
+    }
+    if let Some(stores) = section(cx, "stores")
+        && let Some((n, p)) = stores.get("response_cache")
+    {
+        if let Some((sn, sp)) = stores.get("semantic_cache") {
+            let pos = cx.spans.key(&sp).unwrap_or(sn.pos);
+            cx.error_at(
+                pos,
+                &sp,
+                "`global.stores.semantic_cache` is the deprecated name of `global.stores.response_cache`; set only one of them",
+            );
+        }
+        head::response_cache_store(cx, n, &p);
+    }
 }

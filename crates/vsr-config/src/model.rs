@@ -12,12 +12,15 @@ use serde_json::Value;
 
 use crate::units;
 pub use crate::vocab::{
-    AggregationMethod, ApiFormat, CalibrationMethod, FeatureType, JailbreakMethod, KeywordMethod,
-    KeywordOperator, LbPolicy, MappingMethod, PartitionSemantics, Protocol, ReasoningFamilyType,
-    ScoreMethod, SourceType, StoreBackend, Vocab,
+    AdaptationMode, AggregationMethod, ApiFormat, CalibrationMethod, CandidateSet, ClassifierKind,
+    ConversationFeatureType, ConversationRole, ConversationSourceType, FeatureType,
+    JailbreakMethod, KbMatch, KbTargetKind, KeywordMethod, KeywordOperator, LbPolicy, LeafOnError,
+    MappingMethod, PartitionSemantics, Protocol, QueryModality, ReasoningFamilyType, ScoreMethod,
+    SourceType, StoreBackend, Strategy, Vocab,
 };
 
-/// The whole file: `version`, `listeners`, `providers`, `routing`, `global`.
+/// The whole file: `version`, `listeners`, `providers`, `routing`, `entrypoints`, `recipes`,
+/// `global`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
 pub struct Config {
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -27,8 +30,31 @@ pub struct Config {
     #[serde(skip_serializing_if = "Providers::is_empty")]
     pub providers: Providers,
     pub routing: Routing,
+    /// Request-facing virtual model names mapped to recipes (upstream HEAD).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub entrypoints: Vec<Entrypoint>,
+    /// Named routing profiles beside the top-level one (upstream HEAD).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub recipes: Vec<Recipe>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub global: Option<Global>,
+}
+
+/// `entrypoints[]`: model names that select a recipe.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Entrypoint {
+    pub model_names: Vec<String>,
+    pub recipe: String,
+}
+
+/// `recipes[]`: a named routing profile. Its `routing` has the shape of the top-level routing
+/// minus `modelCards` (the model catalog is shared).
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Recipe {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub routing: Routing,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -116,6 +142,12 @@ pub struct Pricing {
     pub prompt_per_1m: Option<f64>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub completion_per_1m: Option<f64>,
+    /// Rate of cached prompt tokens (upstream HEAD; unset prices them at 0 there).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cached_input_per_1m: Option<f64>,
+    /// Rate of cache-write prompt tokens (upstream HEAD; unset means the prompt rate).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cache_write_per_1m: Option<f64>,
 }
 
 impl Pricing {
@@ -125,6 +157,7 @@ impl Pricing {
             currency: Some(currency.to_string()).filter(|c| !c.is_empty()),
             prompt_per_1m: Some(prompt_per_1m),
             completion_per_1m: Some(completion_per_1m),
+            ..Pricing::default()
         }
     }
 
@@ -248,6 +281,10 @@ pub struct Reliability {
 pub struct Routing {
     #[serde(rename = "modelCards", skip_serializing_if = "Vec::is_empty")]
     pub model_cards: Vec<ModelCard>,
+    /// How matched decisions are ordered in this profile (upstream HEAD); unset falls back to
+    /// `global.router.strategy`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub strategy: Option<Strategy>,
     #[serde(skip_serializing_if = "Signals::is_empty")]
     pub signals: Signals,
     #[serde(skip_serializing_if = "Projections::is_empty")]
@@ -293,6 +330,8 @@ pub enum SignalType {
     Domain,
     FactCheck,
     UserFeedback,
+    /// `routing.signals.reasks` (upstream HEAD).
+    Reask,
     Preference,
     Language,
     Context,
@@ -302,18 +341,32 @@ pub enum SignalType {
     Authz,
     Jailbreak,
     Pii,
+    /// `routing.signals.kb` (upstream HEAD).
+    Kb,
+    /// `routing.signals.conversation` (upstream HEAD).
+    Conversation,
+    /// `routing.signals.events` (upstream HEAD).
+    Event,
+    /// `routing.signals.metadata` (upstream HEAD).
+    Metadata,
+    /// `routing.signals.classifiers` (upstream HEAD).
+    Classifier,
     /// An output of a projection mapping; not a signal family.
     Projection,
+    /// A knowledge-base metric read by a projection score input (`type: kb_metric`); not a
+    /// signal family and never a rule leaf.
+    KbMetric,
 }
 
 impl SignalType {
     /// Every type, families first in the canonical export order, then `projection`.
-    pub const ALL: [SignalType; 15] = [
+    pub const ALL: [SignalType; 22] = [
         SignalType::Keyword,
         SignalType::Embedding,
         SignalType::Domain,
         SignalType::FactCheck,
         SignalType::UserFeedback,
+        SignalType::Reask,
         SignalType::Preference,
         SignalType::Language,
         SignalType::Context,
@@ -323,7 +376,13 @@ impl SignalType {
         SignalType::Authz,
         SignalType::Jailbreak,
         SignalType::Pii,
+        SignalType::Kb,
+        SignalType::Conversation,
+        SignalType::Event,
+        SignalType::Metadata,
+        SignalType::Classifier,
         SignalType::Projection,
+        SignalType::KbMetric,
     ];
 
     /// The name used in rule leaves: `keyword`, `fact_check`, `authz`, …
@@ -343,7 +402,14 @@ impl SignalType {
             SignalType::Authz => "authz",
             SignalType::Jailbreak => "jailbreak",
             SignalType::Pii => "pii",
+            SignalType::Reask => "reask",
+            SignalType::Kb => "kb",
+            SignalType::Conversation => "conversation",
+            SignalType::Event => "event",
+            SignalType::Metadata => "metadata",
+            SignalType::Classifier => "classifier",
             SignalType::Projection => "projection",
+            SignalType::KbMetric => "kb_metric",
         }
     }
 
@@ -365,7 +431,13 @@ impl SignalType {
             SignalType::Authz => "role_bindings",
             SignalType::Jailbreak => "jailbreak",
             SignalType::Pii => "pii",
-            SignalType::Projection => return None,
+            SignalType::Reask => "reasks",
+            SignalType::Kb => "kb",
+            SignalType::Conversation => "conversation",
+            SignalType::Event => "events",
+            SignalType::Metadata => "metadata",
+            SignalType::Classifier => "classifiers",
+            SignalType::Projection | SignalType::KbMetric => return None,
         })
     }
 
@@ -375,6 +447,25 @@ impl SignalType {
         SignalType::ALL
             .into_iter()
             .find(|t| t.as_str().eq_ignore_ascii_case(s))
+    }
+
+    /// Whether this type may be a decision or composer leaf (every type but `kb_metric`).
+    pub fn is_leaf_type(self) -> bool {
+        self != SignalType::KbMetric
+    }
+
+    /// Families added by upstream HEAD that are parsed and validated but not evaluated yet.
+    pub fn is_unevaluated(self) -> bool {
+        matches!(
+            self,
+            SignalType::Reask
+                | SignalType::Kb
+                | SignalType::Conversation
+                | SignalType::Event
+                | SignalType::Metadata
+                | SignalType::Classifier
+                | SignalType::KbMetric
+        )
     }
 
     /// Number of types.
@@ -460,7 +551,9 @@ pub struct Signals {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub preferences: Vec<PreferenceSignal>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub language: Vec<DescribedSignal>,
+    pub reasks: Vec<ReaskSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub language: Vec<LanguageSignal>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub context: Vec<ContextSignal>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -475,6 +568,16 @@ pub struct Signals {
     pub jailbreak: Vec<JailbreakSignal>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub pii: Vec<PiiSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub kb: Vec<KbSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub conversation: Vec<ConversationSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<EventSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub metadata: Vec<MetadataSignal>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub classifiers: Vec<ClassifierSignal>,
 }
 
 impl Signals {
@@ -515,7 +618,13 @@ impl Signals {
             SignalType::Authz => n(&self.role_bindings),
             SignalType::Jailbreak => n(&self.jailbreak),
             SignalType::Pii => n(&self.pii),
-            SignalType::Projection => Vec::new(),
+            SignalType::Reask => n(&self.reasks),
+            SignalType::Kb => n(&self.kb),
+            SignalType::Conversation => n(&self.conversation),
+            SignalType::Event => n(&self.events),
+            SignalType::Metadata => n(&self.metadata),
+            SignalType::Classifier => n(&self.classifiers),
+            SignalType::Projection | SignalType::KbMetric => Vec::new(),
         }
     }
 
@@ -551,6 +660,14 @@ named!(
     RoleBinding,
     JailbreakSignal,
     PiiSignal,
+    ReaskSignal,
+    LanguageSignal,
+    KbSignal,
+    ConversationSignal,
+    EventSignal,
+    MetadataSignal,
+    ClassifierSignal,
+    Recipe,
     ModelCard,
     ProviderModel,
     Decision,
@@ -616,6 +733,9 @@ pub struct EmbeddingSignal {
     pub candidates: Vec<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// What the query is matched as (upstream HEAD; unset means text).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub query_modality: Option<QueryModality>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -832,6 +952,133 @@ pub struct PiiSignal {
     pub description: Option<String>,
 }
 
+/// `routing.signals.language[]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct LanguageSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Minimum detection confidence (upstream HEAD; unset or 0 means 0.3).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+}
+
+/// `routing.signals.reasks[]`: the user repeats an earlier question.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ReaskSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Similarity to count as a repeat, 0..1 (unset or 0 means 0.8).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// Consecutive earlier user turns that must be repeats (unset or 0 means 1).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lookback_turns: Option<u32>,
+}
+
+/// `routing.signals.kb[]`: a knowledge-base label or group.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KbSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// A `global.model_catalog.kbs[].name`.
+    pub kb: String,
+    pub target: KbTarget,
+    /// Unset means `threshold`.
+    #[serde(rename = "match", skip_serializing_if = "Option::is_none")]
+    pub match_mode: Option<KbMatch>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct KbTarget {
+    pub kind: Option<KbTargetKind>,
+    pub value: String,
+}
+
+/// `routing.signals.conversation[]`: a count or presence over the request's messages.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConversationSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub feature: ConversationFeature,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<Bounds>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConversationFeature {
+    #[serde(rename = "type")]
+    pub kind: Option<ConversationFeatureType>,
+    pub source: ConversationSource,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ConversationSource {
+    #[serde(rename = "type")]
+    pub kind: Option<ConversationSourceType>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub role: Option<ConversationRole>,
+}
+
+/// `routing.signals.events[]`: event types, severities, action codes or urgency in the text.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct EventSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub event_types: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub severities: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub action_codes: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub temporal: Option<bool>,
+}
+
+/// `routing.signals.metadata[]`: a test on the request body's `metadata` object.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MetadataSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    pub key: String,
+    pub predicate: MetadataPredicate,
+}
+
+/// Exactly one of `equals`, `in`, `exists`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct MetadataPredicate {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub equals: Option<String>,
+    #[serde(rename = "in", skip_serializing_if = "Option::is_none")]
+    pub any_of: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub exists: Option<bool>,
+}
+
+/// `routing.signals.classifiers[]`: a generic `local` or `llm` label classifier.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ClassifierSignal {
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    #[serde(rename = "type")]
+    pub kind: Option<ClassifierKind>,
+    pub labels: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub instructions: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub model_path: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub use_cpu: Option<bool>,
+}
+
 // ---------------------------------------------------------------------------------------------
 // projections
 
@@ -885,7 +1132,15 @@ pub struct Score {
 pub struct ScoreInput {
     #[serde(rename = "type")]
     pub kind: SignalType,
+    /// The signal read; empty (and not written) for `kb_metric` inputs.
+    #[serde(skip_serializing_if = "String::is_empty")]
     pub name: String,
+    /// `kb_metric` inputs: the knowledge base (`global.model_catalog.kbs[].name`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub kb: Option<String>,
+    /// `kb_metric` inputs: the metric of that knowledge base.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub metric: Option<String>,
     pub weight: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub value_source: Option<ValueSource>,
@@ -900,6 +1155,10 @@ pub struct ScoreInput {
 pub enum ValueSource {
     Binary,
     Confidence,
+    /// The signal's raw value (upstream HEAD).
+    Raw,
+    /// The metric or score value (`kb_metric` and `projection` inputs, upstream HEAD).
+    Score,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -1024,26 +1283,84 @@ impl Serialize for RuleNode {
     }
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct Decision {
     pub name: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     pub priority: i64,
     /// 0 means "no tier"; 1 is the best tier.
-    #[serde(skip_serializing_if = "is_zero")]
     pub tier: u32,
+    /// The rule tree; an empty AND when `rules` was omitted (see [`Decision::fallback`]).
     pub rules: RuleNode,
-    #[serde(rename = "modelRefs", skip_serializing_if = "Vec::is_empty")]
+    /// `rules` was omitted: upstream HEAD matches such a decision unconditionally with
+    /// confidence 0 (a fallback). Export writes no `rules` for it.
+    pub fallback: bool,
     pub model_refs: Vec<ModelRef>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     pub algorithm: Option<Algorithm>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub plugins: Vec<Plugin>,
+    /// Router-learning overrides for this decision (upstream HEAD).
+    pub adaptations: Option<Adaptations>,
 }
 
-fn is_zero(v: &u32) -> bool {
-    *v == 0
+impl Serialize for Decision {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeMap;
+        let mut m = s.serialize_map(None)?;
+        m.serialize_entry("name", &self.name)?;
+        if let Some(d) = &self.description {
+            m.serialize_entry("description", d)?;
+        }
+        m.serialize_entry("priority", &self.priority)?;
+        if self.tier != 0 {
+            m.serialize_entry("tier", &self.tier)?;
+        }
+        if !self.fallback {
+            m.serialize_entry("rules", &self.rules)?;
+        }
+        if !self.model_refs.is_empty() {
+            m.serialize_entry("modelRefs", &self.model_refs)?;
+        }
+        if let Some(a) = &self.algorithm {
+            m.serialize_entry("algorithm", a)?;
+        }
+        if !self.plugins.is_empty() {
+            m.serialize_entry("plugins", &self.plugins)?;
+        }
+        if let Some(a) = &self.adaptations {
+            m.serialize_entry("adaptations", a)?;
+        }
+        m.end()
+    }
+}
+
+/// `routing.decisions[].adaptations`: how router learning treats this decision.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Adaptations {
+    /// Unset means `apply`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AdaptationMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub adaptation: Option<AdaptationOverride>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub protection: Option<ProtectionOverride>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct AdaptationOverride {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AdaptationMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub candidate_set: Option<CandidateSet>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct ProtectionOverride {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mode: Option<AdaptationMode>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub stability_weight: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub switch_margin: Option<f64>,
 }
 
 impl Decision {
@@ -1084,8 +1401,8 @@ pub struct Algorithm {
     pub params: Option<Value>,
 }
 
-/// Accepted algorithm types.
-pub const ALGORITHM_TYPES: [&str; 14] = [
+/// Accepted algorithm types (the last five are upstream HEAD's).
+pub const ALGORITHM_TYPES: [&str; 19] = [
     "confidence",
     "ratings",
     "remom",
@@ -1100,6 +1417,11 @@ pub const ALGORITHM_TYPES: [&str; 14] = [
     "knn",
     "kmeans",
     "svm",
+    "fusion",
+    "workflows",
+    "multi_factor",
+    "prompt",
+    "mlp",
 ];
 
 impl Serialize for Algorithm {
@@ -1126,8 +1448,9 @@ pub struct Plugin {
     pub configuration: Value,
 }
 
-/// Accepted plugin types (`semantic_cache` is an alias of `semantic-cache`).
-pub const PLUGIN_TYPES: [&str; 13] = [
+/// Accepted plugin types (`semantic_cache` is an alias of `semantic-cache`; upstream HEAD calls
+/// the cache `response_cache` and also accepts `response-cache`).
+pub const PLUGIN_TYPES: [&str; 19] = [
     "fast_response",
     "hallucination",
     "header_mutation",
@@ -1141,6 +1464,12 @@ pub const PLUGIN_TYPES: [&str; 13] = [
     "semantic-cache",
     "semantic_cache",
     "system_prompt",
+    "response_cache",
+    "response-cache",
+    "tools",
+    "tool_selection",
+    "request_params",
+    "context_compression",
 ];
 
 impl Plugin {

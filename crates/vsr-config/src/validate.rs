@@ -6,6 +6,8 @@
 //! not check decision references to most signal types, accepts overlapping bands), this
 //! validator reports an error instead; `docs/compatibility.md` lists the differences.
 
+mod head;
+
 use std::collections::{HashMap, HashSet};
 
 use serde_json::Value;
@@ -14,9 +16,20 @@ use crate::decode::{Ctx, suggest};
 use crate::diag::{join_index, join_key};
 use crate::model::*;
 
-const DECISIONS: &str = "routing.decisions";
-const SIGNALS: &str = "routing.signals";
-const PROJECTIONS: &str = "routing.projections";
+/// One routing profile being checked: the top-level `routing` or a `recipes[i].routing`. The
+/// model catalog (`routing.modelCards`) and providers are shared by every profile.
+pub(crate) struct Scope<'a> {
+    cfg: &'a Config,
+    r: &'a Routing,
+    /// `routing` or `recipes[i].routing`.
+    base: String,
+}
+
+impl Scope<'_> {
+    fn path(&self, key: &str) -> String {
+        join_key(&self.base, key)
+    }
+}
 
 impl Ctx<'_> {
     /// Reports an error, unless decoding already reported one for this exact path (a value of
@@ -56,10 +69,27 @@ pub(crate) fn validate(cfg: &Config, cx: &mut Ctx) {
     listeners(cfg, cx);
     providers(cfg, cx);
     model_cards(cfg, cx);
-    signals(cfg, cx);
-    projections(cfg, cx);
-    decisions(cfg, cx);
+    let top = Scope {
+        cfg,
+        r: &cfg.routing,
+        base: "routing".into(),
+    };
+    signals(&top, cx);
+    projections(&top, cx);
+    decisions(&top, cx);
+    for (i, r) in cfg.recipes.iter().enumerate() {
+        let sc = Scope {
+            cfg,
+            r: &r.routing,
+            base: join_key(&join_index("recipes", i), "routing"),
+        };
+        signals(&sc, cx);
+        projections(&sc, cx);
+        decisions(&sc, cx);
+    }
+    head::recipes(cfg, cx);
     global(cfg, cx);
+    head::not_applied(cfg, cx);
 }
 
 /// Type and range checks of the `global` knobs that change routing, and `model_ref`
@@ -163,6 +193,10 @@ fn listeners(cfg: &Config, cx: &mut Ctx) {
 }
 
 const EFFORTS: [&str; 3] = ["low", "medium", "high"];
+
+/// Efforts a modelRef may ask for: the defaults' three plus the levels upstream HEAD's recipes
+/// pass through to effort-style backends.
+const REF_EFFORTS: [&str; 6] = ["minimal", "low", "medium", "high", "xhigh", "max"];
 
 fn providers(cfg: &Config, cx: &mut Ctx) {
     let d = &cfg.providers.defaults;
@@ -331,9 +365,10 @@ fn model_cards(cfg: &Config, cx: &mut Ctx) {
 // ---------------------------------------------------------------------------------------------
 // signals
 
-fn signals(cfg: &Config, cx: &mut Ctx) {
-    let s = &cfg.routing.signals;
-    let fam = |k: &str| join_key(SIGNALS, k);
+fn signals(sc: &Scope, cx: &mut Ctx) {
+    let s = &sc.r.signals;
+    let signals_path = sc.path("signals");
+    let fam = |k: &str| join_key(&signals_path, k);
     unique(cx, "keyword signal", indexed(&s.keywords, &fam("keywords")));
     unique(
         cx,
@@ -388,6 +423,7 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
         indexed(&s.jailbreak, &fam("jailbreak")),
     );
     unique(cx, "pii signal", indexed(&s.pii, &fam("pii")));
+    head::signals(sc, cx);
 
     for (i, k) in s.keywords.iter().enumerate() {
         let p = join_index(&fam("keywords"), i);
@@ -491,7 +527,7 @@ fn signals(cfg: &Config, cx: &mut Ctx) {
         }
         if let Some(comp) = &c.composer {
             rule_refs(
-                cfg,
+                sc,
                 cx,
                 comp,
                 &join_key(&p, "composer"),
@@ -640,10 +676,11 @@ fn bounds_shape(cx: &mut Ctx, b: &Bounds, p: &str) {
 // ---------------------------------------------------------------------------------------------
 // projections
 
-fn projections(cfg: &Config, cx: &mut Ctx) {
-    let pr = &cfg.routing.projections;
-    let s = &cfg.routing.signals;
-    let base = |k: &str| join_key(PROJECTIONS, k);
+fn projections(sc: &Scope, cx: &mut Ctx) {
+    let pr = &sc.r.projections;
+    let s = &sc.r.signals;
+    let projections_path = sc.path("projections");
+    let base = |k: &str| join_key(&projections_path, k);
     unique(
         cx,
         "partition",
@@ -729,12 +766,12 @@ fn projections(cfg: &Config, cx: &mut Ctx) {
         }
     }
 
-    for (i, sc) in pr.scores.iter().enumerate() {
+    for (i, score) in pr.scores.iter().enumerate() {
         let p = join_index(&base("scores"), i);
-        if sc.inputs.is_empty() {
+        if score.inputs.is_empty() {
             cx.err(&join_key(&p, "inputs"), "a score needs at least one input");
         }
-        for (j, input) in sc.inputs.iter().enumerate() {
+        for (j, input) in score.inputs.iter().enumerate() {
             let ip = join_index(&join_key(&p, "inputs"), j);
             if input.kind == SignalType::Projection {
                 cx.err(
@@ -743,7 +780,24 @@ fn projections(cfg: &Config, cx: &mut Ctx) {
                 );
                 continue;
             }
-            check_ref(cfg, cx, input.kind, &input.name, &join_key(&ip, "name"));
+            if input.kind == SignalType::KbMetric {
+                head::kb_metric_input(sc.cfg, cx, input, &ip);
+                continue;
+            }
+            if matches!(input.kind, SignalType::Metadata | SignalType::Classifier) {
+                cx.err(
+                    &join_key(&ip, "type"),
+                    format!("score inputs cannot read {} signals", input.kind),
+                );
+                continue;
+            }
+            if input.value_source == Some(ValueSource::Score) {
+                cx.err(
+                    &join_key(&ip, "value_source"),
+                    "value_source `score` is only for kb_metric and projection inputs",
+                );
+            }
+            check_ref(sc, cx, input.kind, &input.name, &join_key(&ip, "name"));
         }
     }
 
@@ -868,20 +922,21 @@ enum RuleContext {
 }
 
 /// Whether `(kind, name)` names a declared signal or projection output; reports it otherwise.
-fn check_ref(cfg: &Config, cx: &mut Ctx, kind: SignalType, name: &str, path: &str) {
-    let s = &cfg.routing.signals;
+fn check_ref(sc: &Scope, cx: &mut Ctx, kind: SignalType, name: &str, path: &str) {
+    let s = &sc.r.signals;
     if kind == SignalType::Projection {
-        if !cfg
-            .routing
+        if !sc
+            .r
             .projections
             .output_names()
             .any(|o| o.eq_ignore_ascii_case(name))
         {
-            let names: Vec<&str> = cfg.routing.projections.output_names().collect();
+            let names: Vec<&str> = sc.r.projections.output_names().collect();
             cx.err(
                 path,
                 format!(
-                    "projection {name:?} is not declared by any routing.projections.mappings output{}",
+                    "projection {name:?} is not declared by any {}.projections.mappings output{}",
+                    sc.base,
                     hint(name, &names)
                 ),
             );
@@ -896,7 +951,8 @@ fn check_ref(cfg: &Config, cx: &mut Ctx, kind: SignalType, name: &str, path: &st
             cx.err(
                 path,
                 format!(
-                    "complexity signal {base:?} is not declared in routing.signals.complexity{}",
+                    "complexity signal {base:?} is not declared in {}.signals.complexity{}",
+                    sc.base,
                     hint(base, &names)
                 ),
             );
@@ -925,14 +981,15 @@ fn check_ref(cfg: &Config, cx: &mut Ctx, kind: SignalType, name: &str, path: &st
         cx.err(
             path,
             format!(
-                "{kind} signal {name:?} is not declared in routing.signals.{family}{}",
+                "{kind} signal {name:?} is not declared in {}.signals.{family}{}",
+                sc.base,
                 hint(name, &names)
             ),
         );
     }
 }
 
-fn rule_refs(cfg: &Config, cx: &mut Ctx, node: &RuleNode, path: &str, ctx: RuleContext) {
+fn rule_refs(sc: &Scope, cx: &mut Ctx, node: &RuleNode, path: &str, ctx: RuleContext) {
     match node {
         RuleNode::Signal(r) => {
             if ctx == RuleContext::Composer
@@ -954,12 +1011,12 @@ fn rule_refs(cfg: &Config, cx: &mut Ctx, node: &RuleNode, path: &str, ctx: RuleC
                 );
                 return;
             }
-            check_ref(cfg, cx, r.kind, &r.name, &join_key(path, "name"));
+            check_ref(sc, cx, r.kind, &r.name, &join_key(path, "name"));
         }
         RuleNode::And(children) | RuleNode::Or(children) => {
             for (i, c) in children.iter().enumerate() {
                 rule_refs(
-                    cfg,
+                    sc,
                     cx,
                     c,
                     &join_index(&join_key(path, "conditions"), i),
@@ -968,7 +1025,7 @@ fn rule_refs(cfg: &Config, cx: &mut Ctx, node: &RuleNode, path: &str, ctx: RuleC
             }
         }
         RuleNode::Not(child) => rule_refs(
-            cfg,
+            sc,
             cx,
             child,
             &join_index(&join_key(path, "conditions"), 0),
@@ -977,16 +1034,18 @@ fn rule_refs(cfg: &Config, cx: &mut Ctx, node: &RuleNode, path: &str, ctx: RuleC
     }
 }
 
-fn decisions(cfg: &Config, cx: &mut Ctx) {
-    unique(cx, "decision", indexed(&cfg.routing.decisions, DECISIONS));
+fn decisions(sc: &Scope, cx: &mut Ctx) {
+    let cfg = sc.cfg;
+    let decisions_path = sc.path("decisions");
+    unique(cx, "decision", indexed(&sc.r.decisions, &decisions_path));
     let models: Vec<&str> = cfg
         .providers
         .models
         .iter()
         .map(|m| m.name.as_str())
         .collect();
-    for (i, d) in cfg.routing.decisions.iter().enumerate() {
-        let p = join_index(DECISIONS, i);
+    for (i, d) in sc.r.decisions.iter().enumerate() {
+        let p = join_index(&decisions_path, i);
         if d.priority < 0 {
             cx.err(
                 &join_key(&p, "priority"),
@@ -994,7 +1053,7 @@ fn decisions(cfg: &Config, cx: &mut Ctx) {
             );
         }
         rule_refs(
-            cfg,
+            sc,
             cx,
             &d.rules,
             &join_key(&p, "rules"),
@@ -1039,11 +1098,14 @@ fn decisions(cfg: &Config, cx: &mut Ctx) {
                 );
             }
             if let Some(e) = &m.reasoning_effort
-                && !EFFORTS.contains(&e.as_str())
+                && !REF_EFFORTS.contains(&e.as_str())
             {
                 cx.err(
                     &join_key(&mp, "reasoning_effort"),
-                    format!("unknown reasoning effort {e:?}: expected low, medium or high"),
+                    format!(
+                        "unknown reasoning effort {e:?}: expected minimal, low, medium, high, xhigh or max{}",
+                        hint(e, &REF_EFFORTS)
+                    ),
                 );
             }
             if let Some(w) = m.weight
@@ -1067,6 +1129,7 @@ fn decisions(cfg: &Config, cx: &mut Ctx) {
         if let Some(a) = &d.algorithm {
             algorithm(cx, a, &join_key(&p, "algorithm"));
         }
+        head::decision(cx, d, &p);
         for (j, pl) in d.plugins.iter().enumerate() {
             let pp = join_index(&join_key(&p, "plugins"), j);
             ranges_in(cx, &pl.configuration, &join_key(&pp, "configuration"));

@@ -232,6 +232,9 @@ vocab! {
         ChatTemplateKwargs = "chat_template_kwargs",
         /// `chat_template_kwargs.<parameter>: <effort>`.
         ReasoningEffort = "reasoning_effort",
+        /// A top-level `reasoning_effort: <effort>` in the request body (upstream HEAD); the
+        /// parameter must be `reasoning_effort`.
+        TopLevelReasoningEffort = "top_level_reasoning_effort",
     }
 }
 
@@ -286,6 +289,201 @@ vocab! {
         Postgres = "postgres",
         Redis = "redis",
         Milvus = "milvus",
+    }
+}
+
+vocab! {
+    /// `routing.signals.conversation[].feature.type`.
+    pub enum ConversationFeatureType as "conversation feature type" {
+        Count = "count",
+        Exists = "exists",
+    }
+}
+
+vocab! {
+    /// `routing.signals.conversation[].feature.source.type`.
+    pub enum ConversationSourceType as "conversation source type" {
+        Message = "message",
+        ToolDefinition = "tool_definition",
+        AssistantToolCall = "assistant_tool_call",
+        AssistantToolCycle = "assistant_tool_cycle",
+        ActiveToolLoop = "active_tool_loop",
+        ImageContent = "image_content",
+    }
+}
+
+vocab! {
+    /// `routing.signals.conversation[].feature.source.role` (only with `type: message`).
+    pub enum ConversationRole as "conversation role" {
+        User = "user",
+        Assistant = "assistant",
+        System = "system",
+        Developer = "developer",
+        Tool = "tool",
+        NonUser = "non_user",
+    }
+}
+
+vocab! {
+    /// `routing.signals.kb[].target.kind`.
+    pub enum KbTargetKind as "kb target kind" {
+        Label = "label",
+        Group = "group",
+    }
+}
+
+vocab! {
+    /// `routing.signals.kb[].match` (default `threshold`).
+    pub enum KbMatch as "kb match" {
+        Best = "best",
+        Threshold = "threshold",
+    }
+}
+
+vocab! {
+    /// `routing.signals.classifiers[].type`.
+    pub enum ClassifierKind as "classifier type" {
+        Local = "local",
+        Llm = "llm",
+    }
+}
+
+vocab! {
+    /// `routing.signals.embeddings[].query_modality` (default `text`).
+    pub enum QueryModality as "query_modality" {
+        Text = "text",
+        Image = "image",
+        Audio = "audio",
+    }
+}
+
+vocab! {
+    /// A decision's `on_error` leaf field (`classifier` leaves).
+    pub enum LeafOnError as "on_error" {
+        NoMatch = "no_match",
+        Match = "match",
+    }
+}
+
+vocab! {
+    /// `routing.decisions[].adaptations.mode` and its `adaptation`/`protection` modes.
+    pub enum AdaptationMode as "adaptation mode" {
+        Apply = "apply",
+        Observe = "observe",
+        Bypass = "bypass",
+    }
+}
+
+vocab! {
+    /// `global.router.learning.adaptation.candidate_set` (and a decision's override).
+    pub enum CandidateSet as "candidate_set" {
+        Decision = "decision",
+        Tier = "tier",
+        Global = "global",
+    }
+}
+
+vocab! {
+    /// `global.router.learning.adaptation.strategy`.
+    pub enum LearningStrategy as "adaptation strategy" {
+        RoutingSampling = "routing_sampling",
+    }
+}
+
+vocab! {
+    /// `global.router.learning.protection.scope`.
+    pub enum ProtectionScope as "protection scope" {
+        Conversation = "conversation",
+        Session = "session",
+    }
+}
+
+vocab! {
+    /// `global.router.learning.state_store.backend`.
+    pub enum LearningStoreBackend as "learning state_store backend" {
+        Local = "local",
+        Redis = "redis",
+    }
+}
+
+vocab! {
+    /// `global.stores.response_cache.backend_type`.
+    pub enum CacheBackend as "cache backend_type" {
+        Memory = "memory",
+        Redis = "redis",
+        Valkey = "valkey",
+        Milvus = "milvus",
+        Qdrant = "qdrant",
+        Hybrid = "hybrid",
+    }
+}
+
+vocab! {
+    /// `global.stores.response_cache.eviction_policy`.
+    pub enum EvictionPolicy as "eviction_policy" {
+        Fifo = "fifo",
+        Lru = "lru",
+        Lfu = "lfu",
+    }
+}
+
+vocab! {
+    /// The `response_cache` plugin's `mode`.
+    pub enum CacheMode as "response_cache mode" {
+        Semantic = "semantic",
+        Exact = "exact",
+        ExactThenSemantic = "exact_then_semantic",
+    }
+}
+
+vocab! {
+    /// The `tools` plugin's `mode`.
+    pub enum ToolsMode as "tools mode" {
+        Passthrough = "passthrough",
+        None = "none",
+        Filtered = "filtered",
+    }
+}
+
+vocab! {
+    /// The `tools` plugin's `dynamic_retrieval.strategy`.
+    pub enum ToolsRetrieval as "dynamic_retrieval strategy" {
+        SemanticOnly = "semantic_only",
+        HybridHistory = "hybrid_history",
+    }
+}
+
+vocab! {
+    /// `on_error` of the looper algorithms `fusion` and `workflows`.
+    pub enum LooperOnError as "on_error" {
+        Skip = "skip",
+        Fail = "fail",
+    }
+}
+
+vocab! {
+    /// `algorithm.workflows.mode` (default `static`).
+    pub enum WorkflowsMode as "workflows mode" {
+        Static = "static",
+        Dynamic = "dynamic",
+    }
+}
+
+vocab! {
+    /// `algorithm.fusion.grounding.reference`.
+    pub enum GroundingReference as "grounding reference" {
+        Hybrid = "hybrid",
+        Context = "context",
+        Panel = "panel",
+    }
+}
+
+vocab! {
+    /// `algorithm.fusion.grounding.policy`.
+    pub enum GroundingPolicy as "grounding policy" {
+        Weight = "weight",
+        Annotate = "annotate",
+        Filter = "filter",
     }
 }
 

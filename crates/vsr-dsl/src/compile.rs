@@ -16,12 +16,13 @@ use crate::parser::parse;
 use crate::span::Span;
 
 /// DSL signal type → `routing.signals` family key, in the order the families are emitted.
-pub const SIGNAL_FAMILIES: [(&str, &str); 14] = [
+pub const SIGNAL_FAMILIES: [(&str, &str); 20] = [
     ("keyword", "keywords"),
     ("embedding", "embeddings"),
     ("domain", "domains"),
     ("fact_check", "fact_check"),
     ("user_feedback", "user_feedbacks"),
+    ("reask", "reasks"),
     ("preference", "preferences"),
     ("language", "language"),
     ("context", "context"),
@@ -31,14 +32,20 @@ pub const SIGNAL_FAMILIES: [(&str, &str); 14] = [
     ("authz", "role_bindings"),
     ("jailbreak", "jailbreak"),
     ("pii", "pii"),
+    ("kb", "kb"),
+    ("conversation", "conversation"),
+    ("event", "events"),
+    ("metadata", "metadata"),
+    ("classifier", "classifiers"),
 ];
 
 /// The plugin and algorithm types the config accepts: the validator's own lists.
 pub use vsr_config::{ALGORITHM_TYPES, PLUGIN_TYPES};
 
 /// Algorithms whose `on_error` lives inside their own block; the others keep it at the top level
-/// of `algorithm`.
-pub const ON_ERROR_IN_BLOCK: [&str; 3] = ["confidence", "ratings", "remom"];
+/// of `algorithm`. The looper algorithms of upstream HEAD (`fusion`, `workflows`) keep it in
+/// their block too, as their configs write it.
+pub const ON_ERROR_IN_BLOCK: [&str; 5] = ["confidence", "ratings", "remom", "fusion", "workflows"];
 
 /// Model-reference options with a YAML name of their own.
 pub const MODEL_OPTION_KEYS: [(&str, &str); 4] = [
@@ -392,6 +399,11 @@ impl Compiler {
         }
         declared.insert(key, s.name.span);
         let list = families.entry(family).or_default();
+        if list.is_empty() {
+            // Family-wide diagnostics point at the first signal of the family.
+            self.map
+                .insert(format!("routing.signals.{family}"), s.signal_type.span);
+        }
         let path = format!("routing.signals.{family}[{}]", list.len());
         let obj = self.named_object(&s.name, &s.body, &path);
         families.entry(family).or_default().push(obj);

@@ -49,17 +49,45 @@ pub fn apply(fields: &mut RawObject, rw: &Rewrite<'_>) -> Result<bool, serde_jso
         let client_effort = fields
             .shift_remove("reasoning_effort")
             .and_then(|r| serde_json::from_str::<Value>(r.get()).ok());
-        let value = match family.kind {
-            ReasoningFamilyType::ChatTemplateKwargs => Value::Bool(on),
-            ReasoningFamilyType::ReasoningEffort if on => Value::String(effort.into()),
-            ReasoningFamilyType::ReasoningEffort => client_effort
-                .filter(|v| v.is_string())
-                .unwrap_or_else(|| Value::String("low".into())),
-        };
-        let mut kwargs = object_of(fields, "chat_template_kwargs");
-        kwargs.insert(family.parameter.clone(), value);
-        fields.insert("chat_template_kwargs".into(), raw(&Value::Object(kwargs))?);
-        changed = true;
+        if family.kind == ReasoningFamilyType::TopLevelReasoningEffort {
+            // Upstream HEAD: the effort goes to the top-level field; off restores only what the
+            // client sent, and the same key inside chat_template_kwargs is dropped.
+            if on {
+                fields.insert(
+                    "reasoning_effort".into(),
+                    raw(&Value::String(effort.into()))?,
+                );
+                if fields.contains_key("chat_template_kwargs") {
+                    let mut kwargs = object_of(fields, "chat_template_kwargs");
+                    if kwargs.remove(&family.parameter).is_some() {
+                        if kwargs.is_empty() {
+                            fields.shift_remove("chat_template_kwargs");
+                        } else {
+                            fields.insert(
+                                "chat_template_kwargs".into(),
+                                raw(&Value::Object(kwargs))?,
+                            );
+                        }
+                    }
+                }
+            } else if let Some(v) = client_effort {
+                fields.insert("reasoning_effort".into(), raw(&v)?);
+            }
+            changed = true;
+        } else {
+            let value = match family.kind {
+                ReasoningFamilyType::ChatTemplateKwargs
+                | ReasoningFamilyType::TopLevelReasoningEffort => Value::Bool(on),
+                ReasoningFamilyType::ReasoningEffort if on => Value::String(effort.into()),
+                ReasoningFamilyType::ReasoningEffort => client_effort
+                    .filter(|v| v.is_string())
+                    .unwrap_or_else(|| Value::String("low".into())),
+            };
+            let mut kwargs = object_of(fields, "chat_template_kwargs");
+            kwargs.insert(family.parameter.clone(), value);
+            fields.insert("chat_template_kwargs".into(), raw(&Value::Object(kwargs))?);
+            changed = true;
+        }
     }
     if rw.stream_usage {
         let already = fields.get("stream").is_some_and(|r| r.get() == "true");
@@ -164,6 +192,38 @@ mod tests {
         .unwrap();
         let v: Value = serde_json::from_slice(&to_bytes(&f).unwrap()).unwrap();
         assert_eq!(v["chat_template_kwargs"]["reasoning_effort"], "high");
+    }
+
+    #[test]
+    fn top_level_reasoning_effort_family() {
+        let fam = ReasoningFamily {
+            kind: ReasoningFamilyType::TopLevelReasoningEffort,
+            parameter: "reasoning_effort".into(),
+        };
+        let on = |src: &str, on: bool| {
+            let mut f = parse(src);
+            apply(
+                &mut f,
+                &Rewrite {
+                    reasoning: Some((&fam, on, "max")),
+                    ..Default::default()
+                },
+            )
+            .unwrap();
+            serde_json::from_slice::<Value>(&to_bytes(&f).unwrap()).unwrap()
+        };
+        let v = on(
+            r#"{"model":"m","reasoning_effort":"low","chat_template_kwargs":{"reasoning_effort":"x"}}"#,
+            true,
+        );
+        assert_eq!(v["reasoning_effort"], "max");
+        assert!(v.get("chat_template_kwargs").is_none());
+        // Off: only the client's own value comes back; none is synthesised.
+        let v = on(r#"{"model":"m","reasoning_effort":"low"}"#, false);
+        assert_eq!(v["reasoning_effort"], "low");
+        let v = on(r#"{"model":"m"}"#, false);
+        assert!(v.get("reasoning_effort").is_none());
+        assert!(v.get("chat_template_kwargs").is_none());
     }
 
     #[test]

@@ -5,5 +5,6 @@ mod common;
 mod diagnostics;
 mod docs;
 mod fuzz;
+mod head;
 mod reference;
 mod roundtrip;

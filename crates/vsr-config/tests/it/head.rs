@@ -1,0 +1,264 @@
+//! The upstream-HEAD (2026-08) recipes: each config loads without errors, every warning is a
+//! "validated but not applied yet" notice (one per field), the export round-trips, and a
+//! misspelt HEAD key gets a did-you-mean at its line:column.
+
+use vsr_config::{Severity, load_file, load_str};
+use vsr_testkit::shared_file;
+
+const RECIPES: [&str; 8] = [
+    "accuracy",
+    "agent",
+    "balance",
+    "feedback",
+    "knowledge",
+    "mom-v1",
+    "multi-objective",
+    "privacy",
+];
+
+fn recipe_config(name: &str) -> Option<std::path::PathBuf> {
+    shared_file(&format!(
+        "reference/upstream-head-2026-08/{name}/config.yaml"
+    ))
+}
+
+#[test]
+fn every_head_recipe_validates_and_round_trips() {
+    for name in RECIPES {
+        let Some(path) = recipe_config(name) else {
+            continue;
+        };
+        let first = load_file(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        let mut seen = std::collections::HashSet::new();
+        for w in &first.warnings {
+            assert!(
+                w.message.contains("is validated but not applied yet"),
+                "{name}: unexpected warning {w}"
+            );
+            assert!(
+                seen.insert(w.message.clone()),
+                "{name}: repeated warning {w}"
+            );
+        }
+        let yaml = first.config.to_yaml();
+        let second = load_str(&yaml, "export.yaml").unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert_eq!(
+            first.config, second.config,
+            "{name}: export changed the config"
+        );
+        assert_eq!(
+            second.config.to_yaml(),
+            yaml,
+            "{name}: export is not a fixed point"
+        );
+    }
+}
+
+#[test]
+fn head_recipes_parse_into_the_typed_model() {
+    if let Some(p) = recipe_config("mom-v1") {
+        let c = load_file(&p).unwrap().config;
+        assert_eq!(c.recipes.len(), 5);
+        assert!(!c.entrypoints.is_empty());
+        assert_eq!(c.routing.strategy, Some(vsr_config::Strategy::Priority));
+        assert!(
+            c.recipes
+                .iter()
+                .any(|r| r.routing.decisions.iter().any(|d| d.fallback))
+        );
+    }
+    if let Some(p) = recipe_config("knowledge") {
+        let c = load_file(&p).unwrap().config;
+        let input = &c.routing.projections.scores[0].inputs[0];
+        assert_eq!(input.kind, vsr_config::SignalType::KbMetric);
+        assert_eq!(input.kb.as_deref(), Some("mmlu_kb"));
+        assert_eq!(input.metric.as_deref(), Some("escalate_vs_keep"));
+        assert!(!c.routing.signals.kb.is_empty());
+    }
+    if let Some(p) = recipe_config("agent") {
+        let c = load_file(&p).unwrap().config;
+        assert!(!c.routing.signals.conversation.is_empty());
+        assert!(c.routing.decisions.iter().any(|d| d.adaptations.is_some()));
+        let priced = c.providers.models[0].pricing.as_ref().unwrap();
+        assert!(priced.cached_input_per_1m.is_some());
+    }
+}
+
+const BASE: &str = include_str!("base.yaml");
+
+/// Inserts `snippet` after the unique `anchor` of base.yaml and returns the source and the
+/// rendered diagnostics.
+fn load_with(anchor: &str, snippet: &str) -> (String, Vec<String>) {
+    assert_eq!(BASE.matches(anchor).count(), 1, "{anchor:?}");
+    let src = BASE.replacen(anchor, &format!("{anchor}{snippet}"), 1);
+    let diags = match load_str(&src, "head.yaml") {
+        Ok(l) => l.warnings,
+        Err(e) => e.diagnostics().to_vec(),
+    };
+    let rendered = diags
+        .iter()
+        .map(|d| match d.severity {
+            Severity::Error => format!("error: {d}"),
+            Severity::Warning => format!("warning: {d}"),
+        })
+        .collect();
+    (src, rendered)
+}
+
+/// `line:column` of the first occurrence of `needle` in `src` (1-based).
+fn pos_of(src: &str, needle: &str) -> String {
+    let at = src
+        .find(needle)
+        .unwrap_or_else(|| panic!("{needle:?} not in source"));
+    let line = src[..at].matches('\n').count() + 1;
+    let col = at - src[..at].rfind('\n').map_or(0, |i| i + 1) + 1;
+    format!("{line}:{col}")
+}
+
+/// Asserts a did-you-mean error for the misspelt key `typo` (at its position) at `path`.
+fn assert_suggests(anchor: &str, snippet: &str, typo: &str, path: &str, want: &str) {
+    let (src, diags) = load_with(anchor, snippet);
+    let expected = format!(
+        "error: head.yaml:{}: {path}: unknown field `{typo}`; did you mean `{want}`?",
+        pos_of(&src, &format!("{typo}:"))
+    );
+    assert!(
+        diags.contains(&expected),
+        "expected {expected}\ngot:\n{}",
+        diags.join("\n")
+    );
+}
+
+const SIGNALS: &str = "  signals:\n";
+const DECISION: &str = "      tier: 1\n";
+
+#[test]
+fn misspelt_reask_field() {
+    assert_suggests(
+        SIGNALS,
+        "    reasks:\n      - name: again\n        lookback_turn: 2\n",
+        "lookback_turn",
+        "routing.signals.reasks[0].lookback_turn",
+        "lookback_turns",
+    );
+}
+
+#[test]
+fn misspelt_conversation_field() {
+    assert_suggests(
+        SIGNALS,
+        "    conversation:\n      - name: tools\n        feature:\n          type: exists\n          sourse:\n            type: tool_definition\n",
+        "sourse",
+        "routing.signals.conversation[0].feature.sourse",
+        "source",
+    );
+}
+
+#[test]
+fn misspelt_kb_target_field() {
+    assert_suggests(
+        SIGNALS,
+        "    kb:\n      - name: bio\n        kb: mmlu_kb\n        target:\n          kind: label\n          valeu: biology\n",
+        "valeu",
+        "routing.signals.kb[0].target.valeu",
+        "value",
+    );
+}
+
+#[test]
+fn misspelt_adaptations_field() {
+    assert_suggests(
+        DECISION,
+        "      adaptations:\n        mdoe: bypass\n",
+        "mdoe",
+        "routing.decisions[0].adaptations.mdoe",
+        "mode",
+    );
+}
+
+#[test]
+fn misspelt_fusion_field() {
+    assert_suggests(
+        DECISION,
+        "      algorithm:\n        type: fusion\n        fusion:\n          analysis_model: [small, large]\n",
+        "analysis_model",
+        "routing.decisions[0].algorithm.fusion.analysis_model",
+        "analysis_models",
+    );
+}
+
+#[test]
+fn misspelt_top_level_recipes_key() {
+    let (src, diags) = load_with("version: v0.3\n", "recipe:\n  - name: x\n");
+    let expected = format!(
+        "error: head.yaml:{}: recipe: unknown top-level key `recipe`: canonical v0.3 has version, listeners, providers, routing, entrypoints, recipes, global; did you mean `recipes`?",
+        pos_of(&src, "recipe:")
+    );
+    assert!(diags.contains(&expected), "{}", diags.join("\n"));
+}
+
+#[test]
+fn misspelt_learning_field() {
+    assert_suggests(
+        "version: v0.3\n",
+        "global:\n  router:\n    learning:\n      enabled: true\n      adaptaton:\n        enabled: false\n",
+        "adaptaton",
+        "global.router.learning.adaptaton",
+        "adaptation",
+    );
+}
+
+#[test]
+fn unknown_closed_values_list_the_allowed_ones() {
+    let (src, diags) = load_with(
+        SIGNALS,
+        "    conversation:\n      - name: tools\n        feature:\n          type: exists\n          source:\n            type: tool_definitions\n",
+    );
+    let expected = format!(
+        "error: head.yaml:{}: routing.signals.conversation[0].feature.source.type: unknown conversation source type \"tool_definitions\": expected message, tool_definition, assistant_tool_call, assistant_tool_cycle, active_tool_loop or image_content; did you mean \"tool_definition\"?",
+        pos_of(&src, "tool_definitions")
+    );
+    assert!(diags.contains(&expected), "{}", diags.join("\n"));
+}
+
+#[test]
+fn recipes_and_entrypoints_are_checked() {
+    let (_, diags) = load_with(
+        "version: v0.3\n",
+        "entrypoints:\n  - model_names: [small]\n    recipe: balanse\nrecipes:\n  - name: balance\n    routing:\n      decisions:\n        - name: d\n          priority: 1\n          modelRefs:\n            - model: nope\n",
+    );
+    let text = diags.join("\n");
+    assert!(
+        text.contains("unknown recipe \"balanse\"; did you mean \"balance\"?"),
+        "{text}"
+    );
+    assert!(
+        text.contains("model name \"small\" is already a configured model"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "recipes[0].routing.decisions[0].modelRefs[0].model: model \"nope\" is not declared"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("warning: head.yaml:"), "{text}");
+}
+
+#[test]
+fn a_decision_without_rules_is_a_fallback_with_one_warning() {
+    let (_, diags) = load_with(
+        "  decisions:\n",
+        "    - name: fallback_one\n      priority: 1\n      modelRefs:\n        - model: small\n    - name: fallback_two\n      priority: 1\n      modelRefs:\n        - model: small\n",
+    );
+    let warnings: Vec<&String> = diags
+        .iter()
+        .filter(|d| d.contains("without rules"))
+        .collect();
+    assert_eq!(warnings.len(), 1, "{}", diags.join("\n"));
+    assert!(
+        diags.iter().all(|d| d.starts_with("warning")),
+        "{}",
+        diags.join("\n")
+    );
+}
