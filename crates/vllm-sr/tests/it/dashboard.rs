@@ -106,6 +106,7 @@ fn demo_serves_the_dashboard_and_prints_how_to_sign_in() {
 
     // A second start keeps the admin and prints no new password.
     drop(router);
+    std::fs::remove_file(&dash_port).unwrap();
     let router = Proc::spawn(&dir, &args, &envs);
     let _ = wait_port(&dash_port, "the dashboard", &|| router.log_text());
     let log = router.log_text();
