@@ -131,7 +131,35 @@ let currentPage = null;
 let shotCount = 0;
 const shots = [];
 
+/**
+ * Every visible control has an accessible name (a label, aria-label(ledby), title or text) and
+ * can take keyboard focus: checked on each page before its screenshot.
+ */
+async function checkControls(page, name) {
+  const unnamed = await page.evaluate(() => {
+    const bad = [];
+    for (const el of document.querySelectorAll('input, select, textarea, button, a[href], [role="button"], [contenteditable="true"]')) {
+      const r = el.getBoundingClientRect();
+      if (r.width === 0 && r.height === 0) continue;
+      if (el.type === 'hidden') continue;
+      const labelled =
+        (el.labels && el.labels.length > 0) ||
+        el.getAttribute('aria-label') ||
+        el.getAttribute('aria-labelledby') ||
+        el.getAttribute('title') ||
+        ((el.tagName === 'BUTTON' || el.tagName === 'A' || el.getAttribute('role') === 'button') && el.textContent.trim());
+      // Tabs use a roving tabindex (arrow keys move between them), so only the selected one is
+      // in the tab order.
+      const focusable = el.tabIndex >= 0 || el.isContentEditable || el.getAttribute('role') === 'tab';
+      if (!labelled || !focusable) bad.push(`${el.tagName.toLowerCase()}${el.dataset.testid ? `[${el.dataset.testid}]` : ''}${!labelled ? ' unlabelled' : ''}${!focusable ? ' not focusable' : ''}`);
+    }
+    return bad;
+  });
+  if (unnamed.length) throw new Error(`${name}: controls without a name or focus: ${unnamed.slice(0, 10).join(', ')}`);
+}
+
 async function shot(page, name) {
+  await checkControls(page, name);
   const file = `${String(++shotCount).padStart(2, '0')}-${name}.png`;
   await page.screenshot({ path: path.join(ARTIFACTS, file), fullPage: true });
   shots.push(file);
@@ -601,8 +629,14 @@ async function main() {
     check(body.includes('square root of 2'), `request body: ${body.slice(0, 200)}`);
     await tid(page, 'record-trace').click();
     await textUntil('the trace decision', tid(page, 'record-trace-decision'), (s) => s.includes('reasoning_math'), 20000);
+    // Say this record was misrouted: a probe expecting another decision goes to the Probes page.
+    await tid(page, 'probe-expected-decision').fill('premium_legal');
+    await tid(page, 'probe-expected-alias').fill('');
+    const snippet = await tid(page, 'probe-snippet').inputValue();
+    check(snippet.includes('expected_decision: "premium_legal"') && snippet.includes('square root of 2'), `probe snippet: ${snippet}`);
+    await tid(page, 'probe-save').click();
     await shot(page, 'record-admin');
-    return `decision ${d}, cost ${cost}, saved ${savings}, ${tokens} tokens, request body shown`;
+    return `decision ${d}, cost ${cost}, saved ${savings}, ${tokens} tokens, request body shown, probe made`;
   });
 
   let liveBefore = null;
@@ -763,8 +797,17 @@ async function main() {
   await step('probes: run the profile probes', async () => {
     await tid(page, 'nav-probes').click();
     await page.waitForURL('**/probes');
+    // The probe made from the record comes first: it fails (the router picks reasoning_math).
+    const manifest = tid(page, 'probes-manifest');
+    check((await manifest.inputValue()).includes('premium_legal'), 'the record probe is not on the Probes page');
     await tid(page, 'probes-run').click();
-    const score = await textUntil('the probe score', tid(page, 'probes-score'), (s) => /\d+\s*\/\s*\d+/.test(s), 60000);
+    await textUntil('the record probe score', tid(page, 'probes-score'), (s) => /0\s*\/\s*1/.test(s), 60000);
+    const failed = await text(tid(page, 'probes-results'));
+    check(failed.includes('premium_legal') && failed.includes('reasoning_math'), `record probe row: ${failed}`);
+    // An empty manifest runs the profile's own.
+    await manifest.fill('');
+    await tid(page, 'probes-run').click();
+    const score = await textUntil('the probe score', tid(page, 'probes-score'), (s) => /\d+\s*\/\s*\d+/.test(s) && !/\/\s*1\b/.test(s), 60000);
     const rows = tid(page, 'probes-results').locator('tbody tr');
     const n = await rows.count();
     check(n > 0, 'no probe rows');

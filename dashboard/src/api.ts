@@ -423,7 +423,7 @@ export interface RoutingResult {
 }
 export interface WhyNot {
   decision: string;
-  failed: { signal: string; confidence: number }[];
+  failed: { signal: string; confidence: number; threshold?: number | null; margin?: number | null }[];
 }
 export interface EvalAnswer {
   result: RoutingResult;

@@ -75,10 +75,19 @@ impl Supervisor {
         let models = match loaded {
             Some(m) => m,
             None => {
+                // First start after setup: the encoder the new config names, installing the
+                // default one when missing (as `--demo` does), so activation does not fail on
+                // a machine that never fetched it.
                 let opts = self.opts.clone();
-                let m = tokio::task::spawn_blocking(move || opts.load_models())
-                    .await
-                    .map_err(|e| AppError::Config(format!("loading the encoder: {e}")))??;
+                let m = tokio::task::spawn_blocking(move || {
+                    Models::discover(
+                        crate::models::encoder_spec(&opts.config).as_deref(),
+                        true,
+                        opts.encoder,
+                    )
+                })
+                .await
+                .map_err(|e| AppError::Config(format!("loading the encoder: {e}")))??;
                 *self.models.lock().unwrap_or_else(|p| p.into_inner()) = Some(m.clone());
                 m
             }

@@ -145,40 +145,6 @@ pub async fn insights(
     Ok(Json(json!({"aggregates": agg})))
 }
 
-/// Config keys of the signal families, by the name rules use.
-const FAMILY_KEYS: [(&str, &str); 14] = [
-    ("keywords", "keyword"),
-    ("embeddings", "embedding"),
-    ("domains", "domain"),
-    ("fact_check", "fact_check"),
-    ("user_feedbacks", "user_feedback"),
-    ("preferences", "preference"),
-    ("language", "language"),
-    ("context", "context"),
-    ("structure", "structure"),
-    ("complexity", "complexity"),
-    ("modality", "modality"),
-    ("role_bindings", "authz"),
-    ("jailbreak", "jailbreak"),
-    ("pii", "pii"),
-];
-
-/// `family:name` → configured threshold, for signals that have one.
-fn thresholds(cfg: &vsr_config::Config) -> BTreeMap<String, f64> {
-    let mut out = BTreeMap::new();
-    let Ok(signals) = serde_json::to_value(&cfg.routing.signals) else {
-        return out;
-    };
-    for (key, family) in FAMILY_KEYS {
-        for s in signals[key].as_array().into_iter().flatten() {
-            if let (Some(name), Some(t)) = (s["name"].as_str(), s["threshold"].as_f64()) {
-                out.insert(format!("{family}:{name}"), t);
-            }
-        }
-    }
-    out
-}
-
 const BINS: usize = 20;
 
 fn histogram(values: &[f64], lo: f64, hi: f64) -> Vec<u64> {
@@ -227,7 +193,7 @@ pub async fn calibration(
         Ok(out)
     })
     .await?;
-    let limits = thresholds(&cfg);
+    let limits = crate::routing::signal_thresholds(&cfg);
     let mut conf: BTreeMap<String, Vec<(f64, &str)>> = BTreeMap::new();
     let mut scores: BTreeMap<String, Vec<(f64, &str)>> = BTreeMap::new();
     for r in &records {

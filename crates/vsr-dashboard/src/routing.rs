@@ -2,6 +2,7 @@
 //! call: eval with the runner-up's "why not", the topology graph, probe runs, and the impact
 //! of a draft on recorded traffic.
 
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use axum::Json;
@@ -47,8 +48,7 @@ pub struct WhyNot {
     /// It matched too, but ranks below the winner.
     pub matched: bool,
     pub reason: String,
-    /// Leaves of its rule tree that did not match, with their confidence and, for projection
-    /// bands, the margin to the band's nearest bound.
+    /// Leaves of its rule tree that did not match, with their confidence and margin.
     pub failed: Vec<FailedLeaf>,
 }
 
@@ -56,8 +56,32 @@ pub struct WhyNot {
 pub struct FailedLeaf {
     pub signal: String,
     pub confidence: f64,
+    /// The signal's configured threshold, when it has one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub threshold: Option<f64>,
+    /// How far the leaf is from matching: threshold − confidence, or for a projection band
+    /// the distance of its score to the band.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub margin: Option<f64>,
+}
+
+/// `family:name` → configured threshold, for signals that have one.
+pub fn signal_thresholds(cfg: &vsr_config::Config) -> BTreeMap<String, f64> {
+    let mut out = BTreeMap::new();
+    let Ok(signals) = serde_json::to_value(&cfg.routing.signals) else {
+        return out;
+    };
+    for kind in vsr_config::SignalType::ALL {
+        let (Some(key), family) = (kind.family_key(), kind.as_str()) else {
+            continue;
+        };
+        for s in signals[key].as_array().into_iter().flatten() {
+            if let (Some(name), Some(t)) = (s["name"].as_str(), s["threshold"].as_f64()) {
+                out.insert(format!("{family}:{name}"), t);
+            }
+        }
+    }
+    out
 }
 
 /// The margin of a projection-band leaf: how far its score is from entering the band.
@@ -96,6 +120,7 @@ pub fn why_not(r: &RoutingResult, cfg: Option<&Config>) -> Option<WhyNot> {
     // Matched ones first (they lost on rank), then by priority.
     others.sort_by_key(|d| (!d.matched, std::cmp::Reverse(d.priority)));
     let d = others.first()?;
+    let thresholds = cfg.map(signal_thresholds).unwrap_or_default();
     let failed = d
         .leaves
         .iter()
@@ -103,10 +128,13 @@ pub fn why_not(r: &RoutingResult, cfg: Option<&Config>) -> Option<WhyNot> {
         .map(|l| FailedLeaf {
             signal: l.signal.to_string(),
             confidence: l.confidence,
-            margin: l
-                .signal
-                .strip_prefix("projection:")
-                .and_then(|o| band_margin(cfg, r, o)),
+            threshold: thresholds.get(&*l.signal).copied(),
+            margin: match l.signal.strip_prefix("projection:") {
+                Some(o) => band_margin(cfg, r, o),
+                None => thresholds
+                    .get(&*l.signal)
+                    .map(|t| (t - l.confidence).max(0.0)),
+            },
         })
         .collect();
     let reason = if d.matched {

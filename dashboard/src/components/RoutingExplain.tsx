@@ -119,6 +119,13 @@ export function RoutingExplain(props: {
                   {props.whyNot.failed.map((f, i) => (
                     <li key={`${f.signal}-${i}`}>
                       <span className="mono">{f.signal}</span> <span className="muted small">{fmtConf(f.confidence)}</span>
+                      {f.margin != null && f.margin > 0 ? (
+                        <span className="muted small">
+                          {' '}
+                          (short by {fmtConf(f.margin)}
+                          {f.threshold != null ? ` of threshold ${fmtConf(f.threshold)}` : ''})
+                        </span>
+                      ) : null}
                     </li>
                   ))}
                 </ul>

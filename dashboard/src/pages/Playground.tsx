@@ -145,8 +145,14 @@ function AnswerPanel({ turn, onUpdate }: { turn: Turn; onUpdate: (p: Partial<Tur
       {turn.probe ? (
         <div className="stack">
           <label>
-            Probe snippet (decisions entry of a probe manifest)
-            <textarea className="code" rows={7} readOnly value={turn.probe} data-testid="playground-probe" />
+            Probe snippet (a decisions entry of a probe manifest; correct the expected route if this one was wrong)
+            <textarea
+              className="code"
+              rows={7}
+              value={turn.probe}
+              onChange={(e) => onUpdate({ probe: e.target.value, probeSaved: false })}
+              data-testid="playground-probe"
+            />
           </label>
           <button
             className="secondary small"

@@ -1,5 +1,6 @@
 import { useState } from 'react';
 import { evalText, getRecord, SIGNAL_FAMILIES, type EvalAnswer, type ReplayRecord } from '../api';
+import { ProbeMaker } from '../components/ProbeMaker';
 import { RoutingExplain } from '../components/RoutingExplain';
 import { fmtConf, fmtMoney, fmtMs, fmtNum, fmtTime, str } from '../components/format';
 import { Link } from '../components/router';
@@ -194,6 +195,18 @@ export default function RecordPage({ id }: { id: string }) {
           </ul>
         ) : (
           <p className="muted">No projection scores.</p>
+        )}
+      </Section>
+      <Section title="Make a probe" id="probe">
+        {userText ? (
+          <ProbeMaker
+            id={`record_${r.id.slice(0, 12)}`}
+            prompt={userText}
+            decision={r.decision ?? ''}
+            alias={r.selected_model ?? ''}
+          />
+        ) : (
+          <p className="muted">The prompt was not captured (or your role may not see it), so no probe can be made from this record.</p>
         )}
       </Section>
       {r.request_body !== undefined && r.request_body !== null ? (
