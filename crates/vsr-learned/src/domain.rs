@@ -17,22 +17,7 @@ use crate::embedding::prompt_embedding;
 use crate::space::{Bank, Space};
 
 /// The labels of the domain head (MMLU-Pro categories).
-pub const MMLU_PRO_LABELS: [&str; 14] = [
-    "biology",
-    "business",
-    "chemistry",
-    "computer science",
-    "economics",
-    "engineering",
-    "health",
-    "history",
-    "law",
-    "math",
-    "other",
-    "philosophy",
-    "physics",
-    "psychology",
-];
+pub const MMLU_PRO_LABELS: [&str; 14] = vsr_config::SUPPORTED_DOMAINS;
 
 #[derive(Debug, Clone)]
 pub struct DomainRule {

@@ -207,3 +207,23 @@ export function Meter({ value, label }: { value: number; label: string }) {
     </span>
   );
 }
+
+/** A table header row: the named columns, then an unnamed (screen-reader "Actions") one. */
+export function HeadRow({ columns, actions = false }: { columns: string[]; actions?: boolean }) {
+  return (
+    <thead>
+      <tr>
+        {columns.map((c) => (
+          <th scope="col" key={c}>
+            {c}
+          </th>
+        ))}
+        {actions ? (
+          <th scope="col">
+            <span className="sr-only">Actions</span>
+          </th>
+        ) : null}
+      </tr>
+    </thead>
+  );
+}

@@ -24,7 +24,7 @@ import CodeEditor from '../components/CodeEditor';
 import { canWriteConfig, hasRole, useAuth } from '../components/auth';
 import { saveDraft } from '../components/draft';
 import { fmtMoney, fmtShare, fmtTime, str } from '../components/format';
-import { Alert, DiagnosticsList, DiffView, Loading, Notice, Section, Tabs } from '../components/ui';
+import { Alert, DiagnosticsList, DiffView, Loading, Notice, Section, Tabs, HeadRow } from '../components/ui';
 
 type Tab = 'dsl' | 'yaml';
 const DEBOUNCE_MS = 400;
@@ -617,17 +617,7 @@ export default function BuilderPage() {
         {versionDiff !== null ? <DiffView diff={versionDiff} testId="versions-diff-output" /> : null}
         <div className="table-wrap">
           <table data-testid="builder-versions">
-            <thead>
-              <tr>
-                <th scope="col">Version</th>
-                <th scope="col">When</th>
-                <th scope="col">Author</th>
-                <th scope="col">Message</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <HeadRow columns={["Version", "When", "Author", "Message"]} actions />
             <tbody>
               {versions.length === 0 ? (
                 <tr>

@@ -13,7 +13,7 @@ import {
 } from '../api';
 import { hasRole, useAuth } from '../components/auth';
 import { fmtTime, str } from '../components/format';
-import { Alert, Notice, Section, useAsync } from '../components/ui';
+import { Alert, Notice, Section, useAsync, HeadRow } from '../components/ui';
 
 const ROLES: Role[] = ['read', 'write', 'admin'];
 
@@ -78,16 +78,7 @@ export default function UsersPage() {
         <Alert error={users.error} />
         <div className="table-wrap">
           <table data-testid="users-table">
-            <thead>
-              <tr>
-                <th scope="col">User</th>
-                <th scope="col">Role</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <HeadRow columns={["User", "Role", "Created"]} actions />
             <tbody>
               {(users.data ?? []).map((u) => {
                 const self = u.username === state.user?.username;
@@ -187,16 +178,7 @@ export default function UsersPage() {
         ) : null}
         <div className="table-wrap">
           <table data-testid="tokens-table">
-            <thead>
-              <tr>
-                <th scope="col">Name</th>
-                <th scope="col">Id</th>
-                <th scope="col">Created</th>
-                <th scope="col">
-                  <span className="sr-only">Actions</span>
-                </th>
-              </tr>
-            </thead>
+            <HeadRow columns={["Name", "Id", "Created"]} actions />
             <tbody>
               {(tokens.data ?? []).map((t) => (
                 <tr key={t.id}>

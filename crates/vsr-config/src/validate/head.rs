@@ -20,22 +20,8 @@ struct Kb {
     metrics: Vec<String>,
 }
 
-const MMLU_LABELS: [&str; 14] = [
-    "biology",
-    "business",
-    "chemistry",
-    "computer science",
-    "economics",
-    "engineering",
-    "health",
-    "history",
-    "law",
-    "math",
-    "other",
-    "philosophy",
-    "physics",
-    "psychology",
-];
+/// The built-in `mmlu_kb` has the domain head's labels.
+const MMLU_LABELS: [&str; 14] = crate::model::SUPPORTED_DOMAINS;
 
 const PRIVACY_LABELS: [&str; 18] = [
     "proprietary_code",

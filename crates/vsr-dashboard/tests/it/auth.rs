@@ -76,16 +76,7 @@ async fn writes_need_credentials_a_role_and_csrf_and_sessions_survive_a_restart(
         )
         .await;
     assert_eq!(short.status, 400, "{}", short.text());
-    let r = api
-        .call(
-            None,
-            "POST",
-            "/api/auth/bootstrap",
-            &json!({"username": "root", "password": "s3cret-pass"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let admin = Session::from_reply(&r);
+    let admin = api.bootstrap("root", "s3cret-pass").await;
     let again = api
         .call(
             None,

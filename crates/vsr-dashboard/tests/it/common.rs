@@ -104,6 +104,20 @@ impl Api {
         .await
     }
 
+    /// Creates the first admin (setup mode) and returns its session.
+    pub async fn bootstrap(&self, user: &str, password: &str) -> Session {
+        let r = self
+            .call(
+                None,
+                "POST",
+                "/api/auth/bootstrap",
+                &json!({"username": user, "password": password}),
+            )
+            .await;
+        assert_eq!(r.status, 200, "bootstrap {user}: {}", r.text());
+        Session::from_reply(&r)
+    }
+
     pub async fn login(&self, user: &str, password: &str) -> Session {
         let r = self
             .call(

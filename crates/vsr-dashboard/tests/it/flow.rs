@@ -92,16 +92,7 @@ async fn setup_playground_insights_deploy_and_rollback() {
     let sup = Supervisor::new(opts, None);
     let running = start_dashboard(dir.path(), sup.clone(), creds).await;
     let api = Api::new(running.addr);
-    let r = api
-        .call(
-            None,
-            "POST",
-            "/api/auth/bootstrap",
-            &json!({"username": "ana", "password": "ana-password"}),
-        )
-        .await;
-    assert_eq!(r.status, 200, "{}", r.text());
-    let admin = Session::from_reply(&r);
+    let admin = api.bootstrap("ana", "ana-password").await;
 
     // Setup: the backend lists its models; review finds nothing missing; bad YAML is placed.
     let models = api
