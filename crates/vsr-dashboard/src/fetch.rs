@@ -1,7 +1,9 @@
 //! "Import from a URL": fetch one YAML document from the web with the limits an admin UI needs
 //! — http/https only, 10 s in all, 1 MiB, at most 5 redirects (each hop re-checked), and no
 //! private, loopback or link-local address unless the operator allows it (the dashboard must
-//! not become a way into the network it runs in).
+//! not become a way into the network it runs in). The address rule is checked before each hop
+//! (for a clear error) and again by the resolver the connection uses (so DNS rebinding between
+//! the two does not get through).
 
 use std::net::{IpAddr, ToSocketAddrs};
 use std::time::{Duration, Instant};
@@ -135,6 +137,43 @@ fn resolve_location(base: &Uri, location: &str) -> Result<Uri, DashError> {
     Err(bad())
 }
 
+/// The address rule again where the connection is made: the client resolves the host itself,
+/// so a name whose DNS answer changes after [`check_target`] (rebinding) is still refused.
+#[derive(Debug)]
+struct GuardedResolver {
+    allow_private: bool,
+    inner: ureq::unversioned::resolver::DefaultResolver,
+}
+
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "{host} resolves to {ip}, a private, loopback or link-local address; start vllm-sr with --allow-private-import to allow it"
+)]
+struct PrivateAddress {
+    host: String,
+    ip: IpAddr,
+}
+
+impl ureq::unversioned::resolver::Resolver for GuardedResolver {
+    fn resolve(
+        &self,
+        uri: &Uri,
+        config: &ureq::config::Config,
+        timeout: ureq::unversioned::transport::NextTimeout,
+    ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+        let addrs = self.inner.resolve(uri, config, timeout)?;
+        if !self.allow_private
+            && let Some(a) = addrs.iter().find(|a| is_private(a.ip()))
+        {
+            return Err(ureq::Error::Other(Box::new(PrivateAddress {
+                host: uri.host().unwrap_or_default().to_string(),
+                ip: a.ip(),
+            })));
+        }
+        Ok(addrs)
+    }
+}
+
 /// Fetches `url` and returns its body, checked to be a YAML mapping. Blocking.
 pub fn fetch_yaml(url: &str, policy: &ImportPolicy) -> Result<String, DashError> {
     let mut uri: Uri = url.trim().parse().map_err(|e| {
@@ -145,12 +184,19 @@ pub fn fetch_yaml(url: &str, policy: &ImportPolicy) -> Result<String, DashError>
         )
     })?;
     let started = Instant::now();
-    let agent: ureq::Agent = ureq::Agent::config_builder()
+    let config = ureq::Agent::config_builder()
         .timeout_global(Some(policy.timeout))
         .max_redirects(0)
         .http_status_as_error(false)
-        .build()
-        .into();
+        .build();
+    let agent = ureq::Agent::with_parts(
+        config,
+        ureq::unversioned::transport::DefaultConnector::new(),
+        GuardedResolver {
+            allow_private: policy.allow_private,
+            inner: Default::default(),
+        },
+    );
     for _ in 0..=MAX_REDIRECTS {
         check_target(&uri, policy)?;
         let left = policy.timeout.saturating_sub(started.elapsed());
@@ -226,6 +272,9 @@ fn transport(e: ureq::Error, uri: &Uri, policy: &ImportPolicy) -> DashError {
     match e {
         ureq::Error::BodyExceedsLimit(_) => too_large(policy),
         ureq::Error::Timeout(_) => timeout(policy),
+        ureq::Error::Other(e) if e.is::<PrivateAddress>() => {
+            fail(StatusCode::FORBIDDEN, "private_address", e.to_string())
+        }
         e => fail(
             StatusCode::BAD_GATEWAY,
             "fetch_failed",
@@ -287,6 +336,27 @@ mod tests {
         assert_eq!(code("http://127.0.0.1:9/config.yaml"), "private_address");
         assert_eq!(code("http://[::1]:9/config.yaml"), "private_address");
         assert_eq!(code("http://169.254.169.254/latest"), "private_address");
+    }
+
+    #[test]
+    fn the_connection_itself_refuses_private_addresses() {
+        // A local listener that would answer: the resolver refuses before any byte is sent.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let url = format!("http://{}/config.yaml", listener.local_addr().unwrap());
+        let agent = ureq::Agent::with_parts(
+            ureq::Agent::config_builder().build(),
+            ureq::unversioned::transport::DefaultConnector::new(),
+            GuardedResolver {
+                allow_private: false,
+                inner: Default::default(),
+            },
+        );
+        let err = agent.get(&url).call().unwrap_err();
+        let mapped = transport(err, &url.parse().unwrap(), &ImportPolicy::new(false));
+        match mapped {
+            DashError::Import { code, .. } => assert_eq!(code, "private_address"),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
