@@ -23,6 +23,12 @@ pub enum Item {
     Route(RouteDecl),
     DecisionTree(DecisionTree),
     Test(TestBlock),
+    /// `ROUTING { strategy: … }`: the routing profile settings of the enclosing scope.
+    Routing(BlockDecl),
+    /// `ENTRYPOINT { model_names: […], recipe: name }` (top level only).
+    Entrypoint(BlockDecl),
+    /// `RECIPE name (…) { … }` (top level only).
+    Recipe(RecipeDecl),
 }
 
 impl Item {
@@ -35,8 +41,32 @@ impl Item {
             Item::Route(d) => d.span,
             Item::DecisionTree(d) => d.span,
             Item::Test(d) => d.span,
+            Item::Routing(d) | Item::Entrypoint(d) => d.span,
+            Item::Recipe(d) => d.span,
         }
     }
+}
+
+/// A keyword and its field block: `ROUTING { … }`, `ENTRYPOINT { … }`.
+#[derive(Debug, Clone, Serialize)]
+pub struct BlockDecl {
+    /// The keyword's span.
+    pub keyword: Span,
+    pub body: FieldBlock,
+    pub span: Span,
+}
+
+/// `RECIPE name (description = "…", strategy = priority) { … }`: a named routing profile with
+/// its own signals, projections, plugin templates, routes and tests.
+#[derive(Debug, Clone, Serialize)]
+pub struct RecipeDecl {
+    pub name: Name,
+    pub options: Vec<Opt>,
+    pub items: Vec<Item>,
+    /// The whole declaration, from `RECIPE` to just past the closing brace.
+    pub span: Span,
+    /// The span of `RECIPE name (…)`.
+    pub header: Span,
 }
 
 /// A name: an identifier, or a string when it holds characters an identifier cannot.

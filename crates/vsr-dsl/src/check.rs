@@ -9,7 +9,17 @@ use crate::span::Span;
 
 /// The routing keys the DSL owns. A base config's values for these are replaced (or dropped when
 /// the DSL has none); any other key under the base's `routing` is kept.
-pub const DSL_ROUTING_KEYS: [&str; 4] = ["modelCards", "signals", "projections", "decisions"];
+pub const DSL_ROUTING_KEYS: [&str; 5] = [
+    "modelCards",
+    "signals",
+    "projections",
+    "decisions",
+    "strategy",
+];
+
+/// The top-level keys the DSL owns besides `routing` (ENTRYPOINT and RECIPE blocks); a base
+/// config's values are replaced, or dropped when the DSL declares none.
+pub const DSL_TOP_KEYS: [&str; 2] = ["entrypoints", "recipes"];
 
 /// Where a merged config came from, for diagnostics outside the routing section.
 const MERGED_ORIGIN: &str = "merged config";
@@ -30,9 +40,9 @@ pub fn build(src: &str, base: Option<&str>) -> Result<Built, Vec<Diagnostic>> {
     let compiled = compile(src)?;
     let base = match base {
         Some(text) => parse_base(text)?,
-        None => default_base(&compiled.routing),
+        None => default_base_for(&compiled),
     };
-    let merged = merge(base, &compiled.routing);
+    let merged = merge_compiled(base, &compiled);
     let yaml = serde_yaml::to_string(&merged).unwrap_or_default();
     let (_, _, found) = vsr_config::check_str(&yaml, MERGED_ORIGIN);
     let mut diags = compiled.warnings.clone();
@@ -69,6 +79,16 @@ fn parse_base(text: &str) -> Result<Json, Vec<Diagnostic>> {
 /// and referenced models) pointing at a local vLLM (`127.0.0.1:8000`), the first being the
 /// default model.
 pub fn default_base(routing: &Json) -> Json {
+    default_base_with(routing, &[])
+}
+
+/// [`default_base`] for a compiled program: models referenced by recipe routes count too.
+pub fn default_base_for(c: &Compiled) -> Json {
+    let recipe_routings: Vec<&Json> = c.recipes.iter().filter_map(|r| r.get("routing")).collect();
+    default_base_with(&c.routing, &recipe_routings)
+}
+
+fn default_base_with(routing: &Json, recipes: &[&Json]) -> Json {
     // Every model the routing names: the cards, then models only referenced by decisions.
     let mut names: Vec<&str> = Vec::new();
     let cards = routing.get("modelCards").and_then(Json::as_array);
@@ -77,8 +97,10 @@ pub fn default_base(routing: &Json) -> Json {
             names.push(n);
         }
     }
-    let decisions = routing.get("decisions").and_then(Json::as_array);
-    for d in decisions.into_iter().flatten() {
+    let decisions = std::iter::once(routing)
+        .chain(recipes.iter().copied())
+        .filter_map(|r| r.get("decisions").and_then(Json::as_array));
+    for d in decisions.flatten() {
         let refs = d.get("modelRefs").and_then(Json::as_array);
         for r in refs.into_iter().flatten() {
             if let Some(n) = r.get("model").and_then(Json::as_str)
@@ -129,6 +151,33 @@ pub fn merge(mut base: Json, routing: &Json) -> Json {
     }
     root.insert("routing".into(), Json::Object(merged));
     base
+}
+
+/// Puts every section of a compiled program into `base`: the routing keys as [`merge`] does, and
+/// `entrypoints` / `recipes` (replaced, or removed when the program has none), keeping the
+/// canonical top-level order (version, listeners, providers, routing, entrypoints, recipes, …).
+pub fn merge_compiled(base: Json, c: &Compiled) -> Json {
+    let mut base = merge(base, &c.routing);
+    let Json::Object(root) = &mut base else {
+        return base;
+    };
+    for k in DSL_TOP_KEYS {
+        root.shift_remove(k);
+    }
+    let mut out = Map::new();
+    for (k, v) in std::mem::take(root) {
+        let is_routing = k == "routing";
+        out.insert(k, v);
+        if is_routing {
+            if !c.entrypoints.is_empty() {
+                out.insert("entrypoints".into(), Json::Array(c.entrypoints.clone()));
+            }
+            if !c.recipes.is_empty() {
+                out.insert("recipes".into(), Json::Array(c.recipes.clone()));
+            }
+        }
+    }
+    Json::Object(out)
 }
 
 /// A config diagnostic as a DSL diagnostic: at the DSL span of its path (or the nearest ancestor

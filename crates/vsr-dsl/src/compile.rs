@@ -101,8 +101,13 @@ impl SourceMap {
 /// The result of a successful compile.
 #[derive(Debug, Clone)]
 pub struct Compiled {
-    /// The `routing` section: `modelCards`, `signals`, `projections`, `decisions`.
+    /// The `routing` section: `modelCards`, `signals`, `projections`, `decisions`, `strategy`.
     pub routing: Json,
+    /// The top-level `entrypoints` list (ENTRYPOINT blocks); empty when there are none.
+    pub entrypoints: Vec<Json>,
+    /// The top-level `recipes` list (RECIPE blocks): `{name, description?, routing{signals,
+    /// projections, decisions, strategy}}`; empty when there are none.
+    pub recipes: Vec<Json>,
     pub source_map: SourceMap,
     /// Warnings (undefined references, routes without a model, …); errors make compile fail.
     pub warnings: Vec<Diagnostic>,
@@ -111,11 +116,29 @@ pub struct Compiled {
 }
 
 impl Compiled {
-    /// The routing section as a YAML document with the single key `routing:`.
+    /// The routing section as a YAML document with the key `routing:`, followed by
+    /// `entrypoints:` and `recipes:` when the program declares any.
     pub fn to_yaml(&self) -> String {
-        routing_to_yaml(&self.routing)
+        serde_yaml::to_string(&Json::Object(self.sections())).unwrap_or_default()
+    }
+
+    /// The config sections the DSL owns, in canonical order: `routing`, then `entrypoints` and
+    /// `recipes` when non-empty.
+    pub fn sections(&self) -> Map<String, Json> {
+        let mut doc = Map::new();
+        doc.insert("routing".into(), self.routing.clone());
+        if !self.entrypoints.is_empty() {
+            doc.insert("entrypoints".into(), Json::Array(self.entrypoints.clone()));
+        }
+        if !self.recipes.is_empty() {
+            doc.insert("recipes".into(), Json::Array(self.recipes.clone()));
+        }
+        doc
     }
 }
+
+/// The routing strategies a profile may name (`""` means the inherited default).
+pub const ROUTING_STRATEGIES: [&str; 3] = ["", "priority", "confidence"];
 
 pub fn routing_to_yaml(routing: &Json) -> String {
     let mut doc = Map::new();
@@ -134,8 +157,11 @@ pub fn compile(src: &str) -> Result<Compiled, Vec<Diagnostic>> {
 }
 
 pub fn compile_ast(ast: &Ast) -> Result<Compiled, Vec<Diagnostic>> {
-    let mut c = Compiler::default();
-    let routing = c.run(ast);
+    let mut c = Compiler {
+        prefix: "routing".into(),
+        ..Compiler::default()
+    };
+    let (routing, entrypoints, recipes) = c.run(ast);
     let mut diags = c.diags;
     diags.sort_by_key(|d| (d.span.start, d.severity));
     // Lowered decision trees repeat earlier conditions; report each finding once.
@@ -145,6 +171,8 @@ pub fn compile_ast(ast: &Ast) -> Result<Compiled, Vec<Diagnostic>> {
     }
     Ok(Compiled {
         routing,
+        entrypoints,
+        recipes,
         source_map: c.map,
         warnings: diags,
         tests: ast
@@ -162,6 +190,8 @@ pub fn compile_ast(ast: &Ast) -> Result<Compiled, Vec<Diagnostic>> {
 struct Compiler {
     diags: Vec<Diagnostic>,
     map: SourceMap,
+    /// The config path of the profile being compiled: `routing` or `recipes[i].routing`.
+    prefix: String,
 }
 
 struct Template<'a> {
@@ -195,37 +225,14 @@ impl Compiler {
         self.diags.push(Diagnostic::warning(span, msg));
     }
 
-    fn run(&mut self, ast: &Ast) -> Json {
-        let templates = self.templates(ast);
-
-        let mut families: HashMap<&'static str, Vec<Json>> = HashMap::new();
-        let mut declared: HashMap<(String, String), Span> = HashMap::new();
-        for item in &ast.items {
-            if let Item::Signal(s) = item {
-                self.signal(s, &mut families, &mut declared);
-            }
-        }
-
-        let mut projections: [(&str, Vec<Json>); 3] = [
-            ("partitions", vec![]),
-            ("scores", vec![]),
-            ("mappings", vec![]),
-        ];
-        let mut projection_names: HashMap<(String, String), Span> = HashMap::new();
-        let mut outputs: HashSet<String> = HashSet::new();
-        for item in &ast.items {
-            if let Item::Projection(p) = item {
-                self.projection(p, &mut projections, &mut projection_names, &mut outputs);
-            }
-        }
-
+    fn run(&mut self, ast: &Ast) -> (Json, Vec<Json>, Vec<Json>) {
+        // The model catalog is top level only and shared by every recipe.
         let mut cards: Vec<Json> = Vec::new();
         let mut card_index: HashMap<String, usize> = HashMap::new();
         for item in &ast.items {
             if let Item::Model(m) = item {
                 let path = format!("routing.modelCards[{}]", cards.len());
-                if let Some(prev) = card_index.get(&m.name.value) {
-                    let _ = prev;
+                if card_index.contains_key(&m.name.value) {
                     self.err(
                         m.name.span,
                         format!("MODEL `{}` is declared twice", m.name.value),
@@ -238,7 +245,262 @@ impl Compiler {
         }
         let declared_models = cards.len();
 
-        let routes = self.routes(ast);
+        let mut cat = Catalog {
+            cards,
+            index: card_index,
+            declared: declared_models,
+        };
+        let profile = self.scope(&ast.items, &mut cat, None);
+
+        let mut recipes = Vec::new();
+        let mut recipe_names: HashMap<String, Span> = HashMap::new();
+        for item in &ast.items {
+            let Item::Recipe(r) = item else { continue };
+            let n = &r.name.value;
+            if n.trim().is_empty() || n.trim() != n {
+                self.err(
+                    r.name.span,
+                    "a RECIPE name must be non-empty and have no surrounding whitespace",
+                );
+                continue;
+            }
+            if n == "default" {
+                self.diags.push(
+                    Diagnostic::error(
+                        r.name.span,
+                        "RECIPE \"default\" is a duplicate: the top-level routing profile is the default recipe",
+                    )
+                    .with_suggestion("declare the default profile's blocks at the top level"),
+                );
+                continue;
+            }
+            if let Some(prev) = recipe_names.get(n) {
+                let msg = format!("RECIPE `{n}` is already declared at line {}", prev.line);
+                self.err(r.name.span, msg);
+                continue;
+            }
+            recipe_names.insert(n.clone(), r.name.span);
+            if recipes.is_empty() {
+                self.map.insert("recipes".into(), r.header);
+            }
+            let path = format!("recipes[{}]", recipes.len());
+            self.map.insert(path.clone(), r.header);
+            self.map.insert(format!("{path}.name"), r.name.span);
+            let mut m = Map::new();
+            m.insert("name".into(), Json::String(n.clone()));
+            let mut header_strategy = None;
+            for o in &r.options {
+                match o.key.value.as_str() {
+                    "description" => match o.value.kind.as_str() {
+                        Some(d) => {
+                            self.map.insert(format!("{path}.description"), o.span);
+                            m.insert("description".into(), Json::String(d.to_string()));
+                        }
+                        None => {
+                            self.err(o.value.span, "RECIPE option `description` must be a string")
+                        }
+                    },
+                    "strategy" => header_strategy = Some(o),
+                    other => {
+                        let mut d = Diagnostic::error(
+                            o.key.span,
+                            format!(
+                                "unknown RECIPE option `{other}`; expected `description` or `strategy`"
+                            ),
+                        );
+                        if let Some(s) = nearest(other, ["description", "strategy"]) {
+                            d = d.with_suggestion(format!("did you mean `{s}`?"));
+                        }
+                        self.diags.push(d);
+                    }
+                }
+            }
+            self.prefix = format!("{path}.routing");
+            self.map.insert(self.prefix.clone(), r.header);
+            let routing = self.scope(&r.items, &mut cat, header_strategy);
+            self.prefix = "routing".into();
+            let what = format!("RECIPE \"{n}\": ");
+            m.insert("routing".into(), routing);
+            recipes.push(Json::Object(m));
+            // Errors inside a recipe name it (warnings too, so a list of findings reads well).
+            for d in self.diags.iter_mut() {
+                if d.span.start >= r.span.start
+                    && d.span.end <= r.span.end
+                    && !d.message.starts_with("RECIPE ")
+                {
+                    d.message.insert_str(0, &what);
+                }
+            }
+        }
+
+        let entrypoints = self.entrypoints(ast, &recipe_names);
+
+        let mut routing = Map::new();
+        if !cat.cards.is_empty() {
+            routing.insert("modelCards".into(), Json::Array(cat.cards));
+        }
+        if let Json::Object(p) = profile {
+            routing.extend(p);
+        }
+        (Json::Object(routing), entrypoints, recipes)
+    }
+
+    /// ENTRYPOINT blocks → `entrypoints[]`. Only string items of `model_names` are kept.
+    fn entrypoints(&mut self, ast: &Ast, recipes: &HashMap<String, Span>) -> Vec<Json> {
+        let mut out = Vec::new();
+        let mut claimed: HashMap<String, Span> = HashMap::new();
+        for item in &ast.items {
+            let Item::Entrypoint(e) = item else { continue };
+            let path = format!("entrypoints[{}]", out.len());
+            if out.is_empty() {
+                self.map.insert("entrypoints".into(), e.keyword);
+            }
+            self.map.insert(path.clone(), e.span);
+            let mut names: Option<(Vec<Json>, Span)> = None;
+            let mut recipe: Option<(String, Span)> = None;
+            for f in &e.body.fields {
+                match f.key.value.as_str() {
+                    "model_names" => {
+                        let ValueKind::Array(items) = &f.value.kind else {
+                            self.err(
+                                f.value.span,
+                                "ENTRYPOINT model_names must be an array of strings",
+                            );
+                            continue;
+                        };
+                        let mut list = Vec::new();
+                        for it in items {
+                            let Some(n) = (match &it.kind {
+                                ValueKind::Str(s) => Some(s.as_str()),
+                                _ => None,
+                            }) else {
+                                self.warn(it.span, "ENTRYPOINT model_names keeps only strings; this item is dropped");
+                                continue;
+                            };
+                            let n = n.trim();
+                            if n.is_empty() {
+                                self.err(it.span, "ENTRYPOINT model name must not be empty");
+                                continue;
+                            }
+                            if let Some(prev) = claimed.get(n) {
+                                let msg = format!(
+                                    "model name \"{n}\" is already mapped by the ENTRYPOINT at line {}",
+                                    prev.line
+                                );
+                                self.err(it.span, msg);
+                                continue;
+                            }
+                            claimed.insert(n.to_string(), it.span);
+                            self.map
+                                .insert(format!("{path}.model_names[{}]", list.len()), it.span);
+                            list.push(Json::String(n.to_string()));
+                        }
+                        names = Some((list, f.span));
+                    }
+                    "recipe" => match f.value.kind.as_str() {
+                        Some(r) => recipe = Some((r.to_string(), f.value.span)),
+                        None => self.err(f.value.span, "ENTRYPOINT recipe must be a recipe name"),
+                    },
+                    other => {
+                        let mut d = Diagnostic::warning(
+                            f.key.span,
+                            format!("unknown ENTRYPOINT field `{other}` is ignored"),
+                        );
+                        if let Some(s) = nearest(other, ["model_names", "recipe"]) {
+                            d = d.with_suggestion(format!("did you mean `{s}`?"));
+                        }
+                        self.diags.push(d);
+                    }
+                }
+            }
+            let Some((list, list_span)) = names.filter(|(l, _)| !l.is_empty()) else {
+                self.err(
+                    e.keyword,
+                    "ENTRYPOINT requires a non-empty model_names array",
+                );
+                continue;
+            };
+            let Some((r, rspan)) = recipe else {
+                self.err(e.keyword, "ENTRYPOINT requires recipe");
+                continue;
+            };
+            if r != "default" && !recipes.contains_key(&r) {
+                let mut d =
+                    Diagnostic::error(rspan, format!("ENTRYPOINT names unknown recipe `{r}`"));
+                let known = recipes.keys().map(String::as_str).chain(["default"]);
+                if let Some(s) = nearest(&r, known) {
+                    d = d.with_suggestion(format!("did you mean `{s}`?"));
+                }
+                self.diags.push(d);
+                continue;
+            }
+            self.map.insert(format!("{path}.model_names"), list_span);
+            self.map.insert(format!("{path}.recipe"), rspan);
+            let mut m = Map::new();
+            m.insert("model_names".into(), Json::Array(list));
+            m.insert("recipe".into(), Json::String(r));
+            out.push(Json::Object(m));
+        }
+        out
+    }
+
+    /// One routing profile (the top level, or a RECIPE body): signals, projections, decisions and
+    /// strategy, compiled at [`Self::prefix`]. Models come from the shared catalog.
+    fn scope(&mut self, items: &[Item], cat: &mut Catalog, header_strategy: Option<&Opt>) -> Json {
+        let prefix = self.prefix.clone();
+        let templates = self.templates(items);
+
+        let mut families: HashMap<&'static str, Vec<Json>> = HashMap::new();
+        let mut declared: HashMap<(String, String), Span> = HashMap::new();
+        for item in items {
+            if let Item::Signal(s) = item {
+                self.signal(s, &mut families, &mut declared);
+            }
+        }
+
+        let mut projections: [(&str, Vec<Json>); 3] = [
+            ("partitions", vec![]),
+            ("scores", vec![]),
+            ("mappings", vec![]),
+        ];
+        let mut projection_names: HashMap<(String, String), Span> = HashMap::new();
+        let mut outputs: HashSet<String> = HashSet::new();
+        for item in items {
+            if let Item::Projection(p) = item {
+                self.projection(p, &mut projections, &mut projection_names, &mut outputs);
+            }
+        }
+
+        let mut strategy: Option<(String, Span)> = None;
+        if let Some(o) = header_strategy {
+            strategy = self.strategy_value(&o.value).map(|v| (v, o.span));
+        }
+        for item in items {
+            let Item::Routing(r) = item else { continue };
+            let mut found = false;
+            for f in &r.body.fields {
+                if f.key.value == "strategy" {
+                    found = true;
+                    if let Some(v) = self.strategy_value(&f.value) {
+                        strategy = Some((v, f.span));
+                    }
+                } else {
+                    let mut d = Diagnostic::warning(
+                        f.key.span,
+                        format!("unknown ROUTING field `{}` is ignored", f.key.value),
+                    );
+                    if let Some(s) = nearest(&f.key.value, ["strategy"]) {
+                        d = d.with_suggestion(format!("did you mean `{s}`?"));
+                    }
+                    self.diags.push(d);
+                }
+            }
+            if !found {
+                self.err(r.keyword, "ROUTING requires strategy");
+            }
+        }
+
+        let routes = self.routes(items);
         let known = Symbols {
             signals: &declared,
             outputs: &outputs,
@@ -255,20 +517,19 @@ impl Compiler {
                 continue;
             }
             route_names.insert(r.name.value.clone(), r.name.span);
-            let path = format!("routing.decisions[{}]", decisions.len());
+            let path = format!("{prefix}.decisions[{}]", decisions.len());
             let d = self.decision(
                 r,
                 &path,
                 &templates,
                 &known,
-                &mut cards,
-                &mut card_index,
-                declared_models,
+                &mut cat.cards,
+                &mut cat.index,
+                cat.declared,
             );
             decisions.push(d);
         }
-
-        for item in &ast.items {
+        for item in items {
             if let Item::Test(t) = item {
                 for case in &t.cases {
                     if case.query.trim().is_empty() {
@@ -295,9 +556,6 @@ impl Compiler {
         }
 
         let mut routing = Map::new();
-        if !cards.is_empty() {
-            routing.insert("modelCards".into(), Json::Array(cards));
-        }
         let mut signals = Map::new();
         for (_, key) in SIGNAL_FAMILIES {
             if let Some(list) = families.remove(key) {
@@ -319,12 +577,36 @@ impl Compiler {
         if !decisions.is_empty() {
             routing.insert("decisions".into(), Json::Array(decisions));
         }
+        if let Some((v, span)) = strategy {
+            self.map.insert(format!("{prefix}.strategy"), span);
+            routing.insert("strategy".into(), Json::String(v));
+        }
         Json::Object(routing)
     }
 
-    fn templates<'a>(&mut self, ast: &'a Ast) -> HashMap<String, Template<'a>> {
+    /// A `strategy` value: `priority`, `confidence` or `""`.
+    fn strategy_value(&mut self, v: &Value) -> Option<String> {
+        let Some(s) = v.kind.as_str() else {
+            self.err(v.span, "strategy must be \"priority\" or \"confidence\"");
+            return None;
+        };
+        if ROUTING_STRATEGIES.contains(&s) {
+            return Some(s.to_string());
+        }
+        let mut d = Diagnostic::error(
+            v.span,
+            format!("routing.strategy must be \"priority\" or \"confidence\", got \"{s}\""),
+        );
+        if let Some(n) = nearest(s, ["priority", "confidence"]) {
+            d = d.with_suggestion(format!("did you mean `{n}`?"));
+        }
+        self.diags.push(d);
+        None
+    }
+
+    fn templates<'a>(&mut self, items: &'a [Item]) -> HashMap<String, Template<'a>> {
         let mut out: HashMap<String, Template<'a>> = HashMap::new();
-        for item in &ast.items {
+        for item in items {
             let Item::Plugin(p) = item else { continue };
             if out.contains_key(&p.name.value) {
                 self.err(
@@ -401,10 +683,12 @@ impl Compiler {
         let list = families.entry(family).or_default();
         if list.is_empty() {
             // Family-wide diagnostics point at the first signal of the family.
-            self.map
-                .insert(format!("routing.signals.{family}"), s.signal_type.span);
+            self.map.insert(
+                format!("{}.signals.{family}", self.prefix),
+                s.signal_type.span,
+            );
         }
-        let path = format!("routing.signals.{family}[{}]", list.len());
+        let path = format!("{}.signals.{family}[{}]", self.prefix, list.len());
         let obj = self.named_object(&s.name, &s.body, &path);
         families.entry(family).or_default().push(obj);
     }
@@ -432,7 +716,8 @@ impl Compiler {
         }
         names.insert(key, p.name.span);
         let path = format!(
-            "routing.projections.{}[{}]",
+            "{}.projections.{}[{}]",
+            self.prefix,
             lists[idx].0,
             lists[idx].1.len()
         );
@@ -535,13 +820,12 @@ impl Compiler {
     }
 
     /// ROUTE declarations, or DECISION_TREE branches lowered to routes (the two cannot be mixed).
-    fn routes<'a>(&mut self, ast: &'a Ast) -> Vec<LoweredRoute<'a>> {
-        let first_route = ast.items.iter().find_map(|i| match i {
+    fn routes<'a>(&mut self, items: &'a [Item]) -> Vec<LoweredRoute<'a>> {
+        let first_route = items.iter().find_map(|i| match i {
             Item::Route(r) => Some(r.header),
             _ => None,
         });
-        let trees: Vec<&DecisionTree> = ast
-            .items
+        let trees: Vec<&DecisionTree> = items
             .iter()
             .filter_map(|i| match i {
                 Item::DecisionTree(t) => Some(t),
@@ -561,7 +845,7 @@ impl Compiler {
             return Vec::new();
         }
         let mut out = Vec::new();
-        for item in &ast.items {
+        for item in items {
             if let Item::Route(r) = item {
                 let mut lr = LoweredRoute {
                     name: Cow::Borrowed(&r.name),
@@ -1086,6 +1370,14 @@ impl Compiler {
         }
         Some(Json::Object(m))
     }
+}
+
+/// The shared model catalog: the cards, their index by name, and how many were declared by MODEL
+/// blocks (the rest are created for `param_size` options).
+struct Catalog {
+    cards: Vec<Json>,
+    index: HashMap<String, usize>,
+    declared: usize,
 }
 
 struct Symbols<'a> {

@@ -26,48 +26,79 @@ fn unrep<T>(path: &str, message: impl Into<String>) -> Result<T, DecompileError>
     })
 }
 
-/// Decompiles a `routing` section (`modelCards`, `signals`, `projections`, `decisions`) to DSL in
-/// the formatter's canonical layout.
+/// Decompiles a `routing` section (`modelCards`, `signals`, `projections`, `decisions`,
+/// `strategy`) to DSL in the formatter's canonical layout.
 pub fn decompile(routing: &Json) -> Result<String, DecompileError> {
-    let Json::Object(root) = routing else {
-        return unrep("routing", "must be a mapping");
-    };
     let mut out = String::new();
-    for key in root.keys() {
-        if !matches!(
-            key.as_str(),
-            "modelCards" | "signals" | "projections" | "decisions"
-        ) {
-            return unrep(&format!("routing.{key}"), "has no DSL form");
-        }
+    profile_dsl(routing, "routing", true, &mut out)?;
+    finish(&out)
+}
+
+/// Decompiles the sections of a config the DSL owns: `routing`, `entrypoints` (ENTRYPOINT blocks)
+/// and `recipes` (RECIPE blocks). Other top-level keys (version, listeners, providers, global)
+/// have no DSL form and are ignored.
+pub fn decompile_config(doc: &Json) -> Result<String, DecompileError> {
+    let mut out = String::new();
+    if let Some(r) = doc.get("routing") {
+        profile_dsl(r, "routing", true, &mut out)?;
     }
-    if let Some(signals) = root.get("signals") {
-        banner(&mut out, "SIGNALS");
-        signals_dsl(signals, &mut out)?;
-    }
-    if let Some(p) = root.get("projections") {
-        banner(&mut out, "PROJECTIONS");
-        projections_dsl(p, &mut out)?;
-    }
-    if let Some(cards) = root.get("modelCards") {
-        banner(&mut out, "MODELS");
-        let Json::Array(cards) = cards else {
-            return unrep("routing.modelCards", "must be a list");
+    if let Some(eps) = doc.get("entrypoints") {
+        let Json::Array(list) = eps else {
+            return unrep("entrypoints", "must be a list");
         };
-        for (i, c) in cards.iter().enumerate() {
-            named_block("MODEL", c, &format!("routing.modelCards[{i}]"), &mut out)?;
+        if !list.is_empty() {
+            banner(&mut out, "ENTRYPOINTS");
+        }
+        for (i, e) in list.iter().enumerate() {
+            let path = format!("entrypoints[{i}]");
+            let Json::Object(m) = e else {
+                return unrep(&path, "must be a mapping");
+            };
+            for k in m.keys() {
+                if !matches!(k.as_str(), "model_names" | "recipe") {
+                    return unrep(&format!("{path}.{k}"), "has no DSL form");
+                }
+            }
+            out.push_str("ENTRYPOINT {\n");
+            block_fields(m, &[], &path, &mut out)?;
+            out.push_str("}\n\n");
         }
     }
-    if let Some(decisions) = root.get("decisions") {
-        banner(&mut out, "ROUTES");
-        let Json::Array(list) = decisions else {
-            return unrep("routing.decisions", "must be a list");
+    if let Some(recipes) = doc.get("recipes") {
+        let Json::Array(list) = recipes else {
+            return unrep("recipes", "must be a list");
         };
-        for (i, d) in list.iter().enumerate() {
-            decision_dsl(d, &format!("routing.decisions[{i}]"), &mut out)?;
+        for (i, r) in list.iter().enumerate() {
+            let path = format!("recipes[{i}]");
+            let Json::Object(m) = r else {
+                return unrep(&path, "must be a mapping");
+            };
+            let Some(Json::String(name)) = m.get("name") else {
+                return unrep(&format!("{path}.name"), "a string name is required");
+            };
+            let mut head = format!("RECIPE {}", name_dsl(name));
+            for (k, v) in m {
+                match (k.as_str(), v) {
+                    ("name" | "routing", _) => {}
+                    ("description", Json::String(d)) => {
+                        head.push_str(&format!(" (description = {})", quote(d)));
+                    }
+                    _ => return unrep(&format!("{path}.{k}"), "has no DSL form"),
+                }
+            }
+            banner(&mut out, &format!("RECIPE {name}"));
+            let _ = writeln!(out, "{head} {{");
+            if let Some(routing) = m.get("routing") {
+                profile_dsl(routing, &format!("{path}.routing"), false, &mut out)?;
+            }
+            out.push_str("}\n\n");
         }
     }
-    format(&out).map_err(|d| {
+    finish(&out)
+}
+
+fn finish(out: &str) -> Result<String, DecompileError> {
+    format(out).map_err(|d| {
         DecompileError::Internal(
             d.iter()
                 .map(|d| format!("{}:{}: {}", d.span.line, d.span.col, d.message))
@@ -77,16 +108,79 @@ pub fn decompile(routing: &Json) -> Result<String, DecompileError> {
     })
 }
 
-/// Decompiles YAML text: a full config (its `routing` section is used; version, listeners,
-/// providers and global have no DSL form) or a bare routing fragment.
+/// One routing profile at `path`; `cards` says whether `modelCards` may appear (top level only).
+fn profile_dsl(
+    routing: &Json,
+    path: &str,
+    cards_allowed: bool,
+    out: &mut String,
+) -> Result<(), DecompileError> {
+    let Json::Object(root) = routing else {
+        return unrep(path, "must be a mapping");
+    };
+    for key in root.keys() {
+        let ok = match key.as_str() {
+            "signals" | "projections" | "decisions" | "strategy" => true,
+            "modelCards" => cards_allowed,
+            _ => false,
+        };
+        if !ok {
+            return unrep(&format!("{path}.{key}"), "has no DSL form");
+        }
+    }
+    if let Some(st) = root.get("strategy") {
+        let st = match st {
+            Json::String(st) if crate::compile::ROUTING_STRATEGIES.contains(&st.as_str()) => st,
+            _ => {
+                return unrep(
+                    &format!("{path}.strategy"),
+                    "must be \"priority\" or \"confidence\"",
+                );
+            }
+        };
+        banner(out, "ROUTING PROFILE");
+        let _ = write!(out, "ROUTING {{\n  strategy: {}\n}}\n\n", quote(st));
+    }
+    if let Some(signals) = root.get("signals") {
+        banner(out, "SIGNALS");
+        signals_dsl(signals, &format!("{path}.signals"), out)?;
+    }
+    if let Some(p) = root.get("projections") {
+        banner(out, "PROJECTIONS");
+        projections_dsl(p, &format!("{path}.projections"), out)?;
+    }
+    if let Some(cards) = root.get("modelCards") {
+        banner(out, "MODELS");
+        let Json::Array(cards) = cards else {
+            return unrep(&format!("{path}.modelCards"), "must be a list");
+        };
+        for (i, c) in cards.iter().enumerate() {
+            named_block("MODEL", c, &format!("{path}.modelCards[{i}]"), out)?;
+        }
+    }
+    if let Some(decisions) = root.get("decisions") {
+        banner(out, "ROUTES");
+        let Json::Array(list) = decisions else {
+            return unrep(&format!("{path}.decisions"), "must be a list");
+        };
+        for (i, d) in list.iter().enumerate() {
+            decision_dsl(d, &format!("{path}.decisions[{i}]"), out)?;
+        }
+    }
+    Ok(())
+}
+
+/// Decompiles YAML text: a full config (its `routing`, `entrypoints` and `recipes` sections are
+/// used; version, listeners, providers and global have no DSL form) or a bare routing fragment.
 pub fn decompile_yaml(text: &str) -> Result<String, DecompileError> {
     let doc: Json = serde_yaml::from_str(text).map_err(|e| DecompileError::Unrepresentable {
         path: String::new(),
         message: format!("not valid YAML: {e}"),
     })?;
-    match doc.get("routing") {
-        Some(r) => decompile(r),
-        None => decompile(&doc),
+    if doc.get("routing").is_some() || doc.get("recipes").is_some() {
+        decompile_config(&doc)
+    } else {
+        decompile(&doc)
     }
 }
 
@@ -193,12 +287,12 @@ fn named_block(head: &str, v: &Json, path: &str, out: &mut String) -> Result<(),
     Ok(())
 }
 
-fn signals_dsl(v: &Json, out: &mut String) -> Result<(), DecompileError> {
+fn signals_dsl(v: &Json, base: &str, out: &mut String) -> Result<(), DecompileError> {
     let Json::Object(families) = v else {
-        return unrep("routing.signals", "must be a mapping");
+        return unrep(base, "must be a mapping");
     };
     for (family, list) in families {
-        let path = format!("routing.signals.{family}");
+        let path = format!("{base}.{family}");
         let Some((dsl_type, _)) = SIGNAL_FAMILIES.iter().find(|(_, k)| k == family) else {
             return unrep(&path, "unknown signal family");
         };
@@ -217,12 +311,12 @@ fn signals_dsl(v: &Json, out: &mut String) -> Result<(), DecompileError> {
     Ok(())
 }
 
-fn projections_dsl(v: &Json, out: &mut String) -> Result<(), DecompileError> {
+fn projections_dsl(v: &Json, base: &str, out: &mut String) -> Result<(), DecompileError> {
     let Json::Object(kinds) = v else {
-        return unrep("routing.projections", "must be a mapping");
+        return unrep(base, "must be a mapping");
     };
     for (kind, list) in kinds {
-        let path = format!("routing.projections.{kind}");
+        let path = format!("{base}.{kind}");
         let dsl = match kind.as_str() {
             "partitions" => "partition",
             "scores" => "score",
@@ -657,6 +751,11 @@ mod tests {
     fn unrepresentable_shapes_are_errors() {
         let r = json!({"strategy": "x"});
         assert!(decompile(&r).is_err());
+        let r = json!({"learning": {}});
+        assert!(decompile(&r).is_err());
+        let r = json!({"strategy": "confidence"});
+        let dsl = decompile(&r).unwrap_or_else(|e| panic!("{e}"));
+        assert_eq!(compile(&dsl).map(|c| c.routing).ok(), Some(r));
         let r =
             json!({"decisions": [{"name": "r", "rules": {"operator": "XOR", "conditions": []}}]});
         assert!(decompile(&r).is_err());

@@ -31,7 +31,7 @@ pub fn format_ast(ast: &Ast, src: &str) -> String {
         if i > 0 {
             p.out.push('\n');
         }
-        p.item(item);
+        p.item(item, 0);
     }
     if p.next < p.comments.len() {
         if !ast.items.is_empty() {
@@ -186,42 +186,47 @@ impl Printer<'_> {
             .is_some_and(|c| c.span.start < offset)
     }
 
-    fn item(&mut self, item: &Item) {
+    fn item(&mut self, item: &Item, indent: usize) {
         match item {
             Item::Signal(s) => {
-                self.leading(s.body.span.start, 0);
+                self.leading(s.body.span.start, indent);
+                self.pad(indent);
                 let head = format!(
                     "SIGNAL {} {}",
                     s.signal_type.value,
                     name_text(&s.name.value)
                 );
-                self.block(&head, &s.body, 0);
+                self.block(&head, &s.body, indent);
             }
             Item::Projection(p) => {
-                self.leading(p.body.span.start, 0);
+                self.leading(p.body.span.start, indent);
+                self.pad(indent);
                 let head = format!(
                     "PROJECTION {} {}",
                     p.projection_type.value,
                     name_text(&p.name.value)
                 );
-                self.block(&head, &p.body, 0);
+                self.block(&head, &p.body, indent);
             }
             Item::Model(m) => {
-                self.leading(m.body.span.start, 0);
+                self.leading(m.body.span.start, indent);
+                self.pad(indent);
                 let head = format!("MODEL {}", name_text(&m.name.value));
-                self.block(&head, &m.body, 0);
+                self.block(&head, &m.body, indent);
             }
             Item::Plugin(p) => {
-                self.leading(p.body.span.start, 0);
+                self.leading(p.body.span.start, indent);
+                self.pad(indent);
                 let head = format!(
                     "PLUGIN {} {}",
                     name_text(&p.name.value),
                     name_text(&p.plugin_type.value)
                 );
-                self.block(&head, &p.body, 0);
+                self.block(&head, &p.body, indent);
             }
             Item::Route(r) => {
-                self.leading(r.header.end, 0);
+                self.leading(r.header.end, indent);
+                self.pad(indent);
                 self.out.push_str("ROUTE ");
                 self.out.push_str(&name_text(&r.name.value));
                 if !r.options.is_empty() {
@@ -232,12 +237,13 @@ impl Printer<'_> {
                 self.out.push_str(" {");
                 let open = self.brace_after(r.header.end);
                 self.end_line(open);
-                self.route_items(&r.items, 2);
-                self.close(r.span.end, 0);
+                self.route_items(&r.items, indent + 2);
+                self.close(r.span.end, indent);
             }
             Item::DecisionTree(t) => {
                 let first = t.branches.first().map_or(t.span.end, |b| b.span.start);
-                self.leading(t.name.span.end, 0);
+                self.leading(t.name.span.end, indent);
+                self.pad(indent);
                 self.out.push_str("DECISION_TREE ");
                 self.out.push_str(&name_text(&t.name.value));
                 self.out.push_str(" {");
@@ -246,8 +252,8 @@ impl Printer<'_> {
                 let _ = first;
                 for b in &t.branches {
                     let head_end = b.condition.as_ref().map_or(b.span.start, |c| c.span().end);
-                    self.leading(head_end, 2);
-                    self.pad(2);
+                    self.leading(head_end, indent + 2);
+                    self.pad(indent + 2);
                     match (&b.kind, &b.condition) {
                         (BranchKind::If, Some(c)) => {
                             self.out.push_str(&format!("IF {} {{", expr_text(c)))
@@ -259,13 +265,14 @@ impl Printer<'_> {
                     }
                     let open = self.brace_after(head_end);
                     self.end_line(open);
-                    self.route_items(&b.items, 4);
-                    self.close(b.span.end, 2);
+                    self.route_items(&b.items, indent + 4);
+                    self.close(b.span.end, indent + 2);
                 }
-                self.close(t.span.end, 0);
+                self.close(t.span.end, indent);
             }
             Item::Test(t) => {
-                self.leading(t.name.span.end, 0);
+                self.leading(t.name.span.end, indent);
+                self.pad(indent);
                 self.out.push_str("TEST ");
                 self.out.push_str(&name_text(&t.name.value));
                 if t.cases.is_empty() && !self.has_comment_before(t.span.end) {
@@ -277,8 +284,8 @@ impl Printer<'_> {
                 let open = self.brace_after(t.name.span.end);
                 self.end_line(open);
                 for c in &t.cases {
-                    self.leading(c.span.end, 2);
-                    self.pad(2);
+                    self.leading(c.span.end, indent + 2);
+                    self.pad(indent + 2);
                     self.out.push_str(&format!(
                         "{} -> {}",
                         quote(&c.query),
@@ -286,7 +293,38 @@ impl Printer<'_> {
                     ));
                     self.end_line(c.span.end);
                 }
-                self.close(t.span.end, 0);
+                self.close(t.span.end, indent);
+            }
+            Item::Routing(d) | Item::Entrypoint(d) => {
+                self.leading(d.body.span.start, indent);
+                self.pad(indent);
+                let head = if matches!(item, Item::Routing(_)) {
+                    "ROUTING"
+                } else {
+                    "ENTRYPOINT"
+                };
+                self.block(head, &d.body, indent);
+            }
+            Item::Recipe(r) => {
+                self.leading(r.header.end, indent);
+                self.pad(indent);
+                self.out.push_str("RECIPE ");
+                self.out.push_str(&name_text(&r.name.value));
+                if !r.options.is_empty() {
+                    self.out.push_str(" (");
+                    self.out.push_str(&opts_text(&r.options, ", "));
+                    self.out.push(')');
+                }
+                self.out.push_str(" {");
+                let open = self.brace_after(r.header.end);
+                self.end_line(open);
+                for (i, it) in r.items.iter().enumerate() {
+                    if i > 0 {
+                        self.out.push('\n');
+                    }
+                    self.item(it, indent + 2);
+                }
+                self.close(r.span.end, indent);
             }
         }
     }

@@ -25,8 +25,8 @@ pub mod span;
 
 pub use ast::{Ast, TestBlock, TestCase};
 pub use check::{Built, build, check};
-pub use compile::{Compiled, SourceMap, compile, compile_ast, routing_to_yaml};
-pub use decompile::{DecompileError, decompile, decompile_yaml};
+pub use compile::{Compiled, ROUTING_STRATEGIES, SourceMap, compile, compile_ast, routing_to_yaml};
+pub use decompile::{DecompileError, decompile, decompile_config, decompile_yaml};
 pub use diag::{Diagnostic, Severity, render_all};
 pub use format::format;
 pub use parser::parse;

@@ -7,10 +7,23 @@ use crate::diag::{Diagnostic, nearest};
 use crate::lexer::{Tok, Token, lex};
 use crate::span::Span;
 
-pub const TOP_LEVEL_KEYWORDS: [&str; 7] = [
+pub const TOP_LEVEL_KEYWORDS: [&str; 10] = [
     "SIGNAL",
     "PROJECTION",
     "MODEL",
+    "PLUGIN",
+    "ROUTE",
+    "DECISION_TREE",
+    "TEST",
+    "ROUTING",
+    "ENTRYPOINT",
+    "RECIPE",
+];
+/// What a RECIPE body may hold (models, entrypoints and recipes are top level only).
+pub const RECIPE_ITEMS: [&str; 7] = [
+    "ROUTING",
+    "SIGNAL",
+    "PROJECTION",
     "PLUGIN",
     "ROUTE",
     "DECISION_TREE",
@@ -194,12 +207,23 @@ impl<'a> Parser<'a> {
             return self.error(
                 t.span,
                 format!(
-                    "expected a top-level block (SIGNAL, PROJECTION, MODEL, PLUGIN, ROUTE, DECISION_TREE or TEST), found {}",
+                    "expected a top-level block (SIGNAL, PROJECTION, MODEL, PLUGIN, ROUTE, DECISION_TREE, TEST, ROUTING, ENTRYPOINT or RECIPE), found {}",
                     t.tok.describe()
                 ),
             );
         };
         match kw.as_str() {
+            "ROUTING" => self.keyword_block("ROUTING").map(Item::Routing),
+            "ENTRYPOINT" => self.keyword_block("ENTRYPOINT").map(Item::Entrypoint),
+            "RECIPE" => self.recipe().map(Item::Recipe),
+            _ => self.scoped_item(&t, kw),
+        }
+    }
+
+    /// A block that may appear both at the top level and inside a RECIPE.
+    fn scoped_item(&mut self, t: &Token, kw: &str) -> PResult<Item> {
+        match kw {
+            "ROUTING" => self.keyword_block("ROUTING").map(Item::Routing),
             "SIGNAL" => self.signal().map(Item::Signal),
             "PROJECTION" => self.projection().map(Item::Projection),
             "MODEL" => self.model_decl().map(Item::Model),
@@ -211,7 +235,7 @@ impl<'a> Parser<'a> {
                 let mut d = Diagnostic::error(
                     t.span,
                     format!(
-                        "unknown top-level keyword `{other}`; expected SIGNAL, PROJECTION, MODEL, PLUGIN, ROUTE, DECISION_TREE or TEST"
+                        "unknown top-level keyword `{other}`; expected SIGNAL, PROJECTION, MODEL, PLUGIN, ROUTE, DECISION_TREE, TEST, ROUTING, ENTRYPOINT or RECIPE"
                     ),
                 );
                 if let Some(s) = nearest(other, TOP_LEVEL_KEYWORDS) {
@@ -221,6 +245,108 @@ impl<'a> Parser<'a> {
                 Err(())
             }
         }
+    }
+
+    /// `KEYWORD { field … }`.
+    fn keyword_block(&mut self, kw_text: &str) -> PResult<BlockDecl> {
+        let keyword = self.bump();
+        let body = self.field_block(&format!("after {kw_text}"))?;
+        Ok(BlockDecl {
+            keyword,
+            span: keyword.to(body.span),
+            body,
+        })
+    }
+
+    /// `RECIPE name [( opt = value … )] { recipe_item … }`. An error inside the body skips to
+    /// the next recipe item at the body's own brace depth, so the rest of the recipe still parses.
+    fn recipe(&mut self) -> PResult<RecipeDecl> {
+        let kw = self.bump();
+        let name = self.name("a recipe name", "after RECIPE")?;
+        let mut header = kw.to(name.span);
+        let mut options = Vec::new();
+        if self.peek().tok == Tok::LParen {
+            let (opts, span) = self.opts_in_parens("in the RECIPE header")?;
+            options = opts;
+            header = kw.to(span);
+        }
+        let open_idx = self.pos;
+        let open = self.expect(Tok::LBrace, &format!("to open RECIPE {}", name.value))?;
+        let inner = self.depth[open_idx] + 1;
+        let mut items = Vec::new();
+        loop {
+            let start = self.pos;
+            let t = self.peek().clone();
+            let res = match &t.tok {
+                Tok::RBrace => break,
+                Tok::Eof => return self.unclosed(open),
+                Tok::Ident(s) if RECIPE_ITEMS.contains(&s.as_str()) => {
+                    let s = s.clone();
+                    self.scoped_item(&t, &s)
+                }
+                Tok::Ident(s) if TOP_LEVEL_KEYWORDS.contains(&s.as_str()) => {
+                    let s = s.clone();
+                    self.diags.push(
+                        Diagnostic::error(t.span, format!("{s} is not allowed inside RECIPE"))
+                            .with_suggestion(match s.as_str() {
+                                "MODEL" => {
+                                    "declare models at the top level; every recipe shares them"
+                                }
+                                _ => "declare it at the top level, outside every RECIPE",
+                            }),
+                    );
+                    Err(())
+                }
+                _ => {
+                    let mut d = Diagnostic::error(
+                        t.span,
+                        format!(
+                            "unexpected {} in RECIPE body; expected one of {}",
+                            t.tok.describe(),
+                            RECIPE_ITEMS.join(", ")
+                        ),
+                    );
+                    if let Tok::Ident(s) = &t.tok
+                        && let Some(s) = nearest(s, RECIPE_ITEMS)
+                    {
+                        d = d.with_suggestion(format!("did you mean `{s}`?"));
+                    }
+                    self.diags.push(d);
+                    Err(())
+                }
+            };
+            match res {
+                Ok(item) => items.push(item),
+                Err(()) => {
+                    // Skip to the next item of this body, or its closing brace.
+                    self.pos = self.pos.max(start + 1).min(self.toks.len() - 1);
+                    loop {
+                        let i = self.pos.min(self.toks.len() - 1);
+                        let at = &self.toks[i];
+                        let stop = match &at.tok {
+                            Tok::Eof => true,
+                            Tok::RBrace => self.depth[i] < inner,
+                            Tok::Ident(s) => {
+                                self.depth[i] == inner && TOP_LEVEL_KEYWORDS.contains(&s.as_str())
+                            }
+                            _ => false,
+                        };
+                        if stop || i == self.toks.len() - 1 {
+                            break;
+                        }
+                        self.pos += 1;
+                    }
+                }
+            }
+        }
+        let close = self.bump();
+        Ok(RecipeDecl {
+            name,
+            options,
+            items,
+            span: kw.to(close),
+            header,
+        })
     }
 
     fn ident(&mut self, what: &str, context: &str) -> PResult<Name> {

@@ -1,6 +1,7 @@
-//! `vllm-sr probes`: run a probe manifest (the `balance.probes.yaml` format) in-process or
-//! against a running router's `POST /api/v1/eval` (format and runner: `vsr_app::probes`),
-//! print per-decision pass rates and the trace of every failure, and exit non-zero below the
+//! `vllm-sr probes`: run a probe manifest (the March `balance.probes.yaml` format or
+//! `schema_version: v1`) in-process or against a running router's `POST /api/v1/eval` (format
+//! and runner: `vsr_app::probes`), print per-decision pass rates, every failed field with its
+//! reason and the trace of every failure, the v1 coverage policy, and exit non-zero below the
 //! manifest's `acceptance`.
 
 use std::io::{IsTerminal, Write};
@@ -29,6 +30,17 @@ pub struct Args {
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let manifest = Manifest::load(&args.probes)?;
+    // The config also feeds the algorithm, plugin, recipe and coverage checks (with --url too).
+    let config = match &args.config {
+        Some(path) => match vsr_config::load_file(path) {
+            Ok(l) => Some(l.config),
+            Err(e) => {
+                eprintln!("{e}");
+                return Ok(ExitCode::from(2));
+            }
+        },
+        None => None,
+    };
     let router = match (&args.url, &args.config) {
         (None, None) => bail!("give --config for in-process probes, or --url of a running router"),
         (None, Some(path)) => match super::eval::load_router(path) {
@@ -43,19 +55,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (None, None) => bail!("give --config or --url"),
     };
     let progress = std::io::stdout().is_terminal() && !args.json;
-    let report = probes::run(&manifest, &target, |done, total, group, variant| {
-        if progress {
-            eprint!("\r\x1b[2K[{}/{total}] {group}/{variant}", done + 1);
-            let _ = std::io::stderr().flush();
-        }
-    })?;
+    let report = probes::run_with(
+        &manifest,
+        &target,
+        config.as_ref(),
+        |done, total, group, variant| {
+            if progress {
+                eprint!("\r\x1b[2K[{}/{total}] {group}/{variant}", done + 1);
+                let _ = std::io::stderr().flush();
+            }
+        },
+    )?;
     if progress {
         eprint!("\r\x1b[2K");
     }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else {
-        print_report(&manifest, &report.outcomes);
+        print_report(&report);
+        if let Some(c) = &report.coverage {
+            println!(
+                "\ncoverage  signals {:.1}%  projections {:.1}%  algorithms {:.1}%  plugins {:.1}%  shapes {}",
+                c.signal_assertion_percent,
+                c.projection_assertion_percent,
+                c.algorithm_assertion_percent,
+                c.plugin_assertion_percent,
+                c.request_shapes.join(",")
+            );
+            for f in &c.failures {
+                println!("  coverage: {f}");
+            }
+        }
         println!(
             "\nprobes    {}/{} passed ({:.1}%, need {:.1}%)",
             report.probes_passed,
@@ -86,13 +116,12 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     })
 }
 
-fn print_report(manifest: &Manifest, outcomes: &[ProbeOutcome]) {
+fn print_report(report: &probes::ProbeReport) {
+    let outcomes = &report.outcomes;
     println!("{:<32} {:>7}  result", "decision", "passed");
-    for g in &manifest.decisions {
-        let mine: Vec<&ProbeOutcome> = outcomes.iter().filter(|o| o.group == g.id).collect();
-        let passed = mine.iter().filter(|o| o.passed).count();
-        let mark = if passed == mine.len() { "ok" } else { "FAIL" };
-        println!("{:<32} {:>3}/{:<3}  {mark}", g.id, passed, mine.len());
+    for d in &report.per_decision {
+        let mark = if d.ok { "ok" } else { "FAIL" };
+        println!("{:<32} {:>3}/{:<3}  {mark}", d.id, d.passed, d.probes);
     }
     let failures: Vec<&ProbeOutcome> = outcomes.iter().filter(|o| !o.passed).collect();
     if failures.is_empty() {
@@ -110,6 +139,9 @@ fn print_report(manifest: &Manifest, outcomes: &[ProbeOutcome]) {
         );
         if let Some(e) = &o.error {
             println!("  error: {e}");
+        }
+        for f in &o.failures {
+            println!("  failed {f}");
         }
         let Some(r) = &o.response else { continue };
         if let Some(t) = &r.trace {

@@ -217,3 +217,209 @@ fn a_replay_record_is_filled_from_the_typed_result() {
     );
     assert!(!rec.jailbreak_detected && !rec.pii_detected);
 }
+
+/// A keyword-only config with a recipe and an entrypoint, for the v1 field checks.
+const V1_CONFIG: &str = r#"version: v0.3
+listeners:
+  - {name: http, address: 127.0.0.1, port: 8899}
+providers:
+  defaults: {default_model: a}
+  models:
+    - name: a
+      backend_refs: [{name: be0, endpoint: "127.0.0.1:9"}]
+    - name: b
+      backend_refs: [{name: be0, endpoint: "127.0.0.1:9"}]
+routing:
+  modelCards: [{name: a}, {name: b}]
+  signals:
+    keywords:
+      - {name: math_kw, operator: OR, keywords: [math, algebra]}
+      - {name: hi_kw, operator: OR, keywords: [hello]}
+    context:
+      - {name: short_ctx, min_tokens: "0", max_tokens: 1K}
+  decisions:
+    - name: math_route
+      priority: 100
+      rules: {operator: AND, conditions: [{type: keyword, name: math_kw}]}
+      modelRefs: [{model: b}]
+      algorithm: {type: confidence}
+      plugins: [{type: system_prompt, configuration: {enabled: true, system_prompt: "x"}}]
+    - name: greet
+      priority: 5
+      rules: {operator: OR, conditions: [{type: keyword, name: hi_kw}, {type: context, name: short_ctx}]}
+      modelRefs: [{model: a}]
+entrypoints:
+  - {model_names: [vllm-sr/fast], recipe: fast}
+recipes:
+  - name: fast
+    routing:
+      signals:
+        keywords:
+          - {name: quick_kw, operator: OR, keywords: [quick]}
+      decisions:
+        - name: quick_route
+          priority: 10
+          rules: {operator: AND, conditions: [{type: keyword, name: quick_kw}]}
+          modelRefs: [{model: a}]
+"#;
+
+const V1_MANIFEST: &str = r#"schema_version: v1
+name: t
+coverage:
+  min_signal_assertion_percent: 100
+  min_projection_assertion_percent: 0
+  min_algorithm_assertion_percent: 0
+  min_plugin_assertion_percent: 0
+  required_request_shapes: [text, messages]
+  min_tag_counts: {}
+  min_tag_pass_rate: {}
+decisions:
+  - id: math
+    expected_decision: math_route
+    expected_algorithm: confidence
+    expected_plugins: [system_prompt]
+    expected_alias: b
+    expected_signals: {keywords: [math_kw]}
+    forbidden_signals: {context: [short_ctx]}
+    variants:
+      - {id: ok, query: "an algebra question", padding: {text: "pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad", repeat: 200}}
+      - {id: wrong, query: "math", expected_signals: {keywords: [math_kw], reask: [again]}}
+      - id: turns
+        messages:
+          - {role: user, content: "hello"}
+          - {role: assistant, content: "hi"}
+          - {role: user, content: [{type: text, text: "a math question"}]}
+        expected_signals: {keywords: [math_kw]}
+      - id: long
+        messages:
+          - {role: user, content: [{type: text, text: "math "}]}
+        generated_text: {message_index: 0, content_index: 1, target_text_bytes: 20000}
+  - id: quick
+    model: vllm-sr/fast
+    expected_recipe: fast
+    expected_decision: quick_route
+    variants:
+      - {id: q, query: "a quick one"}
+  - id: greet
+    expected_decision: greet
+    variants:
+      - {id: g, query: "hello"}
+  - id: bad_model
+    model: gpt-4
+    expected_decision: math_route
+    expected_algorithm: static
+    variants:
+      - {id: b, query: "math"}
+"#;
+
+#[test]
+fn v1_probes_report_each_failed_field_with_its_reason() {
+    let cfg = vsr_config::load_str(V1_CONFIG, "V1_CONFIG")
+        .expect("config loads")
+        .config;
+    let manifest = Manifest::parse(V1_MANIFEST, "V1_MANIFEST").expect("manifest parses");
+    let built = build_router(
+        &cfg,
+        &vsr_learned::ModelSet::none(),
+        MissingModel::HeuristicsOnly,
+    )
+    .expect("router");
+    let report = probes::run_with(
+        &manifest,
+        &ProbeTarget::Router(&built.router),
+        Some(&cfg),
+        |_, _, _, _| {},
+    )
+    .expect("runs");
+    let by = |id: &str| {
+        report
+            .outcomes
+            .iter()
+            .find(|o| format!("{}:{}", o.group, o.variant) == id)
+            .unwrap_or_else(|| panic!("{id}"))
+    };
+    let fields = |id: &str| -> Vec<(&str, Option<String>)> {
+        by(id)
+            .failures
+            .iter()
+            .map(|f| (f.field, f.reason.clone()))
+            .collect()
+    };
+    // Every field holds: decision, algorithm, plugins, signals, alias.
+    assert!(by("math:ok").passed, "{:?}", by("math:ok").failures);
+    // The last user turn of a conversation is what routes; the short-context signal the
+    // decision forbids fires for it (the history is short).
+    assert!(
+        by("math:turns")
+            .failures
+            .iter()
+            .all(|f| f.reason.as_deref() == Some("forbidden signal")),
+        "{:?}",
+        by("math:turns").failures
+    );
+    // Generated text makes a long request.
+    assert!(by("math:long").passed, "{:?}", by("math:long").failures);
+    // A forbidden signal, and an expected signal of a family without runtime.
+    let wrong = fields("math:wrong");
+    assert!(
+        wrong
+            .iter()
+            .any(|(f, r)| *f == "signals" && r.as_deref() == Some("forbidden signal")),
+        "{wrong:?}"
+    );
+    assert!(
+        wrong.iter().any(|(f, r)| *f == "signals"
+            && r.as_deref()
+                .is_some_and(|r| r.contains("reask family has no runtime"))),
+        "{wrong:?}"
+    );
+    // An entrypoint's recipe is not applied at runtime yet: said so, and the decision fails.
+    let quick = fields("quick:q");
+    assert!(
+        quick.iter().any(|(f, r)| *f == "recipe"
+            && r.as_deref()
+                .is_some_and(|r| r.contains("not applied at runtime yet"))),
+        "{quick:?}"
+    );
+    assert!(quick.iter().any(|(f, _)| *f == "decision"), "{quick:?}");
+    // A model that selects no recipe; a wrong algorithm.
+    let bad = fields("bad_model:b");
+    assert!(bad.iter().any(|(f, _)| *f == "model"), "{bad:?}");
+    let alg = &by("bad_model:b").failures;
+    assert!(
+        alg.iter()
+            .any(|f| f.field == "algorithm" && f.expected == "static" && f.actual == "confidence"),
+        "{alg:?}"
+    );
+    // Scoring per decision and the coverage policy.
+    assert_eq!(report.per_decision.len(), 4);
+    assert!(!report.per_decision[0].ok && !report.accepted);
+    let cov = report.coverage.as_ref().expect("coverage with a config");
+    assert_eq!(cov.request_shapes, vec!["messages", "text"]);
+    // hi_kw and quick_kw (in the recipe) are not asserted: 2 of 4 signals.
+    assert!(
+        (cov.signal_assertion_percent - 50.0).abs() < 0.01,
+        "{cov:?}"
+    );
+    assert!(
+        cov.failures.iter().any(|f| f.contains("signal assertions")),
+        "{cov:?}"
+    );
+    // Without the config the config-backed fields fail, saying why.
+    let bare = probes::run(
+        &manifest,
+        &ProbeTarget::Router(&built.router),
+        |_, _, _, _| {},
+    )
+    .expect("runs");
+    assert!(bare.coverage.is_none());
+    assert!(
+        bare.outcomes[0]
+            .failures
+            .iter()
+            .any(|f| f.field == "plugins"
+                && f.reason.as_deref().is_some_and(|r| r.contains("no config"))),
+        "{:?}",
+        bare.outcomes[0].failures
+    );
+}

@@ -262,3 +262,40 @@ fn a_decision_without_rules_is_a_fallback_with_one_warning() {
         diags.join("\n")
     );
 }
+
+#[test]
+fn every_head_probe_manifest_parses() {
+    for name in RECIPES {
+        let Some(path) = shared_file(&format!(
+            "reference/upstream-head-2026-08/{name}/probes.yaml"
+        )) else {
+            continue;
+        };
+        let m = vsr_config::probes::Manifest::load(&path).unwrap_or_else(|e| panic!("{name}: {e}"));
+        assert!(m.is_v1(), "{name}");
+        assert_eq!(m.name, name);
+        assert!(m.coverage.is_some() && m.probe_count() > 0, "{name}");
+        for g in &m.decisions {
+            for v in &g.variants {
+                // Every variant builds its request (fixtures resolve, generated text fits).
+                let r = v.request(m.fixtures.as_ref());
+                assert!(r.is_ok(), "{name} {}:{}: {r:?}", g.id, v.id);
+            }
+        }
+    }
+}
+
+#[test]
+fn the_march_probe_manifest_still_parses() {
+    let Some(path) = shared_file("reference/upstream-amd-2026-03/balance.probes.yaml") else {
+        return;
+    };
+    let m = vsr_config::probes::Manifest::load(&path).unwrap_or_else(|e| panic!("{e}"));
+    assert!(!m.is_v1() && m.probe_count() > 0);
+    assert!(
+        m.decisions
+            .iter()
+            .flat_map(|g| &g.variants)
+            .all(|v| !v.query.is_empty())
+    );
+}
