@@ -183,12 +183,7 @@ pub fn run_with(
             let response = request.and_then(|req| match (target, &http) {
                 (_, Some(client)) => client.eval(&req, group.model.as_deref(), v.tools.as_deref()),
                 (ProbeTarget::Router(router), None) => {
-                    let view = match &req {
-                        ProbeRequest::Text(t) => RequestView::from_text(t.as_str()),
-                        ProbeRequest::Messages(ms) => {
-                            RequestView::from_messages(&chat_messages(ms)?)
-                        }
-                    };
+                    let view = request_view(&req)?;
                     Ok(EvalResponse::from_result(
                         &view.text,
                         &router.route(&view, EvalMode::All),
@@ -211,6 +206,15 @@ pub fn run_with(
         report.coverage = Some(cov);
     }
     Ok(report)
+}
+
+/// What the router sees of a probe's request (the one text-extraction function of
+/// `vsr_signals`).
+pub fn request_view(req: &ProbeRequest) -> Result<RequestView, String> {
+    Ok(match req {
+        ProbeRequest::Text(t) => RequestView::from_text(t.as_str()),
+        ProbeRequest::Messages(ms) => RequestView::from_messages(&chat_messages(ms)?),
+    })
 }
 
 /// Chat messages as the proxy reads them.

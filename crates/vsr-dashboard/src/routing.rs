@@ -342,7 +342,24 @@ pub fn probe_run(
     let mut results = Vec::new();
     for group in &manifest.decisions {
         for v in &group.variants {
-            let (actual, error) = match classifier.eval(&v.query) {
+            // March variants are one text (every family evaluated, as the eval API does);
+            // v1 variants may be whole conversations, routed as the proxy would.
+            let request = v.request(manifest.fixtures.as_ref());
+            let prompt = match &request {
+                Ok(vsr_config::probes::ProbeRequest::Text(t)) => t.clone(),
+                _ => v.display_prompt.clone().unwrap_or_else(|| v.query.clone()),
+            };
+            let routed = request
+                .map_err(vsr_server::ClassifyError::InvalidInput)
+                .and_then(|req| match &req {
+                    vsr_config::probes::ProbeRequest::Text(t) => classifier.eval(t),
+                    vsr_config::probes::ProbeRequest::Messages(_) => {
+                        let view = vsr_app::probes::request_view(&req)
+                            .map_err(vsr_server::ClassifyError::InvalidInput)?;
+                        classifier.route(&view)
+                    }
+                });
+            let (actual, error) = match routed {
                 Ok(r) => (
                     Expected {
                         decision: r.decision.clone(),
@@ -365,7 +382,7 @@ pub fn probe_run(
                     .is_none_or(|a| actual.model.as_deref() == Some(a));
             results.push(ProbeResult {
                 name: format!("{}/{}", group.id, v.id),
-                prompt: v.query.clone(),
+                prompt,
                 expected: Expected {
                     decision: Some(group.expected_decision.clone()),
                     model: group.expected_alias.clone(),

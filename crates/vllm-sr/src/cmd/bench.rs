@@ -163,10 +163,16 @@ fn ms(d: Duration) -> f64 {
 
 fn route(a: RouteArgs) -> anyhow::Result<ExitCode> {
     let manifest = vsr_app::probes::Manifest::load(&a.probes)?;
+    // The text of every text variant (v1 conversation variants are left out: this measures
+    // routing one prompt).
     let prompts: Vec<String> = manifest
         .decisions
         .iter()
-        .flat_map(|d| d.variants.iter().map(|v| v.query.clone()))
+        .flat_map(|d| d.variants.iter())
+        .filter_map(|v| match v.request(manifest.fixtures.as_ref()) {
+            Ok(vsr_config::probes::ProbeRequest::Text(t)) => Some(t),
+            _ => None,
+        })
         .collect();
     if prompts.is_empty() {
         bail!("{}: no probe prompts", a.probes.display());
