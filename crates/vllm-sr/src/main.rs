@@ -56,8 +56,16 @@ fn log_options(cli: &Cli) -> vsr_telemetry::LogOptions {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Run the router (OpenAI-compatible proxy, eval and replay APIs).
+    /// Run the router (OpenAI-compatible proxy, eval and replay APIs) and the dashboard.
     Serve(cmd::serve::Args),
+    /// Whether a router runs from this data dir, where, and its health (exit 3: not running).
+    Status(cmd::daemon::StatusArgs),
+    /// Print the log of a router started with `serve --detach`.
+    Logs(cmd::daemon::LogsArgs),
+    /// Stop the router running from this data dir (SIGTERM; replay is drained first).
+    Stop(cmd::daemon::StopArgs),
+    /// Print (and try to open) the running router's dashboard URL.
+    Dashboard(cmd::daemon::DashboardArgs),
     /// Validate one or more config files; exit 2 when any is invalid.
     Validate(cmd::validate::Args),
     /// Route one prompt in-process and show the decision with its trace.
@@ -93,6 +101,10 @@ fn main() -> ExitCode {
     };
     let result = match cli.command {
         Command::Serve(a) => cmd::serve::run(a),
+        Command::Status(a) => cmd::daemon::status(a),
+        Command::Logs(a) => cmd::daemon::logs(a),
+        Command::Stop(a) => cmd::daemon::stop(a),
+        Command::Dashboard(a) => cmd::daemon::dashboard(a),
         Command::Validate(a) => cmd::validate::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Probes(a) => cmd::probes::run(a),

@@ -10,6 +10,7 @@ mod models;
 pub mod probes;
 mod replay;
 mod router;
+pub mod run_file;
 mod supervisor;
 
 pub use app::{App, AppError, AppOptions, DEMO_PROFILE, DemoBackend};

@@ -37,6 +37,8 @@ pub struct DashboardOptions {
     pub readonly: bool,
     /// Let "import from URL" reach private, loopback and link-local addresses.
     pub allow_private_import: bool,
+    /// `--platform` (e.g. `amd`), shown by the dashboard.
+    pub platform: Option<String>,
 }
 
 /// The dashboard's shared state.

@@ -31,6 +31,7 @@ pub async fn state(
         "setup_mode": dash.setup_mode(),
         "has_users": dash.db.user_count()? > 0,
         "readonly": dash.opts.readonly,
+        "platform": dash.opts.platform,
         "user": caller,
         "csrf": csrf,
     })))

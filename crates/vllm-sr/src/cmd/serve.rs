@@ -60,6 +60,48 @@ pub struct Args {
     /// Dashboard: let "import from URL" fetch from private, loopback and link-local addresses.
     #[arg(long)]
     allow_private_import: bool,
+    /// No dashboard (the original's name for --no-dashboard).
+    #[arg(long)]
+    minimal: bool,
+    /// Hardware platform of the deployment (the playbook uses `amd`). This build runs the
+    /// encoder on the CPU on every platform; the choice is shown in the dashboard.
+    #[arg(long, value_enum)]
+    platform: Option<Platform>,
+    /// Container image for a containerised run. Accepted for compatibility with the
+    /// original's CLI; the native run does not use it.
+    #[arg(long)]
+    image: Option<String>,
+    /// Pull policy for --image (always, ifnotpresent, never); see --image.
+    #[arg(long, value_enum)]
+    image_pull_policy: Option<PullPolicy>,
+    /// Run in the background: output goes to `<data dir>/vllm-sr.log`; see `vllm-sr status`,
+    /// `logs`, `stop`.
+    #[arg(long, short = 'd')]
+    detach: bool,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Platform {
+    Amd,
+    Nvidia,
+    Cpu,
+}
+
+impl Platform {
+    fn as_str(self) -> &'static str {
+        match self {
+            Platform::Amd => "amd",
+            Platform::Nvidia => "nvidia",
+            Platform::Cpu => "cpu",
+        }
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum PullPolicy {
+    Always,
+    Ifnotpresent,
+    Never,
 }
 
 /// The served config's span-export settings, read before the subscriber is installed. A file
@@ -75,6 +117,25 @@ pub fn tracing_config(args: &Args) -> anyhow::Result<Option<vsr_telemetry::Traci
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.detach {
+        return crate::cmd::daemon::detach();
+    }
+    if let Some(p) = args.platform
+        && p != Platform::Cpu
+    {
+        println!(
+            "vllm-sr: platform {}: this build has no {} runtime; the sentence encoder runs on the CPU \
+             (the backend's GPU serves the model as before)",
+            p.as_str(),
+            if p == Platform::Amd { "ROCm" } else { "CUDA" }
+        );
+    }
+    if args.image.is_some() || args.image_pull_policy.is_some() {
+        println!(
+            "vllm-sr: --image/--image-pull-policy choose a container image; this is the native \
+             binary, so no image is pulled or run"
+        );
+    }
     let listen_override = match args.port {
         Some(p) => Some(
             format!("{}:{p}", args.host)
@@ -83,7 +144,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         ),
         None => None,
     };
-    let dashboard = (!args.no_dashboard)
+    let dashboard = (!args.no_dashboard && !args.minimal)
         .then(|| {
             format!("{}:{}", args.host, args.dashboard_port)
                 .parse::<SocketAddr>()
@@ -131,7 +192,9 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let port_file = args.port_file;
     let dashboard_port_file = args.dashboard_port_file;
     let dash_flags = (args.readonly, args.allow_private_import);
+    let platform = args.platform.map(|p| p.as_str().to_string());
     let data_dir = opts.data_dir.clone();
+    let run_dir = data_dir.clone();
     // The dashboard's users also guard the router's reload and replay endpoints.
     let creds = match dashboard {
         Some(_) => Some(vsr_dashboard::auth::Credentials::open(&data_dir)?),
@@ -155,6 +218,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                         data_dir: data_dir.clone(),
                         readonly: dash_flags.0,
                         allow_private_import: dash_flags.1,
+                        platform: platform.clone(),
                     },
                     sup.clone(),
                     creds,
@@ -165,10 +229,27 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             }
             _ => None,
         };
+        let info = vsr_app::run_file::RunInfo {
+            pid: std::process::id(),
+            router: sup
+                .with_app(|a| a.map(|a| a.server.addrs.clone()))
+                .await
+                .unwrap_or_default(),
+            dashboard: _dashboard.as_ref().map(|d| d.addr),
+            config: sup.config_path(),
+            started: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+        };
+        if let Err(e) = info.write(&data_dir) {
+            tracing::warn!(error = %e, "cannot write the run file; `vllm-sr status` will not see this router");
+        }
         let _ = std::io::stdout().flush();
         vsr_server::run::shutdown_signal().await;
         anyhow::Ok(sup.shutdown().await)
     })??;
+    vsr_app::run_file::RunInfo::remove_if_mine(&run_dir);
     if let Some(r) = replay {
         // Every queued record is written before the process exits.
         let stats = r.drain();

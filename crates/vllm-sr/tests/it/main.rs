@@ -1,6 +1,7 @@
 //! End-to-end tests of the `vllm-sr` binary: the router and the sim backend run as child
 //! processes on ports chosen by the OS.
 
+mod daemon;
 mod dashboard;
 mod encoder_knob;
 mod harness;

@@ -256,6 +256,7 @@ async fn readonly_refuses_every_config_change_even_for_admins() {
             data_dir: dir.join("data"),
             readonly: true,
             allow_private_import: false,
+            platform: None,
         },
         sup,
         credentials(dir.path()),

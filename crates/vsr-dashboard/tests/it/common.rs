@@ -33,6 +33,7 @@ pub async fn start_dashboard(dir: &Path, sup: Arc<Supervisor>, creds: Arc<Creden
             data_dir: dir.join("data"),
             readonly: false,
             allow_private_import: true,
+            platform: None,
         },
         sup,
         creds,

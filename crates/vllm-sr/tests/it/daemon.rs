@@ -1,0 +1,94 @@
+//! The playbook's command line: `serve --image-pull-policy never --platform amd` starts, and a
+//! router started with `--detach` answers `status`, `logs`, `dashboard` and `stop`.
+
+use std::process::Command;
+
+use crate::harness::{bin, http, tempdir};
+use crate::learned::models_dir;
+
+/// One CLI call with this test's data dir and models (a detached child inherits both).
+fn vllm_sr(dir: &std::path::Path, args: &[&str]) -> (i32, String) {
+    let models = models_dir().unwrap_or_default();
+    let out = Command::new(bin())
+        .args(args)
+        .current_dir(dir)
+        .env("VSR_DATA_DIR", dir.join("data"))
+        .env("VSR_MODELS_DIR", models)
+        .output()
+        .unwrap();
+    let text = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    (out.status.code().unwrap_or(-1), text)
+}
+
+fn url_after<'a>(text: &'a str, label: &str) -> &'a str {
+    text.lines()
+        .find_map(|l| l.trim().strip_prefix(label))
+        .map(str::trim)
+        .unwrap_or_else(|| panic!("no `{label}` line: {text}"))
+}
+
+#[test]
+fn the_playbook_flags_start_a_detached_router_that_status_and_stop_manage() {
+    if models_dir().is_none() {
+        return;
+    }
+    let dir = tempdir("daemon");
+    let (code, out) = vllm_sr(
+        &dir,
+        &[
+            "serve",
+            "--demo",
+            "--detach",
+            "--image-pull-policy",
+            "never",
+            "--platform",
+            "amd",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--dashboard-port",
+            "0",
+            "--no-watch",
+        ],
+    );
+    assert_eq!(code, 0, "{out}");
+    assert!(out.contains("running in the background"), "{out}");
+
+    let (code, status) = vllm_sr(&dir, &["status"]);
+    assert_eq!(code, 0, "{status}");
+    assert!(status.contains("health     healthy"), "{status}");
+    let router = url_after(&status, "router").to_string();
+    let port: u16 = router.rsplit(':').next().unwrap().parse().unwrap();
+    assert_eq!(http(port, "GET", "/health", None).unwrap().status, 200);
+    let (_, dash) = vllm_sr(&dir, &["dashboard", "--no-open"]);
+    assert_eq!(dash.trim(), url_after(&status, "dashboard"));
+
+    let (code, logs) = vllm_sr(&dir, &["logs"]);
+    assert_eq!(code, 0);
+    assert!(
+        logs.contains("platform amd") && logs.contains("router ready"),
+        "{logs}"
+    );
+    assert!(logs.contains("no image is pulled"), "{logs}");
+
+    // A second detached start is refused while the first runs.
+    let (code, again) = vllm_sr(&dir, &["serve", "--demo", "--detach", "--port", "0"]);
+    assert_ne!(code, 0);
+    assert!(again.contains("already runs"), "{again}");
+
+    let (code, out) = vllm_sr(&dir, &["stop"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        http(port, "GET", "/health", None).is_err(),
+        "still answering after stop"
+    );
+    let (code, out) = vllm_sr(&dir, &["status"]);
+    assert_eq!(code, 3, "{out}");
+    assert!(out.contains("not running"), "{out}");
+    assert_eq!(vllm_sr(&dir, &["stop"]).0, 3);
+}
