@@ -134,12 +134,14 @@ pub fn logs(a: LogsArgs) -> anyhow::Result<ExitCode> {
     })?;
     let mut out = std::io::stdout();
     std::io::copy(&mut f, &mut out)?;
-    while a.follow {
+    if !a.follow {
+        return Ok(ExitCode::SUCCESS);
+    }
+    loop {
         std::thread::sleep(Duration::from_millis(200));
         std::io::copy(&mut f, &mut out)?;
         out.flush()?;
     }
-    Ok(ExitCode::SUCCESS)
 }
 
 #[derive(clap::Args)]
