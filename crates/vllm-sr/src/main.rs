@@ -66,6 +66,8 @@ enum Command {
     Stop(cmd::daemon::StopArgs),
     /// Print (and try to open) the running router's dashboard URL.
     Dashboard(cmd::daemon::DashboardArgs),
+    /// Config files: import from a URL or a file (validated, written atomically).
+    Config(cmd::config::Args),
     /// Validate one or more config files; exit 2 when any is invalid.
     Validate(cmd::validate::Args),
     /// Route one prompt in-process and show the decision with its trace.
@@ -105,6 +107,7 @@ fn main() -> ExitCode {
         Command::Logs(a) => cmd::daemon::logs(a),
         Command::Stop(a) => cmd::daemon::stop(a),
         Command::Dashboard(a) => cmd::daemon::dashboard(a),
+        Command::Config(a) => cmd::config::run(a),
         Command::Validate(a) => cmd::validate::run(a),
         Command::Eval(a) => cmd::eval::run(a),
         Command::Probes(a) => cmd::probes::run(a),

@@ -25,6 +25,7 @@ mod setup;
 mod status;
 mod users;
 
+pub use config_api::write_atomically;
 pub use error::{DashError, Diagnostic};
 
 /// What `vllm-sr serve` was asked for the dashboard.

@@ -1,5 +1,6 @@
 //! One module per subcommand family; each exposes `Args` and `run`.
 pub mod bench;
+pub mod config;
 pub mod daemon;
 pub mod dsl;
 pub mod eval;

@@ -92,3 +92,47 @@ fn the_playbook_flags_start_a_detached_router_that_status_and_stop_manage() {
     assert!(out.contains("not running"), "{out}");
     assert_eq!(vllm_sr(&dir, &["stop"]).0, 3);
 }
+
+#[test]
+fn config_import_validates_refuses_overwrites_and_private_urls() {
+    let dir = tempdir("config-import");
+    let good = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../profiles/balance/balance.yaml");
+    let good = good.to_str().unwrap();
+    let (code, out) = vllm_sr(&dir, &["config", "import", good]);
+    assert_eq!(code, 0, "{out}");
+    let written = std::fs::read_to_string(dir.join("config.yaml")).unwrap();
+    assert_eq!(written, std::fs::read_to_string(good).unwrap());
+    let (code, out) = vllm_sr(&dir, &["config", "import", good]);
+    assert_eq!(code, 1);
+    assert!(out.contains("--force"), "{out}");
+    let (code, out) = vllm_sr(&dir, &["config", "import", good, "--force"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(dir.join("config.yaml.bak").is_file());
+
+    std::fs::write(
+        dir.join("bad.yaml"),
+        "version: v0.3\nrouting: {decisions: [{name: a, priority: x}]}\n",
+    )
+    .unwrap();
+    let (code, out) = vllm_sr(
+        &dir,
+        &["config", "import", "bad.yaml", "--target", "b.yaml"],
+    );
+    assert_eq!(code, 2, "{out}");
+    assert!(out.contains("bad.yaml:2:43:"), "{out}");
+    assert!(!dir.join("b.yaml").exists());
+
+    let (code, out) = vllm_sr(
+        &dir,
+        &[
+            "config",
+            "import",
+            "http://127.0.0.1:9/x.yaml",
+            "--target",
+            "c.yaml",
+        ],
+    );
+    assert_eq!(code, 1);
+    assert!(out.contains("private"), "{out}");
+}
