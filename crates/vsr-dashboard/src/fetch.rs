@@ -185,6 +185,7 @@ pub fn fetch_yaml(url: &str, policy: &ImportPolicy) -> Result<String, DashError>
     })?;
     let started = Instant::now();
     let config = ureq::Agent::config_builder()
+        .tls_config(vsr_models::pypi::system_tls())
         .timeout_global(Some(policy.timeout))
         .max_redirects(0)
         .http_status_as_error(false)

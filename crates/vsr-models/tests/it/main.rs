@@ -7,6 +7,7 @@ mod e5q;
 mod heads;
 #[cfg(feature = "hub")]
 mod hub;
+mod pypi_fetch;
 mod runtime;
 mod usem3_real;
 
