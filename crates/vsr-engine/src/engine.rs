@@ -197,7 +197,11 @@ impl EngineBuilder {
                 name: Arc::from(d.name.as_str()),
                 priority: d.priority,
                 tier: d.tier,
-                node: Node::compile(&d.rules, &catalog, &|_| true),
+                node: if d.fallback {
+                    Node::Always
+                } else {
+                    Node::compile(&d.rules, &catalog, &|_| true)
+                },
                 model_refs: d.model_refs.clone(),
                 fast_response: d.fast_response.as_deref().map(Arc::from),
             });
