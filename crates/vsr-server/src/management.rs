@@ -173,8 +173,7 @@ async fn config_reload(State(shared): State<Arc<Shared>>) -> Response {
     })
 }
 
-/// `POST /api/v1/eval` `{"text": …}` or `{"messages": […]}`: routes it and answers the decision
-/// with its trace.
+/// `POST /api/v1/eval` `{"text": …}`: routes the text and answers the decision with its trace.
 async fn eval(State(shared): State<Arc<Shared>>, body: Result<Bytes, BytesRejection>) -> Response {
     axum_response(eval_response(&shared, body).await)
 }
@@ -194,24 +193,11 @@ async fn eval_response(
         }
         Err(e) => return invalid(e.status(), &e.body_text()),
     };
-    // `{"text": …}`, or a whole conversation as `{"messages": […]}` (read as the proxy reads
-    // a chat request: the one RequestView of vsr-signals).
-    let (text, view) = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(v) => match (v.get("text"), v.get("messages")) {
-            (Some(serde_json::Value::String(s)), _) => (s.clone(), None),
-            (Some(_), _) => return invalid(StatusCode::BAD_REQUEST, "text must be a string"),
-            (None, Some(ms)) => {
-                match serde_json::from_value::<Vec<vsr_signals::ChatMessage>>(ms.clone()) {
-                    Ok(ms) => {
-                        let view = vsr_signals::RequestView::from_messages(&ms);
-                        (view.text.to_string(), Some(view))
-                    }
-                    Err(e) => {
-                        return invalid(StatusCode::BAD_REQUEST, &format!("messages: {e}"));
-                    }
-                }
-            }
-            (None, None) => (String::new(), None),
+    let text = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => match v.get("text") {
+            Some(serde_json::Value::String(s)) => s.clone(),
+            None => String::new(),
+            Some(_) => return invalid(StatusCode::BAD_REQUEST, "text must be a string"),
         },
         Err(e) => return invalid(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
     };
@@ -230,11 +216,8 @@ async fn eval_response(
     };
     let classifier = Arc::clone(&shared.runtime.load().classifier);
     let r = tokio::task::spawn_blocking(move || {
-        let routed = match &view {
-            Some(v) => classifier.route(v),
-            None => classifier.eval(&text),
-        };
-        let r = routed
+        let r = classifier
+            .eval(&text)
             .map(|r| vsr_engine::eval_api::EvalResponse::from_result(&text, &r, false))
             .and_then(|resp| {
                 serde_json::to_value(&resp).map_err(|e| ClassifyError::Failed(e.to_string()))
