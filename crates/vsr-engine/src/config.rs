@@ -179,7 +179,6 @@ impl Engine {
                 priority: d.priority,
                 tier: d.tier,
                 rules: rule_node(&d.rules),
-                fallback: d.fallback,
                 model_refs: d
                     .model_refs
                     .iter()

@@ -37,8 +37,6 @@ pub struct DecisionSpec {
     /// 0 = untiered.
     pub tier: u32,
     pub rules: RuleNode,
-    /// Written without `rules`: matches every request with confidence 0 (upstream's fallback).
-    pub fallback: bool,
     pub model_refs: Vec<ModelRef>,
     /// The `fast_response` plugin's message: the router answers itself instead of forwarding.
     pub fast_response: Option<String>,

@@ -197,11 +197,7 @@ impl EngineBuilder {
                 name: Arc::from(d.name.as_str()),
                 priority: d.priority,
                 tier: d.tier,
-                node: if d.fallback {
-                    Node::Always
-                } else {
-                    Node::compile(&d.rules, &catalog, &|_| true)
-                },
+                node: Node::compile(&d.rules, &catalog, &|_| true),
                 model_refs: d.model_refs.clone(),
                 fast_response: d.fast_response.as_deref().map(Arc::from),
             });

@@ -64,9 +64,6 @@ pub(crate) enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Vec<Node>),
-    /// A decision written without `rules` (a fallback): it always matches, with confidence 0,
-    /// so any decision that matches with confidence ranks above it.
-    Always,
 }
 
 /// Result of evaluating a node.
@@ -117,10 +114,6 @@ impl Node {
     pub fn eval(&self, set: &SignalSet) -> Outcome {
         match self {
             Node::Leaf(leaf) => leaf_outcome(leaf, set),
-            Node::Always => Outcome {
-                matched: true,
-                confidence: 0.0,
-            },
             Node::And(children) => {
                 if children.is_empty() {
                     return NO;
@@ -184,7 +177,7 @@ impl Node {
                     c.matched_rules(set, out);
                 }
             }
-            Node::Not(_) | Node::Always => {}
+            Node::Not(_) => {}
         }
     }
 
@@ -193,7 +186,6 @@ impl Node {
         match self {
             Node::Leaf(l) => f(l),
             Node::And(c) | Node::Or(c) | Node::Not(c) => c.iter().for_each(|n| n.for_each_leaf(f)),
-            Node::Always => {}
         }
     }
 }

@@ -28,7 +28,6 @@ fn decision(name: &str, tier: u32, priority: i64, rules: RuleNode, model: &str) 
         priority,
         tier,
         rules,
-        fallback: false,
         model_refs: vec![ModelRef {
             model: model.into(),
             use_reasoning: true,
@@ -450,40 +449,4 @@ fn eval_api_body_has_the_original_shape() {
             .is_some_and(|a| a.len() == 2)
     );
     assert!(json["trace"]["decisions"]["reason"].is_string());
-}
-
-/// A decision written without `rules` (the August schema's fallback) matches every request with
-/// confidence 0: a decision whose rules hold ranks above it, and it takes everything else.
-#[test]
-fn a_decision_without_rules_is_a_fallback_with_confidence_zero() {
-    let cfg = r#"version: v0.3
-listeners: [{name: http, address: 127.0.0.1, port: 8899}]
-providers:
-  defaults: {default_model: a}
-  models:
-    - {name: a, backend_refs: [{name: b, endpoint: "127.0.0.1:9"}]}
-    - {name: b, backend_refs: [{name: b, endpoint: "127.0.0.1:9"}]}
-routing:
-  modelCards: [{name: a}, {name: b}]
-  signals:
-    keywords: [{name: math_kw, operator: OR, keywords: [algebra]}]
-  decisions:
-    - name: math
-      priority: 100
-      rules: {operator: AND, conditions: [{type: keyword, name: math_kw}]}
-      modelRefs: [{model: b}]
-    - name: everything_else
-      priority: 10
-      modelRefs: [{model: a}]
-"#;
-    let loaded = vsr_config::load_str(cfg, "fallback.yaml").expect("loads");
-    assert!(loaded.config.decision("everything_else").unwrap().fallback);
-    let engine = Engine::from_config(&loaded.config).expect("compiles");
-    let r = engine.route_text("an algebra question", EvalMode::Routing);
-    assert_eq!(r.decision.as_deref(), Some("math"));
-    let r = engine.route_text("hello there", EvalMode::Routing);
-    assert_eq!(r.decision.as_deref(), Some("everything_else"));
-    assert_eq!(r.model, "a");
-    assert_eq!(r.confidence, 0.0);
-    assert!(!r.is_default);
 }
