@@ -191,45 +191,6 @@ impl Pricing {
             + completion_tokens as f64 * self.completion_rate())
             / 1e6
     }
-
-    /// The price of a usage in which `cached_tokens` of the prompt came from the backend's
-    /// prompt cache: those are priced at `cached_input_per_1m` when it is set (clamped to the
-    /// prompt), the rest of the prompt at the prompt rate. Without a cached rate every prompt
-    /// token costs the prompt rate, as before the field existed.
-    pub fn cost_with_cache(
-        &self,
-        prompt_tokens: u64,
-        cached_tokens: Option<u64>,
-        completion_tokens: u64,
-    ) -> f64 {
-        let Some(cached_rate) = self.cached_input_per_1m else {
-            return self.cost(prompt_tokens, completion_tokens);
-        };
-        let cached = cached_tokens.unwrap_or(0).min(prompt_tokens);
-        ((prompt_tokens - cached) as f64 * self.prompt_rate()
-            + cached as f64 * cached_rate.max(0.0)
-            + completion_tokens as f64 * self.completion_rate())
-            / 1e6
-    }
-}
-
-#[cfg(test)]
-mod pricing_tests {
-    use super::Pricing;
-
-    #[test]
-    fn cached_prompt_tokens_take_the_cached_rate_when_one_is_set() {
-        let mut p = Pricing::new("USD", 2.0, 8.0);
-        // No cached rate: every prompt token at the prompt rate.
-        assert!((p.cost_with_cache(1_000_000, Some(600_000), 0) - 2.0).abs() < 1e-12);
-        p.cached_input_per_1m = Some(0.5);
-        // 400k standard at 2.0 + 600k cached at 0.5 + 100k completion at 8.0.
-        let c = p.cost_with_cache(1_000_000, Some(600_000), 100_000);
-        assert!((c - (0.8 + 0.3 + 0.8)).abs() < 1e-12, "{c}");
-        // More cached than prompt is clamped; no cached count prices all at the prompt rate.
-        assert!((p.cost_with_cache(100, Some(1000), 0) - 100.0 * 0.5 / 1e6).abs() < 1e-15);
-        assert!((p.cost_with_cache(100, None, 0) - 100.0 * 2.0 / 1e6).abs() < 1e-15);
-    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

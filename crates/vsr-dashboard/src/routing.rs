@@ -460,7 +460,7 @@ pub fn impact(
     let runtime = live.shared.runtime.load();
     let price = |cfg: &Config, alias: &str, r: &vsr_replay::ReplayRecord| {
         let p = cfg.model(alias)?.pricing.as_ref()?;
-        Some(p.cost_with_cache(r.prompt_tokens?, r.cached_tokens, r.completion_tokens?))
+        Some(p.cost(r.prompt_tokens?, r.completion_tokens?))
     };
     let headers = http::HeaderMap::new();
     let mut rows = Vec::new();

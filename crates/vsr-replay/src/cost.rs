@@ -88,27 +88,19 @@ impl CostModel {
     }
 
     /// Cost of `alias` for this usage, or `None` when the alias is unpriced or no tokens were used.
-    /// Cached prompt tokens take each model's cached rate where it has one
-    /// ([`vsr_config::Pricing::cost_with_cache`]).
     pub fn cost(
         &self,
         alias: &str,
         prompt_tokens: u64,
         completion_tokens: u64,
-        cached_tokens: Option<u64>,
     ) -> Option<CostBreakdown> {
         if prompt_tokens + completion_tokens == 0 {
             return None;
         }
         let selected = self.pricing(alias)?;
         let base = self.baseline()?;
-        let actual =
-            selected
-                .pricing
-                .cost_with_cache(prompt_tokens, cached_tokens, completion_tokens);
-        let baseline =
-            base.pricing
-                .cost_with_cache(prompt_tokens, cached_tokens, completion_tokens);
+        let actual = selected.pricing.cost(prompt_tokens, completion_tokens);
+        let baseline = base.pricing.cost(prompt_tokens, completion_tokens);
         let currency = selected
             .pricing
             .currency()
@@ -181,38 +173,11 @@ mod tests {
             p("base", "USD", 1.0, 10.0),
             p("cheap", "USD", 5.0, 0.0),
         ]);
-        let c = m.cost("cheap", 1_000_000, 0, None).unwrap();
+        let c = m.cost("cheap", 1_000_000, 0).unwrap();
         assert_eq!(c.baseline_model, "base");
         assert!((c.actual - 5.0).abs() < 1e-12);
         assert!((c.baseline - 1.0).abs() < 1e-12);
         assert!((c.savings + 4.0).abs() < 1e-12);
-    }
-
-    #[test]
-    fn cached_prompt_tokens_are_priced_at_each_models_cached_rate() {
-        let mut cheap = p("cheap", "USD", 1.0, 2.0);
-        cheap.pricing.cached_input_per_1m = Some(0.25);
-        let mut base = p("base", "USD", 4.0, 8.0);
-        base.pricing.cached_input_per_1m = Some(1.0);
-        let m = CostModel::new(vec![base, cheap]);
-        // 1M prompt of which 800k cached, 100k completion.
-        let c = m.cost("cheap", 1_000_000, 100_000, Some(800_000)).unwrap();
-        assert!((c.actual - (0.2 + 0.2 + 0.2)).abs() < 1e-12, "{}", c.actual);
-        assert!(
-            (c.baseline - (0.8 + 0.8 + 0.8)).abs() < 1e-12,
-            "{}",
-            c.baseline
-        );
-        // The same usage without a cached count: every prompt token at the prompt rate.
-        let plain = m.cost("cheap", 1_000_000, 100_000, None).unwrap();
-        assert!((plain.actual - 1.2).abs() < 1e-12);
-        // And recorded: the record keeps the cached count and the cheaper cost.
-        let mut r = crate::ReplayRecord::new();
-        r.selected_model = "cheap".into();
-        r.set_usage(&m, 1_000_000, 100_000, Some(800_000));
-        assert_eq!(r.cached_tokens, Some(800_000));
-        assert!((r.actual_cost.unwrap() - 0.6).abs() < 1e-12);
-        assert!((r.cost_savings.unwrap() - 1.8).abs() < 1e-12);
     }
 
     #[test]
@@ -222,16 +187,16 @@ mod tests {
             p("nothing", "", 0.0, 0.0),
             p("x", "", 1.0, 1.0),
         ]);
-        assert!(m.cost("nothing", 10, 10, None).is_none());
-        assert!(m.cost("unknown", 10, 10, None).is_none());
-        assert!(m.cost("x", 0, 0, None).is_none());
-        let free = m.cost("free", 1_000_000, 1_000_000, None).unwrap();
+        assert!(m.cost("nothing", 10, 10).is_none());
+        assert!(m.cost("unknown", 10, 10).is_none());
+        assert!(m.cost("x", 0, 0).is_none());
+        let free = m.cost("free", 1_000_000, 1_000_000).unwrap();
         assert_eq!(free.actual, 0.0);
         assert!((free.savings - 2.0).abs() < 1e-12);
         assert_eq!(free.currency, "USD");
         // Neither selected nor baseline has a currency: USD.
-        assert_eq!(m.cost("x", 1, 1, None).unwrap().currency, "USD");
-        assert_eq!(m.cost("x", 1, 1, None).unwrap().savings, 0.0);
+        assert_eq!(m.cost("x", 1, 1).unwrap().currency, "USD");
+        assert_eq!(m.cost("x", 1, 1).unwrap().savings, 0.0);
     }
 
     #[test]

@@ -281,7 +281,7 @@ impl ReplayRecord {
         } else {
             &self.selected_model
         };
-        if let Some(c) = costs.cost(model, prompt_tokens, completion_tokens, cached_tokens) {
+        if let Some(c) = costs.cost(model, prompt_tokens, completion_tokens) {
             self.actual_cost = Some(c.actual);
             self.baseline_cost = Some(c.baseline);
             self.cost_savings = Some(c.savings);

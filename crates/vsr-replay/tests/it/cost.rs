@@ -40,7 +40,7 @@ fn spec_worked_example_qwen_saves_against_opus() {
     };
     let m = CostModel::new(pricing);
     assert_eq!(m.baseline().unwrap().name, "anthropic/claude-opus-4.6");
-    let c = m.cost("qwen/qwen3.5-rocm", 100, 200, None).unwrap();
+    let c = m.cost("qwen/qwen3.5-rocm", 100, 200).unwrap();
     assert_close(c.actual, 0.0);
     assert_close(c.baseline, 0.00162);
     assert_close(c.savings, 0.00162);
@@ -65,13 +65,13 @@ fn balance_golden_table() {
         ("openai/gpt5.4", 1_000_000, 0, 1.2, 1.8),
     ];
     for (alias, p, c, actual, baseline) in cases {
-        let got = m.cost(alias, p, c, None).unwrap();
+        let got = m.cost(alias, p, c).unwrap();
         assert_close(got.actual, actual);
         assert_close(got.baseline, baseline);
         assert_close(got.savings, baseline - actual);
     }
     assert!(
-        m.cost("MoM", 100, 200, None).is_none(),
+        m.cost("MoM", 100, 200).is_none(),
         "an unknown alias is unpriced"
     );
 }
@@ -126,7 +126,7 @@ fn cost_model_and_capture_from_the_loaded_balance_config() {
     assert_eq!(m.models().len(), 5);
     assert_eq!(m.baseline().unwrap().name, "anthropic/claude-opus-4.6");
     assert_close(
-        m.cost("qwen/qwen3.5-rocm", 100, 200, None).unwrap().savings,
+        m.cost("qwen/qwen3.5-rocm", 100, 200).unwrap().savings,
         0.00162,
     );
     let decisions = &loaded.config.routing.decisions;
