@@ -205,7 +205,7 @@ impl Engine {
         }
 
         b = b
-            .strategy(global.strategy)
+            .strategy(config.routing.strategy.unwrap_or(global.strategy))
             .default_model(config.default_model().unwrap_or_default())
             .default_reasoning_effort(config.providers.defaults.default_reasoning_effort.clone());
         for m in &config.providers.models {

@@ -131,6 +131,10 @@ pub struct ReplayRecord {
     pub request_id: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub decision: String,
+    /// The named recipe that routed the request (chosen by an entrypoint model name); empty
+    /// for the default profile.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub recipe: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_tier: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]

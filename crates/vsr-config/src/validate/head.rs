@@ -533,13 +533,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
             .map(|(i, r)| (join_key(&join_index("recipes", i), "routing"), &r.routing)),
     );
     for (base, r) in &profiles {
-        if r.strategy.is_some() {
-            note(
-                join_key(base, "strategy"),
-                "routing.strategy",
-                ": decisions are ordered by global.router.strategy",
-            );
-        }
         let s = &r.signals;
         for t in SignalType::ALL {
             if t.is_unevaluated()
@@ -647,20 +640,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 }
             }
         }
-    }
-    if !cfg.recipes.is_empty() {
-        note(
-            "recipes".into(),
-            "recipes",
-            ": requests are routed with the top-level routing profile",
-        );
-    }
-    if !cfg.entrypoints.is_empty() {
-        note(
-            "entrypoints".into(),
-            "entrypoints",
-            ": entrypoint model names are not recognised as routing requests",
-        );
     }
     if let Some(g) = &cfg.global {
         if g.router.as_ref().and_then(|r| r.get("learning")).is_some() {
