@@ -178,7 +178,11 @@ impl Engine {
                 description: d.description.clone(),
                 priority: d.priority,
                 tier: d.tier,
-                rules: rule_node(&d.rules),
+                rules: if d.fallback {
+                    RuleNode::Fallback
+                } else {
+                    rule_node(&d.rules)
+                },
                 model_refs: d
                     .model_refs
                     .iter()

@@ -593,13 +593,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
         }
         for (i, d) in r.decisions.iter().enumerate() {
             let p = join_index(&join_key(base, "decisions"), i);
-            if d.fallback {
-                note(
-                    p.clone(),
-                    "routing.decisions[] without rules",
-                    ": such a fallback decision never matches (upstream matches it with confidence 0)",
-                );
-            }
             if d.adaptations.is_some() {
                 note(
                     join_key(&p, "adaptations"),

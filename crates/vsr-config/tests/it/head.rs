@@ -284,21 +284,12 @@ fn a_recipe_profile_shares_the_cards_and_resolves_its_strategy() {
 }
 
 #[test]
-fn a_decision_without_rules_is_a_fallback_with_one_warning() {
+fn a_decision_without_rules_is_a_fallback_without_warnings() {
     let (_, diags) = load_with(
         "  decisions:\n",
         "    - name: fallback_one\n      priority: 1\n      modelRefs:\n        - model: small\n    - name: fallback_two\n      priority: 1\n      modelRefs:\n        - model: small\n",
     );
-    let warnings: Vec<&String> = diags
-        .iter()
-        .filter(|d| d.contains("without rules"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "{}", diags.join("\n"));
-    assert!(
-        diags.iter().all(|d| d.starts_with("warning")),
-        "{}",
-        diags.join("\n")
-    );
+    assert!(diags.is_empty(), "{}", diags.join("\n"));
 }
 
 #[test]
