@@ -478,7 +478,12 @@ pub fn impact(
     let runtime = live.shared.runtime.load();
     let price = |cfg: &Config, alias: &str, r: &vsr_replay::ReplayRecord| {
         let p = cfg.model(alias)?.pricing.as_ref()?;
-        Some(p.cost(r.prompt_tokens?, r.completion_tokens?))
+        let usage = vsr_config::Usage {
+            prompt_tokens: r.prompt_tokens?,
+            completion_tokens: r.completion_tokens?,
+            cached_tokens: r.cached_tokens,
+        };
+        Some(p.cost(&usage))
     };
     let headers = http::HeaderMap::new();
     let mut rows = Vec::new();

@@ -285,7 +285,12 @@ impl ReplayRecord {
         } else {
             &self.selected_model
         };
-        if let Some(c) = costs.cost(model, prompt_tokens, completion_tokens) {
+        let usage = vsr_config::Usage {
+            prompt_tokens,
+            completion_tokens,
+            cached_tokens,
+        };
+        if let Some(c) = costs.cost(model, &usage) {
             self.actual_cost = Some(c.actual);
             self.baseline_cost = Some(c.baseline);
             self.cost_savings = Some(c.savings);

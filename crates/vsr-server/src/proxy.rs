@@ -878,11 +878,7 @@ impl ObserveState {
             self.model_metrics
                 .usage(u.prompt_tokens, u.completion_tokens);
             if let Some(p) = self.pricing.as_ref().filter(|p| p.is_priced()) {
-                m.cost(
-                    &self.alias,
-                    p.currency().unwrap_or("USD"),
-                    p.cost(u.prompt_tokens, u.completion_tokens),
-                );
+                m.cost(&self.alias, p.currency().unwrap_or("USD"), p.cost(u));
             }
         }
         if let (Some(sink), Some(id)) = (&self.shared.sink, &self.replay_id) {

@@ -508,21 +508,15 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
     };
     for (i, m) in cfg.providers.models.iter().enumerate() {
         let p = join_key(&join_index("providers.models", i), "pricing");
-        if let Some(pr) = &m.pricing {
-            if pr.cached_input_per_1m.is_some() {
-                note(
-                    join_key(&p, "cached_input_per_1m"),
-                    "providers.models[].pricing.cached_input_per_1m",
-                    ": costs price every prompt token at prompt_per_1m",
-                );
-            }
-            if pr.cache_write_per_1m.is_some() {
-                note(
-                    join_key(&p, "cache_write_per_1m"),
-                    "providers.models[].pricing.cache_write_per_1m",
-                    ": costs price every prompt token at prompt_per_1m",
-                );
-            }
+        if m.pricing
+            .as_ref()
+            .is_some_and(|pr| pr.cache_write_per_1m.is_some())
+        {
+            note(
+                join_key(&p, "cache_write_per_1m"),
+                "providers.models[].pricing.cache_write_per_1m",
+                ": cache-write tokens are priced as prompt tokens",
+            );
         }
     }
     let mut profiles: Vec<(String, &Routing)> = vec![("routing".into(), &cfg.routing)];
