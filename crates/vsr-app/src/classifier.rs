@@ -5,7 +5,7 @@
 use std::sync::Arc;
 
 use vsr_engine::{EvalMode, RoutingResult};
-use vsr_learned::{BuildError, Router};
+use vsr_learned::{BuildError, Router, Routers};
 use vsr_models::{EncoderHandle, ModelError};
 use vsr_server::{Classifier, ClassifyError};
 use vsr_signals::RequestView;
@@ -14,7 +14,7 @@ use crate::models::{ENCODER_KNOB, Models};
 use crate::router::{MissingModel, build_router};
 
 pub struct LearnedClassifier {
-    router: Router,
+    router: Routers,
     handle: Option<EncoderHandle>,
 }
 
@@ -36,15 +36,21 @@ impl LearnedClassifier {
                 show(&wanted)
             ));
         }
-        let built = build_router(cfg, &models.set, MissingModel::Refuse).map_err(|e| match e {
-            BuildError::ModelRequired { rules, .. } if models.spec.is_some() => format!(
-                "these rules need the sentence encoder `{}` ({ENCODER_KNOB}), which could not be \
-                 loaded ({}): {}",
-                models.spec.as_deref().unwrap_or_default(),
-                models.load_error.as_deref().unwrap_or("unknown error"),
-                rules.join(", ")
-            ),
-            e => e.to_string(),
+        let built = build_router(cfg, &models.set, MissingModel::Refuse).map_err(|e| {
+            let prefix = match &e {
+                BuildError::InRecipe { recipe, .. } => format!("recipe `{recipe}`: "),
+                _ => String::new(),
+            };
+            match e.root() {
+                BuildError::ModelRequired { rules, .. } if models.spec.is_some() => format!(
+                    "{prefix}these rules need the sentence encoder `{}` ({ENCODER_KNOB}), which \
+                     could not be loaded ({}): {}",
+                    models.spec.as_deref().unwrap_or_default(),
+                    models.load_error.as_deref().unwrap_or("unknown error"),
+                    rules.join(", ")
+                ),
+                _ => e.to_string(),
+            }
         })?;
         Ok(Self {
             router: built.router,
@@ -52,18 +58,31 @@ impl LearnedClassifier {
         })
     }
 
-    pub fn router(&self) -> &Router {
+    /// The routers of every profile (the default one and one per named recipe).
+    pub fn routers(&self) -> &Routers {
         &self.router
+    }
+
+    /// The default profile's router.
+    pub fn router(&self) -> &Router {
+        self.router.default_router()
+    }
+
+    fn profile(&self, recipe: Option<&str>) -> Result<&Router, ClassifyError> {
+        self.router.get(recipe).ok_or_else(|| {
+            ClassifyError::InvalidInput(format!("unknown recipe `{}`", recipe.unwrap_or_default()))
+        })
     }
 
     /// The prompt embedding, once, through the bounded queue; only when a family that `mode`
     /// evaluates reads it.
     fn embedding(
         &self,
+        router: &Router,
         view: &RequestView,
         mode: EvalMode,
     ) -> Result<Option<Arc<[f32]>>, ClassifyError> {
-        if view.text.trim().is_empty() || !self.router.needs_embedding(mode) {
+        if view.text.trim().is_empty() || !router.needs_embedding(mode) {
             return Ok(None);
         }
         let Some(handle) = &self.handle else {
@@ -84,20 +103,30 @@ impl LearnedClassifier {
 
     fn route_view(
         &self,
+        recipe: Option<&str>,
         view: &RequestView,
         mode: EvalMode,
     ) -> Result<RoutingResult, ClassifyError> {
-        let embedding = self.embedding(view, mode)?;
-        Ok(self.router.route_with_embedding(view, embedding, mode))
+        let router = self.profile(recipe)?;
+        let embedding = self.embedding(router, view, mode)?;
+        Ok(router.route_with_embedding(view, embedding, mode))
     }
 }
 
 impl Classifier for LearnedClassifier {
-    fn route(&self, view: &RequestView) -> Result<RoutingResult, ClassifyError> {
-        self.route_view(view, EvalMode::Routing)
+    fn route(
+        &self,
+        recipe: Option<&str>,
+        view: &RequestView,
+    ) -> Result<RoutingResult, ClassifyError> {
+        self.route_view(recipe, view, EvalMode::Routing)
     }
 
-    fn eval(&self, text: &str) -> Result<RoutingResult, ClassifyError> {
-        self.route_view(&RequestView::from_text(text), EvalMode::All)
+    fn eval(
+        &self,
+        recipe: Option<&str>,
+        view: &RequestView,
+    ) -> Result<RoutingResult, ClassifyError> {
+        self.route_view(recipe, view, EvalMode::All)
     }
 }

@@ -4,9 +4,10 @@
 //!
 //! Each probe is checked field by field (decision, request model/recipe, algorithm, plugins,
 //! signals, alias); every failed field is reported with what was expected, what was seen and,
-//! where the router cannot do it yet (recipe selection, HEAD signal families without runtime),
-//! why. [`run_with`] takes the config the router was built from, which the algorithm, plugin,
-//! recipe and coverage checks read.
+//! where the router cannot do it yet (HEAD signal families without runtime), why. In-process,
+//! the probe's `model` selects the recipe's router as the eval API does. [`run_with`] takes
+//! the config the router was built from, which the algorithm, plugin, recipe and coverage
+//! checks read.
 
 use std::collections::{BTreeSet, HashMap};
 use std::time::Duration;
@@ -20,7 +21,7 @@ use serde::Serialize;
 use vsr_config::{Config, SignalType};
 use vsr_engine::EvalMode;
 use vsr_engine::eval_api::EvalResponse;
-use vsr_learned::Router;
+use vsr_learned::Routers;
 use vsr_signals::{ChatMessage, RequestView};
 
 pub use vsr_config::probes::{
@@ -39,8 +40,9 @@ pub enum ProbeError {
 
 /// Where probes are evaluated.
 pub enum ProbeTarget<'a> {
-    /// In-process, every family evaluated (the eval API's mode).
-    Router(&'a Router),
+    /// In-process, every family evaluated (the eval API's mode), with the profile the probe's
+    /// `model` selects.
+    Router(&'a Routers),
     /// `POST {base}{manifest.router_eval_endpoint}` on a running router (plain HTTP).
     Http { base: &'a str },
 }
@@ -182,13 +184,27 @@ pub fn run_with(
             };
             let response = request.and_then(|req| match (target, &http) {
                 (_, Some(client)) => client.eval(&req, group.model.as_deref(), v.tools.as_deref()),
-                (ProbeTarget::Router(router), None) => {
+                (ProbeTarget::Router(routers), None) => {
                     let view = request_view(&req)?;
-                    Ok(EvalResponse::from_result(
+                    // The eval API's selection: auto names (or none) → the default profile,
+                    // an entrypoint name → its recipe. A model that selects nothing (the
+                    // eval API refuses it) is routed by the default profile here, and the
+                    // `model` check reports it.
+                    let recipe = match (ctx.as_ref(), group.model.as_deref()) {
+                        (Some(c), model) => c.recipe_for(model).ok(),
+                        (None, Some(m)) => routers.entrypoint_recipe(m),
+                        (None, None) => None,
+                    };
+                    let router = routers.get(recipe).ok_or_else(|| {
+                        format!("no router for recipe `{}`", recipe.unwrap_or_default())
+                    })?;
+                    let mut r = EvalResponse::from_result(
                         &view.text,
                         &router.route(&view, EvalMode::All),
                         true,
-                    ))
+                    );
+                    r.requested_model = group.model.clone();
+                    Ok(r)
                 }
                 (ProbeTarget::Http { .. }, None) => Err("no HTTP client".to_string()),
             });
@@ -330,39 +346,39 @@ fn check(
         })
     };
     let decision = r.decision();
-    // The router applies only the top-level profile: every request is routed by `default`.
-    let actual_recipe = "default";
+    // The profile that evaluated the request, as the router reports it.
+    let actual_recipe = if r.recipe.is_empty() {
+        vsr_config::DEFAULT_RECIPE
+    } else {
+        r.recipe.as_str()
+    };
     if v1 {
         let expected = group.recipe();
-        match ctx.map(|c| c.recipe_for(group.model.as_deref())) {
-            Some(Err(e)) => fail(
+        if let Some(Err(e)) = ctx.map(|c| c.recipe_for(group.model.as_deref())) {
+            fail(
                 "model",
                 group.model.clone().unwrap_or_default(),
                 "no recipe".into(),
                 Some(e),
-            ),
-            Some(Ok(selected)) if selected != actual_recipe => fail(
-                "recipe",
-                expected.to_string(),
-                actual_recipe.into(),
-                Some(format!(
-                    "model `{}` selects recipe `{selected}`, but recipes are not applied at runtime yet: the top-level profile routed it",
-                    group.model.as_deref().unwrap_or_default()
-                )),
-            ),
-            Some(Ok(selected)) if selected != expected => fail(
-                "recipe",
-                expected.to_string(),
-                selected.to_string(),
-                Some("the request model selects another recipe".into()),
-            ),
-            None if expected != actual_recipe => fail(
+            );
+        }
+        if r.recipe.is_empty() && expected != actual_recipe {
+            fail(
                 "recipe",
                 expected.to_string(),
                 "unknown".into(),
-                Some("the eval response carries no recipe yet".into()),
-            ),
-            _ => {}
+                Some("the eval response carries no recipe".into()),
+            );
+        } else if actual_recipe != expected {
+            fail(
+                "recipe",
+                expected.to_string(),
+                actual_recipe.to_string(),
+                Some(format!(
+                    "model `{}` selects recipe `{actual_recipe}`",
+                    group.model.as_deref().unwrap_or_default()
+                )),
+            );
         }
     }
     if decision != Some(group.expected_decision.as_str()) {

@@ -131,6 +131,7 @@ impl RecordSink for Replay {
             .unwrap_or_default();
         let info = StartInfo {
             decision,
+            recipe: result.recipe.as_deref(),
             request_id: s.request_id,
             original_model: s.original_model,
             selected_model: s.selected_model,
@@ -228,6 +229,7 @@ async fn replay_answer(
 /// The routing part of a record, from the router's result.
 pub fn fill_routing(r: &mut ReplayRecord, result: &RoutingResult) {
     let winner = result.winner_trace();
+    r.recipe = result.recipe.clone().unwrap_or_default();
     r.decision_tier = winner.map(|w| i64::from(w.tier));
     r.decision_priority = winner.map(|w| w.priority);
     r.category = result.category().unwrap_or_default().to_string();

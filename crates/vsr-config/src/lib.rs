@@ -140,4 +140,53 @@ impl Config {
     pub fn global_settings(&self) -> global::GlobalSettings {
         global::GlobalSettings::from_effective(&self.effective_global())
     }
+
+    /// The recipe an entrypoint claims the request model `model` for (compared trimmed and
+    /// case-sensitively); `None` when no entrypoint names it. [`DEFAULT_RECIPE`] means the
+    /// default profile.
+    pub fn entrypoint_recipe(&self, model: &str) -> Option<&str> {
+        let model = model.trim();
+        self.entrypoints
+            .iter()
+            .find(|e| e.model_names.iter().any(|n| n.trim() == model))
+            .map(|e| e.recipe.as_str())
+    }
+
+    /// The named recipes, routed beside the default profile: every `recipes[]` entry except
+    /// one named [`DEFAULT_RECIPE`] (which backs the default profile).
+    pub fn named_recipes(&self) -> impl Iterator<Item = &Recipe> {
+        self.recipes.iter().filter(|r| r.name != DEFAULT_RECIPE)
+    }
+
+    /// The config one routing profile runs on: `None` (or [`DEFAULT_RECIPE`]) → the default
+    /// profile, i.e. the top-level `routing`, or `recipes[default]` in the recipes-only
+    /// layout; `Some(name)` → that recipe's signals, projections and decisions over the shared
+    /// `modelCards`. Its `routing.strategy` is the effective one (the recipe's, else the
+    /// top-level one; `global.router.strategy` applies when both are unset) and it has no
+    /// `recipes` or `entrypoints`. `None` when no such recipe exists.
+    pub fn profile(&self, recipe: Option<&str>) -> Option<Config> {
+        let name = recipe.unwrap_or(DEFAULT_RECIPE);
+        let found = self.recipes.iter().find(|r| r.name == name);
+        let routing = match found {
+            Some(r) => Routing {
+                model_cards: self.routing.model_cards.clone(),
+                strategy: r.routing.strategy.or(self.routing.strategy),
+                ..r.routing.clone()
+            },
+            None if name == DEFAULT_RECIPE => self.routing.clone(),
+            None => return None,
+        };
+        Some(Config {
+            version: self.version.clone(),
+            listeners: self.listeners.clone(),
+            providers: self.providers.clone(),
+            routing,
+            entrypoints: Vec::new(),
+            recipes: Vec::new(),
+            global: self.global.clone(),
+        })
+    }
 }
+
+/// The name of the default routing profile (what auto model names route with).
+pub const DEFAULT_RECIPE: &str = "default";

@@ -179,16 +179,32 @@ impl Pricing {
         self.prompt_rate() + self.completion_rate()
     }
 
+    /// The rate of cached prompt tokens: `cached_input_per_1m`, else the prompt rate (upstream
+    /// prices them at 0 when it is unset; see docs/compatibility.md).
+    pub fn cached_input_rate(&self) -> f64 {
+        self.cached_input_per_1m
+            .unwrap_or_else(|| self.prompt_rate())
+    }
+
     /// Whether this counts as priced: a non-zero rate or a currency, so that a free model
     /// (0/0 with `USD`) still has cost 0 rather than no cost.
     pub fn is_priced(&self) -> bool {
-        self.prompt_rate() != 0.0 || self.completion_rate() != 0.0 || self.currency().is_some()
+        self.prompt_rate() != 0.0
+            || self.completion_rate() != 0.0
+            || self.cached_input_per_1m.is_some_and(|r| r != 0.0)
+            || self.currency().is_some()
     }
 
-    /// The price of one request's usage, in [`Self::currency`].
-    pub fn cost(&self, prompt_tokens: u64, completion_tokens: u64) -> f64 {
-        (prompt_tokens as f64 * self.prompt_rate()
-            + completion_tokens as f64 * self.completion_rate())
+    /// The price of one request's usage, in [`Self::currency`]: cached prompt tokens
+    /// ([`Usage::cached_tokens`], at most the prompt tokens) at [`Self::cached_input_rate`], the
+    /// other prompt tokens at the prompt rate, completion tokens at the completion rate.
+    /// Negative rates count as 0.
+    pub fn cost(&self, usage: &crate::Usage) -> f64 {
+        let cached = usage.cached_tokens.unwrap_or(0).min(usage.prompt_tokens);
+        let standard = usage.prompt_tokens - cached;
+        (standard as f64 * self.prompt_rate().max(0.0)
+            + cached as f64 * self.cached_input_rate().max(0.0)
+            + usage.completion_tokens as f64 * self.completion_rate().max(0.0))
             / 1e6
     }
 }

@@ -15,6 +15,21 @@ pub struct Usage {
 }
 
 impl Usage {
+    /// Prompt and completion tokens, no cached-token report.
+    pub fn new(prompt_tokens: u64, completion_tokens: u64) -> Self {
+        Usage {
+            prompt_tokens,
+            completion_tokens,
+            cached_tokens: None,
+        }
+    }
+
+    /// The same usage with `cached` prompt tokens reported.
+    pub fn with_cached(mut self, cached: u64) -> Self {
+        self.cached_tokens = Some(cached);
+        self
+    }
+
     pub fn total(&self) -> u64 {
         self.prompt_tokens + self.completion_tokens
     }

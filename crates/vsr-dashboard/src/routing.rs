@@ -13,6 +13,7 @@ use vsr_app::{LearnedClassifier, Live};
 use vsr_config::{Config, RuleNode};
 use vsr_engine::RoutingResult;
 use vsr_server::Classifier;
+use vsr_signals::RequestView;
 
 use crate::Dash;
 use crate::auth::Caller;
@@ -179,14 +180,15 @@ pub async fn eval(
             Some(y) => {
                 let cfg = validated(y)?;
                 let c = draft_classifier(&cfg, &live)?;
-                (c.eval(&b.text), cfg)
+                (c.eval(None, &RequestView::from_text(b.text.as_str())), cfg)
             }
             None => {
                 let text = std::fs::read_to_string(&live.config_path).unwrap_or_default();
                 let cfg = vsr_config::load_str(&text, "config.yaml")
                     .map(|l| l.config)
                     .map_err(|e| DashError::Unavailable(e.to_string()))?;
-                (live.shared.runtime.load().classifier.eval(&b.text), cfg)
+                let view = RequestView::from_text(b.text.as_str());
+                (live.shared.runtime.load().classifier.eval(None, &view), cfg)
             }
         };
         let result = result.map_err(|e| DashError::Unavailable(e.to_string()))?;
@@ -339,8 +341,22 @@ pub fn probe_run(
         Some(d) => d,
         None => runtime.classifier.as_ref(),
     };
+    // The profile a probe's `model` selects (an entrypoint's recipe; else the default one).
+    let recipe_of = |model: Option<&str>| -> Option<String> {
+        let m = model?;
+        let recipe = match draft {
+            Some(d) => d.routers().entrypoint_recipe(m).map(str::to_string),
+            None => runtime
+                .settings
+                .routing_profile(m)
+                .flatten()
+                .map(str::to_string),
+        };
+        recipe.filter(|r| r != vsr_config::DEFAULT_RECIPE)
+    };
     let mut results = Vec::new();
     for group in &manifest.decisions {
+        let recipe = recipe_of(group.model.as_deref());
         for v in &group.variants {
             // March variants are one text (every family evaluated, as the eval API does);
             // v1 variants may be whole conversations, routed as the proxy would.
@@ -352,11 +368,13 @@ pub fn probe_run(
             let routed = request
                 .map_err(vsr_server::ClassifyError::InvalidInput)
                 .and_then(|req| match &req {
-                    vsr_config::probes::ProbeRequest::Text(t) => classifier.eval(t),
+                    vsr_config::probes::ProbeRequest::Text(t) => {
+                        classifier.eval(recipe.as_deref(), &RequestView::from_text(t.as_str()))
+                    }
                     vsr_config::probes::ProbeRequest::Messages(_) => {
                         let view = vsr_app::probes::request_view(&req)
                             .map_err(vsr_server::ClassifyError::InvalidInput)?;
-                        classifier.route(&view)
+                        classifier.route(recipe.as_deref(), &view)
                     }
                 });
             let (actual, error) = match routed {
@@ -460,7 +478,12 @@ pub fn impact(
     let runtime = live.shared.runtime.load();
     let price = |cfg: &Config, alias: &str, r: &vsr_replay::ReplayRecord| {
         let p = cfg.model(alias)?.pricing.as_ref()?;
-        Some(p.cost(r.prompt_tokens?, r.completion_tokens?))
+        let usage = vsr_config::Usage {
+            prompt_tokens: r.prompt_tokens?,
+            completion_tokens: r.completion_tokens?,
+            cached_tokens: r.cached_tokens,
+        };
+        Some(p.cost(&usage))
     };
     let headers = http::HeaderMap::new();
     let mut rows = Vec::new();
@@ -480,7 +503,10 @@ pub fn impact(
         else {
             continue;
         };
-        let (Ok(before), Ok(after)) = (runtime.classifier.route(&view), draft.route(&view)) else {
+        let (Ok(before), Ok(after)) = (
+            runtime.classifier.route(None, &view),
+            draft.route(None, &view),
+        ) else {
             continue;
         };
         covered += 1;

@@ -178,7 +178,11 @@ impl Engine {
                 description: d.description.clone(),
                 priority: d.priority,
                 tier: d.tier,
-                rules: rule_node(&d.rules),
+                rules: if d.fallback {
+                    RuleNode::Fallback
+                } else {
+                    rule_node(&d.rules)
+                },
                 model_refs: d
                     .model_refs
                     .iter()
@@ -205,7 +209,7 @@ impl Engine {
         }
 
         b = b
-            .strategy(global.strategy)
+            .strategy(config.routing.strategy.unwrap_or(global.strategy))
             .default_model(config.default_model().unwrap_or_default())
             .default_reasoning_effort(config.providers.defaults.default_reasoning_effort.clone());
         for m in &config.providers.models {

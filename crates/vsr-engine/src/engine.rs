@@ -62,9 +62,17 @@ pub struct EngineBuilder {
     default_model: String,
     reasoning_families: HashMap<String, String>,
     default_reasoning_effort: Option<String>,
+    recipe: Option<String>,
 }
 
 impl EngineBuilder {
+    /// The named recipe this engine routes for (copied into every [`RoutingResult`]); unset
+    /// for the default profile.
+    pub fn recipe(mut self, name: Option<String>) -> Self {
+        self.recipe = name;
+        self
+    }
+
     /// Adds a family evaluator (its names become that family's signals). A later evaluator of
     /// the same family replaces an earlier one (e.g. a learned one over a declaration).
     pub fn family(mut self, f: Box<dyn SignalFamily>) -> Self {
@@ -216,6 +224,7 @@ impl EngineBuilder {
             default_model: self.default_model,
             reasoning_families: self.reasoning_families,
             default_reasoning_effort: self.default_reasoning_effort,
+            recipe: self.recipe,
             required,
             required_slots,
         })
@@ -279,6 +288,7 @@ pub struct Engine {
     default_model: String,
     reasoning_families: HashMap<String, String>,
     default_reasoning_effort: Option<String>,
+    recipe: Option<String>,
     required: FamilySet,
     required_slots: Vec<(Family, usize)>,
 }
@@ -286,6 +296,11 @@ pub struct Engine {
 impl Engine {
     pub fn builder() -> EngineBuilder {
         EngineBuilder::default()
+    }
+
+    /// The named recipe this engine routes for; `None` for the default profile.
+    pub fn recipe(&self) -> Option<&str> {
+        self.recipe.as_deref()
     }
 
     /// Every signal name per family.
@@ -496,6 +511,7 @@ impl Engine {
                 .and_then(|d| d.fast_response.clone())
         });
         RoutingResult {
+            recipe: self.recipe.clone(),
             is_default: decision.is_none() || model_refs.is_empty(),
             fast_response,
             decision: decision.clone(),

@@ -7,6 +7,9 @@ use vsr_signals::Family;
 
 use crate::result::RoutingResult;
 
+/// The name the eval API reports for the default profile.
+pub const DEFAULT_RECIPE: &str = vsr_config::DEFAULT_RECIPE;
+
 /// Signal names per family under the API's plural family keys (`keywords`, `domains`, ...);
 /// empty families are omitted.
 pub type MatchedSignals = IndexMap<String, Vec<String>>;
@@ -15,6 +18,13 @@ pub type MatchedSignals = IndexMap<String, Vec<String>>;
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct EvalResponse {
     pub original_text: String,
+    /// The request's `model`, when it named one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub requested_model: Option<String>,
+    /// The routing profile that evaluated the request: a named recipe, or `default`. Empty
+    /// when read from a router that does not report it.
+    #[serde(default)]
+    pub recipe: String,
     #[serde(default)]
     pub decision_result: DecisionResult,
     /// Every model of the winner's refs, in order.
@@ -117,6 +127,11 @@ impl EvalResponse {
         }
         Self {
             original_text: text.to_string(),
+            requested_model: None,
+            recipe: result
+                .recipe
+                .clone()
+                .unwrap_or_else(|| DEFAULT_RECIPE.to_string()),
             decision_result: DecisionResult {
                 decision_name: result.decision.clone().unwrap_or_default(),
                 used_signals: used,

@@ -12,6 +12,10 @@ use crate::projection::{MappingTrace, PartitionTrace, ScoreTrace};
 /// Everything the router decided for one request, and why.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RoutingResult {
+    /// The named recipe whose profile routed the request (selected by an entrypoint model
+    /// name); `None` for the default profile (auto model names).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipe: Option<String>,
     /// The winning decision; `None` when nothing matched (the default model is used).
     pub decision: Option<String>,
     /// The winner's rule-tree confidence (0 without a decision).
@@ -115,6 +119,7 @@ impl RoutingResult {
     /// (no signals, no trace beyond the reason).
     pub fn fallback(model: impl Into<String>, reason: impl Into<String>) -> Self {
         RoutingResult {
+            recipe: None,
             decision: None,
             confidence: 0.0,
             model: model.into(),

@@ -17,6 +17,8 @@ pub enum RuleNode {
     Or(Vec<RuleNode>),
     /// Exactly one child, which must not match; confidence 1. Any other arity never matches.
     Not(Vec<RuleNode>),
+    /// A decision without `rules` (upstream HEAD): always matches, with confidence 0.
+    Fallback,
 }
 
 impl RuleNode {
@@ -40,6 +42,7 @@ impl RuleNode {
             RuleNode::And(c) | RuleNode::Or(c) | RuleNode::Not(c) => {
                 c.iter().for_each(|n| n.walk(f))
             }
+            RuleNode::Fallback => {}
         }
     }
 }
@@ -64,6 +67,7 @@ pub(crate) enum Node {
     And(Vec<Node>),
     Or(Vec<Node>),
     Not(Vec<Node>),
+    Fallback,
 }
 
 /// Result of evaluating a node.
@@ -107,6 +111,7 @@ impl Node {
             RuleNode::Not(c) => {
                 Node::Not(c.iter().map(|n| Node::compile(n, catalog, allow)).collect())
             }
+            RuleNode::Fallback => Node::Fallback,
         }
     }
 
@@ -148,6 +153,10 @@ impl Node {
                 },
                 _ => NO,
             },
+            Node::Fallback => Outcome {
+                matched: true,
+                confidence: 0.0,
+            },
         }
     }
 
@@ -177,7 +186,7 @@ impl Node {
                     c.matched_rules(set, out);
                 }
             }
-            Node::Not(_) => {}
+            Node::Not(_) | Node::Fallback => {}
         }
     }
 
@@ -186,6 +195,7 @@ impl Node {
         match self {
             Node::Leaf(l) => f(l),
             Node::And(c) | Node::Or(c) | Node::Not(c) => c.iter().for_each(|n| n.for_each_leaf(f)),
+            Node::Fallback => {}
         }
     }
 }

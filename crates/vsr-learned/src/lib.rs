@@ -25,5 +25,7 @@ pub mod prototypes;
 pub mod router;
 pub mod space;
 
-pub use router::{BuildError, ModelSet, RouteTiming, Router, build_router};
+pub use router::{
+    BuildError, ModelSet, RouteTiming, Router, Routers, build_recipe_router, build_router,
+};
 pub use space::{Bank, Space};

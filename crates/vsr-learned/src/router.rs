@@ -116,6 +116,96 @@ pub enum BuildError {
         #[source]
         source: ModelError,
     },
+    #[error("unknown recipe `{0}`")]
+    UnknownRecipe(String),
+    /// A named recipe's router could not be built.
+    #[error("recipe `{recipe}`: {source}")]
+    InRecipe {
+        recipe: String,
+        #[source]
+        source: Box<BuildError>,
+    },
+}
+
+impl BuildError {
+    /// The error itself, under any [`BuildError::InRecipe`] wrapping.
+    pub fn root(&self) -> &BuildError {
+        match self {
+            BuildError::InRecipe { source, .. } => source.root(),
+            e => e,
+        }
+    }
+}
+
+/// One router per routing profile, over the same models: the default profile (auto model
+/// names) and each named recipe (selected by entrypoint model names).
+pub struct Routers {
+    default: Router,
+    recipes: Vec<Router>,
+    /// Entrypoint model name → recipe (`default` for the default profile).
+    entrypoints: Vec<(String, String)>,
+}
+
+impl Routers {
+    /// The default profile's router alone.
+    pub fn single(default: Router) -> Self {
+        Self {
+            default,
+            recipes: Vec::new(),
+            entrypoints: Vec::new(),
+        }
+    }
+
+    /// The default router, the named recipes' routers (built with their recipe name) and the
+    /// config's entrypoints.
+    pub fn new(default: Router, recipes: Vec<Router>, config: &Config) -> Self {
+        let entrypoints = config
+            .entrypoints
+            .iter()
+            .flat_map(|e| {
+                e.model_names
+                    .iter()
+                    .map(|n| n.trim())
+                    .filter(|n| !n.is_empty())
+                    .map(move |n| (n.to_string(), e.recipe.clone()))
+            })
+            .collect();
+        Self {
+            default,
+            recipes,
+            entrypoints,
+        }
+    }
+
+    /// The default profile's router.
+    pub fn default_router(&self) -> &Router {
+        &self.default
+    }
+
+    /// The router of a profile: `None` or `default` → the default one.
+    pub fn get(&self, recipe: Option<&str>) -> Option<&Router> {
+        match recipe.filter(|r| *r != vsr_config::DEFAULT_RECIPE) {
+            None => Some(&self.default),
+            Some(name) => self
+                .recipes
+                .iter()
+                .find(|r| r.engine().recipe() == Some(name)),
+        }
+    }
+
+    /// The recipe an entrypoint claims `model` for (`default` names the default profile).
+    pub fn entrypoint_recipe(&self, model: &str) -> Option<&str> {
+        let model = model.trim();
+        self.entrypoints
+            .iter()
+            .find(|(n, _)| n == model)
+            .map(|(_, r)| r.as_str())
+    }
+
+    /// Every router: the default one first, then the recipes in declaration order.
+    pub fn iter(&self) -> impl Iterator<Item = &Router> {
+        std::iter::once(&self.default).chain(self.recipes.iter())
+    }
 }
 
 /// Per-request wall time, in nanoseconds.
@@ -226,9 +316,32 @@ fn elapsed_ns(t: Instant) -> u64 {
 /// through the disk cache. Without an encoder, the build fails only if some rule needs one,
 /// and the error lists those rules.
 pub fn build_router(config: &Config, models: &ModelSet) -> Result<Router, BuildError> {
+    build_recipe_router(config, None, models)
+}
+
+/// [`build_router`] for one routing profile of `config` (see [`Config::profile`]): `None` or
+/// `default` is the default profile, any other name a recipe of `recipes[]`, whose results
+/// then carry that name.
+pub fn build_recipe_router(
+    config: &Config,
+    recipe: Option<&str>,
+    models: &ModelSet,
+) -> Result<Router, BuildError> {
+    let recipe = recipe.filter(|r| *r != vsr_config::DEFAULT_RECIPE);
+    let scoped = config
+        .profile(recipe)
+        .ok_or_else(|| BuildError::UnknownRecipe(recipe.unwrap_or_default().to_string()))?;
+    build_profile(&scoped, recipe, models)
+}
+
+fn build_profile(
+    config: &Config,
+    recipe: Option<&str>,
+    models: &ModelSet,
+) -> Result<Router, BuildError> {
     let signals = &config.routing.signals;
     let settings: GlobalSettings = config.global_settings();
-    let mut builder = Engine::builder_from_config(config)?;
+    let mut builder = Engine::builder_from_config(config)?.recipe(recipe.map(String::from));
 
     let needing: Vec<String> = [
         (Family::Embedding, names(&signals.embeddings, |s| &s.name)),

@@ -1,6 +1,6 @@
 //! Cost and savings of a routed request versus always using the most expensive model.
 use serde::{Deserialize, Serialize};
-use vsr_config::Pricing;
+use vsr_config::{Pricing, Usage};
 
 /// The pricing of one alias (`providers.models[].pricing`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -87,20 +87,16 @@ impl CostModel {
         self.baseline.map(|i| &self.models[i])
     }
 
-    /// Cost of `alias` for this usage, or `None` when the alias is unpriced or no tokens were used.
-    pub fn cost(
-        &self,
-        alias: &str,
-        prompt_tokens: u64,
-        completion_tokens: u64,
-    ) -> Option<CostBreakdown> {
-        if prompt_tokens + completion_tokens == 0 {
+    /// Cost of `alias` for this usage (cached prompt tokens at each model's cached rate), or
+    /// `None` when the alias is unpriced or no tokens were used.
+    pub fn cost(&self, alias: &str, usage: &Usage) -> Option<CostBreakdown> {
+        if usage.total() == 0 {
             return None;
         }
         let selected = self.pricing(alias)?;
         let base = self.baseline()?;
-        let actual = selected.pricing.cost(prompt_tokens, completion_tokens);
-        let baseline = base.pricing.cost(prompt_tokens, completion_tokens);
+        let actual = selected.pricing.cost(usage);
+        let baseline = base.pricing.cost(usage);
         let currency = selected
             .pricing
             .currency()
@@ -137,8 +133,8 @@ mod tests {
     #[test]
     fn pricing_cost_is_per_million_tokens() {
         let p = Pricing::new("EUR", 2.0, 8.0);
-        assert!((p.cost(500_000, 250_000) - 3.0).abs() < 1e-12);
-        assert_eq!(p.cost(0, 0), 0.0);
+        assert!((p.cost(&Usage::new(500_000, 250_000)) - 3.0).abs() < 1e-12);
+        assert_eq!(p.cost(&Usage::new(0, 0)), 0.0);
         assert_eq!(p.currency(), Some("EUR"));
         // Only a rate given: the other one is free, and it still counts as priced.
         let half = Pricing {
@@ -146,7 +142,7 @@ mod tests {
             ..Pricing::default()
         };
         assert!(half.is_priced());
-        assert!((half.cost(1_000_000, 1_000_000) - 4.0).abs() < 1e-12);
+        assert!((half.cost(&Usage::new(1_000_000, 1_000_000)) - 4.0).abs() < 1e-12);
         assert!(!Pricing::new("", 0.0, 0.0).is_priced());
     }
 
@@ -173,7 +169,7 @@ mod tests {
             p("base", "USD", 1.0, 10.0),
             p("cheap", "USD", 5.0, 0.0),
         ]);
-        let c = m.cost("cheap", 1_000_000, 0).unwrap();
+        let c = m.cost("cheap", &Usage::new(1_000_000, 0)).unwrap();
         assert_eq!(c.baseline_model, "base");
         assert!((c.actual - 5.0).abs() < 1e-12);
         assert!((c.baseline - 1.0).abs() < 1e-12);
@@ -187,16 +183,63 @@ mod tests {
             p("nothing", "", 0.0, 0.0),
             p("x", "", 1.0, 1.0),
         ]);
-        assert!(m.cost("nothing", 10, 10).is_none());
-        assert!(m.cost("unknown", 10, 10).is_none());
-        assert!(m.cost("x", 0, 0).is_none());
-        let free = m.cost("free", 1_000_000, 1_000_000).unwrap();
+        assert!(m.cost("nothing", &Usage::new(10, 10)).is_none());
+        assert!(m.cost("unknown", &Usage::new(10, 10)).is_none());
+        assert!(m.cost("x", &Usage::new(0, 0)).is_none());
+        let free = m.cost("free", &Usage::new(1_000_000, 1_000_000)).unwrap();
         assert_eq!(free.actual, 0.0);
         assert!((free.savings - 2.0).abs() < 1e-12);
         assert_eq!(free.currency, "USD");
         // Neither selected nor baseline has a currency: USD.
-        assert_eq!(m.cost("x", 1, 1).unwrap().currency, "USD");
-        assert_eq!(m.cost("x", 1, 1).unwrap().savings, 0.0);
+        assert_eq!(m.cost("x", &Usage::new(1, 1)).unwrap().currency, "USD");
+        assert_eq!(m.cost("x", &Usage::new(1, 1)).unwrap().savings, 0.0);
+    }
+
+    #[test]
+    fn cached_prompt_tokens_are_priced_at_the_cached_rate() {
+        let cheap = p_cached();
+        let u = Usage::new(1_000_000, 100_000).with_cached(400_000);
+        // 600k × 2.0 + 400k × 0.5 + 100k × 4.0 = 1.2 + 0.2 + 0.4
+        assert!((cheap.cost(&u) - 1.8).abs() < 1e-12);
+        // More cached than prompt tokens: all prompt tokens are cached.
+        let over = Usage::new(1_000_000, 0).with_cached(5_000_000);
+        assert!((cheap.cost(&over) - 0.5).abs() < 1e-12);
+        // No cached rate: cached tokens cost the prompt rate (as without a cache report).
+        let plain = Pricing::new("USD", 2.0, 4.0);
+        assert!((plain.cost(&u) - plain.cost(&Usage::new(1_000_000, 100_000))).abs() < 1e-12);
+        // A cached rate alone makes a model priced.
+        let only = Pricing {
+            cached_input_per_1m: Some(0.1),
+            ..Pricing::default()
+        };
+        assert!(only.is_priced());
+        // Savings: each model prices the cached tokens at its own cached rate.
+        let m = CostModel::new(vec![
+            ModelPricing {
+                pricing: Pricing {
+                    cached_input_per_1m: Some(1.0),
+                    ..Pricing::new("USD", 10.0, 30.0)
+                },
+                ..p("premium", "USD", 10.0, 30.0)
+            },
+            ModelPricing {
+                pricing: p_cached(),
+                ..p("cheap", "USD", 2.0, 4.0)
+            },
+        ]);
+        let c = m.cost("cheap", &u).unwrap();
+        assert_eq!(c.baseline_model, "premium");
+        assert!((c.actual - 1.8).abs() < 1e-12);
+        // 600k × 10 + 400k × 1 + 100k × 30 = 6 + 0.4 + 3
+        assert!((c.baseline - 9.4).abs() < 1e-12);
+        assert!((c.savings - 7.6).abs() < 1e-12);
+    }
+
+    fn p_cached() -> Pricing {
+        Pricing {
+            cached_input_per_1m: Some(0.5),
+            ..Pricing::new("USD", 2.0, 4.0)
+        }
     }
 
     #[test]

@@ -29,7 +29,7 @@ pub use record::{
     truncate_utf8,
 };
 pub use recorder::{FinishInfo, Recorder, StartInfo};
-pub use settings::ReplaySettings;
+pub use settings::{ReplaySettings, capture_key};
 pub use store::{
     PostgresStore, ReplayStore, Retention, SCHEMA_VERSION, SqliteStore, StoreConfig, StoreError,
     open_store,

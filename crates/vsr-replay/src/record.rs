@@ -131,6 +131,10 @@ pub struct ReplayRecord {
     pub request_id: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub decision: String,
+    /// The named recipe that routed the request (chosen by an entrypoint model name); empty
+    /// for the default profile.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub recipe: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub decision_tier: Option<i64>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -281,7 +285,12 @@ impl ReplayRecord {
         } else {
             &self.selected_model
         };
-        if let Some(c) = costs.cost(model, prompt_tokens, completion_tokens) {
+        let usage = vsr_config::Usage {
+            prompt_tokens,
+            completion_tokens,
+            cached_tokens,
+        };
+        if let Some(c) = costs.cost(model, &usage) {
             self.actual_cost = Some(c.actual);
             self.baseline_cost = Some(c.baseline);
             self.cost_savings = Some(c.savings);

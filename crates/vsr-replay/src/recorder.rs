@@ -6,7 +6,7 @@ use std::sync::{Arc, Mutex, RwLock};
 
 use crate::cost::CostModel;
 use crate::record::ReplayRecord;
-use crate::settings::ReplaySettings;
+use crate::settings::{ReplaySettings, capture_key};
 use crate::time::Timestamp;
 use crate::writer::ReplayWriter;
 use vsr_config::Usage;
@@ -15,6 +15,8 @@ use vsr_config::Usage;
 #[derive(Debug, Clone, Default)]
 pub struct StartInfo<'a> {
     pub decision: &'a str,
+    /// The named recipe whose decision it is (`None`: the default profile).
+    pub recipe: Option<&'a str>,
     pub request_id: &'a str,
     /// The client's `model` (e.g. `MoM`).
     pub original_model: &'a str,
@@ -103,11 +105,15 @@ impl Recorder {
     ) -> Option<String> {
         let capture = {
             let st = self.state.read().unwrap_or_else(|p| p.into_inner());
-            st.settings.capture.get(info.decision)?.clone()
+            st.settings
+                .capture
+                .get(&capture_key(info.recipe, info.decision))?
+                .clone()
         };
         let mut r = ReplayRecord::new();
         r.request_id = info.request_id.to_string();
         r.decision = info.decision.to_string();
+        r.recipe = info.recipe.unwrap_or_default().to_string();
         r.original_model = info.original_model.to_string();
         r.selected_model = if info.selected_model.is_empty() {
             info.original_model.to_string()

@@ -36,6 +36,18 @@ impl ReplaySettings {
                 }
             }
         }
+        // Decisions of named recipes record under their namespaced key; their records obey
+        // the global caps only (per-decision caps count records by their local name).
+        for r in config.named_recipes() {
+            for d in &r.routing.decisions {
+                if let Some(p) = d.plugin("router_replay") {
+                    let c = CaptureConfig::from_plugin(p);
+                    if c.enabled {
+                        capture.insert(capture_key(Some(&r.name), &d.name), c);
+                    }
+                }
+            }
+        }
         let rr = config.global_settings().router_replay;
         let ttl = Some(rr.ttl_seconds).filter(|t| *t > 0);
         let postgres_url = (rr.store_backend == vsr_config::StoreBackend::Postgres)
@@ -68,6 +80,16 @@ impl ReplaySettings {
             },
             None => StoreConfig::sqlite_in(data_dir),
         }
+    }
+}
+
+/// The key of a decision in [`ReplaySettings::capture`]: its name for the default profile,
+/// `<recipe>::<decision>` (each percent-encoded) for a named recipe's, so that recipes may
+/// reuse decision names.
+pub fn capture_key(recipe: Option<&str>, decision: &str) -> String {
+    match recipe.filter(|r| *r != vsr_config::DEFAULT_RECIPE) {
+        None => decision.to_string(),
+        Some(r) => format!("{}::{}", enc(r), enc(decision)),
     }
 }
 
@@ -125,5 +147,17 @@ mod tests {
             postgres_url(&PostgresSettings::default()),
             "postgres://postgres@localhost:5432/postgres"
         );
+    }
+
+    #[test]
+    fn recipe_decisions_record_under_a_namespaced_key() {
+        let yaml = "version: v0.3\nproviders:\n  models:\n    - name: a\n      backend_refs: [{endpoint: \"h:1\"}]\nrouting:\n  modelCards: [{name: a}]\n  decisions:\n    - {name: d, priority: 1, rules: {operator: AND}, modelRefs: [{model: a}], plugins: [{type: router_replay, configuration: {enabled: true}}]}\nentrypoints:\n  - {model_names: [x/y], recipe: r one}\nrecipes:\n  - name: r one\n    routing:\n      decisions:\n        - {name: d, priority: 1, rules: {operator: AND}, modelRefs: [{model: a}], plugins: [{type: router_replay, configuration: {enabled: true}}]}\n";
+        let cfg = vsr_config::load_str(yaml, "t.yaml").expect("loads").config;
+        let s = ReplaySettings::from_config(&cfg);
+        let keys: Vec<&String> = s.capture.keys().collect();
+        assert_eq!(keys, ["d", "r%20one::d"]);
+        assert_eq!(capture_key(None, "d"), "d");
+        assert_eq!(capture_key(Some("default"), "d"), "d");
+        assert_eq!(s.retention.per_decision_max_records.len(), 1);
     }
 }

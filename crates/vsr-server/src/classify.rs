@@ -21,11 +21,22 @@ pub enum ClassifyError {
 }
 
 pub trait Classifier: Send + Sync {
-    /// Routes one chat request. Runs on a blocking thread; may be slow (model inference).
-    fn route(&self, request: &RequestView) -> Result<RoutingResult, ClassifyError>;
+    /// Routes one chat request with the profile `recipe` (`None`: the default profile; a name:
+    /// that recipe, chosen by an entrypoint model name). Runs on a blocking thread; may be
+    /// slow (model inference). An unknown recipe is [`ClassifyError::InvalidInput`].
+    fn route(
+        &self,
+        recipe: Option<&str>,
+        request: &RequestView,
+    ) -> Result<RoutingResult, ClassifyError>;
 
-    /// Routes one text with every family evaluated (`POST /api/v1/eval`, surface spec §3.1).
-    fn eval(&self, text: &str) -> Result<RoutingResult, ClassifyError>;
+    /// Routes one request with every family evaluated (`POST /api/v1/eval`, surface spec
+    /// §3.1).
+    fn eval(
+        &self,
+        recipe: Option<&str>,
+        request: &RequestView,
+    ) -> Result<RoutingResult, ClassifyError>;
 }
 
 /// Routes every request to the default model, without a decision. Stands in for the engine.
@@ -55,11 +66,19 @@ impl FallbackClassifier {
 }
 
 impl Classifier for FallbackClassifier {
-    fn route(&self, _request: &RequestView) -> Result<RoutingResult, ClassifyError> {
+    fn route(
+        &self,
+        _recipe: Option<&str>,
+        _request: &RequestView,
+    ) -> Result<RoutingResult, ClassifyError> {
         self.result()
     }
 
-    fn eval(&self, _text: &str) -> Result<RoutingResult, ClassifyError> {
+    fn eval(
+        &self,
+        _recipe: Option<&str>,
+        _request: &RequestView,
+    ) -> Result<RoutingResult, ClassifyError> {
         self.result()
     }
 }

@@ -20,6 +20,7 @@ use crate::body::{RespBody, json_response, text_response};
 use crate::classify::ClassifyError;
 use crate::error::{ApiError, management_error};
 use crate::state::Shared;
+use vsr_signals::{ChatMessage, RequestView};
 
 /// Largest eval request body (`{"text": …}`).
 pub const EVAL_BODY_LIMIT: usize = 1024 * 1024;
@@ -193,14 +194,35 @@ async fn eval_response(
         }
         Err(e) => return invalid(e.status(), &e.body_text()),
     };
-    let text = match serde_json::from_slice::<serde_json::Value>(&body) {
-        Ok(v) => match v.get("text") {
-            Some(serde_json::Value::String(s)) => s.clone(),
-            None => String::new(),
-            Some(_) => return invalid(StatusCode::BAD_REQUEST, "text must be a string"),
-        },
+    let v = match serde_json::from_slice::<serde_json::Value>(&body) {
+        Ok(v) => v,
         Err(e) => return invalid(StatusCode::BAD_REQUEST, &format!("invalid JSON: {e}")),
     };
+    let text = match v.get("text") {
+        Some(serde_json::Value::String(s)) => s.clone(),
+        None | Some(serde_json::Value::Null) => String::new(),
+        Some(_) => return invalid(StatusCode::BAD_REQUEST, "text must be a string"),
+    };
+    let model = match v.get("model") {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Some(s.clone()),
+        None | Some(serde_json::Value::Null | serde_json::Value::String(_)) => None,
+        Some(_) => return invalid(StatusCode::BAD_REQUEST, "model must be a string"),
+    };
+    // The messages path (as the proxy reads them); `text` only when they yield no text.
+    let mut view = None;
+    match v.get("messages") {
+        None | Some(serde_json::Value::Null) => {}
+        Some(ms) => match serde_json::from_value::<Vec<ChatMessage>>(ms.clone()) {
+            Ok(ms) if !ms.is_empty() => {
+                let from_messages = RequestView::from_messages(&ms);
+                if !from_messages.text.is_empty() || text.is_empty() {
+                    view = Some(from_messages);
+                }
+            }
+            Ok(_) => {}
+            Err(e) => return invalid(StatusCode::BAD_REQUEST, &format!("messages: {e}")),
+        },
+    }
     let failed = |msg: &str| {
         management_error(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -208,17 +230,44 @@ async fn eval_response(
             msg,
         )
     };
-    if text.is_empty() {
+    let view = match view {
+        Some(view) => view,
+        None if text.is_empty() => return failed("text cannot be empty"),
+        None => RequestView::from_text(text.as_str()),
+    };
+    if view.text.is_empty() && view.image_url.is_none() {
         return failed("text cannot be empty");
     }
+    // The model selects the profile like the data plane: an auto name (or none) → the
+    // default profile, an entrypoint name → its recipe; anything else is refused.
+    let recipe = match &model {
+        None => None,
+        Some(m) => match shared.runtime.load().settings.routing_profile(m) {
+            Some(r) => r.map(str::to_string),
+            None => {
+                return management_error(
+                    StatusCode::BAD_REQUEST,
+                    "INVALID_ROUTING_MODEL",
+                    &format!(
+                        "model {m:?} is neither an auto model name nor an entrypoint model name"
+                    ),
+                );
+            }
+        },
+    };
     let Ok(permit) = Arc::clone(&shared.classify_queue).try_acquire_owned() else {
         return ApiError::RateLimited.into_response();
     };
     let classifier = Arc::clone(&shared.runtime.load().classifier);
     let r = tokio::task::spawn_blocking(move || {
         let r = classifier
-            .eval(&text)
-            .map(|r| vsr_engine::eval_api::EvalResponse::from_result(&text, &r, false))
+            .eval(recipe.as_deref(), &view)
+            .map(|r| {
+                let mut resp =
+                    vsr_engine::eval_api::EvalResponse::from_result(&view.text, &r, false);
+                resp.requested_model = model;
+                resp
+            })
             .and_then(|resp| {
                 serde_json::to_value(&resp).map_err(|e| ClassifyError::Failed(e.to_string()))
             });

@@ -116,6 +116,7 @@ async fn classify(
     shared: &Arc<Shared>,
     rt: &Arc<Runtime>,
     req: &ChatRequest,
+    recipe: Option<String>,
     request_id: &str,
 ) -> Result<RoutingResult, ApiError> {
     let permit = Arc::clone(&shared.classify_queue)
@@ -125,12 +126,13 @@ async fn classify(
     let view = tracing::debug_span!("parse").in_scope(|| req.view())?;
     shared.metrics.phase(Phase::Parse, parsed.elapsed());
     let classifier = Arc::clone(&rt.classifier);
+    let recipe_name = recipe.clone();
     // The engine's `signals`, `projections` and `decision` spans open on the blocking thread;
     // entering the request span there makes them its children.
     let parent = Span::current();
     let started = Instant::now();
     let result = tokio::task::spawn_blocking(move || {
-        let r = parent.in_scope(|| classifier.route(&view));
+        let r = parent.in_scope(|| classifier.route(recipe.as_deref(), &view));
         drop(permit);
         r
     })
@@ -156,10 +158,9 @@ async fn classify(
                 .default_model
                 .clone()
                 .ok_or(ApiError::RoutingFailed)?;
-            Ok(RoutingResult::fallback(
-                model,
-                format!("classification failed: {m}"),
-            ))
+            let mut r = RoutingResult::fallback(model, format!("classification failed: {m}"));
+            r.recipe = recipe_name;
+            Ok(r)
         }
     }
 }
@@ -200,9 +201,13 @@ async fn pipeline(
     span: Span,
 ) -> Result<Response<RespBody>, ApiError> {
     let rt = shared.runtime.load_full();
-    let auto = rt.settings.is_auto_name(&req.model);
-    let routed = if auto {
-        let result = classify(shared, &rt, &req, &request_id).await?;
+    let profile = rt
+        .settings
+        .routing_profile(&req.model)
+        .map(|r| r.map(str::to_string));
+    let auto = profile.is_some();
+    let routed = if let Some(recipe) = profile {
+        let result = classify(shared, &rt, &req, recipe, &request_id).await?;
         if let Some(d) = &result.decision {
             span.record("decision", d.as_str());
         }
@@ -636,6 +641,9 @@ fn add_route_headers(
                 "x-vsr-selected-decision",
                 r.decision.as_deref().unwrap_or(""),
             );
+            if let Some(recipe) = &r.recipe {
+                set(h, "x-vsr-selected-recipe", recipe);
+            }
             set(h, "x-vsr-selected-model", &routed.alias);
             set(h, "x-vsr-selected-category", r.category().unwrap_or(""));
             if r.confidence > 0.0 {
@@ -752,6 +760,9 @@ fn fast_response(
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     set(h, "x-vsr-selected-decision", &decision);
+    if let Some(recipe) = routed.result.as_ref().and_then(|r| r.recipe.as_deref()) {
+        set(h, "x-vsr-selected-recipe", recipe);
+    }
     set(h, "x-vsr-fast-response", "true");
     set(h, "x-request-id", request_id);
     set(h, "x-vsr-replay-id", replay_id.as_deref().unwrap_or(""));
@@ -867,11 +878,7 @@ impl ObserveState {
             self.model_metrics
                 .usage(u.prompt_tokens, u.completion_tokens);
             if let Some(p) = self.pricing.as_ref().filter(|p| p.is_priced()) {
-                m.cost(
-                    &self.alias,
-                    p.currency().unwrap_or("USD"),
-                    p.cost(u.prompt_tokens, u.completion_tokens),
-                );
+                m.cost(&self.alias, p.currency().unwrap_or("USD"), p.cost(u));
             }
         }
         if let (Some(sink), Some(id)) = (&self.shared.sink, &self.replay_id) {

@@ -397,6 +397,13 @@ fn models(shared: &Arc<Shared>) -> Response<RespBody> {
                         "description": "Intelligent Router for Mixture-of-Models"})
         })
         .collect();
+    data.extend(rt.settings.entrypoints.iter().map(|(n, (recipe, description))| {
+        let description = description
+            .clone()
+            .unwrap_or_else(|| format!("Entrypoint for the {recipe} routing recipe"));
+        json!({"id": n, "object": "model", "created": now, "owned_by": "vllm-semantic-router",
+               "description": description, "routing": {"recipe": recipe}})
+    }));
     data.extend(rt.settings.models.keys().map(
         |n| json!({"id": n, "object": "model", "created": now, "owned_by": "vllm-semantic-router"}),
     ));

@@ -38,6 +38,9 @@ pub struct ProxySettings {
     pub default_reasoning_effort: Option<String>,
     /// Names that trigger routing (`MoM`, `auto`, `vllm-sr/auto`, config additions).
     pub auto_model_names: Vec<String>,
+    /// Entrypoint model names → (recipe, its description), in config order; `default` names
+    /// the default profile.
+    pub entrypoints: IndexMap<String, (String, Option<String>)>,
     pub max_body_bytes: usize,
     pub response_api_enabled: bool,
     /// `global.services.observability.metrics.enabled`: `/metrics` answers 404 when false.
@@ -207,10 +210,29 @@ impl ProxySettings {
                 auto_model_names.push(n);
             }
         }
+        let mut entrypoints = IndexMap::new();
+        for e in &cfg.entrypoints {
+            let description = cfg
+                .recipes
+                .iter()
+                .find(|r| r.name == e.recipe)
+                .and_then(|r| r.description.clone());
+            for n in e
+                .model_names
+                .iter()
+                .map(|n| n.trim())
+                .filter(|n| !n.is_empty())
+            {
+                entrypoints
+                    .entry(n.to_string())
+                    .or_insert_with(|| (e.recipe.clone(), description.clone()));
+            }
+        }
         Ok(Self {
             listeners,
             models,
             default_model,
+            entrypoints,
             reasoning_families: defaults.reasoning_families.clone(),
             default_reasoning_effort: defaults.default_reasoning_effort.clone(),
             auto_model_names,
@@ -225,6 +247,18 @@ impl ProxySettings {
 
     pub fn is_auto_name(&self, model: &str) -> bool {
         self.auto_model_names.iter().any(|n| n == model)
+    }
+
+    /// Which routing profile a request model asks for: `Some(None)` for an auto name (the
+    /// default profile), `Some(Some(recipe))` for an entrypoint name of a named recipe, `None`
+    /// for anything else (an explicit model, not routed).
+    pub fn routing_profile(&self, model: &str) -> Option<Option<&str>> {
+        if self.is_auto_name(model) {
+            return Some(None);
+        }
+        self.entrypoints
+            .get(model.trim())
+            .map(|(r, _)| Some(r.as_str()).filter(|r| *r != vsr_config::DEFAULT_RECIPE))
     }
 }
 

@@ -217,7 +217,7 @@ fn test(file: &Path, base: Option<&Path>) -> anyhow::Result<ExitCode> {
     for block in &built.compiled.tests {
         for case in &block.cases {
             let view = vsr_signals::RequestView::from_text(case.query.as_str());
-            let r = router.route(&view, EvalMode::Routing);
+            let r = router.default_router().route(&view, EvalMode::Routing);
             let got = r.decision.as_deref().unwrap_or("(default model)");
             if got == case.expected_route.value {
                 passed += 1;

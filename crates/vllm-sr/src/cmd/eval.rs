@@ -18,13 +18,17 @@ pub struct Args {
     /// Print the eval API response (with the full trace) as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Request model: an entrypoint model name routes with its recipe; otherwise the
+    /// default profile routes.
+    #[arg(long)]
+    pub model: Option<String>,
 }
 
 /// Loads a config (invalid configs print their diagnostics and give exit 2) and builds the
 /// router for a CLI run (`vsr_app::RouterBuild::for_cli`: learned families when the encoder is
 /// installed, else heuristics only after a warning naming the rules; the server refuses such a
 /// config instead).
-pub fn load_router(path: &Path) -> Result<vsr_learned::Router, ExitCode> {
+pub fn load_router(path: &Path) -> Result<vsr_learned::Routers, ExitCode> {
     let loaded = match vsr_config::load_file(path) {
         Ok(l) => l,
         Err(e) => {
@@ -44,9 +48,17 @@ pub fn load_router(path: &Path) -> Result<vsr_learned::Router, ExitCode> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let router = match load_router(&args.config) {
+    let routers = match load_router(&args.config) {
         Ok(e) => e,
         Err(code) => return Ok(code),
+    };
+    let recipe = args
+        .model
+        .as_deref()
+        .and_then(|m| routers.entrypoint_recipe(m));
+    let Some(router) = routers.get(recipe) else {
+        eprintln!("error: unknown recipe `{}`", recipe.unwrap_or_default());
+        return Ok(ExitCode::from(2));
     };
     if args.text.trim().is_empty() {
         eprintln!("error: text cannot be empty");
@@ -55,7 +67,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let view = vsr_signals::RequestView::from_text(args.text.as_str());
     let (result, timing) = router.route_timed(&view, EvalMode::All);
     if args.json {
-        let body = EvalResponse::from_result(&args.text, &result, true);
+        let mut body = EvalResponse::from_result(&args.text, &result, true);
+        body.requested_model = args.model.clone();
         println!("{}", serde_json::to_string_pretty(&body)?);
     } else {
         print!("{}", render(router.engine(), &result));
@@ -74,6 +87,9 @@ fn micros(ns: u64) -> String {
 pub fn render(engine: &Engine, r: &RoutingResult) -> String {
     let mut out = String::new();
     let w = &mut out;
+    if let Some(recipe) = &r.recipe {
+        let _ = writeln!(w, "recipe     {recipe}");
+    }
     match (&r.decision, r.winner_trace()) {
         (Some(name), Some(t)) => {
             let _ = writeln!(

@@ -7,5 +7,6 @@ mod encoder_knob;
 mod harness;
 mod learned;
 mod probes_http;
+mod recipes;
 mod replay;
 mod telemetry;

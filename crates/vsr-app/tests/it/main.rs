@@ -70,7 +70,7 @@ fn a_missing_encoder_is_refused_for_serving_and_degrades_for_tools() {
     let why = built.degraded.expect("says why");
     assert!(why.contains("greet"), "{why}");
     // The heuristic half still routes.
-    let r = built.router.route(
+    let r = built.router.default_router().route(
         &vsr_signals::RequestView::from_text("an algebra question"),
         vsr_engine::EvalMode::Routing,
     );
@@ -172,20 +172,24 @@ fn probes_run_the_same_in_process_and_over_http() {
 }
 
 /// A heuristic-only router as the server's classifier.
-struct RouterClassifier(vsr_learned::Router);
+struct RouterClassifier(vsr_learned::Routers);
 
 impl vsr_server::Classifier for RouterClassifier {
     fn route(
         &self,
+        recipe: Option<&str>,
         view: &vsr_signals::RequestView,
     ) -> Result<vsr_engine::RoutingResult, vsr_server::ClassifyError> {
-        Ok(self.0.route(view, vsr_engine::EvalMode::Routing))
+        let router = self.0.get(recipe).expect("known recipe");
+        Ok(router.route(view, vsr_engine::EvalMode::Routing))
     }
-    fn eval(&self, text: &str) -> Result<vsr_engine::RoutingResult, vsr_server::ClassifyError> {
-        Ok(self.0.route(
-            &vsr_signals::RequestView::from_text(text),
-            vsr_engine::EvalMode::All,
-        ))
+    fn eval(
+        &self,
+        recipe: Option<&str>,
+        view: &vsr_signals::RequestView,
+    ) -> Result<vsr_engine::RoutingResult, vsr_server::ClassifyError> {
+        let router = self.0.get(recipe).expect("known recipe");
+        Ok(router.route(view, vsr_engine::EvalMode::All))
     }
 }
 
@@ -197,7 +201,7 @@ fn a_replay_record_is_filled_from_the_typed_result() {
         MissingModel::HeuristicsOnly,
     )
     .expect("router");
-    let r = built.router.route(
+    let r = built.router.default_router().route(
         &vsr_signals::RequestView::from_text("an algebra question"),
         vsr_engine::EvalMode::Routing,
     );
@@ -216,6 +220,42 @@ fn a_replay_record_is_filled_from_the_typed_result() {
             .map(|(_, _, c)| c)
     );
     assert!(!rec.jailbreak_detected && !rec.pii_detected);
+    assert_eq!(rec.recipe, "");
+}
+
+#[test]
+fn each_recipe_has_its_own_router_and_its_results_name_it() {
+    let cfg = vsr_config::load_str(V1_CONFIG, "V1_CONFIG")
+        .expect("config loads")
+        .config;
+    let built =
+        build_router(&cfg, &vsr_learned::ModelSet::none(), MissingModel::Refuse).expect("router");
+    let routers = &built.router;
+    assert_eq!(routers.iter().count(), 2);
+    assert_eq!(routers.entrypoint_recipe(" vllm-sr/fast "), Some("fast"));
+    assert_eq!(routers.entrypoint_recipe("MoM"), None);
+    assert!(routers.get(Some("nope")).is_none());
+    let view = vsr_signals::RequestView::from_text("a quick math question");
+    let fast = routers
+        .get(Some("fast"))
+        .expect("fast")
+        .route(&view, vsr_engine::EvalMode::Routing);
+    assert_eq!(fast.recipe.as_deref(), Some("fast"));
+    assert_eq!(fast.decision.as_deref(), Some("quick_route"));
+    let default = routers
+        .get(Some("default"))
+        .expect("default")
+        .route(&view, vsr_engine::EvalMode::Routing);
+    assert_eq!(default.recipe, None);
+    assert_eq!(default.decision.as_deref(), Some("math_route"));
+    let mut rec = vsr_replay::ReplayRecord::new();
+    vsr_app::fill_routing(&mut rec, &fast);
+    assert_eq!(rec.recipe, "fast");
+    assert!(
+        serde_json::to_string(&rec)
+            .unwrap()
+            .contains("\"recipe\":\"fast\"")
+    );
 }
 
 /// A keyword-only config with a recipe and an entrypoint, for the v1 field checks.
@@ -373,15 +413,16 @@ fn v1_probes_report_each_failed_field_with_its_reason() {
                 .is_some_and(|r| r.contains("reask family has no runtime"))),
         "{wrong:?}"
     );
-    // An entrypoint's recipe is not applied at runtime yet: said so, and the decision fails.
-    let quick = fields("quick:q");
-    assert!(
-        quick.iter().any(|(f, r)| *f == "recipe"
-            && r.as_deref()
-                .is_some_and(|r| r.contains("not applied at runtime yet"))),
-        "{quick:?}"
+    // An entrypoint name routes with its recipe: the recipe's decision, reported as such.
+    assert!(by("quick:q").passed, "{:?}", by("quick:q").failures);
+    let quick = by("quick:q").response.as_ref().expect("response");
+    assert_eq!(quick.recipe, "fast");
+    assert_eq!(quick.requested_model.as_deref(), Some("vllm-sr/fast"));
+    // The default profile does not know the recipe's signals.
+    assert_eq!(
+        by("greet:g").response.as_ref().expect("response").recipe,
+        "default"
     );
-    assert!(quick.iter().any(|(f, _)| *f == "decision"), "{quick:?}");
     // A model that selects no recipe; a wrong algorithm.
     let bad = fields("bad_model:b");
     assert!(bad.iter().any(|(f, _)| *f == "model"), "{bad:?}");
@@ -413,6 +454,13 @@ fn v1_probes_report_each_failed_field_with_its_reason() {
     )
     .expect("runs");
     assert!(bare.coverage.is_none());
+    // Without the config the entrypoints still select the recipe.
+    let quick = bare
+        .outcomes
+        .iter()
+        .find(|o| o.group == "quick")
+        .expect("quick");
+    assert!(quick.passed, "{:?}", quick.failures);
     assert!(
         bare.outcomes[0]
             .failures

@@ -508,21 +508,15 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
     };
     for (i, m) in cfg.providers.models.iter().enumerate() {
         let p = join_key(&join_index("providers.models", i), "pricing");
-        if let Some(pr) = &m.pricing {
-            if pr.cached_input_per_1m.is_some() {
-                note(
-                    join_key(&p, "cached_input_per_1m"),
-                    "providers.models[].pricing.cached_input_per_1m",
-                    ": costs price every prompt token at prompt_per_1m",
-                );
-            }
-            if pr.cache_write_per_1m.is_some() {
-                note(
-                    join_key(&p, "cache_write_per_1m"),
-                    "providers.models[].pricing.cache_write_per_1m",
-                    ": costs price every prompt token at prompt_per_1m",
-                );
-            }
+        if m.pricing
+            .as_ref()
+            .is_some_and(|pr| pr.cache_write_per_1m.is_some())
+        {
+            note(
+                join_key(&p, "cache_write_per_1m"),
+                "providers.models[].pricing.cache_write_per_1m",
+                ": cache-write tokens are priced as prompt tokens",
+            );
         }
     }
     let mut profiles: Vec<(String, &Routing)> = vec![("routing".into(), &cfg.routing)];
@@ -533,13 +527,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
             .map(|(i, r)| (join_key(&join_index("recipes", i), "routing"), &r.routing)),
     );
     for (base, r) in &profiles {
-        if r.strategy.is_some() {
-            note(
-                join_key(base, "strategy"),
-                "routing.strategy",
-                ": decisions are ordered by global.router.strategy",
-            );
-        }
         let s = &r.signals;
         for t in SignalType::ALL {
             if t.is_unevaluated()
@@ -600,13 +587,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
         }
         for (i, d) in r.decisions.iter().enumerate() {
             let p = join_index(&join_key(base, "decisions"), i);
-            if d.fallback {
-                note(
-                    p.clone(),
-                    "routing.decisions[] without rules",
-                    ": such a fallback decision never matches (upstream matches it with confidence 0)",
-                );
-            }
             if d.adaptations.is_some() {
                 note(
                     join_key(&p, "adaptations"),
@@ -647,20 +627,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 }
             }
         }
-    }
-    if !cfg.recipes.is_empty() {
-        note(
-            "recipes".into(),
-            "recipes",
-            ": requests are routed with the top-level routing profile",
-        );
-    }
-    if !cfg.entrypoints.is_empty() {
-        note(
-            "entrypoints".into(),
-            "entrypoints",
-            ": entrypoint model names are not recognised as routing requests",
-        );
     }
     if let Some(g) = &cfg.global {
         if g.router.as_ref().and_then(|r| r.get("learning")).is_some() {

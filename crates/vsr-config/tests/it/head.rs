@@ -242,25 +242,54 @@ fn recipes_and_entrypoints_are_checked() {
         ),
         "{text}"
     );
-    assert!(text.contains("warning: head.yaml:"), "{text}");
 }
 
 #[test]
-fn a_decision_without_rules_is_a_fallback_with_one_warning() {
+fn a_recipe_profile_shares_the_cards_and_resolves_its_strategy() {
+    let src = BASE.replacen(
+        "routing:\n",
+        "entrypoints:\n  - model_names: [' team/fast ', team/fast2]\n    recipe: fast\n  - model_names: [team/main]\n    recipe: default\nrecipes:\n  - name: fast\n    routing:\n      signals:\n        keywords:\n          - name: quick\n            operator: OR\n            keywords: [quick]\n      decisions:\n        - name: quick_route\n          priority: 1\n          rules:\n            operator: AND\n            conditions:\n              - type: keyword\n                name: quick\n          modelRefs:\n            - model: small\nrouting:\n  strategy: confidence\n",
+        1,
+    );
+    let loaded = load_str(&src, "recipes.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .all(|w| !w.message.contains("recipes")
+                && !w.message.contains("entrypoints")
+                && !w.message.contains("strategy")),
+        "{:?}",
+        loaded.warnings
+    );
+    let c = loaded.config;
+    assert_eq!(c.entrypoint_recipe("team/fast"), Some("fast"));
+    assert_eq!(c.entrypoint_recipe("team/fast2"), Some("fast"));
+    assert_eq!(c.entrypoint_recipe("team/main"), Some("default"));
+    assert_eq!(c.entrypoint_recipe("MoM"), None);
+    let fast = c.profile(Some("fast")).expect("recipe");
+    assert_eq!(fast.routing.decisions.len(), 1);
+    assert_eq!(fast.routing.decisions[0].name, "quick_route");
+    assert_eq!(fast.routing.model_cards, c.routing.model_cards);
+    assert_eq!(
+        fast.routing.strategy,
+        Some(vsr_config::Strategy::Confidence)
+    );
+    assert!(fast.recipes.is_empty() && fast.entrypoints.is_empty());
+    let default = c.profile(None).expect("default");
+    assert_eq!(default.routing, c.routing);
+    assert_eq!(c.profile(Some("default")), Some(default));
+    assert_eq!(c.profile(Some("nope")), None);
+    assert_eq!(c.named_recipes().count(), 1);
+}
+
+#[test]
+fn a_decision_without_rules_is_a_fallback_without_warnings() {
     let (_, diags) = load_with(
         "  decisions:\n",
         "    - name: fallback_one\n      priority: 1\n      modelRefs:\n        - model: small\n    - name: fallback_two\n      priority: 1\n      modelRefs:\n        - model: small\n",
     );
-    let warnings: Vec<&String> = diags
-        .iter()
-        .filter(|d| d.contains("without rules"))
-        .collect();
-    assert_eq!(warnings.len(), 1, "{}", diags.join("\n"));
-    assert!(
-        diags.iter().all(|d| d.starts_with("warning")),
-        "{}",
-        diags.join("\n")
-    );
+    assert!(diags.is_empty(), "{}", diags.join("\n"));
 }
 
 #[test]

@@ -450,3 +450,56 @@ fn eval_api_body_has_the_original_shape() {
     );
     assert!(json["trace"]["decisions"]["reason"].is_string());
 }
+
+/// A decision without `rules` (HEAD): matches every request with confidence 0, so it wins
+/// only when nothing else does (or by priority under the priority strategy); its trace has
+/// no leaves.
+#[test]
+fn a_decision_without_rules_is_a_fallback_with_confidence_zero() {
+    let yaml = |strategy: &str, fallback_priority: i64| {
+        format!(
+            "version: v0.3
+providers:
+  defaults: {{default_model: a}}
+  models:
+    - {{name: a, backend_refs: [{{endpoint: \"h:1\"}}]}}
+    - {{name: b, backend_refs: [{{endpoint: \"h:1\"}}]}}
+routing:
+  modelCards: [{{name: a}}, {{name: b}}]
+  strategy: {strategy}
+  signals:
+    keywords:
+      - {{name: code, operator: OR, keywords: [code]}}
+  decisions:
+    - name: code_route
+      priority: 50
+      rules: {{operator: AND, conditions: [{{type: keyword, name: code}}]}}
+      modelRefs: [{{model: b}}]
+    - name: simple_general
+      priority: {fallback_priority}
+      modelRefs: [{{model: a}}]
+"
+        )
+    };
+    let engine = |strategy: &str, prio: i64| {
+        let cfg = vsr_config::load_str(&yaml(strategy, prio), "fallback.yaml")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+        Engine::from_config(&cfg).expect("engine")
+    };
+    let e = engine("priority", 1);
+    let r = e.route_text("hello there", EvalMode::All);
+    assert_eq!(r.decision.as_deref(), Some("simple_general"));
+    assert_eq!(r.model, "a");
+    assert!(!r.is_default);
+    assert_eq!(r.confidence, 0.0);
+    let t = r.winner_trace().expect("trace");
+    assert!(t.matched && t.leaves.is_empty() && t.matched_rules.is_empty());
+    let r = e.route_text("review my code", EvalMode::Routing);
+    assert_eq!(r.decision.as_deref(), Some("code_route"));
+    // Under the priority strategy a higher-priority fallback wins; under confidence it loses.
+    let r = engine("priority", 100).route_text("review my code", EvalMode::Routing);
+    assert_eq!(r.decision.as_deref(), Some("simple_general"));
+    let r = engine("confidence", 100).route_text("review my code", EvalMode::Routing);
+    assert_eq!(r.decision.as_deref(), Some("code_route"));
+}

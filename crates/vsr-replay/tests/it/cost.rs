@@ -40,7 +40,9 @@ fn spec_worked_example_qwen_saves_against_opus() {
     };
     let m = CostModel::new(pricing);
     assert_eq!(m.baseline().unwrap().name, "anthropic/claude-opus-4.6");
-    let c = m.cost("qwen/qwen3.5-rocm", 100, 200).unwrap();
+    let c = m
+        .cost("qwen/qwen3.5-rocm", &vsr_config::Usage::new(100, 200))
+        .unwrap();
     assert_close(c.actual, 0.0);
     assert_close(c.baseline, 0.00162);
     assert_close(c.savings, 0.00162);
@@ -65,13 +67,13 @@ fn balance_golden_table() {
         ("openai/gpt5.4", 1_000_000, 0, 1.2, 1.8),
     ];
     for (alias, p, c, actual, baseline) in cases {
-        let got = m.cost(alias, p, c).unwrap();
+        let got = m.cost(alias, &vsr_config::Usage::new(p, c)).unwrap();
         assert_close(got.actual, actual);
         assert_close(got.baseline, baseline);
         assert_close(got.savings, baseline - actual);
     }
     assert!(
-        m.cost("MoM", 100, 200).is_none(),
+        m.cost("MoM", &vsr_config::Usage::new(100, 200)).is_none(),
         "an unknown alias is unpriced"
     );
 }
@@ -126,7 +128,9 @@ fn cost_model_and_capture_from_the_loaded_balance_config() {
     assert_eq!(m.models().len(), 5);
     assert_eq!(m.baseline().unwrap().name, "anthropic/claude-opus-4.6");
     assert_close(
-        m.cost("qwen/qwen3.5-rocm", 100, 200).unwrap().savings,
+        m.cost("qwen/qwen3.5-rocm", &vsr_config::Usage::new(100, 200))
+            .unwrap()
+            .savings,
         0.00162,
     );
     let decisions = &loaded.config.routing.decisions;
@@ -184,4 +188,31 @@ fn replay_settings_from_the_balance_config() {
             path: "/var/lib/vsr/replay.db".into()
         }
     );
+}
+
+/// Cached prompt tokens reach the record's cost and savings through `set_usage`.
+#[test]
+fn a_record_prices_cached_prompt_tokens_at_the_cached_rate() {
+    let cached = |name: &str, prompt: f64, cached: f64, completion: f64| ModelPricing {
+        name: name.into(),
+        pricing: vsr_config::Pricing {
+            cached_input_per_1m: Some(cached),
+            ..vsr_config::Pricing::new("USD", prompt, completion)
+        },
+    };
+    let m = CostModel::new(vec![
+        cached("premium", 10.0, 1.0, 30.0),
+        cached("cheap", 2.0, 0.5, 4.0),
+    ]);
+    let mut r = ReplayRecord::new();
+    r.selected_model = "cheap".into();
+    r.set_usage(&m, 1_000_000, 100_000, Some(400_000));
+    assert_eq!(r.cached_tokens, Some(400_000));
+    assert_close(r.actual_cost.unwrap(), 1.8);
+    assert_close(r.baseline_cost.unwrap(), 9.4);
+    assert_close(r.cost_savings.unwrap(), 7.6);
+    let mut plain = ReplayRecord::new();
+    plain.selected_model = "cheap".into();
+    plain.set_usage(&m, 1_000_000, 100_000, None);
+    assert_close(plain.actual_cost.unwrap(), 2.4);
 }

@@ -47,6 +47,7 @@ fn start_then_finish_writes_a_complete_record() {
     let body =
         br#"{"model":"MoM","api_key":"topsecret","messages":[{"role":"user","content":"hi"}]}"#;
     let start = StartInfo {
+        recipe: None,
         decision: "simple",
         request_id: "req-1",
         original_model: "MoM",
@@ -64,6 +65,7 @@ fn start_then_finish_writes_a_complete_record() {
     assert!(
         rec.start(
             &StartInfo {
+                recipe: None,
                 decision: "not_recorded",
                 ..start.clone()
             },
@@ -74,6 +76,7 @@ fn start_then_finish_writes_a_complete_record() {
     let quiet = rec
         .start(
             &StartInfo {
+                recipe: None,
                 decision: "quiet",
                 ..start.clone()
             },
@@ -133,6 +136,7 @@ fn unfinished_records_are_bounded_and_still_written() {
     ));
     let rec = Recorder::new(writer.clone(), settings(), costs(), 3);
     let start = StartInfo {
+        recipe: None,
         decision: "quiet",
         request_id: "r",
         original_model: "MoM",

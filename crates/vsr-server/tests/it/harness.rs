@@ -104,7 +104,11 @@ impl KeywordClassifier {
 }
 
 impl Classifier for KeywordClassifier {
-    fn route(&self, view: &RequestView) -> Result<RoutingResult, ClassifyError> {
+    fn route(
+        &self,
+        recipe: Option<&str>,
+        view: &RequestView,
+    ) -> Result<RoutingResult, ClassifyError> {
         SEEN.lock().unwrap().push(view.clone());
         if view.text.to_lowercase().contains("slow") {
             std::thread::sleep(Duration::from_millis(300));
@@ -114,11 +118,18 @@ impl Classifier for KeywordClassifier {
         if r.is_default {
             r.model = self.default_model.clone();
         }
+        r.recipe = recipe.map(str::to_string);
         Ok(r)
     }
 
-    fn eval(&self, text: &str) -> Result<RoutingResult, ClassifyError> {
-        Ok(test_engine().route_text(text, EvalMode::All))
+    fn eval(
+        &self,
+        recipe: Option<&str>,
+        view: &RequestView,
+    ) -> Result<RoutingResult, ClassifyError> {
+        let mut r = test_engine().route_text(&view.text, EvalMode::All);
+        r.recipe = recipe.map(str::to_string);
+        Ok(r)
     }
 }
 

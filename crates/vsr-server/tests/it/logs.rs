@@ -74,10 +74,10 @@ async fn a_refused_reload_logs_one_error_with_the_reason() {
 struct Failing;
 
 impl Classifier for Failing {
-    fn route(&self, _: &RequestView) -> Result<RoutingResult, ClassifyError> {
+    fn route(&self, _: Option<&str>, _: &RequestView) -> Result<RoutingResult, ClassifyError> {
         Err(ClassifyError::Failed("model exploded".into()))
     }
-    fn eval(&self, _: &str) -> Result<RoutingResult, ClassifyError> {
+    fn eval(&self, _: Option<&str>, _: &RequestView) -> Result<RoutingResult, ClassifyError> {
         Err(ClassifyError::Failed("model exploded".into()))
     }
 }

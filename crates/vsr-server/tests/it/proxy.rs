@@ -416,3 +416,76 @@ async fn mounted_routes_answer_their_paths() {
         404
     );
 }
+
+#[tokio::test]
+async fn an_entrypoint_name_routes_with_its_recipe() {
+    let s = sim(&["a-up", "b"], |_| {}).await;
+    let e = vec![s.addr.to_string()];
+    let yaml = format!(
+        "{}entrypoints:\n  - model_names: [team/fast]\n    recipe: fast\n  - model_names: [team/main]\n    recipe: default\nrecipes:\n  - name: fast\n    description: The fast lane.\n    routing: {{}}\n",
+        config_yaml(&e, &e, "", "30s")
+    );
+    let r = router_with(&yaml, |_| {}).await;
+    let c = client();
+    let v = send(&c, "GET", &format!("{}/v1/models", r.base), "", &[])
+        .await
+        .json();
+    let data = v["data"].as_array().unwrap();
+    let ids: Vec<&str> = data.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    assert_eq!(
+        ids,
+        [
+            "MoM",
+            "auto",
+            "vllm-sr/auto",
+            "team/fast",
+            "team/main",
+            "a",
+            "b"
+        ]
+    );
+    assert_eq!(data[3]["routing"]["recipe"], "fast");
+    assert_eq!(data[3]["description"], "The fast lane.");
+    assert_eq!(
+        data[4]["description"],
+        "Entrypoint for the default routing recipe"
+    );
+
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&c, &url, &chat("team/fast", "prove this math identity")).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    assert_eq!(rep.header("x-vsr-selected-recipe"), Some("fast"));
+    assert_eq!(rep.header("x-vsr-selected-decision"), Some("math_route"));
+    for model in ["MoM", "team/main"] {
+        let rep = post(&c, &url, &chat(model, "prove this math identity")).await;
+        assert_eq!(rep.status, 200, "{}", rep.text());
+        assert_eq!(rep.header("x-vsr-selected-recipe"), None, "{model}");
+        assert_eq!(rep.header("x-vsr-selected-decision"), Some("math_route"));
+    }
+
+    let eval = format!("{}/api/v1/eval", r.base);
+    let e = post(
+        &c,
+        &eval,
+        &json!({"text": "some math", "model": "team/fast"}),
+    )
+    .await;
+    assert_eq!(e.status, 200, "{}", e.text());
+    assert_eq!(e.json()["recipe"], "fast");
+    assert_eq!(e.json()["requested_model"], "team/fast");
+    let e = post(&c, &eval, &json!({"text": "some math"})).await;
+    assert_eq!(e.json()["recipe"], "default");
+    let e = post(
+        &c,
+        &eval,
+        &json!({"model": "MoM", "messages": [{"role": "system", "content": "be brief"},
+                                             {"role": "user", "content": "some math"}]}),
+    )
+    .await;
+    assert_eq!(e.status, 200, "{}", e.text());
+    assert_eq!(e.json()["original_text"], "some math");
+    assert_eq!(e.json()["routing_decision"], "math_route");
+    let e = post(&c, &eval, &json!({"text": "some math", "model": "a"})).await;
+    assert_eq!(e.status, 400);
+    assert_eq!(e.json()["error"]["code"], "INVALID_ROUTING_MODEL");
+}
