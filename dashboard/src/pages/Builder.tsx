@@ -210,67 +210,62 @@ export default function BuilderPage() {
     else saveDraft(null);
   };
 
+  /**
+   * Runs one server check, cancelling the one before: `work` gets the abort signal and returns
+   * the valid YAML or null; errors other than the cancellation are shown.
+   */
+  const runCheck = useCallback((work: (signal: AbortSignal) => Promise<string | null>): Promise<string | null> => {
+    inflight.current?.abort();
+    const ctl = new AbortController();
+    inflight.current = ctl;
+    setChecking(true);
+    const p = (async () => {
+      try {
+        return await work(ctl.signal);
+      } catch (e) {
+        if (!ctl.signal.aborted) setOpError(e);
+        return null;
+      } finally {
+        if (inflight.current === ctl) setChecking(false);
+      }
+    })();
+    lastCheck.current = p;
+    return p;
+  }, []);
+
   /** Compile the DSL over the current YAML (debounced by the caller); the compiled YAML or null. */
   const checkDsl = useCallback(
-    (text: string, base: string): Promise<string | null> => {
-      inflight.current?.abort();
-      const ctl = new AbortController();
-      inflight.current = ctl;
-      setChecking(true);
-      const p = (async () => {
-        try {
-          const r = await compileDsl(text, base || undefined, ctl.signal);
-          setDslDiags(r.diagnostics ?? []);
-          setValid(r.valid);
-          if (r.valid && r.yaml) {
-            setYaml(r.yaml);
-            setYamlDiags([]);
-            draftChanged(r.yaml);
-            void refreshProbes(r.yaml);
-            return r.yaml;
-          }
-          return null;
-        } catch (e) {
-          if (!ctl.signal.aborted) setOpError(e);
-          return null;
-        } finally {
-          if (inflight.current === ctl) setChecking(false);
+    (text: string, base: string): Promise<string | null> =>
+      runCheck(async (signal) => {
+        const r = await compileDsl(text, base || undefined, signal);
+        setDslDiags(r.diagnostics ?? []);
+        setValid(r.valid);
+        if (r.valid && r.yaml) {
+          setYaml(r.yaml);
+          setYamlDiags([]);
+          draftChanged(r.yaml);
+          void refreshProbes(r.yaml);
+          return r.yaml;
         }
-      })();
-      lastCheck.current = p;
-      return p;
-    },
+        return null;
+      }),
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [config, refreshProbes],
+    [config, refreshProbes, runCheck],
   );
 
   /** Validate the YAML; the text when valid, else null. */
   const checkYaml = useCallback(
-    (text: string): Promise<string | null> => {
-      inflight.current?.abort();
-      const ctl = new AbortController();
-      inflight.current = ctl;
-      setChecking(true);
-      const p = (async () => {
-        try {
-          const r = await validateYaml(text, ctl.signal);
-          setYamlDiags(r.diagnostics ?? []);
-          setValid(r.valid);
-          draftChanged(text);
-          if (r.valid) void refreshProbes(text);
-          return r.valid ? text : null;
-        } catch (e) {
-          if (!ctl.signal.aborted) setOpError(e);
-          return null;
-        } finally {
-          if (inflight.current === ctl) setChecking(false);
-        }
-      })();
-      lastCheck.current = p;
-      return p;
-    },
+    (text: string): Promise<string | null> =>
+      runCheck(async (signal) => {
+        const r = await validateYaml(text, signal);
+        setYamlDiags(r.diagnostics ?? []);
+        setValid(r.valid);
+        draftChanged(text);
+        if (r.valid) void refreshProbes(text);
+        return r.valid ? text : null;
+      }),
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [config, refreshProbes],
+    [config, refreshProbes, runCheck],
   );
 
   /** Runs `check` after the debounce delay; until then the status says Checking…. */

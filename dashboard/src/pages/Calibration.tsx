@@ -11,6 +11,29 @@ function cell(key: string, v: unknown) {
   return JSON.stringify(v);
 }
 
+/** One section of histograms with their thresholds and bands, or a note when there are none. */
+function HistogramSection(props: {
+  title: string;
+  id: string;
+  items: { name: string; bins: Parameters<typeof Histogram>[0]['bins']; threshold?: Parameters<typeof Histogram>[0]['threshold']; bands?: Parameters<typeof Histogram>[0]['bands'] }[];
+  empty: string;
+  testId: string;
+}) {
+  return (
+    <Section title={props.title} id={props.id}>
+      {props.items.length === 0 ? (
+        <p className="muted">{props.empty}</p>
+      ) : (
+        <div className="charts" data-testid={props.testId}>
+          {props.items.map((s) => (
+            <Histogram key={s.name} title={s.name} bins={s.bins} threshold={s.threshold} bands={s.bands} />
+          ))}
+        </div>
+      )}
+    </Section>
+  );
+}
+
 export default function CalibrationPage() {
   const { data, error, loading, reload } = useAsync(getCalibration, []);
   if (error) return <Alert error={error} />;
@@ -34,28 +57,8 @@ export default function CalibrationPage() {
         How recent traffic scores against each signal threshold and projection band. Mass piled up right at a line
         means small threshold changes move many requests.
       </p>
-      <Section title="Signal confidences" id="cal-signals">
-        {data.signals.length === 0 ? (
-          <p className="muted">No signal histograms yet.</p>
-        ) : (
-          <div className="charts" data-testid="calibration-signals">
-            {data.signals.map((s) => (
-              <Histogram key={s.name} title={s.name} bins={s.bins} threshold={s.threshold} bands={s.bands} />
-            ))}
-          </div>
-        )}
-      </Section>
-      <Section title="Projection scores" id="cal-scores">
-        {data.scores.length === 0 ? (
-          <p className="muted">No projection scores yet.</p>
-        ) : (
-          <div className="charts" data-testid="calibration-scores">
-            {data.scores.map((s) => (
-              <Histogram key={s.name} title={s.name} bins={s.bins} threshold={s.threshold} bands={s.bands} />
-            ))}
-          </div>
-        )}
-      </Section>
+      <HistogramSection title="Signal confidences" id="cal-signals" items={data.signals} empty="No signal histograms yet." testId="calibration-signals" />
+      <HistogramSection title="Projection scores" id="cal-scores" items={data.scores} empty="No projection scores yet." testId="calibration-scores" />
       <Section title="Near misses" id="cal-near">
         {nm.length === 0 ? (
           <p className="muted">No near misses.</p>
