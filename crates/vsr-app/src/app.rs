@@ -57,6 +57,19 @@ pub struct AppOptions {
     pub data_dir: PathBuf,
     /// Credentials for the router's protected management endpoints (the dashboard's users).
     pub management_auth: Option<Arc<dyn vsr_server::ManagementAuth>>,
+    /// The PostgreSQL that replicas share (`vllm-sr serve --shared-db`): replay records go
+    /// there unless the config names a PostgreSQL of its own.
+    pub shared_db: Option<SharedDb>,
+    /// More management endpoints to mount beside the router's own (e.g. `/config/sync`).
+    pub routes: vsr_server::axum::Router,
+}
+
+/// A PostgreSQL database shared by router replicas, and the schema of this deployment in it
+/// (`None`: the connection's default, `public`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SharedDb {
+    pub url: String,
+    pub schema: Option<String>,
 }
 
 /// The demo's simulated backend and the generated config that points at it (deleted on drop).
@@ -122,12 +135,13 @@ impl App {
             )));
         }
         let loaded = crate::load_config(&config)?;
-        let replay = Replay::open(&loaded.config, &opts.data_dir)?;
+        let replay = Replay::open(&loaded.config, &opts.data_dir, opts.shared_db.as_ref())?;
         let mut serve = ServeOptions::new(&config, config_loader(models, replay.clone()));
         if let Some(r) = &replay {
             serve.record_sink = Some(r.clone() as Arc<dyn vsr_server::RecordSink>);
             serve.routes = crate::replay::replay_api(r.store.clone());
         }
+        serve.routes = serve.routes.merge(opts.routes.clone());
         serve.listen_override = opts.listen_override;
         serve.max_body_bytes = opts.max_body_bytes;
         serve.classifier_queue = opts.classifier_queue;

@@ -13,7 +13,7 @@ mod router;
 pub mod run_file;
 mod supervisor;
 
-pub use app::{App, AppError, AppOptions, DEMO_PROFILE, DemoBackend};
+pub use app::{App, AppError, AppOptions, DEMO_PROFILE, DemoBackend, SharedDb};
 pub use classifier::LearnedClassifier;
 pub use models::{ENCODER_KNOB, Models, encoder_spec};
 pub use replay::{Replay, data_dir, fill_routing, replay_api};

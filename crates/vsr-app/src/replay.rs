@@ -35,16 +35,26 @@ pub struct Replay {
 }
 
 impl Replay {
-    /// Opens the store of `config` and starts the writer. `Ok(None)` when no decision records.
+    /// Opens the store of `config` and starts the writer. `Ok(None)` when no decision records
+    /// and no PostgreSQL is configured. Replicas sharing `shared` record there (and read every
+    /// replica's records) unless the config names a PostgreSQL of its own.
     pub fn open(
         config: &vsr_config::Config,
         data_dir: &std::path::Path,
+        shared: Option<&crate::SharedDb>,
     ) -> Result<Option<Arc<Self>>, AppError> {
         let settings = ReplaySettings::from_config(config);
-        if !settings.enabled() && settings.postgres_url.is_none() {
+        if !settings.enabled() && settings.postgres_url.is_none() && shared.is_none() {
             return Ok(None);
         }
-        let store: Arc<dyn ReplayStore> = match settings.store_config(data_dir) {
+        let store_config = match (settings.store_config(data_dir), shared) {
+            (StoreConfig::Sqlite { .. }, Some(db)) => StoreConfig::Postgres {
+                url: db.url.clone(),
+                schema: db.schema.clone(),
+            },
+            (own, _) => own,
+        };
+        let store: Arc<dyn ReplayStore> = match store_config {
             StoreConfig::Postgres { url, schema } => Arc::new(
                 PostgresStore::open_lazy(&url, schema.as_deref())
                     .map_err(|e| AppError::Replay(format!("PostgreSQL: {e}")))?,

@@ -30,6 +30,8 @@ pub struct Supervisor {
     models: Mutex<Option<Models>>,
     app: tokio::sync::Mutex<Option<App>>,
     live: Mutex<Option<Live>>,
+    /// One config change at a time (dashboard deploy, rollback, activation, replica sync).
+    config_change: tokio::sync::Mutex<()>,
 }
 
 impl Supervisor {
@@ -41,6 +43,7 @@ impl Supervisor {
             models: Mutex::new(models),
             app: tokio::sync::Mutex::new(None),
             live: Mutex::new(None),
+            config_change: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -51,6 +54,12 @@ impl Supervisor {
     /// The running router, or `None` in setup mode.
     pub fn live(&self) -> Option<Live> {
         self.live.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Held while the served config changes, so that changes from the dashboard and from the
+    /// replicas' shared database never interleave.
+    pub async fn config_change(&self) -> tokio::sync::MutexGuard<'_, ()> {
+        self.config_change.lock().await
     }
 
     /// The config file the router serves or will serve.

@@ -220,7 +220,8 @@ fn csrf_ok(secret: &[u8], session: &str, given: &str) -> bool {
     })
 }
 
-fn unhex(s: &str) -> Option<Vec<u8>> {
+/// The bytes of a hex string (`None` when it is not one).
+pub fn unhex(s: &str) -> Option<Vec<u8>> {
     if !s.len().is_multiple_of(2) {
         return None;
     }
@@ -248,25 +249,53 @@ pub fn session_cookie(value: &str, max_age: i64) -> String {
 /// Users, sessions and tokens with the key that signs cookies: what checks a caller, shared by
 /// the dashboard and the router's management plane.
 pub struct Credentials {
-    pub db: crate::db::Db,
-    pub secret: Vec<u8>,
+    pub db: Arc<dyn crate::db::DashStore>,
+    /// Read once from the store (with PostgreSQL, on first use after the database is reachable).
+    secret: std::sync::OnceLock<Vec<u8>>,
 }
 
 impl Credentials {
-    /// Opens (creating) `dashboard.db` and `dashboard.secret` in `dir`.
+    /// Opens (creating) `dashboard.db` and `dashboard.secret` in `dir`: one replica's state.
     pub fn open(dir: &Path) -> Result<Arc<Credentials>, crate::StartError> {
         std::fs::create_dir_all(dir).map_err(|source| crate::StartError::DataDir {
             path: dir.to_path_buf(),
             source,
         })?;
-        let secret = load_or_create_secret(dir).map_err(|source| crate::StartError::DataDir {
-            path: dir.join("dashboard.secret"),
-            source,
+        let db = crate::db::SqliteDb::open(dir).map_err(|source| crate::StartError::Db {
+            path: dir.join("dashboard.db").display().to_string(),
+            source: source.into(),
         })?;
-        let path = dir.join("dashboard.db");
-        let db =
-            crate::db::Db::open(&path).map_err(|source| crate::StartError::Db { path, source })?;
-        Ok(Arc::new(Credentials { db, secret }))
+        let creds = Credentials {
+            db: Arc::new(db),
+            secret: std::sync::OnceLock::new(),
+        };
+        creds.secret().map_err(|e| crate::StartError::DataDir {
+            path: dir.join("dashboard.secret"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        Ok(Arc::new(creds))
+    }
+
+    /// The state of replicas in a shared PostgreSQL. Never fails on an unreachable server: the
+    /// store connects on first use, so the router starts and serves while the database is down.
+    pub fn open_shared(store: Arc<crate::db::PostgresDb>) -> Arc<Credentials> {
+        let creds = Credentials {
+            db: store,
+            secret: std::sync::OnceLock::new(),
+        };
+        if let Err(e) = creds.secret() {
+            tracing::warn!(error = %e, "dashboard store unreachable; sign-in waits for it");
+        }
+        Arc::new(creds)
+    }
+
+    /// The key that signs cookies and CSRF tokens.
+    pub fn secret(&self) -> DashResult<&[u8]> {
+        if let Some(k) = self.secret.get() {
+            return Ok(k);
+        }
+        let k = self.db.secret(&random_bytes(32))?;
+        Ok(self.secret.get_or_init(|| k))
     }
 
     /// The caller of a request, checking the CSRF header when it came with the cookie and
@@ -283,7 +312,7 @@ impl Credentials {
                 .get(CSRF_HEADER)
                 .and_then(|v| v.to_str().ok())
                 .unwrap_or("");
-            if !csrf_ok(&self.secret, session, given) {
+            if !csrf_ok(self.secret()?, session, given) {
                 return Err(DashError::Csrf);
             }
         }
@@ -342,9 +371,10 @@ pub fn resolve(dash: &Credentials, headers: &HeaderMap) -> DashResult<Option<Cal
             None => Err(DashError::Unauthenticated),
         };
     }
-    let Some(session) =
-        cookie_value(headers, SESSION_COOKIE).and_then(|v| verify_session(&dash.secret, v))
-    else {
+    let Some(cookie) = cookie_value(headers, SESSION_COOKIE) else {
+        return Ok(None);
+    };
+    let Some(session) = verify_session(dash.secret()?, cookie) else {
         return Ok(None);
     };
     Ok(dash

@@ -103,15 +103,15 @@ fn read_config(live: &Live) -> DashResult<String> {
     })
 }
 
-/// At start: if the running file is not the newest version, record it, so the first deploy
-/// can be rolled back.
+/// At start, one replica: if the running file is not the newest version, record it, so the
+/// first deploy can be rolled back. (Replicas over PostgreSQL: the config sync does this.)
 pub fn record_running_version(dash: &Dash) {
+    if dash.sync.is_some() {
+        return;
+    }
     let Some(live) = dash.sup.live() else { return };
     let Ok(text) = read_config(&live) else { return };
-    let newest = dash.db.latest_version().ok().flatten().and_then(|v| v.yaml);
-    if newest.as_deref() != Some(text.as_str())
-        && let Err(e) = dash.db.add_version("system", "running at start", &text)
-    {
+    if let Err(e) = dash.db.start_version(&text) {
         tracing::warn!(error = %e, "cannot record the running config as a version");
     }
 }
@@ -125,7 +125,7 @@ pub async fn current(State(dash): State<Arc<Dash>>, _caller: Caller) -> DashResu
     };
     let version = dash
         .db
-        .latest_version()?
+        .active_version()?
         .filter(|v| v.yaml.as_deref() == Some(yaml.as_str()))
         .map(|v| v.id);
     Ok(Json(json!({
@@ -275,21 +275,32 @@ pub struct DeployBody {
     message: String,
 }
 
-/// Validates, writes atomically, hot-reloads, and records the version; a reload the router
-/// refuses puts the previous file back.
+/// Validates, writes atomically, hot-reloads, and records the version (with replicas, the
+/// shared database tells the others); a reload the router refuses, or a version the store
+/// cannot record, puts the previous file back.
 async fn deploy_yaml(dash: &Dash, user: &str, yaml: &str, message: &str) -> DashResult<Value> {
     dash.require_writable()?;
-    let _guard = dash.deploy_lock.lock().await;
+    let _guard = dash.sup.config_change().await;
     let live = live(dash)?;
     validated(yaml)?;
     let before = read_config(&live)?;
     write_atomically(&live.config_path, yaml)?;
     match live.shared.reload().await {
-        Ok(generation) => {
-            let id = dash.db.add_version(user, message, yaml)?;
-            dash.audit(user, "config.deploy", &format!("version {id}: {message}"));
-            Ok(json!({"version": id, "generation": generation}))
-        }
+        Ok(generation) => match dash.db.add_version(user, message, yaml) {
+            Ok(id) => {
+                dash.audit(user, "config.deploy", &format!("version {id}: {message}"));
+                if let Some(sync) = &dash.sync {
+                    sync.deployed_here(id);
+                }
+                Ok(json!({"version": id, "generation": generation}))
+            }
+            Err(e) => {
+                // Unrecorded, it would not reach the other replicas: run the previous one.
+                write_atomically(&live.config_path, &before)?;
+                let _ = live.shared.reload().await;
+                Err(e.into())
+            }
+        },
         Err(e) => {
             write_atomically(&live.config_path, &before)?;
             Err(DashError::Invalid {

@@ -96,8 +96,8 @@ impl DashError {
     }
 }
 
-impl From<rusqlite::Error> for DashError {
-    fn from(e: rusqlite::Error) -> Self {
+impl From<crate::db::StoreError> for DashError {
+    fn from(e: crate::db::StoreError) -> Self {
         tracing::error!(error = %e, "dashboard database error");
         DashError::Unavailable(format!("dashboard database: {e}"))
     }

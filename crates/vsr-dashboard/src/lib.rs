@@ -23,6 +23,7 @@ mod routing;
 mod secrets;
 mod setup;
 mod status;
+pub mod sync;
 mod users;
 
 pub use config_api::write_atomically;
@@ -47,8 +48,8 @@ pub struct Dash {
     pub creds: Arc<auth::Credentials>,
     pub sup: Arc<Supervisor>,
     pub opts: DashboardOptions,
-    /// One config change at a time (deploy, rollback, activation).
-    pub deploy_lock: tokio::sync::Mutex<()>,
+    /// Set when replicas share a PostgreSQL: this replica's following of the active version.
+    pub sync: Option<Arc<sync::ConfigSync>>,
     pub(crate) client: playground::Client,
 }
 
@@ -90,8 +91,8 @@ pub enum StartError {
     },
     #[error("dashboard database {path}: {source}")]
     Db {
-        path: PathBuf,
-        source: rusqlite::Error,
+        path: String,
+        source: db::StoreError,
     },
     #[error("dashboard cannot listen on {addr}: {source}")]
     Bind {
@@ -118,18 +119,20 @@ impl Drop for Running {
     }
 }
 
-/// Starts serving over `creds` (opened with [`auth::Credentials::open`] on `opts.data_dir`,
-/// and given to the router too). Must run inside a tokio runtime.
+/// Starts serving over `creds` (opened with [`auth::Credentials::open`] on `opts.data_dir`, or
+/// [`auth::Credentials::open_shared`] for replicas, and given to the router too); `sync` is the
+/// replica's config sync when replicas share a PostgreSQL. Must run inside a tokio runtime.
 pub async fn start(
     opts: DashboardOptions,
     sup: Arc<Supervisor>,
     creds: Arc<auth::Credentials>,
+    sync: Option<Arc<sync::ConfigSync>>,
 ) -> Result<Running, StartError> {
     let dash = Arc::new(Dash {
         creds,
         sup,
         opts: opts.clone(),
-        deploy_lock: tokio::sync::Mutex::new(()),
+        sync,
         client: playground::client(),
     });
     let initial_admin = first_admin(&dash)

@@ -284,7 +284,7 @@ pub async fn activate(
     Json(a): Json<Activate>,
 ) -> DashResult<(StatusCode, Json<Value>)> {
     setup_caller(&dash, &caller)?;
-    let _guard = dash.deploy_lock.lock().await;
+    let _guard = dash.sup.config_change().await;
     if !dash.setup_mode() {
         return Err(DashError::Conflict(
             "the router already runs; deploy changes from the config builder".into(),

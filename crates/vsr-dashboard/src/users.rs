@@ -23,10 +23,10 @@ pub async fn state(
     State(dash): State<Arc<Dash>>,
     MaybeCaller(caller): MaybeCaller,
 ) -> DashResult<Json<Value>> {
-    let csrf = caller
-        .as_ref()
-        .and_then(|c| c.session.as_deref())
-        .map(|s| auth::csrf_token(&dash.secret, s));
+    let csrf = match caller.as_ref().and_then(|c| c.session.as_deref()) {
+        Some(s) => Some(auth::csrf_token(dash.secret()?, s)),
+        None => None,
+    };
     Ok(Json(json!({
         "setup_mode": dash.setup_mode(),
         "has_users": dash.db.user_count()? > 0,
@@ -49,12 +49,12 @@ fn signed_in(dash: &Dash, username: &str, role: Role) -> DashResult<Response> {
     dash.db
         .create_session(&id, username, auth::SESSION_TTL_SECS)?;
     let cookie = auth::session_cookie(
-        &auth::sign_session(&dash.secret, &id),
+        &auth::sign_session(dash.secret()?, &id),
         auth::SESSION_TTL_SECS,
     );
     let body = json!({
         "user": {"username": username, "role": role},
-        "csrf": auth::csrf_token(&dash.secret, &id),
+        "csrf": auth::csrf_token(dash.secret()?, &id),
     });
     Ok(([(header::SET_COOKIE, cookie)], Json(body)).into_response())
 }

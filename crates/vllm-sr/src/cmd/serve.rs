@@ -74,6 +74,16 @@ pub struct Args {
     /// Pull policy for --image (always, ifnotpresent, never); see --image.
     #[arg(long, value_enum)]
     image_pull_policy: Option<PullPolicy>,
+    /// PostgreSQL shared by router replicas, e.g. postgres://router@db:5432/vsr: dashboard
+    /// users, sessions, tokens, audit and config versions live there (replay records too,
+    /// unless the config names a PostgreSQL of its own), and a config deployed through any
+    /// replica's dashboard reaches every replica. [env: VSR_SHARED_DB]
+    #[arg(long)]
+    shared_db: Option<String>,
+    /// Schema for --shared-db's tables (created when missing; default: the connection's,
+    /// `public`). [env: VSR_SHARED_DB_SCHEMA]
+    #[arg(long)]
+    shared_db_schema: Option<String>,
     /// Run in the background: output goes to `<data dir>/vllm-sr.log`; see `vllm-sr status`,
     /// `logs`, `stop`.
     #[arg(long, short = 'd')]
@@ -152,6 +162,37 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         })
         .transpose()?;
     let started = std::time::Instant::now();
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.trim().is_empty());
+    let shared_db = args
+        .shared_db
+        .clone()
+        .or_else(|| env("VSR_SHARED_DB"))
+        .map(|url| vsr_app::SharedDb {
+            url,
+            schema: args
+                .shared_db_schema
+                .clone()
+                .or_else(|| env("VSR_SHARED_DB_SCHEMA")),
+        });
+    // Replicas: the dashboard's state and the config versions live in the shared database.
+    let shared_store = match &shared_db {
+        Some(db) => Some(std::sync::Arc::new(
+            vsr_dashboard::db::PostgresDb::open(vsr_dashboard::db::postgres::Target {
+                url: db.url.clone(),
+                schema: db.schema.clone(),
+            })
+            .context("--shared-db")?,
+        )),
+        None => None,
+    };
+    let sync = shared_store
+        .clone()
+        .map(vsr_dashboard::sync::ConfigSync::new);
+    if let Some(sync) = &sync
+        && !args.demo
+    {
+        sync.prepare(&args.config);
+    }
     let opts = AppOptions {
         config: args.config,
         demo: args.demo,
@@ -165,6 +206,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         },
         data_dir: vsr_app::data_dir(),
         management_auth: None,
+        shared_db,
+        routes: sync.as_ref().map(|s| s.routes()).unwrap_or_default(),
     };
     // Without a config the dashboard's setup wizard writes one; without the dashboard there
     // is nothing to serve.
@@ -196,9 +239,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let data_dir = opts.data_dir.clone();
     let run_dir = data_dir.clone();
     // The dashboard's users also guard the router's reload and replay endpoints.
-    let creds = match dashboard {
-        Some(_) => Some(vsr_dashboard::auth::Credentials::open(&data_dir)?),
-        None => None,
+    let creds = match (&shared_store, dashboard) {
+        (Some(store), _) => Some(vsr_dashboard::auth::Credentials::open_shared(store.clone())),
+        (None, Some(_)) => Some(vsr_dashboard::auth::Credentials::open(&data_dir)?),
+        (None, None) => None,
     };
     let mut opts = opts;
     opts.management_auth = creds
@@ -209,6 +253,10 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         if !setup_mode {
             sup.start().await?;
             print_router(&sup, started, port_file.as_deref()).await?;
+        }
+        if let Some(sync) = &sync {
+            sync.start(sup.clone());
+            println!("vllm-sr: replicas: following the config versions of the shared database");
         }
         let _dashboard = match (dashboard, creds) {
             (Some(listen), Some(creds)) => {
@@ -222,6 +270,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
                     },
                     sup.clone(),
                     creds,
+                    sync.clone(),
                 )
                 .await?;
                 print_dashboard(&d, setup_mode, dashboard_port_file.as_deref())?;
@@ -321,6 +370,8 @@ fn print_dashboard(
                 .join("initial-admin-password")
                 .display()
         );
+    } else if d.dash.sync.is_some() {
+        println!("vllm-sr: dashboard login: an existing dashboard user (users live in the shared database)");
     } else {
         println!(
             "vllm-sr: dashboard login: an existing dashboard user (users live in {})",

@@ -19,6 +19,8 @@ pub fn app_options(dir: &Path) -> AppOptions {
         encoder: vsr_models::HandleOptions::default(),
         data_dir: dir.join("data"),
         management_auth: None,
+        shared_db: None,
+        routes: Default::default(),
     }
 }
 
@@ -37,6 +39,7 @@ pub async fn start_dashboard(dir: &Path, sup: Arc<Supervisor>, creds: Arc<Creden
         },
         sup,
         creds,
+        None,
     )
     .await
     .expect("dashboard starts")

@@ -1,12 +1,9 @@
 //! PostgreSQL store, for several router replicas sharing one database.
 //!
-//! The synchronous `postgres` client runs a small runtime of its own, which must not be entered
-//! from inside another async runtime. Each connection therefore lives on a dedicated thread and
-//! calls are shipped to it, so the store can be used from any thread, async or not.
+//! Each connection (a writer and a reader) lives on a thread of its own ([`crate::pg::Worker`]),
+//! so the store can be used from any thread, async or not.
 use std::collections::HashMap;
-use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-use std::thread;
+use std::sync::Arc;
 use std::time::Duration;
 
 use postgres::types::{ToSql, Type};
@@ -16,14 +13,11 @@ use super::core::{self, Conn, Dialect, Val};
 use super::{ReplayStore, Retention, StoreError};
 use crate::query::{AggQuery, Aggregates, Filter, ListQuery, Page};
 use crate::record::{Feedback, ReplayRecord};
+use crate::pg;
 use crate::time::Timestamp;
 
 fn err(e: postgres::Error) -> StoreError {
-    // Show the server's message (the Display of the error is terse).
-    match e.as_db_error() {
-        Some(db) => StoreError::Postgres(format!("{}: {}", db.code().code(), db.message())),
-        None => StoreError::Postgres(e.to_string()),
-    }
+    StoreError::Postgres(pg::error_text(&e))
 }
 
 struct PgConn {
@@ -108,32 +102,25 @@ impl Conn for PgConn {
     }
 }
 
-type Job = Box<dyn FnOnce(&mut Option<PgConn>) + Send>;
+type Worker = pg::Worker<PgConn>;
 
-/// One connection on its own thread; reconnects on the next call after the connection drops.
-struct Worker {
-    tx: Mutex<Option<mpsc::Sender<Job>>>,
-    handle: Mutex<Option<thread::JoinHandle<()>>>,
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+fn worker_error(e: pg::WorkerError) -> StoreError {
+    match e {
+        pg::WorkerError::Closed => StoreError::Closed,
+        e => StoreError::Postgres(e.to_string()),
+    }
 }
 
 fn connect(url: &str, schema: Option<&str>) -> Result<PgConn, StoreError> {
-    let mut config: postgres::Config = url
-        .parse()
-        .map_err(|e| StoreError::Postgres(format!("invalid URL: {e}")))?;
-    if config.get_connect_timeout().is_none() {
-        // An unreachable host must not stall the writer for minutes.
-        config.connect_timeout(Duration::from_secs(5));
-    }
+    let config = pg::config(url, Duration::from_secs(5)).map_err(StoreError::Postgres)?;
     let mut client = config.connect(NoTls).map_err(err)?;
     if let Some(s) = schema {
-        let q = quote_ident(s);
+        // Under the migration lock: replicas creating one schema at once would collide.
+        let q = pg::quote_ident(s);
         client
             .batch_execute(&format!(
-                "CREATE SCHEMA IF NOT EXISTS {q}; SET search_path TO {q}"
+                "BEGIN; SELECT pg_advisory_xact_lock(7426115001); \
+                 CREATE SCHEMA IF NOT EXISTS {q}; COMMIT; SET search_path TO {q}"
             ))
             .map_err(err)?;
     }
@@ -143,72 +130,44 @@ fn connect(url: &str, schema: Option<&str>) -> Result<PgConn, StoreError> {
     })
 }
 
-impl Worker {
-    fn spawn(
-        name: &str,
-        url: String,
-        schema: Option<String>,
-        first: Option<PgConn>,
-        migrate_on_connect: bool,
-    ) -> Result<Self, StoreError> {
-        let (tx, rx) = mpsc::channel::<Job>();
-        let handle = thread::Builder::new()
-            .name(name.into())
-            .spawn(move || {
-                let mut conn = first;
-                for job in rx {
-                    if conn.as_ref().is_none_or(|c| c.client.is_closed()) {
-                        let fresh = connect(&url, schema.as_deref()).and_then(|mut c| {
-                            if migrate_on_connect {
-                                core::migrate(&mut c)?;
-                            }
-                            Ok(c)
-                        });
-                        conn = match fresh {
-                            Ok(c) => Some(c),
-                            Err(e) => {
-                                tracing::warn!(error = %e, "replay store: PostgreSQL reconnect failed");
-                                None
-                            }
-                        };
-                    }
-                    job(&mut conn);
+/// A connection thread; reconnects (and, for the writer, migrates) on the next call after the
+/// connection drops.
+fn spawn_worker(
+    name: &str,
+    url: String,
+    schema: Option<String>,
+    first: Option<PgConn>,
+    migrate_on_connect: bool,
+) -> Result<Worker, StoreError> {
+    let connect = move || {
+        connect(&url, schema.as_deref())
+            .and_then(|mut c| {
+                if migrate_on_connect {
+                    core::migrate(&mut c)?;
                 }
+                Ok(c)
             })
-            .map_err(|e| StoreError::Postgres(format!("cannot start a connection thread: {e}")))?;
-        Ok(Worker {
-            tx: Mutex::new(Some(tx)),
-            handle: Mutex::new(Some(handle)),
-        })
-    }
+            .map_err(|e| e.to_string())
+    };
+    pg::Worker::spawn(name, "replay store", first, connect, |c: &PgConn| {
+        c.client.is_closed()
+    })
+    .map_err(|e| StoreError::Postgres(format!("cannot start a connection thread: {e}")))
+}
 
-    fn call<R: Send + 'static>(
+trait Call {
+    fn run<R: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut PgConn) -> Result<R, StoreError> + Send + 'static,
+    ) -> Result<R, StoreError>;
+}
+
+impl Call for Worker {
+    fn run<R: Send + 'static>(
         &self,
         f: impl FnOnce(&mut PgConn) -> Result<R, StoreError> + Send + 'static,
     ) -> Result<R, StoreError> {
-        let (rtx, rrx) = mpsc::channel();
-        let job: Job = Box::new(move |conn: &mut Option<PgConn>| {
-            let r = match conn.as_mut() {
-                Some(c) => f(c),
-                None => Err(StoreError::Postgres("not connected".into())),
-            };
-            let _ = rtx.send(r);
-        });
-        {
-            let tx = self.tx.lock().unwrap_or_else(|p| p.into_inner());
-            tx.as_ref()
-                .ok_or(StoreError::Closed)?
-                .send(job)
-                .map_err(|_| StoreError::Closed)?;
-        }
-        rrx.recv().map_err(|_| StoreError::Closed)?
-    }
-
-    fn close(&self) {
-        self.tx.lock().unwrap_or_else(|p| p.into_inner()).take();
-        if let Some(h) = self.handle.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            let _ = h.join();
-        }
+        self.call(f).map_err(worker_error)?
     }
 }
 
@@ -227,14 +186,14 @@ impl PostgresStore {
         let r = connect(url, schema)?;
         let schema = schema.map(str::to_string);
         Ok(PostgresStore {
-            writer: Arc::new(Worker::spawn(
+            writer: Arc::new(spawn_worker(
                 "vsr-replay-pg-w",
                 url.into(),
                 schema.clone(),
                 Some(w),
                 true,
             )?),
-            reader: Arc::new(Worker::spawn(
+            reader: Arc::new(spawn_worker(
                 "vsr-replay-pg-r",
                 url.into(),
                 schema,
@@ -253,14 +212,14 @@ impl PostgresStore {
             .map_err(|e| StoreError::Postgres(format!("invalid URL: {e}")))?;
         let schema = schema.map(str::to_string);
         Ok(PostgresStore {
-            writer: Arc::new(Worker::spawn(
+            writer: Arc::new(spawn_worker(
                 "vsr-replay-pg-w",
                 url.into(),
                 schema.clone(),
                 None,
                 true,
             )?),
-            reader: Arc::new(Worker::spawn(
+            reader: Arc::new(spawn_worker(
                 "vsr-replay-pg-r",
                 url.into(),
                 schema,
@@ -276,7 +235,7 @@ impl PostgresStore {
         client
             .batch_execute(&format!(
                 "DROP SCHEMA IF EXISTS {} CASCADE",
-                quote_ident(schema)
+                pg::quote_ident(schema)
             ))
             .map_err(err)
     }
@@ -296,23 +255,23 @@ impl ReplayStore for PostgresStore {
 
     fn insert_batch(&self, records: &[ReplayRecord]) -> Result<usize, StoreError> {
         let records = records.to_vec();
-        self.writer.call(move |c| core::insert_batch(c, &records))
+        self.writer.run(move |c| core::insert_batch(c, &records))
     }
 
     fn get(&self, id: &str) -> Result<Option<ReplayRecord>, StoreError> {
         let id = id.to_string();
-        self.reader.call(move |c| core::get(c, &id))
+        self.reader.run(move |c| core::get(c, &id))
     }
 
     fn set_feedback(&self, id: &str, feedback: &Feedback) -> Result<bool, StoreError> {
         let (id, feedback) = (id.to_string(), feedback.clone());
         self.writer
-            .call(move |c| core::set_feedback(c, &id, &feedback))
+            .run(move |c| core::set_feedback(c, &id, &feedback))
     }
 
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
         let q = q.clone();
-        self.reader.call(move |c| {
+        self.reader.run(move |c| {
             // One snapshot for the page and its total.
             c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
             let r = core::list(c, &q);
@@ -323,7 +282,7 @@ impl ReplayStore for PostgresStore {
 
     fn aggregate(&self, q: &AggQuery) -> Result<Aggregates, StoreError> {
         let q = q.clone();
-        self.reader.call(move |c| {
+        self.reader.run(move |c| {
             c.batch("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY")?;
             let r = core::aggregate(c, &q);
             let _ = c.batch("COMMIT");
@@ -332,12 +291,12 @@ impl ReplayStore for PostgresStore {
     }
 
     fn count(&self) -> Result<u64, StoreError> {
-        self.reader.call(|c| core::count(c, &Filter::default()))
+        self.reader.run(|c| core::count(c, &Filter::default()))
     }
 
     fn enforce_retention(&self, retention: &Retention, now: Timestamp) -> Result<u64, StoreError> {
         let retention = retention.clone();
         self.writer
-            .call(move |c| core::enforce_retention(c, &retention, now))
+            .run(move |c| core::enforce_retention(c, &retention, now))
     }
 }

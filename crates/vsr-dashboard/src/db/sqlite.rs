@@ -1,12 +1,12 @@
-//! The dashboard's own state in `<data dir>/dashboard.db` (SQLite): users, sessions, API
-//! tokens, the audit log and config versions. Calls are short local transactions.
+//! The dashboard's state of one replica in `<data dir>/dashboard.db` (SQLite); the signing key
+//! stays in `<data dir>/dashboard.secret`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use rusqlite::{Connection, OptionalExtension, params};
-use serde::Serialize;
 
+use super::{AuditEntry, DashStore, StoreResult, TokenInfo, User, Version, now};
 use crate::auth::Role;
 
 const SCHEMA: &str = "
@@ -45,74 +45,52 @@ CREATE TABLE IF NOT EXISTS config_versions (
 );
 ";
 
-pub fn now() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-#[derive(Debug, Clone, PartialEq, Serialize)]
-pub struct User {
-    pub username: String,
-    pub role: Role,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct TokenInfo {
-    pub id: String,
-    pub name: String,
-    pub created_at: i64,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct AuditEntry {
-    pub at: i64,
-    pub user: String,
-    pub action: String,
-    pub detail: String,
-}
-
-#[derive(Debug, Clone, Serialize)]
-pub struct Version {
-    pub id: i64,
-    pub created_at: i64,
-    pub author: String,
-    pub message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub yaml: Option<String>,
-}
-
-pub struct Db {
+pub struct SqliteDb {
     conn: Mutex<Connection>,
+    dir: PathBuf,
 }
 
-impl Db {
-    pub fn open(path: &Path) -> Result<Self, rusqlite::Error> {
-        let conn = Connection::open(path)?;
+impl SqliteDb {
+    /// Opens (creating) `dashboard.db` in `dir`.
+    pub fn open(dir: &Path) -> Result<Self, rusqlite::Error> {
+        let path = dir.join("dashboard.db");
+        let conn = Connection::open(&path)?;
         conn.pragma_update(None, "journal_mode", "WAL")?;
         conn.pragma_update(None, "foreign_keys", "ON")?;
         conn.busy_timeout(std::time::Duration::from_secs(5))?;
         conn.execute_batch(SCHEMA)?;
         Ok(Self {
             conn: Mutex::new(conn),
+            dir: dir.to_path_buf(),
         })
     }
 
     fn c(&self) -> MutexGuard<'_, Connection> {
         self.conn.lock().unwrap_or_else(|p| p.into_inner())
     }
+}
+
+impl DashStore for SqliteDb {
+    fn backend(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn secret(&self, _candidate: &[u8]) -> StoreResult<Vec<u8>> {
+        crate::auth::load_or_create_secret(&self.dir).map_err(|e| {
+            super::StoreError::Io(format!("{}: {e}", self.dir.join("dashboard.secret").display()))
+        })
+    }
 
     // --- users
 
-    pub fn user_count(&self) -> Result<i64, rusqlite::Error> {
-        self.c()
-            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))
+    fn user_count(&self) -> StoreResult<i64> {
+        Ok(self
+            .c()
+            .query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?)
     }
 
     /// False when the name is taken.
-    pub fn create_user(&self, name: &str, hash: &str, role: Role) -> Result<bool, rusqlite::Error> {
+    fn create_user(&self, name: &str, hash: &str, role: Role) -> StoreResult<bool> {
         let n = self.c().execute(
             "INSERT OR IGNORE INTO users (username, password_hash, role, created_at) VALUES (?1, ?2, ?3, ?4)",
             params![name, hash, role.as_str(), now()],
@@ -122,7 +100,7 @@ impl Db {
 
     /// Creates the first user only while there is none (one transaction, so two racing
     /// bootstraps cannot both win).
-    pub fn create_first_user(&self, name: &str, hash: &str) -> Result<bool, rusqlite::Error> {
+    fn create_first_user(&self, name: &str, hash: &str) -> StoreResult<bool> {
         let mut c = self.c();
         let tx = c.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
         let n: i64 = tx.query_row("SELECT COUNT(*) FROM users", [], |r| r.get(0))?;
@@ -137,7 +115,7 @@ impl Db {
         Ok(true)
     }
 
-    pub fn password_hash(&self, name: &str) -> Result<Option<(String, Role)>, rusqlite::Error> {
+    fn password_hash(&self, name: &str) -> StoreResult<Option<(String, Role)>> {
         self.c()
             .query_row(
                 "SELECT password_hash, role FROM users WHERE username = ?1",
@@ -146,9 +124,10 @@ impl Db {
             )
             .optional()
             .map(|o| o.map(|(h, r)| (h, Role::parse(&r).unwrap_or(Role::Read))))
+            .map_err(Into::into)
     }
 
-    pub fn users(&self) -> Result<Vec<User>, rusqlite::Error> {
+    fn users(&self) -> StoreResult<Vec<User>> {
         let c = self.c();
         let mut st = c.prepare("SELECT username, role, created_at FROM users ORDER BY username")?;
         st.query_map([], |r| {
@@ -158,10 +137,11 @@ impl Db {
                 created_at: r.get(2)?,
             })
         })?
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
     }
 
-    pub fn set_role(&self, name: &str, role: Role) -> Result<bool, rusqlite::Error> {
+    fn set_role(&self, name: &str, role: Role) -> StoreResult<bool> {
         Ok(self.c().execute(
             "UPDATE users SET role = ?2 WHERE username = ?1",
             params![name, role.as_str()],
@@ -169,7 +149,7 @@ impl Db {
     }
 
     /// Changes the password and ends the user's sessions.
-    pub fn set_password(&self, name: &str, hash: &str) -> Result<bool, rusqlite::Error> {
+    fn set_password(&self, name: &str, hash: &str) -> StoreResult<bool> {
         let c = self.c();
         let n = c.execute(
             "UPDATE users SET password_hash = ?2 WHERE username = ?1",
@@ -179,28 +159,29 @@ impl Db {
         Ok(n == 1)
     }
 
-    pub fn delete_user(&self, name: &str) -> Result<bool, rusqlite::Error> {
+    fn delete_user(&self, name: &str) -> StoreResult<bool> {
         Ok(self
             .c()
             .execute("DELETE FROM users WHERE username = ?1", [name])?
             == 1)
     }
 
-    pub fn admin_count(&self) -> Result<i64, rusqlite::Error> {
+    fn admin_count(&self) -> StoreResult<i64> {
         self.c()
             .query_row("SELECT COUNT(*) FROM users WHERE role = 'admin'", [], |r| {
                 r.get(0)
             })
+            .map_err(Into::into)
     }
 
     // --- sessions
 
-    pub fn create_session(
+    fn create_session(
         &self,
         id: &str,
         name: &str,
         ttl_secs: i64,
-    ) -> Result<(), rusqlite::Error> {
+    ) -> StoreResult<()> {
         let t = now();
         let c = self.c();
         c.execute("DELETE FROM sessions WHERE expires_at < ?1", [t])?;
@@ -212,7 +193,7 @@ impl Db {
     }
 
     /// The user of a live session.
-    pub fn session_user(&self, id: &str) -> Result<Option<(String, Role)>, rusqlite::Error> {
+    fn session_user(&self, id: &str) -> StoreResult<Option<(String, Role)>> {
         self.c()
             .query_row(
                 "SELECT u.username, u.role FROM sessions s JOIN users u ON u.username = s.username \
@@ -222,9 +203,10 @@ impl Db {
             )
             .optional()
             .map(|o| o.map(|(u, r)| (u, Role::parse(&r).unwrap_or(Role::Read))))
+            .map_err(Into::into)
     }
 
-    pub fn delete_session(&self, id: &str) -> Result<(), rusqlite::Error> {
+    fn delete_session(&self, id: &str) -> StoreResult<()> {
         self.c()
             .execute("DELETE FROM sessions WHERE id = ?1", [id])?;
         Ok(())
@@ -232,13 +214,13 @@ impl Db {
 
     // --- API tokens
 
-    pub fn create_token(
+    fn create_token(
         &self,
         id: &str,
         user: &str,
         name: &str,
         hash: &str,
-    ) -> Result<(), rusqlite::Error> {
+    ) -> StoreResult<()> {
         self.c().execute(
             "INSERT INTO api_tokens (id, username, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, user, name, hash, now()],
@@ -246,7 +228,7 @@ impl Db {
         Ok(())
     }
 
-    pub fn token_user(&self, hash: &str) -> Result<Option<(String, Role)>, rusqlite::Error> {
+    fn token_user(&self, hash: &str) -> StoreResult<Option<(String, Role)>> {
         self.c()
             .query_row(
                 "SELECT u.username, u.role FROM api_tokens t JOIN users u ON u.username = t.username \
@@ -256,9 +238,10 @@ impl Db {
             )
             .optional()
             .map(|o| o.map(|(u, r)| (u, Role::parse(&r).unwrap_or(Role::Read))))
+            .map_err(Into::into)
     }
 
-    pub fn tokens(&self, user: &str) -> Result<Vec<TokenInfo>, rusqlite::Error> {
+    fn tokens(&self, user: &str) -> StoreResult<Vec<TokenInfo>> {
         let c = self.c();
         let mut st = c.prepare(
             "SELECT id, name, created_at FROM api_tokens WHERE username = ?1 ORDER BY created_at",
@@ -270,11 +253,12 @@ impl Db {
                 created_at: r.get(2)?,
             })
         })?
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
     }
 
     /// Deletes a token of `user` (any user's when `user` is `None`).
-    pub fn delete_token(&self, id: &str, user: Option<&str>) -> Result<bool, rusqlite::Error> {
+    fn delete_token(&self, id: &str, user: Option<&str>) -> StoreResult<bool> {
         let n = match user {
             Some(u) => self.c().execute(
                 "DELETE FROM api_tokens WHERE id = ?1 AND username = ?2",
@@ -289,7 +273,7 @@ impl Db {
 
     // --- audit
 
-    pub fn audit(&self, user: &str, action: &str, detail: &str) -> Result<(), rusqlite::Error> {
+    fn audit(&self, user: &str, action: &str, detail: &str) -> StoreResult<()> {
         self.c().execute(
             "INSERT INTO audit (at, username, action, detail) VALUES (?1, ?2, ?3, ?4)",
             params![now(), user, action, detail],
@@ -297,7 +281,7 @@ impl Db {
         Ok(())
     }
 
-    pub fn audit_log(&self, limit: i64) -> Result<Vec<AuditEntry>, rusqlite::Error> {
+    fn audit_log(&self, limit: i64) -> StoreResult<Vec<AuditEntry>> {
         let c = self.c();
         let mut st =
             c.prepare("SELECT at, username, action, detail FROM audit ORDER BY id DESC LIMIT ?1")?;
@@ -309,17 +293,18 @@ impl Db {
                 detail: r.get(3)?,
             })
         })?
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
     }
 
     // --- config versions
 
-    pub fn add_version(
+    fn add_version(
         &self,
         author: &str,
         message: &str,
         yaml: &str,
-    ) -> Result<i64, rusqlite::Error> {
+    ) -> StoreResult<i64> {
         let c = self.c();
         c.execute(
             "INSERT INTO config_versions (created_at, author, message, yaml) VALUES (?1, ?2, ?3, ?4)",
@@ -328,7 +313,7 @@ impl Db {
         Ok(c.last_insert_rowid())
     }
 
-    pub fn versions(&self, limit: i64) -> Result<Vec<Version>, rusqlite::Error> {
+    fn versions(&self, limit: i64) -> StoreResult<Vec<Version>> {
         let c = self.c();
         let mut st = c.prepare(
             "SELECT id, created_at, author, message FROM config_versions ORDER BY id DESC LIMIT ?1",
@@ -342,10 +327,11 @@ impl Db {
                 yaml: None,
             })
         })?
-        .collect()
+        .collect::<Result<_, _>>()
+        .map_err(Into::into)
     }
 
-    pub fn version(&self, id: i64) -> Result<Option<Version>, rusqlite::Error> {
+    fn version(&self, id: i64) -> StoreResult<Option<Version>> {
         self.c()
             .query_row(
                 "SELECT id, created_at, author, message, yaml FROM config_versions WHERE id = ?1",
@@ -361,9 +347,10 @@ impl Db {
                 },
             )
             .optional()
+            .map_err(Into::into)
     }
 
-    pub fn latest_version(&self) -> Result<Option<Version>, rusqlite::Error> {
+    fn active_version(&self) -> StoreResult<Option<Version>> {
         let id: Option<i64> =
             self.c()
                 .query_row("SELECT MAX(id) FROM config_versions", [], |r| r.get(0))?;
@@ -371,5 +358,16 @@ impl Db {
             Some(id) => self.version(id),
             None => Ok(None),
         }
+    }
+
+    fn start_version(&self, running: &str) -> StoreResult<Version> {
+        if let Some(v) = self.active_version()?
+            && v.yaml.as_deref() == Some(running)
+        {
+            return Ok(v);
+        }
+        let id = self.add_version("system", "running at start", running)?;
+        self.version(id)?
+            .ok_or_else(|| super::StoreError::Io(format!("version {id} vanished")))
     }
 }
