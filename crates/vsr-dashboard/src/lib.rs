@@ -187,8 +187,8 @@ async fn first_admin(dash: &Arc<Dash>) -> Result<Option<(String, String)>, DashE
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    if let Err(e) = opts
-        .open(&path)
+    if let Err(e) = std::fs::create_dir_all(&dash.opts.data_dir)
+        .and_then(|()| opts.open(&path))
         .and_then(|mut f| std::io::Write::write_all(&mut f, format!("{password}\n").as_bytes()))
     {
         tracing::warn!(error = %e, path = %path.display(), "cannot write the initial admin password");

@@ -62,6 +62,7 @@ pub async fn status(State(dash): State<Arc<Dash>>, _caller: Caller) -> DashResul
         },
         "replay": replay,
         "readonly": dash.opts.readonly,
+        "config_sync": dash.sync.as_ref().map(|s| s.status()),
     })))
 }
 

@@ -9,4 +9,5 @@ mod learned;
 mod probes_http;
 mod recipes;
 mod replay;
+mod replicas;
 mod telemetry;

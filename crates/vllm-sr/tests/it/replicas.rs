@@ -1,0 +1,488 @@
+//! Router replicas over one PostgreSQL (`serve --shared-db`): a config deployed through one
+//! replica's dashboard reaches every replica with no failed request, Insights on any replica
+//! counts every replica's records, and a replica cut off from the database keeps routing and
+//! catches up when it is back. Runs against `VSR_TEST_POSTGRES_URL` (scripts/test.sh starts
+//! one), each test in a schema of its own; without it the tests skip with a notice.
+
+use std::io::{Read, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use serde_json::{Value, json};
+
+use crate::harness::{Proc, REPLAY_CONFIG, chat, sim_backend, tempdir};
+
+fn postgres_url() -> Option<String> {
+    match std::env::var("VSR_TEST_POSTGRES_URL") {
+        Ok(u) if !u.is_empty() => Some(u),
+        _ => {
+            vsr_testkit::missing("VSR_TEST_POSTGRES_URL is not set (the replicas tests)");
+            None
+        }
+    }
+}
+
+fn unique_schema(tag: &str) -> String {
+    let n = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_nanos();
+    format!("vsr_rep_{tag}_{}_{n}", std::process::id())
+}
+
+/// Drops the test's schema at the end.
+struct Schema {
+    url: String,
+    name: String,
+}
+
+impl Drop for Schema {
+    fn drop(&mut self) {
+        if let Ok(mut c) = postgres::Client::connect(&self.url, postgres::NoTls) {
+            let _ = c.batch_execute(&format!("DROP SCHEMA IF EXISTS \"{}\" CASCADE", self.name));
+        }
+    }
+}
+
+/// One `vllm-sr serve` replica with its own data dir and dashboard.
+struct Replica {
+    proc: Proc,
+    dash: u16,
+}
+
+impl Replica {
+    fn start(root: &Path, name: &str, config: &str, db_url: &str, schema: &str) -> Replica {
+        let dir = root.join(name);
+        std::fs::create_dir_all(&dir).unwrap();
+        let cfg = dir.join("config.yaml");
+        std::fs::write(&cfg, config).unwrap();
+        let dash_file = dir.join("dash.port");
+        let data = dir.join("data");
+        let args = [
+            "serve",
+            "--config",
+            cfg.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--no-watch",
+            "--dashboard-port",
+            "0",
+            "--dashboard-port-file",
+            dash_file.to_str().unwrap(),
+            "--shared-db",
+            db_url,
+            "--shared-db-schema",
+            schema,
+        ];
+        let proc = Proc::spawn(&dir, &args, &[("VSR_DATA_DIR", data.to_str().unwrap())]);
+        let deadline = Instant::now() + Duration::from_secs(60);
+        let dash = loop {
+            if let Ok(p) = std::fs::read_to_string(&dash_file).map(|s| s.trim().parse::<u16>())
+                && let Ok(p) = p
+            {
+                break p;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "{name}: no dashboard port: {}",
+                proc.log_text()
+            );
+            thread::sleep(Duration::from_millis(20));
+        };
+        Replica { proc, dash }
+    }
+
+    fn port(&self) -> u16 {
+        self.proc.port
+    }
+
+    /// `GET /config/sync` on the router's management plane.
+    fn sync(&self) -> Value {
+        crate::harness::http(self.port(), "GET", "/config/sync", None)
+            .map(|r| r.json())
+            .unwrap_or(Value::Null)
+    }
+
+    /// The alias a coding prompt is routed to now.
+    fn routes_code_to(&self) -> Option<String> {
+        chat(self.port(), "please write code", false)
+            .ok()
+            .filter(|r| r.status == 200)
+            .and_then(|r| r.header("x-vsr-selected-model").map(str::to_string))
+    }
+}
+
+/// A signed-in dashboard user: cookie and CSRF token.
+struct Session {
+    cookie: String,
+    csrf: String,
+}
+
+fn dash_call(port: u16, s: Option<&Session>, method: &str, path: &str, body: &Value) -> (u16, Value) {
+    let mut headers = vec![("content-type", "application/json")];
+    if let Some(s) = s {
+        headers.push(("cookie", s.cookie.as_str()));
+        headers.push(("x-csrf-token", s.csrf.as_str()));
+    }
+    let body = if body.is_null() { String::new() } else { body.to_string() };
+    let r = vsr_testkit::http::blocking(method, &format!("http://127.0.0.1:{port}{path}"), &body, &headers)
+        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let v = serde_json::from_str(&r.text()).unwrap_or(Value::Null);
+    (r.status, v)
+}
+
+fn login(port: u16, password: &str) -> Session {
+    let body = json!({"username": "admin", "password": password}).to_string();
+    let r = vsr_testkit::http::blocking(
+        "POST",
+        &format!("http://127.0.0.1:{port}/api/auth/login"),
+        &body,
+        &[("content-type", "application/json")],
+    )
+    .unwrap();
+    assert_eq!(r.status, 200, "login: {}", r.text());
+    let cookie = r
+        .header("set-cookie")
+        .map(|c| c.split(';').next().unwrap_or_default().to_string())
+        .unwrap_or_default();
+    Session {
+        cookie,
+        csrf: r.json()["csrf"].as_str().unwrap_or_default().to_string(),
+    }
+}
+
+/// The first replica created the admin and wrote its password to its data dir.
+fn admin_password(root: &Path, replicas: &[&str]) -> String {
+    replicas
+        .iter()
+        .find_map(|n| std::fs::read_to_string(root.join(n).join("data/initial-admin-password")).ok())
+        .map(|p| p.trim().to_string())
+        .expect("one replica created the first admin")
+}
+
+fn wait_until(what: &str, max: Duration, mut ok: impl FnMut() -> bool) -> Duration {
+    let start = Instant::now();
+    while !ok() {
+        assert!(start.elapsed() < max, "{what}: not within {max:?}");
+        thread::sleep(Duration::from_millis(50));
+    }
+    start.elapsed()
+}
+
+/// Chat requests in a loop against `ports` until stopped; counts answers and failures.
+struct Traffic {
+    stop: Arc<AtomicBool>,
+    ok: Arc<AtomicU64>,
+    failed: Arc<Mutex<Vec<String>>>,
+    threads: Vec<thread::JoinHandle<()>>,
+}
+
+impl Traffic {
+    fn start(ports: &[u16]) -> Traffic {
+        let stop = Arc::new(AtomicBool::new(false));
+        let ok = Arc::new(AtomicU64::new(0));
+        let failed = Arc::new(Mutex::new(Vec::new()));
+        let threads = ports
+            .iter()
+            .map(|&port| {
+                let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
+                thread::spawn(move || {
+                    while !stop.load(Ordering::Relaxed) {
+                        match chat(port, "write some code for me", false) {
+                            Ok(r) if r.status == 200 => {
+                                ok.fetch_add(1, Ordering::Relaxed);
+                            }
+                            Ok(r) => failed.lock().unwrap().push(format!("{port}: {} {}", r.status, r.body)),
+                            Err(e) => failed.lock().unwrap().push(format!("{port}: {e}")),
+                        }
+                    }
+                })
+            })
+            .collect();
+        Traffic {
+            stop,
+            ok,
+            failed,
+            threads,
+        }
+    }
+
+    /// Stops and returns (answered, failures).
+    fn finish(self) -> (u64, Vec<String>) {
+        self.stop.store(true, Ordering::Relaxed);
+        for t in self.threads {
+            let _ = t.join();
+        }
+        let failed = self.failed.lock().unwrap().clone();
+        (self.ok.load(Ordering::Relaxed), failed)
+    }
+}
+
+fn config_v1(sim: u16) -> String {
+    REPLAY_CONFIG.replace("SIM", &format!("127.0.0.1:{sim}"))
+}
+
+/// v1 with the coding decision sent to `premium` instead of `cheap`.
+fn config_v2(sim: u16) -> String {
+    let v1 = config_v1(sim);
+    let v2 = v1.replace(
+        "        - {model: cheap, use_reasoning: false}",
+        "        - {model: premium, use_reasoning: false}",
+    );
+    assert_ne!(v1, v2);
+    v2
+}
+
+fn deploy(port: u16, s: &Session, yaml: &str, message: &str) -> i64 {
+    let (status, v) = dash_call(port, Some(s), "POST", "/api/config/deploy", &json!({"yaml": yaml, "message": message}));
+    assert_eq!(status, 200, "deploy: {v}");
+    v["version"].as_i64().expect("a version id")
+}
+
+#[test]
+fn a_deploy_through_one_replica_reaches_all_three_without_a_failed_request() {
+    let Some(url) = postgres_url() else { return };
+    let root = tempdir("replicas");
+    let schema = Schema {
+        url: url.clone(),
+        name: unique_schema("deploy"),
+    };
+    let sim = sim_backend(&root);
+    let v1 = config_v1(sim.port);
+    // The first replica makes the first admin; the others start together.
+    let names = ["r1", "r2", "r3"];
+    let r1 = Replica::start(&root, names[0], &v1, &url, &schema.name);
+    let (r2, r3) = thread::scope(|s| {
+        let a = s.spawn(|| Replica::start(&root, names[1], &v1, &url, &schema.name));
+        let b = s.spawn(|| Replica::start(&root, names[2], &v1, &url, &schema.name));
+        (a.join().unwrap(), b.join().unwrap())
+    });
+    let replicas = [&r1, &r2, &r3];
+    for r in replicas {
+        assert_eq!(r.routes_code_to().as_deref(), Some("cheap"), "{}", r.proc.log_text());
+    }
+    // All three run the first version (one recorded it; the others found it).
+    wait_until("every replica runs the first version", Duration::from_secs(10), || {
+        let ids: Vec<Value> = replicas.iter().map(|r| r.sync()["sync"]["applied_version"].clone()).collect();
+        ids[0].is_i64() && ids.iter().all(|v| *v == ids[0])
+    });
+
+    // One admin for the fleet: the password made by one replica signs in on another, and the
+    // session cookie from that one is accepted by a third.
+    let password = admin_password(&root, &names);
+    let session = login(r2.dash, &password);
+    let (status, users) = dash_call(r3.dash, Some(&session), "GET", "/api/users", &Value::Null);
+    assert_eq!(status, 200, "{users}");
+    assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
+
+    let traffic = Traffic::start(&[r1.port(), r2.port(), r3.port()]);
+    thread::sleep(Duration::from_millis(500));
+    let version = deploy(r2.dash, &session, &config_v2(sim.port), "send code to premium");
+    let took = wait_until("every replica serves the new version", Duration::from_secs(10), || {
+        replicas
+            .iter()
+            .all(|r| r.routes_code_to().as_deref() == Some("premium"))
+    });
+    thread::sleep(Duration::from_millis(300));
+    let (answered, failures) = traffic.finish();
+    assert!(failures.is_empty(), "{} failed requests: {:?}", failures.len(), &failures[..failures.len().min(5)]);
+    assert!(answered > 30, "too little traffic to say anything: {answered}");
+    for r in replicas {
+        let s = r.sync();
+        assert_eq!(s["sync"]["applied_version"], json!(version), "{s}");
+        assert_eq!(s["sync"]["active_version"], json!(version), "{s}");
+        assert!(s["generation"].as_u64().unwrap_or(0) >= 2, "{s}");
+    }
+    // The dashboard status of a replica that did not deploy shows the same.
+    let (_, st) = dash_call(r3.dash, Some(&session), "GET", "/api/status", &Value::Null);
+    assert_eq!(st["config_sync"]["sync"]["applied_version"], json!(version), "{st}");
+    eprintln!("replicas: version {version} everywhere in {took:?}; {answered} requests, 0 failed");
+
+    // Insights on any replica count every replica's records: the traffic above plus the
+    // probes of `routes_code_to`, all routed by the recording decision.
+    let count = |r: &Replica| {
+        let (status, v) = dash_call(r.dash, Some(&session), "GET", "/api/insights", &Value::Null);
+        assert_eq!(status, 200, "{v}");
+        v["aggregates"]["record_count"].as_i64().unwrap_or(-1)
+    };
+    wait_until("Insights count every replica's records", Duration::from_secs(15), || {
+        count(&r1) >= answered as i64
+    });
+    let totals: Vec<i64> = replicas.iter().map(|r| count(r)).collect();
+    assert!(totals.iter().all(|t| *t == totals[0]), "{totals:?}");
+    let per_replica = (answered / 3) as i64;
+    assert!(totals[0] > per_replica * 2, "{totals:?} vs {answered} answered");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A TCP relay to PostgreSQL that the test can cut (every connection closed, new ones
+/// refused at once) and restore.
+struct Relay {
+    port: u16,
+    open: Arc<AtomicBool>,
+    conns: Arc<Mutex<Vec<TcpStream>>>,
+}
+
+impl Relay {
+    fn start(upstream: std::net::SocketAddr) -> Relay {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let open = Arc::new(AtomicBool::new(true));
+        let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
+        let (o, c) = (open.clone(), conns.clone());
+        thread::spawn(move || {
+            for client in listener.incoming() {
+                let Ok(client) = client else { continue };
+                if !o.load(Ordering::SeqCst) {
+                    let _ = client.shutdown(Shutdown::Both);
+                    continue;
+                }
+                let Ok(server) = TcpStream::connect(upstream) else {
+                    continue;
+                };
+                {
+                    let mut all = c.lock().unwrap();
+                    all.push(client.try_clone().unwrap());
+                    all.push(server.try_clone().unwrap());
+                }
+                let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                    thread::spawn(move || {
+                        let mut buf = [0u8; 16384];
+                        loop {
+                            match from.read(&mut buf) {
+                                Ok(0) | Err(_) => break,
+                                Ok(n) => {
+                                    if to.write_all(&buf[..n]).is_err() {
+                                        break;
+                                    }
+                                }
+                            }
+                        }
+                        let _ = to.shutdown(Shutdown::Both);
+                        let _ = from.shutdown(Shutdown::Both);
+                    });
+                };
+                pipe(client.try_clone().unwrap(), server.try_clone().unwrap());
+                pipe(server, client);
+            }
+        });
+        Relay { port, open, conns }
+    }
+
+    fn cut(&self) {
+        self.open.store(false, Ordering::SeqCst);
+        for s in self.conns.lock().unwrap().drain(..) {
+            let _ = s.shutdown(Shutdown::Both);
+        }
+    }
+
+    fn restore(&self) {
+        self.open.store(true, Ordering::SeqCst);
+    }
+}
+
+/// `url` with its host and port replaced by 127.0.0.1:`port`.
+fn via_port(url: &str, port: u16) -> (String, std::net::SocketAddr) {
+    let config: postgres::Config = url.parse().unwrap();
+    let host = match &config.get_hosts()[0] {
+        postgres::config::Host::Tcp(h) => h.clone(),
+        #[allow(unreachable_patterns)]
+        _ => "127.0.0.1".into(),
+    };
+    let upstream_port = config.get_ports().first().copied().unwrap_or(5432);
+    let upstream = std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), upstream_port))
+        .unwrap()
+        .next()
+        .unwrap();
+    let (scheme_auth, rest) = url.split_once('@').unwrap();
+    let path = rest.find('/').map(|i| &rest[i..]).unwrap_or("");
+    (format!("{scheme_auth}@127.0.0.1:{port}{path}"), upstream)
+}
+
+#[test]
+fn a_replica_that_loses_the_database_keeps_routing_and_catches_up() {
+    let Some(url) = postgres_url() else { return };
+    let root = tempdir("replicas-loss");
+    let schema = Schema {
+        url: url.clone(),
+        name: unique_schema("loss"),
+    };
+    let sim = sim_backend(&root);
+    let v1 = config_v1(sim.port);
+    let a = Replica::start(&root, "a", &v1, &url, &schema.name);
+    let (_, upstream) = via_port(&url, 0);
+    let relay = Relay::start(upstream);
+    let (relayed, _) = via_port(&url, relay.port);
+    let b = Replica::start(&root, "b", &v1, &relayed, &schema.name);
+    wait_until("b listens", Duration::from_secs(10), || {
+        b.sync()["sync"]["connected"] == json!(true)
+    });
+    let session = login(a.dash, &admin_password(&root, &["a", "b"]));
+
+    // B loses the database; it keeps routing on its config while A deploys.
+    relay.cut();
+    wait_until("b notices", Duration::from_secs(15), || {
+        b.sync()["sync"]["connected"] == json!(false)
+    });
+    let traffic = Traffic::start(&[b.port()]);
+    let version = deploy(a.dash, &session, &config_v2(sim.port), "while b is away");
+    assert_eq!(a.routes_code_to().as_deref(), Some("premium"));
+    thread::sleep(Duration::from_secs(2));
+    let (answered, failures) = traffic.finish();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(answered > 0);
+    assert_eq!(b.routes_code_to().as_deref(), Some("cheap"), "b still runs its config");
+    assert_ne!(b.sync()["sync"]["applied_version"], json!(version));
+
+    // Back: B catches up to the version it missed (no notification reached it).
+    relay.restore();
+    wait_until("b catches up", Duration::from_secs(20), || {
+        b.routes_code_to().as_deref() == Some("premium")
+    });
+    assert_eq!(b.sync()["sync"]["applied_version"], json!(version));
+
+    // A version that does not validate reaches the database behind the dashboard's back:
+    // both replicas refuse it, say so, and keep routing on the running one.
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(&format!("SET search_path TO \"{}\"", schema.name))
+        .unwrap();
+    let bad: i64 = c
+        .query_one(
+            "INSERT INTO config_versions (created_at, author, message, yaml) VALUES (0, 'test', 'bad', $1) RETURNING id",
+            &[&"version: v0.3\nrouting: [unclosed\n"],
+        )
+        .unwrap()
+        .get(0);
+    c.execute("UPDATE config_active SET version_id = $1", &[&bad])
+        .unwrap();
+    c.execute(
+        "SELECT pg_notify($1, $2)",
+        &[&format!("vsr_config_active:{}", schema.name), &bad.to_string()],
+    )
+    .unwrap();
+    for r in [&a, &b] {
+        wait_until("the bad version is refused", Duration::from_secs(10), || {
+            r.sync()["sync"]["refused"]["version"] == json!(bad)
+        });
+        let s = r.sync();
+        assert_eq!(s["sync"]["applied_version"], json!(version), "{s}");
+        assert!(
+            s["sync"]["refused"]["error"].as_str().unwrap_or("").contains("does not validate"),
+            "{s}"
+        );
+        assert_eq!(r.routes_code_to().as_deref(), Some("premium"));
+        assert!(
+            r.proc.log_text().contains("refused the active version"),
+            "{}",
+            r.proc.log_text()
+        );
+    }
+    drop(c);
+    let _ = std::fs::remove_dir_all(&root);
+}
