@@ -26,6 +26,8 @@ use crate::db::{DashStore, PostgresDb, Version, now};
 /// Read the active version this often even without a notification (a missed one, a
 /// notification sent while this replica's listener was reconnecting).
 pub const POLL: Duration = Duration::from_secs(30);
+/// Wait before reading the active version again after a failed read.
+const RETRY: Duration = Duration::from_secs(1);
 /// How often the listener checks that its connection still reaches the server.
 const PING: Duration = Duration::from_secs(5);
 /// Longest wait between two connection attempts of the listener.
@@ -99,11 +101,16 @@ impl ConfigSync {
             return;
         }
         if crate::config_api::validated(&yaml).is_err() {
-            tracing::error!(version = active.id, "config sync: the active version does not validate; not written at start");
+            tracing::error!(
+                version = active.id,
+                "config sync: the active version does not validate; not written at start"
+            );
             return;
         }
         match crate::write_atomically(config, &yaml) {
-            Ok(()) => tracing::info!(version = active.id, path = %config.display(), "config sync: wrote the active version before start"),
+            Ok(()) => {
+                tracing::info!(version = active.id, path = %config.display(), "config sync: wrote the active version before start")
+            }
             Err(e) => tracing::error!(error = %e, "config sync: cannot write the active version"),
         }
     }
@@ -214,12 +221,24 @@ impl ConfigSync {
         let active = tokio::task::spawn_blocking(move || store.start_version(&text)).await;
         let version = match active {
             Ok(Ok(v)) => v,
-            Ok(Err(e)) => {
-                self.update(|s| s.last_error = Some(e.to_string()));
-                return;
-            }
-            Err(e) => {
-                self.update(|s| s.last_error = Some(e.to_string()));
+            failed => {
+                let e = match failed {
+                    Ok(Err(e)) => e.to_string(),
+                    Err(e) => e.to_string(),
+                    Ok(Ok(_)) => String::new(),
+                };
+                tracing::warn!(error = %e, "config sync: cannot read the active version");
+                self.update(|s| s.last_error = Some(e));
+                // The first call after the database came back may meet the connection it
+                // dropped (the store connects again on the next call): while the listener
+                // reaches the database, try again soon. (Otherwise its reconnect wakes us.)
+                if self.state().connected {
+                    let wake = self.wake.clone();
+                    tokio::spawn(async move {
+                        tokio::time::sleep(RETRY).await;
+                        let _ = wake.send(());
+                    });
+                }
                 return;
             }
         };
@@ -236,12 +255,19 @@ impl ConfigSync {
         let yaml = version.yaml.unwrap_or_default();
         if yaml == running {
             if state.applied_version != Some(version.id) {
-                tracing::info!(version = version.id, "config sync: running the active version");
+                tracing::info!(
+                    version = version.id,
+                    "config sync: running the active version"
+                );
             }
             self.update(|s| s.applied_version = Some(version.id));
             return;
         }
-        if state.refused.as_ref().is_some_and(|r| r.version == version.id) {
+        if state
+            .refused
+            .as_ref()
+            .is_some_and(|r| r.version == version.id)
+        {
             return;
         }
         let refuse = |error: String| {
@@ -320,13 +346,11 @@ fn listen(target: Target, sync: Weak<ConfigSync>, wake: mpsc::UnboundedSender<()
         if sync.strong_count() == 0 {
             return;
         }
-        let mut client = match target
-            .connect(Duration::from_secs(3))
-            .and_then(|mut c| {
-                c.batch_execute(&format!("LISTEN {}", vsr_replay::pg::quote_ident(&channel)))
-                    .map_err(|e| crate::db::StoreError::Postgres(vsr_replay::pg::error_text(&e)))?;
-                Ok(c)
-            }) {
+        let mut client = match target.connect(Duration::from_secs(3)).and_then(|mut c| {
+            c.batch_execute(&format!("LISTEN {}", vsr_replay::pg::quote_ident(&channel)))
+                .map_err(|e| crate::db::StoreError::Postgres(vsr_replay::pg::error_text(&e)))?;
+            Ok(c)
+        }) {
             Ok(c) => c,
             Err(e) => {
                 if !set_connected(false, Some(e.to_string())) {

@@ -83,7 +83,6 @@ impl<T: Send + 'static> Worker<T> {
         }
         rrx.recv().map_err(|_| WorkerError::Closed)?
     }
-
 }
 
 impl<T> Worker<T> {

@@ -371,7 +371,9 @@ fn print_dashboard(
                 .display()
         );
     } else if d.dash.sync.is_some() {
-        println!("vllm-sr: dashboard login: an existing dashboard user (users live in the shared database)");
+        println!(
+            "vllm-sr: dashboard login: an existing dashboard user (users live in the shared database)"
+        );
     } else {
         println!(
             "vllm-sr: dashboard login: an existing dashboard user (users live in {})",

@@ -124,15 +124,30 @@ struct Session {
     csrf: String,
 }
 
-fn dash_call(port: u16, s: Option<&Session>, method: &str, path: &str, body: &Value) -> (u16, Value) {
+fn dash_call(
+    port: u16,
+    s: Option<&Session>,
+    method: &str,
+    path: &str,
+    body: &Value,
+) -> (u16, Value) {
     let mut headers = vec![("content-type", "application/json")];
     if let Some(s) = s {
         headers.push(("cookie", s.cookie.as_str()));
         headers.push(("x-csrf-token", s.csrf.as_str()));
     }
-    let body = if body.is_null() { String::new() } else { body.to_string() };
-    let r = vsr_testkit::http::blocking(method, &format!("http://127.0.0.1:{port}{path}"), &body, &headers)
-        .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
+    let body = if body.is_null() {
+        String::new()
+    } else {
+        body.to_string()
+    };
+    let r = vsr_testkit::http::blocking(
+        method,
+        &format!("http://127.0.0.1:{port}{path}"),
+        &body,
+        &headers,
+    )
+    .unwrap_or_else(|e| panic!("{method} {path}: {e}"));
     let v = serde_json::from_str(&r.text()).unwrap_or(Value::Null);
     (r.status, v)
 }
@@ -161,7 +176,9 @@ fn login(port: u16, password: &str) -> Session {
 fn admin_password(root: &Path, replicas: &[&str]) -> String {
     replicas
         .iter()
-        .find_map(|n| std::fs::read_to_string(root.join(n).join("data/initial-admin-password")).ok())
+        .find_map(|n| {
+            std::fs::read_to_string(root.join(n).join("data/initial-admin-password")).ok()
+        })
         .map(|p| p.trim().to_string())
         .expect("one replica created the first admin")
 }
@@ -198,7 +215,10 @@ impl Traffic {
                             Ok(r) if r.status == 200 => {
                                 ok.fetch_add(1, Ordering::Relaxed);
                             }
-                            Ok(r) => failed.lock().unwrap().push(format!("{port}: {} {}", r.status, r.body)),
+                            Ok(r) => failed
+                                .lock()
+                                .unwrap()
+                                .push(format!("{port}: {} {}", r.status, r.body)),
                             Err(e) => failed.lock().unwrap().push(format!("{port}: {e}")),
                         }
                     }
@@ -240,7 +260,13 @@ fn config_v2(sim: u16) -> String {
 }
 
 fn deploy(port: u16, s: &Session, yaml: &str, message: &str) -> i64 {
-    let (status, v) = dash_call(port, Some(s), "POST", "/api/config/deploy", &json!({"yaml": yaml, "message": message}));
+    let (status, v) = dash_call(
+        port,
+        Some(s),
+        "POST",
+        "/api/config/deploy",
+        &json!({"yaml": yaml, "message": message}),
+    );
     assert_eq!(status, 200, "deploy: {v}");
     v["version"].as_i64().expect("a version id")
 }
@@ -265,13 +291,25 @@ fn a_deploy_through_one_replica_reaches_all_three_without_a_failed_request() {
     });
     let replicas = [&r1, &r2, &r3];
     for r in replicas {
-        assert_eq!(r.routes_code_to().as_deref(), Some("cheap"), "{}", r.proc.log_text());
+        assert_eq!(
+            r.routes_code_to().as_deref(),
+            Some("cheap"),
+            "{}",
+            r.proc.log_text()
+        );
     }
     // All three run the first version (one recorded it; the others found it).
-    wait_until("every replica runs the first version", Duration::from_secs(10), || {
-        let ids: Vec<Value> = replicas.iter().map(|r| r.sync()["sync"]["applied_version"].clone()).collect();
-        ids[0].is_i64() && ids.iter().all(|v| *v == ids[0])
-    });
+    wait_until(
+        "every replica runs the first version",
+        Duration::from_secs(10),
+        || {
+            let ids: Vec<Value> = replicas
+                .iter()
+                .map(|r| r.sync()["sync"]["applied_version"].clone())
+                .collect();
+            ids[0].is_i64() && ids.iter().all(|v| *v == ids[0])
+        },
+    );
 
     // One admin for the fleet: the password made by one replica signs in on another, and the
     // session cookie from that one is accepted by a third.
@@ -283,16 +321,33 @@ fn a_deploy_through_one_replica_reaches_all_three_without_a_failed_request() {
 
     let traffic = Traffic::start(&[r1.port(), r2.port(), r3.port()]);
     thread::sleep(Duration::from_millis(500));
-    let version = deploy(r2.dash, &session, &config_v2(sim.port), "send code to premium");
-    let took = wait_until("every replica serves the new version", Duration::from_secs(10), || {
-        replicas
-            .iter()
-            .all(|r| r.routes_code_to().as_deref() == Some("premium"))
-    });
+    let version = deploy(
+        r2.dash,
+        &session,
+        &config_v2(sim.port),
+        "send code to premium",
+    );
+    let took = wait_until(
+        "every replica serves the new version",
+        Duration::from_secs(10),
+        || {
+            replicas
+                .iter()
+                .all(|r| r.routes_code_to().as_deref() == Some("premium"))
+        },
+    );
     thread::sleep(Duration::from_millis(300));
     let (answered, failures) = traffic.finish();
-    assert!(failures.is_empty(), "{} failed requests: {:?}", failures.len(), &failures[..failures.len().min(5)]);
-    assert!(answered > 30, "too little traffic to say anything: {answered}");
+    assert!(
+        failures.is_empty(),
+        "{} failed requests: {:?}",
+        failures.len(),
+        &failures[..failures.len().min(5)]
+    );
+    assert!(
+        answered > 30,
+        "too little traffic to say anything: {answered}"
+    );
     for r in replicas {
         let s = r.sync();
         assert_eq!(s["sync"]["applied_version"], json!(version), "{s}");
@@ -301,7 +356,11 @@ fn a_deploy_through_one_replica_reaches_all_three_without_a_failed_request() {
     }
     // The dashboard status of a replica that did not deploy shows the same.
     let (_, st) = dash_call(r3.dash, Some(&session), "GET", "/api/status", &Value::Null);
-    assert_eq!(st["config_sync"]["sync"]["applied_version"], json!(version), "{st}");
+    assert_eq!(
+        st["config_sync"]["sync"]["applied_version"],
+        json!(version),
+        "{st}"
+    );
     eprintln!("replicas: version {version} everywhere in {took:?}; {answered} requests, 0 failed");
 
     // Insights on any replica count every replica's records: the traffic above plus the
@@ -311,13 +370,18 @@ fn a_deploy_through_one_replica_reaches_all_three_without_a_failed_request() {
         assert_eq!(status, 200, "{v}");
         v["aggregates"]["record_count"].as_i64().unwrap_or(-1)
     };
-    wait_until("Insights count every replica's records", Duration::from_secs(15), || {
-        count(&r1) >= answered as i64
-    });
+    wait_until(
+        "Insights count every replica's records",
+        Duration::from_secs(15),
+        || count(&r1) >= answered as i64,
+    );
     let totals: Vec<i64> = replicas.iter().map(|r| count(r)).collect();
     assert!(totals.iter().all(|t| *t == totals[0]), "{totals:?}");
     let per_replica = (answered / 3) as i64;
-    assert!(totals[0] > per_replica * 2, "{totals:?} vs {answered} answered");
+    assert!(
+        totals[0] > per_replica * 2,
+        "{totals:?} vs {answered} answered"
+    );
     let _ = std::fs::remove_dir_all(&root);
 }
 
@@ -437,7 +501,11 @@ fn a_replica_that_loses_the_database_keeps_routing_and_catches_up() {
     let (answered, failures) = traffic.finish();
     assert!(failures.is_empty(), "{failures:?}");
     assert!(answered > 0);
-    assert_eq!(b.routes_code_to().as_deref(), Some("cheap"), "b still runs its config");
+    assert_eq!(
+        b.routes_code_to().as_deref(),
+        Some("cheap"),
+        "b still runs its config"
+    );
     assert_ne!(b.sync()["sync"]["applied_version"], json!(version));
 
     // Back: B catches up to the version it missed (no notification reached it).
@@ -463,17 +531,25 @@ fn a_replica_that_loses_the_database_keeps_routing_and_catches_up() {
         .unwrap();
     c.execute(
         "SELECT pg_notify($1, $2)",
-        &[&format!("vsr_config_active:{}", schema.name), &bad.to_string()],
+        &[
+            &format!("vsr_config_active:{}", schema.name),
+            &bad.to_string(),
+        ],
     )
     .unwrap();
     for r in [&a, &b] {
-        wait_until("the bad version is refused", Duration::from_secs(10), || {
-            r.sync()["sync"]["refused"]["version"] == json!(bad)
-        });
+        wait_until(
+            "the bad version is refused",
+            Duration::from_secs(10),
+            || r.sync()["sync"]["refused"]["version"] == json!(bad),
+        );
         let s = r.sync();
         assert_eq!(s["sync"]["applied_version"], json!(version), "{s}");
         assert!(
-            s["sync"]["refused"]["error"].as_str().unwrap_or("").contains("does not validate"),
+            s["sync"]["refused"]["error"]
+                .as_str()
+                .unwrap_or("")
+                .contains("does not validate"),
             "{s}"
         );
         assert_eq!(r.routes_code_to().as_deref(), Some("premium"));

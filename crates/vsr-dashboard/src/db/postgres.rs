@@ -8,9 +8,7 @@ use std::time::Duration;
 use postgres::{Client, NoTls, Row};
 use vsr_replay::pg::{self, Worker, WorkerError};
 
-use super::{
-    AuditEntry, DashStore, StoreError, StoreResult, TokenInfo, User, Version, now,
-};
+use super::{AuditEntry, DashStore, StoreError, StoreResult, TokenInfo, User, Version, now};
 use crate::auth::Role;
 
 /// Serialises migrations and the first-of-its-kind inserts of replicas starting together. The
@@ -91,8 +89,10 @@ impl Target {
             .map_err(err)?;
         if let Some(s) = &self.schema {
             let q = pg::quote_ident(s);
-            tx.batch_execute(&format!("CREATE SCHEMA IF NOT EXISTS {q}; SET LOCAL search_path TO {q}"))
-                .map_err(err)?;
+            tx.batch_execute(&format!(
+                "CREATE SCHEMA IF NOT EXISTS {q}; SET LOCAL search_path TO {q}"
+            ))
+            .map_err(err)?;
         }
         tx.batch_execute(SCHEMA).map_err(err)?;
         tx.commit().map_err(err)?;
@@ -129,10 +129,7 @@ impl PostgresDb {
             "vsr-dash-pg",
             "dashboard store",
             None,
-            move || {
-                t.connect(Duration::from_secs(3))
-                    .map_err(|e| e.to_string())
-            },
+            move || t.connect(Duration::from_secs(3)).map_err(|e| e.to_string()),
             Client::is_closed,
         )
         .map_err(|e| StoreError::Postgres(format!("cannot start a connection thread: {e}")))?;
@@ -225,7 +222,10 @@ impl DashStore for PostgresDb {
     }
 
     fn user_count(&self) -> StoreResult<i64> {
-        self.call(|c| Ok(c.query_one("SELECT COUNT(*) FROM dashboard_users", &[])?.get(0)))
+        self.call(|c| {
+            Ok(c.query_one("SELECT COUNT(*) FROM dashboard_users", &[])?
+                .get(0))
+        })
     }
 
     fn create_user(&self, name: &str, hash: &str, role: Role) -> StoreResult<bool> {
@@ -304,7 +304,10 @@ impl DashStore for PostgresDb {
                 "UPDATE dashboard_users SET password_hash = $2 WHERE username = $1",
                 &[&name, &hash],
             )?;
-            tx.execute("DELETE FROM dashboard_sessions WHERE username = $1", &[&name])?;
+            tx.execute(
+                "DELETE FROM dashboard_sessions WHERE username = $1",
+                &[&name],
+            )?;
             tx.commit()?;
             Ok(n == 1)
         })

@@ -77,7 +77,10 @@ impl DashStore for SqliteDb {
 
     fn secret(&self, _candidate: &[u8]) -> StoreResult<Vec<u8>> {
         crate::auth::load_or_create_secret(&self.dir).map_err(|e| {
-            super::StoreError::Io(format!("{}: {e}", self.dir.join("dashboard.secret").display()))
+            super::StoreError::Io(format!(
+                "{}: {e}",
+                self.dir.join("dashboard.secret").display()
+            ))
         })
     }
 
@@ -176,12 +179,7 @@ impl DashStore for SqliteDb {
 
     // --- sessions
 
-    fn create_session(
-        &self,
-        id: &str,
-        name: &str,
-        ttl_secs: i64,
-    ) -> StoreResult<()> {
+    fn create_session(&self, id: &str, name: &str, ttl_secs: i64) -> StoreResult<()> {
         let t = now();
         let c = self.c();
         c.execute("DELETE FROM sessions WHERE expires_at < ?1", [t])?;
@@ -214,13 +212,7 @@ impl DashStore for SqliteDb {
 
     // --- API tokens
 
-    fn create_token(
-        &self,
-        id: &str,
-        user: &str,
-        name: &str,
-        hash: &str,
-    ) -> StoreResult<()> {
+    fn create_token(&self, id: &str, user: &str, name: &str, hash: &str) -> StoreResult<()> {
         self.c().execute(
             "INSERT INTO api_tokens (id, username, name, token_hash, created_at) VALUES (?1, ?2, ?3, ?4, ?5)",
             params![id, user, name, hash, now()],
@@ -299,12 +291,7 @@ impl DashStore for SqliteDb {
 
     // --- config versions
 
-    fn add_version(
-        &self,
-        author: &str,
-        message: &str,
-        yaml: &str,
-    ) -> StoreResult<i64> {
+    fn add_version(&self, author: &str, message: &str, yaml: &str) -> StoreResult<i64> {
         let c = self.c();
         c.execute(
             "INSERT INTO config_versions (created_at, author, message, yaml) VALUES (?1, ?2, ?3, ?4)",

@@ -11,9 +11,9 @@ use postgres::{Client, NoTls, Statement};
 
 use super::core::{self, Conn, Dialect, Val};
 use super::{ReplayStore, Retention, StoreError};
+use crate::pg;
 use crate::query::{AggQuery, Aggregates, Filter, ListQuery, Page};
 use crate::record::{Feedback, ReplayRecord};
-use crate::pg;
 use crate::time::Timestamp;
 
 fn err(e: postgres::Error) -> StoreError {
