@@ -260,6 +260,7 @@ async fn readonly_refuses_every_config_change_even_for_admins() {
         },
         sup,
         credentials(dir.path()),
+        None,
     )
     .await
     .unwrap();
