@@ -122,10 +122,7 @@ impl ConfigSync {
             return;
         };
         let _ = self.sup.set(sup);
-        let sync = self;
-        let store = &self.store;
-        let wake = self.wake.clone();
-        let weak = Arc::downgrade(sync);
+        let weak = Arc::downgrade(self);
         tokio::spawn(async move {
             while rx.recv().await.is_some() {
                 // Several wake-ups in a row need one read.
@@ -134,8 +131,8 @@ impl ConfigSync {
                 sync.check().await;
             }
         });
-        let target = store.target().clone();
-        let weak = Arc::downgrade(&sync);
+        let target = self.store.target().clone();
+        let (weak, wake) = (Arc::downgrade(self), self.wake.clone());
         let spawned = std::thread::Builder::new()
             .name("vsr-config-listen".into())
             .spawn(move || listen(target, weak, wake));
