@@ -55,11 +55,14 @@ struct Replica {
 }
 
 impl Replica {
-    fn start(root: &Path, name: &str, config: &str, db_url: &str, schema: &str) -> Replica {
+    /// `config: None` starts with no config file of its own.
+    fn start(root: &Path, name: &str, config: Option<&str>, db_url: &str, schema: &str) -> Replica {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("config.yaml");
-        std::fs::write(&cfg, config).unwrap();
+        if let Some(config) = config {
+            std::fs::write(&cfg, config).unwrap();
+        }
         let dash_file = dir.join("dash.port");
         let data = dir.join("data");
         let args = [
@@ -283,10 +286,10 @@ fn a_deploy_through_one_replica_reaches_all_three_without_a_failed_request() {
     let v1 = config_v1(sim.port);
     // The first replica makes the first admin; the others start together.
     let names = ["r1", "r2", "r3"];
-    let r1 = Replica::start(&root, names[0], &v1, &url, &schema.name);
+    let r1 = Replica::start(&root, names[0], Some(&v1), &url, &schema.name);
     let (r2, r3) = thread::scope(|s| {
-        let a = s.spawn(|| Replica::start(&root, names[1], &v1, &url, &schema.name));
-        let b = s.spawn(|| Replica::start(&root, names[2], &v1, &url, &schema.name));
+        let a = s.spawn(|| Replica::start(&root, names[1], Some(&v1), &url, &schema.name));
+        let b = s.spawn(|| Replica::start(&root, names[2], Some(&v1), &url, &schema.name));
         (a.join().unwrap(), b.join().unwrap())
     });
     let replicas = [&r1, &r2, &r3];
@@ -479,11 +482,11 @@ fn a_replica_that_loses_the_database_keeps_routing_and_catches_up() {
     };
     let sim = sim_backend(&root);
     let v1 = config_v1(sim.port);
-    let a = Replica::start(&root, "a", &v1, &url, &schema.name);
+    let a = Replica::start(&root, "a", Some(&v1), &url, &schema.name);
     let (_, upstream) = via_port(&url, 0);
     let relay = Relay::start(upstream);
     let (relayed, _) = via_port(&url, relay.port);
-    let b = Replica::start(&root, "b", &v1, &relayed, &schema.name);
+    let b = Replica::start(&root, "b", Some(&v1), &relayed, &schema.name);
     wait_until("b listens", Duration::from_secs(10), || {
         b.sync()["sync"]["connected"] == json!(true)
     });
@@ -514,6 +517,20 @@ fn a_replica_that_loses_the_database_keeps_routing_and_catches_up() {
         b.routes_code_to().as_deref() == Some("premium")
     });
     assert_eq!(b.sync()["sync"]["applied_version"], json!(version));
+
+    // A new replica with an empty data dir and no config file starts on the active version.
+    let c = Replica::start(&root, "c", None, &url, &schema.name);
+    assert_eq!(
+        c.routes_code_to().as_deref(),
+        Some("premium"),
+        "{}",
+        c.proc.log_text()
+    );
+    assert_eq!(
+        std::fs::read_to_string(root.join("c/config.yaml")).unwrap(),
+        config_v2(sim.port)
+    );
+    drop(c);
 
     // A version that does not validate reaches the database behind the dashboard's back:
     // both replicas refuse it, say so, and keep routing on the running one.
