@@ -168,8 +168,19 @@ pub async fn start(
 /// setup-mode step): create `admin` with a random password, shown once and written to
 /// `<data dir>/initial-admin-password` (0600).
 async fn first_admin(dash: &Arc<Dash>) -> Result<Option<(String, String)>, DashError> {
-    if dash.setup_mode() || dash.db.user_count()? > 0 {
+    if dash.setup_mode() {
         return Ok(None);
+    }
+    match dash.db.user_count() {
+        Ok(0) => {}
+        Ok(_) => return Ok(None),
+        // Replicas start and route while the shared database is away; the first replica
+        // that reaches it with no user there creates the admin at its next start.
+        Err(e) if dash.sync.is_some() => {
+            tracing::warn!(error = %e, "shared database unreachable: no initial admin made now");
+            return Ok(None);
+        }
+        Err(e) => return Err(e.into()),
     }
     let password = auth::random_token(12);
     let p = password.clone();

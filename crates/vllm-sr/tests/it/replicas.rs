@@ -579,3 +579,36 @@ fn a_replica_that_loses_the_database_keeps_routing_and_catches_up() {
     drop(c);
     let _ = std::fs::remove_dir_all(&root);
 }
+
+#[test]
+fn a_replica_starts_and_routes_while_the_database_is_down() {
+    let root = tempdir("replicas-down");
+    let sim = sim_backend(&root);
+    // Nothing listens on port 1.
+    let r = Replica::start(
+        &root,
+        "d",
+        Some(&config_v1(sim.port)),
+        "postgres://postgres@127.0.0.1:1/vsr",
+        "unused",
+    );
+    assert_eq!(
+        r.routes_code_to().as_deref(),
+        Some("cheap"),
+        "{}",
+        r.proc.log_text()
+    );
+    let s = r.sync();
+    assert_eq!(s["sync"]["connected"], json!(false), "{s}");
+    assert!(s["sync"]["last_error"].is_string(), "{s}");
+    // The dashboard answers, and says the user store is unavailable rather than guessing.
+    let (status, v) = dash_call(
+        r.dash,
+        None,
+        "POST",
+        "/api/auth/login",
+        &json!({"username": "admin", "password": "x"}),
+    );
+    assert_eq!(status, 503, "{v}");
+    let _ = std::fs::remove_dir_all(&root);
+}

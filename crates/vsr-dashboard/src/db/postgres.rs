@@ -144,11 +144,21 @@ impl PostgresDb {
         self.target.channel()
     }
 
+    /// Runs `f` on the connection. A connection the server closed while idle (a restart, a
+    /// network cut now healed) fails the first call made on it; that call is made once more
+    /// on a fresh connection, so a caller does not see an outage that is already over.
     fn call<R: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Client) -> Result<R, postgres::Error> + Send + 'static,
+        f: impl Fn(&mut Client) -> Result<R, postgres::Error> + Send + Sync + 'static,
     ) -> StoreResult<R> {
-        match self.worker.call(f) {
+        let f = std::sync::Arc::new(f);
+        let again = f.clone();
+        let first = self.worker.call(move |c| f(c));
+        let first = match first {
+            Ok(Err(e)) if e.is_closed() => self.worker.call(move |c| again(c)),
+            other => other,
+        };
+        match first {
             Ok(r) => r.map_err(err),
             Err(WorkerError::NotConnected(e)) => {
                 Err(StoreError::Postgres(format!("not connected: {e}")))
