@@ -200,7 +200,9 @@ impl ConfigSync {
         let Some(sup) = self.sup.get() else { return };
         let _guard = sup.config_change().await;
         let Some(live) = sup.live() else {
-            // Setup mode: the wizard's activation records the first version.
+            // Setup mode (no config file, and no database at start): once the fleet has an
+            // active version, run it instead of waiting for the wizard.
+            self.start_router(sup).await;
             return;
         };
         let running = match tokio::fs::read_to_string(&live.config_path).await {
@@ -245,6 +247,49 @@ impl ConfigSync {
             s.last_check = Some(now());
         });
         self.apply(&live, &running, version).await;
+    }
+
+    /// Setup mode: writes the active version (when there is a valid one) to the config file
+    /// and starts the router on it.
+    async fn start_router(&self, sup: &Arc<Supervisor>) {
+        let store = self.store.clone();
+        let active = match tokio::task::spawn_blocking(move || store.active_version()).await {
+            Ok(Ok(Some(v))) => v,
+            Ok(Ok(None)) => return,
+            Ok(Err(e)) => {
+                self.update(|s| s.last_error = Some(e.to_string()));
+                return;
+            }
+            Err(e) => {
+                self.update(|s| s.last_error = Some(e.to_string()));
+                return;
+            }
+        };
+        self.update(|s| {
+            s.active_version = Some(active.id);
+            s.last_error = None;
+            s.last_check = Some(now());
+        });
+        let yaml = active.yaml.unwrap_or_default();
+        if crate::config_api::validated(&yaml).is_err() {
+            return;
+        }
+        if let Err(e) = crate::write_atomically(&sup.config_path(), &yaml) {
+            tracing::error!(error = %e, "config sync: cannot write the active version");
+            return;
+        }
+        match sup.start().await {
+            Ok(()) => {
+                tracing::info!(
+                    version = active.id,
+                    "config sync: router started on the active version"
+                );
+                self.update(|s| s.applied_version = Some(active.id));
+            }
+            Err(e) => {
+                tracing::error!(error = %e, "config sync: the router did not start on the active version")
+            }
+        }
     }
 
     async fn apply(&self, live: &vsr_app::Live, running: &str, version: Version) {

@@ -532,6 +532,59 @@ fn a_replica_that_loses_the_database_keeps_routing_and_catches_up() {
     );
     drop(c);
 
+    // A new replica that finds neither a config file nor the database starts in setup mode,
+    // and runs the active version as soon as the database is reachable.
+    relay.cut();
+    let e_dir = root.join("e");
+    std::fs::create_dir_all(&e_dir).unwrap();
+    let e_dash_file = e_dir.join("dash.port");
+    let e_cfg = e_dir.join("config.yaml");
+    let mut e = std::process::Command::new(crate::harness::bin())
+        .args([
+            "serve",
+            "--config",
+            e_cfg.to_str().unwrap(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+        ])
+        .args([
+            "--no-watch",
+            "--dashboard-port",
+            "0",
+            "--dashboard-port-file",
+        ])
+        .arg(&e_dash_file)
+        .args(["--shared-db", &relayed, "--shared-db-schema", &schema.name])
+        .env("VSR_DATA_DIR", e_dir.join("data"))
+        .current_dir(&e_dir)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut e_dash = 0u16;
+    wait_until("e's dashboard", Duration::from_secs(30), || {
+        e_dash = std::fs::read_to_string(&e_dash_file)
+            .ok()
+            .and_then(|s| s.trim().parse().ok())
+            .unwrap_or(0);
+        e_dash != 0
+    });
+    let state = || dash_call(e_dash, None, "GET", "/api/auth/state", &Value::Null);
+    // Without the database the dashboard cannot say who may sign in: 503, not a guess.
+    assert_eq!(state().0, 503, "{}", state().1);
+    relay.restore();
+    wait_until("e runs the active version", Duration::from_secs(30), || {
+        state().1["setup_mode"] == json!(false)
+    });
+    assert_eq!(
+        std::fs::read_to_string(&e_cfg).unwrap(),
+        config_v2(sim.port)
+    );
+    let _ = e.kill();
+    let _ = e.wait();
+
     // A version that does not validate reaches the database behind the dashboard's back:
     // both replicas refuse it, say so, and keep routing on the running one.
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
