@@ -31,8 +31,19 @@ pub struct Proc {
 impl Proc {
     /// Starts `vllm-sr ARGS --port-file F` and waits for the port. The child is waited for
     /// by `Drop`.
-    #[allow(clippy::zombie_processes)]
     pub fn spawn(dir: &Path, args: &[&str], envs: &[(&str, &str)]) -> Proc {
+        Proc::spawn_wrapped(&[], dir, args, envs)
+    }
+
+    /// Like [`spawn`](Self::spawn), run through `wrapper` (e.g. `ip netns exec NS`) when
+    /// not empty.
+    #[allow(clippy::zombie_processes)]
+    pub fn spawn_wrapped(
+        wrapper: &[&str],
+        dir: &Path,
+        args: &[&str],
+        envs: &[(&str, &str)],
+    ) -> Proc {
         let n = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)
             .unwrap()
@@ -40,7 +51,14 @@ impl Proc {
         let port_file = dir.join(format!("port-{n}"));
         let log = dir.join(format!("log-{n}.txt"));
         let out = std::fs::File::create(&log).unwrap();
-        let mut cmd = Command::new(bin());
+        let mut cmd = match wrapper.split_first() {
+            Some((program, rest)) => {
+                let mut c = Command::new(program);
+                c.args(rest).arg(bin());
+                c
+            }
+            None => Command::new(bin()),
+        };
         cmd.args(args)
             .arg("--port-file")
             .arg(&port_file)
@@ -127,7 +145,18 @@ impl Resp {
 
 /// One request through the workspace's test client (`vsr_testkit::http`).
 pub fn http(port: u16, method: &str, path: &str, body: Option<&str>) -> std::io::Result<Resp> {
-    let url = format!("http://127.0.0.1:{port}{path}");
+    http_at("127.0.0.1", port, method, path, body)
+}
+
+/// [`http`] to `host` instead of loopback.
+pub fn http_at(
+    host: &str,
+    port: u16,
+    method: &str,
+    path: &str,
+    body: Option<&str>,
+) -> std::io::Result<Resp> {
+    let url = format!("http://{host}:{port}{path}");
     let r = vsr_testkit::http::blocking(
         method,
         &url,
@@ -257,11 +286,16 @@ impl Drop for Stack {
 }
 
 pub fn chat(port: u16, text: &str, stream: bool) -> std::io::Result<Resp> {
+    chat_at("127.0.0.1", port, text, stream)
+}
+
+/// [`chat`] to `host` instead of loopback.
+pub fn chat_at(host: &str, port: u16, text: &str, stream: bool) -> std::io::Result<Resp> {
     let body = serde_json::json!({
         "model": "MoM",
         "stream": stream,
         "messages": [{"role": "user", "content": text}],
     })
     .to_string();
-    http(port, "POST", "/v1/chat/completions", Some(&body))
+    http_at(host, port, "POST", "/v1/chat/completions", Some(&body))
 }

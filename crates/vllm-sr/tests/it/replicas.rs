@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::harness::{Proc, REPLAY_CONFIG, chat, sim_backend, tempdir};
+use crate::harness::{Proc, REPLAY_CONFIG, chat_at, sim_backend, tempdir};
 
 fn postgres_url() -> Option<String> {
     match std::env::var("VSR_TEST_POSTGRES_URL") {
@@ -52,11 +52,25 @@ impl Drop for Schema {
 struct Replica {
     proc: Proc,
     dash: u16,
+    /// Where its listeners are reached (loopback, or its network namespace's address).
+    host: String,
 }
 
 impl Replica {
     /// `config: None` starts with no config file of its own.
     fn start(root: &Path, name: &str, config: Option<&str>, db_url: &str, schema: &str) -> Replica {
+        Replica::start_in(None, root, name, config, db_url, schema)
+    }
+
+    /// Started inside network namespace `netns` (`(name, address)`) when given.
+    fn start_in(
+        netns: Option<(&str, &str)>,
+        root: &Path,
+        name: &str,
+        config: Option<&str>,
+        db_url: &str,
+        schema: &str,
+    ) -> Replica {
         let dir = root.join(name);
         std::fs::create_dir_all(&dir).unwrap();
         let cfg = dir.join("config.yaml");
@@ -70,7 +84,11 @@ impl Replica {
             "--config",
             cfg.to_str().unwrap(),
             "--host",
-            "127.0.0.1",
+            if netns.is_some() {
+                "0.0.0.0"
+            } else {
+                "127.0.0.1"
+            },
             "--port",
             "0",
             "--no-watch",
@@ -83,7 +101,16 @@ impl Replica {
             "--shared-db-schema",
             schema,
         ];
-        let proc = Proc::spawn(&dir, &args, &[("VSR_DATA_DIR", data.to_str().unwrap())]);
+        let wrapper: Vec<&str> = match netns {
+            Some((ns, _)) => vec!["ip", "netns", "exec", ns],
+            None => vec![],
+        };
+        let proc = Proc::spawn_wrapped(
+            &wrapper,
+            &dir,
+            &args,
+            &[("VSR_DATA_DIR", data.to_str().unwrap())],
+        );
         let deadline = Instant::now() + Duration::from_secs(60);
         let dash = loop {
             if let Ok(p) = std::fs::read_to_string(&dash_file).map(|s| s.trim().parse::<u16>())
@@ -98,7 +125,8 @@ impl Replica {
             );
             thread::sleep(Duration::from_millis(20));
         };
-        Replica { proc, dash }
+        let host = netns.map_or("127.0.0.1", |(_, addr)| addr).to_string();
+        Replica { proc, dash, host }
     }
 
     fn port(&self) -> u16 {
@@ -107,14 +135,14 @@ impl Replica {
 
     /// `GET /config/sync` on the router's management plane.
     fn sync(&self) -> Value {
-        crate::harness::http(self.port(), "GET", "/config/sync", None)
+        crate::harness::http_at(&self.host, self.port(), "GET", "/config/sync", None)
             .map(|r| r.json())
             .unwrap_or(Value::Null)
     }
 
     /// The alias a coding prompt is routed to now.
     fn routes_code_to(&self) -> Option<String> {
-        chat(self.port(), "please write code", false)
+        chat_at(&self.host, self.port(), "please write code", false)
             .ok()
             .filter(|r| r.status == 200)
             .and_then(|r| r.header("x-vsr-selected-model").map(str::to_string))
@@ -127,8 +155,24 @@ struct Session {
     csrf: String,
 }
 
+/// A dashboard's address: a port on loopback, or `(host, port)`.
+#[derive(Clone)]
+struct Addr(String, u16);
+
+impl From<u16> for Addr {
+    fn from(port: u16) -> Addr {
+        Addr("127.0.0.1".into(), port)
+    }
+}
+
+impl From<(&str, u16)> for Addr {
+    fn from((host, port): (&str, u16)) -> Addr {
+        Addr(host.into(), port)
+    }
+}
+
 fn dash_call(
-    port: u16,
+    to: impl Into<Addr>,
     s: Option<&Session>,
     method: &str,
     path: &str,
@@ -144,9 +188,10 @@ fn dash_call(
     } else {
         body.to_string()
     };
+    let Addr(host, port) = to.into();
     let r = vsr_testkit::http::blocking(
         method,
-        &format!("http://127.0.0.1:{port}{path}"),
+        &format!("http://{host}:{port}{path}"),
         &body,
         &headers,
     )
@@ -155,11 +200,12 @@ fn dash_call(
     (r.status, v)
 }
 
-fn login(port: u16, password: &str) -> Session {
+fn login(to: impl Into<Addr>, password: &str) -> Session {
     let body = json!({"username": "admin", "password": password}).to_string();
+    let Addr(host, port) = to.into();
     let r = vsr_testkit::http::blocking(
         "POST",
-        &format!("http://127.0.0.1:{port}/api/auth/login"),
+        &format!("http://{host}:{port}/api/auth/login"),
         &body,
         &[("content-type", "application/json")],
     )
@@ -204,17 +250,18 @@ struct Traffic {
 }
 
 impl Traffic {
-    fn start(ports: &[u16]) -> Traffic {
+    fn start(to: &[&Replica]) -> Traffic {
         let stop = Arc::new(AtomicBool::new(false));
         let ok = Arc::new(AtomicU64::new(0));
         let failed = Arc::new(Mutex::new(Vec::new()));
-        let threads = ports
+        let threads = to
             .iter()
-            .map(|&port| {
+            .map(|r| (r.host.clone(), r.port()))
+            .map(|(host, port)| {
                 let (stop, ok, failed) = (stop.clone(), ok.clone(), failed.clone());
                 thread::spawn(move || {
                     while !stop.load(Ordering::Relaxed) {
-                        match chat(port, "write some code for me", false) {
+                        match chat_at(&host, port, "write some code for me", false) {
                             Ok(r) if r.status == 200 => {
                                 ok.fetch_add(1, Ordering::Relaxed);
                             }
@@ -262,9 +309,9 @@ fn config_v2(sim: u16) -> String {
     v2
 }
 
-fn deploy(port: u16, s: &Session, yaml: &str, message: &str) -> i64 {
+fn deploy(to: impl Into<Addr>, s: &Session, yaml: &str, message: &str) -> i64 {
     let (status, v) = dash_call(
-        port,
+        to,
         Some(s),
         "POST",
         "/api/config/deploy",
@@ -322,7 +369,7 @@ fn a_deploy_through_one_replica_reaches_all_three_without_a_failed_request() {
     assert_eq!(status, 200, "{users}");
     assert_eq!(users.as_array().map(Vec::len), Some(1), "{users}");
 
-    let traffic = Traffic::start(&[r1.port(), r2.port(), r3.port()]);
+    let traffic = Traffic::start(&[&r1, &r2, &r3]);
     thread::sleep(Duration::from_millis(500));
     let version = deploy(
         r2.dash,
@@ -398,7 +445,11 @@ struct Relay {
 
 impl Relay {
     fn start(upstream: std::net::SocketAddr) -> Relay {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Relay::start_on("127.0.0.1", upstream)
+    }
+
+    fn start_on(bind: &str, upstream: std::net::SocketAddr) -> Relay {
+        let listener = TcpListener::bind((bind, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let open = Arc::new(AtomicBool::new(true));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
@@ -497,7 +548,7 @@ fn a_replica_that_loses_the_database_keeps_routing_and_catches_up() {
     wait_until("b notices", Duration::from_secs(15), || {
         b.sync()["sync"]["connected"] == json!(false)
     });
-    let traffic = Traffic::start(&[b.port()]);
+    let traffic = Traffic::start(&[&b]);
     let version = deploy(a.dash, &session, &config_v2(sim.port), "while b is away");
     assert_eq!(a.routes_code_to().as_deref(), Some("premium"));
     thread::sleep(Duration::from_secs(2));
@@ -663,5 +714,172 @@ fn a_replica_starts_and_routes_while_the_database_is_down() {
         &json!({"username": "admin", "password": "x"}),
     );
     assert_eq!(status, 503, "{v}");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A network namespace joined to the host by a veth pair: the host side is `10.213.<n>.1`, the
+/// namespace side `10.213.<n>.2`. Deleted on drop (with its veth pair).
+struct Netns {
+    name: String,
+    host_ip: String,
+    ns_ip: String,
+}
+
+impl Netns {
+    /// `None` when this machine cannot make one (not root, no `ip`, no netns support).
+    fn create(n: u8) -> Option<Netns> {
+        let tag = std::process::id() % 100_000;
+        let name = format!("vsr-{tag}-{n}");
+        let (host_if, ns_if) = (format!("vh{tag}{n}"), format!("vn{tag}{n}"));
+        let (host_ip, ns_ip) = (format!("10.213.{n}.1"), format!("10.213.{n}.2"));
+        let ns = Netns {
+            name: name.clone(),
+            host_ip: host_ip.clone(),
+            ns_ip: ns_ip.clone(),
+        };
+        let ip = |args: &[&str]| {
+            std::process::Command::new("ip")
+                .args(args)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .status()
+                .is_ok_and(|s| s.success())
+        };
+        let ok = ip(&["netns", "add", &name])
+            && ip(&[
+                "link", "add", &host_if, "type", "veth", "peer", "name", &ns_if,
+            ])
+            && ip(&["link", "set", &ns_if, "netns", &name])
+            && ip(&["addr", "add", &format!("{host_ip}/24"), "dev", &host_if])
+            && ip(&["link", "set", &host_if, "up"])
+            && ip(&[
+                "netns",
+                "exec",
+                &name,
+                "ip",
+                "addr",
+                "add",
+                &format!("{ns_ip}/24"),
+                "dev",
+                &ns_if,
+            ])
+            && ip(&["netns", "exec", &name, "ip", "link", "set", &ns_if, "up"])
+            && ip(&["netns", "exec", &name, "ip", "link", "set", "lo", "up"])
+            && ip(&[
+                "netns", "exec", &name, "ip", "route", "add", "default", "via", &host_ip,
+            ]);
+        ok.then_some(ns)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("ip")
+            .args(["netns", "del", &self.name])
+            .status();
+    }
+}
+
+/// The acceptance run with each replica on a host of its own: three network namespaces, each
+/// reaching PostgreSQL and the backend only over its veth link (through the host, as a router
+/// would). Runs where network namespaces can be made (root with `ip`); elsewhere it says so and
+/// passes (the loopback runs above cover the same behaviour).
+#[test]
+fn replicas_in_separate_network_namespaces_follow_one_deploy() {
+    let Some(url) = postgres_url() else { return };
+    let spaces: Vec<Netns> = (1..=3).filter_map(Netns::create).collect();
+    if spaces.len() < 3 {
+        eprintln!("note: cannot make network namespaces here (needs root and `ip netns`); skipped");
+        return;
+    }
+    let root = tempdir("replicas-netns");
+    let schema = Schema {
+        url: url.clone(),
+        name: unique_schema("netns"),
+    };
+    let sim = Proc::spawn(
+        &root,
+        &[
+            "sim-backend",
+            "--host",
+            "0.0.0.0",
+            "--port",
+            "0",
+            "--models",
+            "cheap-up,premium",
+        ],
+        &[],
+    );
+    let (_, upstream) = via_port(&url, 0);
+    let relay = Relay::start_on("0.0.0.0", upstream);
+    // One address of the host, reached from every namespace through its default route, names
+    // the backend and the database in the one config text all replicas share.
+    let host = spaces[0].host_ip.clone();
+    let v1 = REPLAY_CONFIG.replace("SIM", &format!("{host}:{}", sim.port));
+    let v2 = v1.replace(
+        "        - {model: cheap, use_reasoning: false}",
+        "        - {model: premium, use_reasoning: false}",
+    );
+    let (db, _) = via_port(&url, relay.port);
+    let db = db.replace("127.0.0.1", &host);
+    let replicas: Vec<Replica> = spaces
+        .iter()
+        .enumerate()
+        .map(|(i, ns)| {
+            Replica::start_in(
+                Some((&ns.name, &ns.ns_ip)),
+                &root,
+                &format!("n{i}"),
+                Some(&v1),
+                &db,
+                &schema.name,
+            )
+        })
+        .collect();
+    for r in &replicas {
+        assert_eq!(
+            r.routes_code_to().as_deref(),
+            Some("cheap"),
+            "{}",
+            r.proc.log_text()
+        );
+    }
+    let password = admin_password(&root, &["n0", "n1", "n2"]);
+    let r1 = &replicas[1];
+    let session = login((r1.host.as_str(), r1.dash), &password);
+    let traffic = Traffic::start(&replicas.iter().collect::<Vec<_>>());
+    thread::sleep(Duration::from_millis(300));
+    let version = deploy((r1.host.as_str(), r1.dash), &session, &v2, "across hosts");
+    wait_until(
+        "every namespace serves the new version",
+        Duration::from_secs(10),
+        || {
+            replicas
+                .iter()
+                .all(|r| r.routes_code_to().as_deref() == Some("premium"))
+        },
+    );
+    let (answered, failures) = traffic.finish();
+    assert!(failures.is_empty(), "{failures:?}");
+    assert!(answered > 30, "{answered}");
+    for r in &replicas {
+        assert_eq!(r.sync()["sync"]["applied_version"], json!(version));
+    }
+    let r2 = &replicas[2];
+    wait_until(
+        "Insights in one namespace count all three",
+        Duration::from_secs(15),
+        || {
+            let (_, v) = dash_call(
+                (r2.host.as_str(), r2.dash),
+                Some(&session),
+                "GET",
+                "/api/insights",
+                &Value::Null,
+            );
+            v["aggregates"]["record_count"].as_i64().unwrap_or(0) >= answered as i64
+        },
+    );
+    drop(replicas);
     let _ = std::fs::remove_dir_all(&root);
 }
