@@ -166,8 +166,14 @@ impl Policy {
         });
         let store = match l.store_backend {
             Some(LearningStoreBackend::Local) => StoreChoice::Memory,
-            // Validation refuses `postgres` without the replay database; Redis is not built:
-            // the shared database when there is one (a warning says so).
+            // Redis is not built: the shared database when there is one (validation warns).
+            Some(LearningStoreBackend::Postgres) if shared.is_none() => {
+                tracing::warn!(
+                    "global.router.learning.state_store.backend is postgres but \
+                     services.router_replay.store_backend is not: session state is in-process"
+                );
+                StoreChoice::Memory
+            }
             Some(LearningStoreBackend::Postgres | LearningStoreBackend::Redis) | None => {
                 shared.unwrap_or(StoreChoice::Memory)
             }
