@@ -149,7 +149,16 @@ impl RecordSink for Replay {
             request_body: s.request_body,
             streaming: s.streaming,
         };
-        self.recorder.start(&info, |r| fill_routing(r, result))
+        self.recorder.start(&info, |r| {
+            fill_routing(r, result);
+            r.session = s.session.map(|o| vsr_replay::SessionRecord {
+                id: o.session_id.clone(),
+                action: o.action.as_str().to_string(),
+                own_model: o.own_model.clone(),
+                reason: o.reason.unwrap_or_default().to_string(),
+                turns: o.turns,
+            });
+        })
     }
 
     fn finish(&self, id: &str, f: RecordFinish) {

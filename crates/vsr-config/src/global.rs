@@ -6,7 +6,10 @@
 use serde_json::{Value, json};
 
 use crate::model::Global;
-use crate::vocab::{ConfigSource, KeywordMatch, SamplingType, StoreBackend, Strategy, Vocab};
+use crate::vocab::{
+    ConfigSource, KeywordMatch, LearningStoreBackend, ProtectionScope, SamplingType, StoreBackend,
+    Strategy, Vocab,
+};
 
 /// The router's built-in `global` defaults (the non-zero defaults of upstream 76c76e3a1).
 pub fn defaults() -> Value {
@@ -213,6 +216,8 @@ pub struct GlobalSettings {
     pub observability: ObservabilitySettings,
     /// `services.router_replay`: where replay records are stored.
     pub router_replay: RouterReplaySettings,
+    /// `router.learning`: session protection (adaptation is validated only).
+    pub learning: LearningSettings,
     /// `model_catalog.embeddings.semantic.embedding_config.top_k` (0 = all).
     pub embedding_top_k: u64,
     pub embedding_min_score_threshold: f64,
@@ -317,6 +322,78 @@ pub struct PostgresSettings {
     pub table_name: Option<String>,
 }
 
+/// `router.learning` (upstream HEAD), with the upstream defaults.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LearningSettings {
+    /// `enabled`: the master switch (default false).
+    pub enabled: bool,
+    /// `adaptation.enabled` (default true; effective only with `enabled`).
+    pub adaptation_enabled: bool,
+    /// `protection.enabled` (default true; effective only with `enabled`).
+    pub protection_enabled: bool,
+    /// `protection.scope` (default `conversation`).
+    pub scope: ProtectionScope,
+    /// `protection.identity.headers.session` (default `x-session-id`).
+    pub session_header: String,
+    /// `protection.identity.headers.conversation` (default `x-conversation-id`).
+    pub conversation_header: String,
+    /// `protection.tuning.idle_timeout_seconds` (default 300; 0 = never idle).
+    pub idle_timeout_seconds: f64,
+    /// `protection.tuning.min_turns_before_switch` (default 1).
+    pub min_turns_before_switch: u64,
+    /// `protection.tuning.switch_margin` (default 0.05).
+    pub switch_margin: f64,
+    /// `protection.tuning.stability_weight` (default 1.0).
+    pub stability_weight: f64,
+    /// `state_store.backend`; `None` when unset (then the shared database when replay uses
+    /// PostgreSQL, else in-process).
+    pub store_backend: Option<LearningStoreBackend>,
+    /// `state_store.ttl_seconds`: how long an untouched conversation is remembered (0 = the
+    /// built-in 24 hours).
+    pub store_ttl_seconds: u64,
+}
+
+impl LearningSettings {
+    /// Whether conversations are protected: `enabled` and `protection.enabled`.
+    pub fn protection_active(&self) -> bool {
+        self.enabled && self.protection_enabled
+    }
+}
+
+impl PostgresSettings {
+    /// `postgres://user:password@host:port/database?sslmode=...` from the fields (the defaults
+    /// `postgres@localhost:5432/postgres`); user, password and database percent-encoded.
+    pub fn url(&self) -> String {
+        let port = self.port.unwrap_or(5432);
+        let user = self.user.as_deref().unwrap_or("postgres");
+        let auth = match &self.password {
+            Some(pw) => format!("{}:{}", url_enc(user), url_enc(pw)),
+            None => url_enc(user),
+        };
+        let mut url = format!(
+            "postgres://{auth}@{}:{port}/{}",
+            self.host.as_deref().unwrap_or("localhost"),
+            url_enc(self.database.as_deref().unwrap_or("postgres"))
+        );
+        if let Some(mode) = &self.ssl_mode {
+            url.push_str(&format!("?sslmode={}", url_enc(mode)));
+        }
+        url
+    }
+}
+
+/// Percent-encodes everything but RFC 3986 unreserved characters.
+pub fn url_enc(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
 impl GlobalSettings {
     /// Reads the settings from a merged tree (see [`effective`]); a missing or mistyped knob
     /// falls back to its default (the loader has already reported mistyped ones).
@@ -346,6 +423,10 @@ impl GlobalSettings {
         const T: &str = "/services/observability/tracing";
         const RR: &str = "/services/router_replay";
         const PG: &str = "/services/router_replay/postgres";
+        const L: &str = "/router/learning";
+        let or_f = |p: &str, d: f64| get(p).and_then(Value::as_f64).unwrap_or(d);
+        let or_b = |p: &str, d: bool| get(p).and_then(Value::as_bool).unwrap_or(d);
+        let or_s = |p: &str, d: &str| opt_s(p).unwrap_or_else(|| d.to_string());
         GlobalSettings {
             strategy: vocab(get("/router/strategy").and_then(Value::as_str)),
             auto_model_name: s("/router/auto_model_name"),
@@ -392,6 +473,36 @@ impl GlobalSettings {
                     ssl_mode: opt_s(&format!("{PG}/ssl_mode")),
                     table_name: opt_s(&format!("{PG}/table_name")),
                 },
+            },
+            learning: LearningSettings {
+                enabled: or_b(&format!("{L}/enabled"), false),
+                adaptation_enabled: or_b(&format!("{L}/adaptation/enabled"), true),
+                protection_enabled: or_b(&format!("{L}/protection/enabled"), true),
+                scope: vocab(get(&format!("{L}/protection/scope")).and_then(Value::as_str)),
+                session_header: or_s(
+                    &format!("{L}/protection/identity/headers/session"),
+                    "x-session-id",
+                ),
+                conversation_header: or_s(
+                    &format!("{L}/protection/identity/headers/conversation"),
+                    "x-conversation-id",
+                ),
+                idle_timeout_seconds: or_f(
+                    &format!("{L}/protection/tuning/idle_timeout_seconds"),
+                    300.0,
+                ),
+                min_turns_before_switch: get(&format!(
+                    "{L}/protection/tuning/min_turns_before_switch"
+                ))
+                .and_then(Value::as_f64)
+                .map(|v| v.max(0.0) as u64)
+                .unwrap_or(1),
+                switch_margin: or_f(&format!("{L}/protection/tuning/switch_margin"), 0.05),
+                stability_weight: or_f(&format!("{L}/protection/tuning/stability_weight"), 1.0),
+                store_backend: get(&format!("{L}/state_store/backend"))
+                    .and_then(Value::as_str)
+                    .and_then(LearningStoreBackend::parse),
+                store_ttl_seconds: u(&format!("{L}/state_store/ttl_seconds")),
             },
             embedding_top_k: u(&format!("{EC}/top_k")),
             embedding_min_score_threshold: f(&format!("{EC}/min_score_threshold")),

@@ -15,8 +15,8 @@ pub use crate::vocab::{
     AdaptationMode, AggregationMethod, ApiFormat, CalibrationMethod, CandidateSet, ClassifierKind,
     ConversationFeatureType, ConversationRole, ConversationSourceType, FeatureType,
     JailbreakMethod, KbMatch, KbTargetKind, KeywordMethod, KeywordOperator, LbPolicy, LeafOnError,
-    MappingMethod, PartitionSemantics, Protocol, QueryModality, ReasoningFamilyType, ScoreMethod,
-    SourceType, StoreBackend, Strategy, Vocab,
+    LearningStoreBackend, MappingMethod, PartitionSemantics, ProtectionScope, Protocol,
+    QueryModality, ReasoningFamilyType, ScoreMethod, SourceType, StoreBackend, Strategy, Vocab,
 };
 
 /// The whole file: `version`, `listeners`, `providers`, `routing`, `entrypoints`, `recipes`,

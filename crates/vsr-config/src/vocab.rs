@@ -392,7 +392,9 @@ vocab! {
 
 vocab! {
     /// `global.router.learning.protection.scope`.
+    #[derive(Default)]
     pub enum ProtectionScope as "protection scope" {
+        #[default]
         Conversation = "conversation",
         Session = "session",
     }
@@ -403,6 +405,8 @@ vocab! {
     pub enum LearningStoreBackend as "learning state_store backend" {
         Local = "local",
         Redis = "redis",
+        /// Our extension: the replay PostgreSQL database, shared by replicas.
+        Postgres = "postgres",
     }
 }
 

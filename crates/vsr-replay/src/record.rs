@@ -229,6 +229,26 @@ pub struct ReplayRecord {
     /// A user's verdict on the answer (the dashboard's thumbs up/down), added after the fact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feedback: Option<Feedback>,
+    /// What session-stable routing did for this turn (absent when it was off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionRecord>,
+}
+
+/// Session-stable routing's part of a record (docs/sessions.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SessionRecord {
+    /// The conversation id (16 hex characters of the hashed identity).
+    pub id: String,
+    /// `new`, `same`, `kept`, `switched`, `expired`, `observed`, `bypassed`, `unavailable`.
+    pub action: String,
+    /// The model the turn's own decision chose (differs from `selected_model` when kept).
+    pub own_model: String,
+    /// Why it was kept (or switched, or would have been kept under `observe`).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    /// The conversation's turns including this one.
+    pub turns: u64,
 }
 
 /// A user's verdict on one routed answer.

@@ -3,8 +3,6 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use vsr_config::global::PostgresSettings;
-
 use crate::record::CaptureConfig;
 use crate::store::{Retention, StoreConfig};
 
@@ -50,8 +48,8 @@ impl ReplaySettings {
         }
         let rr = config.global_settings().router_replay;
         let ttl = Some(rr.ttl_seconds).filter(|t| *t > 0);
-        let postgres_url = (rr.store_backend == vsr_config::StoreBackend::Postgres)
-            .then(|| postgres_url(&rr.postgres));
+        let postgres_url =
+            (rr.store_backend == vsr_config::StoreBackend::Postgres).then(|| rr.postgres.url());
         ReplaySettings {
             capture,
             retention: Retention {
@@ -94,38 +92,13 @@ pub fn capture_key(recipe: Option<&str>, decision: &str) -> String {
 }
 
 fn enc(s: &str) -> String {
-    s.bytes()
-        .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                (b as char).to_string()
-            }
-            _ => format!("%{b:02X}"),
-        })
-        .collect()
-}
-
-/// `postgres://user:password@host:port/database?sslmode=...` from the config's fields.
-fn postgres_url(pg: &PostgresSettings) -> String {
-    let port = pg.port.unwrap_or(5432);
-    let user = pg.user.as_deref().unwrap_or("postgres");
-    let auth = match &pg.password {
-        Some(pw) => format!("{}:{}", enc(user), enc(pw)),
-        None => enc(user),
-    };
-    let mut url = format!(
-        "postgres://{auth}@{}:{port}/{}",
-        pg.host.as_deref().unwrap_or("localhost"),
-        enc(pg.database.as_deref().unwrap_or("postgres"))
-    );
-    if let Some(mode) = &pg.ssl_mode {
-        url.push_str(&format!("?sslmode={}", enc(mode)));
-    }
-    url
+    vsr_config::global::url_enc(s)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use vsr_config::global::PostgresSettings;
 
     #[test]
     fn postgres_url_from_fields() {
@@ -140,11 +113,11 @@ mod tests {
             table_name: None,
         };
         assert_eq!(
-            postgres_url(&pg),
+            pg.url(),
             "postgres://router:p%40ss%20word@db:5433/vsr?sslmode=disable"
         );
         assert_eq!(
-            postgres_url(&PostgresSettings::default()),
+            PostgresSettings::default().url(),
             "postgres://postgres@localhost:5432/postgres"
         );
     }

@@ -19,6 +19,7 @@ pub mod responses;
 pub mod rewrite;
 pub mod run;
 mod server;
+mod session;
 pub mod settings;
 pub mod sim;
 mod state;

@@ -110,6 +110,8 @@ struct Routed {
     alias: String,
     /// The router's result on the auto path; `None` for an explicit alias.
     result: Option<RoutingResult>,
+    /// What session-stable routing did (auto path with protection on).
+    session: Option<vsr_session::Outcome>,
 }
 
 async fn classify(
@@ -207,7 +209,8 @@ async fn pipeline(
         .map(|r| r.map(str::to_string));
     let auto = profile.is_some();
     let routed = if let Some(recipe) = profile {
-        let result = classify(shared, &rt, &req, recipe, &request_id).await?;
+        let mut result = classify(shared, &rt, &req, recipe, &request_id).await?;
+        let session = crate::session::protect(shared, &rt, headers, &req, &mut result).await;
         if let Some(d) = &result.decision {
             span.record("decision", d.as_str());
         }
@@ -223,6 +226,7 @@ async fn pipeline(
         Routed {
             alias: result.model.clone(),
             result: Some(result),
+            session,
         }
     } else {
         let alias = if rt.settings.models.contains_key(&req.model) {
@@ -240,6 +244,7 @@ async fn pipeline(
         Routed {
             alias,
             result: None,
+            session: None,
         }
     };
     let model_metrics = shared.metrics.model(&routed.alias);
@@ -316,6 +321,7 @@ async fn pipeline(
                 request_body: &req.original,
                 streaming: req.streaming,
                 fast_response: false,
+                session: routed.session.as_ref(),
             },
         )
     });
@@ -683,6 +689,7 @@ fn add_route_headers(
     );
     set(h, "x-vsr-injected-system-prompt", "false");
     set(h, "x-vsr-replay-id", replay_id.unwrap_or(""));
+    crate::session::add_headers(h, routed.session.as_ref());
 }
 
 /// The `fast_response` answer (surface spec §2.8): 200, `model: "router"`, zero usage; SSE
@@ -714,6 +721,7 @@ fn fast_response(
                 request_body: &req.original,
                 streaming: req.streaming,
                 fast_response: true,
+                session: None,
             },
         )
     });

@@ -21,6 +21,8 @@ pub struct RecordStart<'a> {
     pub request_body: &'a [u8],
     pub streaming: bool,
     pub fast_response: bool,
+    /// What session-stable routing did (`None`: not active for this request).
+    pub session: Option<&'a vsr_session::Outcome>,
 }
 
 pub use vsr_config::Usage;

@@ -135,6 +135,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         max_body_override: opts.max_body_bytes,
         reload_lock: tokio::sync::Mutex::new(()),
         auth: opts.management_auth,
+        sessions: vsr_session::Stores::default(),
     });
     let management = crate::management::router(Arc::clone(&shared), opts.routes);
     let mut bound = Vec::new();

@@ -141,6 +141,8 @@ pub struct Shared {
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Credentials for protected management requests (none: all open).
     pub auth: Option<Arc<dyn crate::management::ManagementAuth>>,
+    /// Conversation state for session-stable routing (kept across reloads).
+    pub sessions: vsr_session::Stores,
 }
 
 impl Shared {

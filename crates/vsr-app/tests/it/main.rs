@@ -471,3 +471,63 @@ fn v1_probes_report_each_failed_field_with_its_reason() {
         bare.outcomes[0].failures
     );
 }
+
+#[test]
+fn a_kept_model_is_recorded_with_the_turn_s_own_pick() {
+    use vsr_server::{RecordFinish, RecordSink, RecordStart};
+    let yaml = "version: v0.3\nproviders:\n  models:\n    - name: a\n      backend_refs: [{endpoint: \"h:1\"}]\n    - name: b\n      backend_refs: [{endpoint: \"h:1\"}]\nrouting:\n  modelCards: [{name: a}, {name: b}]\n  decisions:\n    - {name: d, priority: 1, rules: {operator: AND}, modelRefs: [{model: b}], plugins: [{type: router_replay, configuration: {enabled: true}}]}\n";
+    let cfg = vsr_config::load_str(yaml, "t.yaml").expect("loads").config;
+    let dir = vsr_testkit::TempDir::new("session_record");
+    let replay = vsr_app::Replay::open(&cfg, dir.path())
+        .expect("opens")
+        .expect("records");
+    let mut result = vsr_engine::RoutingResult::fallback("b", "test");
+    result.decision = Some("d".into());
+    let outcome = vsr_session::Outcome {
+        session_id: "0123456789abcdef".into(),
+        action: vsr_session::Action::Kept,
+        model: "a".into(),
+        own_model: "b".into(),
+        reason: Some("margin"),
+        turns: 4,
+    };
+    let id = replay
+        .start(&RecordStart {
+            request_id: "r1",
+            original_model: "MoM",
+            selected_model: "a",
+            routed: true,
+            result: Some(&result),
+            request_body: b"{}",
+            streaming: false,
+            fast_response: false,
+            session: Some(&outcome),
+        })
+        .expect("recorded");
+    replay.finish(
+        &id,
+        RecordFinish {
+            status: 200,
+            streaming: false,
+            usage: None,
+            response_body: bytes::Bytes::new(),
+            completed: true,
+            ttft: None,
+        },
+    );
+    replay.drain();
+    let rec = replay.store.get(&id).expect("reads").expect("stored");
+    assert_eq!(rec.selected_model, "a");
+    assert_eq!(rec.decision, "d");
+    let s = rec.session.expect("session part");
+    assert_eq!(
+        (
+            s.id.as_str(),
+            s.action.as_str(),
+            s.own_model.as_str(),
+            s.reason.as_str(),
+            s.turns
+        ),
+        ("0123456789abcdef", "kept", "b", "margin", 4)
+    );
+}

@@ -587,10 +587,13 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
         }
         for (i, d) in r.decisions.iter().enumerate() {
             let p = join_index(&join_key(base, "decisions"), i);
-            if d.adaptations.is_some() {
+            if d.adaptations
+                .as_ref()
+                .is_some_and(|a| a.adaptation.is_some())
+            {
                 note(
-                    join_key(&p, "adaptations"),
-                    "routing.decisions[].adaptations",
+                    join_key(&join_key(&p, "adaptations"), "adaptation"),
+                    "routing.decisions[].adaptations.adaptation",
                     "",
                 );
             }
@@ -629,11 +632,28 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
         }
     }
     if let Some(g) = &cfg.global {
-        if g.router.as_ref().and_then(|r| r.get("learning")).is_some() {
+        // Protection (session-stable routing) is applied; adaptation, a non-default
+        // stability weight and the Redis store are not.
+        let l = cfg.global_settings().learning;
+        if l.enabled && l.adaptation_enabled {
             note(
-                "global.router.learning".into(),
-                "global.router.learning",
-                ": no session protection or adaptation",
+                "global.router.learning.adaptation".into(),
+                "global.router.learning.adaptation",
+                ": no routing_sampling; the decision's model is used",
+            );
+        }
+        if l.protection_active() && (l.stability_weight - 1.0).abs() > f64::EPSILON {
+            note(
+                "global.router.learning.protection.tuning.stability_weight".into(),
+                "global.router.learning.protection.tuning.stability_weight",
+                ": it acts as 1",
+            );
+        }
+        if l.store_backend == Some(crate::LearningStoreBackend::Redis) {
+            note(
+                "global.router.learning.state_store.backend".into(),
+                "global.router.learning.state_store.backend: redis",
+                ": the state is kept in the replay PostgreSQL database when there is one, else in-process",
             );
         }
         if g.stores

@@ -1,0 +1,158 @@
+//! The proxy's hook for session-stable routing (`vsr-session`): between classification and
+//! rewrite, read the conversation identity from the request, run the turn through the policy
+//! and its state store, and let the outcome replace the turn's model. Headers and the replay
+//! record report it (docs/sessions.md).
+
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use http::HeaderMap;
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use vsr_engine::RoutingResult;
+use vsr_session::{Identity, IdentityInputs, Outcome, Turn};
+
+use crate::proxy::ChatRequest;
+use crate::state::{Runtime, Shared};
+
+/// A message, read only as far as identity needs.
+#[derive(Deserialize)]
+struct Peek<'a> {
+    #[serde(borrow, default)]
+    role: Option<std::borrow::Cow<'a, str>>,
+    #[serde(borrow, default)]
+    content: Option<&'a RawValue>,
+}
+
+#[derive(Deserialize)]
+struct Metadata {
+    #[serde(default)]
+    user_id: Option<String>,
+}
+
+fn header(headers: &HeaderMap, name: &str) -> Option<String> {
+    headers
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(|v| v.trim().to_string())
+        .filter(|v| !v.is_empty())
+}
+
+fn string_field(req: &ChatRequest, name: &str) -> Option<String> {
+    req.fields
+        .get(name)
+        .and_then(|raw| serde_json::from_str::<String>(raw.get()).ok())
+}
+
+/// Identity inputs and the turn index (assistant messages) of a request.
+fn read(
+    policy: &vsr_session::Policy,
+    headers: &HeaderMap,
+    req: &ChatRequest,
+) -> (IdentityInputs, u64) {
+    let messages: Vec<Peek<'_>> = req
+        .fields
+        .get("messages")
+        .and_then(|raw| serde_json::from_str(raw.get()).ok())
+        .unwrap_or_default();
+    let role = |m: &Peek<'_>| m.role.as_deref().unwrap_or("").to_string();
+    let text = |m: &Peek<'_>| m.content.map(|c| c.get().to_string());
+    let system: Vec<String> = messages
+        .iter()
+        .filter(|m| matches!(role(m).as_str(), "system" | "developer"))
+        .filter_map(text)
+        .collect();
+    let inputs = IdentityInputs {
+        session_header: header(headers, &policy.session_header),
+        conversation_header: header(headers, &policy.conversation_header),
+        claude_code_session: header(headers, "x-claude-code-session-id"),
+        metadata_user_id: req
+            .fields
+            .get("metadata")
+            .and_then(|raw| serde_json::from_str::<Metadata>(raw.get()).ok())
+            .and_then(|m| m.user_id),
+        user: string_field(req, "user"),
+        system: (!system.is_empty()).then(|| system.join("\n")),
+        first_user: messages.iter().find(|m| role(m) == "user").and_then(text),
+    };
+    let turn_index = messages.iter().filter(|m| role(m) == "assistant").count() as u64;
+    (inputs, turn_index)
+}
+
+/// Runs session protection for a routed request; `result.model` becomes the model to serve.
+/// `None` when protection is off, the router answers itself, or the request has no identity.
+/// A failing store serves the turn's own model (outcome `unavailable`, logged).
+pub(crate) async fn protect(
+    shared: &Arc<Shared>,
+    rt: &Arc<Runtime>,
+    headers: &HeaderMap,
+    req: &ChatRequest,
+    result: &mut RoutingResult,
+) -> Option<Outcome> {
+    let policy = Arc::clone(rt.settings.session.as_ref()?);
+    if result.fast_response.is_some() {
+        return None;
+    }
+    let (inputs, turn_index) = read(&policy, headers, req);
+    let identity = Identity::resolve(policy.scope, result.recipe.as_deref(), &inputs)?;
+    let turn = Turn {
+        recipe: result.recipe.clone(),
+        decision: result.decision.clone(),
+        model: result.model.clone(),
+        confidence: result.confidence,
+        matched: result
+            .decisions
+            .evaluated
+            .iter()
+            .filter(|d| d.matched)
+            .map(|d| (d.name.to_string(), d.confidence))
+            .collect(),
+        turn_index,
+    };
+    let store = shared.sessions.get(policy.store_choice(), policy.ttl_ms());
+    let now_ms = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
+        .unwrap_or(0);
+    let blocking = store.blocking();
+    let run = {
+        let (identity, turn) = (identity.clone(), turn.clone());
+        move || vsr_session::protect(store.as_ref(), &policy, &identity, &turn, now_ms)
+    };
+    let outcome = if blocking {
+        tokio::task::spawn_blocking(run)
+            .await
+            .unwrap_or_else(|e| Err(vsr_session::StoreError::Postgres(e.to_string())))
+    } else {
+        run()
+    };
+    let outcome = outcome.unwrap_or_else(|e| {
+        tracing::warn!(error = %e, "session state unavailable; serving the turn's own model");
+        Outcome::unavailable(identity.id.clone(), &turn.model)
+    });
+    if outcome.model != result.model && rt.settings.models.contains_key(&outcome.model) {
+        result.model = outcome.model.clone();
+    }
+    Some(outcome)
+}
+
+/// `x-vsr-session-*` response headers of an outcome.
+pub(crate) fn add_headers(h: &mut HeaderMap, outcome: Option<&Outcome>) {
+    let Some(o) = outcome else {
+        return;
+    };
+    let mut set = |name: &'static str, value: &str| {
+        if let Ok(v) = http::HeaderValue::from_str(value) {
+            h.insert(name, v);
+        }
+    };
+    set("x-vsr-session-id", &o.session_id);
+    set("x-vsr-session-action", o.action.as_str());
+    set("x-vsr-session-own-model", &o.own_model);
+    if let Some(r) = o.reason {
+        set("x-vsr-session-reason", r);
+    }
+    if o.turns > 0 {
+        set("x-vsr-session-turns", &o.turns.to_string());
+    }
+}
