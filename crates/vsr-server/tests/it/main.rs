@@ -7,3 +7,4 @@ mod logs;
 mod proxy;
 mod reload;
 mod responses_api;
+mod messages_api;
