@@ -102,9 +102,7 @@ impl ApiError {
         match self {
             MalformedJson | MissingMessages | MessagesNotArray | MissingModel | ModelNotString
             | InvalidBody(_) | InvalidInput(_) | BodyRead(_) | ResponsesInput | ResponsesItem
-            | NeedsMessagesApi(_) => {
-                StatusCode::BAD_REQUEST
-            }
+            | NeedsMessagesApi(_) => StatusCode::BAD_REQUEST,
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnknownModel(_) | NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,

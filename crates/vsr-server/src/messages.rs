@@ -19,10 +19,10 @@ use serde_json::{Map, Value, json};
 use crate::body::{BoxError, RespBody, full};
 use crate::error::ApiError;
 use crate::proxy::{self, ChatRequest, Flavor};
-use crate::settings::{ApiFormat, ModelSettings};
 use crate::record::Usage;
 use crate::request::{LlmRequest, Part, Role, Sampling, ToolCall, ToolChoice, ToolDef, Turn};
 use crate::rewrite::RawObject;
+use crate::settings::{ApiFormat, ModelSettings};
 use crate::state::Shared;
 use crate::util::hex_id;
 
@@ -264,10 +264,7 @@ pub fn from_anthropic(v: &Value) -> Result<LlmRequest, ApiError> {
             .get("top_p")
             .map(|t| number_at(t, "top_p"))
             .transpose()?,
-        top_k: obj
-            .get("top_k")
-            .map(|t| count_at(t, "top_k"))
-            .transpose()?,
+        top_k: obj.get("top_k").map(|t| count_at(t, "top_k")).transpose()?,
         stop: match obj.get("stop_sequences") {
             None | Some(Value::Null) => Vec::new(),
             Some(Value::Array(items)) => items
@@ -404,8 +401,16 @@ fn decode_tool(t: &Value, i: usize) -> Result<ToolDef, ApiError> {
 
 /// An image block's `source` as a URL (`data:` for base64).
 fn image_url(b: &Map<String, Value>, at: &str) -> Result<String, ApiError> {
-    let src = object_at(b.get("source").unwrap_or(&Value::Null), &format!("{at}.source"))?;
-    let field = |k: &str| string_at(src.get(k).unwrap_or(&Value::Null), &format!("{at}.source.{k}"));
+    let src = object_at(
+        b.get("source").unwrap_or(&Value::Null),
+        &format!("{at}.source"),
+    )?;
+    let field = |k: &str| {
+        string_at(
+            src.get(k).unwrap_or(&Value::Null),
+            &format!("{at}.source.{k}"),
+        )
+    };
     match src.get("type").and_then(|t| t.as_str()) {
         Some("base64") => Ok(format!(
             "data:{};base64,{}",
@@ -457,8 +462,9 @@ fn decode_message(m: &Value, i: usize, turns: &mut Vec<Turn>) -> Result<(), ApiE
         let at = format!("{at}.content[{j}]");
         let b = object_at(b, &at)?;
         let kind = b.get("type").and_then(|t| t.as_str()).unwrap_or("");
-        let text_of =
-            |b: &Map<String, Value>| string_at(b.get("text").unwrap_or(&Value::Null), &format!("{at}.text"));
+        let text_of = |b: &Map<String, Value>| {
+            string_at(b.get("text").unwrap_or(&Value::Null), &format!("{at}.text"))
+        };
         match (kind, role) {
             ("text", _) => turn.content.push(Part::Text(text_of(b)?)),
             ("image", Role::User) => turn.content.push(Part::Image(image_url(b, &at)?)),
@@ -493,7 +499,9 @@ fn decode_message(m: &Value, i: usize, turns: &mut Vec<Turn>) -> Result<(), ApiE
                                 other => {
                                     return Err(invalid(
                                         format!("{pat}.type"),
-                                        format!("tool results hold text or image blocks, not {other:?}"),
+                                        format!(
+                                            "tool results hold text or image blocks, not {other:?}"
+                                        ),
                                     ));
                                 }
                             }
@@ -503,7 +511,10 @@ fn decode_message(m: &Value, i: usize, turns: &mut Vec<Turn>) -> Result<(), ApiE
                     Some(other) => {
                         return Err(invalid(
                             format!("{at}.content"),
-                            format!("must be a string or an array of blocks, not {}", type_name(other)),
+                            format!(
+                                "must be a string or an array of blocks, not {}",
+                                type_name(other)
+                            ),
                         ));
                     }
                 };
@@ -517,7 +528,10 @@ fn decode_message(m: &Value, i: usize, turns: &mut Vec<Turn>) -> Result<(), ApiE
             ("image" | "tool_result", Role::Assistant) | ("tool_use", Role::User) => {
                 return Err(invalid(
                     format!("{at}.type"),
-                    format!("`{kind}` blocks are not allowed in {} messages", role.as_str()),
+                    format!(
+                        "`{kind}` blocks are not allowed in {} messages",
+                        role.as_str()
+                    ),
                 ));
             }
             _ => {
@@ -562,7 +576,13 @@ fn usage_json(u: Option<Usage>) -> Value {
     v
 }
 
-fn message_shell(id: &str, model: &str, content: Value, stop: Option<(&str, Option<String>)>, usage: Value) -> Value {
+fn message_shell(
+    id: &str,
+    model: &str,
+    content: Value,
+    stop: Option<(&str, Option<String>)>,
+    usage: Value,
+) -> Value {
     let (reason, seq) = match stop {
         Some((r, s)) => (json!(r), json!(s)),
         None => (Value::Null, Value::Null),
@@ -584,7 +604,10 @@ pub fn chat_to_message(chat: &Value) -> Result<Value, ApiError> {
     {
         content.push(json!({"type": "text", "text": t}));
     }
-    if let Some(calls) = msg.and_then(|m| m.get("tool_calls")).and_then(|c| c.as_array()) {
+    if let Some(calls) = msg
+        .and_then(|m| m.get("tool_calls"))
+        .and_then(|c| c.as_array())
+    {
         for c in calls {
             let args = c
                 .pointer("/function/arguments")
@@ -868,7 +891,10 @@ impl MessagesStream {
             self.tr.finish(&mut out);
         } else {
             self.tr.start(&mut out);
-            self.tr.fail("the upstream stream ended before the answer was complete", &mut out);
+            self.tr.fail(
+                "the upstream stream ended before the answer was complete",
+                &mut out,
+            );
         }
         out
     }
@@ -903,7 +929,8 @@ impl Body for MessagesStream {
                     self.ended = true;
                     let mut out = Vec::new();
                     self.tr.start(&mut out);
-                    self.tr.fail(&format!("upstream body failed: {e}"), &mut out);
+                    self.tr
+                        .fail(&format!("upstream body failed: {e}"), &mut out);
                     self.pending.push_back(Bytes::from(out));
                 }
                 Poll::Ready(None) => {
@@ -1055,12 +1082,18 @@ mod tests {
         assert!(err(with("messages", json!([]))).contains("at least one message"));
         assert!(err(with("messages", json!("hi"))).contains("must be an array"));
         assert!(
-            err(with("messages", json!([{"role": "system", "content": "x"}])))
-                .contains("messages[0].role")
+            err(with(
+                "messages",
+                json!([{"role": "system", "content": "x"}])
+            ))
+            .contains("messages[0].role")
         );
         assert!(
-            err(with("messages", json!([{"role": "user", "content": [{"type": "video"}]}])))
-                .contains("messages[0].content[0].type")
+            err(with(
+                "messages",
+                json!([{"role": "user", "content": [{"type": "video"}]}])
+            ))
+            .contains("messages[0].content[0].type")
         );
         assert!(
             err(with("messages", json!([{"role": "user", "content": [{"type": "tool_use", "id": "x", "name": "n", "input": {}}]}])))
@@ -1073,8 +1106,11 @@ mod tests {
         assert!(err(with("system", json!(5))).contains("system"));
         assert!(err(with("tools", json!([{"name": "t"}]))).contains("tools[0].input_schema"));
         assert!(
-            err(with("tools", json!([{"type": "web_search_20250305", "name": "web_search"}])))
-                .contains("server tool")
+            err(with(
+                "tools",
+                json!([{"type": "web_search_20250305", "name": "web_search"}])
+            ))
+            .contains("server tool")
         );
         assert!(err(with("tool_choice", json!({"type": "maybe"}))).contains("tool_choice.type"));
         assert!(err(with("temperature", json!("hot"))).contains("temperature"));
@@ -1093,9 +1129,15 @@ mod tests {
             json!({"type": "error", "error": {"type": "invalid_request_error", "message": "bad"}})
         );
         assert_eq!(error_type(StatusCode::NOT_FOUND), "not_found_error");
-        assert_eq!(error_type(StatusCode::TOO_MANY_REQUESTS), "rate_limit_error");
+        assert_eq!(
+            error_type(StatusCode::TOO_MANY_REQUESTS),
+            "rate_limit_error"
+        );
         assert_eq!(error_type(StatusCode::BAD_GATEWAY), "api_error");
-        assert_eq!(error_type(StatusCode::SERVICE_UNAVAILABLE), "overloaded_error");
+        assert_eq!(
+            error_type(StatusCode::SERVICE_UNAVAILABLE),
+            "overloaded_error"
+        );
         assert_eq!(
             upstream_error_message(br#"{"error":{"message":"boom","type":"x"}}"#),
             "boom"
@@ -1112,7 +1154,10 @@ mod tests {
             "usage": {"prompt_tokens": 10, "completion_tokens": 4, "prompt_tokens_details": {"cached_tokens": 3}}});
         let m = chat_to_message(&chat).unwrap();
         assert_eq!(m["type"], "message");
-        assert_eq!(m["content"][0], json!({"type": "text", "text": "let me check"}));
+        assert_eq!(
+            m["content"][0],
+            json!({"type": "text", "text": "let me check"})
+        );
         assert_eq!(
             m["content"][1],
             json!({"type": "tool_use", "id": "call_1", "name": "get_weather", "input": {"city": "Oslo"}})
@@ -1124,12 +1169,21 @@ mod tests {
         );
         let stop = json!({"choices": [{"finish_reason": "stop", "stop_reason": "END", "message": {"content": "x"}}]});
         let m = chat_to_message(&stop).unwrap();
-        assert_eq!((m["stop_reason"].as_str(), m["stop_sequence"].as_str()), (Some("stop_sequence"), Some("END")));
+        assert_eq!(
+            (m["stop_reason"].as_str(), m["stop_sequence"].as_str()),
+            (Some("stop_sequence"), Some("END"))
+        );
         let length = json!({"choices": [{"finish_reason": "length", "message": {"content": "x"}}]});
-        assert_eq!(chat_to_message(&length).unwrap()["stop_reason"], "max_tokens");
+        assert_eq!(
+            chat_to_message(&length).unwrap()["stop_reason"],
+            "max_tokens"
+        );
         let bad = json!({"choices": [{"finish_reason": "tool_calls", "message": {"tool_calls": [
             {"id": "c", "function": {"name": "f", "arguments": "{not json"}}]}}]});
-        assert!(matches!(chat_to_message(&bad), Err(ApiError::ResponseTransform(_))));
+        assert!(matches!(
+            chat_to_message(&bad),
+            Err(ApiError::ResponseTransform(_))
+        ));
     }
 
     fn events(s: &str) -> Vec<Value> {
@@ -1166,10 +1220,18 @@ mod tests {
         assert_eq!(
             kinds,
             [
-                "message_start", "ping", "content_block_start", "content_block_delta",
-                "content_block_delta", "content_block_stop", "content_block_start",
-                "content_block_delta", "content_block_delta", "content_block_stop",
-                "message_delta", "message_stop"
+                "message_start",
+                "ping",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "content_block_start",
+                "content_block_delta",
+                "content_block_delta",
+                "content_block_stop",
+                "message_delta",
+                "message_stop"
             ]
         );
         assert_eq!(ev[0]["message"]["model"], "m");

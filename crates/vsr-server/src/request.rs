@@ -372,6 +372,10 @@ mod tests {
         assert_eq!(v.text, "what is this");
         assert_eq!(v.image_url.as_deref(), Some("data:image/png;base64,AA"));
         assert!(v.history.iter().any(|m| m.role == "system"));
-        assert!(v.history.iter().any(|m| m.role == "tool" && m.text == "found"));
+        assert!(
+            v.history
+                .iter()
+                .any(|m| m.role == "tool" && m.text == "found")
+        );
     }
 }

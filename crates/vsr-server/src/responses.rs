@@ -36,7 +36,9 @@ pub fn from_responses(req: &Value) -> Result<LlmRequest, ApiError> {
         .and_then(|v| v.as_str())
         .map(str::to_string);
     match input {
-        Value::String(s) => r.turns.push(Turn::new(Role::User, vec![Part::Text(s.clone())])),
+        Value::String(s) => r
+            .turns
+            .push(Turn::new(Role::User, vec![Part::Text(s.clone())])),
         Value::Array(items) => {
             for item in items {
                 let role = match item.get("role").and_then(|r| r.as_str()).unwrap_or("user") {

@@ -19,9 +19,9 @@ use crate::body::{RespBody, json_response};
 use crate::error::ApiError;
 use crate::proxy::{self, Flavor, upstream_client};
 use crate::record::RecordSink;
-use crate::{messages, responses};
 use crate::state::{ConfigLoader, Runtime, Shared};
 use crate::util::unix_now;
+use crate::{messages, responses};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {

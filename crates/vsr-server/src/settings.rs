@@ -166,7 +166,8 @@ impl ProxySettings {
                 .iter()
                 .enumerate()
                 .map(|(j, b)| {
-                    backend(b, j, m.api_format).map_err(|e| invalid(format!("{at}.backend_refs[{j}]"), e))
+                    backend(b, j, m.api_format)
+                        .map_err(|e| invalid(format!("{at}.backend_refs[{j}]"), e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let reliability = m.reliability.as_ref().map(reliability).unwrap_or_default();
@@ -328,7 +329,12 @@ fn backend(
         weight: b.effective_weight(),
         api_key,
         auth_header: b.auth_header.clone().unwrap_or_else(|| {
-            if anthropic { "x-api-key" } else { "Authorization" }.into()
+            if anthropic {
+                "x-api-key"
+            } else {
+                "Authorization"
+            }
+            .into()
         }),
         auth_prefix: b
             .auth_prefix
@@ -423,7 +429,10 @@ global:
         assert_eq!(c.api_format, Some(ApiFormat::Anthropic));
         let b = &c.backends;
         assert_eq!(b[0].chat_path, "/v1/messages");
-        assert_eq!((b[0].auth_header.as_str(), b[0].auth_prefix.as_str()), ("x-api-key", ""));
+        assert_eq!(
+            (b[0].auth_header.as_str(), b[0].auth_prefix.as_str()),
+            ("x-api-key", "")
+        );
         assert_eq!(b[1].chat_path, "/v1/messages");
         assert_eq!(b[2].chat_path, "/x");
         assert_eq!(b[2].auth_header, "Authorization");

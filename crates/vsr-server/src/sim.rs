@@ -188,12 +188,16 @@ async fn as_anthropic(resp: Response<RespBody>) -> Response<RespBody> {
         let out = crate::messages::MessagesStream::new(body);
         return Response::from_parts(head, BodyExt::boxed_unsync(out));
     }
-    let bytes = body.collect().await.map(|c| c.to_bytes()).unwrap_or_default();
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
     let chat: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
     let out = if head.status.is_success() {
-        let mut m = crate::messages::chat_to_message(&chat).unwrap_or_else(|e| {
-            json!({"type": "error", "error": {"type": "api_error", "message": e.to_string()}})
-        });
+        let mut m = crate::messages::chat_to_message(&chat).unwrap_or_else(
+            |e| json!({"type": "error", "error": {"type": "api_error", "message": e.to_string()}}),
+        );
         if let Some(req) = chat.get("sim_request") {
             m["sim_request"] = req.clone();
             m["sim_headers"] = chat["sim_headers"].clone();
@@ -206,7 +210,10 @@ async fn as_anthropic(resp: Response<RespBody>) -> Response<RespBody> {
             .unwrap_or("sim error");
         json!({"type": "error", "error": {"type": crate::messages::error_type(head.status), "message": message}})
     };
-    Response::from_parts(head, crate::body::full(serde_json::to_vec(&out).unwrap_or_default()))
+    Response::from_parts(
+        head,
+        crate::body::full(serde_json::to_vec(&out).unwrap_or_default()),
+    )
 }
 
 async fn chat(
@@ -353,7 +360,10 @@ async fn chat(
         if let Some((name, args)) = &call {
             // The call's name first, then its arguments in two pieces, as servers stream them.
             finish = "tool_calls";
-            let cut = args.char_indices().nth(args.chars().count() / 2).map_or(0, |(i, _)| i);
+            let cut = args
+                .char_indices()
+                .nth(args.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
             let (a, b) = args.split_at(cut);
             let head = json!({"tool_calls": [{"index": 0, "id": format!("call_{id}"), "type": "function",
                                               "function": {"name": name, "arguments": ""}}]});

@@ -43,10 +43,12 @@ async fn messages_are_routed_translated_and_answered_in_anthropic_shape() {
     assert_eq!(m["usage"]["output_tokens"], 12);
     assert!(m["usage"]["input_tokens"].as_u64().unwrap() > 0);
     // The router read the typed request: the user's text, and the system prompt as history.
-    let seen = SEEN.lock().unwrap();
-    let v = seen
+    let v = SEEN
+        .lock()
+        .unwrap()
         .iter()
         .find(|v| v.text.contains("messages-marker"))
+        .cloned()
         .expect("classified");
     assert_eq!(v.text, "do the math messages-marker");
     assert!(
@@ -54,7 +56,6 @@ async fn messages_are_routed_translated_and_answered_in_anthropic_shape() {
             .iter()
             .any(|h| h.role == "system" && h.text == "messages-marker-system")
     );
-    drop(seen);
 
     // Streaming: the Messages event sequence, with the text and the usage.
     let mut st = body.clone();
@@ -167,7 +168,11 @@ async fn errors_come_back_in_anthropic_shape() {
         let v = rep.json();
         assert_eq!(v["type"], "error", "{v}");
         assert_eq!(v["error"]["type"], kind, "{v}");
-        assert!(v["error"]["message"].as_str().is_some_and(|m| !m.is_empty()));
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty())
+        );
     };
     let raw = send(
         &c,
@@ -178,7 +183,12 @@ async fn errors_come_back_in_anthropic_shape() {
     )
     .await;
     check(&raw, 400, "invalid_request_error");
-    let rep = post(&c, &url, &json!({"model": "a", "messages": [{"role": "user", "content": "hi"}]})).await;
+    let rep = post(
+        &c,
+        &url,
+        &json!({"model": "a", "messages": [{"role": "user", "content": "hi"}]}),
+    )
+    .await;
     check(&rep, 400, "invalid_request_error");
     assert!(rep.text().contains("max_tokens"));
     let rep = post(
@@ -206,7 +216,10 @@ async fn errors_come_back_in_anthropic_shape() {
         "POST",
         &url,
         &body.to_string(),
-        &[("content-type", "application/json"), ("x-sim-status", "503")],
+        &[
+            ("content-type", "application/json"),
+            ("x-sim-status", "503"),
+        ],
     )
     .await;
     check(&rep, 503, "overloaded_error");
@@ -271,7 +284,12 @@ async fn anthropic_alias_gets_the_body_untranslated_and_usage_is_recorded() {
     let f = sink.finishes.lock().unwrap();
     assert_eq!(f.len(), 2, "{f:?}");
     for (_, finish) in f.iter() {
-        let u = finish.usage.unwrap_or_else(|| panic!("usage not recorded: {finish:?} {}", String::from_utf8_lossy(&finish.response_body)));
+        let u = finish.usage.unwrap_or_else(|| {
+            panic!(
+                "usage not recorded: {finish:?} {}",
+                String::from_utf8_lossy(&finish.response_body)
+            )
+        });
         assert_eq!(u.completion_tokens, 4);
         assert!(u.prompt_tokens > 0);
     }
