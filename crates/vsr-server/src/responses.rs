@@ -404,6 +404,29 @@ mod tests {
         assert_eq!(c["stream"], true);
         let e = request_to_chat(&json!({"model": "m"})).unwrap_err();
         assert!(e.to_string().starts_with("'input' field is required"));
+        // Images come through as image parts; the view reads the last user text.
+        let r = from_responses(
+            &json!({"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "what is"},
+            {"type": "input_image", "image_url": "data:image/png;base64,AA"}]}]}),
+        )
+        .unwrap();
+        let c = r.to_chat_body();
+        assert_eq!(
+            c["messages"][0]["content"][1]["image_url"]["url"],
+            "data:image/png;base64,AA"
+        );
+        assert_eq!(
+            r.view().image_url.as_deref(),
+            Some("data:image/png;base64,AA")
+        );
+        let e =
+            from_responses(&json!({"model": "m", "input": [{"role": "robot", "content": "x"}]}));
+        assert_eq!(e.unwrap_err(), ApiError::ResponsesItem);
+        assert_eq!(
+            from_responses(&json!({"input": "x"})).unwrap_err(),
+            ApiError::MissingModel
+        );
     }
 
     #[test]
