@@ -49,10 +49,10 @@ cargo test --workspace
 cargo test -p vsr-models --features hub
 
 if [ -d tests/e2e ]; then
-  echo "== python end-to-end (openai client)"
+  echo "== python end-to-end (openai and anthropic clients)"
   venv="${VSR_E2E_VENV:-$root/.venv}"
   [ -x "$venv/bin/python" ] || python3 -m venv "$venv"
-  "$venv/bin/python" -c 'import openai, pytest' 2>/dev/null || "$venv/bin/pip" install -q openai pytest
+  "$venv/bin/python" -c 'import openai, anthropic, pytest' 2>/dev/null || "$venv/bin/pip" install -q openai anthropic pytest
   VLLM_SR_BIN="$bin" "$venv/bin/python" -m pytest -q tests/e2e
 fi
 echo "== dashboard in a browser (Playwright driving Debian's chromium)"

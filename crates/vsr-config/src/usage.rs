@@ -4,7 +4,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-/// Token counts of one response (OpenAI `usage`).
+/// Token counts of one response (OpenAI `usage`; Anthropic's names are read too).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
 pub struct Usage {
     pub prompt_tokens: u64,
@@ -44,13 +44,27 @@ impl Usage {
     pub fn from_usage(u: &Value) -> Option<Usage> {
         let u = Some(u).filter(|u| u.is_object())?;
         let n = |v: &Value| v.as_u64().or_else(|| v.as_f64().map(|f| f.max(0.0) as u64));
-        let usage = Usage {
-            prompt_tokens: u.get("prompt_tokens").and_then(n).unwrap_or(0),
-            completion_tokens: u.get("completion_tokens").and_then(n).unwrap_or(0),
-            cached_tokens: u
-                .get("prompt_tokens_details")
-                .and_then(|d| d.get("cached_tokens"))
-                .and_then(n),
+        let count = |k: &str| u.get(k).and_then(n);
+        let usage = if u.get("prompt_tokens").is_some() || u.get("completion_tokens").is_some() {
+            Usage {
+                prompt_tokens: count("prompt_tokens").unwrap_or(0),
+                completion_tokens: count("completion_tokens").unwrap_or(0),
+                cached_tokens: u
+                    .get("prompt_tokens_details")
+                    .and_then(|d| d.get("cached_tokens"))
+                    .and_then(n),
+            }
+        } else {
+            // Anthropic's names: `input_tokens` excludes the cache reads and writes, which
+            // OpenAI's `prompt_tokens` includes.
+            let read = count("cache_read_input_tokens");
+            Usage {
+                prompt_tokens: count("input_tokens").unwrap_or(0)
+                    + read.unwrap_or(0)
+                    + count("cache_creation_input_tokens").unwrap_or(0),
+                completion_tokens: count("output_tokens").unwrap_or(0),
+                cached_tokens: read,
+            }
         };
         (usage.total() > 0).then_some(usage)
     }
@@ -81,5 +95,17 @@ mod tests {
             None
         );
         assert_eq!(Usage::from_response(&json!({"id": "x"})), None);
+    }
+
+    #[test]
+    fn anthropic_usage_counts_cache_reads_as_prompt_tokens() {
+        let u = Usage::from_usage(&json!({"input_tokens": 10, "output_tokens": 4,
+            "cache_read_input_tokens": 6, "cache_creation_input_tokens": 2}))
+        .expect("usage");
+        assert_eq!(u, Usage::new(18, 4).with_cached(6));
+        assert_eq!(
+            Usage::from_usage(&json!({"output_tokens": 3})),
+            Some(Usage::new(0, 3))
+        );
     }
 }

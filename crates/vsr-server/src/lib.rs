@@ -1,5 +1,5 @@
 //! vsr-server: the data plane. One HTTP server per listener that speaks the OpenAI API
-//! (`/v1/chat/completions`, `/v1/responses`, `/v1/models`), routes auto requests through a
+//! (`/v1/chat/completions`, `/v1/responses`, `/v1/models`) and Anthropic's `/v1/messages`, routes auto requests through a
 //! [`Classifier`], forwards to the chosen alias's backend pool, and serves the management
 //! endpoints (`/health`, `/ready`, `/metrics`, `/api/v1/eval`, `/config/router`,
 //! `/config/reload`, plus mounted families) on axum ([`management`]). [`sim`] is an OpenAI-compatible stand-in backend.
@@ -11,10 +11,12 @@ mod body;
 pub mod classify;
 mod error;
 pub mod management;
+pub mod messages;
 pub mod metrics;
 pub mod pool;
 mod proxy;
 pub mod record;
+pub mod request;
 pub mod responses;
 pub mod rewrite;
 pub mod run;

@@ -45,11 +45,13 @@ pub fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
         .build(conn)
 }
 
-/// Which client API the request came in on (the answer is translated back for Responses).
+/// Which client API the request came in on (the answer is translated back for Responses and
+/// Messages).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Flavor {
     Chat,
     Responses,
+    Messages,
 }
 
 /// A validated chat request ready for routing: the client's top-level fields kept raw (so an
@@ -60,12 +62,20 @@ pub struct ChatRequest {
     pub streaming: bool,
     /// The client's original bytes (forwarded as-is when nothing changes; recorded).
     pub original: Bytes,
+    /// The view of a request already decoded into the internal model (Responses, Messages),
+    /// so `messages` is not decoded a second time.
+    pub view: Option<RequestView>,
+    /// The client's Anthropic body, forwarded untranslated to an `api_format: anthropic` alias.
+    pub native: Option<crate::messages::NativeBody>,
 }
 
 impl ChatRequest {
     /// The conversation as the router reads it. `messages` is parsed into typed messages here,
     /// once, and only on the routed path (an explicit alias never needs it).
     pub fn view(&self) -> Result<RequestView, ApiError> {
+        if let Some(v) = &self.view {
+            return Ok(v.clone());
+        }
         let raw = self
             .fields
             .get("messages")
@@ -102,6 +112,8 @@ pub fn parse_chat(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ApiEr
         model,
         streaming,
         original: body,
+        view: None,
+        native: None,
     })
 }
 
@@ -271,13 +283,14 @@ async fn pipeline(
         .get(&routed.alias)
         .cloned()
         .ok_or_else(|| ApiError::NoBackend(routed.alias.clone()))?;
+    let native = crate::messages::use_native(&mut req, model)?;
 
     // Rewrite: model id always; reasoning only on the routed path with a decision.
     let upstream_id = model.upstream_id();
     let mut rw = Rewrite {
         model: (upstream_id != req.model).then_some(upstream_id),
         reasoning: None,
-        stream_usage: req.streaming,
+        stream_usage: req.streaming && !native,
     };
     let default_effort = rt
         .settings
@@ -285,6 +298,7 @@ async fn pipeline(
         .as_deref()
         .unwrap_or("medium");
     if let Some(r) = &routed.result
+        && !native
         && r.decision.is_some()
         && let Some(fam) = model
             .reasoning_family
@@ -393,6 +407,9 @@ async fn pipeline(
     }
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
+    }
+    if native {
+        resp.extensions_mut().insert(crate::messages::NativeAnswer);
     }
     let observed = Observed {
         first,
@@ -732,6 +749,8 @@ fn fast_response(
             crate::sim::sse_for_text(&id, "router", message),
             "text/event-stream",
         )
+    } else if flavor == Flavor::Messages {
+        crate::messages::fast_answer(&completion, req.streaming)
     } else if flavor == Flavor::Responses {
         let v = crate::responses::chat_to_response(&completion);
         if req.streaming {
@@ -855,12 +874,13 @@ impl ObserveState {
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
             return;
         };
-        if let Some(u) = Usage::from_response(&v) {
-            self.usage = Some(u);
+        if let Some(u) = crate::messages::event_usage(&v) {
+            self.usage = Some(crate::messages::merge_usage(self.usage, u));
         }
         if recording
             && let Some(t) = v
                 .pointer("/choices/0/delta/content")
+                .or_else(|| v.pointer("/delta/text"))
                 .and_then(|t| t.as_str())
         {
             self.text.push_str(t);

@@ -13,61 +13,72 @@ use serde_json::{Value, json};
 use crate::body::{BoxError, RespBody};
 use crate::error::ApiError;
 use crate::record::Usage;
+use crate::request::{LlmRequest, Part, Role, Turn};
 use crate::util::{hex_id, unix_now};
 
 /// Responses request → chat completions request body.
 pub fn request_to_chat(req: &Value) -> Result<Value, ApiError> {
+    Ok(from_responses(req)?.to_chat_body())
+}
+
+/// Responses request → the internal request model.
+pub fn from_responses(req: &Value) -> Result<LlmRequest, ApiError> {
     let obj = req.as_object().ok_or(ApiError::MalformedJson)?;
     let input = obj.get("input").ok_or(ApiError::ResponsesInput)?;
-    let mut messages = Vec::new();
-    if let Some(instr) = obj.get("instructions").and_then(|v| v.as_str()) {
-        messages.push(json!({"role": "system", "content": instr}));
-    }
+    let model = match obj.get("model") {
+        None => return Err(ApiError::MissingModel),
+        Some(Value::String(s)) => s.clone(),
+        Some(_) => return Err(ApiError::ModelNotString),
+    };
+    let mut r = LlmRequest::new(model);
+    r.system = obj
+        .get("instructions")
+        .and_then(|v| v.as_str())
+        .map(str::to_string);
     match input {
-        Value::String(s) => messages.push(json!({"role": "user", "content": s})),
+        Value::String(s) => r
+            .turns
+            .push(Turn::new(Role::User, vec![Part::Text(s.clone())])),
         Value::Array(items) => {
             for item in items {
-                let role = item.get("role").and_then(|r| r.as_str()).unwrap_or("user");
-                let role = if role == "developer" { "system" } else { role };
+                let role = match item.get("role").and_then(|r| r.as_str()).unwrap_or("user") {
+                    "developer" | "system" => Role::System,
+                    "assistant" => Role::Assistant,
+                    "user" => Role::User,
+                    _ => return Err(ApiError::ResponsesItem),
+                };
                 let content = match item.get("content") {
-                    Some(Value::String(s)) => s.clone(),
+                    Some(Value::String(s)) => vec![Part::Text(s.clone())],
                     Some(Value::Array(parts)) => parts
                         .iter()
-                        .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
-                        .collect::<Vec<_>>()
-                        .join(" "),
-                    _ => {
-                        return Err(ApiError::ResponsesItem);
-                    }
+                        .filter_map(|p| {
+                            if let Some(t) = p.get("text").and_then(|t| t.as_str()) {
+                                Some(Part::Text(t.to_string()))
+                            } else {
+                                p.get("image_url")
+                                    .and_then(|u| u.as_str())
+                                    .map(|u| Part::Image(u.to_string()))
+                            }
+                        })
+                        .collect(),
+                    _ => return Err(ApiError::ResponsesItem),
                 };
-                messages.push(json!({"role": role, "content": content}));
+                r.turns.push(Turn::new(role, content));
             }
         }
-        _ => {
-            return Err(ApiError::ResponsesInput);
-        }
+        _ => return Err(ApiError::ResponsesInput),
     }
-    let mut chat = serde_json::Map::new();
-    chat.insert(
-        "model".into(),
-        obj.get("model").cloned().unwrap_or(Value::Null),
-    );
-    chat.insert("messages".into(), Value::Array(messages));
-    for (from, to) in [
-        ("max_output_tokens", "max_tokens"),
-        ("temperature", "temperature"),
-        ("top_p", "top_p"),
-        ("stream", "stream"),
-        ("user", "user"),
-    ] {
-        if let Some(v) = obj.get(from) {
-            chat.insert(to.into(), v.clone());
-        }
-    }
-    if let Some(effort) = req.pointer("/reasoning/effort") {
-        chat.insert("reasoning_effort".into(), effort.clone());
-    }
-    Ok(Value::Object(chat))
+    let number = |k: &str| obj.get(k).and_then(|v| v.as_f64());
+    r.sampling.max_tokens = obj.get("max_output_tokens").and_then(|v| v.as_u64());
+    r.sampling.temperature = number("temperature");
+    r.sampling.top_p = number("top_p");
+    r.stream = obj.get("stream") == Some(&Value::Bool(true));
+    r.user = obj.get("user").and_then(|u| u.as_str()).map(str::to_string);
+    r.reasoning_effort = req
+        .pointer("/reasoning/effort")
+        .and_then(|e| e.as_str())
+        .map(str::to_string);
+    Ok(r)
 }
 
 fn response_shell(
@@ -393,6 +404,29 @@ mod tests {
         assert_eq!(c["stream"], true);
         let e = request_to_chat(&json!({"model": "m"})).unwrap_err();
         assert!(e.to_string().starts_with("'input' field is required"));
+        // Images come through as image parts; the view reads the last user text.
+        let r = from_responses(
+            &json!({"model": "m", "input": [{"role": "user", "content": [
+            {"type": "input_text", "text": "what is"},
+            {"type": "input_image", "image_url": "data:image/png;base64,AA"}]}]}),
+        )
+        .unwrap();
+        let c = r.to_chat_body();
+        assert_eq!(
+            c["messages"][0]["content"][1]["image_url"]["url"],
+            "data:image/png;base64,AA"
+        );
+        assert_eq!(
+            r.view().image_url.as_deref(),
+            Some("data:image/png;base64,AA")
+        );
+        let e =
+            from_responses(&json!({"model": "m", "input": [{"role": "robot", "content": "x"}]}));
+        assert_eq!(e.unwrap_err(), ApiError::ResponsesItem);
+        assert_eq!(
+            from_responses(&json!({"input": "x"})).unwrap_err(),
+            ApiError::MissingModel
+        );
     }
 
     #[test]

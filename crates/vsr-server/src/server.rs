@@ -19,9 +19,9 @@ use crate::body::{RespBody, json_response};
 use crate::error::ApiError;
 use crate::proxy::{self, Flavor, upstream_client};
 use crate::record::RecordSink;
-use crate::responses;
 use crate::state::{ConfigLoader, Runtime, Shared};
 use crate::util::unix_now;
+use crate::{messages, responses};
 
 #[derive(Debug, thiserror::Error)]
 pub enum ServerError {
@@ -295,6 +295,7 @@ async fn dispatch(
     let result = match path {
         "/v1/chat/completions" if is_post => chat(shared, req).await,
         "/v1/responses" if is_post => responses_api(shared, req).await,
+        "/v1/messages" => return messages_api(shared, req, is_post).await,
         "/v1/chat/completions" | "/v1/responses" => Err(ApiError::MethodNotAllowed),
         p if p == "/v1/models" || p.starts_with("/v1/models/") => {
             if is_get {
@@ -342,6 +343,22 @@ async fn chat(
     proxy::handle_chat(shared, &parts.headers, chat, Flavor::Chat).await
 }
 
+/// `/v1/messages`: every answer, errors included, in Anthropic's shape.
+async fn messages_api(
+    shared: &Arc<Shared>,
+    req: Request<Incoming>,
+    is_post: bool,
+) -> Response<RespBody> {
+    if !is_post {
+        return messages::error_response(&ApiError::MethodNotAllowed);
+    }
+    let limit = shared.runtime.load().settings.max_body_bytes;
+    match read_body(req, limit).await {
+        Ok((parts, body)) => messages::handle(shared, &parts, body).await,
+        Err(e) => messages::error_response(&e),
+    }
+}
+
 async fn responses_api(
     shared: &Arc<Shared>,
     req: Request<Incoming>,
@@ -356,9 +373,10 @@ async fn responses_api(
     let (parts, body) = read_body(req, settings_limit).await?;
     let v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::MalformedJson)?;
-    let chat_body = responses::request_to_chat(&v)?;
-    let bytes = Bytes::from(serde_json::to_vec(&chat_body).unwrap_or_default());
-    let chat = proxy::parse_chat(bytes, &parts.headers)?;
+    let request = responses::from_responses(&v)?;
+    let bytes = Bytes::from(serde_json::to_vec(&request.to_chat_body()).unwrap_or_default());
+    let mut chat = proxy::parse_chat(bytes, &parts.headers)?;
+    chat.view = Some(request.view());
     let streaming = chat.streaming;
     let resp = proxy::handle_chat(shared, &parts.headers, chat, Flavor::Responses).await?;
     let fast = resp.headers().contains_key("x-vsr-fast-response");

@@ -65,6 +65,8 @@ pub struct ModelSettings {
     pub provider_model_id: Option<String>,
     pub reasoning_family: Option<String>,
     pub pricing: Option<Pricing>,
+    /// The API its backends speak (`api_format`; OpenAI chat when unset).
+    pub api_format: Option<ApiFormat>,
     pub backends: Vec<BackendSettings>,
     pub reliability: Reliability,
 }
@@ -75,7 +77,7 @@ impl ModelSettings {
     }
 }
 
-pub use vsr_config::{LbPolicy, Pricing, ReasoningFamily};
+pub use vsr_config::{ApiFormat, LbPolicy, Pricing, ReasoningFamily};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct BackendSettings {
@@ -166,7 +168,8 @@ impl ProxySettings {
                 .iter()
                 .enumerate()
                 .map(|(j, b)| {
-                    backend(b, j).map_err(|e| invalid(format!("{at}.backend_refs[{j}]"), e))
+                    backend(b, j, m.api_format)
+                        .map_err(|e| invalid(format!("{at}.backend_refs[{j}]"), e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let reliability = m.reliability.as_ref().map(reliability).unwrap_or_default();
@@ -189,6 +192,7 @@ impl ProxySettings {
                     provider_model_id: m.provider_model_id.clone().filter(|s| !s.is_empty()),
                     reasoning_family: m.reasoning_family.clone().filter(|s| !s.is_empty()),
                     pricing: m.pricing.clone(),
+                    api_format: m.api_format,
                     backends,
                     reliability,
                 },
@@ -271,7 +275,13 @@ pub fn source_json(cfg: &Config) -> serde_json::Value {
     serde_json::to_value(cfg).unwrap_or(serde_json::Value::Null)
 }
 
-fn backend(b: &BackendRef, index: usize) -> Result<BackendSettings, String> {
+fn backend(
+    b: &BackendRef,
+    index: usize,
+    api_format: Option<ApiFormat>,
+) -> Result<BackendSettings, String> {
+    // An Anthropic-protocol backend takes `/v1/messages` and its key in `x-api-key`.
+    let anthropic = api_format == Some(ApiFormat::Anthropic);
     let (address, from_base_url) = match (&b.base_url, &b.endpoint) {
         (Some(u), _) if !u.is_empty() => (u.clone(), true),
         (_, Some(e)) if !e.is_empty() => (e.clone(), false),
@@ -302,10 +312,12 @@ fn backend(b: &BackendRef, index: usize) -> Result<BackendSettings, String> {
     } else {
         format!("{hostport}:{}", if https { 443 } else { 80 })
     };
-    let chat_suffix = match (&b.chat_path, from_base_url) {
-        (Some(p), _) => p.clone(),
-        (None, true) => "/chat/completions".into(),
-        (None, false) => "/v1/chat/completions".into(),
+    let chat_suffix = match (&b.chat_path, from_base_url, anthropic) {
+        (Some(p), _, _) => p.clone(),
+        (None, true, false) => "/chat/completions".into(),
+        (None, false, false) => "/v1/chat/completions".into(),
+        (None, true, true) => "/messages".into(),
+        (None, false, true) => "/v1/messages".into(),
     };
     let api_key = match (b.api_key.clone().filter(|k| !k.is_empty()), &b.api_key_env) {
         (Some(k), _) => Some(k),
@@ -319,11 +331,18 @@ fn backend(b: &BackendRef, index: usize) -> Result<BackendSettings, String> {
         chat_path: format!("{path}{chat_suffix}"),
         weight: b.effective_weight(),
         api_key,
-        auth_header: b
-            .auth_header
+        auth_header: b.auth_header.clone().unwrap_or_else(|| {
+            if anthropic {
+                "x-api-key"
+            } else {
+                "Authorization"
+            }
+            .into()
+        }),
+        auth_prefix: b
+            .auth_prefix
             .clone()
-            .unwrap_or_else(|| "Authorization".into()),
-        auth_prefix: b.auth_prefix.clone().unwrap_or_else(|| "Bearer".into()),
+            .unwrap_or_else(|| if anthropic { "" } else { "Bearer" }.into()),
         extra_headers: b
             .extra_headers
             .iter()
@@ -402,6 +421,24 @@ global:
         assert_eq!(s.max_body_bytes, 2048);
         assert!(!s.response_api_enabled);
         assert!(!s.metrics_enabled);
+        assert_eq!(a.api_format, None);
+    }
+
+    #[test]
+    fn anthropic_backends_default_to_the_messages_path_and_x_api_key() {
+        let yaml = "version: v0.3\nlisteners: [{name: l, address: 127.0.0.1, port: 1}]\nproviders: {models: [{name: c, api_format: anthropic, backend_refs: [{endpoint: \"h:1\", api_key: k}, {base_url: \"http://h:2/v1\"}, {endpoint: \"h:3\", chat_path: /x, auth_header: Authorization, auth_prefix: Bearer}]}]}\nrouting: {}\n";
+        let (s, _) = ProxySettings::from_yaml(yaml, "t.yaml").unwrap();
+        let c = &s.models["c"];
+        assert_eq!(c.api_format, Some(ApiFormat::Anthropic));
+        let b = &c.backends;
+        assert_eq!(b[0].chat_path, "/v1/messages");
+        assert_eq!(
+            (b[0].auth_header.as_str(), b[0].auth_prefix.as_str()),
+            ("x-api-key", "")
+        );
+        assert_eq!(b[1].chat_path, "/v1/messages");
+        assert_eq!(b[2].chat_path, "/x");
+        assert_eq!(b[2].auth_header, "Authorization");
     }
 
     #[test]

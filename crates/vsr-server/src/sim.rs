@@ -4,6 +4,11 @@
 //! `x-sim-latency-ms`, `x-sim-status` (answer with that error status), `x-sim-reset: 1`
 //! (close the connection without answering), `x-sim-cut-after: N` (abort the stream after N
 //! content chunks), `x-sim-words`, `x-sim-chunk-delay-ms`.
+//!
+//! Tools: a request with `tools` whose last message is the user's calls one tool (see
+//! [`tool_call_for`]) instead of answering in words; a request whose last message is a tool
+//! result answers with that result's text. `POST /v1/messages` speaks the Anthropic Messages
+//! API (the same answers, translated by [`crate::messages`]) for `api_format: anthropic` tests.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -153,16 +158,69 @@ async fn handle(
         )),
         ("POST", "/v1/chat/completions") => {
             stats.chat_requests.fetch_add(1, Ordering::Relaxed);
-            chat(req, &opts, stats).await
+            chat(req, &opts, stats, Api::Chat).await
+        }
+        ("POST", "/v1/messages") => {
+            stats.chat_requests.fetch_add(1, Ordering::Relaxed);
+            let resp = chat(req, &opts, stats, Api::Messages).await?;
+            Ok(as_anthropic(resp).await)
         }
         _ => Ok(sim_error(404, "not found")),
     }
+}
+
+/// The API a request came in on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Api {
+    Chat,
+    Messages,
+}
+
+/// A chat answer of the sim's `/v1/messages` → Anthropic's shape (message, events, error).
+async fn as_anthropic(resp: Response<RespBody>) -> Response<RespBody> {
+    let (mut head, body) = resp.into_parts();
+    head.headers.remove(header::CONTENT_LENGTH);
+    let sse = head
+        .headers
+        .get(header::CONTENT_TYPE)
+        .is_some_and(|v| v.as_bytes().starts_with(b"text/event-stream"));
+    if sse {
+        let out = crate::messages::MessagesStream::new(body);
+        return Response::from_parts(head, BodyExt::boxed_unsync(out));
+    }
+    let bytes = body
+        .collect()
+        .await
+        .map(|c| c.to_bytes())
+        .unwrap_or_default();
+    let chat: Value = serde_json::from_slice(&bytes).unwrap_or(Value::Null);
+    let out = if head.status.is_success() {
+        let mut m = crate::messages::chat_to_message(&chat).unwrap_or_else(
+            |e| json!({"type": "error", "error": {"type": "api_error", "message": e.to_string()}}),
+        );
+        if let Some(req) = chat.get("sim_request") {
+            m["sim_request"] = req.clone();
+            m["sim_headers"] = chat["sim_headers"].clone();
+        }
+        m
+    } else {
+        let message = chat
+            .pointer("/error/message")
+            .and_then(|m| m.as_str())
+            .unwrap_or("sim error");
+        json!({"type": "error", "error": {"type": crate::messages::error_type(head.status), "message": message}})
+    };
+    Response::from_parts(
+        head,
+        crate::body::full(serde_json::to_vec(&out).unwrap_or_default()),
+    )
 }
 
 async fn chat(
     req: Request<Incoming>,
     opts: &SimOptions,
     stats: Arc<SimStats>,
+    api: Api,
 ) -> Result<Response<RespBody>, BoxError> {
     let h = req.headers().clone();
     // Echo the headers a proxy is expected to set or forward.
@@ -173,6 +231,8 @@ async fn chat(
         "x-vsr-destination-endpoint",
         "x-request-id",
         "x-custom",
+        "x-api-key",
+        "anthropic-version",
     ] {
         if let Some(v) = h.get(name).and_then(|v| v.to_str().ok()) {
             echoed.insert(name.into(), Value::String(v.into()));
@@ -197,8 +257,16 @@ async fn chat(
     if opts.error_rate > 0.0 && fastrand::f64() < opts.error_rate {
         return Ok(sim_error(opts.error_status, "simulated failure"));
     }
-    let Ok(v) = serde_json::from_slice::<Value>(&body) else {
+    let Ok(received) = serde_json::from_slice::<Value>(&body) else {
         return Ok(sim_error(400, "malformed JSON body"));
+    };
+    // The request as chat; `received` (echoed back) is what came over the wire.
+    let v = match api {
+        Api::Chat => received.clone(),
+        Api::Messages => match crate::messages::from_anthropic(&received) {
+            Ok(r) => r.to_chat_body(),
+            Err(e) => return Ok(sim_error(400, &e.to_string())),
+        },
     };
     let model = v
         .get("model")
@@ -221,7 +289,18 @@ async fn chat(
     if let Some(m) = max {
         words = words.min(m as usize);
     }
-    let text = answer_text(&model, words);
+    let call = tool_call_for(&v);
+    let text = match tool_result_text(&v) {
+        Some(result) => format!("[{model}] the tool said: {result}"),
+        None => answer_text(&model, words),
+    };
+    let words = if call.is_some() {
+        1
+    } else if text.is_empty() {
+        0
+    } else {
+        text.split(' ').count()
+    };
     let prompt_tokens = v
         .get("messages")
         .map(|m| m.to_string().len() as u64 / 4)
@@ -236,8 +315,14 @@ async fn chat(
     let streaming = v.get("stream") == Some(&Value::Bool(true));
     if !streaming {
         let mut c = completion_json(&id, &model, &text, usage);
+        if let Some((name, args)) = &call {
+            c["choices"][0]["message"] = json!({"role": "assistant", "content": null,
+                "tool_calls": [{"id": format!("call_{id}"), "type": "function",
+                                "function": {"name": name, "arguments": args}}]});
+            c["choices"][0]["finish_reason"] = json!("tool_calls");
+        }
         if let Some(o) = c.as_object_mut() {
-            o.insert("sim_request".into(), v);
+            o.insert("sim_request".into(), received);
             o.insert("sim_headers".into(), Value::Object(echoed));
         }
         let mut resp = json_response(StatusCode::OK, &c);
@@ -245,7 +330,9 @@ async fn chat(
             .insert("x-sim-model", header_value(&model));
         return Ok(resp);
     }
-    let include_usage = v.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
+    // Anthropic's API always reports usage in a stream.
+    let include_usage = api == Api::Messages
+        || v.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
     let cut_after = header_num(&h, "x-sim-cut-after")
         .or(opts.cut_after)
         .or_else(|| (opts.cut_rate > 0.0 && fastrand::f64() < opts.cut_rate).then_some(1));
@@ -264,12 +351,40 @@ async fn chat(
         }
         let first = json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
             "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""}, "finish_reason": null}],
-            "sim_request": v, "sim_headers": Value::Object(echoed)});
+            "sim_request": received, "sim_headers": Value::Object(echoed)});
         if tx.send(send(sse(&first))).await.is_err() {
             stats.streams_cancelled.fetch_add(1, Ordering::Relaxed);
             return;
         }
-        for (i, w) in text.split(' ').enumerate() {
+        let mut finish = "stop";
+        if let Some((name, args)) = &call {
+            // The call's name first, then its arguments in two pieces, as servers stream them.
+            finish = "tool_calls";
+            let cut = args
+                .char_indices()
+                .nth(args.chars().count() / 2)
+                .map_or(0, |(i, _)| i);
+            let (a, b) = args.split_at(cut);
+            let head = json!({"tool_calls": [{"index": 0, "id": format!("call_{id}"), "type": "function",
+                                              "function": {"name": name, "arguments": ""}}]});
+            for delta in [
+                head,
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": a}}]}),
+                json!({"tool_calls": [{"index": 0, "function": {"arguments": b}}]}),
+            ] {
+                let c = chunk(&id, created, &model, delta, Value::Null);
+                if tx.send(send(sse(&c))).await.is_err() {
+                    stats.streams_cancelled.fetch_add(1, Ordering::Relaxed);
+                    return;
+                }
+            }
+        }
+        let pieces: Vec<&str> = if call.is_some() || text.is_empty() {
+            Vec::new()
+        } else {
+            text.split(' ').collect()
+        };
+        for (i, w) in pieces.into_iter().enumerate() {
             if cut_after.is_some_and(|n| i as u64 >= n) {
                 let _ = tx.send(Err("simulated mid-stream cut".into())).await;
                 return;
@@ -288,7 +403,7 @@ async fn chat(
                 return;
             }
         }
-        let mut tail = sse(&chunk(&id, created, &model, json!({}), json!("stop")));
+        let mut tail = sse(&chunk(&id, created, &model, json!({}), json!(finish)));
         if include_usage {
             let mut u = chunk(&id, created, &model, json!({}), Value::Null);
             u["choices"] = json!([]);
@@ -312,6 +427,81 @@ async fn chat(
         http::HeaderValue::from_static("no-cache"),
     );
     Ok(resp)
+}
+
+/// The sim's tool rule: with `tools` offered, `tool_choice` not `none` and the user speaking
+/// last, it calls the named tool (`tool_choice` naming one), the first tool (`required`), or
+/// else the first tool whose name the user's last message mentions. The arguments fill the
+/// schema's required properties (all of them when none is required) with a fixed value per
+/// JSON type. Returns the tool's name and the arguments as JSON text.
+pub fn tool_call_for(chat: &Value) -> Option<(String, String)> {
+    let tools = chat.get("tools")?.as_array()?;
+    let last = chat.get("messages")?.as_array()?.last()?;
+    if last.get("role").and_then(|r| r.as_str()) != Some("user") {
+        return None;
+    }
+    fn name_of(t: &Value) -> Option<&str> {
+        t.pointer("/function/name").and_then(|n| n.as_str())
+    }
+    let tool = match chat.get("tool_choice") {
+        Some(Value::String(c)) if c == "none" => return None,
+        Some(Value::String(c)) if c == "required" => tools.first()?,
+        Some(Value::Object(c)) => {
+            let wanted = c.get("function")?.get("name")?.as_str()?;
+            tools.iter().find(|t| name_of(t) == Some(wanted))?
+        }
+        _ => {
+            let said = user_text(last).to_lowercase();
+            tools
+                .iter()
+                .find(|t| name_of(t).is_some_and(|n| said.contains(&n.to_lowercase())))?
+        }
+    };
+    let name = name_of(tool)?.to_string();
+    let params = tool.pointer("/function/parameters");
+    let props = params
+        .and_then(|p| p.get("properties"))
+        .and_then(|p| p.as_object());
+    let required: Vec<&str> = params
+        .and_then(|p| p.get("required"))
+        .and_then(|r| r.as_array())
+        .map(|r| r.iter().filter_map(|n| n.as_str()).collect())
+        .unwrap_or_default();
+    let mut args = serde_json::Map::new();
+    for (k, schema) in props.into_iter().flatten() {
+        if !required.is_empty() && !required.contains(&k.as_str()) {
+            continue;
+        }
+        let value = match schema.get("type").and_then(|t| t.as_str()) {
+            Some("string") => json!("sim"),
+            Some("integer" | "number") => json!(1),
+            Some("boolean") => json!(true),
+            Some("array") => json!([]),
+            Some("object") => json!({}),
+            _ => Value::Null,
+        };
+        args.insert(k.clone(), value);
+    }
+    Some((name, Value::Object(args).to_string()))
+}
+
+/// The text of a chat message's `content` (a string, or its text parts joined).
+fn user_text(m: &Value) -> String {
+    match m.get("content") {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Array(parts)) => parts
+            .iter()
+            .filter_map(|p| p.get("text").and_then(|t| t.as_str()))
+            .collect::<Vec<_>>()
+            .join(" "),
+        _ => String::new(),
+    }
+}
+
+/// The last message's text when it is a tool result.
+fn tool_result_text(chat: &Value) -> Option<String> {
+    let last = chat.get("messages")?.as_array()?.last()?;
+    (last.get("role").and_then(|r| r.as_str()) == Some("tool")).then(|| user_text(last))
 }
 
 fn header_value(s: &str) -> http::HeaderValue {

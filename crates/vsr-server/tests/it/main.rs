@@ -4,6 +4,7 @@ mod harness;
 mod errors;
 mod faults;
 mod logs;
+mod messages_api;
 mod proxy;
 mod reload;
 mod responses_api;
