@@ -8,5 +8,6 @@ mod harness;
 mod learned;
 mod probes_http;
 mod recipes;
+mod remote;
 mod replay;
 mod telemetry;
