@@ -32,6 +32,7 @@ RUN apt-get update \
 COPY --from=builder /usr/local/bin/vllm-sr /usr/local/bin/vllm-sr
 COPY --from=builder /opt/vllm-sr/models /opt/vllm-sr/models
 ENV VSR_MODELS_DIR=/opt/vllm-sr/models \
+    VSR_CACHE_DIR=/data/cache \
     VSR_DATA_DIR=/data
 WORKDIR /data
 VOLUME ["/data"]

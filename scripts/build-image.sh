@@ -75,7 +75,7 @@ else
   echo "   default encoder: not found under $models (the image fetches it at first start)"
 fi
 buildah config \
-  --env VSR_MODELS_DIR=/opt/vllm-sr/models --env VSR_DATA_DIR=/data \
+  --env VSR_MODELS_DIR=/opt/vllm-sr/models --env VSR_CACHE_DIR=/data/cache --env VSR_DATA_DIR=/data \
   --user 10001:10001 --workingdir /data --volume /data \
   --port 8899/tcp --port 8700/tcp \
   --entrypoint '["/usr/local/bin/vllm-sr"]' --cmd 'serve --config /data/config.yaml' \
