@@ -6,6 +6,11 @@
 
 # --- builder: a release build of the one binary --------------------------------------------
 FROM rust:1.95-slim-bookworm AS builder
+# C and C++ compilers for the crates that build bundled C (SQLite) and C++ sources.
+# hadolint ignore=DL3008
+RUN apt-get update \
+ && apt-get install -y --no-install-recommends g++ make \
+ && rm -rf /var/lib/apt/lists/*
 WORKDIR /src
 # Only the sources the build reads (see .dockerignore).
 COPY Cargo.toml Cargo.lock ./
