@@ -66,4 +66,6 @@ elif [ "${VSR_REQUIRE_FIXTURES:-}" = 1 ]; then
 else
   echo "notice: node or chromium missing; the dashboard browser test is skipped"
 fi
+echo "== deployment: Dockerfile, compose, Kubernetes, OCI image, the CPU stack (scripts/check-deploy.sh)"
+VSR_BIN="$bin" scripts/check-deploy.sh
 echo "== all tests passed"

@@ -66,12 +66,16 @@ enum Command {
     Stop(cmd::daemon::StopArgs),
     /// Print (and try to open) the running router's dashboard URL.
     Dashboard(cmd::daemon::DashboardArgs),
-    /// Config files: import from a URL or a file (validated, written atomically).
+    /// Config files: import from a URL or a file (validated, written atomically); migrate a
+    /// March 2026 config to the August 2026 schema.
     Config(cmd::config::Args),
     /// Validate one or more config files; exit 2 when any is invalid.
     Validate(cmd::validate::Args),
-    /// Route one prompt in-process and show the decision with its trace.
+    /// Route one prompt in-process (--config) or on a running router (--endpoint) and show
+    /// the decision.
     Eval(cmd::eval::Args),
+    /// Chat with a running router: one prompt, or a conversation read from stdin; streams.
+    Chat(cmd::chat::Args),
     /// Run a probe manifest against a profile (in-process or over HTTP).
     Probes(cmd::probes::Args),
     /// Routing DSL: compile, decompile, fmt, check, test.
@@ -110,6 +114,7 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd::config::run(a),
         Command::Validate(a) => cmd::validate::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::Chat(a) => cmd::chat::run(a),
         Command::Probes(a) => cmd::probes::run(a),
         Command::Dsl(a) => cmd::dsl::run(a),
         Command::Models(a) => cmd::models::run(a),

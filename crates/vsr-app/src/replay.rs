@@ -25,6 +25,13 @@ pub fn data_dir() -> PathBuf {
         .unwrap_or_else(|| PathBuf::from("data"))
 }
 
+/// `$VSR_REPLAY_POSTGRES_URL` when set and non-empty (the same variable `vllm-sr replay` reads).
+pub fn postgres_url_from_env() -> Option<String> {
+    std::env::var("VSR_REPLAY_POSTGRES_URL")
+        .ok()
+        .filter(|u| !u.trim().is_empty())
+}
+
 /// Everything replay needs for one router process.
 pub struct Replay {
     pub recorder: Arc<Recorder>,
@@ -43,7 +50,12 @@ impl Replay {
         data_dir: &std::path::Path,
         shared: Option<&crate::SharedDb>,
     ) -> Result<Option<Arc<Self>>, AppError> {
-        let settings = ReplaySettings::from_config(config);
+        let mut settings = ReplaySettings::from_config(config);
+        // A deployment gives the database URL as a secret (Kubernetes, compose): it overrides
+        // the config's `router_replay.postgres` fields and selects PostgreSQL.
+        if let Some(url) = postgres_url_from_env() {
+            settings.postgres_url = Some(url);
+        }
         if !settings.enabled() && settings.postgres_url.is_none() && shared.is_none() {
             return Ok(None);
         }

@@ -15,6 +15,7 @@ mod decode;
 pub mod diag;
 mod export;
 pub mod global;
+pub mod migrate;
 pub mod model;
 pub mod probes;
 pub mod units;

@@ -149,6 +149,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         return axum_response(ApiError::NotFound.into_response());
     }
     let text = shared.metrics.render_with(|out| {
+        render_queue_depth(&shared, out);
         if let Some(sink) = &shared.sink {
             sink.render_metrics(out);
         }
@@ -158,6 +159,23 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         crate::metrics::CONTENT_TYPE,
         text,
     ))
+}
+
+/// `vsr_classify_queue_depth`: requests classifying or waiting to (the autoscaling signal:
+/// it rises before the 429s do), with its capacity beside it.
+fn render_queue_depth(shared: &Shared, out: &mut String) {
+    let capacity = shared.classify_capacity;
+    let depth = capacity.saturating_sub(shared.classify_queue.available_permits());
+    out.push_str(
+        "# HELP vsr_classify_queue_depth Requests classifying or waiting for classification.\n\
+         # TYPE vsr_classify_queue_depth gauge\n",
+    );
+    out.push_str(&format!("vsr_classify_queue_depth {depth}\n"));
+    out.push_str(
+        "# HELP vsr_classify_queue_capacity Classification slots before the router answers 429.\n\
+         # TYPE vsr_classify_queue_capacity gauge\n",
+    );
+    out.push_str(&format!("vsr_classify_queue_capacity {capacity}\n"));
 }
 
 async fn config_router(State(shared): State<Arc<Shared>>) -> Response {

@@ -132,6 +132,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         loader: opts.loader,
         config_path: opts.config_path,
         classify_queue: Arc::new(Semaphore::new(opts.classifier_queue.max(1))),
+        classify_capacity: opts.classifier_queue.max(1),
         max_body_override: opts.max_body_bytes,
         reload_lock: tokio::sync::Mutex::new(()),
         auth: opts.management_auth,

@@ -137,6 +137,8 @@ pub struct Shared {
     pub config_path: PathBuf,
     /// Bounds classification work waiting for a blocking thread; full means 429.
     pub classify_queue: Arc<Semaphore>,
+    /// The permits `classify_queue` started with (its depth is this minus the free ones).
+    pub classify_capacity: usize,
     pub max_body_override: Option<usize>,
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Credentials for protected management requests (none: all open).

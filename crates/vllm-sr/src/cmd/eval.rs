@@ -1,4 +1,5 @@
-//! `vllm-sr eval`: route one prompt in-process and show the decision with its trace.
+//! `vllm-sr eval`: route one prompt in-process (`--config`) and show the decision with its
+//! trace, or ask a running router (`--endpoint`, its `POST /api/v1/eval`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -10,9 +11,20 @@ use vsr_signals::Family;
 
 #[derive(clap::Args)]
 pub struct Args {
-    /// Routing config (canonical v0.3 YAML).
-    #[arg(long, short = 'c')]
-    pub config: PathBuf,
+    /// Routing config (canonical v0.3 YAML), routed in-process.
+    #[arg(
+        long,
+        short = 'c',
+        required_unless_present = "endpoint",
+        conflicts_with = "endpoint"
+    )]
+    pub config: Option<PathBuf>,
+    /// Base URL of a running router (e.g. http://127.0.0.1:8899): ask its `/api/v1/eval`.
+    #[arg(long)]
+    pub endpoint: Option<String>,
+    /// Bearer token sent to --endpoint (default: $VSR_API_KEY).
+    #[arg(long)]
+    pub api_key: Option<String>,
     /// The prompt to route.
     pub text: String,
     /// Print the eval API response (with the full trace) as JSON.
@@ -48,7 +60,16 @@ pub fn load_router(path: &Path) -> Result<vsr_learned::Routers, ExitCode> {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let routers = match load_router(&args.config) {
+    if args.text.trim().is_empty() {
+        eprintln!("error: text cannot be empty");
+        return Ok(ExitCode::from(2));
+    }
+    let config = match (&args.endpoint, &args.config) {
+        (Some(url), _) => return remote(&args, url),
+        (None, Some(c)) => c,
+        (None, None) => anyhow::bail!("give --config FILE or --endpoint URL"),
+    };
+    let routers = match load_router(config) {
         Ok(e) => e,
         Err(code) => return Ok(code),
     };
@@ -60,10 +81,6 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         eprintln!("error: unknown recipe `{}`", recipe.unwrap_or_default());
         return Ok(ExitCode::from(2));
     };
-    if args.text.trim().is_empty() {
-        eprintln!("error: text cannot be empty");
-        return Ok(ExitCode::from(2));
-    }
     let view = vsr_signals::RequestView::from_text(args.text.as_str());
     let (result, timing) = router.route_timed(&view, EvalMode::All);
     if args.json {
@@ -77,6 +94,66 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `eval --endpoint`: the running router's decision, printed like the in-process one (without
+/// the per-rule trace, which the eval API does not return).
+fn remote(args: &Args, url: &str) -> anyhow::Result<ExitCode> {
+    let router = super::remote::Router::new(
+        url,
+        std::time::Duration::from_secs(60),
+        super::remote::api_key(args.api_key.clone()),
+    )?;
+    let v = router.eval(&args.text, args.model.as_deref())?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&v)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    let body: EvalResponse = serde_json::from_value(v)?;
+    print!("{}", render_remote(&body));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The human-readable report of an eval API answer.
+pub fn render_remote(r: &EvalResponse) -> String {
+    let mut out = String::new();
+    let w = &mut out;
+    if !r.recipe.is_empty() {
+        let _ = writeln!(w, "recipe     {}", r.recipe);
+    }
+    let _ = writeln!(
+        w,
+        "decision   {}",
+        r.routing_decision.as_deref().unwrap_or("(none)")
+    );
+    let model = r
+        .routed_model
+        .as_deref()
+        .or(r.recommended_models.first().map(String::as_str))
+        .unwrap_or("-");
+    let _ = writeln!(w, "model      {model}");
+    let _ = writeln!(w, "\nsignals");
+    for (key, conf) in &r.signal_confidences {
+        let value = r
+            .signal_values
+            .get(key)
+            .map(|v| format!("  value {}", trim_float(*v)))
+            .unwrap_or_default();
+        let _ = writeln!(w, "  {key:<45} {conf:.3}{value}");
+    }
+    if r.signal_confidences.is_empty() {
+        let _ = writeln!(w, "  (none matched)");
+    }
+    let timing: Vec<String> = r
+        .metrics
+        .iter()
+        .filter(|(_, m)| m.execution_time_ms > 0.0)
+        .map(|(f, m)| format!("{f} {:.1} ms", m.execution_time_ms))
+        .collect();
+    if !timing.is_empty() {
+        let _ = writeln!(w, "\ntiming     {}", timing.join(", "));
+    }
+    out
 }
 
 fn micros(ns: u64) -> String {

@@ -8,6 +8,7 @@ mod harness;
 mod learned;
 mod probes_http;
 mod recipes;
+mod remote;
 mod replay;
 mod replicas;
 mod telemetry;

@@ -2,5 +2,6 @@
 
 mod broken;
 mod head;
+mod migrate;
 mod reference;
 mod roundtrip;
