@@ -478,7 +478,7 @@ fn a_kept_model_is_recorded_with_the_turn_s_own_pick() {
     let yaml = "version: v0.3\nproviders:\n  models:\n    - name: a\n      backend_refs: [{endpoint: \"h:1\"}]\n    - name: b\n      backend_refs: [{endpoint: \"h:1\"}]\nrouting:\n  modelCards: [{name: a}, {name: b}]\n  decisions:\n    - {name: d, priority: 1, rules: {operator: AND}, modelRefs: [{model: b}], plugins: [{type: router_replay, configuration: {enabled: true}}]}\n";
     let cfg = vsr_config::load_str(yaml, "t.yaml").expect("loads").config;
     let dir = vsr_testkit::TempDir::new("session_record");
-    let replay = vsr_app::Replay::open(&cfg, dir.path())
+    let replay = vsr_app::Replay::open(&cfg, dir.path(), None)
         .expect("opens")
         .expect("records");
     let mut result = vsr_engine::RoutingResult::fallback("b", "test");
