@@ -364,14 +364,16 @@ const NEGATIONS: &[&str] = &[
     "excluding", "avoid", "instead",
 ];
 
-/// Function words and request framing: words that do not change what is asked.
+/// Function words and request framing: words that do not change what is asked. Particles
+/// that flip a phrasal verb (`in`/`out`, `on`/`off`, `up`/`down`, `over`, `into`) are not
+/// here: they count as content words ("zoom in" / "zoom out").
 const FUNCTION_WORDS: &[&str] = &[
     "a", "an", "the", "this", "that", "these", "those", "some", "any", "i", "me", "my", "mine",
     "we", "us", "our", "you", "your", "it", "its", "he", "she", "they", "them", "their", "is",
     "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "done",
     "have", "has", "had", "can", "could", "should", "would", "will", "shall", "may", "might",
-    "must", "to", "of", "in", "on", "at", "by", "for", "with", "about", "as", "into", "onto",
-    "from", "up", "out", "over", "than", "then", "so", "and", "or", "but", "if", "what",
+    "must", "to", "of", "at", "by", "for", "with", "about", "as", "from", "than", "then", "so",
+    "and", "or", "but", "if", "what",
     "what's", "whats", "which", "who", "whom", "whose", "how", "how's", "why", "when", "where",
     "there", "here", "please", "pls", "kindly", "tell", "explain", "describe", "show", "give",
     "help", "know", "want", "like", "need", "way", "ways", "best", "good", "proper", "properly",
@@ -432,7 +434,8 @@ mod tests {
             "What's the best way to reverse a list in Python"
         ));
         assert!(agree("What is the capital of France?", "Tell me France's capital."));
-        assert!(agree("Convert 1,000 km to miles", "convert 1000 km into miles please"));
+        assert!(agree("Convert 1,000 km to miles", "convert 1000 km to miles please"));
+        assert!(!agree("How do I zoom in?", "How do I zoom out?"));
         assert!(agree("price is 2.50", "price is 2.5"));
         assert!(agree("Can you explain recursion?", "explain recursion"));
     }
