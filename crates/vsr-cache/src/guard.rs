@@ -65,9 +65,7 @@ impl Features {
         // Quoted strings and URLs are entities whole; the rest of the text is tokenised.
         let mut chars = text.char_indices().peekable();
         while let Some((i, c)) = chars.next() {
-            if matches!(c, '"' | '`' | '“' | '「')
-                || (c == '\'' && starts_quote(text, i))
-            {
+            if matches!(c, '"' | '`' | '“' | '「') || (c == '\'' && starts_quote(text, i)) {
                 let close = match c {
                     '“' => '”',
                     '「' => '」',
@@ -213,12 +211,14 @@ fn normalise_negation(w: &str) -> String {
 /// A code identifier: snake_case, dotted or path-like, call syntax, camelCase, or letters
 /// and digits mixed.
 fn is_identifier(token: &str, raw: &str) -> bool {
-    let inner_upper = token.chars().skip(1).any(char::is_uppercase)
-        && token.chars().any(char::is_lowercase);
+    let inner_upper =
+        token.chars().skip(1).any(char::is_uppercase) && token.chars().any(char::is_lowercase);
     token.contains('_')
         || raw.contains("::")
         || raw.contains("()")
-        || (raw.trim_end_matches(['.', ',', '?', '!', ':', ';']).contains(['.', '/'])
+        || (raw
+            .trim_end_matches(['.', ',', '?', '!', ':', ';'])
+            .contains(['.', '/'])
             && raw.chars().any(char::is_alphabetic))
         || inner_upper
         || (token.chars().any(|c| c.is_ascii_digit()) && token.chars().any(char::is_alphabetic))
@@ -232,7 +232,11 @@ fn numeral(token: &str) -> Option<String> {
         Some(d) => ("-", d),
         None => ("", t),
     };
-    if digits.is_empty() || !digits.chars().all(|c| c.is_ascii_digit() || c == ',' || c == '.') {
+    if digits.is_empty()
+        || !digits
+            .chars()
+            .all(|c| c.is_ascii_digit() || c == ',' || c == '.')
+    {
         return None;
     }
     if !digits.starts_with(|c: char| c.is_ascii_digit()) {
@@ -358,34 +362,206 @@ fn stem(w: &str) -> String {
 }
 
 const NEGATIONS: &[&str] = &[
-    "not", "no", "never", "none", "nothing", "nobody", "nowhere", "neither", "nor", "without",
-    "cannot", "dont", "doesnt", "didnt", "isnt", "arent", "wasnt", "werent", "wont", "cant",
-    "shouldnt", "wouldnt", "couldnt", "havent", "hasnt", "hadnt", "mustnt", "neednt", "except",
-    "excluding", "avoid", "instead",
+    "not",
+    "no",
+    "never",
+    "none",
+    "nothing",
+    "nobody",
+    "nowhere",
+    "neither",
+    "nor",
+    "without",
+    "cannot",
+    "dont",
+    "doesnt",
+    "didnt",
+    "isnt",
+    "arent",
+    "wasnt",
+    "werent",
+    "wont",
+    "cant",
+    "shouldnt",
+    "wouldnt",
+    "couldnt",
+    "havent",
+    "hasnt",
+    "hadnt",
+    "mustnt",
+    "neednt",
+    "except",
+    "excluding",
+    "avoid",
+    "instead",
 ];
 
 /// Function words and request framing: words that do not change what is asked. Particles
 /// that flip a phrasal verb (`in`/`out`, `on`/`off`, `up`/`down`, `over`, `into`) are not
 /// here: they count as content words ("zoom in" / "zoom out").
 const FUNCTION_WORDS: &[&str] = &[
-    "a", "an", "the", "this", "that", "these", "those", "some", "any", "i", "me", "my", "mine",
-    "we", "us", "our", "you", "your", "it", "its", "he", "she", "they", "them", "their", "is",
-    "are", "was", "were", "be", "been", "being", "am", "do", "does", "did", "doing", "done",
-    "have", "has", "had", "can", "could", "should", "would", "will", "shall", "may", "might",
-    "must", "to", "of", "at", "by", "for", "with", "about", "as", "from", "than", "then", "so",
-    "and", "or", "but", "if", "what",
-    "what's", "whats", "which", "who", "whom", "whose", "how", "how's", "why", "when", "where",
-    "there", "here", "please", "pls", "kindly", "tell", "explain", "describe", "show", "give",
-    "help", "know", "want", "like", "need", "way", "ways", "best", "good", "proper", "properly",
-    "correct", "correctly", "right", "i'm", "im", "i'd", "id", "let", "let's", "lets", "hey",
-    "hi", "hello", "thanks", "thank", "just", "really", "quick", "quickly", "simple", "simply",
-    "exactly", "actually", "possible", "go", "get", "make", "use", "using", "via", "one's",
-    "someone", "something", "anyone", "anything", "also", "too", "very", "much", "many",
-    "mean", "means", "meaning", "definition", "define", "step", "steps", "guide", "way's",
-    "question", "answer", "wondering", "curious", "idea", "ok", "okay", "is't", "whether",
+    "a",
+    "an",
+    "the",
+    "this",
+    "that",
+    "these",
+    "those",
+    "some",
+    "any",
+    "i",
+    "me",
+    "my",
+    "mine",
+    "we",
+    "us",
+    "our",
+    "you",
+    "your",
+    "it",
+    "its",
+    "he",
+    "she",
+    "they",
+    "them",
+    "their",
+    "is",
+    "are",
+    "was",
+    "were",
+    "be",
+    "been",
+    "being",
+    "am",
+    "do",
+    "does",
+    "did",
+    "doing",
+    "done",
+    "have",
+    "has",
+    "had",
+    "can",
+    "could",
+    "should",
+    "would",
+    "will",
+    "shall",
+    "may",
+    "might",
+    "must",
+    "to",
+    "of",
+    "at",
+    "by",
+    "for",
+    "with",
+    "about",
+    "as",
+    "from",
+    "than",
+    "then",
+    "so",
+    "and",
+    "or",
+    "but",
+    "if",
+    "what",
+    "what's",
+    "whats",
+    "which",
+    "who",
+    "whom",
+    "whose",
+    "how",
+    "how's",
+    "why",
+    "when",
+    "where",
+    "there",
+    "here",
+    "please",
+    "pls",
+    "kindly",
+    "tell",
+    "explain",
+    "describe",
+    "show",
+    "give",
+    "help",
+    "know",
+    "want",
+    "like",
+    "need",
+    "way",
+    "ways",
+    "best",
+    "good",
+    "proper",
+    "properly",
+    "correct",
+    "correctly",
+    "right",
+    "i'm",
+    "im",
+    "i'd",
+    "id",
+    "let",
+    "let's",
+    "lets",
+    "hey",
+    "hi",
+    "hello",
+    "thanks",
+    "thank",
+    "just",
+    "really",
+    "quick",
+    "quickly",
+    "simple",
+    "simply",
+    "exactly",
+    "actually",
+    "possible",
+    "go",
+    "get",
+    "make",
+    "use",
+    "using",
+    "via",
+    "one's",
+    "someone",
+    "something",
+    "anyone",
+    "anything",
+    "also",
+    "too",
+    "very",
+    "much",
+    "many",
+    "mean",
+    "means",
+    "meaning",
+    "definition",
+    "define",
+    "step",
+    "steps",
+    "guide",
+    "way's",
+    "question",
+    "answer",
+    "wondering",
+    "curious",
+    "idea",
+    "ok",
+    "okay",
+    "is't",
+    "whether",
 ];
 
-const HAN_NEGATIONS: &[char] = &['不', '没', '無', '无', '非', '未', '别', '勿', '莫', '否', '沒', '別'];
+const HAN_NEGATIONS: &[char] = &[
+    '不', '没', '無', '无', '非', '未', '别', '勿', '莫', '否', '沒', '別',
+];
 
 const HAN_NUMERALS: &[char] = &[
     '零', '一', '二', '两', '三', '四', '五', '六', '七', '八', '九', '十', '百', '千', '万', '亿',
@@ -413,10 +589,16 @@ mod tests {
     fn antonyms_changed_numbers_negation_and_entities_disagree() {
         assert!(!agree("How do I enable SSH?", "How do I disable SSH?"));
         assert!(!agree("Convert 5 km to miles", "Convert 50 km to miles"));
-        assert!(!agree("Is coffee bad for you?", "Is coffee not bad for you?"));
+        assert!(!agree(
+            "Is coffee bad for you?",
+            "Is coffee not bad for you?"
+        ));
         assert!(!agree("Why doesn't it compile?", "Why does it compile?"));
         assert!(!agree("Capital of France?", "Capital of Spain?"));
-        assert!(!agree("Translate English to French", "Translate French to English"));
+        assert!(!agree(
+            "Translate English to French",
+            "Translate French to English"
+        ));
         assert!(!agree("Call `foo_bar()`", "Call `foo_baz()`"));
         assert!(!agree("如何启用防火墙", "如何禁用防火墙"));
         assert!(!agree("我要吃饭", "我不要吃饭"));
@@ -433,8 +615,14 @@ mod tests {
             "How do I reverse a list in Python?",
             "What's the best way to reverse a list in Python"
         ));
-        assert!(agree("What is the capital of France?", "Tell me France's capital."));
-        assert!(agree("Convert 1,000 km to miles", "convert 1000 km to miles please"));
+        assert!(agree(
+            "What is the capital of France?",
+            "Tell me France's capital."
+        ));
+        assert!(agree(
+            "Convert 1,000 km to miles",
+            "convert 1000 km to miles please"
+        ));
         assert!(!agree("How do I zoom in?", "How do I zoom out?"));
         assert!(agree("price is 2.50", "price is 2.5"));
         assert!(agree("Can you explain recursion?", "explain recursion"));

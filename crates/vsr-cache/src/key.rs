@@ -73,8 +73,8 @@ impl RequestKey {
         let mut params: Vec<(&str, Value)> = Vec::new();
         for (name, raw) in fields {
             if name == "messages" {
-                let v: Vec<Value> = serde_json::from_str(raw)
-                    .map_err(|e| KeyError::Messages(e.to_string()))?;
+                let v: Vec<Value> =
+                    serde_json::from_str(raw).map_err(|e| KeyError::Messages(e.to_string()))?;
                 messages = Some(v);
             } else if !IGNORED_FIELDS.contains(&name) {
                 let v: Value =
@@ -196,7 +196,8 @@ mod tests {
 
     fn key(body: &str, decision: &str) -> RequestKey {
         let v: serde_json::Map<String, Value> = serde_json::from_str(body).unwrap();
-        let raws: Vec<(String, String)> = v.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
+        let raws: Vec<(String, String)> =
+            v.iter().map(|(k, v)| (k.clone(), v.to_string())).collect();
         RequestKey::new(
             raws.iter().map(|(k, v)| (k.as_str(), v.as_str())),
             &Route {
@@ -230,8 +231,10 @@ mod tests {
         ] {
             assert_ne!(key(other, "d").context, base.context, "{other}");
         }
-        assert_ne!(key(r#"{"messages":[{"role":"user","content":"hi"}]}"#, "a").context,
-            key(r#"{"messages":[{"role":"user","content":"hi"}]}"#, "b").context);
+        assert_ne!(
+            key(r#"{"messages":[{"role":"user","content":"hi"}]}"#, "a").context,
+            key(r#"{"messages":[{"role":"user","content":"hi"}]}"#, "b").context
+        );
         // Same context, another question: same context key, another exact key.
         let q2 = key(
             r#"{"model":"auto","messages":[{"role":"system","content":"Be brief."},{"role":"user","content":"hello"}],"temperature":0}"#,

@@ -146,7 +146,9 @@ impl ResponseCache {
         let mut store = self.store();
         if !settings.enabled {
             let n = store.remove_where(|_| true);
-            self.stats.invalidated.fetch_add(n as u64, Ordering::Relaxed);
+            self.stats
+                .invalidated
+                .fetch_add(n as u64, Ordering::Relaxed);
             return;
         }
         store.purge_expired(Instant::now());
@@ -506,7 +508,13 @@ mod tests {
             embedding: None,
             policy: &p,
         });
-        assert!(matches!(exact, Outcome::Hit(Hit { similarity: None, .. })));
+        assert!(matches!(
+            exact,
+            Outcome::Hit(Hit {
+                similarity: None,
+                ..
+            })
+        ));
         // A close paraphrase with the same words: semantic hit.
         let k2 = key("how can I enable ssh on Ubuntu");
         let e2 = unit(&[1.0, 0.0, 0.12]);
@@ -531,17 +539,28 @@ mod tests {
         // Below the threshold: a plain miss.
         let far = unit(&[0.0, 1.0, 0.0]);
         assert!(matches!(
-            cache.lookup(&Lookup { key: &k2, embedding: Some(&far), policy: &p }),
+            cache.lookup(&Lookup {
+                key: &k2,
+                embedding: Some(&far),
+                policy: &p
+            }),
             Outcome::Miss(Miss { refused: None, .. })
         ));
         // Exact mode never looks by meaning.
         assert!(matches!(
-            cache.lookup(&Lookup { key: &k2, embedding: Some(&e2), policy: &policy(CacheMode::Exact) }),
+            cache.lookup(&Lookup {
+                key: &k2,
+                embedding: Some(&e2),
+                policy: &policy(CacheMode::Exact)
+            }),
             Outcome::Miss(_)
         ));
         let mut text = String::new();
         cache.render_metrics(&mut text);
-        assert!(text.contains("vsr_cache_hits_total{kind=\"semantic\"} 1"), "{text}");
+        assert!(
+            text.contains("vsr_cache_hits_total{kind=\"semantic\"} 1"),
+            "{text}"
+        );
         assert!(text.contains("vsr_cache_guard_refusals_total{reason=\"content_words\"} 1"));
         assert!(text.contains("vsr_cache_entries 1"));
     }
@@ -577,7 +596,13 @@ mod tests {
         let tools = json!({"choices":[{"message":{"role":"assistant","tool_calls":[{"id":"1"}]},"finish_reason":"tool_calls"}]});
         assert_eq!(check_cacheable(&tools), Err(NotCacheable::ToolCalls));
         let cut = json!({"choices":[{"message":{"content":"h"},"finish_reason":"length"}]});
-        assert!(matches!(check_cacheable(&cut), Err(NotCacheable::Unfinished(_))));
-        assert_eq!(check_cacheable(&json!({"error":{}})), Err(NotCacheable::NotCompletion));
+        assert!(matches!(
+            check_cacheable(&cut),
+            Err(NotCacheable::Unfinished(_))
+        ));
+        assert_eq!(
+            check_cacheable(&json!({"error":{}})),
+            Err(NotCacheable::NotCompletion)
+        );
     }
 }

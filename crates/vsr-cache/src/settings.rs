@@ -149,14 +149,19 @@ impl CacheSettings {
         if !self.store.enabled {
             return None;
         }
-        let recipe = recipe.filter(|r| *r != vsr_config::DEFAULT_RECIPE).unwrap_or("");
-        self.policies.get(&(recipe.to_string(), decision.to_string()))
+        let recipe = recipe
+            .filter(|r| *r != vsr_config::DEFAULT_RECIPE)
+            .unwrap_or("");
+        self.policies
+            .get(&(recipe.to_string(), decision.to_string()))
     }
 
     /// Whether some decision of profile `recipe` looks up by meaning (then the router embeds
     /// every prompt of that profile, once, for the cache too).
     pub fn profile_needs_embedding(&self, recipe: Option<&str>) -> bool {
-        let recipe = recipe.filter(|r| *r != vsr_config::DEFAULT_RECIPE).unwrap_or("");
+        let recipe = recipe
+            .filter(|r| *r != vsr_config::DEFAULT_RECIPE)
+            .unwrap_or("");
         self.store.enabled
             && self
                 .policies
@@ -207,8 +212,7 @@ fn decision_policy(d: &Decision) -> Option<DecisionPolicy> {
         .iter()
         .find(|p| CACHE_PLUGIN_TYPES.contains(&p.kind.as_str()))?;
     if !plugin.enabled()
-        || d
-            .plugins
+        || d.plugins
             .iter()
             .any(|p| matches!(p.kind.as_str(), "rag" | "memory") && p.enabled())
     {

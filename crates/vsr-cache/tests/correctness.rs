@@ -161,7 +161,10 @@ fn paraphrases_hit_their_own_entry_at_a_reported_rate() {
     let rows = data("paraphrase.jsonl");
     assert!(rows.len() >= 50);
     let side = |t: &Value| json!({"messages": [], "user": t});
-    let pairs: Vec<(Value, Value)> = rows.iter().map(|r| (side(&r["a"]), side(&r["b"]))).collect();
+    let pairs: Vec<(Value, Value)> = rows
+        .iter()
+        .map(|r| (side(&r["a"]), side(&r["b"])))
+        .collect();
     let r = run(enc.as_ref(), &pairs);
     let mut own = 0;
     for (i, h) in r.hits.iter().enumerate() {
@@ -182,7 +185,10 @@ fn paraphrases_hit_their_own_entry_at_a_reported_rate() {
         r.refused
     );
     // The floor sits a little below the measured rate (see docs/cache.md).
-    assert!(rate >= PARAPHRASE_FLOOR, "hit rate {rate:.3} fell below {PARAPHRASE_FLOOR}");
+    assert!(
+        rate >= PARAPHRASE_FLOOR,
+        "hit rate {rate:.3} fell below {PARAPHRASE_FLOOR}"
+    );
 }
 
 /// Measured 48/56 = 85.7% with USE-m3 at the default threshold; the floor leaves room for

@@ -45,6 +45,8 @@ pub struct ProxySettings {
     pub response_api_enabled: bool,
     /// `global.services.observability.metrics.enabled`: `/metrics` answers 404 when false.
     pub metrics_enabled: bool,
+    /// The response cache's store and per-decision settings.
+    pub cache: vsr_cache::CacheSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -242,6 +244,7 @@ impl ProxySettings {
                 .unwrap_or(DEFAULT_MAX_BODY_BYTES),
             response_api_enabled: global.response_api_enabled,
             metrics_enabled: global.observability.metrics.enabled,
+            cache: vsr_cache::CacheSettings::from_config(cfg),
         })
     }
 

@@ -141,6 +141,8 @@ pub struct Shared {
     pub reload_lock: tokio::sync::Mutex<()>,
     /// Credentials for protected management requests (none: all open).
     pub auth: Option<Arc<dyn crate::management::ManagementAuth>>,
+    /// The response cache (process lifetime; each generation sets its bounds).
+    pub cache: Arc<vsr_cache::ResponseCache>,
 }
 
 impl Shared {
@@ -163,6 +165,7 @@ impl Shared {
                 }
                 let generation = old.generation + 1;
                 let rt = Runtime::build(loaded, &self.client, generation, self.max_body_override);
+                self.cache.configure(&rt.settings.cache.store);
                 self.runtime.store(Arc::new(rt));
                 self.metrics.reload(true);
                 tracing::info!(generation, "config reloaded");

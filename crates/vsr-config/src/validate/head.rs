@@ -613,11 +613,7 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 };
                 if matches!(
                     kind,
-                    "response_cache"
-                        | "tools"
-                        | "tool_selection"
-                        | "request_params"
-                        | "context_compression"
+                    "tools" | "tool_selection" | "request_params" | "context_compression"
                 ) {
                     note(
                         join_key(&join_index(&join_key(&p, "plugins"), j), "type"),
@@ -634,17 +630,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 "global.router.learning".into(),
                 "global.router.learning",
                 ": no session protection or adaptation",
-            );
-        }
-        if g.stores
-            .as_ref()
-            .and_then(|s| s.get("response_cache"))
-            .is_some()
-        {
-            note(
-                "global.stores.response_cache".into(),
-                "global.stores.response_cache",
-                "",
             );
         }
     }
