@@ -624,14 +624,14 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
             }
         }
     }
-    if let Some(g) = &cfg.global {
-        if g.router.as_ref().and_then(|r| r.get("learning")).is_some() {
-            note(
-                "global.router.learning".into(),
-                "global.router.learning",
-                ": no session protection or adaptation",
-            );
-        }
+    if let Some(g) = &cfg.global
+        && g.router.as_ref().and_then(|r| r.get("learning")).is_some()
+    {
+        note(
+            "global.router.learning".into(),
+            "global.router.learning",
+            ": no session protection or adaptation",
+        );
     }
     for (path, msg) in found {
         cx.warn(&path, msg);

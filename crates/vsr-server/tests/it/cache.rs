@@ -105,7 +105,7 @@ async fn a_repeated_request_is_answered_from_the_cache_as_json_and_as_a_stream()
 
     // Replay: the hits are recorded from the cache, with no usage (no upstream tokens).
     tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    let f = sink.finishes.lock().unwrap();
+    let f = sink.finishes.lock().unwrap().clone();
     assert_eq!(f.len(), 3);
     assert!(f[0].1.usage.is_some());
     assert!(f[1].1.usage.is_none() && f[2].1.usage.is_none());
@@ -113,7 +113,6 @@ async fn a_repeated_request_is_answered_from_the_cache_as_json_and_as_a_stream()
         sink.from_cache.lock().unwrap().as_slice(),
         ["rec1".to_string(), "rec2".to_string()]
     );
-    drop(f);
 
     let metrics = send(&c, "GET", &format!("{}/metrics", r.base), "", &[]).await;
     let m = String::from_utf8_lossy(&metrics.body);
