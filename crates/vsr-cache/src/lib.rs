@@ -589,6 +589,37 @@ mod tests {
     }
 
     #[test]
+    fn a_reload_with_smaller_bounds_evicts_down_to_them() {
+        let cache = ResponseCache::default();
+        let e = unit(&[1.0, 0.0]);
+        for q in ["one question", "two questions", "three questions"] {
+            cache.insert(write(&key(q), &e), answer("x"));
+        }
+        cache.configure(&StoreSettings {
+            max_entries: 1,
+            ..StoreSettings::default()
+        });
+        assert_eq!(cache.len(), 1);
+        // The newest stays (FIFO evicts from the front).
+        let p = policy(CacheMode::Exact);
+        let newest = key("three questions");
+        assert!(matches!(
+            cache.lookup(&Lookup {
+                key: &newest,
+                embedding: None,
+                policy: &p
+            }),
+            Outcome::Hit(_)
+        ));
+        let mut text = String::new();
+        cache.render_metrics(&mut text);
+        assert!(
+            text.contains("vsr_cache_evictions_total{reason=\"size\"} 2"),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn tool_calls_and_cut_answers_are_not_cacheable() {
         use serde_json::json;
         let ok = json!({"choices":[{"message":{"role":"assistant","content":"hi"},"finish_reason":"stop"}]});
