@@ -139,6 +139,24 @@ impl Replay {
     }
 }
 
+impl Replay {
+    fn finish_record(&self, id: &str, f: RecordFinish, from_cache: bool) {
+        self.recorder.finish(
+            id,
+            &FinishInfo {
+                status: f.status,
+                streaming: f.streaming,
+                from_cache,
+                usage: f.usage,
+                response_body: &f.response_body,
+                ttft_ms: f
+                    .ttft
+                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
+            },
+        );
+    }
+}
+
 impl RecordSink for Replay {
     fn start(&self, s: &RecordStart<'_>) -> Option<String> {
         // Only routed requests that reached a decision can carry the plugin.
@@ -174,19 +192,11 @@ impl RecordSink for Replay {
     }
 
     fn finish(&self, id: &str, f: RecordFinish) {
-        self.recorder.finish(
-            id,
-            &FinishInfo {
-                status: f.status,
-                streaming: f.streaming,
-                from_cache: false,
-                usage: f.usage,
-                response_body: &f.response_body,
-                ttft_ms: f
-                    .ttft
-                    .map(|t| u64::try_from(t.as_millis()).unwrap_or(u64::MAX)),
-            },
-        );
+        self.finish_record(id, f, false);
+    }
+
+    fn finish_from_cache(&self, id: &str, f: RecordFinish) {
+        self.finish_record(id, f, true);
     }
 
     fn render_metrics(&self, out: &mut String) {

@@ -532,6 +532,7 @@ impl Engine {
                 projections_ns,
                 decisions_ns,
             },
+            prompt_embedding: None,
         }
     }
 

@@ -35,6 +35,11 @@ pub struct RoutingResult {
     pub projections: ProjectionsTrace,
     pub decisions: DecisionsTrace,
     pub timing: Timing,
+    /// The prompt embedding the router computed for this request (unit length), handed on so
+    /// the response cache compares meanings without a second encoder forward. `None` when no
+    /// family (and no semantic cache) needed one or the encoder is absent.
+    #[serde(skip)]
+    pub prompt_embedding: Option<Arc<[f32]>>,
 }
 
 /// Reasoning settings the router applies for the chosen model.
@@ -136,6 +141,7 @@ impl RoutingResult {
                 reason: reason.into(),
             },
             timing: Timing::default(),
+            prompt_embedding: None,
         }
     }
 

@@ -222,6 +222,9 @@ pub struct Router {
     engine: Engine,
     space: Option<Arc<Space>>,
     embedding_families: FamilySet,
+    /// A decision of this profile caches answers by meaning: every prompt is embedded (once)
+    /// for the response cache, even when no signal family reads the embedding.
+    embed_for_cache: bool,
 }
 
 impl Router {
@@ -232,6 +235,7 @@ impl Router {
             engine,
             space: None,
             embedding_families: FamilySet::EMPTY,
+            embed_for_cache: false,
         }
     }
 
@@ -249,7 +253,9 @@ impl Router {
             EvalMode::Routing => self.engine.required_families(),
             EvalMode::All => FamilySet::all(),
         };
-        self.space.is_some() && families.iter().any(|f| self.embedding_families.contains(f))
+        self.space.is_some()
+            && (self.embed_for_cache
+                || families.iter().any(|f| self.embedding_families.contains(f)))
     }
 
     /// The prompt embedding for `view` when routing in `mode` needs one (computed once here;
@@ -299,11 +305,14 @@ impl Router {
         embedding: Option<Arc<[f32]>>,
         mode: EvalMode,
     ) -> RoutingResult {
-        let ctx = match embedding {
-            Some(e) => RequestContext::with_embedding(view, e),
+        let ctx = match &embedding {
+            Some(e) => RequestContext::with_embedding(view, Arc::clone(e)),
             None => RequestContext::new(view),
         };
-        self.engine.route(&ctx, mode)
+        let mut result = self.engine.route(&ctx, mode);
+        // A family may have computed it lazily through the context.
+        result.prompt_embedding = embedding.or_else(|| ctx.embedding().map(Arc::from));
+        result
     }
 }
 
@@ -372,6 +381,7 @@ fn build_profile(
             engine,
             space: None,
             embedding_families: FamilySet::EMPTY,
+            embed_for_cache: false,
         });
     };
     let model_err = |family: Family| move |source: ModelError| BuildError::Model { family, source };
@@ -511,6 +521,8 @@ fn build_profile(
         engine,
         space: Some(space),
         embedding_families: EMBEDDING_FAMILIES.into_iter().collect(),
+        embed_for_cache: vsr_cache::CacheSettings::from_config(config)
+            .profile_needs_embedding(None),
     })
 }
 

@@ -8,6 +8,7 @@
 //! [`ConfigLoader`]; the replay recorder implements [`RecordSink`].
 
 mod body;
+mod cache;
 pub mod classify;
 mod error;
 pub mod management;

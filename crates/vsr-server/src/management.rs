@@ -45,7 +45,9 @@ pub trait ManagementAuth: Send + Sync {
 
 /// The access a management path needs.
 pub fn access_for(method: &http::Method, path: &str) -> Access {
-    if path == "/config/reload" && method == http::Method::POST {
+    if (path == "/config/reload" && method == http::Method::POST)
+        || ((path == "/v1/cache" || path.starts_with("/v1/cache/")) && method != http::Method::GET)
+    {
         Access::Write
     } else if path == "/v1/router_replay" || path.starts_with("/v1/router_replay/") {
         Access::ReadBodies
@@ -153,6 +155,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
         if let Some(sink) = &shared.sink {
             sink.render_metrics(out);
         }
+        shared.cache.render_metrics(out);
     });
     axum_response(text_response(
         StatusCode::OK,

@@ -63,6 +63,8 @@ pub enum Phase {
     Forward,
     /// Starting the replay record.
     Record,
+    /// The response cache lookup (routed requests whose decision caches).
+    Cache,
 }
 
 impl Phase {
@@ -74,6 +76,7 @@ impl Phase {
             Phase::Decision => "decision",
             Phase::Forward => "forward",
             Phase::Record => "record",
+            Phase::Cache => "cache",
         }
     }
 }

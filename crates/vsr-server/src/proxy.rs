@@ -118,12 +118,12 @@ pub fn parse_chat(body: Bytes, headers: &HeaderMap) -> Result<ChatRequest, ApiEr
 }
 
 /// Everything decided about one request before it goes upstream.
-struct Routed {
-    alias: String,
+pub(crate) struct Routed {
+    pub(crate) alias: String,
     /// The router's result on the auto path; `None` for an explicit alias.
-    result: Option<RoutingResult>,
+    pub(crate) result: Option<RoutingResult>,
     /// What session-stable routing did (auto path with protection on).
-    session: Option<vsr_session::Outcome>,
+    pub(crate) session: Option<vsr_session::Outcome>,
 }
 
 async fn classify(
@@ -274,6 +274,11 @@ async fn pipeline(
         ));
     }
 
+    let mut cached = crate::cache::consult(shared, &rt, headers, &req, &routed);
+    if let Some(resp) = crate::cache::hit_response(shared, &req, &routed, &request_id, &cached) {
+        return Ok(resp);
+    }
+
     let model = rt.settings.models.get(&routed.alias).ok_or_else(|| {
         tracing::error!(alias = %routed.alias, "classifier chose an alias that is not configured");
         ApiError::RoutingFailed
@@ -397,6 +402,7 @@ async fn pipeline(
             reasoning_on,
             replay_id.as_deref(),
         );
+        cached.headers(resp.headers_mut());
     } else {
         let reason = if status.is_server_error() {
             "upstream_5xx"
@@ -431,6 +437,7 @@ async fn pipeline(
             raw: Vec::new(),
             usage: None,
             replay_id,
+            cache: cached.capture(shared, sse),
             done: false,
             _guard: guard,
             _span: span,
@@ -441,7 +448,7 @@ async fn pipeline(
 
 /// Starts the replay record: the `record` phase (building it from the routing result). The
 /// finish later only hands the completed record to the writer's queue.
-fn record_start(
+pub(crate) fn record_start(
     shared: &Shared,
     sink: &dyn crate::record::RecordSink,
     start: &RecordStart<'_>,
@@ -650,7 +657,7 @@ fn set(h: &mut HeaderMap, name: &str, value: &str) {
     }
 }
 
-fn add_route_headers(
+pub(crate) fn add_route_headers(
     h: &mut HeaderMap,
     routed: &Routed,
     requested: &str,
@@ -817,6 +824,8 @@ struct ObserveState {
     raw: Vec<u8>,
     usage: Option<Usage>,
     replay_id: Option<String>,
+    /// Stores a cache miss's answer once it is complete.
+    cache: Option<crate::cache::Capture>,
     done: bool,
     _guard: InFlight,
     /// The request span, closed with the response.
@@ -863,12 +872,18 @@ impl ObserveState {
             return;
         };
         let payload = payload.trim_ascii();
-        if payload == b"[DONE]" || payload.is_empty() {
+        if payload == b"[DONE]" {
+            if let Some(c) = &mut self.cache {
+                c.on_done();
+            }
+            return;
+        }
+        if payload.is_empty() {
             return;
         }
         let recording = self.replay_id.is_some();
-        // Parse only the chunks that matter: usage always, content when recording.
-        if !recording && !contains(payload, b"\"usage\"") {
+        // Parse only the chunks that matter: usage always, content when recording or caching.
+        if !recording && self.cache.is_none() && !contains(payload, b"\"usage\"") {
             return;
         }
         let Ok(v) = serde_json::from_slice::<serde_json::Value>(payload) else {
@@ -876,6 +891,9 @@ impl ObserveState {
         };
         if let Some(u) = crate::messages::event_usage(&v) {
             self.usage = Some(crate::messages::merge_usage(self.usage, u));
+        }
+        if let Some(c) = &mut self.cache {
+            c.on_chunk(&v);
         }
         if recording
             && let Some(t) = v
@@ -895,6 +913,9 @@ impl ObserveState {
         let m = &self.shared.metrics;
         if !self.sse && completed {
             self.usage = usage_only(&self.raw);
+        }
+        if let Some(c) = self.cache.take() {
+            c.finish(completed, self.status, &self.raw);
         }
         if completed {
             self.model_metrics

@@ -47,6 +47,10 @@ pub trait RecordSink: Send + Sync {
     fn start(&self, start: &RecordStart<'_>) -> Option<String>;
     /// Completes the record `id` with status, usage and the response body.
     fn finish(&self, id: &str, finish: RecordFinish);
+    /// Completes the record of a request answered from the response cache (`from_cache`).
+    fn finish_from_cache(&self, id: &str, finish: RecordFinish) {
+        self.finish(id, finish)
+    }
     /// Appends the sink's own metric families to `/metrics` (for example dropped records), in
     /// the OpenMetrics text format: a counter's `# TYPE` names it without `_total`.
     fn render_metrics(&self, _out: &mut String) {}

@@ -111,6 +111,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     }
     let client = upstream_client(Duration::from_secs(5));
     let runtime = Runtime::build(loaded, &client, 1, opts.max_body_bytes);
+    let runtime_cache_store = runtime.settings.cache.store.clone();
     let mut addrs: Vec<String> = match opts.listen_override {
         Some(a) => vec![a.to_string()],
         None => runtime
@@ -137,8 +138,10 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         reload_lock: tokio::sync::Mutex::new(()),
         auth: opts.management_auth,
         sessions: vsr_session::Stores::default(),
+        cache: Arc::new(vsr_cache::ResponseCache::new(runtime_cache_store)),
     });
-    let management = crate::management::router(Arc::clone(&shared), opts.routes);
+    let routes = opts.routes.merge(crate::cache::routes(Arc::clone(&shared)));
+    let management = crate::management::router(Arc::clone(&shared), routes);
     let mut bound = Vec::new();
     let mut tasks = Vec::new();
     for a in addrs {

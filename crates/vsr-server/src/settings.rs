@@ -47,6 +47,8 @@ pub struct ProxySettings {
     pub metrics_enabled: bool,
     /// `global.router.learning` protection: session-stable routing (`None`: off).
     pub session: Option<std::sync::Arc<vsr_session::Policy>>,
+    /// The response cache's store and per-decision settings.
+    pub cache: vsr_cache::CacheSettings,
 }
 
 #[derive(Debug, Clone)]
@@ -249,6 +251,7 @@ impl ProxySettings {
             response_api_enabled: global.response_api_enabled,
             metrics_enabled: global.observability.metrics.enabled,
             session: vsr_session::Policy::from_config(cfg).map(std::sync::Arc::new),
+            cache: vsr_cache::CacheSettings::from_config(cfg),
         })
     }
 

@@ -543,14 +543,14 @@ fn answer_text(model: &str, words: usize) -> String {
     out.join(" ")
 }
 
-fn sse(v: &Value) -> Vec<u8> {
+pub(crate) fn sse(v: &Value) -> Vec<u8> {
     let mut out = b"data: ".to_vec();
     out.extend(serde_json::to_vec(v).unwrap_or_default());
     out.extend_from_slice(b"\n\n");
     out
 }
 
-fn chunk(id: &str, created: u64, model: &str, delta: Value, finish: Value) -> Value {
+pub(crate) fn chunk(id: &str, created: u64, model: &str, delta: Value, finish: Value) -> Value {
     json!({"id": id, "object": "chat.completion.chunk", "created": created, "model": model,
            "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]})
 }

@@ -145,6 +145,8 @@ pub struct Shared {
     pub auth: Option<Arc<dyn crate::management::ManagementAuth>>,
     /// Conversation state for session-stable routing (kept across reloads).
     pub sessions: vsr_session::Stores,
+    /// The response cache (process lifetime; each generation sets its bounds).
+    pub cache: Arc<vsr_cache::ResponseCache>,
 }
 
 impl Shared {
@@ -167,6 +169,7 @@ impl Shared {
                 }
                 let generation = old.generation + 1;
                 let rt = Runtime::build(loaded, &self.client, generation, self.max_body_override);
+                self.cache.configure(&rt.settings.cache.store);
                 self.runtime.store(Arc::new(rt));
                 self.metrics.reload(true);
                 tracing::info!(generation, "config reloaded");

@@ -533,6 +533,7 @@ pub(super) fn response_cache_store(cx: &mut Ctx, n: &Node, p: &str) {
             "backend_type",
             "similarity_threshold",
             "max_entries",
+            "max_bytes",
             "ttl_seconds",
             "eviction_policy",
             "embedding_model",
@@ -547,7 +548,7 @@ pub(super) fn response_cache_store(cx: &mut Ctx, n: &Node, p: &str) {
     cx.bools(&o, &["enabled"]);
     cx.vocab_opt::<CacheBackend>(&o, "backend_type");
     cx.units(&o, &["similarity_threshold"]);
-    cx.counts(&o, &["max_entries", "ttl_seconds"]);
+    cx.counts(&o, &["max_entries", "max_bytes", "ttl_seconds"]);
     cx.vocab_opt::<EvictionPolicy>(&o, "eviction_policy");
     cx.strs(&o, &["embedding_model"]);
 }

@@ -616,11 +616,7 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 };
                 if matches!(
                     kind,
-                    "response_cache"
-                        | "tools"
-                        | "tool_selection"
-                        | "request_params"
-                        | "context_compression"
+                    "tools" | "tool_selection" | "request_params" | "context_compression"
                 ) {
                     note(
                         join_key(&join_index(&join_key(&p, "plugins"), j), "type"),
@@ -631,7 +627,7 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
             }
         }
     }
-    if let Some(g) = &cfg.global {
+    if cfg.global.is_some() {
         // Protection (session-stable routing) is applied; adaptation, a non-default
         // stability weight and the Redis store are not.
         let l = cfg.global_settings().learning;
@@ -654,17 +650,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 "global.router.learning.state_store.backend".into(),
                 "global.router.learning.state_store.backend: redis",
                 ": the state is kept in the replay PostgreSQL database when there is one, else in-process",
-            );
-        }
-        if g.stores
-            .as_ref()
-            .and_then(|s| s.get("response_cache"))
-            .is_some()
-        {
-            note(
-                "global.stores.response_cache".into(),
-                "global.stores.response_cache",
-                "",
             );
         }
     }

@@ -155,3 +155,43 @@ fn learned_rules_read_one_embedding() {
     assert!(r.signals.is_matched(Family::Jailbreak, "guard_history"));
     assert!(!r.signals.is_matched(Family::Jailbreak, "guard"));
 }
+
+/// A decision that caches by meaning makes the router embed every prompt of its profile
+/// (once) and hand the vector on in the result, though no signal family reads it; an
+/// exact-only cache does not.
+#[test]
+fn a_semantic_cache_decision_gets_the_prompt_embedding_in_the_result() {
+    let Some(models) = crate::models() else {
+        return;
+    };
+    let yaml = |mode: &str| {
+        format!(
+            "version: v0.3
+listeners: [{{name: http, address: 127.0.0.1, port: 9}}]
+providers:
+  defaults: {{default_model: a}}
+  models: [{{name: a, backend_refs: [{{name: be, endpoint: \"127.0.0.1:9\"}}]}}]
+routing:
+  modelCards: [{{name: a}}]
+  signals:
+    keywords: [{{name: kw, operator: OR, keywords: [cache]}}]
+  decisions:
+    - name: cached
+      rules: {{operator: AND, conditions: [{{type: keyword, name: kw}}]}}
+      modelRefs: [{{model: a}}]
+      plugins: [{{type: response_cache, configuration: {{enabled: true, mode: {mode}}}}}]
+"
+        )
+    };
+    let load = |y: String| vsr_config::load_str(&y, "t.yaml").unwrap().config;
+    let semantic = build_router(&load(yaml("semantic")), &models).unwrap();
+    assert!(semantic.needs_embedding(EvalMode::Routing));
+    let r = semantic.route(&RequestView::from_text("cache this"), EvalMode::Routing);
+    let e = r.prompt_embedding.expect("embedded for the cache");
+    let norm: f32 = e.iter().map(|x| x * x).sum::<f32>().sqrt();
+    assert!((norm - 1.0).abs() < 1e-3, "unit length, got {norm}");
+    let exact = build_router(&load(yaml("exact")), &models).unwrap();
+    assert!(!exact.needs_embedding(EvalMode::Routing));
+    let r = exact.route(&RequestView::from_text("cache this"), EvalMode::Routing);
+    assert!(r.prompt_embedding.is_none());
+}

@@ -147,6 +147,8 @@ pub fn keyword_loader() -> ValidatingLoader {
 pub struct MemorySink {
     pub starts: Mutex<Vec<(String, String, bool)>>,
     pub finishes: Mutex<Vec<(String, RecordFinish)>>,
+    /// Ids of the records finished as answered from the response cache.
+    pub from_cache: Mutex<Vec<String>>,
 }
 
 impl RecordSink for MemorySink {
@@ -160,6 +162,10 @@ impl RecordSink for MemorySink {
     }
     fn finish(&self, id: &str, f: RecordFinish) {
         self.finishes.lock().unwrap().push((id.to_string(), f));
+    }
+    fn finish_from_cache(&self, id: &str, f: RecordFinish) {
+        self.from_cache.lock().unwrap().push(id.to_string());
+        self.finish(id, f);
     }
 }
 

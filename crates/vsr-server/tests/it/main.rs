@@ -1,6 +1,7 @@
 //! Integration tests: router and sim backends in-process on port 0, driven over raw HTTP.
 mod harness;
 
+mod cache;
 mod errors;
 mod faults;
 mod logs;
