@@ -15,6 +15,7 @@ mod decode;
 pub mod diag;
 mod export;
 pub mod global;
+pub mod kb;
 pub mod model;
 pub mod probes;
 pub mod units;
@@ -27,6 +28,7 @@ use std::path::Path;
 
 pub use decode::SpanIndex;
 pub use diag::{ConfigError, Diagnostic, Severity};
+pub use kb::{KbManifest, KnowledgeBase};
 pub use model::*;
 pub use usage::Usage;
 pub use yaml::Pos;
