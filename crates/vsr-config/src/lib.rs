@@ -12,6 +12,7 @@
 //! `Config`.
 
 mod decode;
+mod dialect;
 pub mod diag;
 mod export;
 pub mod global;

@@ -494,31 +494,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 ": queries are embedded as text",
             );
         }
-        for (i, sc) in r.projections.scores.iter().enumerate() {
-            for (j, input) in sc.inputs.iter().enumerate() {
-                let ip = join_index(
-                    &join_key(
-                        &join_index(&join_key(base, "projections.scores"), i),
-                        "inputs",
-                    ),
-                    j,
-                );
-                if input.kind == SignalType::KbMetric {
-                    note(
-                        join_key(&ip, "type"),
-                        "routing.projections.scores[].inputs[].type: kb_metric",
-                        ": the input reads 0",
-                    );
-                }
-                if input.value_source == Some(ValueSource::Raw) {
-                    note(
-                        join_key(&ip, "value_source"),
-                        "routing.projections.scores[].inputs[].value_source: raw",
-                        ": the input is read as binary",
-                    );
-                }
-            }
-        }
         for (i, d) in r.decisions.iter().enumerate() {
             let p = join_index(&join_key(base, "decisions"), i);
             if d.adaptations.is_some() {
