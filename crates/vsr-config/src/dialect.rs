@@ -21,9 +21,10 @@ fn profile_uses_head(r: &Routing) -> bool {
         .any(|t| !s.names(t).is_empty())
         || s.language.iter().any(|l| l.threshold.is_some())
         || s.embeddings.iter().any(|e| e.query_modality.is_some())
-        || r.decisions.iter().any(|d| d.fallback || d.adaptations.is_some())
-        || r
-            .projections
+        || r.decisions
+            .iter()
+            .any(|d| d.fallback || d.adaptations.is_some())
+        || r.projections
             .scores
             .iter()
             .flat_map(|s| &s.inputs)

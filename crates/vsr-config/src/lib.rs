@@ -12,8 +12,8 @@
 //! `Config`.
 
 mod decode;
-mod dialect;
 pub mod diag;
+mod dialect;
 mod export;
 pub mod global;
 pub mod kb;

@@ -63,7 +63,9 @@ fn prototypes(
     while free.iter().any(|f| *f) {
         let members_of = |seed: usize, free: &[bool]| -> Vec<usize> {
             (0..n)
-                .filter(|&j| free[j] && (j == seed || sim(seed, j) >= s.cluster_similarity_threshold))
+                .filter(|&j| {
+                    free[j] && (j == seed || sim(seed, j) >= s.cluster_similarity_threshold)
+                })
                 .collect()
         };
         let seed = (0..n)
@@ -76,13 +78,16 @@ fn prototypes(
             })
             .unwrap_or(0);
         let members = members_of(seed, &free);
-        let mean = |i: usize| {
-            members.iter().map(|&j| sim(i, j)).sum::<f64>() / members.len() as f64
-        };
+        let mean =
+            |i: usize| members.iter().map(|&j| sim(i, j)).sum::<f64>() / members.len() as f64;
         let medoid = members
             .iter()
             .copied()
-            .max_by(|&a, &b| mean(a).total_cmp(&mean(b)).then_with(|| texts[b].cmp(texts[a])))
+            .max_by(|&a, &b| {
+                mean(a)
+                    .total_cmp(&mean(b))
+                    .then_with(|| texts[b].cmp(texts[a]))
+            })
             .unwrap_or(seed);
         clusters.push((members.len(), mean(medoid), medoid));
         for m in members {
@@ -138,7 +143,13 @@ impl KbClassifier {
         let metrics = kb
             .metrics
             .iter()
-            .filter_map(|m| Some((m.name.to_lowercase(), group(&m.positive_group)?, group(&m.negative_group)?)))
+            .filter_map(|m| {
+                Some((
+                    m.name.to_lowercase(),
+                    group(&m.positive_group)?,
+                    group(&m.negative_group)?,
+                ))
+            })
             .collect();
         Ok(Self {
             name: kb.name.clone(),
@@ -170,7 +181,10 @@ impl KbClassifier {
                 let best = sims.first().copied().unwrap_or(0.0);
                 let m = s.top_m.max(1).min(sims.len().max(1));
                 let support = sims.iter().take(m).sum::<f64>() / m as f64;
-                (l.name.clone(), s.best_weight * best + (1.0 - s.best_weight) * support)
+                (
+                    l.name.clone(),
+                    s.best_weight * best + (1.0 - s.best_weight) * support,
+                )
             })
             .collect();
         let best_label = argmax(&labels);
@@ -183,7 +197,10 @@ impl KbClassifier {
             .groups
             .iter()
             .map(|(g, ls)| {
-                let best = ls.iter().map(|&i| labels[i].1).fold(f64::NEG_INFINITY, f64::max);
+                let best = ls
+                    .iter()
+                    .map(|&i| labels[i].1)
+                    .fold(f64::NEG_INFINITY, f64::max);
                 (g.clone(), if best.is_finite() { best } else { 0.0 })
             })
             .collect();
@@ -222,7 +239,8 @@ impl KbClassifier {
 /// Highest score; ties go to the alphabetically first name.
 fn argmax(xs: &[(String, f64)]) -> Option<usize> {
     (0..xs.len()).max_by(|&a, &b| {
-        xs[a].1
+        xs[a]
+            .1
             .total_cmp(&xs[b].1)
             .then_with(|| xs[b].0.cmp(&xs[a].0))
     })
@@ -309,7 +327,11 @@ impl SignalFamily for KbFamily {
             };
             let score = names[i].1;
             slot.value = score;
-            let hit = if rule.best { best == Some(i) } else { matched[i] };
+            let hit = if rule.best {
+                best == Some(i)
+            } else {
+                matched[i]
+            };
             if hit {
                 slot.set_match(score);
                 slot.evidence = vec![format!("{}:{}={score:.3}", rule.kb, rule.value)];

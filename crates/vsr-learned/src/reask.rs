@@ -48,7 +48,10 @@ pub fn outcomes(rules: &[ReaskRule], s: &[f64]) -> Vec<(usize, Option<f64>)> {
             if s.len() < r.lookback || streak < r.lookback {
                 return (streak, None);
             }
-            let conf = s[..r.lookback].iter().copied().fold(f64::INFINITY, f64::min);
+            let conf = s[..r.lookback]
+                .iter()
+                .copied()
+                .fold(f64::INFINITY, f64::min);
             (streak, Some(conf))
         })
         .collect();
@@ -134,8 +137,14 @@ mod tests {
     #[test]
     fn streaks_and_the_longest_lookback_wins() {
         let rules = [rule("one", 1), rule("two", 2)];
-        assert_eq!(outcomes(&rules, &[0.9, 0.85, 0.1]), vec![(2, None), (2, Some(0.85))]);
-        assert_eq!(outcomes(&rules, &[0.9, 0.5]), vec![(1, Some(0.9)), (1, None)]);
+        assert_eq!(
+            outcomes(&rules, &[0.9, 0.85, 0.1]),
+            vec![(2, None), (2, Some(0.85))]
+        );
+        assert_eq!(
+            outcomes(&rules, &[0.9, 0.5]),
+            vec![(1, Some(0.9)), (1, None)]
+        );
         assert_eq!(outcomes(&rules, &[0.9]), vec![(1, Some(0.9)), (1, None)]);
         assert_eq!(outcomes(&rules, &[0.5, 0.9]), vec![(0, None), (0, None)]);
         assert_eq!(outcomes(&rules, &[]), vec![(0, None), (0, None)]);

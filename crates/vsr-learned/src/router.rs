@@ -18,9 +18,9 @@ use crate::fact_check::FactCheckFamily;
 use crate::feedback::FeedbackFamily;
 use crate::jailbreak::{JailbreakFamily, JailbreakMethod, JailbreakRule};
 use crate::kb::{KbClassifier, KbFamily, KbMetricFamily, KbRule, KbSet};
-use crate::reask::{ReaskFamily, ReaskRule};
 use crate::pii::{PiiFamily, PiiRule};
 use crate::preference::{PreferenceFamily, PreferenceRule};
+use crate::reask::{ReaskFamily, ReaskRule};
 use crate::space::Space;
 
 /// Families whose evaluator reads the prompt embedding.

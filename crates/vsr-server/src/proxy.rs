@@ -79,8 +79,10 @@ impl ChatRequest {
         };
         let metadata = vsr_signals::parse_metadata(field("metadata").as_ref())
             .map_err(ApiError::InvalidBody)?;
-        let tools =
-            vsr_signals::count_tool_definitions(field("tools").as_ref(), field("functions").as_ref());
+        let tools = vsr_signals::count_tool_definitions(
+            field("tools").as_ref(),
+            field("functions").as_ref(),
+        );
         Ok(RequestView::from_messages(&messages)
             .with_tools(tools)
             .with_metadata(metadata))
