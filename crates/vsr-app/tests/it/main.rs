@@ -1,5 +1,7 @@
 //! vsr-app: the router-build policy and the probe runner over the real HTTP server.
 
+mod head_recipes;
+
 use std::sync::Arc;
 
 use vsr_app::probes::{self, Manifest, ProbeTarget};

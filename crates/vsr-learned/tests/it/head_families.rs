@@ -183,7 +183,7 @@ fn knowledge_recipe_kb_labels_and_metric() {
 }
 
 /// Our banks classify the original project's exemplars (written by others) to the same
-/// label: top-1 accuracy over every exemplar of theirs (measured 0.562 for MMLU with USE-m3;
+/// label: top-1 accuracy over every exemplar of theirs (measured 0.562 for MMLU and 0.602 for privacy with USE-m3;
 /// the floors sit below what we measure, as a regression guard).
 #[test]
 fn built_in_banks_classify_the_originals_exemplars() {
@@ -191,7 +191,7 @@ fn built_in_banks_classify_the_originals_exemplars() {
         return;
     };
     let space = models.space.clone().expect("space");
-    for (kb, dir, floor) in [("mmlu_kb", "mmlu", 0.5), ("privacy_kb", "privacy", 0.3)] {
+    for (kb, dir, floor) in [("mmlu_kb", "mmlu", 0.5), ("privacy_kb", "privacy", 0.5)] {
         let Some(path) = vsr_testkit::shared_file(&format!(
             "reference/upstream-head-2026-08/knowledge_bases/{dir}/labels.json"
         )) else {
@@ -223,4 +223,26 @@ fn built_in_banks_classify_the_originals_exemplars() {
         println!("{kb}: {right}/{total} = {acc:.3} top-1 on the original's exemplars");
         assert!(acc >= floor, "{kb}: accuracy {acc:.3} below {floor}");
     }
+}
+
+#[test]
+fn feedback_recipe_reask_on_identical_chinese_turns() {
+    let (Some(models), Some(cfg)) = (crate::models(), recipe("feedback")) else {
+        return;
+    };
+    let router = build_router(&cfg, &models).expect("router");
+    let v = messages(serde_json::json!([
+        {"role": "user", "content": "请问如何证明勾股定理？"},
+        {"role": "assistant", "content": "可以用直角三角形面积法来解释。"},
+        {"role": "user", "content": "请问如何证明勾股定理？"},
+        {"role": "assistant", "content": "也可以从相似三角形出发。"},
+        {"role": "user", "content": "请问如何证明勾股定理？"}
+    ]));
+    let r = router.route(&v, EvalMode::All);
+    let fam = r.signals.family(Family::Reask);
+    assert!(
+        r.signals
+            .is_matched(Family::Reask, "persistently_dissatisfied"),
+        "{fam:?}"
+    );
 }
