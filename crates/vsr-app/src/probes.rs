@@ -185,7 +185,9 @@ pub fn run_with(
             let response = request.and_then(|req| match (target, &http) {
                 (_, Some(client)) => client.eval(&req, group.model.as_deref(), v.tools.as_deref()),
                 (ProbeTarget::Router(routers), None) => {
-                    let view = request_view(&req)?;
+                    let tools = v.tools.as_ref().map_or(0, Vec::len);
+                    let view =
+                        request_view(&req)?.with_tools(u32::try_from(tools).unwrap_or(u32::MAX));
                     // The eval API's selection: auto names (or none) → the default profile,
                     // an entrypoint name → its recipe. A model that selects nothing (the
                     // eval API refuses it) is routed by the default profile here, and the

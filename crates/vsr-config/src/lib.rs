@@ -13,8 +13,10 @@
 
 mod decode;
 pub mod diag;
+mod dialect;
 mod export;
 pub mod global;
+pub mod kb;
 pub mod migrate;
 pub mod model;
 pub mod probes;
@@ -28,6 +30,7 @@ use std::path::Path;
 
 pub use decode::SpanIndex;
 pub use diag::{ConfigError, Diagnostic, Severity};
+pub use kb::{KbManifest, KnowledgeBase};
 pub use model::*;
 pub use usage::Usage;
 pub use yaml::Pos;

@@ -472,16 +472,7 @@ impl SignalType {
 
     /// Families added by upstream HEAD that are parsed and validated but not evaluated yet.
     pub fn is_unevaluated(self) -> bool {
-        matches!(
-            self,
-            SignalType::Reask
-                | SignalType::Kb
-                | SignalType::Conversation
-                | SignalType::Event
-                | SignalType::Metadata
-                | SignalType::Classifier
-                | SignalType::KbMetric
-        )
+        matches!(self, SignalType::Classifier)
     }
 
     /// Number of types.

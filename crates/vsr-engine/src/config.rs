@@ -7,8 +7,9 @@
 
 use vsr_config as cfg;
 use vsr_signals::{
-    Bounds, ContextFamily, ContextRuleSpec, Family, FeatureKind, KeywordFamily, KeywordMethod,
-    KeywordRuleSpec, LanguageFamily, SourceSpec, StructureFamily, StructureRuleSpec,
+    Bounds, ContextFamily, ContextRuleSpec, ConversationFamily, ConversationRule, EventFamily,
+    EventRule, Family, FeatureKind, KeywordFamily, KeywordMethod, KeywordRuleSpec, LanguageFamily,
+    MetadataFamily, MetadataRule, SourceSpec, StructureFamily, StructureRuleSpec,
 };
 
 use crate::decision::{DecisionSpec, ModelRef};
@@ -75,6 +76,32 @@ impl Engine {
             b = b.family(Box::new(LanguageFamily::new(
                 signals.language.iter().map(|l| &l.name),
             )));
+        }
+
+        if !signals.conversation.is_empty() {
+            let rules = signals
+                .conversation
+                .iter()
+                .map(ConversationRule::from_config)
+                .collect();
+            b = b.family(Box::new(ConversationFamily::new(rules)));
+        }
+        if !signals.events.is_empty() {
+            let rules = signals
+                .events
+                .iter()
+                .map(EventRule::from_config)
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| family_err(Family::Event)(&e))?;
+            b = b.family(Box::new(EventFamily::new(rules)));
+        }
+        if !signals.metadata.is_empty() {
+            let rules = signals
+                .metadata
+                .iter()
+                .map(MetadataRule::from_config)
+                .collect();
+            b = b.family(Box::new(MetadataFamily::new(rules)));
         }
 
         // Learned families: names only.
@@ -144,10 +171,13 @@ impl Engine {
                     .iter()
                     .map(|i| ScoreInputSpec {
                         kind: i.kind.as_str().to_string(),
-                        name: i.name.clone(),
+                        name: score_input_name(i),
                         weight: i.weight,
                         value_source: match i.value_source {
                             Some(cfg::ValueSource::Confidence) => ValueSource::Confidence,
+                            // A kb_metric input reads the metric's value, whatever it says.
+                            _ if i.kind == cfg::SignalType::KbMetric => ValueSource::Raw,
+                            Some(cfg::ValueSource::Raw) => ValueSource::Raw,
                             _ => ValueSource::Binary,
                         },
                         match_value: i.match_value,
@@ -219,6 +249,24 @@ impl Engine {
         }
         Ok(b)
     }
+}
+
+/// The signal a score input reads: its `name`, or for `kb_metric` inputs `<kb>:<metric>`
+/// lower-cased (the name of that metric in the `kb_metric` family).
+pub fn score_input_name(i: &cfg::ScoreInput) -> String {
+    if i.kind == cfg::SignalType::KbMetric {
+        kb_metric_name(
+            i.kb.as_deref().unwrap_or(""),
+            i.metric.as_deref().unwrap_or(""),
+        )
+    } else {
+        i.name.clone()
+    }
+}
+
+/// The `kb_metric` signal name of a knowledge-base metric.
+pub fn kb_metric_name(kb: &str, metric: &str) -> String {
+    format!("{kb}:{metric}").to_lowercase()
 }
 
 /// Configured domains; when none are configured, the domain names decisions use (as the

@@ -398,13 +398,15 @@ impl Engine {
     }
 
     /// Runs the evaluators of the given families (those that exist). Empty text evaluates
-    /// nothing: there is nothing to measure.
+    /// only the families that read the request's structure, not its text (conversation,
+    /// metadata): a request with only metadata still routes.
     pub fn evaluate_signals(&self, ctx: &RequestContext<'_>, families: FamilySet) -> SignalSet {
         let mut set = self.empty_signals();
-        if ctx.text().trim().is_empty() {
-            return set;
-        }
+        let no_text = ctx.text().trim().is_empty();
         for family in families.iter() {
+            if no_text && !matches!(family, Family::Conversation | Family::Metadata) {
+                continue;
+            }
             let Some(eval) = &self.evaluators[family.index()] else {
                 continue;
             };

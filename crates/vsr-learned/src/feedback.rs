@@ -27,6 +27,9 @@ pub struct FeedbackFamily {
     classifier: PrototypeClassifier,
     threshold: f32,
     names: Vec<String>,
+    /// Evaluate only when the conversation has an earlier assistant answer (August-2026
+    /// configs; head-delta §11).
+    after_answer_only: bool,
 }
 
 impl FeedbackFamily {
@@ -41,7 +44,14 @@ impl FeedbackFamily {
             classifier,
             threshold,
             names,
+            after_answer_only: false,
         })
+    }
+
+    /// Evaluates only requests with an earlier assistant turn with text when `on`.
+    pub fn after_answer_only(mut self, on: bool) -> Self {
+        self.after_answer_only = on;
+        self
     }
 
     /// The label for an embedding (after the threshold) and the argmax probability.
@@ -89,6 +99,9 @@ impl SignalFamily for FeedbackFamily {
         ctx: &RequestContext<'_>,
         out: &mut [SignalResult],
     ) -> Result<(), SignalError> {
+        if self.after_answer_only && !ctx.view().has_assistant_turn() {
+            return Ok(());
+        }
         let (label, p) = match ctx.embedding() {
             _ if ctx.text().trim().is_empty() => (SATISFIED.to_string(), 0.0),
             Some(q) => {

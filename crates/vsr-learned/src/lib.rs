@@ -19,9 +19,11 @@ pub mod embedding;
 pub mod fact_check;
 pub mod feedback;
 pub mod jailbreak;
+pub mod kb;
 pub mod pii;
 pub mod preference;
 pub mod prototypes;
+pub mod reask;
 pub mod router;
 pub mod space;
 

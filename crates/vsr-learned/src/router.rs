@@ -17,12 +17,17 @@ use crate::embedding::{Aggregation, EmbeddingFamily, EmbeddingRule, Selection};
 use crate::fact_check::FactCheckFamily;
 use crate::feedback::FeedbackFamily;
 use crate::jailbreak::{JailbreakFamily, JailbreakMethod, JailbreakRule};
+use crate::kb::{KbClassifier, KbFamily, KbMetricFamily, KbRule, KbSet};
 use crate::pii::{PiiFamily, PiiRule};
 use crate::preference::{PreferenceFamily, PreferenceRule};
+use crate::reask::{ReaskFamily, ReaskRule};
 use crate::space::Space;
 
 /// Families whose evaluator reads the prompt embedding.
-pub const EMBEDDING_FAMILIES: [Family; 7] = [
+pub const EMBEDDING_FAMILIES: [Family; 10] = [
+    Family::Reask,
+    Family::Kb,
+    Family::KbMetric,
     Family::Embedding,
     Family::Complexity,
     Family::Preference,
@@ -225,6 +230,9 @@ pub struct Router {
     /// A decision of this profile caches answers by meaning: every prompt is embedded (once)
     /// for the response cache, even when no signal family reads the embedding.
     embed_for_cache: bool,
+    /// An August-2026 config ([`Config::uses_head_schema`]): the prompt is embedded as its
+    /// bounded semantic text.
+    head: bool,
 }
 
 impl Router {
@@ -236,6 +244,7 @@ impl Router {
             space: None,
             embedding_families: FamilySet::EMPTY,
             embed_for_cache: false,
+            head: false,
         }
     }
 
@@ -266,7 +275,12 @@ impl Router {
             return None;
         }
         let space = self.space.as_ref()?;
-        match space.embed_query(&view.text) {
+        let text = if self.head {
+            vsr_signals::text::bounded_text(&view.text)
+        } else {
+            std::borrow::Cow::Borrowed(view.text.as_str())
+        };
+        match space.embed_query(&text) {
             Ok(v) => Some(Arc::from(v)),
             Err(e) => {
                 tracing::warn!(error = %e, "prompt embedding failed");
@@ -340,13 +354,14 @@ pub fn build_recipe_router(
     let scoped = config
         .profile(recipe)
         .ok_or_else(|| BuildError::UnknownRecipe(recipe.unwrap_or_default().to_string()))?;
-    build_profile(&scoped, recipe, models)
+    build_profile(&scoped, recipe, models, config.uses_head_schema())
 }
 
 fn build_profile(
     config: &Config,
     recipe: Option<&str>,
     models: &ModelSet,
+    head: bool,
 ) -> Result<Router, BuildError> {
     let signals = &config.routing.signals;
     let settings: GlobalSettings = config.global_settings();
@@ -363,6 +378,8 @@ fn build_profile(
             names(&signals.user_feedbacks, |s| &s.name),
         ),
         (Family::Jailbreak, names(&signals.jailbreak, |s| &s.name)),
+        (Family::Reask, names(&signals.reasks, |s| &s.name)),
+        (Family::Kb, names(&signals.kb, |s| &s.name)),
     ]
     .into_iter()
     .flat_map(|(f, ns)| ns.into_iter().map(move |n| format!("{f}:{n}")))
@@ -382,6 +399,7 @@ fn build_profile(
             space: None,
             embedding_families: FamilySet::EMPTY,
             embed_for_cache: false,
+            head,
         });
     };
     let model_err = |family: Family| move |source: ModelError| BuildError::Model { family, source };
@@ -475,7 +493,8 @@ fn build_profile(
             names(&signals.user_feedbacks, |s| &s.name),
             positive_or(settings.feedback_threshold, 0.7) as f32,
         )
-        .map_err(model_err(Family::UserFeedback))?;
+        .map_err(model_err(Family::UserFeedback))?
+        .after_answer_only(head);
         builder = builder.family(Box::new(f));
     }
     if !signals.jailbreak.is_empty() && settings.prompt_guard_enabled {
@@ -514,6 +533,11 @@ fn build_profile(
             .map_err(model_err(Family::Jailbreak))?;
         builder = builder.family(Box::new(f));
     }
+    if !signals.reasks.is_empty() {
+        let rules = signals.reasks.iter().map(ReaskRule::from_config).collect();
+        builder = builder.family(Box::new(ReaskFamily::new(space.clone(), rules)));
+    }
+    builder = add_knowledge_bases(builder, config, &space)?;
     builder = add_pii(builder, config);
     space.save_cache();
     let engine = builder.build()?;
@@ -523,7 +547,67 @@ fn build_profile(
         embedding_families: EMBEDDING_FAMILIES.into_iter().collect(),
         embed_for_cache: vsr_cache::CacheSettings::from_config(config)
             .profile_needs_embedding(None),
+        head,
     })
+}
+
+/// The `kb` and `kb_metric` families over the knowledge bases this profile references (by
+/// `kb` rules or `kb_metric` score inputs); their prototype banks are built here, once.
+fn add_knowledge_bases(
+    mut builder: vsr_engine::EngineBuilder,
+    config: &Config,
+    space: &Arc<Space>,
+) -> Result<vsr_engine::EngineBuilder, BuildError> {
+    let signals = &config.routing.signals;
+    let mut used: Vec<&str> = signals.kb.iter().map(|k| k.kb.as_str()).collect();
+    used.extend(
+        config
+            .routing
+            .projections
+            .scores
+            .iter()
+            .flat_map(|s| &s.inputs)
+            .filter(|i| i.kind == Family::KbMetric)
+            .filter_map(|i| i.kb.as_deref()),
+    );
+    if used.is_empty() {
+        return Ok(builder);
+    }
+    let catalog: Vec<vsr_config::KnowledgeBase> = config
+        .knowledge_bases()
+        .into_iter()
+        .filter(|k| used.contains(&k.name.as_str()))
+        .collect();
+    let t = Instant::now();
+    let kbs = catalog
+        .iter()
+        .map(|k| KbClassifier::build(space, k))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|source| BuildError::Model {
+            family: Family::Kb,
+            source,
+        })?;
+    tracing::info!(
+        knowledge_bases = kbs.len(),
+        elapsed_ms = t.elapsed().as_millis() as u64,
+        "knowledge-base prototype banks built"
+    );
+    let set = KbSet::new(space.clone(), kbs);
+    let rules = signals
+        .kb
+        .iter()
+        .map(|k| KbRule {
+            name: k.name.clone(),
+            kb: k.kb.clone(),
+            group: k.target.kind == Some(vsr_config::KbTargetKind::Group),
+            value: k.target.value.clone(),
+            best: k.match_mode == Some(vsr_config::KbMatch::Best),
+        })
+        .collect();
+    builder = builder
+        .family(Box::new(KbFamily::new(set.clone(), rules)))
+        .family(Box::new(KbMetricFamily::new(set, &catalog)));
+    Ok(builder)
 }
 
 fn add_pii(builder: vsr_engine::EngineBuilder, config: &Config) -> vsr_engine::EngineBuilder {

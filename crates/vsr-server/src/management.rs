@@ -251,14 +251,26 @@ async fn eval_response(
             msg,
         )
     };
+    let metadata = match vsr_signals::parse_metadata(v.get("metadata")) {
+        Ok(m) => m,
+        Err(e) => return invalid(StatusCode::BAD_REQUEST, &e),
+    };
     let view = match view {
         Some(view) => view,
-        None if text.is_empty() => return failed("text cannot be empty"),
+        None if text.is_empty() && metadata.is_empty() => {
+            return failed("text cannot be empty");
+        }
         None => RequestView::from_text(text.as_str()),
     };
-    if view.text.is_empty() && view.image_url.is_none() {
+    if view.text.is_empty() && view.image_url.is_none() && metadata.is_empty() {
         return failed("text cannot be empty");
     }
+    let view = view
+        .with_tools(vsr_signals::count_tool_definitions(
+            v.get("tools"),
+            v.get("functions"),
+        ))
+        .with_metadata(metadata);
     // The model selects the profile like the data plane: an auto name (or none) → the
     // default profile, an entrypoint name → its recipe; anything else is refused.
     let recipe = match &model {

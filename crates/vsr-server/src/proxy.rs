@@ -82,7 +82,20 @@ impl ChatRequest {
             .ok_or(ApiError::MissingMessages)?;
         let messages: Vec<ChatMessage> = serde_json::from_str(raw.get())
             .map_err(|e| ApiError::InvalidBody(format!("messages: {e}")))?;
-        Ok(RequestView::from_messages(&messages))
+        let field = |k: &str| {
+            self.fields
+                .get(k)
+                .and_then(|r| serde_json::from_str::<serde_json::Value>(r.get()).ok())
+        };
+        let metadata = vsr_signals::parse_metadata(field("metadata").as_ref())
+            .map_err(ApiError::InvalidBody)?;
+        let tools = vsr_signals::count_tool_definitions(
+            field("tools").as_ref(),
+            field("functions").as_ref(),
+        );
+        Ok(RequestView::from_messages(&messages)
+            .with_tools(tools)
+            .with_metadata(metadata))
     }
 }
 

@@ -142,6 +142,7 @@ impl LlmRequest {
             messages.push(ChatMessage {
                 role: "system".into(),
                 content: MessageContent::Text(s.clone()),
+                tool_calls: 0,
             });
         }
         for t in &self.turns {
@@ -164,9 +165,11 @@ impl LlmRequest {
             messages.push(ChatMessage {
                 role: t.role.as_str().into(),
                 content: MessageContent::Parts(parts),
+                tool_calls: u32::try_from(t.tool_calls.len()).unwrap_or(u32::MAX),
             });
         }
         RequestView::from_messages(&messages)
+            .with_tools(u32::try_from(self.tools.len()).unwrap_or(u32::MAX))
     }
 
     /// The OpenAI chat completions body for an OpenAI-compatible backend.

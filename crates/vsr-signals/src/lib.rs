@@ -8,9 +8,12 @@
 
 pub mod bounds;
 pub mod context;
+pub mod conversation;
+pub mod event;
 pub mod family;
 pub mod keyword;
 pub mod language;
+pub mod metadata;
 pub mod request;
 pub mod set;
 mod stopwords;
@@ -19,11 +22,15 @@ pub mod text;
 
 pub use bounds::Bounds;
 pub use context::{ContextFamily, ContextRuleSpec};
+pub use conversation::{ConversationFamily, ConversationRule};
+pub use event::{EventFamily, EventRule};
 pub use family::{Family, FamilySet, SignalError, SignalFamily};
 pub use keyword::{KeywordFamily, KeywordMatch, KeywordMethod, KeywordOperator, KeywordRuleSpec};
 pub use language::LanguageFamily;
+pub use metadata::{MetadataFamily, MetadataRule, MetadataTest};
 pub use request::{
-    ChatMessage, ContentPart, ImageRef, Message, MessageContent, RequestContext, RequestView,
+    ChatMessage, ContentPart, ConversationFacts, ImageRef, Message, MessageContent, RequestContext,
+    RequestView, count_tool_definitions, parse_metadata,
 };
 pub use set::{FamilySignals, SignalCatalog, SignalResult, SignalSet};
 pub use structure::{FeatureKind, SourceSpec, StructureFamily, StructureRuleSpec};

@@ -2,6 +2,7 @@
 //! that carries shared, lazily computed artefacts (lower-cased text, the prompt embedding, ...).
 
 use std::any::Any;
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use serde::{Deserialize, Serialize};
@@ -29,6 +30,121 @@ pub struct RequestView {
     /// The first image URL of the last user message, if any (for multimodal families).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub image_url: Option<String>,
+    /// Counts over the whole `messages` array and the request's tool definitions (the
+    /// `conversation` family).
+    #[serde(default, skip_serializing_if = "ConversationFacts::is_empty")]
+    pub facts: ConversationFacts,
+    /// The request's top-level `metadata` object (string values only; see
+    /// [`parse_metadata`]), read by the `metadata` family.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+}
+
+/// Facts about a chat request's structure (head-delta §5): message counts per role, tool
+/// definitions, assistant tool calls, tool results, whether a tool loop is open, images.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConversationFacts {
+    pub user: u32,
+    pub assistant: u32,
+    pub system: u32,
+    pub tool: u32,
+    /// Whether any `developer` message is present (counted once, as the original does).
+    pub developer: bool,
+    /// Entries of the request's `tools` plus `functions`.
+    pub tool_definitions: u32,
+    /// `tool_calls` entries across assistant messages.
+    pub assistant_tool_calls: u32,
+    /// The last message is a tool result, the last user message directly follows one, or
+    /// assistant tool calls outnumber tool results.
+    pub active_tool_loop: bool,
+    /// `image_url` / `input_image` parts of user messages.
+    pub images: u32,
+}
+
+impl ConversationFacts {
+    pub fn is_empty(&self) -> bool {
+        *self == ConversationFacts::default()
+    }
+
+    /// The facts of a message list (tool definitions are added by [`RequestView::with_tools`]).
+    pub fn of(messages: &[ChatMessage]) -> Self {
+        let mut f = ConversationFacts::default();
+        for m in messages {
+            match m.role.as_str() {
+                "user" => {
+                    f.user += 1;
+                    f.images += m.content.image_parts();
+                }
+                "assistant" => {
+                    f.assistant += 1;
+                    f.assistant_tool_calls += m.tool_calls;
+                }
+                "system" => f.system += 1,
+                "tool" => f.tool += 1,
+                "developer" => f.developer = true,
+                _ => {}
+            }
+        }
+        let last_is_tool = messages.last().is_some_and(|m| m.role == "tool");
+        let user_after_tool = messages
+            .iter()
+            .rposition(|m| m.role == "user")
+            .is_some_and(|i| i > 0 && messages[i - 1].role == "tool");
+        f.active_tool_loop = last_is_tool || user_after_tool || f.assistant_tool_calls > f.tool;
+        f
+    }
+}
+
+/// Limits of the request's `metadata` object (head-delta §8).
+pub const METADATA_MAX_ENTRIES: usize = 32;
+pub const METADATA_MAX_KEY_BYTES: usize = 128;
+pub const METADATA_MAX_VALUE_BYTES: usize = 1024;
+
+/// Reads a request's top-level `metadata` object: at most 32 entries, keys of 1–128 bytes,
+/// string values of at most 1024 bytes. `null` or an absent field is empty; anything else is
+/// an error whose message the data plane and the eval API return with a 400.
+pub fn parse_metadata(
+    value: Option<&serde_json::Value>,
+) -> Result<BTreeMap<String, String>, String> {
+    let obj = match value {
+        None | Some(serde_json::Value::Null) => return Ok(BTreeMap::new()),
+        Some(serde_json::Value::Object(o)) => o,
+        Some(_) => return Err("field metadata must be an object".into()),
+    };
+    if obj.len() > METADATA_MAX_ENTRIES {
+        return Err(format!(
+            "field metadata has {} entries; at most {METADATA_MAX_ENTRIES} are allowed",
+            obj.len()
+        ));
+    }
+    let mut out = BTreeMap::new();
+    for (k, v) in obj {
+        if k.is_empty() || k.len() > METADATA_MAX_KEY_BYTES {
+            return Err(format!(
+                "field metadata key {k:?} must be 1 to {METADATA_MAX_KEY_BYTES} bytes"
+            ));
+        }
+        let serde_json::Value::String(s) = v else {
+            return Err(format!("field metadata.{k} must be string"));
+        };
+        if s.len() > METADATA_MAX_VALUE_BYTES {
+            return Err(format!(
+                "field metadata.{k} must be at most {METADATA_MAX_VALUE_BYTES} bytes"
+            ));
+        }
+        out.insert(k.clone(), s.clone());
+    }
+    Ok(out)
+}
+
+/// The number of tool definitions of a request: entries of its `tools` plus `functions`
+/// arrays (other shapes count 0).
+pub fn count_tool_definitions(
+    tools: Option<&serde_json::Value>,
+    functions: Option<&serde_json::Value>,
+) -> u32 {
+    let n = |v: Option<&serde_json::Value>| v.and_then(|v| v.as_array()).map_or(0, Vec::len);
+    u32::try_from(n(tools) + n(functions)).unwrap_or(u32::MAX)
 }
 
 /// One `messages[]` item of an OpenAI chat request, reduced to what the router reads. The proxy
@@ -40,6 +156,57 @@ pub struct ChatMessage {
     pub role: String,
     #[serde(default)]
     pub content: MessageContent,
+    /// The number of entries of an assistant message's `tool_calls` (the calls themselves
+    /// are forwarded untouched; signals only count them).
+    #[serde(default, deserialize_with = "count_array")]
+    pub tool_calls: u32,
+}
+
+/// The length of a JSON array; any other value counts 0.
+fn count_array<'de, D: serde::Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+    struct Count;
+    impl<'de> serde::de::Visitor<'de> for Count {
+        type Value = u32;
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("an array")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<u32, A::Error> {
+            let mut n = 0u32;
+            while seq.next_element::<serde::de::IgnoredAny>()?.is_some() {
+                n = n.saturating_add(1);
+            }
+            Ok(n)
+        }
+        fn visit_map<A: serde::de::MapAccess<'de>>(self, mut map: A) -> Result<u32, A::Error> {
+            while map
+                .next_entry::<serde::de::IgnoredAny, serde::de::IgnoredAny>()?
+                .is_some()
+            {}
+            Ok(0)
+        }
+        fn visit_unit<E>(self) -> Result<u32, E> {
+            Ok(0)
+        }
+        fn visit_none<E>(self) -> Result<u32, E> {
+            Ok(0)
+        }
+        fn visit_bool<E>(self, _: bool) -> Result<u32, E> {
+            Ok(0)
+        }
+        fn visit_i64<E>(self, _: i64) -> Result<u32, E> {
+            Ok(0)
+        }
+        fn visit_u64<E>(self, _: u64) -> Result<u32, E> {
+            Ok(0)
+        }
+        fn visit_f64<E>(self, _: f64) -> Result<u32, E> {
+            Ok(0)
+        }
+        fn visit_str<E>(self, _: &str) -> Result<u32, E> {
+            Ok(0)
+        }
+    }
+    d.deserialize_any(Count)
 }
 
 /// A message's `content`: a string, or an array of parts. `null`, an absent field and shapes
@@ -138,6 +305,19 @@ impl<'de> Deserialize<'de> for MessageContent {
 }
 
 impl MessageContent {
+    /// The number of image parts (`image_url`, `input_image`).
+    fn image_parts(&self) -> u32 {
+        match self {
+            MessageContent::Parts(parts) => parts
+                .iter()
+                .filter(|p| matches!(p.kind.as_deref(), Some("image_url" | "input_image")))
+                .count()
+                .try_into()
+                .unwrap_or(u32::MAX),
+            _ => 0,
+        }
+    }
+
     /// The text parts (untyped, `text` and `input_text`) joined with a space, and the first
     /// image URL.
     fn text_and_image(&self) -> (String, Option<String>) {
@@ -178,12 +358,43 @@ impl RequestView {
             history: Vec::new(),
             token_count,
             image_url: None,
+            facts: ConversationFacts::default(),
+            metadata: BTreeMap::new(),
         }
+    }
+
+    /// The same view with `n` tool definitions (the request's `tools` plus `functions`).
+    pub fn with_tools(mut self, n: u32) -> Self {
+        self.facts.tool_definitions = n;
+        self
+    }
+
+    /// The same view with the request's `metadata` (see [`parse_metadata`]).
+    pub fn with_metadata(mut self, metadata: BTreeMap<String, String>) -> Self {
+        self.metadata = metadata;
+        self
+    }
+
+    /// Earlier user turns with text, most recent first (the reask family's look-back).
+    pub fn prior_user_texts(&self) -> impl Iterator<Item = &str> {
+        self.history
+            .iter()
+            .rev()
+            .filter(|m| m.role == "user")
+            .map(|m| m.text.as_str())
+    }
+
+    /// Whether an earlier assistant message has text (user feedback reacts to an answer).
+    pub fn has_assistant_turn(&self) -> bool {
+        self.history
+            .iter()
+            .any(|m| m.role == "assistant" && !m.text.trim().is_empty())
     }
 
     /// The view of a chat request's messages: the one function that turns a conversation into
     /// the text the signals read (the proxy, the CLI and every test call it).
     pub fn from_messages(messages: &[ChatMessage]) -> Self {
+        let facts = ConversationFacts::of(messages);
         let all: Vec<(Message, Option<String>)> = messages
             .iter()
             .map(|m| {
@@ -227,6 +438,8 @@ impl RequestView {
             history,
             token_count,
             image_url,
+            facts,
+            metadata: BTreeMap::new(),
         }
     }
 

@@ -201,3 +201,55 @@ mod tests {
         assert_eq!(words("Hi 你好, bob_1!"), vec!["Hi", "你", "好", "bob_1"]);
     }
 }
+
+/// Longest text (in Unicode scalar values) the semantic families read unchanged under the
+/// upstream-HEAD rules (head-delta §11).
+pub const BOUNDED_TEXT_MAX: usize = 2048;
+/// The line that replaces each omitted stretch of a sampled text.
+pub const OMISSION_LINE: &str = "\n... [content sampled for routing signal evaluation] ...\n";
+
+/// The bounded semantic text: `text` itself when it has at most [`BOUNDED_TEXT_MAX`] scalar
+/// values, else its first 682, a centred middle 682 and its last 684, joined by
+/// [`OMISSION_LINE`], so a long prompt's beginning, middle and end all reach the encoder.
+pub fn bounded_text(text: &str) -> std::borrow::Cow<'_, str> {
+    const HEAD: usize = 682;
+    const MIDDLE: usize = 682;
+    const TAIL: usize = 684;
+    let n = text.chars().count();
+    if n <= BOUNDED_TEXT_MAX {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mid_start = (n - MIDDLE) / 2;
+    let mut out =
+        String::with_capacity(text.len().min(4 * BOUNDED_TEXT_MAX) + 2 * OMISSION_LINE.len());
+    out.extend(&chars[..HEAD]);
+    out.push_str(OMISSION_LINE);
+    out.extend(&chars[mid_start..mid_start + MIDDLE]);
+    out.push_str(OMISSION_LINE);
+    out.extend(&chars[n - TAIL..]);
+    std::borrow::Cow::Owned(out)
+}
+
+#[cfg(test)]
+mod bounded_tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_kept_and_long_text_is_sampled_head_middle_tail() {
+        assert_eq!(bounded_text("héllo"), "héllo");
+        let exact: String = "é".repeat(BOUNDED_TEXT_MAX);
+        assert_eq!(bounded_text(&exact), exact);
+        let long: String = (0..5000)
+            .map(|i| char::from(b'a' + (i % 26) as u8))
+            .collect();
+        let b = bounded_text(&long);
+        let parts: Vec<&str> = b.split(OMISSION_LINE).collect();
+        assert_eq!(parts.len(), 3);
+        assert_eq!(parts[0].chars().count(), 682);
+        assert_eq!(parts[1].chars().count(), 682);
+        assert_eq!(parts[2].chars().count(), 684);
+        assert!(long.starts_with(parts[0]) && long.ends_with(parts[2]));
+        assert_eq!(&long[(5000 - 682) / 2..][..682], parts[1]);
+    }
+}

@@ -1,5 +1,7 @@
 //! vsr-app: the router-build policy and the probe runner over the real HTTP server.
 
+mod head_recipes;
+
 use std::sync::Arc;
 
 use vsr_app::probes::{self, Manifest, ProbeTarget};
@@ -323,7 +325,7 @@ decisions:
     forbidden_signals: {context: [short_ctx]}
     variants:
       - {id: ok, query: "an algebra question", padding: {text: "pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad pad", repeat: 200}}
-      - {id: wrong, query: "math", expected_signals: {keywords: [math_kw], reask: [again]}}
+      - {id: wrong, query: "math", expected_signals: {keywords: [math_kw], classifier: [again]}}
       - id: turns
         messages:
           - {role: user, content: "hello"}
@@ -410,7 +412,7 @@ fn v1_probes_report_each_failed_field_with_its_reason() {
     assert!(
         wrong.iter().any(|(f, r)| *f == "signals"
             && r.as_deref()
-                .is_some_and(|r| r.contains("reask family has no runtime"))),
+                .is_some_and(|r| r.contains("classifier family has no runtime"))),
         "{wrong:?}"
     );
     // An entrypoint name routes with its recipe: the recipe's decision, reported as such.

@@ -9,6 +9,7 @@ use serde_json::Value;
 use super::{Scope, bounds_shape, hint, indexed, unique};
 use crate::decode::Ctx;
 use crate::diag::{join_index, join_key};
+use crate::kb::BUILTIN_METRICS;
 use crate::model::*;
 
 /// A knowledge base of `global.model_catalog.kbs` (or a built-in one): its groups, metrics and,
@@ -20,91 +21,24 @@ struct Kb {
     metrics: Vec<String>,
 }
 
-/// The built-in `mmlu_kb` has the domain head's labels.
-const MMLU_LABELS: [&str; 14] = crate::model::SUPPORTED_DOMAINS;
-
-const PRIVACY_LABELS: [&str; 18] = [
-    "proprietary_code",
-    "internal_document",
-    "pii",
-    "business_strategy",
-    "trade_secret_ip",
-    "operational_infrastructure",
-    "locality_directive",
-    "customer_data",
-    "prompt_injection",
-    "credential_exfiltration",
-    "jailbreak_role",
-    "system_prompt_extraction",
-    "architecture_analysis",
-    "root_cause_analysis",
-    "multi_step_tradeoffs",
-    "generic_coding",
-    "simple_task",
-    "general_knowledge",
-];
-
-/// Metrics every knowledge base has.
-const BUILTIN_METRICS: [&str; 2] = ["best_score", "best_matched_score"];
-
-fn strings(v: &[&str]) -> Vec<String> {
-    v.iter().map(|s| s.to_string()).collect()
-}
-
-/// The knowledge bases in effect: `global.model_catalog.kbs` when the file sets it (it replaces
-/// the built-ins), else the built-in `privacy_kb` and `mmlu_kb`.
+/// The knowledge bases in effect ([`Config::knowledge_bases`]); the built-ins with the labels
+/// of their embedded manifests.
 fn kbs(cfg: &Config) -> Vec<Kb> {
-    let user = cfg
-        .global
-        .as_ref()
-        .and_then(|g| g.model_catalog.as_ref())
-        .and_then(|m| m.get("kbs"))
-        .and_then(Value::as_array);
-    match user {
-        Some(list) => list
-            .iter()
-            .map(|k| Kb {
-                name: k.get("name").and_then(Value::as_str).unwrap_or("").into(),
-                labels: None,
-                groups: k
-                    .get("groups")
-                    .and_then(Value::as_object)
-                    .map(|g| g.keys().cloned().collect())
-                    .unwrap_or_default(),
-                metrics: k
-                    .get("metrics")
-                    .and_then(Value::as_array)
-                    .map(|ms| {
-                        ms.iter()
-                            .filter_map(|m| m.get("name").and_then(Value::as_str))
-                            .map(String::from)
-                            .collect()
-                    })
-                    .unwrap_or_default(),
-            })
-            .collect(),
-        None => vec![
+    cfg.knowledge_bases()
+        .into_iter()
+        .map(|k| {
+            let labels = crate::kb::embedded_manifest(&k.path, &k.manifest)
+                .filter(|_| crate::kb::builtin_kbs().contains(&k))
+                .and_then(|text| crate::kb::KbManifest::parse(text).ok())
+                .map(|m| m.labels.keys().cloned().collect());
             Kb {
-                name: "privacy_kb".into(),
-                labels: Some(strings(&PRIVACY_LABELS)),
-                groups: strings(&[
-                    "security_containment",
-                    "privacy_policy",
-                    "frontier_reasoning",
-                    "local_standard",
-                    "private",
-                    "public",
-                ]),
-                metrics: strings(&["private_vs_public"]),
-            },
-            Kb {
-                name: "mmlu_kb".into(),
-                labels: Some(strings(&MMLU_LABELS)),
-                groups: strings(&["escalate", "keep"]),
-                metrics: strings(&["escalate_vs_keep"]),
-            },
-        ],
-    }
+                labels,
+                groups: k.groups.iter().map(|(g, _)| g.clone()).collect(),
+                metrics: k.metrics.iter().map(|m| m.name.clone()).collect(),
+                name: k.name,
+            }
+        })
+        .collect()
 }
 
 fn names_of(list: &[String]) -> Vec<&str> {
@@ -559,31 +493,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 "routing.signals.embeddings[].query_modality",
                 ": queries are embedded as text",
             );
-        }
-        for (i, sc) in r.projections.scores.iter().enumerate() {
-            for (j, input) in sc.inputs.iter().enumerate() {
-                let ip = join_index(
-                    &join_key(
-                        &join_index(&join_key(base, "projections.scores"), i),
-                        "inputs",
-                    ),
-                    j,
-                );
-                if input.kind == SignalType::KbMetric {
-                    note(
-                        join_key(&ip, "type"),
-                        "routing.projections.scores[].inputs[].type: kb_metric",
-                        ": the input reads 0",
-                    );
-                }
-                if input.value_source == Some(ValueSource::Raw) {
-                    note(
-                        join_key(&ip, "value_source"),
-                        "routing.projections.scores[].inputs[].value_source: raw",
-                        ": the input is read as binary",
-                    );
-                }
-            }
         }
         for (i, d) in r.decisions.iter().enumerate() {
             let p = join_index(&join_key(base, "decisions"), i);

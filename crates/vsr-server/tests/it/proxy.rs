@@ -122,6 +122,25 @@ async fn a_message_of_the_wrong_shape_is_a_400_naming_it() {
 }
 
 #[tokio::test]
+async fn routed_metadata_that_is_not_a_string_is_a_400_naming_the_key() {
+    let (r, _s) = simple().await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let body = json!({"model": "MoM", "messages": [{"role": "user", "content": "hi"}],
+                      "metadata": {"tier": "gold", "n": 5}});
+    let rep = post(&client(), &url, &body).await;
+    assert_eq!(rep.status, 400, "{}", rep.text());
+    let msg = rep.json()["error"]["message"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(msg.ends_with("field metadata.n must be string"), "{msg}");
+    let body = json!({"model": "MoM", "messages": [{"role": "user", "content": "hi"}],
+                      "metadata": {"tier": "gold"}, "tools": [{"type": "function"}]});
+    let rep = post(&client(), &url, &body).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+}
+
+#[tokio::test]
 async fn explicit_alias_passes_through_with_unknown_fields_byte_for_byte() {
     let (r, _s) = simple().await;
     let c = client();
