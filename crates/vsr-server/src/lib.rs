@@ -22,6 +22,7 @@ mod server;
 pub mod settings;
 pub mod sim;
 mod state;
+pub mod upstream;
 mod util;
 
 pub use axum;
