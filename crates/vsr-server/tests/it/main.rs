@@ -2,8 +2,10 @@
 mod harness;
 
 mod errors;
+mod fallback;
 mod faults;
 mod logs;
 mod proxy;
 mod reload;
 mod responses_api;
+mod tls;
