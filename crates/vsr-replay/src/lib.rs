@@ -26,7 +26,7 @@ pub use query::{
 };
 pub use record::{
     CaptureConfig, Feedback, MatchedSignals, RECORD_SCHEMA_VERSION, Rating, ReplayRecord,
-    truncate_utf8,
+    UpstreamAttempt, truncate_utf8,
 };
 pub use recorder::{FinishInfo, Recorder, StartInfo};
 pub use settings::{ReplaySettings, capture_key};
