@@ -158,6 +158,9 @@ pub struct SimStats {
     /// Streams that ended because the reader went away (client or proxy disconnect).
     pub streams_cancelled: AtomicU64,
     pub streams_completed: AtomicU64,
+    /// The `x-api-key` header of the last chat request (a provider credential test checks it
+    /// arrived; the answer never echoes it).
+    pub last_api_key: std::sync::Mutex<Option<String>>,
 }
 
 pub struct SimServer {
@@ -284,6 +287,7 @@ async fn handle(
                 "health_checks": stats.health_checks.load(Ordering::Relaxed),
                 "streams_cancelled": stats.streams_cancelled.load(Ordering::Relaxed),
                 "streams_completed": stats.streams_completed.load(Ordering::Relaxed),
+                "last_api_key": stats.last_api_key.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             }),
         )),
         ("POST", "/v1/chat/completions") => {
@@ -300,6 +304,10 @@ async fn chat(
     stats: Arc<SimStats>,
 ) -> Result<Response<RespBody>, BoxError> {
     let h = req.headers().clone();
+    *stats.last_api_key.lock().unwrap_or_else(|p| p.into_inner()) = h
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     // Echo the headers a proxy is expected to set or forward.
     let mut echoed = serde_json::Map::new();
     for name in [

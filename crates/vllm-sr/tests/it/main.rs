@@ -10,3 +10,4 @@ mod probes_http;
 mod recipes;
 mod replay;
 mod telemetry;
+mod upstream;
