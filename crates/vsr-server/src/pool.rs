@@ -487,6 +487,49 @@ mod tests {
     }
 
     #[test]
+    fn an_open_circuit_half_opens_for_one_probe_then_closes_or_reopens() {
+        let p = pool("round_robin", &[1], 1);
+        // A one-endpoint pool opens too (the decision's next model ref takes over).
+        let mut short = p.reliability.clone();
+        short.base_ejection_time = Duration::from_millis(30);
+        let mut m = ModelSettings {
+            name: "m".into(),
+            provider_model_id: None,
+            reasoning_family: None,
+            pricing: None,
+            backends: p.endpoints.iter().map(|e| e.settings.clone()).collect(),
+            reliability: short,
+        };
+        m.backends[0].weight = 1;
+        let p = Arc::new(Pool::new(&m, &Clients::new(Duration::from_secs(1)).unwrap()));
+        assert_eq!(p.circuit(0), CircuitState::Closed);
+        assert!(p.report(0, Some("test")));
+        assert_eq!(p.circuit(0), CircuitState::Open);
+        assert!(p.pick(&[]).is_none());
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(p.circuit(0), CircuitState::HalfOpen);
+        let probe = p.pick(&[]).expect("one probe");
+        assert!(p.pick(&[]).is_none(), "only one probe at a time");
+        // The probe fails: open again, for twice as long.
+        assert!(p.report(probe.index(), Some("test")));
+        drop(probe);
+        assert_eq!(p.circuit(0), CircuitState::Open);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(p.circuit(0), CircuitState::Open, "the second opening lasts 60 ms");
+        std::thread::sleep(Duration::from_millis(30));
+        let probe = p.pick(&[]).expect("probe after the longer wait");
+        assert!(!p.report(probe.index(), None));
+        drop(probe);
+        assert_eq!(p.circuit(0), CircuitState::Closed);
+        assert!(p.pick(&[]).is_some() && p.pick(&[]).is_some());
+        // A probe dropped without a verdict (client gone) frees the slot.
+        assert!(p.report(0, Some("test")));
+        std::thread::sleep(Duration::from_millis(40));
+        drop(p.pick(&[]).expect("probe"));
+        assert!(p.pick(&[]).is_some());
+    }
+
+    #[test]
     fn health_checks_mark_unhealthy_after_three() {
         let p = pool("round_robin", &[1, 1], 0);
         p.health_result(0, false);

@@ -565,6 +565,19 @@ global:
             .unwrap_err()
             .to_string();
         assert!(e.contains("retry_count") && e.contains("above 5"), "{e}");
+        let bad = YAML.replace("retry_count: 2,", "retry_count: 2, retry_on: [reset, 5xxx],");
+        let e = ProxySettings::from_yaml(&bad, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.yaml:17:") && e.contains("unknown retry_on condition \"5xxx\""),
+            "{e}"
+        );
+        let ok = YAML.replace("retry_count: 2,", "retry_count: 2, retry_on: \"gateway-error,reset\", per_try_timeout: 2s,");
+        let (s, _) = ProxySettings::from_yaml(&ok, "t.yaml").unwrap();
+        let r = &s.models["a"].reliability;
+        assert!(r.retry_on.gateway_error && r.retry_on.reset && !r.retry_on.connect_failure);
+        assert_eq!(r.per_try_timeout, Some(Duration::from_secs(2)));
         let bad = YAML.replace("timeout: 300s", "timeout: 300");
         let e = ProxySettings::from_yaml(&bad, "t.yaml")
             .unwrap_err()
