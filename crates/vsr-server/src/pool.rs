@@ -318,8 +318,8 @@ impl Pool {
                 let open = (0..self.endpoints.len())
                     .filter(|&i| self.circuit_at(i, now) == CircuitState::Open)
                     .count();
-                let max = (self.endpoints.len() * self.reliability.max_ejection_percent as usize)
-                    / 100;
+                let max =
+                    (self.endpoints.len() * self.reliability.max_ejection_percent as usize) / 100;
                 if open >= max.max(1) {
                     return false;
                 }
@@ -327,8 +327,8 @@ impl Pool {
             }
         };
         let times = e.ejections.fetch_add(1, Ordering::Relaxed) + 1;
-        let ms = (self.reliability.base_ejection_time.as_millis() as u64 * times.min(10) as u64)
-            .max(1);
+        let ms =
+            (self.reliability.base_ejection_time.as_millis() as u64 * times.min(10) as u64).max(1);
         e.ejected_until_ms.store(now + ms, Ordering::Relaxed);
         e.consecutive_failures.store(0, Ordering::Relaxed);
         e.probing.store(false, Ordering::Relaxed);
@@ -501,7 +501,10 @@ mod tests {
             reliability: short,
         };
         m.backends[0].weight = 1;
-        let p = Arc::new(Pool::new(&m, &Clients::new(Duration::from_secs(1)).unwrap()));
+        let p = Arc::new(Pool::new(
+            &m,
+            &Clients::new(Duration::from_secs(1)).unwrap(),
+        ));
         assert_eq!(p.circuit(0), CircuitState::Closed);
         assert!(p.report(0, Some("test")));
         assert_eq!(p.circuit(0), CircuitState::Open);
@@ -515,7 +518,11 @@ mod tests {
         drop(probe);
         assert_eq!(p.circuit(0), CircuitState::Open);
         std::thread::sleep(Duration::from_millis(40));
-        assert_eq!(p.circuit(0), CircuitState::Open, "the second opening lasts 60 ms");
+        assert_eq!(
+            p.circuit(0),
+            CircuitState::Open,
+            "the second opening lasts 60 ms"
+        );
         std::thread::sleep(Duration::from_millis(30));
         let probe = p.pick(&[]).expect("probe after the longer wait");
         assert!(!p.report(probe.index(), None));

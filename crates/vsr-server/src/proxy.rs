@@ -22,11 +22,11 @@ use crate::classify::ClassifyError;
 use crate::error::ApiError;
 use crate::metrics::Phase;
 use crate::pool::InFlight;
-use crate::upstream::forward::{Candidate, Forwarded, Upstream, forward};
 use crate::record::{RecordFinish, RecordStart, Usage};
 use crate::rewrite::{self, RawObject};
 use crate::settings::Pricing;
 use crate::state::{Runtime, Shared};
+use crate::upstream::forward::{Candidate, Forwarded, Upstream, forward};
 use crate::util::{hex_id, unix_now};
 
 /// Which client API the request came in on (the answer is translated back for Responses).

@@ -249,9 +249,8 @@ impl ProxySettings {
                 .iter()
                 .enumerate()
                 .map(|(j, b)| {
-                    backend(b, j, base_dir).map_err(|(field, e)| {
-                        invalid(format!("{at}.backend_refs[{j}]{field}"), e)
-                    })
+                    backend(b, j, base_dir)
+                        .map_err(|(field, e)| invalid(format!("{at}.backend_refs[{j}]{field}"), e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let reliability = m.reliability.as_ref().map(reliability).unwrap_or_default();
@@ -565,7 +564,10 @@ global:
             .unwrap_err()
             .to_string();
         assert!(e.contains("retry_count") && e.contains("above 5"), "{e}");
-        let bad = YAML.replace("retry_count: 2,", "retry_count: 2, retry_on: [reset, 5xxx],");
+        let bad = YAML.replace(
+            "retry_count: 2,",
+            "retry_count: 2, retry_on: [reset, 5xxx],",
+        );
         let e = ProxySettings::from_yaml(&bad, "t.yaml")
             .unwrap_err()
             .to_string();
@@ -573,7 +575,10 @@ global:
             e.contains("t.yaml:17:") && e.contains("unknown retry_on condition \"5xxx\""),
             "{e}"
         );
-        let ok = YAML.replace("retry_count: 2,", "retry_count: 2, retry_on: \"gateway-error,reset\", per_try_timeout: 2s,");
+        let ok = YAML.replace(
+            "retry_count: 2,",
+            "retry_count: 2, retry_on: \"gateway-error,reset\", per_try_timeout: 2s,",
+        );
         let (s, _) = ProxySettings::from_yaml(&ok, "t.yaml").unwrap();
         let r = &s.models["a"].reliability;
         assert!(r.retry_on.gateway_error && r.retry_on.reset && !r.retry_on.connect_failure);

@@ -108,9 +108,11 @@ impl std::str::FromStr for Fault {
                     status,
                     count: num("N")?,
                 },
-                _ => return Err(format!(
-                    "unknown fault `{spec}`: expected refuse, reset, malformed, NNN-burst:N, slow-first-byte:MS, cut-mid-stream:N or slow-stream:MS, optionally @MODEL"
-                )),
+                _ => {
+                    return Err(format!(
+                        "unknown fault `{spec}`: expected refuse, reset, malformed, NNN-burst:N, slow-first-byte:MS, cut-mid-stream:N or slow-stream:MS, optionally @MODEL"
+                    ));
+                }
             },
         };
         if kind == FaultKind::Refuse && model.is_some() {
@@ -243,7 +245,10 @@ fn tls_acceptor(tls: &SimTls) -> std::io::Result<tokio_rustls::TlsAcceptor> {
     .with_safe_default_protocol_versions()
     .map_err(|e| bad("TLS", &e))?
     .with_no_client_auth()
-    .with_single_cert(certs.into_iter().map(CertificateDer::into_owned).collect(), key)
+    .with_single_cert(
+        certs.into_iter().map(CertificateDer::into_owned).collect(),
+        key,
+    )
     .map_err(|e| bad("--tls-cert/--tls-key", &e))?;
     Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
@@ -438,7 +443,9 @@ async fn chat(
         tokio::time::sleep(first_byte_delay).await;
         if malformed {
             let _ = tx
-                .send(send(b"data: {\"id\": \"broken\", \"choices\": [\n\ndata: [DONE]\n\n".to_vec()))
+                .send(send(
+                    b"data: {\"id\": \"broken\", \"choices\": [\n\ndata: [DONE]\n\n".to_vec(),
+                ))
                 .await;
             return;
         }

@@ -11,9 +11,9 @@ use tokio::sync::Semaphore;
 use crate::classify::{Classifier, FallbackClassifier};
 use crate::metrics::Metrics;
 use crate::pool::{Pool, spawn_health_checks};
-use crate::upstream::client::Clients;
 use crate::record::RecordSink;
 use crate::settings::ProxySettings;
+use crate::upstream::client::Clients;
 
 /// A validated config, ready to be swapped in.
 pub struct LoadedConfig {

@@ -68,8 +68,13 @@ mod tests {
         std::fs::write(&f, "not a certificate\n").unwrap();
         let e = read_certs(&f).unwrap_err().to_string();
         assert!(e.contains("no PEM certificate"), "{e}");
-        let e = read_certs(&dir.join("missing.pem")).unwrap_err().to_string();
-        assert!(e.contains("cannot read") && e.contains("missing.pem"), "{e}");
+        let e = read_certs(&dir.join("missing.pem"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("cannot read") && e.contains("missing.pem"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }

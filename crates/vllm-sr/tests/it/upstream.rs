@@ -46,8 +46,7 @@ fn dead_port() -> u16 {
 }
 
 #[test]
-fn provider_key_from_env_reaches_the_backend_but_never_logs_or_replay_and_fallback_is_recorded()
-{
+fn provider_key_from_env_reaches_the_backend_but_never_logs_or_replay_and_fallback_is_recorded() {
     let dir = tempdir("upstream");
     let sim = Proc::spawn(
         &dir,
@@ -98,7 +97,10 @@ fn provider_key_from_env_reaches_the_backend_but_never_logs_or_replay_and_fallba
     let stats = http(sim.port, "GET", "/sim/stats", None).unwrap().json();
     assert_eq!(stats["last_api_key"], SECRET, "the key reached the backend");
 
-    let id = r.header("x-vsr-replay-id").expect("a replay id").to_string();
+    let id = r
+        .header("x-vsr-replay-id")
+        .expect("a replay id")
+        .to_string();
     let deadline = Instant::now() + Duration::from_secs(10);
     let rec = loop {
         let g = http(router.port, "GET", &format!("/v1/router_replay/{id}"), None).unwrap();
@@ -110,7 +112,10 @@ fn provider_key_from_env_reaches_the_backend_but_never_logs_or_replay_and_fallba
     };
     assert_eq!(rec["selected_model"], "cheap");
     assert_eq!(rec["provider_model"], "cheap-up");
-    assert_eq!(rec["fallback_path"], serde_json::json!(["premium", "cheap"]));
+    assert_eq!(
+        rec["fallback_path"],
+        serde_json::json!(["premium", "cheap"])
+    );
     assert_eq!(rec["upstream_attempts"][2]["outcome"], "200");
     assert!(!rec.to_string().contains(SECRET));
 

@@ -165,7 +165,10 @@ pub(crate) fn fallback_refs<'a>(
         if rt.pools.contains_key(target) {
             out.push(r);
         } else {
-            tracing::debug!(model = target, "model ref has no configured backend; not a fallback");
+            tracing::debug!(
+                model = target,
+                "model ref has no configured backend; not a fallback"
+            );
         }
     }
     out.into_iter()
@@ -194,8 +197,15 @@ pub(crate) async fn forward(
     let mut attempts = Vec::new();
     let mut cand = first;
     loop {
-        let tried = try_alias(shared, &cand, client_headers, request_id, deadline, &mut attempts)
-            .await;
+        let tried = try_alias(
+            shared,
+            &cand,
+            client_headers,
+            request_id,
+            deadline,
+            &mut attempts,
+        )
+        .await;
         let failed = match tried {
             Ok(answer) => {
                 return Forwarded {
@@ -297,8 +307,15 @@ async fn try_alias(
         let limit = deadline
             .saturating_duration_since(now)
             .min(rel.per_try_timeout.unwrap_or(Duration::MAX));
-        let (outcome, result) =
-            attempt_once(pool, guard, client_headers, cand.body.clone(), request_id, limit).await;
+        let (outcome, result) = attempt_once(
+            pool,
+            guard,
+            client_headers,
+            cand.body.clone(),
+            request_id,
+            limit,
+        )
+        .await;
         attempts.push(Attempt {
             model: cand.alias.clone(),
             endpoint: Some(pool.endpoints[result.guard().index()].settings.name.clone()),

@@ -166,7 +166,11 @@ async fn refused_connection_is_retried_then_falls_back() {
         header(&rep, "x-vsr-upstream-attempts"),
         "big/bbe=connect_failure,big/bbe=connect_failure,small/sbe=200"
     );
-    assert_eq!(rep.json()["model"], "small", "the body was rewritten for small");
+    assert_eq!(
+        rep.json()["model"],
+        "small",
+        "the body was rewritten for small"
+    );
     let (served, attempts) = s.last_record_attempts();
     assert_eq!(served.as_deref(), Some("small"));
     assert_eq!(
@@ -174,9 +178,15 @@ async fn refused_connection_is_retried_then_falls_back() {
         ["big=connect_failure", "big=connect_failure", "small=200"]
     );
     s.other_alias_is_unaffected().await;
-    let m = send(&client(), "GET", &format!("{}/metrics", s.router.base), "", &[])
-        .await
-        .text();
+    let m = send(
+        &client(),
+        "GET",
+        &format!("{}/metrics", s.router.base),
+        "",
+        &[],
+    )
+    .await
+    .text();
     assert!(
         m.contains("vsr_upstream_fallbacks_total{from_model=\"big\",to_model=\"small\"} 1"),
         "{m}"
@@ -280,7 +290,12 @@ async fn the_deadline_bounds_all_attempts() {
 
 #[tokio::test]
 async fn a_cut_after_the_first_byte_ends_with_an_sse_error_event_and_no_retry() {
-    let s = setup(&["cut-mid-stream:2@big", "slow-stream:20@big"], "retry_count: 3, retry_on: [5xx, reset]", "30s").await;
+    let s = setup(
+        &["cut-mid-stream:2@big", "slow-stream:20@big"],
+        "retry_count: 3, retry_on: [5xx, reset]",
+        "30s",
+    )
+    .await;
     let req = http::Request::post(s.url())
         .body(Full::new(Bytes::from(
             json!({"model": "MoM", "stream": true, "messages": [{"role": "user", "content": "hard"}]})
@@ -328,7 +343,10 @@ async fn an_open_circuit_skips_the_alias_and_shows_in_ready_and_metrics() {
     let c = client();
     for _ in 0..2 {
         let rep = post(&c, &s.url(), &chat("MoM", "hard")).await;
-        assert_eq!(header(&rep, "x-vsr-upstream-attempts"), "big/bbe=503,small/sbe=200");
+        assert_eq!(
+            header(&rep, "x-vsr-upstream-attempts"),
+            "big/bbe=503,small/sbe=200"
+        );
     }
     let rep = post(&c, &s.url(), &chat("MoM", "hard")).await;
     assert_eq!(rep.status, 200);
@@ -337,7 +355,9 @@ async fn an_open_circuit_skips_the_alias_and_shows_in_ready_and_metrics() {
         "big=circuit_open,small/sbe=200"
     );
     assert_eq!(s.big.stats.chat_requests.load(Ordering::Relaxed), 2);
-    let ready = send(&c, "GET", &format!("{}/ready", s.router.base), "", &[]).await.json();
+    let ready = send(&c, "GET", &format!("{}/ready", s.router.base), "", &[])
+        .await
+        .json();
     let state = |ready: &Value, model: &str| {
         ready["upstreams"]
             .as_array()
@@ -358,12 +378,19 @@ async fn an_open_circuit_skips_the_alias_and_shows_in_ready_and_metrics() {
     );
     assert!(m.contains("vsr_upstream_circuit_state{model=\"small\",endpoint=\"sbe\"} 0"));
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let ready = send(&c, "GET", &format!("{}/ready", s.router.base), "", &[]).await.json();
+    let ready = send(&c, "GET", &format!("{}/ready", s.router.base), "", &[])
+        .await
+        .json();
     assert_eq!(state(&ready, "big"), "half_open");
     // The probe fails (the burst goes on): open again, and the request still falls back.
     let rep = post(&c, &s.url(), &chat("MoM", "hard")).await;
-    assert_eq!(header(&rep, "x-vsr-upstream-attempts"), "big/bbe=503,small/sbe=200");
-    let ready = send(&c, "GET", &format!("{}/ready", s.router.base), "", &[]).await.json();
+    assert_eq!(
+        header(&rep, "x-vsr-upstream-attempts"),
+        "big/bbe=503,small/sbe=200"
+    );
+    let ready = send(&c, "GET", &format!("{}/ready", s.router.base), "", &[])
+        .await
+        .json();
     assert_eq!(state(&ready, "big"), "open");
 }
 

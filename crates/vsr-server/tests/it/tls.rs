@@ -23,7 +23,11 @@ fn test_pki(dir: &std::path::Path) -> (std::path::PathBuf, std::path::PathBuf, s
         rcgen::CertificateParams::new(vec!["localhost".to_string(), "127.0.0.1".to_string()])
             .unwrap();
     let cert = params.signed_by(&key, &ca).unwrap();
-    let paths = (dir.join("ca.pem"), dir.join("cert.pem"), dir.join("key.pem"));
+    let paths = (
+        dir.join("ca.pem"),
+        dir.join("cert.pem"),
+        dir.join("key.pem"),
+    );
     std::fs::write(&paths.0, ca.pem()).unwrap();
     std::fs::write(&paths.1, cert.pem()).unwrap();
     std::fs::write(&paths.2, key.serialize_pem()).unwrap();
@@ -60,7 +64,10 @@ async fn https_backend_with_its_own_ca_and_a_clear_error_when_untrusted() {
     let url = format!("{}/v1/chat/completions", r.base);
     let rep = post(&client(), &url, &chat("a", "hi")).await;
     assert_eq!(rep.status, 200, "{}", rep.text());
-    assert_eq!(rep.json()["sim_headers"]["authorization"], "Bearer sk-test-key");
+    assert_eq!(
+        rep.json()["sim_headers"]["authorization"],
+        "Bearer sk-test-key"
+    );
     // Keep-alive: a second request reuses the TLS connection (same answer path).
     assert_eq!(post(&client(), &url, &chat("a", "again")).await.status, 200);
     assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 2);
