@@ -260,3 +260,23 @@ def test_serve_demo_routes_against_the_in_process_sim(spawn):
     assert raw.headers["x-vsr-selected-model"]
     p.log.seek(0)
     assert "SIMULATED" in p.log.read()
+
+
+def test_a_stream_cut_after_its_first_byte_raises_in_the_openai_client(spawn, router):
+    import openai
+
+    s = sim(spawn, "--fault", "cut-mid-stream:3@a-up", "--chunk-delay-ms", "10")
+    r = router(config_yaml([f"127.0.0.1:{s.port}"], [f"127.0.0.1:{s.port}"]))
+    got = []
+    with pytest.raises(openai.APIError) as e:
+        for ch in r.client().chat.completions.create(
+            model="a", stream=True, messages=[{"role": "user", "content": "x"}]
+        ):
+            if ch.choices:
+                got.append(ch.choices[0].delta.content or "")
+    assert "upstream stream failed" in e.value.message
+    assert "[a-up]" in "".join(got)
+    # Alias b on the same sim is not affected by a@-scoped fault.
+    c = r.client().chat.completions.create(model="b", messages=[{"role": "user", "content": "x"}])
+    assert c.choices[0].message.content
+    assert json.loads(http("GET", s.url + "/sim/stats")[2])["chat_requests"] == 2

@@ -141,9 +141,28 @@ impl Replay {
 
 impl Replay {
     fn finish_record(&self, id: &str, f: RecordFinish, from_cache: bool) {
+        let provider = f.served_model.as_deref().map(|m| {
+            self.provider_models
+                .read()
+                .unwrap_or_else(|p| p.into_inner())
+                .get(m)
+                .cloned()
+                .unwrap_or_default()
+        });
+        let attempts = f
+            .attempts
+            .iter()
+            .map(|a| vsr_replay::UpstreamAttempt {
+                model: a.model.clone(),
+                endpoint: a.endpoint.clone().unwrap_or_default(),
+                outcome: a.outcome.label().into_owned(),
+            })
+            .collect();
         self.recorder.finish(
             id,
             &FinishInfo {
+                served_model: f.served_model.as_deref().zip(provider.as_deref()),
+                attempts,
                 status: f.status,
                 streaming: f.streaming,
                 from_cache,

@@ -929,6 +929,7 @@ fn backend_ref(cx: &mut Ctx, n: &Node, p: &str) -> Option<BackendRef> {
         chat_path: "chat_path" => str_opt,
         api_key: "api_key" => str_opt,
         api_key_env: "api_key_env" => str_opt,
+        tls_ca_file: "tls_ca_file" => str_opt,
     })
 }
 
@@ -943,6 +944,7 @@ fn reliability(cx: &mut Ctx, n: &Node, p: &str) -> Option<Reliability> {
         health_check_path: "health_check_path" => str_opt,
         health_check_interval: "health_check_interval" => duration_opt,
         health_check_timeout: "health_check_timeout" => duration_opt,
+        per_try_timeout: "per_try_timeout" => duration_opt,
     })
 }
 

@@ -239,6 +239,10 @@ pub struct BackendRef {
     pub api_key: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub api_key_env: Option<String>,
+    /// PEM file of the CA certificates trusted for this backend's HTTPS (instead of the
+    /// system trust store); relative paths are relative to the config file (our extension).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_ca_file: Option<String>,
 }
 
 impl BackendRef {
@@ -288,7 +292,23 @@ pub struct Reliability {
         serialize_with = "ser_opt_duration"
     )]
     pub health_check_timeout: Option<Duration>,
+    /// Bound on one upstream attempt until its first byte (our extension; unset: only the
+    /// listener's timeout bounds the request).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        serialize_with = "ser_opt_duration"
+    )]
+    pub per_try_timeout: Option<Duration>,
 }
+
+/// The `retry_on` conditions the proxy implements (Envoy's names).
+pub const RETRY_ON: [&str; 5] = [
+    "connect-failure",
+    "refused-stream",
+    "reset",
+    "gateway-error",
+    "5xx",
+];
 
 // ---------------------------------------------------------------------------------------------
 // routing

@@ -286,6 +286,33 @@ fn providers(cfg: &Config, cx: &mut Ctx) {
                 }
             }
         }
+        if let Some(r) = &m.reliability {
+            let rp = join_key(&p, "reliability");
+            for (k, v) in r.retry_on.iter().enumerate() {
+                let v = v.trim();
+                if !crate::model::RETRY_ON.contains(&v) {
+                    cx.err(
+                        &join_index(&join_key(&rp, "retry_on"), k),
+                        format!(
+                            "unknown retry_on condition {v:?}{}",
+                            hint(v, &crate::model::RETRY_ON)
+                        ),
+                    );
+                }
+            }
+            if let Some(path) = &r.health_check_path
+                && !path.is_empty()
+                && !path.starts_with('/')
+            {
+                cx.err(
+                    &join_key(&rp, "health_check_path"),
+                    format!("health_check_path {path:?} must start with \"/\""),
+                );
+            }
+            if r.per_try_timeout.is_some_and(|t| t.is_zero()) {
+                cx.err(&join_key(&rp, "per_try_timeout"), "must be above zero");
+            }
+        }
         for (j, b) in m.backend_refs.iter().enumerate() {
             let bp = join_index(&join_key(&p, "backend_refs"), j);
             match (&b.endpoint, &b.base_url) {

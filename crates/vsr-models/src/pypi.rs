@@ -44,32 +44,15 @@ pub fn system_tls() -> ureq::tls::TlsConfig {
     use std::sync::OnceLock;
     static ROOTS: OnceLock<ureq::tls::RootCerts> = OnceLock::new();
     let roots = ROOTS.get_or_init(|| {
-        let candidates = std::env::var_os("SSL_CERT_FILE")
-            .map(PathBuf::from)
-            .into_iter()
-            .chain(
-                [
-                    "/etc/ssl/certs/ca-certificates.crt",
-                    "/etc/pki/tls/certs/ca-bundle.crt",
-                    "/etc/ssl/cert.pem",
-                ]
-                .map(PathBuf::from),
-            );
-        for path in candidates {
-            let Ok(pem) = std::fs::read(&path) else {
-                continue;
-            };
-            let certs: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&pem)
-                .filter_map(|item| match item {
-                    Ok(ureq::tls::PemItem::Certificate(c)) => Some(c.to_owned()),
-                    _ => None,
-                })
-                .collect();
-            if !certs.is_empty() {
-                return ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs));
-            }
+        let certs: Vec<ureq::tls::Certificate<'static>> = vsr_tls::system_roots()
+            .iter()
+            .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+            .collect();
+        if certs.is_empty() {
+            ureq::tls::RootCerts::WebPki
+        } else {
+            ureq::tls::RootCerts::Specific(std::sync::Arc::new(certs))
         }
-        ureq::tls::RootCerts::WebPki
     });
     ureq::tls::TlsConfig::builder()
         .root_certs(roots.clone())

@@ -27,7 +27,7 @@ pub use query::{
 };
 pub use record::{
     CaptureConfig, Feedback, MatchedSignals, RECORD_SCHEMA_VERSION, Rating, ReplayRecord,
-    SessionRecord, truncate_utf8,
+    SessionRecord, UpstreamAttempt, truncate_utf8,
 };
 pub use recorder::{FinishInfo, Recorder, StartInfo};
 pub use settings::{ReplaySettings, capture_key};

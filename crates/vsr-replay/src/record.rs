@@ -226,6 +226,13 @@ pub struct ReplayRecord {
     pub currency: String,
     #[serde(skip_serializing_if = "String::is_empty")]
     pub baseline_model: String,
+    /// The aliases tried, in order, when the decision's first model ref failed and a later one
+    /// answered (the first entry is the decision's choice, the last `selected_model`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub fallback_path: Vec<String>,
+    /// Every upstream attempt, in order: the path the request took.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub upstream_attempts: Vec<UpstreamAttempt>,
     /// A user's verdict on the answer (the dashboard's thumbs up/down), added after the fact.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub feedback: Option<Feedback>,
@@ -249,6 +256,20 @@ pub struct SessionRecord {
     pub reason: String,
     /// The conversation's turns including this one.
     pub turns: u64,
+}
+
+/// One upstream attempt of a request.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct UpstreamAttempt {
+    /// The alias tried.
+    pub model: String,
+    /// Its endpoint (`backend_refs[].name`); empty when none was available (circuit open).
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub endpoint: String,
+    /// The answer's status (`"200"`, `"503"`) or `connect_failure`, `reset`,
+    /// `refused_stream`, `timeout`, `circuit_open`.
+    pub outcome: String,
 }
 
 /// A user's verdict on one routed answer.

@@ -5,7 +5,7 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, RwLock};
 
 use crate::cost::CostModel;
-use crate::record::ReplayRecord;
+use crate::record::{ReplayRecord, UpstreamAttempt};
 use crate::settings::{ReplaySettings, capture_key};
 use crate::time::Timestamp;
 use crate::writer::ReplayWriter;
@@ -40,6 +40,11 @@ pub struct FinishInfo<'a> {
     /// Final JSON (non-streaming) or the concatenated assistant text (streaming).
     pub response_body: &'a [u8],
     pub ttft_ms: Option<u64>,
+    /// The alias that answered and its provider model id, when a fallback model ref did
+    /// (`None`: the start's `selected_model`).
+    pub served_model: Option<(&'a str, &'a str)>,
+    /// Every upstream attempt, in order.
+    pub attempts: Vec<UpstreamAttempt>,
 }
 
 struct State {
@@ -175,6 +180,20 @@ impl Recorder {
             r.from_cache = info.from_cache;
             r.ttft_ms = info.ttft_ms;
             r.duration_ms = Some((Timestamp::now().0 - r.timestamp.0).max(0) as u64);
+            if let Some((served, provider)) = info.served_model
+                && served != r.selected_model
+            {
+                // Cost and the model rollups are the answering alias's.
+                r.fallback_path = Vec::new();
+                for a in &info.attempts {
+                    if r.fallback_path.last() != Some(&a.model) {
+                        r.fallback_path.push(a.model.clone());
+                    }
+                }
+                r.selected_model = served.to_string();
+                r.provider_model = provider.to_string();
+            }
+            r.upstream_attempts = info.attempts.clone();
             if let Some(u) = info.usage {
                 r.set_usage(
                     &st.costs,

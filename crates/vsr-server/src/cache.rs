@@ -325,13 +325,22 @@ pub(crate) fn hit_response(
                 response_body,
                 completed: true,
                 ttft: Some(Duration::ZERO),
+                served_model: None,
+                attempts: Vec::new(),
             },
         );
     }
     let mut resp = http::Response::new(full(body));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    crate::proxy::add_route_headers(h, routed, &req.model, false, replay_id.as_deref());
+    crate::proxy::add_route_headers(
+        h,
+        routed,
+        &routed.alias,
+        &req.model,
+        false,
+        replay_id.as_deref(),
+    );
     if let Ok(v) = HeaderValue::from_str(request_id) {
         h.insert("x-request-id", v);
     }

@@ -26,6 +26,7 @@ mod session;
 pub mod settings;
 pub mod sim;
 mod state;
+pub mod upstream;
 mod util;
 
 pub use axum;

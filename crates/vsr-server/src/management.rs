@@ -142,8 +142,59 @@ async fn ready(State(shared): State<Arc<Shared>>) -> Response {
         StatusCode::OK,
         &json!({"status": "ready", "ready": true, "phase": "ready",
             "message": "router is ready", "ready_models": n, "total_models": n,
-            "pending_models": [], "downloading_model": ""}),
+            "pending_models": [], "downloading_model": "",
+            "upstreams": upstreams_json(&rt)}),
     ))
+}
+
+/// Each endpoint's circuit, health and load, aliases in config order (`/ready`).
+fn upstreams_json(rt: &crate::state::Runtime) -> Vec<serde_json::Value> {
+    let mut out = Vec::new();
+    for alias in rt.settings.models.keys() {
+        let Some(pool) = rt.pools.get(alias) else {
+            continue;
+        };
+        for (i, e) in pool.endpoints.iter().enumerate() {
+            out.push(json!({
+                "model": alias,
+                "endpoint": e.settings.name,
+                "address": format!("{}://{}", e.settings.scheme(), e.settings.authority),
+                "circuit": pool.circuit(i).as_str(),
+                "healthy": pool.is_healthy(i),
+                "in_flight": pool.in_flight(i),
+            }));
+        }
+    }
+    out
+}
+
+/// `vsr_upstream_circuit_state{model,endpoint}` (0 closed, 1 half-open, 2 open), read from
+/// the live pools at scrape time, in the OpenMetrics text format.
+fn render_circuits(rt: &crate::state::Runtime, out: &mut String) {
+    use std::fmt::Write;
+    fn label(v: &str) -> String {
+        v.replace('\\', "\\\\")
+            .replace('"', "\\\"")
+            .replace('\n', "\\n")
+    }
+    out.push_str(
+        "# HELP vsr_upstream_circuit_state Circuit of each upstream endpoint: 0 closed, 1 half-open, 2 open.\n\
+         # TYPE vsr_upstream_circuit_state gauge\n",
+    );
+    for alias in rt.settings.models.keys() {
+        let Some(pool) = rt.pools.get(alias) else {
+            continue;
+        };
+        for (i, e) in pool.endpoints.iter().enumerate() {
+            let _ = writeln!(
+                out,
+                "vsr_upstream_circuit_state{{model=\"{}\",endpoint=\"{}\"}} {}",
+                label(alias),
+                label(&e.settings.name),
+                pool.circuit(i).gauge()
+            );
+        }
+    }
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
@@ -152,6 +203,7 @@ async fn metrics(State(shared): State<Arc<Shared>>) -> Response {
     }
     let text = shared.metrics.render_with(|out| {
         render_queue_depth(&shared, out);
+        render_circuits(&shared.runtime.load(), out);
         if let Some(sink) = &shared.sink {
             sink.render_metrics(out);
         }

@@ -97,6 +97,7 @@ pub struct Metrics {
     reloads: Family<L1, Counter>,
     upstream_retries: Family<L1, Counter>,
     ejections: Family<L2, Counter>,
+    fallbacks: Family<L2, Counter>,
     latency: Histograms<L1>,
     ttft: Histograms<L1>,
     routing_latency: Histogram,
@@ -240,6 +241,12 @@ impl Metrics {
                 "Passive outlier ejections.",
                 Family::default(),
             ),
+            fallbacks: reg(
+                &mut r,
+                "vsr_upstream_fallbacks",
+                "Requests passed from a failed alias to the decision's next model ref.",
+                Family::default(),
+            ),
             latency: reg(
                 &mut r,
                 "llm_model_completion_latency_seconds",
@@ -361,6 +368,11 @@ impl Metrics {
     pub fn ejection(&self, model: &str, endpoint: &str) {
         self.ejections
             .get_or_create(&l2("model", model, "endpoint", endpoint))
+            .inc();
+    }
+    pub fn fallback(&self, from: &str, to: &str) {
+        self.fallbacks
+            .get_or_create(&l2("from_model", from, "to_model", to))
             .inc();
     }
     pub fn latency(&self, model: &str, secs: f64) {

@@ -1,14 +1,46 @@
 //! Per-alias backend pool: weighted endpoint choice (round robin, least request, random),
-//! passive outlier ejection after consecutive failures, and active health checks.
+//! a circuit breaker per endpoint (passive outlier ejection after consecutive failures, then
+//! one half-open probe), and active health checks.
 
 use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Weak};
 use std::time::{Duration, Instant};
 
 use crate::settings::{BackendSettings, LbPolicy, ModelSettings, Reliability};
+use crate::upstream::client::{Clients, UpstreamClient};
+
+/// An endpoint's circuit: closed (in use), open (ejected until its time is up), half-open
+/// (time is up: one probe request decides; success closes, failure opens it again for longer).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CircuitState {
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+impl CircuitState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CircuitState::Closed => "closed",
+            CircuitState::Open => "open",
+            CircuitState::HalfOpen => "half_open",
+        }
+    }
+
+    /// The `vsr_upstream_circuit_state` gauge value.
+    pub fn gauge(self) -> u8 {
+        match self {
+            CircuitState::Closed => 0,
+            CircuitState::HalfOpen => 1,
+            CircuitState::Open => 2,
+        }
+    }
+}
 
 pub struct Endpoint {
     pub settings: BackendSettings,
+    /// The keep-alive client for this endpoint (its trust store).
+    pub client: UpstreamClient,
     /// `Authorization` (or the configured header) name and value, pre-rendered.
     pub auth_value: Option<(http::HeaderName, http::HeaderValue)>,
     /// The chat URL and `Host` value, rendered once instead of per request.
@@ -18,9 +50,12 @@ pub struct Endpoint {
     pub extra_headers: Vec<(http::HeaderName, http::HeaderValue)>,
     in_flight: AtomicU32,
     consecutive_failures: AtomicU32,
-    /// Milliseconds since the pool's epoch until which the endpoint is ejected (0 = not).
+    /// Milliseconds since the pool's epoch until which the endpoint is ejected; 0 = closed,
+    /// in the past = half-open.
     ejected_until_ms: AtomicU64,
     ejections: AtomicU32,
+    /// A half-open probe is in flight (other requests skip the endpoint meanwhile).
+    probing: AtomicBool,
     /// Active health-check verdict (true until a check says otherwise).
     healthy: AtomicBool,
     hc_failures: AtomicU32,
@@ -42,6 +77,8 @@ pub struct Pool {
 pub struct InFlight {
     pool: Arc<Pool>,
     index: usize,
+    /// This request is the endpoint's half-open probe.
+    probe: bool,
 }
 
 impl InFlight {
@@ -55,9 +92,12 @@ impl InFlight {
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.pool.endpoints[self.index]
-            .in_flight
-            .fetch_sub(1, Ordering::Relaxed);
+        let e = &self.pool.endpoints[self.index];
+        e.in_flight.fetch_sub(1, Ordering::Relaxed);
+        if self.probe {
+            // A probe that ended without a verdict (client gone) lets the next request probe.
+            e.probing.store(false, Ordering::Relaxed);
+        }
     }
 }
 
@@ -66,23 +106,28 @@ fn gcd(a: u32, b: u32) -> u32 {
 }
 
 impl Pool {
-    pub fn new(model: &ModelSettings) -> Self {
+    pub fn new(model: &ModelSettings, clients: &Clients) -> Self {
         let endpoints: Vec<Endpoint> = model
             .backends
             .iter()
             .map(|b| Endpoint {
                 auth_value: b.api_key.as_ref().and_then(|k| {
+                    let k = &k.0;
                     let v = if b.auth_prefix.is_empty() {
                         k.clone()
                     } else {
                         format!("{} {k}", b.auth_prefix)
                     };
+                    let mut value = http::HeaderValue::from_str(&v).ok()?;
+                    // Kept out of any debug output of the request.
+                    value.set_sensitive(true);
                     Some((
                         http::HeaderName::from_bytes(b.auth_header.as_bytes()).ok()?,
-                        http::HeaderValue::from_str(&v).ok()?,
+                        value,
                     ))
                 }),
-                chat_uri: format!("http://{}{}", b.authority, b.chat_path)
+                client: clients.for_backend(b),
+                chat_uri: format!("{}://{}{}", b.scheme(), b.authority, b.chat_path)
                     .parse()
                     .ok(),
                 host_value: http::HeaderValue::from_str(&b.authority).ok(),
@@ -101,6 +146,7 @@ impl Pool {
                 consecutive_failures: AtomicU32::new(0),
                 ejected_until_ms: AtomicU64::new(0),
                 ejections: AtomicU32::new(0),
+                probing: AtomicBool::new(false),
                 healthy: AtomicBool::new(true),
                 hc_failures: AtomicU32::new(0),
             })
@@ -140,18 +186,61 @@ impl Pool {
         self.epoch.elapsed().as_millis() as u64
     }
 
+    fn circuit_at(&self, i: usize, now: u64) -> CircuitState {
+        match self.endpoints[i].ejected_until_ms.load(Ordering::Relaxed) {
+            0 => CircuitState::Closed,
+            until if until > now => CircuitState::Open,
+            _ => CircuitState::HalfOpen,
+        }
+    }
+
+    /// The endpoint's circuit now.
+    pub fn circuit(&self, index: usize) -> CircuitState {
+        self.circuit_at(index, self.now_ms())
+    }
+
     fn available(&self, i: usize, now: u64) -> bool {
         let e = &self.endpoints[i];
         e.settings.weight > 0
             && e.healthy.load(Ordering::Relaxed)
-            && e.ejected_until_ms.load(Ordering::Relaxed) <= now
+            && match self.circuit_at(i, now) {
+                CircuitState::Closed => true,
+                CircuitState::Open => false,
+                CircuitState::HalfOpen => !e.probing.load(Ordering::Relaxed),
+            }
     }
 
-    /// Chooses an available endpoint not in `exclude`; `None` when all are ejected or unhealthy.
+    /// Chooses an available endpoint not in `exclude`; `None` when all are open, probing or
+    /// unhealthy. A half-open endpoint is taken by one request at a time (its probe).
     pub fn pick(self: &Arc<Self>, exclude: &[usize]) -> Option<InFlight> {
+        let mut skip: Vec<usize> = exclude.to_vec();
+        for _ in 0..=self.endpoints.len() {
+            let index = self.choose(&skip)?;
+            let e = &self.endpoints[index];
+            let probe = self.circuit(index) == CircuitState::HalfOpen;
+            if probe
+                && e.probing
+                    .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+                    .is_err()
+            {
+                // Another request took the probe between the check and here.
+                skip.push(index);
+                continue;
+            }
+            e.in_flight.fetch_add(1, Ordering::Relaxed);
+            return Some(InFlight {
+                pool: Arc::clone(self),
+                index,
+                probe,
+            });
+        }
+        None
+    }
+
+    fn choose(&self, exclude: &[usize]) -> Option<usize> {
         let now = self.now_ms();
         let ok = |i: usize| !exclude.contains(&i) && self.available(i, now);
-        let index = match self.reliability.lb_policy {
+        match self.reliability.lb_policy {
             LbPolicy::RoundRobin => {
                 let n = self.schedule.len();
                 (0..n).find_map(|_| {
@@ -193,59 +282,75 @@ impl Pool {
                     })
                 }
             }
-        }?;
-        self.endpoints[index]
-            .in_flight
-            .fetch_add(1, Ordering::Relaxed);
-        Some(InFlight {
-            pool: Arc::clone(self),
-            index,
-        })
+        }
     }
 
     /// Records an upstream outcome: `None` for a success, else why it failed. Returns true
-    /// when this failure ejected the endpoint (logged here, once per ejection).
+    /// when this failure opened the endpoint's circuit (logged here, once per opening).
     pub fn report(&self, index: usize, failure: Option<&str>) -> bool {
         let e = &self.endpoints[index];
+        let now = self.now_ms();
+        let state = self.circuit_at(index, now);
         let Some(reason) = failure else {
             e.consecutive_failures.store(0, Ordering::Relaxed);
+            if state == CircuitState::HalfOpen {
+                e.ejected_until_ms.store(0, Ordering::Relaxed);
+                e.ejections.store(0, Ordering::Relaxed);
+                e.probing.store(false, Ordering::Relaxed);
+                tracing::info!(model = %self.alias, endpoint = %e.settings.name, "backend probe succeeded; circuit closed");
+            }
             return false;
         };
-        let n = e.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
         let threshold = self.reliability.consecutive_5xx;
-        // Outlier detection only makes sense with somewhere else to send traffic.
-        if threshold == 0 || n < threshold || self.endpoints.len() < 2 {
+        if threshold == 0 {
             return false;
         }
-        let now = self.now_ms();
-        let ejected = (0..self.endpoints.len())
-            .filter(|&i| self.endpoints[i].ejected_until_ms.load(Ordering::Relaxed) > now)
-            .count();
-        let max = (self.endpoints.len() * self.reliability.max_ejection_percent as usize) / 100;
-        if ejected >= max.max(1) {
-            return false;
-        }
+        let n = match state {
+            // A request that started before the circuit opened says nothing new.
+            CircuitState::Open => return false,
+            // The probe failed: open again at once.
+            CircuitState::HalfOpen => threshold,
+            CircuitState::Closed => {
+                let n = e.consecutive_failures.fetch_add(1, Ordering::Relaxed) + 1;
+                if n < threshold {
+                    return false;
+                }
+                let open = (0..self.endpoints.len())
+                    .filter(|&i| self.circuit_at(i, now) == CircuitState::Open)
+                    .count();
+                let max =
+                    (self.endpoints.len() * self.reliability.max_ejection_percent as usize) / 100;
+                if open >= max.max(1) {
+                    return false;
+                }
+                n
+            }
+        };
         let times = e.ejections.fetch_add(1, Ordering::Relaxed) + 1;
-        let ms = self.reliability.base_ejection_time.as_millis() as u64 * times.min(10) as u64;
-        e.ejected_until_ms.store(now + ms.max(1), Ordering::Relaxed);
+        let ms =
+            (self.reliability.base_ejection_time.as_millis() as u64 * times.min(10) as u64).max(1);
+        e.ejected_until_ms.store(now + ms, Ordering::Relaxed);
         e.consecutive_failures.store(0, Ordering::Relaxed);
+        e.probing.store(false, Ordering::Relaxed);
         tracing::warn!(
             model = %self.alias,
             endpoint = %e.settings.name,
             address = %e.settings.authority,
             reason,
             consecutive_failures = n,
-            ejected_for_ms = ms.max(1),
+            ejected_for_ms = ms,
             "backend ejected"
         );
         true
     }
 
     pub fn is_ejected(&self, index: usize) -> bool {
-        self.endpoints[index]
-            .ejected_until_ms
-            .load(Ordering::Relaxed)
-            > self.now_ms()
+        self.circuit(index) == CircuitState::Open
+    }
+
+    /// Requests in flight to the endpoint.
+    pub fn in_flight(&self, index: usize) -> u32 {
+        self.endpoints[index].in_flight.load(Ordering::Relaxed)
     }
 
     pub fn is_healthy(&self, index: usize) -> bool {
@@ -273,7 +378,7 @@ impl Pool {
 }
 
 /// Runs active health checks for `pool` until the pool is dropped (a reload replaced it).
-pub fn spawn_health_checks(pool: &Arc<Pool>, client: crate::proxy::UpstreamClient) {
+pub fn spawn_health_checks(pool: &Arc<Pool>) {
     let Some(path) = pool.reliability.health_check_path.clone() else {
         return;
     };
@@ -288,8 +393,8 @@ pub fn spawn_health_checks(pool: &Arc<Pool>, client: crate::proxy::UpstreamClien
             let Some(pool) = weak.upgrade() else { return };
             for i in 0..pool.endpoints.len() {
                 let ep = &pool.endpoints[i].settings;
-                let scheme = if ep.https { "https" } else { "http" };
-                let uri = format!("{scheme}://{}{path}", ep.authority);
+                let uri = format!("{}://{}{path}", ep.scheme(), ep.authority);
+                let client = pool.endpoints[i].client.clone();
                 let ok = match http::Request::get(uri)
                     .body(http_body_util::Full::new(bytes::Bytes::new()))
                 {
@@ -330,7 +435,7 @@ mod tests {
         for (b, w) in m.backends.iter_mut().zip(weights) {
             b.weight = *w;
         }
-        Arc::new(Pool::new(m))
+        Arc::new(Pool::new(m, &Clients::new(Duration::from_secs(1)).unwrap()))
     }
 
     #[test]
@@ -379,6 +484,57 @@ mod tests {
         q.report(0, Some("test"));
         q.report(0, None);
         assert!(!q.report(0, Some("test")));
+    }
+
+    #[test]
+    fn an_open_circuit_half_opens_for_one_probe_then_closes_or_reopens() {
+        let p = pool("round_robin", &[1], 1);
+        // A one-endpoint pool opens too (the decision's next model ref takes over).
+        let mut short = p.reliability.clone();
+        short.base_ejection_time = Duration::from_millis(30);
+        let mut m = ModelSettings {
+            name: "m".into(),
+            provider_model_id: None,
+            reasoning_family: None,
+            pricing: None,
+            backends: p.endpoints.iter().map(|e| e.settings.clone()).collect(),
+            reliability: short,
+            api_format: None,
+        };
+        m.backends[0].weight = 1;
+        let p = Arc::new(Pool::new(
+            &m,
+            &Clients::new(Duration::from_secs(1)).unwrap(),
+        ));
+        assert_eq!(p.circuit(0), CircuitState::Closed);
+        assert!(p.report(0, Some("test")));
+        assert_eq!(p.circuit(0), CircuitState::Open);
+        assert!(p.pick(&[]).is_none());
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(p.circuit(0), CircuitState::HalfOpen);
+        let probe = p.pick(&[]).expect("one probe");
+        assert!(p.pick(&[]).is_none(), "only one probe at a time");
+        // The probe fails: open again, for twice as long.
+        assert!(p.report(probe.index(), Some("test")));
+        drop(probe);
+        assert_eq!(p.circuit(0), CircuitState::Open);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(
+            p.circuit(0),
+            CircuitState::Open,
+            "the second opening lasts 60 ms"
+        );
+        std::thread::sleep(Duration::from_millis(30));
+        let probe = p.pick(&[]).expect("probe after the longer wait");
+        assert!(!p.report(probe.index(), None));
+        drop(probe);
+        assert_eq!(p.circuit(0), CircuitState::Closed);
+        assert!(p.pick(&[]).is_some() && p.pick(&[]).is_some());
+        // A probe dropped without a verdict (client gone) frees the slot.
+        assert!(p.report(0, Some("test")));
+        std::thread::sleep(Duration::from_millis(40));
+        drop(p.pick(&[]).expect("probe"));
+        assert!(p.pick(&[]).is_some());
     }
 
     #[test]

@@ -8,13 +8,10 @@ use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http::{HeaderMap, HeaderName, HeaderValue, Request, Response, header};
+use http::{HeaderMap, HeaderName, HeaderValue, Response, header};
 use http_body::{Body, Frame, SizeHint};
-use http_body_util::{BodyExt, Full};
+use http_body_util::BodyExt;
 use hyper::body::Incoming;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::TokioExecutor;
 use tracing::{Instrument, Span};
 
 use crate::body::{BoxError, RespBody, full};
@@ -24,26 +21,13 @@ use vsr_signals::{ChatMessage, Family, RequestView};
 use crate::classify::ClassifyError;
 use crate::error::ApiError;
 use crate::metrics::Phase;
-use crate::pool::{InFlight, Pool};
+use crate::pool::InFlight;
 use crate::record::{RecordFinish, RecordStart, Usage};
-use crate::rewrite::{self, RawObject, Rewrite};
+use crate::rewrite::{self, RawObject};
 use crate::settings::Pricing;
 use crate::state::{Runtime, Shared};
+use crate::upstream::forward::{Candidate, Forwarded, Upstream, forward};
 use crate::util::{hex_id, unix_now};
-
-pub type UpstreamClient = Client<HttpConnector, Full<Bytes>>;
-
-/// Keep-alive pooled HTTP/1.1 client with TCP_NODELAY.
-pub fn upstream_client(connect_timeout: Duration) -> UpstreamClient {
-    let mut conn = HttpConnector::new();
-    conn.set_nodelay(true);
-    conn.set_connect_timeout(Some(connect_timeout));
-    conn.set_keepalive(Some(Duration::from_secs(60)));
-    Client::builder(TokioExecutor::new())
-        .pool_idle_timeout(Duration::from_secs(90))
-        .pool_max_idle_per_host(4096)
-        .build(conn)
-}
 
 /// Which client API the request came in on (the answer is translated back for Responses and
 /// Messages).
@@ -304,41 +288,20 @@ async fn pipeline(
     let native = crate::messages::use_native(&mut req, model)?;
 
     // Rewrite: model id always; reasoning only on the routed path with a decision.
-    let upstream_id = model.upstream_id();
-    let mut rw = Rewrite {
-        model: (upstream_id != req.model).then_some(upstream_id),
-        reasoning: None,
-        stream_usage: req.streaming && !native,
-    };
-    let default_effort = rt
-        .settings
-        .default_reasoning_effort
-        .as_deref()
-        .unwrap_or("medium");
-    if let Some(r) = &routed.result
-        && !native
-        && r.decision.is_some()
-        && let Some(fam) = model
-            .reasoning_family
-            .as_ref()
-            .and_then(|f| rt.settings.reasoning_families.get(f))
-    {
-        rw.reasoning = Some((
-            fam,
-            r.reasoning.use_reasoning,
-            r.reasoning.effort.as_deref().unwrap_or(default_effort),
-        ));
-    }
-    let changed =
-        rewrite::apply(&mut req.fields, &rw).map_err(|e| ApiError::RewriteFailed(e.to_string()))?;
-    let upstream_body = if changed {
-        Bytes::from(
-            rewrite::to_bytes(&req.fields).map_err(|e| ApiError::RewriteFailed(e.to_string()))?,
-        )
-    } else {
-        req.original.clone()
-    };
-    let reasoning_on = rw.reasoning.is_some_and(|(_, on, _)| on);
+    let decided = routed.result.as_ref().filter(|r| r.decision.is_some());
+    let (upstream_body, reasoning_on) = rewrite::body_for(
+        &rt.settings,
+        &mut req.fields,
+        &req.original,
+        &req.model,
+        req.streaming && !native,
+        &rewrite::Target {
+            model,
+            reasoning: decided
+                .filter(|_| !native)
+                .map(|r| (r.reasoning.use_reasoning, r.reasoning.effort.as_deref())),
+        },
+    )?;
 
     let replay_id = shared.sink.as_ref().and_then(|s| {
         record_start(
@@ -365,11 +328,47 @@ async fn pipeline(
         .map(|l| l.timeout)
         .unwrap_or(Duration::from_secs(1200));
     let started = Instant::now();
-    let forwarded = forward(shared, &pool, headers, upstream_body, &request_id, timeout)
-        .instrument(tracing::debug_span!("forward", model = %routed.alias))
-        .await;
+    let first = Candidate {
+        alias: routed.alias.clone(),
+        pool,
+        body: upstream_body,
+        reasoning_on,
+    };
+    let mut fallbacks = crate::upstream::forward::fallback_refs(&rt, decided, &routed.alias);
+    let fallback = || {
+        loop {
+            let r = fallbacks.next()?;
+            // The body is in one API's shape: a ref speaking the other protocol is skipped.
+            let anthropic = rt
+                .settings
+                .models
+                .get(r.target())
+                .is_some_and(|m| m.api_format == Some(vsr_config::ApiFormat::Anthropic));
+            if anthropic != native {
+                tracing::debug!(model = r.target(), "fallback skipped: other api_format");
+                continue;
+            }
+            return Some(fallback_candidate(&rt, &req, r, native));
+        }
+    };
+    let forwarded = forward(
+        shared,
+        first,
+        fallback,
+        headers,
+        &request_id,
+        tokio::time::Instant::now() + timeout,
+    )
+    .instrument(tracing::debug_span!("forward", model = %routed.alias))
+    .await;
     shared.metrics.phase(Phase::Forward, started.elapsed());
-    let (upstream, guard) = match forwarded {
+    let Forwarded {
+        result,
+        served,
+        reasoning_on,
+        attempts,
+    } = forwarded;
+    let (upstream, guard) = match result {
         Ok(ok) => ok,
         Err(e) => {
             if let (Some(sink), Some(id)) = (&shared.sink, &replay_id) {
@@ -382,11 +381,23 @@ async fn pipeline(
                         response_body: Bytes::new(),
                         completed: false,
                         ttft: None,
+                        served_model: Some(served),
+                        attempts: attempts.clone(),
                     },
                 );
             }
-            return Err(e);
+            let mut resp = e.into_response();
+            crate::upstream::add_path_headers(resp.headers_mut(), &attempts);
+            set(resp.headers_mut(), "x-request-id", &request_id);
+            return Ok(resp);
         }
+    };
+    // A fallback answered: metrics, pricing and headers are the serving alias's.
+    let (model, model_metrics) = if served == routed.alias {
+        (model, model_metrics)
+    } else {
+        let m = rt.settings.models.get(&served).unwrap_or(model);
+        (m, shared.metrics.model(&served))
     };
     let Upstream { parts, body, first } = upstream;
     let status = parts.status;
@@ -411,6 +422,7 @@ async fn pipeline(
         add_route_headers(
             resp.headers_mut(),
             &routed,
+            &served,
             &req.model,
             reasoning_on,
             replay_id.as_deref(),
@@ -422,8 +434,9 @@ async fn pipeline(
         } else {
             "upstream_4xx"
         };
-        shared.metrics.error(&routed.alias, reason);
+        shared.metrics.error(&served, reason);
     }
+    crate::upstream::add_path_headers(resp.headers_mut(), &attempts);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert("x-request-id", v);
     }
@@ -435,9 +448,10 @@ async fn pipeline(
         inner: body,
         idle: Box::pin(tokio::time::sleep(timeout)),
         timeout,
+        ended: false,
         st: ObserveState {
             shared: Arc::clone(shared),
-            alias: routed.alias.clone(),
+            alias: served.clone(),
             model_metrics,
             pricing: model.pricing.clone(),
             started,
@@ -451,12 +465,48 @@ async fn pipeline(
             usage: None,
             replay_id,
             cache: cached.capture(shared, sse),
+            served,
+            attempts,
             done: false,
             _guard: guard,
             _span: span,
         },
     };
     Ok(resp.map(|()| observed.boxed_unsync()))
+}
+
+/// The request rewritten for a fallback model ref (from the client's original body: the first
+/// alias's rewrite may have set fields another reasoning family does not use).
+fn fallback_candidate(
+    rt: &Runtime,
+    req: &ChatRequest,
+    r: &vsr_engine::ModelRef,
+    native: bool,
+) -> Result<Candidate, ApiError> {
+    let alias = r.target();
+    let (model, pool) = match (rt.settings.models.get(alias), rt.pools.get(alias)) {
+        (Some(m), Some(p)) => (m, Arc::clone(p)),
+        _ => return Err(ApiError::NoBackend(alias.to_string())),
+    };
+    let mut fields: RawObject =
+        serde_json::from_slice(&req.original).map_err(|_| ApiError::MalformedJson)?;
+    let (body, reasoning_on) = rewrite::body_for(
+        &rt.settings,
+        &mut fields,
+        &req.original,
+        &req.model,
+        req.streaming && !native,
+        &rewrite::Target {
+            model,
+            reasoning: (!native).then(|| (r.use_reasoning, r.reasoning_effort.as_deref())),
+        },
+    )?;
+    Ok(Candidate {
+        alias: alias.to_string(),
+        pool,
+        body,
+        reasoning_on,
+    })
 }
 
 /// Starts the replay record: the `record` phase (building it from the routing result). The
@@ -473,128 +523,7 @@ pub(crate) fn record_start(
     id
 }
 
-/// Feeds the pool's outlier detection (`failure`: why the attempt failed) and counts an
-/// ejection it causes.
-fn report(shared: &Shared, pool: &Pool, guard: &InFlight, failure: Option<&str>) {
-    if pool.report(guard.index(), failure) {
-        shared
-            .metrics
-            .ejection(&pool.alias, &guard.endpoint().settings.name);
-    }
-}
-
-/// An upstream answer whose first body frame (if any) was already read.
-struct Upstream {
-    parts: http::response::Parts,
-    body: Incoming,
-    first: Option<Frame<Bytes>>,
-}
-
-/// Sends the request to one endpoint of `pool`, retrying on another endpoint (when there is
-/// one) after a connect failure, a connection that closed before response headers, or a
-/// successful answer whose body failed before its first byte (a refused stream). Nothing has
-/// reached the client at that point, so a retry is always safe for it. On success the first
-/// body frame, already read, comes back with the rest of the body.
-async fn forward(
-    shared: &Arc<Shared>,
-    pool: &Arc<Pool>,
-    client_headers: &HeaderMap,
-    body: Bytes,
-    request_id: &str,
-    timeout: Duration,
-) -> Result<(Upstream, InFlight), ApiError> {
-    let mut tried: Vec<usize> = Vec::new();
-    let mut last_err = None;
-    for attempt in 0..=pool.reliability.retry_count {
-        let guard = match pool.pick(&tried).or_else(|| {
-            if tried.is_empty() {
-                None
-            } else {
-                pool.pick(&[])
-            }
-        }) {
-            Some(g) => g,
-            None => break,
-        };
-        if attempt > 0 {
-            shared.metrics.retry(&pool.alias);
-        }
-        let ep = guard.endpoint();
-        if ep.settings.https {
-            last_err = Some(ApiError::HttpsUnsupported(ep.settings.name.clone()));
-            tried.push(guard.index());
-            continue;
-        }
-        let req = build_upstream_request(pool, &guard, client_headers, body.clone(), request_id)?;
-        match tokio::time::timeout(timeout, shared.client.request(req)).await {
-            Err(_) => {
-                report(
-                    shared,
-                    pool,
-                    &guard,
-                    Some("timeout before response headers"),
-                );
-                shared.metrics.error(&pool.alias, "timeout");
-                return Err(ApiError::UpstreamTimeout);
-            }
-            Ok(Err(e)) => {
-                report(shared, pool, &guard, Some(&error_chain(&e)));
-                tracing::debug!(endpoint = %ep.settings.authority, error = %e, "upstream attempt failed");
-                last_err = Some(ApiError::UpstreamFailed {
-                    backend: ep.settings.name.clone(),
-                    cause: error_chain(&e),
-                });
-                tried.push(guard.index());
-            }
-            Ok(Ok(resp)) => {
-                let (parts, mut body) = resp.into_parts();
-                let first = if parts.status.is_success() {
-                    match tokio::time::timeout(timeout, body.frame()).await {
-                        Err(_) => {
-                            report(shared, pool, &guard, Some("timeout before the first byte"));
-                            shared.metrics.error(&pool.alias, "timeout");
-                            return Err(ApiError::UpstreamTimeout);
-                        }
-                        Ok(Some(Err(e))) => {
-                            report(shared, pool, &guard, Some(&error_chain(&e)));
-                            last_err = Some(ApiError::UpstreamNoBody {
-                                backend: ep.settings.name.clone(),
-                                cause: error_chain(&e),
-                            });
-                            tried.push(guard.index());
-                            continue;
-                        }
-                        Ok(Some(Ok(frame))) => Some(frame),
-                        Ok(None) => None,
-                    }
-                } else {
-                    None
-                };
-                let failure = parts
-                    .status
-                    .is_server_error()
-                    .then(|| format!("answered {}", parts.status));
-                report(shared, pool, &guard, failure.as_deref());
-                return Ok((Upstream { parts, body, first }, guard));
-            }
-        }
-    }
-    shared.metrics.error(&pool.alias, "upstream_unavailable");
-    Err(last_err.unwrap_or_else(|| ApiError::NoHealthyUpstream(pool.alias.clone())))
-}
-
-fn error_chain(e: &dyn std::error::Error) -> String {
-    let mut s = e.to_string();
-    let mut cur = e.source();
-    while let Some(c) = cur {
-        s.push_str(": ");
-        s.push_str(&c.to_string());
-        cur = c.source();
-    }
-    s
-}
-
-fn is_hop_by_hop(name: &HeaderName) -> bool {
+pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
         "connection"
@@ -607,55 +536,6 @@ fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "proxy-authenticate"
             | "proxy-authorization"
     )
-}
-
-fn build_upstream_request(
-    pool: &Pool,
-    guard: &InFlight,
-    client_headers: &HeaderMap,
-    body: Bytes,
-    request_id: &str,
-) -> Result<Request<Full<Bytes>>, ApiError> {
-    let ep = guard.endpoint();
-    let bad_address = || ApiError::BadBackendAddress(ep.settings.authority.clone());
-    let uri = ep.chat_uri.clone().ok_or_else(bad_address)?;
-    let mut req = Request::post(uri)
-        .body(Full::new(body))
-        .map_err(|_| bad_address())?;
-    let h = req.headers_mut();
-    h.reserve(client_headers.len() + 6);
-    for (name, value) in client_headers {
-        let n = name.as_str();
-        if is_hop_by_hop(name)
-            || matches!(n, "host" | "content-length" | "accept-encoding" | "expect")
-            || (n.starts_with("x-user-") && n.ends_with("-key"))
-        {
-            continue;
-        }
-        h.append(name.clone(), value.clone());
-    }
-    h.insert(
-        header::CONTENT_TYPE,
-        HeaderValue::from_static("application/json"),
-    );
-    if let Some(v) = &ep.host_value {
-        h.insert(header::HOST, v.clone());
-        h.insert("x-vsr-destination-endpoint", v.clone());
-    }
-    if let Some(v) = &pool.alias_value {
-        h.insert("x-selected-model", v.clone());
-    }
-    if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
-    }
-    // A configured key replaces the client's credentials; otherwise theirs is forwarded.
-    if let Some((name, value)) = &ep.auth_value {
-        h.insert(name.clone(), value.clone());
-    }
-    for (name, value) in &ep.extra_headers {
-        h.insert(name.clone(), value.clone());
-    }
-    Ok(req)
 }
 
 fn set(h: &mut HeaderMap, name: &str, value: &str) {
@@ -673,6 +553,7 @@ fn set(h: &mut HeaderMap, name: &str, value: &str) {
 pub(crate) fn add_route_headers(
     h: &mut HeaderMap,
     routed: &Routed,
+    served: &str,
     requested: &str,
     reasoning_on: bool,
     replay_id: Option<&str>,
@@ -687,7 +568,7 @@ pub(crate) fn add_route_headers(
             if let Some(recipe) = &r.recipe {
                 set(h, "x-vsr-selected-recipe", recipe);
             }
-            set(h, "x-vsr-selected-model", &routed.alias);
+            set(h, "x-vsr-selected-model", served);
             set(h, "x-vsr-selected-category", r.category().unwrap_or(""));
             if r.confidence > 0.0 {
                 set(
@@ -800,6 +681,8 @@ fn fast_response(
                 response_body: Bytes::from(message.to_string()),
                 completed: true,
                 ttft: Some(Duration::ZERO),
+                served_model: None,
+                attempts: Vec::new(),
             },
         );
     }
@@ -839,6 +722,9 @@ struct ObserveState {
     replay_id: Option<String>,
     /// Stores a cache miss's answer once it is complete.
     cache: Option<crate::cache::Capture>,
+    /// The alias that answered, and every upstream attempt on the way (for the record).
+    served: String,
+    attempts: Vec<crate::upstream::Attempt>,
     done: bool,
     _guard: InFlight,
     /// The request span, closed with the response.
@@ -958,6 +844,8 @@ impl ObserveState {
                     response_body,
                     completed,
                     ttft: self.ttft,
+                    served_model: Some(std::mem::take(&mut self.served)),
+                    attempts: std::mem::take(&mut self.attempts),
                 },
             );
         }
@@ -986,6 +874,40 @@ struct Observed {
     idle: Pin<Box<tokio::time::Sleep>>,
     timeout: Duration,
     st: ObserveState,
+    /// A stream that failed after its first byte ended with an SSE error event.
+    ended: bool,
+}
+
+/// The SSE event that ends a stream whose upstream failed after the first byte (nothing can
+/// be retried then): the OpenAI error shape, which the official clients raise as an error.
+fn sse_error_event(pending_partial_line: bool, message: &str) -> Bytes {
+    let err = serde_json::json!({"error": {
+        "message": message,
+        "type": "upstream_error",
+        "code": 502,
+    }});
+    let mut out = Vec::new();
+    if pending_partial_line {
+        out.extend_from_slice(b"\n\n");
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend(serde_json::to_vec(&err).unwrap_or_default());
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
+
+impl Observed {
+    /// Ends the body after an upstream failure: an SSE error event, or an error for JSON.
+    fn fail(&mut self, message: String) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
+        self.st.finish(false);
+        if self.st.sse {
+            self.ended = true;
+            tracing::warn!(model = %self.st.alias, error = %message, "upstream stream failed after its first byte");
+            let event = sse_error_event(!self.st.line.is_empty(), &message);
+            return Poll::Ready(Some(Ok(Frame::data(event))));
+        }
+        Poll::Ready(Some(Err(message.into())))
+    }
 }
 
 impl Body for Observed {
@@ -997,6 +919,9 @@ impl Body for Observed {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
         let this = &mut *self;
+        if this.ended {
+            return Poll::Ready(None);
+        }
         if let Some(frame) = this.first.take() {
             if let Some(d) = frame.data_ref() {
                 this.st.on_data(d);
@@ -1018,10 +943,7 @@ impl Body for Observed {
                 }
                 Poll::Ready(Some(Ok(frame)))
             }
-            Poll::Ready(Some(Err(e))) => {
-                this.st.finish(false);
-                Poll::Ready(Some(Err(Box::new(e))))
-            }
+            Poll::Ready(Some(Err(e))) => this.fail(format!("upstream stream failed: {e}")),
             Poll::Ready(None) => {
                 this.st.finish(true);
                 Poll::Ready(None)
@@ -1029,8 +951,7 @@ impl Body for Observed {
             Poll::Pending => {
                 if this.idle.as_mut().poll(cx).is_ready() {
                     this.st.shared.metrics.error(&this.st.alias, "timeout");
-                    this.st.finish(false);
-                    return Poll::Ready(Some(Err("upstream body timed out".into())));
+                    return this.fail("upstream body timed out".into());
                 }
                 Poll::Pending
             }
@@ -1038,7 +959,7 @@ impl Body for Observed {
     }
 
     fn is_end_stream(&self) -> bool {
-        self.first.is_none() && self.inner.is_end_stream()
+        self.ended || (self.first.is_none() && self.inner.is_end_stream())
     }
 
     fn size_hint(&self) -> SizeHint {

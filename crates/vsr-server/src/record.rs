@@ -39,6 +39,13 @@ pub struct RecordFinish {
     pub completed: bool,
     /// Time to first token: first streamed byte for SSE, response headers otherwise.
     pub ttft: Option<std::time::Duration>,
+    /// The alias whose answer this is when it was forwarded (a fallback may differ from the
+    /// start's `selected_model`); `None` for answers the router made itself.
+    #[serde(skip)]
+    pub served_model: Option<String>,
+    /// Every upstream attempt, in order (the path taken).
+    #[serde(skip)]
+    pub attempts: Vec<crate::upstream::Attempt>,
 }
 
 pub trait RecordSink: Send + Sync {

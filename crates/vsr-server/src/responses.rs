@@ -334,7 +334,19 @@ impl ResponsesStream {
                     if p == b"[DONE]" {
                         self.tr.finish(&mut out);
                     } else if let Ok(v) = serde_json::from_slice::<Value>(p) {
-                        self.tr.chunk(&v, &mut out);
+                        if let Some(err) = v.get("error") {
+                            // The upstream failed mid-stream: the response did not complete.
+                            let message = err.get("message").cloned().unwrap_or(json!(""));
+                            event(
+                                &mut out,
+                                &mut self.tr.seq,
+                                "error",
+                                json!({"code": "upstream_error", "message": message, "param": null}),
+                            );
+                            self.tr.finished = true;
+                        } else {
+                            self.tr.chunk(&v, &mut out);
+                        }
                     }
                 }
             } else {
@@ -437,6 +449,20 @@ mod tests {
         assert_eq!(r["output"][0]["content"][0]["text"], "hello");
         assert_eq!(r["usage"]["total_tokens"], 5);
         assert_eq!(r["object"], "response");
+    }
+
+    #[test]
+    fn an_upstream_error_event_becomes_a_responses_error_and_no_completion() {
+        let mut st = ResponsesStream::new(crate::body::full(Vec::<u8>::new()));
+        let mut out = st.feed(b"data: {\"choices\":[{\"delta\":{\"content\":\"hi\"}}]}\n\n");
+        out.extend(
+            st.feed(b"data: {\"error\":{\"message\":\"upstream stream failed\",\"code\":502}}\n\n"),
+        );
+        st.tr.finish(&mut out);
+        let text = String::from_utf8(out).unwrap();
+        assert!(text.contains("event: error\n"), "{text}");
+        assert!(text.contains("upstream stream failed"), "{text}");
+        assert!(!text.contains("response.completed"), "{text}");
     }
 
     #[test]

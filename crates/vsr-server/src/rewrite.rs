@@ -106,6 +106,52 @@ pub fn to_bytes(fields: &RawObject) -> Result<Vec<u8>, serde_json::Error> {
     serde_json::to_vec(fields)
 }
 
+/// What the routed request asks of one alias.
+pub(crate) struct Target<'a> {
+    pub model: &'a crate::settings::ModelSettings,
+    /// `(use_reasoning, effort)` of the decision's model ref; `None` without a decision (no
+    /// reasoning change).
+    pub reasoning: Option<(bool, Option<&'a str>)>,
+}
+
+/// Rewrites `fields` for `target` (model id always; reasoning per its family) and returns the
+/// upstream body (`original` itself when nothing changed) and whether reasoning is on.
+pub(crate) fn body_for(
+    settings: &crate::settings::ProxySettings,
+    fields: &mut RawObject,
+    original: &bytes::Bytes,
+    client_model: &str,
+    streaming: bool,
+    target: &Target<'_>,
+) -> Result<(bytes::Bytes, bool), crate::error::ApiError> {
+    use crate::error::ApiError;
+    let upstream_id = target.model.upstream_id();
+    let default_effort = settings
+        .default_reasoning_effort
+        .as_deref()
+        .unwrap_or("medium");
+    let family = target
+        .model
+        .reasoning_family
+        .as_ref()
+        .and_then(|f| settings.reasoning_families.get(f));
+    let rw = Rewrite {
+        model: (upstream_id != client_model).then_some(upstream_id),
+        reasoning: target
+            .reasoning
+            .zip(family)
+            .map(|((on, effort), fam)| (fam, on, effort.unwrap_or(default_effort))),
+        stream_usage: streaming,
+    };
+    let changed = apply(fields, &rw).map_err(|e| ApiError::RewriteFailed(e.to_string()))?;
+    let body = if changed {
+        bytes::Bytes::from(to_bytes(fields).map_err(|e| ApiError::RewriteFailed(e.to_string()))?)
+    } else {
+        original.clone()
+    };
+    Ok((body, rw.reasoning.is_some_and(|(_, on, _)| on)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -17,7 +17,7 @@ use tokio::sync::Semaphore;
 
 use crate::body::{RespBody, json_response};
 use crate::error::ApiError;
-use crate::proxy::{self, Flavor, upstream_client};
+use crate::proxy::{self, Flavor};
 use crate::record::RecordSink;
 use crate::state::{ConfigLoader, Runtime, Shared};
 use crate::util::unix_now;
@@ -109,8 +109,9 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     for w in &loaded.warnings {
         tracing::warn!("{w}");
     }
-    let client = upstream_client(Duration::from_secs(5));
-    let runtime = Runtime::build(loaded, &client, 1, opts.max_body_bytes);
+    let clients = crate::upstream::client::Clients::new(Duration::from_secs(5))
+        .map_err(|e| ServerError::Config(e.to_string()))?;
+    let runtime = Runtime::build(loaded, &clients, 1, opts.max_body_bytes);
     let runtime_cache_store = runtime.settings.cache.store.clone();
     let mut addrs: Vec<String> = match opts.listen_override {
         Some(a) => vec![a.to_string()],
@@ -127,7 +128,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
     }
     let shared = Arc::new(Shared {
         runtime: ArcSwap::from_pointee(runtime),
-        client,
+        clients,
         metrics: crate::metrics::Metrics::new(),
         sink: opts.record_sink,
         loader: opts.loader,

@@ -2,6 +2,8 @@
 //! families and router options. Built from the typed, validated `vsr_config::Config` (the one
 //! config parser); nothing here reads YAML.
 
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::Duration;
 
 use indexmap::IndexMap;
@@ -90,10 +92,85 @@ pub struct BackendSettings {
     /// Path the chat request goes to (`/v1/chat/completions` unless rewritten).
     pub chat_path: String,
     pub weight: u32,
-    pub api_key: Option<String>,
+    /// The provider key (literal or from `api_key_env`); never printed.
+    pub api_key: Option<Secret>,
     pub auth_header: String,
     pub auth_prefix: String,
     pub extra_headers: Vec<(String, String)>,
+    /// CA certificates trusted for this backend's HTTPS (`tls_ca_file`); `None`: the system's.
+    pub tls_ca: Option<TlsCa>,
+}
+
+/// A credential: compared and cloned like a string, printed as `***` (settings are logged in
+/// debug output and errors; keys must not be).
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// A CA file named in config, read and parsed at load time (a bad file refuses the config).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TlsCa {
+    pub path: PathBuf,
+    pub certs: Arc<Vec<rustls::pki_types::CertificateDer<'static>>>,
+}
+
+/// Which failures before the first byte are retried within an alias (`retry_on`, Envoy's
+/// names). Whatever the set, a failed alias falls back to the decision's next model ref.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RetryOn {
+    /// `connect-failure`: the TCP or TLS connection could not be made.
+    pub connect_failure: bool,
+    /// `refused-stream`: a 2xx answer whose body failed before its first byte.
+    pub refused_stream: bool,
+    /// `reset`: the connection closed or reset before response headers.
+    pub reset: bool,
+    /// `gateway-error`: a 502, 503 or 504 answer, or an attempt timeout.
+    pub gateway_error: bool,
+    /// `5xx`: any 5xx answer, or an attempt timeout.
+    pub server_error: bool,
+}
+
+impl Default for RetryOn {
+    /// Upstream's default (`connect-failure,refused-stream`) plus `reset`: a connection that
+    /// died before any answer is as safe to retry as one never made.
+    fn default() -> Self {
+        Self {
+            connect_failure: true,
+            refused_stream: true,
+            reset: true,
+            gateway_error: false,
+            server_error: false,
+        }
+    }
+}
+
+impl RetryOn {
+    /// From validated `retry_on` names (unknown names were refused by `vsr-config`).
+    pub fn from_names(names: &[String]) -> Self {
+        if names.is_empty() {
+            return Self::default();
+        }
+        let has = |n: &str| names.iter().any(|x| x.trim() == n);
+        Self {
+            connect_failure: has("connect-failure"),
+            refused_stream: has("refused-stream"),
+            reset: has("reset"),
+            gateway_error: has("gateway-error"),
+            server_error: has("5xx"),
+        }
+    }
+}
+
+impl BackendSettings {
+    /// `https` or `http`.
+    pub fn scheme(&self) -> &'static str {
+        if self.https { "https" } else { "http" }
+    }
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -102,6 +179,9 @@ pub struct Reliability {
     /// Extra attempts on connect failure or a connection that died before response headers
     /// (at most [`MAX_RETRY_COUNT`]).
     pub retry_count: u32,
+    pub retry_on: RetryOn,
+    /// Bound on one attempt until its first byte (`None`: the request's deadline only).
+    pub per_try_timeout: Option<Duration>,
     /// Eject an endpoint after this many consecutive 5xx/connect failures (0 = never).
     pub consecutive_5xx: u32,
     pub base_ejection_time: Duration,
@@ -117,6 +197,8 @@ impl Default for Reliability {
         Self {
             lb_policy: LbPolicy::RoundRobin,
             retry_count: 1,
+            retry_on: RetryOn::default(),
+            per_try_timeout: None,
             consecutive_5xx: 5,
             base_ejection_time: Duration::from_secs(30),
             max_ejection_percent: 50,
@@ -147,6 +229,9 @@ impl ProxySettings {
             path,
             message,
         };
+        // Relative file names in the config (`tls_ca_file`) are relative to the config file.
+        let origin_path = Path::new(origin);
+        let base_dir = origin_path.parent().filter(|_| origin_path.is_file());
         let listeners = cfg
             .listeners
             .iter()
@@ -170,8 +255,8 @@ impl ProxySettings {
                 .iter()
                 .enumerate()
                 .map(|(j, b)| {
-                    backend(b, j, m.api_format)
-                        .map_err(|e| invalid(format!("{at}.backend_refs[{j}]"), e))
+                    backend(b, j, base_dir, m.api_format)
+                        .map_err(|(field, e)| invalid(format!("{at}.backend_refs[{j}]{field}"), e))
                 })
                 .collect::<Result<Vec<_>, _>>()?;
             let reliability = m.reliability.as_ref().map(reliability).unwrap_or_default();
@@ -278,7 +363,46 @@ pub fn source_json(cfg: &Config) -> serde_json::Value {
     serde_json::to_value(cfg).unwrap_or(serde_json::Value::Null)
 }
 
+/// One backend's settings; an error names the field (`.tls_ca_file`, or empty for the entry).
 fn backend(
+    b: &BackendRef,
+    index: usize,
+    base_dir: Option<&Path>,
+    api_format: Option<ApiFormat>,
+) -> Result<BackendSettings, (&'static str, String)> {
+    let s = backend_address(b, index, api_format).map_err(|e| ("", e))?;
+    let tls_ca = match b.tls_ca_file.as_deref().filter(|f| !f.is_empty()) {
+        None => None,
+        Some(f) => {
+            let path = match base_dir {
+                Some(d) if Path::new(f).is_relative() => d.join(f),
+                _ => PathBuf::from(f),
+            };
+            let certs = vsr_tls::read_certs(&path).map_err(|e| (".tls_ca_file", e.to_string()))?;
+            Some(TlsCa {
+                path,
+                certs: Arc::new(certs),
+            })
+        }
+    };
+    if tls_ca.is_some() && !s.https {
+        return Err((
+            ".tls_ca_file",
+            "is set but the backend does not use https".into(),
+        ));
+    }
+    if let Some(var) = b.api_key_env.as_deref().filter(|_| s.api_key.is_none()) {
+        // Not an error: `validate` on another machine must not need the key.
+        tracing::warn!(
+            backend = %s.name,
+            variable = var,
+            "api_key_env names an unset or empty environment variable; requests to this backend carry no configured key"
+        );
+    }
+    Ok(BackendSettings { tls_ca, ..s })
+}
+
+fn backend_address(
     b: &BackendRef,
     index: usize,
     api_format: Option<ApiFormat>,
@@ -326,7 +450,8 @@ fn backend(
         (Some(k), _) => Some(k),
         (None, Some(var)) => std::env::var(var).ok().filter(|k| !k.is_empty()),
         (None, None) => None,
-    };
+    }
+    .map(Secret);
     Ok(BackendSettings {
         name: b.effective_name(index),
         https,
@@ -351,6 +476,7 @@ fn backend(
             .iter()
             .map(|(k, v)| (k.clone(), v.clone()))
             .collect(),
+        tls_ca: None,
     })
 }
 
@@ -359,6 +485,8 @@ fn reliability(r: &vsr_config::Reliability) -> Reliability {
     Reliability {
         lb_policy: r.lb_policy.unwrap_or(d.lb_policy),
         retry_count: r.retry_count.unwrap_or(d.retry_count),
+        retry_on: RetryOn::from_names(&r.retry_on),
+        per_try_timeout: r.per_try_timeout,
         consecutive_5xx: r.consecutive_5xx.unwrap_or(d.consecutive_5xx),
         base_ejection_time: r.base_ejection_time.unwrap_or(d.base_ejection_time),
         max_ejection_percent: r
@@ -409,7 +537,8 @@ global:
         assert_eq!(a.upstream_id(), "a-upstream");
         assert_eq!(a.backends[0].authority, "127.0.0.1:8000");
         assert_eq!(a.backends[0].chat_path, "/v1/chat/completions");
-        assert_eq!(a.backends[0].api_key.as_deref(), Some("k"));
+        assert_eq!(a.backends[0].api_key, Some(Secret("k".into())));
+        assert_eq!(format!("{:?}", a.backends[0].api_key), "Some(\"***\")");
         assert_eq!(a.backends[0].weight, 3);
         assert!(a.backends[1].https);
         assert_eq!(a.backends[1].name, "backend-2");
@@ -478,6 +607,25 @@ global:
             .unwrap_err()
             .to_string();
         assert!(e.contains("retry_count") && e.contains("above 5"), "{e}");
+        let bad = YAML.replace(
+            "retry_count: 2,",
+            "retry_count: 2, retry_on: [reset, 5xxx],",
+        );
+        let e = ProxySettings::from_yaml(&bad, "t.yaml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("t.yaml:17:") && e.contains("unknown retry_on condition \"5xxx\""),
+            "{e}"
+        );
+        let ok = YAML.replace(
+            "retry_count: 2,",
+            "retry_count: 2, retry_on: \"gateway-error,reset\", per_try_timeout: 2s,",
+        );
+        let (s, _) = ProxySettings::from_yaml(&ok, "t.yaml").unwrap();
+        let r = &s.models["a"].reliability;
+        assert!(r.retry_on.gateway_error && r.retry_on.reset && !r.retry_on.connect_failure);
+        assert_eq!(r.per_try_timeout, Some(Duration::from_secs(2)));
         let bad = YAML.replace("timeout: 300s", "timeout: 300");
         let e = ProxySettings::from_yaml(&bad, "t.yaml")
             .unwrap_err()

@@ -3,7 +3,8 @@
 //! latency and faults by option or per request header:
 //! `x-sim-latency-ms`, `x-sim-status` (answer with that error status), `x-sim-reset: 1`
 //! (close the connection without answering), `x-sim-cut-after: N` (abort the stream after N
-//! content chunks), `x-sim-words`, `x-sim-chunk-delay-ms`.
+//! content chunks), `x-sim-words`, `x-sim-chunk-delay-ms`. Fault modes ([`Fault`], the
+//! `--fault` option) apply to every request or to one model's. With `tls` it serves HTTPS.
 //!
 //! Tools: a request with `tools` whose last message is the user's calls one tool (see
 //! [`tool_call_for`]) instead of answering in words; a request whose last message is a tool
@@ -11,6 +12,7 @@
 //! API (the same answers, translated by [`crate::messages`]) for `api_format: anthropic` tests.
 
 use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -43,6 +45,98 @@ pub struct SimOptions {
     /// Cut every stream after this many content chunks (0: before any byte); the
     /// `x-sim-cut-after` header overrides it.
     pub cut_after: Option<u64>,
+    /// Injected failures (`--fault`).
+    pub faults: Vec<Fault>,
+    /// Serve HTTPS with this certificate chain and key (PEM files).
+    pub tls: Option<SimTls>,
+}
+
+#[derive(Debug, Clone)]
+pub struct SimTls {
+    pub cert: PathBuf,
+    pub key: PathBuf,
+}
+
+/// One injected failure, for every model or only `model` (`KIND[:ARG][@MODEL]`).
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub kind: FaultKind,
+    pub model: Option<String>,
+    /// Requests this fault has seen (bursts count down with it).
+    seen: Arc<AtomicU64>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum FaultKind {
+    /// `refuse`: nothing listens (connections are refused); the whole server.
+    Refuse,
+    /// `NNN-burst:N`: the first N chat requests get status NNN (e.g. `503-burst:3`).
+    Burst { status: u16, count: u64 },
+    /// `slow-first-byte:MS`: the first byte (a stream's first chunk, else the answer) waits.
+    SlowFirstByte(Duration),
+    /// `cut-mid-stream:N`: the answer dies after N content chunks (JSON: half way).
+    CutMidStream(u64),
+    /// `reset`: the connection closes without an answer.
+    Reset,
+    /// `malformed`: a 200 whose body is not valid JSON (or SSE data that is not).
+    Malformed,
+    /// `slow-stream:MS`: this long between streamed chunks.
+    SlowStream(Duration),
+}
+
+impl std::str::FromStr for Fault {
+    type Err = String;
+    fn from_str(spec: &str) -> Result<Self, String> {
+        let (kind, model) = match spec.split_once('@') {
+            Some((k, m)) if !m.is_empty() => (k, Some(m.to_string())),
+            Some(_) => return Err(format!("fault `{spec}`: empty model after `@`")),
+            None => (spec, None),
+        };
+        let (name, arg) = match kind.split_once(':') {
+            Some((n, a)) => (n.trim(), Some(a.trim())),
+            None => (kind.trim(), None),
+        };
+        let num = |what: &str| -> Result<u64, String> {
+            arg.ok_or_else(|| format!("fault `{spec}`: `{name}` needs `:{what}`"))?
+                .parse()
+                .map_err(|_| format!("fault `{spec}`: `{what}` must be a whole number"))
+        };
+        let kind = match name {
+            "refuse" => FaultKind::Refuse,
+            "reset" => FaultKind::Reset,
+            "malformed" => FaultKind::Malformed,
+            "slow-first-byte" => FaultKind::SlowFirstByte(Duration::from_millis(num("MS")?)),
+            "slow-stream" => FaultKind::SlowStream(Duration::from_millis(num("MS")?)),
+            "cut-mid-stream" => FaultKind::CutMidStream(num("N")?),
+            n => match n.strip_suffix("-burst").map(str::parse::<u16>) {
+                Some(Ok(status @ 100..=599)) => FaultKind::Burst {
+                    status,
+                    count: num("N")?,
+                },
+                _ => {
+                    return Err(format!(
+                        "unknown fault `{spec}`: expected refuse, reset, malformed, NNN-burst:N, slow-first-byte:MS, cut-mid-stream:N or slow-stream:MS, optionally @MODEL"
+                    ));
+                }
+            },
+        };
+        if kind == FaultKind::Refuse && model.is_some() {
+            return Err(format!(
+                "fault `{spec}`: refuse applies to the whole server (run one sim per model)"
+            ));
+        }
+        Ok(Fault {
+            kind,
+            model,
+            seen: Arc::new(AtomicU64::new(0)),
+        })
+    }
+}
+
+impl Fault {
+    fn applies_to(&self, model: &str) -> bool {
+        self.model.as_deref().is_none_or(|m| m == model)
+    }
 }
 
 impl Default for SimOptions {
@@ -57,6 +151,8 @@ impl Default for SimOptions {
             words: 12,
             chunk_delay: Duration::ZERO,
             cut_after: None,
+            faults: Vec::new(),
+            tls: None,
         }
     }
 }
@@ -69,6 +165,9 @@ pub struct SimStats {
     /// Streams that ended because the reader went away (client or proxy disconnect).
     pub streams_cancelled: AtomicU64,
     pub streams_completed: AtomicU64,
+    /// The `x-api-key` header of the last chat request (a provider credential test checks it
+    /// arrived; the answer never echoes it).
+    pub last_api_key: std::sync::Mutex<Option<String>>,
 }
 
 pub struct SimServer {
@@ -93,6 +192,13 @@ pub async fn start(addr: SocketAddr, opts: SimOptions) -> std::io::Result<SimSer
     let listener = TcpListener::bind(addr).await?;
     let addr = listener.local_addr()?;
     let stats = Arc::new(SimStats::default());
+    let acceptor = opts.tls.as_ref().map(tls_acceptor).transpose()?;
+    if opts.faults.iter().any(|f| f.kind == FaultKind::Refuse) {
+        // The port was bound (and is reported); nothing listens on it any more.
+        drop(listener);
+        let task = tokio::spawn(async {});
+        return Ok(SimServer { addr, stats, task });
+    }
     let opts = Arc::new(opts);
     let st = Arc::clone(&stats);
     let task = tokio::spawn(async move {
@@ -102,17 +208,54 @@ pub async fn start(addr: SocketAddr, opts: SimOptions) -> std::io::Result<SimSer
             };
             let _ = stream.set_nodelay(true);
             let (opts, st) = (Arc::clone(&opts), Arc::clone(&st));
+            let acceptor = acceptor.clone();
             tokio::spawn(async move {
-                let svc = hyper::service::service_fn(move |req| {
-                    handle(req, Arc::clone(&opts), Arc::clone(&st))
-                });
-                let _ = hyper::server::conn::http1::Builder::new()
-                    .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
-                    .await;
+                match acceptor {
+                    Some(a) => {
+                        if let Ok(tls) = a.accept(stream).await {
+                            serve_conn(tls, opts, st).await;
+                        }
+                    }
+                    None => serve_conn(stream, opts, st).await,
+                }
             });
         }
     });
     Ok(SimServer { addr, stats, task })
+}
+
+async fn serve_conn<I>(io: I, opts: Arc<SimOptions>, st: Arc<SimStats>)
+where
+    I: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let svc =
+        hyper::service::service_fn(move |req| handle(req, Arc::clone(&opts), Arc::clone(&st)));
+    let _ = hyper::server::conn::http1::Builder::new()
+        .serve_connection(hyper_util::rt::TokioIo::new(io), svc)
+        .await;
+}
+
+fn tls_acceptor(tls: &SimTls) -> std::io::Result<tokio_rustls::TlsAcceptor> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let bad = |what: &str, e: &dyn std::fmt::Display| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, format!("{what}: {e}"))
+    };
+    let certs = vsr_tls::read_certs(&tls.cert).map_err(|e| bad("--tls-cert", &e))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key)
+        .map_err(|e| bad(&format!("--tls-key {}", tls.key.display()), &e))?;
+    let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .map_err(|e| bad("TLS", &e))?
+    .with_no_client_auth()
+    .with_single_cert(
+        certs.into_iter().map(CertificateDer::into_owned).collect(),
+        key,
+    )
+    .map_err(|e| bad("--tls-cert/--tls-key", &e))?;
+    Ok(tokio_rustls::TlsAcceptor::from(Arc::new(config)))
 }
 
 fn header_num(h: &HeaderMap, name: &str) -> Option<u64> {
@@ -154,6 +297,7 @@ async fn handle(
                 "health_checks": stats.health_checks.load(Ordering::Relaxed),
                 "streams_cancelled": stats.streams_cancelled.load(Ordering::Relaxed),
                 "streams_completed": stats.streams_completed.load(Ordering::Relaxed),
+                "last_api_key": stats.last_api_key.lock().unwrap_or_else(|p| p.into_inner()).clone(),
             }),
         )),
         ("POST", "/v1/chat/completions") => {
@@ -223,6 +367,10 @@ async fn chat(
     api: Api,
 ) -> Result<Response<RespBody>, BoxError> {
     let h = req.headers().clone();
+    *stats.last_api_key.lock().unwrap_or_else(|p| p.into_inner()) = h
+        .get("x-api-key")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string);
     // Echo the headers a proxy is expected to set or forward.
     let mut echoed = serde_json::Map::new();
     for name in [
@@ -279,6 +427,24 @@ async fn chat(
             &format!("The model `{model}` does not exist."),
         ));
     }
+    let mut first_byte_delay = Duration::ZERO;
+    let mut fault_cut = None;
+    let mut fault_delay = None;
+    let mut malformed = false;
+    for f in opts.faults.iter().filter(|f| f.applies_to(&model)) {
+        let n = f.seen.fetch_add(1, Ordering::Relaxed);
+        match f.kind {
+            FaultKind::Burst { status, count } if n < count => {
+                return Ok(sim_error(status, "simulated failure burst"));
+            }
+            FaultKind::Reset => return Err("simulated connection reset".into()),
+            FaultKind::SlowFirstByte(d) => first_byte_delay = d,
+            FaultKind::CutMidStream(k) => fault_cut = Some(k),
+            FaultKind::SlowStream(d) => fault_delay = Some(d),
+            FaultKind::Malformed => malformed = true,
+            FaultKind::Burst { .. } | FaultKind::Refuse => {}
+        }
+    }
     let max = v
         .get("max_tokens")
         .or_else(|| v.get("max_completion_tokens"))
@@ -314,6 +480,7 @@ async fn chat(
     let id = format!("chatcmpl-sim-{}", hex_id());
     let streaming = v.get("stream") == Some(&Value::Bool(true));
     if !streaming {
+        tokio::time::sleep(first_byte_delay).await;
         let mut c = completion_json(&id, &model, &text, usage);
         if let Some((name, args)) = &call {
             c["choices"][0]["message"] = json!({"role": "assistant", "content": null,
@@ -325,6 +492,21 @@ async fn chat(
             o.insert("sim_request".into(), received);
             o.insert("sim_headers".into(), Value::Object(echoed));
         }
+        if malformed || fault_cut.is_some() {
+            let bytes = serde_json::to_vec(&c).unwrap_or_default();
+            let half = Bytes::copy_from_slice(&bytes[..bytes.len() / 2]);
+            let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(2);
+            let _ = tx.try_send(Ok(Frame::data(half)));
+            if fault_cut.is_some() {
+                let _ = tx.try_send(Err("simulated mid-body cut".into()));
+            }
+            let mut resp = Response::new(BodyExt::boxed_unsync(RecvBody(rx)));
+            resp.headers_mut().insert(
+                header::CONTENT_TYPE,
+                http::HeaderValue::from_static("application/json"),
+            );
+            return Ok(resp);
+        }
         let mut resp = json_response(StatusCode::OK, &c);
         resp.headers_mut()
             .insert("x-sim-model", header_value(&model));
@@ -334,15 +516,26 @@ async fn chat(
     let include_usage = api == Api::Messages
         || v.pointer("/stream_options/include_usage") == Some(&Value::Bool(true));
     let cut_after = header_num(&h, "x-sim-cut-after")
+        .or(fault_cut)
         .or(opts.cut_after)
         .or_else(|| (opts.cut_rate > 0.0 && fastrand::f64() < opts.cut_rate).then_some(1));
     let delay = header_num(&h, "x-sim-chunk-delay-ms")
         .map(Duration::from_millis)
+        .or(fault_delay)
         .unwrap_or(opts.chunk_delay);
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Frame<Bytes>, BoxError>>(4);
     let created = unix_now();
     tokio::spawn(async move {
         let send = |b: Vec<u8>| Ok(Frame::data(Bytes::from(b)));
+        tokio::time::sleep(first_byte_delay).await;
+        if malformed {
+            let _ = tx
+                .send(send(
+                    b"data: {\"id\": \"broken\", \"choices\": [\n\ndata: [DONE]\n\n".to_vec(),
+                ))
+                .await;
+            return;
+        }
         if cut_after == Some(0) {
             // Headers go out first (the body is pending), then the stream dies.
             tokio::time::sleep(Duration::from_millis(20)).await;

@@ -11,9 +11,9 @@ use tokio::sync::Semaphore;
 use crate::classify::{Classifier, FallbackClassifier};
 use crate::metrics::Metrics;
 use crate::pool::{Pool, spawn_health_checks};
-use crate::proxy::UpstreamClient;
 use crate::record::RecordSink;
 use crate::settings::ProxySettings;
+use crate::upstream::client::Clients;
 
 /// A validated config, ready to be swapped in.
 pub struct LoadedConfig {
@@ -101,7 +101,7 @@ pub struct Runtime {
 impl Runtime {
     pub fn build(
         loaded: LoadedConfig,
-        client: &UpstreamClient,
+        clients: &Clients,
         generation: u64,
         max_body_override: Option<usize>,
     ) -> Self {
@@ -113,8 +113,8 @@ impl Runtime {
             .models
             .values()
             .map(|m| {
-                let pool = Arc::new(Pool::new(m));
-                spawn_health_checks(&pool, client.clone());
+                let pool = Arc::new(Pool::new(m, clients));
+                spawn_health_checks(&pool);
                 (m.name.clone(), pool)
             })
             .collect();
@@ -130,7 +130,8 @@ impl Runtime {
 
 pub struct Shared {
     pub runtime: ArcSwap<Runtime>,
-    pub client: UpstreamClient,
+    /// Upstream HTTP(S) clients, kept across reloads (their keep-alive pools too).
+    pub clients: Clients,
     pub metrics: Metrics,
     pub sink: Option<Arc<dyn RecordSink>>,
     pub loader: Arc<dyn ConfigLoader>,
@@ -168,7 +169,7 @@ impl Shared {
                     tracing::warn!("listener changes take effect on restart only");
                 }
                 let generation = old.generation + 1;
-                let rt = Runtime::build(loaded, &self.client, generation, self.max_body_override);
+                let rt = Runtime::build(loaded, &self.clients, generation, self.max_body_override);
                 self.cache.configure(&rt.settings.cache.store);
                 self.runtime.store(Arc::new(rt));
                 self.metrics.reload(true);

@@ -39,6 +39,17 @@ pub struct Args {
     /// Delay between streamed chunks, in milliseconds.
     #[arg(long, default_value_t = 0)]
     chunk_delay_ms: u64,
+    /// Inject a failure: refuse, reset, malformed, NNN-burst:N (e.g. 503-burst:3),
+    /// slow-first-byte:MS, cut-mid-stream:N or slow-stream:MS; `@MODEL` limits it to one
+    /// model. Repeatable.
+    #[arg(long = "fault", value_name = "KIND[:ARG][@MODEL]")]
+    faults: Vec<String>,
+    /// Serve HTTPS with this PEM certificate chain (needs --tls-key).
+    #[arg(long, requires = "tls_key")]
+    tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, requires = "tls_cert")]
+    tls_key: Option<std::path::PathBuf>,
     /// Write the bound port to this file once listening.
     #[arg(long)]
     port_file: Option<std::path::PathBuf>,
@@ -48,6 +59,17 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let addr: SocketAddr = format!("{}:{}", args.host, args.port)
         .parse()
         .with_context(|| format!("invalid --host/--port `{}:{}`", args.host, args.port))?;
+    let faults = args
+        .faults
+        .iter()
+        .map(|f| f.parse::<vsr_server::sim::Fault>())
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(anyhow::Error::msg)?;
+    let tls = match (args.tls_cert, args.tls_key) {
+        (Some(cert), Some(key)) => Some(vsr_server::sim::SimTls { cert, key }),
+        _ => None,
+    };
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let opts = vsr_server::sim::SimOptions {
         models: args.models.into_iter().filter(|m| !m.is_empty()).collect(),
         latency: Duration::from_millis(args.latency_ms),
@@ -58,6 +80,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         words: args.words,
         chunk_delay: Duration::from_millis(args.chunk_delay_ms),
         cut_after: args.cut_after,
+        faults,
+        tls,
     };
     let port_file = args.port_file;
     vsr_server::run::block_on(async move {
@@ -68,7 +92,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             std::fs::write(p, sim.addr.port().to_string())
                 .with_context(|| format!("writing {}", p.display()))?;
         }
-        println!("vllm-sr sim-backend listening on http://{}", sim.addr);
+        println!("vllm-sr sim-backend listening on {scheme}://{}", sim.addr);
         let _ = std::io::stdout().flush();
         vsr_server::run::shutdown_signal().await;
         sim.shutdown();

@@ -12,3 +12,4 @@ mod remote;
 mod replay;
 mod replicas;
 mod telemetry;
+mod upstream;

@@ -515,6 +515,8 @@ fn a_kept_model_is_recorded_with_the_turn_s_own_pick() {
             response_body: bytes::Bytes::new(),
             completed: true,
             ttft: None,
+            served_model: None,
+            attempts: Vec::new(),
         },
     );
     replay.drain();

@@ -163,3 +163,67 @@ fn unfinished_records_are_bounded_and_still_written() {
     // The selected model falls back to the original one.
     assert_eq!(s.store.get(&ids[0]).unwrap().unwrap().selected_model, "MoM");
 }
+
+#[test]
+fn a_fallback_records_its_path_and_is_priced_as_the_answering_model() {
+    let s = crate::common::sqlite();
+    let writer = Arc::new(ReplayWriter::spawn(
+        s.store.clone(),
+        WriterConfig::default(),
+    ));
+    let rec = Recorder::new(writer.clone(), settings(), costs(), 10);
+    let id = rec
+        .start(
+            &StartInfo {
+                recipe: None,
+                decision: "quiet",
+                request_id: "req-f",
+                original_model: "MoM",
+                selected_model: "anthropic/claude-opus-4.6",
+                provider_model: "opus",
+                request_body: b"{}",
+                streaming: false,
+            },
+            |_| {},
+        )
+        .unwrap();
+    let attempt = |model: &str, endpoint: &str, outcome: &str| vsr_replay::UpstreamAttempt {
+        model: model.into(),
+        endpoint: endpoint.into(),
+        outcome: outcome.into(),
+    };
+    rec.finish(
+        &id,
+        &FinishInfo {
+            status: 200,
+            usage: Some(Usage {
+                prompt_tokens: 1000,
+                completion_tokens: 1000,
+                cached_tokens: None,
+            }),
+            served_model: Some(("qwen/qwen3.5-rocm", "qwen-up")),
+            attempts: vec![
+                attempt("anthropic/claude-opus-4.6", "api", "connect_failure"),
+                attempt("anthropic/claude-opus-4.6", "", "circuit_open"),
+                attempt("qwen/qwen3.5-rocm", "local", "200"),
+            ],
+            ..Default::default()
+        },
+    );
+    writer.flush();
+    let r = s.store.get(&id).unwrap().unwrap();
+    assert_eq!(r.selected_model, "qwen/qwen3.5-rocm");
+    assert_eq!(r.provider_model, "qwen-up");
+    assert_eq!(
+        r.fallback_path,
+        ["anthropic/claude-opus-4.6", "qwen/qwen3.5-rocm"]
+    );
+    assert_eq!(r.upstream_attempts.len(), 3);
+    assert_eq!(r.upstream_attempts[1].endpoint, "");
+    assert_eq!(r.upstream_attempts[2].outcome, "200");
+    // Priced as qwen (free), not opus.
+    assert_eq!(r.actual_cost, Some(0.0));
+    let json = serde_json::to_value(&r).unwrap();
+    assert_eq!(json["upstream_attempts"][0]["outcome"], "connect_failure");
+    assert!(json["upstream_attempts"][1].get("endpoint").is_none());
+}

@@ -3,6 +3,7 @@ mod harness;
 
 mod cache;
 mod errors;
+mod fallback;
 mod faults;
 mod logs;
 mod messages_api;
@@ -10,3 +11,4 @@ mod proxy;
 mod reload;
 mod responses_api;
 mod sessions;
+mod tls;
