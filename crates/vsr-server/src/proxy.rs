@@ -498,7 +498,7 @@ fn fallback_candidate(
         req.streaming && !native,
         &rewrite::Target {
             model,
-            reasoning: (!native).then(|| (r.use_reasoning, r.reasoning_effort.as_deref())),
+            reasoning: (!native).then_some((r.use_reasoning, r.reasoning_effort.as_deref())),
         },
     )?;
     Ok(Candidate {
