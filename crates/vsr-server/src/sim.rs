@@ -382,6 +382,11 @@ async fn chat(
         "x-api-key",
         "anthropic-version",
     ] {
+        // The Anthropic endpoint shows which key arrived; the chat endpoint never echoes
+        // `x-api-key` (tests check that a provider key stays out of answers: `/sim/stats`).
+        if name == "x-api-key" && !matches!(api, Api::Messages) {
+            continue;
+        }
         if let Some(v) = h.get(name).and_then(|v| v.to_str().ok()) {
             echoed.insert(name.into(), Value::String(v.into()));
         }

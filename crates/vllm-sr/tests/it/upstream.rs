@@ -93,7 +93,7 @@ fn provider_key_from_env_reaches_the_backend_but_never_logs_or_replay_and_fallba
         r.header("x-vsr-upstream-attempts"),
         Some("premium/down=connect_failure,premium/down=connect_failure,cheap/sim=200")
     );
-    assert!(!r.body.contains(SECRET));
+    assert!(!r.body.contains(SECRET), "{}", r.body);
     let stats = http(sim.port, "GET", "/sim/stats", None).unwrap().json();
     assert_eq!(stats["last_api_key"], SECRET, "the key reached the backend");
 
