@@ -2,6 +2,7 @@
 pub mod bench;
 pub mod chat;
 pub mod config;
+pub mod container;
 pub mod daemon;
 pub mod dsl;
 pub mod eval;

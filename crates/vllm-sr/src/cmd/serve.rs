@@ -67,11 +67,15 @@ pub struct Args {
     /// encoder on the CPU on every platform; the choice is shown in the dashboard.
     #[arg(long, value_enum)]
     platform: Option<Platform>,
-    /// Container image for a containerised run. Accepted for compatibility with the
-    /// original's CLI; the native run does not use it.
+    /// Where the router runs: in this process (`native`), or as the container image run by
+    /// the local container engine, docker or podman (`docker`; `$VSR_CONTAINER_ENGINE`).
+    #[arg(long, value_enum, default_value = "native")]
+    target: Target,
+    /// Container image for `--target docker` (default: localhost/vllm-sr:latest, built from
+    /// the repository's Dockerfile). Accepted and unused by the native run.
     #[arg(long)]
     image: Option<String>,
-    /// Pull policy for --image (always, ifnotpresent, never); see --image.
+    /// Pull policy for --image with `--target docker` (always, ifnotpresent, never).
     #[arg(long, value_enum)]
     image_pull_policy: Option<PullPolicy>,
     /// PostgreSQL shared by router replicas, e.g. postgres://router@db:5432/vsr: dashboard
@@ -108,6 +112,12 @@ impl Platform {
 }
 
 #[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Target {
+    Native,
+    Docker,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum PullPolicy {
     Always,
     Ifnotpresent,
@@ -127,6 +137,9 @@ pub fn tracing_config(args: &Args) -> anyhow::Result<Option<vsr_telemetry::Traci
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
+    if args.target == Target::Docker {
+        return run_container(&args);
+    }
     if args.detach {
         return crate::cmd::daemon::detach();
     }
@@ -142,8 +155,8 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     }
     if args.image.is_some() || args.image_pull_policy.is_some() {
         println!(
-            "vllm-sr: --image/--image-pull-policy choose a container image; this is the native \
-             binary, so no image is pulled or run"
+            "vllm-sr: --image/--image-pull-policy choose the image of `--target docker`; this \
+             is the native run, so no image is pulled or run"
         );
     }
     let listen_override = match args.port {
@@ -385,4 +398,48 @@ fn print_dashboard(
             .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())
+}
+
+/// `--target docker`: the same flags, handed to `vllm-sr serve` inside the image.
+fn run_container(args: &Args) -> anyhow::Result<ExitCode> {
+    if args.demo {
+        anyhow::bail!("--demo runs in this process; use it without --target docker");
+    }
+    // The container publishes the config's first listener port (or --port) as the same port.
+    let router_port = args.port.filter(|p| *p != 0).unwrap_or_else(|| {
+        vsr_app::load_config(&args.config)
+            .ok()
+            .and_then(|l| l.config.listeners.first().map(|l| l.port))
+            .unwrap_or(8899)
+    });
+    let dashboard = !args.no_dashboard && !args.minimal;
+    let mut serve_args = Vec::new();
+    if args.port.is_some() {
+        serve_args.extend(["--port".into(), router_port.to_string()]);
+    }
+    if dashboard {
+        serve_args.extend(["--dashboard-port".into(), args.dashboard_port.to_string()]);
+    } else {
+        serve_args.push("--minimal".into());
+    }
+    if args.readonly {
+        serve_args.push("--readonly".into());
+    }
+    if let Some(p) = args.platform {
+        serve_args.extend(["--platform".into(), p.as_str().into()]);
+    }
+    crate::cmd::container::ContainerRun {
+        config: &args.config,
+        image: args.image.as_deref(),
+        pull: args.image_pull_policy.map(|p| match p {
+            PullPolicy::Always => "always",
+            PullPolicy::Ifnotpresent => "missing",
+            PullPolicy::Never => "never",
+        }),
+        router_port,
+        dashboard_port: dashboard.then_some(args.dashboard_port),
+        detach: args.detach,
+        serve_args,
+    }
+    .run()
 }

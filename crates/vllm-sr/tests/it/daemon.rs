@@ -136,3 +136,121 @@ fn config_import_validates_refuses_overwrites_and_private_urls() {
     assert_eq!(code, 1);
     assert!(out.contains("private"), "{out}");
 }
+
+/// `--target docker` hands the playbook's flags to the container engine: the image, the pull
+/// policy in the engine's words, the config's port and the dashboard's, the config directory
+/// mounted at /config and `serve --config /config/<file>` inside. The engine here is a script
+/// that records its arguments (this sandbox cannot run containers; scripts/build-image.sh
+/// covers the image itself).
+#[test]
+fn target_docker_runs_the_image_through_the_container_engine() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempdir("target-docker");
+    let config = dir.join("cfg").join("router.yaml");
+    std::fs::create_dir_all(config.parent().unwrap()).unwrap();
+    std::fs::copy(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../../profiles/balance/balance.yaml"),
+        &config,
+    )
+    .unwrap();
+    let record = dir.join("engine-args");
+    let engine = dir.join("fake-engine");
+    std::fs::write(
+        &engine,
+        format!(
+            "#!/bin/sh\nfor a in \"$@\"; do echo \"$a\"; done > '{}'\nexit 7\n",
+            record.display()
+        ),
+    )
+    .unwrap();
+    std::fs::set_permissions(&engine, std::fs::Permissions::from_mode(0o755)).unwrap();
+
+    let out = Command::new(bin())
+        .args(["serve", "--target", "docker", "--config"])
+        .arg(&config)
+        .args([
+            "--image",
+            "example/vllm-sr:1",
+            "--image-pull-policy",
+            "never",
+        ])
+        .args(["--platform", "amd", "--readonly"])
+        .env("VSR_CONTAINER_ENGINE", &engine)
+        .env("VSR_SHARED_DB", "postgres://secret@db/vsr")
+        .output()
+        .unwrap();
+    // The engine's exit status is the command's.
+    assert_eq!(
+        out.status.code(),
+        Some(7),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let args: Vec<String> = std::fs::read_to_string(&record)
+        .unwrap()
+        .lines()
+        .map(str::to_string)
+        .collect();
+    let has = |pair: &[&str]| args.windows(pair.len()).any(|w| w == pair);
+    assert_eq!(args[0], "run");
+    assert!(has(&["--pull=never"]), "{args:?}");
+    assert!(
+        has(&["-p", "8899:8899"]) && has(&["-p", "8700:8700"]),
+        "{args:?}"
+    );
+    let mount = format!("{}:/config", config.parent().unwrap().display());
+    assert!(
+        has(&["-v", &mount]) && has(&["-v", "vllm-sr-data:/data"]),
+        "{args:?}"
+    );
+    // The secret goes by name; the engine reads its value from the environment.
+    assert!(has(&["-e", "VSR_SHARED_DB"]), "{args:?}");
+    assert!(!args.iter().any(|a| a.contains("secret@")), "{args:?}");
+    let image = args
+        .iter()
+        .position(|a| a == "example/vllm-sr:1")
+        .expect("image");
+    assert_eq!(
+        &args[image + 1..],
+        [
+            "serve",
+            "--config",
+            "/config/router.yaml",
+            "--dashboard-port",
+            "8700",
+            "--readonly",
+            "--platform",
+            "amd"
+        ]
+    );
+
+    // --minimal publishes no dashboard port; with no engine anywhere the error says what to do.
+    let out = Command::new(bin())
+        .args(["serve", "--target", "docker", "--minimal", "--config"])
+        .arg(&config)
+        .env("VSR_CONTAINER_ENGINE", &engine)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7));
+    let args = std::fs::read_to_string(&record).unwrap();
+    assert!(
+        !args.contains("8700")
+            && args.contains("--minimal")
+            && args.contains("localhost/vllm-sr:latest"),
+        "{args}"
+    );
+    let out = Command::new(bin())
+        .args(["serve", "--target", "docker", "--config"])
+        .arg(&config)
+        .env_remove("VSR_CONTAINER_ENGINE")
+        .env("PATH", "/nonexistent")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_ne!(out.status.code(), Some(0));
+    assert!(
+        err.contains("neither docker nor podman") && err.contains("--target native"),
+        "{err}"
+    );
+}
