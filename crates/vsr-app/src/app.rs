@@ -146,6 +146,10 @@ impl App {
         serve.max_body_bytes = opts.max_body_bytes;
         serve.classifier_queue = opts.classifier_queue;
         serve.management_auth = opts.management_auth.clone();
+        serve.shared_db = opts
+            .shared_db
+            .as_ref()
+            .map(|d| (d.url.clone(), d.schema.clone()));
         serve.watch_interval = opts.watch.then_some(Duration::from_millis(500));
         let server = vsr_server::serve(serve).await?;
         Ok(App {

@@ -53,6 +53,9 @@ pub struct ServeOptions {
     pub routes: axum::Router,
     /// Checks credentials on `POST /config/reload` and the replay API (the dashboard's users).
     pub management_auth: Option<Arc<dyn crate::management::ManagementAuth>>,
+    /// The PostgreSQL database replicas share (URL, schema): session state lives there unless
+    /// the config says otherwise.
+    pub shared_db: Option<(String, Option<String>)>,
 }
 
 impl ServeOptions {
@@ -67,6 +70,7 @@ impl ServeOptions {
             record_sink: None,
             routes: axum::Router::new(),
             management_auth: None,
+            shared_db: None,
         }
     }
 }
@@ -138,7 +142,10 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         max_body_override: opts.max_body_bytes,
         reload_lock: tokio::sync::Mutex::new(()),
         auth: opts.management_auth,
-        sessions: vsr_session::Stores::default(),
+        sessions: match opts.shared_db {
+            Some((url, schema)) => vsr_session::Stores::with_shared_db(url, schema),
+            None => vsr_session::Stores::default(),
+        },
         cache: Arc::new(vsr_cache::ResponseCache::new(runtime_cache_store)),
     });
     let routes = opts.routes.merge(crate::cache::routes(Arc::clone(&shared)));

@@ -27,6 +27,9 @@ pub enum StoreChoice {
     Memory,
     /// The replay PostgreSQL database (in `schema` when set), shared by replicas.
     Postgres { url: String, schema: Option<String> },
+    /// The database the process's replicas share (`serve --shared-db`) when it has one, else
+    /// in-process: resolved by [`crate::Stores`].
+    ProcessShared,
 }
 
 /// Protection as one decision configures it.
@@ -166,16 +169,10 @@ impl Policy {
         });
         let store = match l.store_backend {
             Some(LearningStoreBackend::Local) => StoreChoice::Memory,
-            // Redis is not built: the shared database when there is one (validation warns).
-            Some(LearningStoreBackend::Postgres) if shared.is_none() => {
-                tracing::warn!(
-                    "global.router.learning.state_store.backend is postgres but \
-                     services.router_replay.store_backend is not: session state is in-process"
-                );
-                StoreChoice::Memory
-            }
+            // The replay PostgreSQL, else the replicas' `--shared-db`, else in-process. Redis
+            // is not built (validation warns).
             Some(LearningStoreBackend::Postgres | LearningStoreBackend::Redis) | None => {
-                shared.unwrap_or(StoreChoice::Memory)
+                shared.unwrap_or(StoreChoice::ProcessShared)
             }
         };
         let mut decisions = HashMap::new();
@@ -502,6 +499,6 @@ routing:
         );
         let cfg = vsr_config::load_str(&off, "t.yaml").unwrap().config;
         assert!(Policy::from_config(&cfg).is_none());
-        assert_eq!(p.store_choice(), &StoreChoice::Memory);
+        assert_eq!(p.store_choice(), &StoreChoice::ProcessShared);
     }
 }

@@ -201,19 +201,34 @@ impl SessionStore for MemorySessionStore {
 #[derive(Default)]
 pub struct Stores {
     open: Mutex<HashMap<StoreChoice, Arc<dyn SessionStore>>>,
+    /// What [`StoreChoice::ProcessShared`] means: the replicas' database, if any.
+    process_shared: Option<StoreChoice>,
 }
 
 impl Stores {
+    /// Stores of a process whose replicas share this PostgreSQL database (`--shared-db`).
+    pub fn with_shared_db(url: String, schema: Option<String>) -> Self {
+        Stores {
+            open: Mutex::default(),
+            process_shared: Some(StoreChoice::Postgres { url, schema }),
+        }
+    }
+
     /// The store for `choice`; PostgreSQL connects lazily (its first call may fail and the
     /// next one retries).
     pub fn get(&self, choice: &StoreChoice, ttl_ms: i64) -> Arc<dyn SessionStore> {
+        let choice = match choice {
+            StoreChoice::ProcessShared => {
+                self.process_shared.as_ref().unwrap_or(&StoreChoice::Memory)
+            }
+            c => c,
+        };
         let mut open = self.open.lock().unwrap_or_else(|p| p.into_inner());
         open.entry(choice.clone())
             .or_insert_with(|| match choice {
-                StoreChoice::Memory => Arc::new(MemorySessionStore::new(
-                    MemorySessionStore::DEFAULT_CAPACITY,
-                    ttl_ms,
-                )),
+                StoreChoice::Memory | StoreChoice::ProcessShared => Arc::new(
+                    MemorySessionStore::new(MemorySessionStore::DEFAULT_CAPACITY, ttl_ms),
+                ),
                 StoreChoice::Postgres { url, schema } => Arc::new(
                     crate::postgres::PostgresSessionStore::new(url, schema.as_deref(), ttl_ms),
                 ),
@@ -234,6 +249,23 @@ mod tests {
             last_seen_ms: at,
             last_decision: String::new(),
         }
+    }
+
+    #[test]
+    fn process_shared_means_the_replicas_database_else_memory() {
+        let url = "postgres://nobody@127.0.0.1:1/none".to_string();
+        let pg = StoreChoice::Postgres {
+            url: url.clone(),
+            schema: None,
+        };
+        // Connections are lazy: no database is needed to resolve the choice.
+        let replicas = Stores::with_shared_db(url, None);
+        let a = replicas.get(&StoreChoice::ProcessShared, 1000);
+        assert!(Arc::ptr_eq(&a, &replicas.get(&pg, 1000)));
+        assert!(!Arc::ptr_eq(&a, &replicas.get(&StoreChoice::Memory, 1000)));
+        let alone = Stores::default();
+        let b = alone.get(&StoreChoice::ProcessShared, 1000);
+        assert!(Arc::ptr_eq(&b, &alone.get(&StoreChoice::Memory, 1000)));
     }
 
     #[test]
