@@ -16,6 +16,7 @@
 
 pub mod guard;
 pub mod key;
+pub mod postgres;
 pub mod settings;
 pub mod store;
 
@@ -109,6 +110,8 @@ struct Stats {
 /// The response cache of one process (kept across config reloads; reloads change its bounds).
 pub struct ResponseCache {
     store: Mutex<MemoryStore>,
+    /// Replicas' shared store: when set, it replaces the in-process one.
+    shared: RwLock<Option<Arc<postgres::SharedStore>>>,
     settings: RwLock<StoreSettings>,
     stats: Stats,
 }
@@ -123,6 +126,7 @@ impl ResponseCache {
     pub fn new(settings: StoreSettings) -> Self {
         Self {
             store: Mutex::new(MemoryStore::default()),
+            shared: RwLock::new(None),
             settings: RwLock::new(settings),
             stats: Stats::default(),
         }
@@ -130,6 +134,52 @@ impl ResponseCache {
 
     fn store(&self) -> MutexGuard<'_, MemoryStore> {
         self.store.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Keeps entries in a database the process's replicas share instead of in process (the
+    /// in-process entries are dropped).
+    pub fn use_shared_store(&self, store: postgres::SharedStore) {
+        *self.shared.write().unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(store));
+        self.store().remove_where(|_| true);
+    }
+
+    fn shared(&self) -> Option<Arc<postgres::SharedStore>> {
+        self.shared
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// The shared store's answer, or a miss when the database fails (logged).
+    fn shared_lookup(&self, db: &postgres::SharedStore, q: &Lookup<'_>) -> Outcome {
+        match db.get(&q.key.exact) {
+            Ok(Some(entry)) => {
+                return Outcome::Hit(Hit {
+                    entry: Arc::new(entry),
+                    similarity: None,
+                });
+            }
+            Ok(None) => {}
+            Err(e) => {
+                tracing::warn!(error = %e, "response cache lookup failed: served as a miss");
+                return Outcome::Miss(Miss::default());
+            }
+        }
+        let (true, Some(query), Some(emb)) =
+            (q.policy.semantic(), q.key.query.as_deref(), q.embedding)
+        else {
+            return Outcome::Miss(Miss::default());
+        };
+        match db.candidates(&q.key.context) {
+            Ok(found) => {
+                let candidates: Vec<Arc<Entry>> = found.into_iter().map(Arc::new).collect();
+                self.semantic(query, emb, q.policy.threshold, &candidates)
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "response cache lookup failed: served as a miss");
+                Outcome::Miss(Miss::default())
+            }
+        }
     }
 
     pub fn settings(&self) -> StoreSettings {
@@ -163,7 +213,9 @@ impl ResponseCache {
         let now = Instant::now();
         let lru = self.settings().lru;
         let mut removed = Removed::default();
-        let outcome = {
+        let outcome = if let Some(db) = self.shared() {
+            self.shared_lookup(&db, q)
+        } else {
             let mut store = self.store();
             if let Some(entry) = store.get(&q.key.exact, now, &mut removed) {
                 if lru {
@@ -258,6 +310,16 @@ impl ResponseCache {
             answer,
             expires: expiry(Instant::now(), w.ttl),
         };
+        if let Some(db) = self.shared() {
+            match db.insert(&entry, w.ttl, settings.max_entries) {
+                Ok(gone) => {
+                    self.stats.writes.fetch_add(1, Ordering::Relaxed);
+                    self.stats.evicted.fetch_add(gone, Ordering::Relaxed);
+                }
+                Err(e) => tracing::warn!(error = %e, "response cache write failed: not cached"),
+            }
+            return;
+        }
         let removed = self
             .store()
             .insert(entry, settings.max_entries, settings.max_bytes);
@@ -270,7 +332,13 @@ impl ResponseCache {
         let Some(key) = parse_key(hex) else {
             return false;
         };
-        let removed = self.store().remove(&key);
+        let removed = match self.shared() {
+            Some(db) => db.remove(&key).unwrap_or_else(|e| {
+                tracing::warn!(error = %e, "response cache invalidation failed");
+                false
+            }),
+            None => self.store().remove(&key),
+        };
         if removed {
             self.stats.invalidated.fetch_add(1, Ordering::Relaxed);
         }
@@ -280,9 +348,18 @@ impl ResponseCache {
     /// Removes every entry of a decision (`recipe/decision`, or a bare decision name in any
     /// profile).
     pub fn invalidate_decision(&self, decision: &str) -> usize {
-        let n = self.store().remove_where(|e| {
-            e.decision == decision || e.decision.rsplit('/').next() == Some(decision)
-        });
+        let n = match self.shared() {
+            Some(db) => db.remove_decision(decision).map_or_else(
+                |e| {
+                    tracing::warn!(error = %e, "response cache invalidation failed");
+                    0
+                },
+                |n| usize::try_from(n).unwrap_or(usize::MAX),
+            ),
+            None => self.store().remove_where(|e| {
+                e.decision == decision || e.decision.rsplit('/').next() == Some(decision)
+            }),
+        };
         self.stats
             .invalidated
             .fetch_add(n as u64, Ordering::Relaxed);
@@ -291,15 +368,30 @@ impl ResponseCache {
 
     /// Removes everything.
     pub fn flush(&self) -> usize {
-        let n = self.store().remove_where(|_| true);
+        let n = match self.shared() {
+            Some(db) => db.flush().map_or_else(
+                |e| {
+                    tracing::warn!(error = %e, "response cache flush failed");
+                    0
+                },
+                |n| usize::try_from(n).unwrap_or(usize::MAX),
+            ),
+            None => self.store().remove_where(|_| true),
+        };
         self.stats
             .invalidated
             .fetch_add(n as u64, Ordering::Relaxed);
         n
     }
 
+    /// Entries held (with a shared store: its unexpired rows, 0 when it cannot be read).
     pub fn len(&self) -> usize {
-        self.store().len()
+        match self.shared() {
+            Some(db) => db
+                .unexpired()
+                .map_or(0, |n| usize::try_from(n).unwrap_or(usize::MAX)),
+            None => self.store().len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {

@@ -142,12 +142,21 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         max_body_override: opts.max_body_bytes,
         reload_lock: tokio::sync::Mutex::new(()),
         auth: opts.management_auth,
-        sessions: match opts.shared_db {
-            Some((url, schema)) => vsr_session::Stores::with_shared_db(url, schema),
+        sessions: match &opts.shared_db {
+            Some((url, schema)) => vsr_session::Stores::with_shared_db(url.clone(), schema.clone()),
             None => vsr_session::Stores::default(),
         },
         cache: Arc::new(vsr_cache::ResponseCache::new(runtime_cache_store)),
     });
+    // Replicas over one database share their cached answers (and invalidations).
+    if let Some((url, schema)) = &opts.shared_db {
+        shared
+            .cache
+            .use_shared_store(vsr_cache::postgres::SharedStore::new(
+                url,
+                schema.as_deref(),
+            ));
+    }
     let routes = opts.routes.merge(crate::cache::routes(Arc::clone(&shared)));
     let management = crate::management::router(Arc::clone(&shared), routes);
     let mut bound = Vec::new();
