@@ -11,7 +11,8 @@
 #
 # Needs: oha (cargo install oha) and wrk (apt install wrk). Optional: LiteLLM
 # (pip install 'litellm[proxy]'; set LITELLM_BIN or put `litellm` on PATH).
-# Env: VLLM_SR_BIN (default target/release/vllm-sr, else target/debug/vllm-sr),
+# Env: VLLM_SR_BIN (default target/release/vllm-sr, else target/debug/vllm-sr), SIM_BIN (the
+#      sim-backend binary, default VLLM_SR_BIN: pin one to compare two routers),
 #      RATE (default 1000 req/s), ROUNDS (default 10), SLICE (default 5s per slice),
 #      LAT_CONNS (default 8), DURATION (saturation, default 10s), CONNS (default 64),
 #      THREADS (default 2), WORDS (default 16), STREAM=1 (SSE answers instead of JSON),
@@ -74,7 +75,7 @@ wait_quiet() { # phase name
   done
 }
 
-"${sim_env[@]}" "${srv[@]}" "$bin" sim-backend --port 0 --models bench-model --words "$WORDS" --port-file "$work/sim.port" >"$work/sim.log" 2>&1 &
+"${sim_env[@]}" "${srv[@]}" "${SIM_BIN:-$bin}" sim-backend --port 0 --models bench-model --words "$WORDS" --port-file "$work/sim.port" >"$work/sim.log" 2>&1 &
 pids+=($!)
 sim_port=$(wait_port_file "$work/sim.port")
 

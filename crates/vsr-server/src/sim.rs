@@ -485,7 +485,10 @@ async fn chat(
     let id = format!("chatcmpl-sim-{}", hex_id());
     let streaming = v.get("stream") == Some(&Value::Bool(true));
     if !streaming {
-        tokio::time::sleep(first_byte_delay).await;
+        // A zero sleep still waits for the timer's next tick (about 1 ms): skip it.
+        if !first_byte_delay.is_zero() {
+            tokio::time::sleep(first_byte_delay).await;
+        }
         let mut c = completion_json(&id, &model, &text, usage);
         if let Some((name, args)) = &call {
             c["choices"][0]["message"] = json!({"role": "assistant", "content": null,
@@ -532,7 +535,10 @@ async fn chat(
     let created = unix_now();
     tokio::spawn(async move {
         let send = |b: Vec<u8>| Ok(Frame::data(Bytes::from(b)));
-        tokio::time::sleep(first_byte_delay).await;
+        // A zero sleep still waits for the timer's next tick (about 1 ms): skip it.
+        if !first_byte_delay.is_zero() {
+            tokio::time::sleep(first_byte_delay).await;
+        }
         if malformed {
             let _ = tx
                 .send(send(
