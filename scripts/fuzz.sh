@@ -5,8 +5,9 @@
 #   scripts/fuzz.sh dsl_roundtrip   # one target
 #   FUZZ_RUNS=10000000 scripts/fuzz.sh   # each target for 10 M executions (scripts/fuzz-long.sh)
 #
-# The committed corpus (fuzz/corpus/<target>) is the seed; the project's own profiles, docs and,
-# when present, ../shared's fixtures are added at run time (never committed). A crash leaves its
+# The corpus grows in fuzz/corpus/<target> (not committed yet: it is to be minimised with
+# -merge=1 first); the project's own profiles, docs and, when present, ../shared's fixtures
+# are added as seeds at run time (never committed). A crash leaves its
 # input in fuzz/artifacts/<target>/ and fails the run; turn it into a regression test
 # (crates/*/tests/fuzz_regressions.rs) and add the input to the corpus.
 set -euo pipefail
