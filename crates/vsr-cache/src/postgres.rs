@@ -7,11 +7,11 @@
 //! One connection per process, opened on first use and reopened after a failure; calls block.
 //! Any database error is a miss (logged): the cache never answers wrongly, it only answers less.
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+use vsr_pg::{LazyClient, PgError, TableSpec};
 
 use crate::guard::Features;
 use crate::key::Key;
@@ -41,18 +41,16 @@ CREATE INDEX IF NOT EXISTS response_cache_context ON response_cache (context, ex
 #[error("response cache database: {0}")]
 pub struct SharedStoreError(String);
 
-fn err(e: postgres::Error) -> SharedStoreError {
-    SharedStoreError(e.to_string())
+impl From<PgError> for SharedStoreError {
+    fn from(e: PgError) -> Self {
+        SharedStoreError(e.0)
+    }
 }
 
 fn now_ms() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX))
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 fn embedding_bytes(e: &[f32]) -> Vec<u8> {
@@ -72,10 +70,7 @@ fn key_of(b: &[u8]) -> Option<Key> {
 }
 
 pub struct SharedStore {
-    url: String,
-    schema: Option<String>,
-    conn: Mutex<Option<Client>>,
-    failed_at: Mutex<Option<Instant>>,
+    db: LazyClient,
     writes: AtomicU64,
 }
 
@@ -83,65 +78,23 @@ impl SharedStore {
     /// A store that connects on first use (the router serves while the database is down).
     pub fn new(url: &str, schema: Option<&str>) -> Self {
         Self {
-            url: url.to_string(),
-            schema: schema.map(str::to_string),
-            conn: Mutex::new(None),
-            failed_at: Mutex::new(None),
+            db: LazyClient::new(TableSpec {
+                url: url.to_string(),
+                schema: schema.map(str::to_string),
+                create: CREATE,
+                lock_key: 7426115003,
+                connect_timeout: Duration::from_secs(2),
+                retry_after: RETRY_AFTER,
+            }),
             writes: AtomicU64::new(0),
         }
     }
 
-    fn connect(&self) -> Result<Client, SharedStoreError> {
-        let mut config: postgres::Config = self
-            .url
-            .parse()
-            .map_err(|e| SharedStoreError(format!("invalid URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(2));
-        }
-        let mut client = config.connect(NoTls).map_err(err)?;
-        if let Some(s) = &self.schema {
-            let q = quote_ident(s);
-            client
-                .batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {q}; SET search_path TO {q}"
-                ))
-                .map_err(err)?;
-        }
-        client.batch_execute(CREATE).map_err(err)?;
-        Ok(client)
-    }
-
-    /// Runs `f` on the connection; a failed call drops it so the next call reconnects.
     fn with<T>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<T, postgres::Error>,
     ) -> Result<T, SharedStoreError> {
-        let mut slot = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if slot.is_none() {
-            let mut failed = self.failed_at.lock().unwrap_or_else(|p| p.into_inner());
-            if failed.is_some_and(|t| t.elapsed() < RETRY_AFTER) {
-                return Err(SharedStoreError("unavailable (retrying shortly)".into()));
-            }
-            match self.connect() {
-                Ok(c) => {
-                    *failed = None;
-                    *slot = Some(c);
-                }
-                Err(e) => {
-                    *failed = Some(Instant::now());
-                    return Err(e);
-                }
-            }
-        }
-        let Some(client) = slot.as_mut() else {
-            return Err(SharedStoreError("no connection".into()));
-        };
-        let out = f(client);
-        if out.is_err() {
-            *slot = None;
-        }
-        out.map_err(err)
+        Ok(self.db.with(f)?)
     }
 
     fn entry(row: &postgres::Row, now: i64) -> Option<Entry> {

@@ -389,8 +389,8 @@ fn listen(target: Target, sync: Weak<ConfigSync>, wake: mpsc::UnboundedSender<()
             return;
         }
         let mut client = match target.connect(Duration::from_secs(3)).and_then(|mut c| {
-            c.batch_execute(&format!("LISTEN {}", vsr_replay::pg::quote_ident(&channel)))
-                .map_err(|e| crate::db::StoreError::Postgres(vsr_replay::pg::error_text(&e)))?;
+            c.batch_execute(&format!("LISTEN {}", vsr_pg::quote_ident(&channel)))
+                .map_err(|e| crate::db::StoreError::Postgres(vsr_pg::error_text(&e)))?;
             Ok(c)
         }) {
             Ok(c) => c,
@@ -430,7 +430,7 @@ fn listen(target: Target, sync: Weak<ConfigSync>, wake: mpsc::UnboundedSender<()
                 }
                 Ok(None) => false,
                 Err(e) => {
-                    tracing::warn!(error = %vsr_replay::pg::error_text(&e), "config sync: lost the database connection");
+                    tracing::warn!(error = %vsr_pg::error_text(&e), "config sync: lost the database connection");
                     break;
                 }
             };
@@ -450,7 +450,7 @@ fn listen(target: Target, sync: Weak<ConfigSync>, wake: mpsc::UnboundedSender<()
             if last_ping.elapsed() >= PING {
                 last_ping = Instant::now();
                 if let Err(e) = client.simple_query("SELECT 1") {
-                    tracing::warn!(error = %vsr_replay::pg::error_text(&e), "config sync: lost the database connection");
+                    tracing::warn!(error = %vsr_pg::error_text(&e), "config sync: lost the database connection");
                     break;
                 }
             }

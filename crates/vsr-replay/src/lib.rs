@@ -12,7 +12,6 @@
 //! - [`Usage`]: token counts, the workspace's one type (`vsr_config::Usage`).
 pub mod cost;
 pub mod http;
-pub mod pg;
 pub mod query;
 pub mod record;
 pub mod recorder;

@@ -25,6 +25,7 @@ mod server;
 mod session;
 pub mod settings;
 pub mod sim;
+mod sse_translate;
 mod state;
 pub mod upstream;
 mod util;

@@ -5,14 +5,10 @@
 //! translated back: a `message` object, or the Messages SSE events when streaming. Errors on
 //! this path are Anthropic's shape, `{"type":"error","error":{"type","message"}}`.
 
-use std::collections::VecDeque;
-use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll};
 
 use bytes::Bytes;
 use http::{HeaderValue, Response, StatusCode, header};
-use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use serde_json::{Map, Value, json};
 
@@ -23,6 +19,7 @@ use crate::record::Usage;
 use crate::request::{LlmRequest, Part, Role, Sampling, ToolCall, ToolChoice, ToolDef, Turn};
 use crate::rewrite::RawObject;
 use crate::settings::{ApiFormat, ModelSettings};
+use crate::sse_translate::{SseTranslator, TranslatedSse};
 use crate::state::Shared;
 use crate::util::hex_id;
 
@@ -666,7 +663,7 @@ enum Open {
 }
 
 /// Turns chat completion chunks into Messages events, incrementally.
-struct Translator {
+pub struct Translator {
     id: String,
     model: String,
     started: bool,
@@ -678,8 +675,8 @@ struct Translator {
     usage: Option<Usage>,
 }
 
-impl Translator {
-    fn new() -> Self {
+impl Default for Translator {
+    fn default() -> Self {
         Self {
             id: format!("msg_{}", hex_id()),
             model: String::new(),
@@ -691,7 +688,9 @@ impl Translator {
             usage: None,
         }
     }
+}
 
+impl Translator {
     fn start(&mut self, out: &mut Vec<u8>) {
         if self.started {
             return;
@@ -843,106 +842,35 @@ impl Translator {
 }
 
 /// Body adapter: chat SSE in, Messages SSE out.
-pub struct MessagesStream {
-    inner: RespBody,
-    tr: Translator,
-    line: Vec<u8>,
-    pending: VecDeque<Bytes>,
-    ended: bool,
-}
+pub type MessagesStream = TranslatedSse<Translator>;
 
-impl MessagesStream {
-    pub fn new(inner: RespBody) -> Self {
-        Self {
-            inner,
-            tr: Translator::new(),
-            line: Vec::new(),
-            pending: VecDeque::new(),
-            ended: false,
+impl SseTranslator for Translator {
+    fn data(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        if payload == b"[DONE]" {
+            self.finish(out);
+        } else if let Ok(v) = serde_json::from_slice::<Value>(payload) {
+            self.chunk(&v, out);
         }
     }
 
-    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        let mut rest = data;
-        while let Some(i) = rest.iter().position(|&b| b == b'\n') {
-            let (head, tail) = rest.split_at(i);
-            self.line.extend_from_slice(head);
-            let line = std::mem::take(&mut self.line);
-            if let Some(p) = line.strip_prefix(b"data:") {
-                let p = p.trim_ascii();
-                if p == b"[DONE]" {
-                    self.tr.finish(&mut out);
-                } else if let Ok(v) = serde_json::from_slice::<Value>(p) {
-                    self.tr.chunk(&v, &mut out);
-                }
-            }
-            rest = &tail[1..];
-        }
-        self.line.extend_from_slice(rest);
-        out
-    }
-
-    /// The upstream body ended: a stream that gave its finish reason is complete; one that
-    /// did not was cut.
-    fn end(&mut self) -> Vec<u8> {
-        let mut out = Vec::new();
-        if self.tr.stop.is_some() {
-            self.tr.finish(&mut out);
+    /// A stream that gave its finish reason is complete; one that did not was cut.
+    fn end(&mut self, out: &mut Vec<u8>) {
+        if self.stop.is_some() {
+            self.finish(out);
         } else {
-            self.tr.start(&mut out);
-            self.tr.fail(
+            self.start(out);
+            self.fail(
                 "the upstream stream ended before the answer was complete",
-                &mut out,
+                out,
             );
         }
-        out
     }
-}
 
-impl Body for MessagesStream {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        loop {
-            if let Some(b) = self.pending.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(b))));
-            }
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(d) = frame.data_ref() {
-                        let out = self.feed(d);
-                        if !out.is_empty() {
-                            self.pending.push_back(Bytes::from(out));
-                        }
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => {
-                    // The client gets Anthropic's `error` event instead of a cut connection.
-                    self.ended = true;
-                    let mut out = Vec::new();
-                    self.tr.start(&mut out);
-                    self.tr
-                        .fail(&format!("upstream body failed: {e}"), &mut out);
-                    self.pending.push_back(Bytes::from(out));
-                }
-                Poll::Ready(None) => {
-                    self.ended = true;
-                    let out = self.end();
-                    if !out.is_empty() {
-                        self.pending.push_back(Bytes::from(out));
-                    }
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+    /// The client gets Anthropic's `error` event instead of a cut connection.
+    fn failed(&mut self, error: &BoxError, out: &mut Vec<u8>) -> bool {
+        self.start(out);
+        self.fail(&format!("upstream body failed: {error}"), out);
+        true
     }
 }
 
@@ -955,12 +883,14 @@ pub fn fast_answer(completion: &Value, streaming: bool) -> (Vec<u8>, &'static st
             "application/json",
         );
     }
-    let mut tr = Translator::new();
-    tr.model = message
-        .get("model")
-        .and_then(|m| m.as_str())
-        .unwrap_or("")
-        .to_string();
+    let mut tr = Translator {
+        model: message
+            .get("model")
+            .and_then(|m| m.as_str())
+            .unwrap_or("")
+            .to_string(),
+        ..Translator::default()
+    };
     let mut out = Vec::new();
     let text = completion
         .pointer("/choices/0/message/content")

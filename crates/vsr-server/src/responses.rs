@@ -2,18 +2,13 @@
 //! chat request, and the answer is translated back (a Responses object, or Responses SSE
 //! events when streaming).
 
-use std::collections::VecDeque;
-use std::pin::Pin;
-use std::task::{Context, Poll};
-
-use bytes::Bytes;
-use http_body::{Body, Frame};
 use serde_json::{Value, json};
 
-use crate::body::{BoxError, RespBody};
+use crate::body::BoxError;
 use crate::error::ApiError;
 use crate::record::Usage;
 use crate::request::{LlmRequest, Part, Role, Turn};
+use crate::sse_translate::{SseTranslator, TranslatedSse};
 use crate::util::{hex_id, unix_now};
 
 /// Responses request → chat completions request body.
@@ -149,7 +144,7 @@ fn event(out: &mut Vec<u8>, seq: &mut u64, kind: &str, mut data: Value) {
 }
 
 /// Translates chat SSE into Responses SSE events incrementally.
-struct Translator {
+pub struct Translator {
     seq: u64,
     resp_id: String,
     item_id: String,
@@ -161,8 +156,8 @@ struct Translator {
     finished: bool,
 }
 
-impl Translator {
-    fn new() -> Self {
+impl Default for Translator {
+    fn default() -> Self {
         Self {
             seq: 0,
             resp_id: format!("resp_{}", hex_id()),
@@ -175,7 +170,9 @@ impl Translator {
             finished: false,
         }
     }
+}
 
+impl Translator {
     fn start(&mut self, out: &mut Vec<u8>) {
         if self.started {
             return;
@@ -285,12 +282,14 @@ impl Translator {
 
 /// All events for an already complete Responses object (synthetic answers).
 pub fn events_for_response(resp: &Value) -> Vec<u8> {
-    let mut t = Translator::new();
-    t.model = resp
-        .get("model")
-        .and_then(|m| m.as_str())
-        .unwrap_or("")
-        .to_string();
+    let mut t = Translator {
+        model: resp
+            .get("model")
+            .and_then(|m| m.as_str())
+            .unwrap_or("")
+            .to_string(),
+        ..Translator::default()
+    };
     let text = resp
         .pointer("/output/0/content/0/text")
         .and_then(|t| t.as_str())
@@ -305,100 +304,45 @@ pub fn events_for_response(resp: &Value) -> Vec<u8> {
 }
 
 /// Body adapter: chat SSE in, Responses SSE out.
-pub struct ResponsesStream {
-    inner: RespBody,
-    tr: Translator,
-    line: Vec<u8>,
-    pending: VecDeque<Bytes>,
-    ended: bool,
-}
+pub type ResponsesStream = TranslatedSse<Translator>;
 
-impl ResponsesStream {
-    pub fn new(inner: RespBody) -> Self {
-        Self {
-            inner,
-            tr: Translator::new(),
-            line: Vec::new(),
-            pending: VecDeque::new(),
-            ended: false,
+impl SseTranslator for Translator {
+    fn data(&mut self, payload: &[u8], out: &mut Vec<u8>) {
+        if payload == b"[DONE]" {
+            self.finish(out);
+            return;
+        }
+        let Ok(v) = serde_json::from_slice::<Value>(payload) else {
+            return;
+        };
+        if let Some(err) = v.get("error") {
+            // The upstream failed mid-stream: the response did not complete.
+            let message = err.get("message").cloned().unwrap_or(json!(""));
+            event(
+                out,
+                &mut self.seq,
+                "error",
+                json!({"code": "upstream_error", "message": message, "param": null}),
+            );
+            self.finished = true;
+        } else {
+            self.chunk(&v, out);
         }
     }
 
-    fn feed(&mut self, data: &[u8]) -> Vec<u8> {
-        let mut out = Vec::new();
-        for &b in data {
-            if b == b'\n' {
-                let line = std::mem::take(&mut self.line);
-                if let Some(p) = line.strip_prefix(b"data:") {
-                    let p = p.trim_ascii();
-                    if p == b"[DONE]" {
-                        self.tr.finish(&mut out);
-                    } else if let Ok(v) = serde_json::from_slice::<Value>(p) {
-                        if let Some(err) = v.get("error") {
-                            // The upstream failed mid-stream: the response did not complete.
-                            let message = err.get("message").cloned().unwrap_or(json!(""));
-                            event(
-                                &mut out,
-                                &mut self.tr.seq,
-                                "error",
-                                json!({"code": "upstream_error", "message": message, "param": null}),
-                            );
-                            self.tr.finished = true;
-                        } else {
-                            self.tr.chunk(&v, &mut out);
-                        }
-                    }
-                }
-            } else {
-                self.line.push(b);
-            }
-        }
-        out
+    fn end(&mut self, out: &mut Vec<u8>) {
+        self.finish(out);
     }
-}
 
-impl Body for ResponsesStream {
-    type Data = Bytes;
-    type Error = BoxError;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
-        loop {
-            if let Some(b) = self.pending.pop_front() {
-                return Poll::Ready(Some(Ok(Frame::data(b))));
-            }
-            if self.ended {
-                return Poll::Ready(None);
-            }
-            match Pin::new(&mut self.inner).poll_frame(cx) {
-                Poll::Ready(Some(Ok(frame))) => {
-                    if let Some(d) = frame.data_ref() {
-                        let out = self.feed(d);
-                        if !out.is_empty() {
-                            self.pending.push_back(Bytes::from(out));
-                        }
-                    }
-                }
-                Poll::Ready(Some(Err(e))) => return Poll::Ready(Some(Err(e))),
-                Poll::Ready(None) => {
-                    self.ended = true;
-                    let mut out = Vec::new();
-                    self.tr.finish(&mut out);
-                    if !out.is_empty() {
-                        self.pending.push_back(Bytes::from(out));
-                    }
-                }
-                Poll::Pending => return Poll::Pending,
-            }
-        }
+    fn failed(&mut self, _error: &BoxError, _out: &mut Vec<u8>) -> bool {
+        false
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use bytes::Bytes;
 
     #[test]
     fn request_translation() {

@@ -6,11 +6,11 @@
 //! One connection per process, opened on first use and reopened after a failure; calls block
 //! (the proxy runs them on a blocking thread).
 
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use postgres::{Client, NoTls};
+use postgres::Client;
+use vsr_pg::{LazyClient, PgError, TableSpec};
 
 use crate::store::{SessionState, SessionStore, StoreError, Versioned};
 
@@ -28,19 +28,13 @@ const CREATE: &str = "CREATE TABLE IF NOT EXISTS router_sessions (
 );
 CREATE INDEX IF NOT EXISTS router_sessions_last_seen ON router_sessions (last_seen_ms)";
 
-fn err(e: postgres::Error) -> StoreError {
-    StoreError::Postgres(e.to_string())
-}
-
-fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
+fn err(e: PgError) -> StoreError {
+    StoreError::Postgres(e.0)
 }
 
 pub struct PostgresSessionStore {
-    url: String,
-    schema: Option<String>,
+    db: LazyClient,
     ttl_ms: i64,
-    conn: Mutex<Option<Client>>,
     writes: AtomicU64,
 }
 
@@ -52,70 +46,30 @@ impl PostgresSessionStore {
     /// A store that connects on first use (the router serves while the database is down).
     pub fn new(url: &str, schema: Option<&str>, ttl_ms: i64) -> Self {
         Self {
-            url: url.to_string(),
-            schema: schema.map(str::to_string),
+            db: LazyClient::new(TableSpec {
+                url: url.to_string(),
+                schema: schema.map(str::to_string),
+                create: CREATE,
+                lock_key: 7426115002,
+                connect_timeout: Duration::from_secs(5),
+                // A conversation's next turn tries again at once (a refused connect is quick).
+                retry_after: Duration::ZERO,
+            }),
             ttl_ms,
-            conn: Mutex::new(None),
             writes: AtomicU64::new(0),
         }
     }
 
-    fn connect(&self) -> Result<Client, StoreError> {
-        let mut config: postgres::Config = self
-            .url
-            .parse()
-            .map_err(|e| StoreError::Postgres(format!("invalid URL: {e}")))?;
-        if config.get_connect_timeout().is_none() {
-            config.connect_timeout(Duration::from_secs(5));
-        }
-        let mut client = config.connect(NoTls).map_err(err)?;
-        if let Some(s) = &self.schema {
-            let q = quote_ident(s);
-            client
-                .batch_execute(&format!(
-                    "CREATE SCHEMA IF NOT EXISTS {q}; SET search_path TO {q}"
-                ))
-                .map_err(err)?;
-        }
-        // Replicas starting together: one creates the table, the other waits.
-        let mut tx = client.transaction().map_err(err)?;
-        tx.execute("SELECT pg_advisory_xact_lock(7426115002)", &[])
-            .map_err(err)?;
-        tx.batch_execute(CREATE).map_err(err)?;
-        tx.commit().map_err(err)?;
-        Ok(client)
-    }
-
-    /// Runs `f` on the connection, connecting first when there is none; a failed call drops
-    /// the connection so the next one reconnects.
     fn with<R>(
         &self,
         f: impl FnOnce(&mut Client) -> Result<R, postgres::Error>,
     ) -> Result<R, StoreError> {
-        let mut guard = self.conn.lock().unwrap_or_else(|p| p.into_inner());
-        if guard.as_ref().is_none_or(Client::is_closed) {
-            *guard = Some(self.connect()?);
-        }
-        let Some(client) = guard.as_mut() else {
-            return Err(StoreError::Postgres("not connected".into()));
-        };
-        match f(client) {
-            Ok(r) => Ok(r),
-            Err(e) => {
-                *guard = None;
-                Err(err(e))
-            }
-        }
+        self.db.with(f).map_err(err)
     }
 
     /// Drops the schema (tests use one schema each).
     pub fn drop_schema(url: &str, schema: &str) -> Result<(), StoreError> {
-        let mut c = Client::connect(url, NoTls).map_err(err)?;
-        c.batch_execute(&format!(
-            "DROP SCHEMA IF EXISTS {} CASCADE",
-            quote_ident(schema)
-        ))
-        .map_err(err)
+        vsr_pg::drop_schema(url, schema).map_err(err)
     }
 }
 

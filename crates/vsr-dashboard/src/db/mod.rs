@@ -3,7 +3,7 @@
 //! replicas over a shared PostgreSQL (`vllm-sr serve --shared-db`) keep it there, so a user,
 //! a session or a deployed version made through one replica is seen by all of them.
 //! Calls are short transactions that block: the SQLite file is local, and PostgreSQL calls run
-//! on a connection thread ([`vsr_replay::pg::Worker`]) that fails fast while the server is away.
+//! on a connection thread ([`vsr_pg::Worker`]) that fails fast while the server is away.
 
 use serde::Serialize;
 

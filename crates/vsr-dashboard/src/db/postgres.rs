@@ -6,7 +6,7 @@
 use std::time::Duration;
 
 use postgres::{Client, NoTls, Row};
-use vsr_replay::pg::{self, Worker, WorkerError};
+use vsr_pg::{self as pg, Worker, WorkerError};
 
 use super::{AuditEntry, DashStore, StoreError, StoreResult, TokenInfo, User, Version, now};
 use crate::auth::Role;

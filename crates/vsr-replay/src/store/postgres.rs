@@ -1,6 +1,6 @@
 //! PostgreSQL store, for several router replicas sharing one database.
 //!
-//! Each connection (a writer and a reader) lives on a thread of its own ([`crate::pg::Worker`]),
+//! Each connection (a writer and a reader) lives on a thread of its own ([`vsr_pg::Worker`]),
 //! so the store can be used from any thread, async or not.
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -11,10 +11,10 @@ use postgres::{Client, NoTls, Statement};
 
 use super::core::{self, Conn, Dialect, Val};
 use super::{ReplayStore, Retention, StoreError};
-use crate::pg;
 use crate::query::{AggQuery, Aggregates, Filter, ListQuery, Page};
 use crate::record::{Feedback, ReplayRecord};
 use crate::time::Timestamp;
+use vsr_pg as pg;
 
 fn err(e: postgres::Error) -> StoreError {
     StoreError::Postgres(pg::error_text(&e))

@@ -1,4 +1,4 @@
-//! One PostgreSQL connection on a thread of its own, for any store of the workspace that keeps
+//! One PostgreSQL connection on a thread of its own (the replay and dashboard stores), for any store of the workspace that keeps
 //! shared state in PostgreSQL (replay records, the dashboard's users and config versions).
 //!
 //! The synchronous `postgres` client runs a small runtime of its own, which must not be entered
@@ -10,7 +10,6 @@
 use std::sync::Mutex;
 use std::sync::mpsc;
 use std::thread;
-use std::time::Duration;
 
 /// Why a call did not run.
 #[derive(Debug, Clone, PartialEq, thiserror::Error)]
@@ -99,27 +98,4 @@ impl<T> Drop for Worker<T> {
     fn drop(&mut self) {
         self.close();
     }
-}
-
-/// The server's message of a `postgres` error (`Display` alone is terse: "db error").
-pub fn error_text(e: &postgres::Error) -> String {
-    match e.as_db_error() {
-        Some(db) => format!("{}: {}", db.code().code(), db.message()),
-        None => e.to_string(),
-    }
-}
-
-/// A `postgres` config from `url`, with a connect timeout (`default_timeout` unless the URL
-/// sets one) so an unreachable host cannot stall a caller for minutes.
-pub fn config(url: &str, default_timeout: Duration) -> Result<postgres::Config, String> {
-    let mut config: postgres::Config = url.parse().map_err(|e| format!("invalid URL: {e}"))?;
-    if config.get_connect_timeout().is_none() {
-        config.connect_timeout(default_timeout);
-    }
-    Ok(config)
-}
-
-/// `"name"`, quoted as an SQL identifier.
-pub fn quote_ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
 }
