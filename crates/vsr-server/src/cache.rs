@@ -10,6 +10,7 @@
 //! plugin's `request_controls` enabled its header (default `x-vsr-cache-control`) also takes
 //! `ttl=N` (clamped to `max_ttl_seconds`), among its `allowed` directives.
 
+use crate::headers as hdr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -60,11 +61,11 @@ impl Consulted {
     /// semantic hit, `x-vsr-cache-similarity`.
     pub fn headers(&self, h: &mut HeaderMap) {
         h.insert(
-            "x-vsr-cache",
+            hdr::CACHE.clone(),
             HeaderValue::from_static(self.status.as_str()),
         );
         if let Some(r) = self.reason {
-            h.insert("x-vsr-cache-reason", HeaderValue::from_static(r));
+            h.insert(hdr::CACHE_REASON.clone(), HeaderValue::from_static(r));
         }
         let key = self
             .hit
@@ -74,12 +75,12 @@ impl Consulted {
         if let Some(k) = key
             && let Ok(v) = HeaderValue::from_str(&k.hex())
         {
-            h.insert("x-vsr-cache-key", v);
+            h.insert(hdr::CACHE_KEY.clone(), v);
         }
         if let Some(s) = self.hit.as_ref().and_then(|h| h.similarity)
             && let Ok(v) = HeaderValue::from_str(&format!("{s:.4}"))
         {
-            h.insert("x-vsr-cache-similarity", v);
+            h.insert(hdr::CACHE_SIMILARITY.clone(), v);
         }
     }
 
@@ -342,7 +343,7 @@ pub(crate) fn hit_response(
         replay_id.as_deref(),
     );
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
+        h.insert(hdr::REQUEST_ID.clone(), v);
     }
     consulted.headers(h);
     Some(resp)

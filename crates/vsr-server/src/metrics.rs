@@ -67,7 +67,12 @@ pub enum Phase {
     Cache,
 }
 
+// `Cache` is the last phase: a new one must extend `Phase::COUNT`.
+const _: () = assert!(Phase::Cache as usize + 1 == Phase::COUNT);
+
 impl Phase {
+    const COUNT: usize = 7;
+
     pub fn as_str(self) -> &'static str {
         match self {
             Phase::Parse => "parse",
@@ -104,6 +109,9 @@ pub struct Metrics {
     prompt_per_req: Histograms<L1>,
     completion_per_req: Histograms<L1>,
     phases: Histograms<[(&'static str, &'static str); 1]>,
+    /// Each phase's series, looked up once (a label lookup per request costs more than the
+    /// observation).
+    phase_series: [std::sync::OnceLock<Histogram>; Phase::COUNT],
     /// Handles of each alias's series, so a request looks its alias up once instead of
     /// building and hashing labels for every observation.
     models: std::sync::RwLock<std::collections::HashMap<String, Arc<ModelMetrics>>>,
@@ -284,6 +292,7 @@ impl Metrics {
                 hist(phase),
             ),
             registry: r,
+            phase_series: Default::default(),
             models: Default::default(),
         }
     }
@@ -385,8 +394,12 @@ impl Metrics {
         self.routing_latency.observe(secs);
     }
     pub fn phase(&self, phase: Phase, took: Duration) {
-        self.phases
-            .get_or_create(&[("phase", phase.as_str())])
+        self.phase_series[phase as usize]
+            .get_or_init(|| {
+                self.phases
+                    .get_or_create(&[("phase", phase.as_str())])
+                    .clone()
+            })
             .observe(took.as_secs_f64());
     }
     /// The engine's phases of one routing result (zero timings are a fallback: not observed).

@@ -18,6 +18,8 @@ use crate::body::{BoxError, RespBody, full};
 use vsr_engine::RoutingResult;
 use vsr_signals::{ChatMessage, Family, RequestView};
 
+use crate::headers as hdr;
+
 use crate::classify::ClassifyError;
 use crate::error::ApiError;
 use crate::metrics::Phase;
@@ -388,7 +390,7 @@ async fn pipeline(
             }
             let mut resp = e.into_response();
             crate::upstream::add_path_headers(resp.headers_mut(), &attempts);
-            set(resp.headers_mut(), "x-request-id", &request_id);
+            set(resp.headers_mut(), &hdr::REQUEST_ID, &request_id);
             return Ok(resp);
         }
     };
@@ -427,7 +429,10 @@ async fn pipeline(
             reasoning_on,
             replay_id.as_deref(),
         );
-        cached.headers(resp.headers_mut());
+        // Cache headers describe routed answers; an explicit alias never consults the cache.
+        if routed.result.is_some() {
+            cached.headers(resp.headers_mut());
+        }
     } else {
         let reason = if status.is_server_error() {
             "upstream_5xx"
@@ -438,7 +443,7 @@ async fn pipeline(
     }
     crate::upstream::add_path_headers(resp.headers_mut(), &attempts);
     if let Ok(v) = HeaderValue::from_str(&request_id) {
-        resp.headers_mut().insert("x-request-id", v);
+        resp.headers_mut().insert(hdr::REQUEST_ID.clone(), v);
     }
     if native {
         resp.extensions_mut().insert(crate::messages::NativeAnswer);
@@ -538,15 +543,12 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     )
 }
 
-fn set(h: &mut HeaderMap, name: &str, value: &str) {
+fn set(h: &mut HeaderMap, name: &HeaderName, value: &str) {
     if value.is_empty() {
         return;
     }
-    if let (Ok(n), Ok(v)) = (
-        HeaderName::from_bytes(name.as_bytes()),
-        HeaderValue::from_str(value),
-    ) {
-        h.insert(n, v);
+    if let Ok(v) = HeaderValue::from_str(value) {
+        h.insert(name.clone(), v);
     }
 }
 
@@ -562,18 +564,18 @@ pub(crate) fn add_route_headers(
         Some(r) => {
             set(
                 h,
-                "x-vsr-selected-decision",
+                &hdr::SELECTED_DECISION,
                 r.decision.as_deref().unwrap_or(""),
             );
             if let Some(recipe) = &r.recipe {
-                set(h, "x-vsr-selected-recipe", recipe);
+                set(h, &hdr::SELECTED_RECIPE, recipe);
             }
-            set(h, "x-vsr-selected-model", served);
-            set(h, "x-vsr-selected-category", r.category().unwrap_or(""));
+            set(h, &hdr::SELECTED_MODEL, served);
+            set(h, &hdr::SELECTED_CATEGORY, r.category().unwrap_or(""));
             if r.confidence > 0.0 {
                 set(
                     h,
-                    "x-vsr-selected-confidence",
+                    &hdr::SELECTED_CONFIDENCE,
                     &format!("{:.4}", r.confidence),
                 );
             }
@@ -586,27 +588,24 @@ pub(crate) fn add_route_headers(
                 }
             }
             for (family, names) in &per_family {
-                let name = if *family == Family::Projection {
-                    "x-vsr-matched-projections".to_string()
-                } else {
-                    format!("x-vsr-matched-{}", family.header_suffix())
-                };
-                set(h, &name, &names.join(","));
+                set(h, hdr::matched(*family), &names.join(","));
             }
             let tokens = r.context_tokens();
             if tokens > 0 {
-                set(h, "x-vsr-context-token-count", &tokens.to_string());
+                set(h, &hdr::CONTEXT_TOKEN_COUNT, &tokens.to_string());
             }
         }
-        None => set(h, "x-vsr-selected-model", requested),
+        None => set(h, &hdr::SELECTED_MODEL, requested),
     }
-    set(
-        h,
-        "x-vsr-selected-reasoning",
-        if reasoning_on { "on" } else { "off" },
+    h.insert(
+        hdr::SELECTED_REASONING.clone(),
+        HeaderValue::from_static(if reasoning_on { "on" } else { "off" }),
     );
-    set(h, "x-vsr-injected-system-prompt", "false");
-    set(h, "x-vsr-replay-id", replay_id.unwrap_or(""));
+    h.insert(
+        hdr::INJECTED_SYSTEM_PROMPT.clone(),
+        HeaderValue::from_static("false"),
+    );
+    set(h, &hdr::REPLAY_ID, replay_id.unwrap_or(""));
     crate::session::add_headers(h, routed.session.as_ref());
 }
 
@@ -689,13 +688,13 @@ fn fast_response(
     let mut resp = Response::new(full(body));
     let h = resp.headers_mut();
     h.insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
-    set(h, "x-vsr-selected-decision", &decision);
+    set(h, &hdr::SELECTED_DECISION, &decision);
     if let Some(recipe) = routed.result.as_ref().and_then(|r| r.recipe.as_deref()) {
-        set(h, "x-vsr-selected-recipe", recipe);
+        set(h, &hdr::SELECTED_RECIPE, recipe);
     }
-    set(h, "x-vsr-fast-response", "true");
-    set(h, "x-request-id", request_id);
-    set(h, "x-vsr-replay-id", replay_id.as_deref().unwrap_or(""));
+    set(h, &hdr::FAST_RESPONSE, "true");
+    set(h, &hdr::REQUEST_ID, request_id);
+    set(h, &hdr::REPLAY_ID, replay_id.as_deref().unwrap_or(""));
     resp
 }
 

@@ -3,6 +3,7 @@
 //! and its state store, and let the outcome replace the turn's model. Headers and the replay
 //! record report it (docs/sessions.md).
 
+use crate::headers as hdr;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -141,18 +142,18 @@ pub(crate) fn add_headers(h: &mut HeaderMap, outcome: Option<&Outcome>) {
     let Some(o) = outcome else {
         return;
     };
-    let mut set = |name: &'static str, value: &str| {
+    let mut set = |name: &http::HeaderName, value: &str| {
         if let Ok(v) = http::HeaderValue::from_str(value) {
-            h.insert(name, v);
+            h.insert(name.clone(), v);
         }
     };
-    set("x-vsr-session-id", &o.session_id);
-    set("x-vsr-session-action", o.action.as_str());
-    set("x-vsr-session-own-model", &o.own_model);
+    set(&hdr::SESSION_ID, &o.session_id);
+    set(&hdr::SESSION_ACTION, o.action.as_str());
+    set(&hdr::SESSION_OWN_MODEL, &o.own_model);
     if let Some(r) = o.reason {
-        set("x-vsr-session-reason", r);
+        set(&hdr::SESSION_REASON, r);
     }
     if o.turns > 0 {
-        set("x-vsr-session-turns", &o.turns.to_string());
+        set(&hdr::SESSION_TURNS, &o.turns.to_string());
     }
 }

@@ -16,6 +16,7 @@ use hyper::body::Incoming;
 use tokio::time::Instant;
 
 use crate::error::ApiError;
+use crate::headers as hdr;
 use crate::pool::{InFlight, Pool};
 use crate::settings::RetryOn;
 use crate::state::Shared;
@@ -104,7 +105,8 @@ pub struct Attempt {
 
 /// `x-vsr-upstream-attempts`: `alias/endpoint=outcome`, comma-separated, in order.
 pub fn attempts_header(attempts: &[Attempt]) -> String {
-    let mut out = String::new();
+    use std::fmt::Write;
+    let mut out = String::with_capacity(attempts.len() * 32);
     for (i, a) in attempts.iter().enumerate() {
         if i > 0 {
             out.push(',');
@@ -115,7 +117,12 @@ pub fn attempts_header(attempts: &[Attempt]) -> String {
             out.push_str(e);
         }
         out.push('=');
-        out.push_str(&a.outcome.label());
+        match a.outcome {
+            Outcome::Answered(status) => {
+                let _ = write!(out, "{status}");
+            }
+            other => out.push_str(&other.label()),
+        }
     }
     out
 }
@@ -137,13 +144,13 @@ pub fn add_path_headers(h: &mut HeaderMap, attempts: &[Attempt]) {
         return;
     }
     if let Ok(v) = HeaderValue::from_str(&attempts_header(attempts)) {
-        h.insert("x-vsr-upstream-attempts", v);
+        h.insert(hdr::UPSTREAM_ATTEMPTS.clone(), v);
     }
     let models = models_tried(attempts);
     if models.len() > 1
         && let Ok(v) = HeaderValue::from_str(&models.join(","))
     {
-        h.insert("x-vsr-fallback-path", v);
+        h.insert(hdr::FALLBACK_PATH.clone(), v);
     }
 }
 
@@ -510,13 +517,13 @@ fn build_upstream_request(
     );
     if let Some(v) = &ep.host_value {
         h.insert(header::HOST, v.clone());
-        h.insert("x-vsr-destination-endpoint", v.clone());
+        h.insert(hdr::DESTINATION_ENDPOINT.clone(), v.clone());
     }
     if let Some(v) = &pool.alias_value {
-        h.insert("x-selected-model", v.clone());
+        h.insert(hdr::SELECTED_MODEL_UPSTREAM.clone(), v.clone());
     }
     if let Ok(v) = HeaderValue::from_str(request_id) {
-        h.insert("x-request-id", v);
+        h.insert(hdr::REQUEST_ID.clone(), v);
     }
     // A configured key replaces the client's credentials; otherwise theirs is forwarded.
     if let Some((name, value)) = &ep.auth_value {

@@ -194,8 +194,13 @@ async fn what_changes_the_answer_or_opts_out_is_not_served_from_the_cache() {
     let other = post(&c, &url, &chat("MoM", "hello there")).await;
     assert_eq!(other.header("x-vsr-cache"), Some("bypass"));
     assert_eq!(other.header("x-vsr-cache-reason"), Some("no_decision"));
+    // An explicit alias is not routed: no cache headers at all.
+    let explicit = post(&c, &url, &chat("b", "math: define a ring")).await;
+    assert_eq!(explicit.status, 200);
+    assert_eq!(explicit.header("x-vsr-cache"), None);
+    assert_eq!(explicit.header("x-vsr-cache-key"), None);
     let calls = upstream_calls(&s);
-    assert_eq!(calls, 6, "every one of these went upstream");
+    assert_eq!(calls, 7, "every one of these went upstream");
     // A `no-store` miss is not stored.
     let ns = chat("MoM", "math: not stored");
     let ns_body = ns.to_string();
