@@ -93,6 +93,14 @@ impl SpmTokenizer {
             .unwrap_or(0) as u32;
         let bos_id = find(TYPE_CONTROL, "<s>", 1);
         let eos_id = find(TYPE_CONTROL, "</s>", 2);
+        // Without `<s>` / `</s>` pieces the conventional ids must still name a piece: an id past
+        // the vocabulary would index outside the encoder's embedding table.
+        if bos_id as usize >= pieces.len() || eos_id as usize >= pieces.len() {
+            return Err(format!(
+                "no <s> / </s> control pieces, and {} pieces are too few for their default ids 1 and 2",
+                pieces.len()
+            ));
+        }
 
         let mut prefixes: HashMap<Box<str>, u32> = HashMap::with_capacity(pieces.len() * 2);
         let mut max_piece_chars = 1;
@@ -500,6 +508,26 @@ mod tests {
             proptest::prop_assert!(!ids.is_empty());
             proptest::prop_assert!(ids.iter().all(|&i| (i as usize) < t.vocab_size()));
         }
+    }
+
+    #[test]
+    fn markers_outside_a_tiny_vocabulary_are_an_error() {
+        // One piece and no `<s>` / `</s>`: the default marker ids 1 and 2 would name no piece.
+        let e = SpmTokenizer::from_bytes(&tiny_model(&[("a", -1.0, 1)]))
+            .err()
+            .expect("refused");
+        assert!(e.contains("control pieces"), "{e}");
+        let t = SpmTokenizer::from_bytes(&tiny_model(&[
+            ("a", -1.0, 1),
+            ("b", -1.0, 1),
+            ("c", -1.0, 1),
+        ]))
+        .unwrap();
+        assert!(
+            t.encode_with_markers("ab")
+                .iter()
+                .all(|&id| (id as usize) < t.vocab_size())
+        );
     }
 
     #[test]
