@@ -120,7 +120,8 @@ for t in "${targets[@]}"; do
   limit=(-max_total_time="$seconds")
   # With FUZZ_RUNS, FUZZ_SECONDS (when set) caps the time as well.
   [ -n "$runs" ] && limit=(-runs="$runs" ${FUZZ_SECONDS:+-max_total_time="$FUZZ_SECONDS"})
-  echo "== fuzz $t (${runs:+$runs runs${FUZZ_SECONDS:+ or $seconds s}}${runs:-$seconds s})"
+  if [ -n "$runs" ]; then what="$runs runs${FUZZ_SECONDS:+ or $seconds s}"; else what="$seconds s"; fi
+  echo "== fuzz $t ($what)"
   log="fuzz/artifacts/$t/last-run.log"
   bin="$fuzz_target_dir/$host/release/$t"
   started=$(date +%s)
