@@ -42,6 +42,9 @@ CARGO_TARGET_DIR="$fuzz_target_dir" nice -n "${FUZZ_NICE:-0}" "${cargo[@]}" buil
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 shared="$root/../shared"
+# ../shared's fixtures are seeds for plain runs only: a minimising run (FUZZ_MERGE=1) works from
+# the project's own files, so no input derived from a fixture is ever committed.
+[ "${FUZZ_MERGE:-}" = 1 ] && shared="$root/.no-shared-fixtures-when-merging"
 # JSON code blocks of Markdown files, one file each (request bodies for the API decoders).
 json_blocks() { # out-dir files...
   python3 - "$@" <<'EOF'
