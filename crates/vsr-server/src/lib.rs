@@ -11,6 +11,7 @@ mod body;
 mod cache;
 pub mod classify;
 mod error;
+pub mod limits;
 pub mod management;
 pub mod messages;
 pub mod metrics;
