@@ -283,8 +283,12 @@ fn render_queue_depth(shared: &Shared, out: &mut String) {
     out.push_str(&format!("vsr_classify_queue_capacity {capacity}\n"));
 }
 
+/// The running config, open to anyone who reaches the port: its credentials (provider keys,
+/// secret headers, database passwords) are redacted.
 async fn config_router(State(shared): State<Arc<Shared>>) -> Response {
-    axum_response(json_response(StatusCode::OK, &shared.runtime.load().source))
+    let mut source = shared.runtime.load().source.clone();
+    vsr_config::secrets::redact_config(&mut source);
+    axum_response(json_response(StatusCode::OK, &source))
 }
 
 async fn config_reload(State(shared): State<Arc<Shared>>) -> Response {
