@@ -432,3 +432,45 @@ fn is_length_limit(e: &axum::extract::rejection::FailedToBufferBody) -> bool {
         axum::extract::rejection::FailedToBufferBody::LengthLimitError(_)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_users_only_loopback_clients_pass() {
+        let peer = |s: &str| Some(Peer(s.parse().unwrap()));
+        for local in [
+            "127.0.0.1:5",
+            "127.9.9.9:5",
+            "[::1]:5",
+            "[::ffff:127.0.0.1]:5",
+        ] {
+            assert!(open_without_users(peer(local)), "{local}");
+        }
+        for remote in [
+            "10.0.0.2:5",
+            "192.168.1.9:5",
+            "[fe80::1]:5",
+            "[::ffff:10.0.0.1]:5",
+        ] {
+            assert!(!open_without_users(peer(remote)), "{remote}");
+        }
+        assert!(!open_without_users(None), "no address known: refused");
+        assert!(local_only(peer("10.0.0.2:5")).is_err_and(|(s, _)| s == StatusCode::UNAUTHORIZED));
+    }
+
+    #[test]
+    fn writes_and_bodies_are_protected() {
+        use http::Method;
+        assert_eq!(access_for(&Method::POST, "/config/reload"), Access::Write);
+        assert_eq!(access_for(&Method::DELETE, "/v1/cache"), Access::Write);
+        assert_eq!(access_for(&Method::POST, "/v1/cache/flush"), Access::Write);
+        assert_eq!(access_for(&Method::GET, "/v1/cache"), Access::Open);
+        assert_eq!(
+            access_for(&Method::GET, "/v1/router_replay/x"),
+            Access::ReadBodies
+        );
+        assert_eq!(access_for(&Method::GET, "/health"), Access::Open);
+    }
+}
