@@ -20,6 +20,7 @@ pub mod kb;
 pub mod migrate;
 pub mod model;
 pub mod probes;
+pub mod secrets;
 pub mod units;
 mod usage;
 pub mod validate;

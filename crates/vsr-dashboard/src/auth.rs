@@ -320,25 +320,23 @@ impl Credentials {
     }
 }
 
-/// The router's `POST /config/reload` and replay API take the dashboard's credentials once
-/// the dashboard has a user: reload needs `write`, the replay API (bodies) needs `write` too.
+/// The router's protected management requests (`POST /config/reload`, cache invalidation,
+/// the replay API with its bodies) take the dashboard's credentials with the `write` role;
+/// with no user yet the router answers them for loopback clients only
+/// ([`vsr_server::management::open_without_users`]).
 impl vsr_server::ManagementAuth for Credentials {
+    fn has_users(&self) -> Result<bool, String> {
+        self.db
+            .user_count()
+            .map(|n| n > 0)
+            .map_err(|e| format!("dashboard user store: {e}"))
+    }
+
     fn check(
         &self,
         access: vsr_server::Access,
         headers: &HeaderMap,
     ) -> Result<(), (http::StatusCode, String)> {
-        match self.db.user_count() {
-            Ok(0) => return Ok(()),
-            Ok(_) => {}
-            // Never open up when the user store fails.
-            Err(e) => {
-                return Err((
-                    http::StatusCode::SERVICE_UNAVAILABLE,
-                    format!("dashboard user store: {e}"),
-                ));
-            }
-        }
         let writes = access == vsr_server::Access::Write;
         match self.caller(headers, writes) {
             Ok(Some(c)) => c

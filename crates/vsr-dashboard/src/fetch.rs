@@ -21,6 +21,8 @@ pub struct ImportPolicy {
     pub allow_private: bool,
     pub timeout: Duration,
     pub limit: u64,
+    /// The address rule ([`is_private`]; tests name a narrower one to reach a local server).
+    pub blocked: fn(IpAddr) -> bool,
 }
 
 impl ImportPolicy {
@@ -29,7 +31,12 @@ impl ImportPolicy {
             allow_private,
             timeout: IMPORT_TIMEOUT,
             limit: IMPORT_LIMIT,
+            blocked: is_private,
         }
+    }
+
+    fn refuses(&self, ip: IpAddr) -> bool {
+        !self.allow_private && (self.blocked)(ip)
     }
 }
 
@@ -41,7 +48,12 @@ fn fail(status: StatusCode, code: &'static str, message: String) -> DashError {
     }
 }
 
-/// Whether an address is off limits for imports by default.
+/// Whether an address is off limits for imports by default: anything not globally routable
+/// (private, loopback, link-local with the cloud metadata service 169.254.169.254,
+/// carrier-grade NAT, reserved, documentation and benchmark ranges, multicast) and IPv6
+/// unique-local (AWS's metadata `fd00:ec2::254`), link- and site-local, and every IPv6 form
+/// that carries an IPv4 address (mapped, compatible, NAT64, 6to4) judged by that address;
+/// Teredo is refused whole (its IPv4 is obfuscated).
 pub fn is_private(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
@@ -53,20 +65,72 @@ pub fn is_private(ip: IpAddr) -> bool {
                 || v4.is_broadcast()
                 || v4.is_multicast()
                 || o[0] == 0
+                || o[0] >= 240
                 || (o[0] == 100 && (64..128).contains(&o[1]))
+                || (o[0] == 192 && o[1] == 0 && (o[2] == 0 || o[2] == 2))
+                || (o[0] == 198 && (o[1] == 18 || o[1] == 19))
+                || (o[0] == 198 && o[1] == 51 && o[2] == 100)
+                || (o[0] == 203 && o[1] == 0 && o[2] == 113)
         }
         IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
+            let s = v6.segments();
+            let embedded = |hi: u16, lo: u16| {
+                is_private(IpAddr::V4(std::net::Ipv4Addr::new(
+                    (hi >> 8) as u8,
+                    hi as u8,
+                    (lo >> 8) as u8,
+                    lo as u8,
+                )))
+            };
+            if v6.is_loopback() || v6.is_unspecified() {
+                return true;
+            }
+            // ::ffff:a.b.c.d (mapped) and ::a.b.c.d (compatible).
+            if let Some(v4) = v6.to_ipv4() {
                 return is_private(IpAddr::V4(v4));
             }
-            let s = v6.segments();
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
+            v6.is_multicast()
                 || (s[0] & 0xfe00) == 0xfc00
                 || (s[0] & 0xffc0) == 0xfe80
+                || (s[0] & 0xffc0) == 0xfec0
+                || (s[0] == 0x2001 && s[1] == 0)
+                || (s[0] == 0x2001 && s[1] == 0x0db8)
+                || (s[0] == 0x0100 && s[1..4] == [0, 0, 0])
+                || (s[0] == 0x0064 && s[1] == 0xff9b && embedded(s[6], s[7]))
+                || (s[0] == 0x2002 && embedded(s[1], s[2]))
         }
     }
+}
+
+/// The IPv4 address of a host written the way `inet_aton` reads it (`2130706433`,
+/// `0177.0.0.1`, `0x7f.1`, `127.1`): such spellings are judged as the address they name,
+/// whatever the resolver makes of them.
+pub fn legacy_ipv4(host: &str) -> Option<std::net::Ipv4Addr> {
+    fn part(p: &str) -> Option<u64> {
+        if let Some(h) = p.strip_prefix("0x").or_else(|| p.strip_prefix("0X")) {
+            u64::from_str_radix(h, 16).ok()
+        } else if p.len() > 1 && p.starts_with('0') {
+            u64::from_str_radix(&p[1..], 8).ok()
+        } else if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) {
+            p.parse().ok()
+        } else {
+            None
+        }
+    }
+    let parts: Vec<u64> = host.split('.').map(part).collect::<Option<_>>()?;
+    let (last, head) = parts.split_last()?;
+    if head.len() > 3 || head.iter().any(|&p| p > 255) {
+        return None;
+    }
+    let room = 8 * (4 - head.len() as u32);
+    if *last >= 1u64 << room {
+        return None;
+    }
+    let mut v: u64 = 0;
+    for (i, p) in head.iter().enumerate() {
+        v |= p << (24 - 8 * i as u32);
+    }
+    Some(std::net::Ipv4Addr::from((v | last) as u32))
 }
 
 fn check_target(uri: &Uri, policy: &ImportPolicy) -> Result<(), DashError> {
@@ -88,6 +152,19 @@ fn check_target(uri: &Uri, policy: &ImportPolicy) -> Result<(), DashError> {
     if policy.allow_private {
         return Ok(());
     }
+    let host_name = host.trim_start_matches('[').trim_end_matches(']');
+    if let Some(ip) = legacy_ipv4(host_name)
+        && policy.refuses(IpAddr::V4(ip))
+    {
+        return Err(fail(
+            StatusCode::FORBIDDEN,
+            "private_address",
+            format!(
+                "{host_name} is {ip}, a private, loopback or link-local address; \
+                 start vllm-sr with --allow-private-import to allow it"
+            ),
+        ));
+    }
     let port = uri
         .port_u16()
         .unwrap_or(if scheme == "https" { 443 } else { 80 });
@@ -103,7 +180,7 @@ fn check_target(uri: &Uri, policy: &ImportPolicy) -> Result<(), DashError> {
         })?
         .map(|a| a.ip())
         .collect();
-    if let Some(ip) = addrs.iter().find(|ip| is_private(**ip)) {
+    if let Some(ip) = addrs.iter().find(|ip| policy.refuses(**ip)) {
         return Err(fail(
             StatusCode::FORBIDDEN,
             "private_address",
@@ -140,9 +217,9 @@ fn resolve_location(base: &Uri, location: &str) -> Result<Uri, DashError> {
 /// The address rule again where the connection is made: the client resolves the host itself,
 /// so a name whose DNS answer changes after [`check_target`] (rebinding) is still refused.
 #[derive(Debug)]
-struct GuardedResolver {
-    allow_private: bool,
-    inner: ureq::unversioned::resolver::DefaultResolver,
+struct GuardedResolver<R = ureq::unversioned::resolver::DefaultResolver> {
+    policy: ImportPolicy,
+    inner: R,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -154,7 +231,9 @@ struct PrivateAddress {
     ip: IpAddr,
 }
 
-impl ureq::unversioned::resolver::Resolver for GuardedResolver {
+impl<R: ureq::unversioned::resolver::Resolver> ureq::unversioned::resolver::Resolver
+    for GuardedResolver<R>
+{
     fn resolve(
         &self,
         uri: &Uri,
@@ -162,9 +241,7 @@ impl ureq::unversioned::resolver::Resolver for GuardedResolver {
         timeout: ureq::unversioned::transport::NextTimeout,
     ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
         let addrs = self.inner.resolve(uri, config, timeout)?;
-        if !self.allow_private
-            && let Some(a) = addrs.iter().find(|a| is_private(a.ip()))
-        {
+        if let Some(a) = addrs.iter().find(|a| self.policy.refuses(a.ip())) {
             return Err(ureq::Error::Other(Box::new(PrivateAddress {
                 host: uri.host().unwrap_or_default().to_string(),
                 ip: a.ip(),
@@ -194,8 +271,8 @@ pub fn fetch_yaml(url: &str, policy: &ImportPolicy) -> Result<String, DashError>
         config,
         ureq::unversioned::transport::DefaultConnector::new(),
         GuardedResolver {
-            allow_private: policy.allow_private,
-            inner: Default::default(),
+            policy: *policy,
+            inner: ureq::unversioned::resolver::DefaultResolver::default(),
         },
     );
     for _ in 0..=MAX_REDIRECTS {
@@ -348,8 +425,8 @@ mod tests {
             ureq::Agent::config_builder().build(),
             ureq::unversioned::transport::DefaultConnector::new(),
             GuardedResolver {
-                allow_private: false,
-                inner: Default::default(),
+                policy: ImportPolicy::new(false),
+                inner: ureq::unversioned::resolver::DefaultResolver::default(),
             },
         );
         let err = agent.get(&url).call().unwrap_err();
@@ -358,6 +435,171 @@ mod tests {
             DashError::Import { code, .. } => assert_eq!(code, "private_address"),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn metadata_and_embedded_ipv4_forms_are_private() {
+        for ip in [
+            "fd00:ec2::254",
+            "::ffff:169.254.169.254",
+            "::169.254.169.254",
+            "64:ff9b::a9fe:a9fe",
+            "2002:7f00:1::",
+            "2001:0:4136:e378::1",
+            "fec0::1",
+            "2001:db8::1",
+            "240.0.0.1",
+            "198.18.0.1",
+            "192.0.0.170",
+        ] {
+            assert!(is_private(ip.parse().unwrap()), "{ip}");
+        }
+        for ip in ["64:ff9b::808:808", "2002:808:808::1", "::ffff:8.8.8.8"] {
+            assert!(!is_private(ip.parse().unwrap()), "{ip}");
+        }
+    }
+
+    #[test]
+    fn decimal_octal_and_hex_spellings_name_their_address() {
+        let v4 = |s: &str| legacy_ipv4(s).map(|a| a.to_string());
+        assert_eq!(v4("2130706433").as_deref(), Some("127.0.0.1"));
+        assert_eq!(v4("0177.0.0.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(v4("0x7f.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(v4("127.1").as_deref(), Some("127.0.0.1"));
+        assert_eq!(v4("0xa9fea9fe").as_deref(), Some("169.254.169.254"));
+        assert_eq!(v4("example.com"), None);
+        assert_eq!(v4("256.1.1.1"), None);
+        assert_eq!(v4("1.2.3.4.5"), None);
+        let p = ImportPolicy::new(false);
+        for url in [
+            "http://2130706433/c.yaml",
+            "http://0177.0.0.1:9/c.yaml",
+            "http://0x7f.1:9/c.yaml",
+            "http://0xa9fea9fe/latest/meta-data",
+            "http://[::ffff:127.0.0.1]:9/c.yaml",
+            "http://[fd00:ec2::254]/latest",
+        ] {
+            match fetch_yaml(url, &p) {
+                Err(DashError::Import { code, .. }) => assert_eq!(code, "private_address", "{url}"),
+                other => panic!("{url}: {other:?}"),
+            }
+        }
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1 answering `reply` to the first request.
+    fn serve_once(reply: String) -> (std::net::SocketAddr, std::thread::JoinHandle<()>) {
+        use std::io::{Read, Write};
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let t = std::thread::spawn(move || {
+            if let Ok((mut s, _)) = listener.accept() {
+                let mut buf = [0u8; 4096];
+                let _ = s.read(&mut buf);
+                let _ = s.write_all(reply.as_bytes());
+            }
+        });
+        (addr, t)
+    }
+
+    #[test]
+    fn redirects_into_private_addresses_are_refused_at_each_hop() {
+        // 127.0.0.1 stands for a public server here; the rest of 127/8 stays private.
+        fn only_first_loopback_public(ip: IpAddr) -> bool {
+            ip != IpAddr::from([127, 0, 0, 1]) && is_private(ip)
+        }
+        let policy = ImportPolicy {
+            blocked: only_first_loopback_public,
+            ..ImportPolicy::new(false)
+        };
+        for target in [
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+            "http://[fd00:ec2::254]/latest".to_string(),
+            "http://127.0.0.2:9/config.yaml".to_string(),
+            "http://2130706434/config.yaml".to_string(),
+        ] {
+            let (addr, t) = serve_once(format!(
+                "HTTP/1.1 302 Found\r\nLocation: {target}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            ));
+            let r = fetch_yaml(&format!("http://{addr}/c.yaml"), &policy);
+            t.join().unwrap();
+            match r {
+                Err(DashError::Import { code, message, .. }) => {
+                    assert_eq!(code, "private_address", "{target}: {message}")
+                }
+                other => panic!("{target}: {other:?}"),
+            }
+        }
+        // The same server answering the document itself is fetched (the rule is not
+        // refusing everything).
+        let (addr, t) = serve_once(
+            "HTTP/1.1 200 OK\r\nContent-Length: 13\r\nConnection: close\r\n\r\nversion: v0.3"
+                .into(),
+        );
+        let r = fetch_yaml(&format!("http://{addr}/c.yaml"), &policy);
+        t.join().unwrap();
+        assert_eq!(r.unwrap(), "version: v0.3");
+    }
+
+    /// Answers a public address first and the given one afterwards: a DNS rebinding attack.
+    #[derive(Debug)]
+    struct Rebinding {
+        calls: std::sync::atomic::AtomicUsize,
+        then: std::net::SocketAddr,
+    }
+
+    impl ureq::unversioned::resolver::Resolver for Rebinding {
+        fn resolve(
+            &self,
+            _uri: &Uri,
+            _config: &ureq::config::Config,
+            _timeout: ureq::unversioned::transport::NextTimeout,
+        ) -> Result<ureq::unversioned::resolver::ResolvedSocketAddrs, ureq::Error> {
+            let n = self.calls.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            let mut v = self.empty();
+            v.push(if n == 0 {
+                "93.184.216.34:80".parse().unwrap()
+            } else {
+                self.then
+            });
+            Ok(v)
+        }
+    }
+
+    #[test]
+    fn dns_rebinding_is_refused_where_the_connection_resolves() {
+        use ureq::unversioned::resolver::Resolver;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let guarded = GuardedResolver {
+            policy: ImportPolicy::new(false),
+            inner: Rebinding {
+                calls: Default::default(),
+                then: listener.local_addr().unwrap(),
+            },
+        };
+        let uri: Uri = "http://rebind.example/config.yaml".parse().unwrap();
+        let config = ureq::config::Config::default();
+        // The first answer (the check) is public and passes...
+        let first = guarded.resolve(&uri, &config, Default::default());
+        assert!(first.is_ok());
+        // ...the connection's own lookup sees the rebound private address and stops there.
+        let agent = ureq::Agent::with_parts(
+            ureq::Agent::config_builder().build(),
+            ureq::unversioned::transport::DefaultConnector::new(),
+            guarded,
+        );
+        let err = agent
+            .get("http://rebind.example/config.yaml")
+            .call()
+            .unwrap_err();
+        match transport(err, &uri, &ImportPolicy::new(false)) {
+            DashError::Import { code, .. } => assert_eq!(code, "private_address"),
+            other => panic!("{other:?}"),
+        }
+        assert!(
+            listener.accept().is_err(),
+            "no connection reached the private address"
+        );
     }
 
     #[test]

@@ -5,12 +5,11 @@
 //! Records are append-only; `schema_version` lets readers accept rows written by older versions
 //! (every field added later has a serde default).
 use std::collections::BTreeMap;
-use std::sync::OnceLock;
 
-use regex::Regex;
 use serde::{Deserialize, Serialize};
 
 use crate::time::Timestamp;
+use vsr_config::secrets::{REDACTED, is_secret_key, redact_text, redact_value};
 
 /// Version of the record JSON written by this build.
 pub const RECORD_SCHEMA_VERSION: u32 = 1;
@@ -449,69 +448,6 @@ pub fn truncate_utf8(s: &str, max: usize) -> (String, bool) {
         end -= 1;
     }
     (s[..end].to_string(), true)
-}
-
-const REDACTED: &str = "[REDACTED]";
-
-/// JSON keys whose values are credentials, compared case-insensitively with `-` read as `_`.
-fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase().replace('-', "_");
-    matches!(
-        k.as_str(),
-        "authorization"
-            | "proxy_authorization"
-            | "api_key"
-            | "apikey"
-            | "x_api_key"
-            | "api_token"
-            | "access_token"
-            | "refresh_token"
-            | "id_token"
-            | "auth_token"
-            | "token"
-            | "bearer"
-            | "secret"
-            | "client_secret"
-            | "secret_key"
-            | "password"
-            | "passwd"
-            | "cookie"
-            | "set_cookie"
-    ) || k.ends_with("_api_key")
-        || k.ends_with("_secret")
-}
-
-fn secret_text_pattern() -> &'static Regex {
-    static RE: OnceLock<Regex> = OnceLock::new();
-    RE.get_or_init(|| {
-        // Bearer/Basic credentials and common API-key shapes (sk-..., sk-ant-..., hf_..., AIza...).
-        #[expect(clippy::unwrap_used, reason = "constant pattern, covered by tests")]
-        Regex::new(
-            r"(?i)\b(?:bearer|basic)\s+[A-Za-z0-9._~+/=-]{8,}|\bsk-[A-Za-z0-9_-]{16,}|\bhf_[A-Za-z0-9]{16,}|\bAIza[0-9A-Za-z_-]{30,}",
-        )
-        .unwrap()
-    })
-}
-
-fn redact_text(s: &str) -> String {
-    secret_text_pattern().replace_all(s, REDACTED).into_owned()
-}
-
-fn redact_value(v: &mut serde_json::Value) {
-    match v {
-        serde_json::Value::Object(map) => {
-            for (k, val) in map.iter_mut() {
-                if is_secret_key(k) && !val.is_null() {
-                    *val = serde_json::Value::String(REDACTED.into());
-                } else {
-                    redact_value(val);
-                }
-            }
-        }
-        serde_json::Value::Array(items) => items.iter_mut().for_each(redact_value),
-        serde_json::Value::String(s) if secret_text_pattern().is_match(s) => *s = redact_text(s),
-        _ => {}
-    }
 }
 
 /// Removes credentials from a body: values of secret-named JSON keys at any depth, and

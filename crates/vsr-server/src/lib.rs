@@ -12,6 +12,7 @@ mod cache;
 pub mod classify;
 mod error;
 mod headers;
+pub mod limits;
 pub mod management;
 pub mod messages;
 pub mod metrics;

@@ -37,10 +37,30 @@ pub enum Access {
     Write,
 }
 
-/// Checks the credentials of protected management requests (the dashboard's users, once it
-/// has any: the same bearer tokens and session cookies). `Err` is the status and message.
+/// Checks the credentials of protected management requests (the dashboard's users: the same
+/// bearer tokens and session cookies). `Err` is the status and message.
 pub trait ManagementAuth: Send + Sync {
     fn check(&self, access: Access, headers: &http::HeaderMap) -> Result<(), (StatusCode, String)>;
+    /// Whether any credential exists (a user). Without one, protected requests are answered
+    /// for loopback clients only. A store that cannot tell says `Err`: refused.
+    fn has_users(&self) -> Result<bool, String> {
+        Ok(true)
+    }
+}
+
+/// The client's address of a request (set by the listener).
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub std::net::SocketAddr);
+
+/// Whether a protected request may go through when no credential exists at all: from the
+/// machine itself only (a local operator), never from the network.
+pub fn open_without_users(peer: Option<Peer>) -> bool {
+    peer.is_some_and(|Peer(p)| match p.ip() {
+        std::net::IpAddr::V4(v4) => v4.is_loopback(),
+        std::net::IpAddr::V6(v6) => {
+            v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+    })
 }
 
 /// The access a management path needs.
@@ -83,22 +103,52 @@ pub fn router(shared: Arc<Shared>, mounted: Router) -> Router {
         .layer(middleware::from_fn(span))
 }
 
-/// Refuses protected requests whose credentials `auth` does not accept.
+/// Refuses protected requests whose credentials `auth` does not accept. With no user at all
+/// (or no credential store: `--no-dashboard` on a fresh data dir), protected requests are
+/// answered for loopback clients only.
 async fn guard(auth: Option<Arc<dyn ManagementAuth>>, req: Request, next: Next) -> Response {
-    if let Some(auth) = auth {
-        let access = access_for(req.method(), req.uri().path());
-        if access != Access::Open
-            && let Err((status, message)) = auth.check(access, req.headers())
-        {
-            let code = if status == StatusCode::UNAUTHORIZED {
-                "unauthenticated"
-            } else {
-                "forbidden"
-            };
-            return axum_response(management_error(status, code, &message));
-        }
+    let access = access_for(req.method(), req.uri().path());
+    if access == Access::Open {
+        return next.run(req).await;
+    }
+    let peer = req.extensions().get::<Peer>().copied();
+    let checked = match &auth {
+        Some(auth) => match auth.has_users() {
+            Ok(true) => auth.check(access, req.headers()),
+            Ok(false) => local_only(peer),
+            // Never open up when the user store fails.
+            Err(e) => Err((
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("credential store: {e}"),
+            )),
+        },
+        None => local_only(peer),
+    };
+    if let Err((status, message)) = checked {
+        let code = if status == StatusCode::UNAUTHORIZED {
+            "unauthenticated"
+        } else if status == StatusCode::SERVICE_UNAVAILABLE {
+            "unavailable"
+        } else {
+            "forbidden"
+        };
+        return axum_response(management_error(status, code, &message));
     }
     next.run(req).await
+}
+
+fn local_only(peer: Option<Peer>) -> Result<(), (StatusCode, String)> {
+    if open_without_users(peer) {
+        Ok(())
+    } else {
+        Err((
+            StatusCode::UNAUTHORIZED,
+            "this endpoint needs credentials, and this router has no user yet: call it from \
+             the router's own machine (loopback), or create a user in the dashboard and send \
+             Authorization: Bearer <token>"
+                .into(),
+        ))
+    }
 }
 
 /// One span per management request, and one debug line with its outcome.
@@ -233,8 +283,12 @@ fn render_queue_depth(shared: &Shared, out: &mut String) {
     out.push_str(&format!("vsr_classify_queue_capacity {capacity}\n"));
 }
 
+/// The running config, open to anyone who reaches the port: its credentials (provider keys,
+/// secret headers, database passwords) are redacted.
 async fn config_router(State(shared): State<Arc<Shared>>) -> Response {
-    axum_response(json_response(StatusCode::OK, &shared.runtime.load().source))
+    let mut source = shared.runtime.load().source.clone();
+    vsr_config::secrets::redact_config(&mut source);
+    axum_response(json_response(StatusCode::OK, &source))
 }
 
 async fn config_reload(State(shared): State<Arc<Shared>>) -> Response {
@@ -377,4 +431,46 @@ fn is_length_limit(e: &axum::extract::rejection::FailedToBufferBody) -> bool {
         e,
         axum::extract::rejection::FailedToBufferBody::LengthLimitError(_)
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn without_users_only_loopback_clients_pass() {
+        let peer = |s: &str| Some(Peer(s.parse().unwrap()));
+        for local in [
+            "127.0.0.1:5",
+            "127.9.9.9:5",
+            "[::1]:5",
+            "[::ffff:127.0.0.1]:5",
+        ] {
+            assert!(open_without_users(peer(local)), "{local}");
+        }
+        for remote in [
+            "10.0.0.2:5",
+            "192.168.1.9:5",
+            "[fe80::1]:5",
+            "[::ffff:10.0.0.1]:5",
+        ] {
+            assert!(!open_without_users(peer(remote)), "{remote}");
+        }
+        assert!(!open_without_users(None), "no address known: refused");
+        assert!(local_only(peer("10.0.0.2:5")).is_err_and(|(s, _)| s == StatusCode::UNAUTHORIZED));
+    }
+
+    #[test]
+    fn writes_and_bodies_are_protected() {
+        use http::Method;
+        assert_eq!(access_for(&Method::POST, "/config/reload"), Access::Write);
+        assert_eq!(access_for(&Method::DELETE, "/v1/cache"), Access::Write);
+        assert_eq!(access_for(&Method::POST, "/v1/cache/flush"), Access::Write);
+        assert_eq!(access_for(&Method::GET, "/v1/cache"), Access::Open);
+        assert_eq!(
+            access_for(&Method::GET, "/v1/router_replay/x"),
+            Access::ReadBodies
+        );
+        assert_eq!(access_for(&Method::GET, "/health"), Access::Open);
+    }
 }

@@ -186,6 +186,9 @@ pub async fn handle_chat(
     req: ChatRequest,
     flavor: Flavor,
 ) -> Result<Response<RespBody>, ApiError> {
+    if let Some(raw) = req.fields.get("messages") {
+        crate::limits::check_messages(raw.get(), shared.limits.max_messages)?;
+    }
     let request_id = headers
         .get("x-request-id")
         .and_then(|v| v.to_str().ok())

@@ -56,6 +56,8 @@ pub struct ServeOptions {
     /// The PostgreSQL database replicas share (URL, schema): session state lives there unless
     /// the config says otherwise.
     pub shared_db: Option<(String, Option<String>)>,
+    /// Header count and size, JSON depth, messages count, stream duration.
+    pub limits: crate::limits::Limits,
 }
 
 impl ServeOptions {
@@ -71,6 +73,7 @@ impl ServeOptions {
             routes: axum::Router::new(),
             management_auth: None,
             shared_db: None,
+            limits: crate::limits::Limits::default(),
         }
     }
 }
@@ -147,6 +150,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
             None => vsr_session::Stores::default(),
         },
         cache: Arc::new(vsr_cache::ResponseCache::new(runtime_cache_store)),
+        limits: opts.limits,
     });
     // Replicas over one database share their cached answers (and invalidations).
     if let Some((url, schema)) = &opts.shared_db {
@@ -192,7 +196,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
 
 async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, management: axum::Router) {
     loop {
-        let (stream, _) = match listener.accept().await {
+        let (stream, peer) = match listener.accept().await {
             Ok(s) => s,
             Err(e) => {
                 // EMFILE and friends: back off instead of spinning.
@@ -205,15 +209,20 @@ async fn accept_loop(listener: TcpListener, shared: Arc<Shared>, management: axu
         let shared = Arc::clone(&shared);
         let management = management.clone();
         tokio::spawn(async move {
-            let svc = hyper::service::service_fn(move |req| {
+            let limits = shared.limits;
+            let svc = hyper::service::service_fn(move |mut req: Request<Incoming>| {
                 let shared = Arc::clone(&shared);
                 let management = management.clone();
+                // The management guard reads who is calling (loopback or not).
+                req.extensions_mut().insert(crate::management::Peer(peer));
                 async move {
                     Ok::<_, std::convert::Infallible>(dispatch(&shared, &management, req).await)
                 }
             });
             let _ = hyper::server::conn::http1::Builder::new()
                 .keep_alive(true)
+                .max_headers(limits.max_headers)
+                .max_buf_size(limits.max_head_bytes.max(8192))
                 .serve_connection(hyper_util::rt::TokioIo::new(stream), svc)
                 .await;
         });
@@ -272,6 +281,7 @@ async fn drain(mut body: Incoming) {
 async fn read_body(
     req: Request<Incoming>,
     limit: usize,
+    max_depth: usize,
 ) -> Result<(http::request::Parts, Bytes), ApiError> {
     let too_large = || ApiError::BodyTooLarge { limit };
     let declared = req
@@ -295,6 +305,7 @@ async fn read_body(
             buf.extend_from_slice(d);
         }
     }
+    crate::limits::check_json_depth(&buf, max_depth)?;
     Ok((parts, buf.freeze()))
 }
 
@@ -316,7 +327,10 @@ async fn dispatch(
     let result = match path {
         "/v1/chat/completions" if is_post => chat(shared, req).await,
         "/v1/responses" if is_post => responses_api(shared, req).await,
-        "/v1/messages" => return messages_api(shared, req, is_post).await,
+        "/v1/messages" => {
+            let resp = messages_api(shared, req, is_post).await;
+            return crate::limits::bound_stream(resp, shared.limits.max_stream_duration);
+        }
         "/v1/chat/completions" | "/v1/responses" => Err(ApiError::MethodNotAllowed),
         p if p == "/v1/models" || p.starts_with("/v1/models/") => {
             if is_get {
@@ -327,7 +341,8 @@ async fn dispatch(
         }
         _ => Ok(to_management(management, req).await),
     };
-    result.unwrap_or_else(ApiError::into_response)
+    let resp = result.unwrap_or_else(ApiError::into_response);
+    crate::limits::bound_stream(resp, shared.limits.max_stream_duration)
 }
 
 /// Hands a request to the management router, with one trailing slash ignored as on the data
@@ -359,7 +374,7 @@ async fn chat(
     req: Request<Incoming>,
 ) -> Result<Response<RespBody>, ApiError> {
     let limit = shared.runtime.load().settings.max_body_bytes;
-    let (parts, body) = read_body(req, limit).await?;
+    let (parts, body) = read_body(req, limit, shared.limits.max_json_depth).await?;
     let chat = proxy::parse_chat(body, &parts.headers)?;
     proxy::handle_chat(shared, &parts.headers, chat, Flavor::Chat).await
 }
@@ -374,7 +389,7 @@ async fn messages_api(
         return messages::error_response(&ApiError::MethodNotAllowed);
     }
     let limit = shared.runtime.load().settings.max_body_bytes;
-    match read_body(req, limit).await {
+    match read_body(req, limit, shared.limits.max_json_depth).await {
         Ok((parts, body)) => messages::handle(shared, &parts, body).await,
         Err(e) => messages::error_response(&e),
     }
@@ -391,7 +406,7 @@ async fn responses_api(
         }
         rt.settings.max_body_bytes
     };
-    let (parts, body) = read_body(req, settings_limit).await?;
+    let (parts, body) = read_body(req, settings_limit, shared.limits.max_json_depth).await?;
     let v: serde_json::Value =
         serde_json::from_slice(&body).map_err(|_| ApiError::MalformedJson)?;
     let request = responses::from_responses(&v)?;

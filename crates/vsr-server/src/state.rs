@@ -148,6 +148,8 @@ pub struct Shared {
     pub sessions: vsr_session::Stores,
     /// The response cache (process lifetime; each generation sets its bounds).
     pub cache: Arc<vsr_cache::ResponseCache>,
+    /// Header, JSON depth, messages and stream-duration limits of the data plane.
+    pub limits: crate::limits::Limits,
 }
 
 impl Shared {

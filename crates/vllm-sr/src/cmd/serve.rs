@@ -251,10 +251,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     let platform = args.platform.map(|p| p.as_str().to_string());
     let data_dir = opts.data_dir.clone();
     let run_dir = data_dir.clone();
-    // The dashboard's users also guard the router's reload and replay endpoints.
+    // The dashboard's users also guard the router's reload, cache and replay endpoints, with
+    // the dashboard off too when its store exists; with no user they answer loopback only.
     let creds = match (&shared_store, dashboard) {
         (Some(store), _) => Some(vsr_dashboard::auth::Credentials::open_shared(store.clone())),
         (None, Some(_)) => Some(vsr_dashboard::auth::Credentials::open(&data_dir)?),
+        (None, None) if data_dir.join("dashboard.db").is_file() => {
+            Some(vsr_dashboard::auth::Credentials::open(&data_dir)?)
+        }
         (None, None) => None,
     };
     let mut opts = opts;

@@ -11,5 +11,6 @@ mod recipes;
 mod remote;
 mod replay;
 mod replicas;
+mod secrets;
 mod telemetry;
 mod upstream;

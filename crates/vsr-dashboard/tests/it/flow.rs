@@ -9,7 +9,7 @@ use vsr_testkit::http::send;
 use crate::common::{Api, Session, app_options, credentials, start_dashboard};
 
 /// Two priced aliases; math goes to the expensive one; both decisions record with the prompt.
-const CONFIG: &str = r#"version: v0.3
+pub(crate) const CONFIG: &str = r#"version: v0.3
 listeners:
   - {name: http, address: 127.0.0.1, port: 8899}
 providers:

@@ -5,4 +5,5 @@
 mod auth;
 mod common;
 mod flow;
+mod matrix;
 mod store;

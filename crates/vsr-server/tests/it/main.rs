@@ -5,6 +5,7 @@ mod cache;
 mod errors;
 mod fallback;
 mod faults;
+mod limits;
 mod logs;
 mod messages_api;
 mod proxy;
