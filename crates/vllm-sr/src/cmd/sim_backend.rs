@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     chunk_delay_ms: u64,
     /// Inject a failure: refuse, reset, malformed, NNN-burst:N (e.g. 503-burst:3),
-    /// slow-first-byte:MS, cut-mid-stream:N or slow-stream:MS; `@MODEL` limits it to one
+    /// slow-first-byte:MS, cut-mid-stream:N, slow-stream:MS or oversized:BYTES; `@MODEL` limits it to one
     /// model. Repeatable.
     #[arg(long = "fault", value_name = "KIND[:ARG][@MODEL]")]
     faults: Vec<String>,
