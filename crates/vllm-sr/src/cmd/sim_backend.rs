@@ -89,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         if let Some(p) = &port_file {
-            std::fs::write(p, sim.addr.port().to_string())
+            vsr_app::atomic_file::write_atomically(p, sim.addr.port().to_string().as_bytes())
                 .with_context(|| format!("writing {}", p.display()))?;
         }
         println!("vllm-sr sim-backend listening on {scheme}://{}", sim.addr);
