@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # kill -9 under load, repeated: see bench/crash.py for what each round checks.
 # Env: VLLM_SR_BIN (default target/release/vllm-sr, else target/debug/vllm-sr),
-#      CRASH_ROUNDS (default 20), CRASH_THREADS (default 4),
+#      CRASH_ROUNDS (default 20), CRASH_THREADS (default 4), CRASH_RATE (total req/s; default 0:
+#      closed loop, as fast as the clients go),
 #      CRASH_BACKENDS (default "sqlite postgres"), CRASH_PG_URL (a PostgreSQL URL; default: a
 #      throwaway cluster started with scripts/start-postgres.sh on VSR_PG_PORT, default 55499).
 set -uo pipefail
