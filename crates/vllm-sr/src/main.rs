@@ -90,7 +90,18 @@ enum Command {
     Bench(cmd::bench::Args),
 }
 
+/// A file-size limit (`RLIMIT_FSIZE`, e.g. a quota'd data dir) must fail the write with
+/// `EFBIG`, like a full disk, so that the replay writer keeps the batch and retries; the default
+/// action of SIGXFSZ would kill the router instead.
+fn ignore_file_size_signal() {
+    // SAFETY: setting a signal to SIG_IGN installs no handler code and is async-signal-safe.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
+    }
+}
+
 fn main() -> ExitCode {
+    ignore_file_size_signal();
     let cli = Cli::parse();
     // Span export is configured by the served config file; other subcommands only log.
     let tracing = match &cli.command {

@@ -5,6 +5,7 @@
 //! binary only parses arguments, calls in here and prints.
 
 mod app;
+pub mod atomic_file;
 mod classifier;
 mod models;
 pub mod probes;

@@ -230,6 +230,14 @@ impl RecordSink for Replay {
              # TYPE vsr_replay_records_written counter\n",
         );
         out.push_str(&format!("vsr_replay_records_written_total {}\n", s.written));
+        out.push_str(
+            "# HELP vsr_replay_write_failures Replay batches the store refused (kept and retried).\n\
+             # TYPE vsr_replay_write_failures counter\n",
+        );
+        out.push_str(&format!(
+            "vsr_replay_write_failures_total {}\n",
+            s.failed_batches
+        ));
     }
 }
 

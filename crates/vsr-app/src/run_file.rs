@@ -29,11 +29,8 @@ impl RunInfo {
 
     /// Written through a temporary file so a reader never sees half of it.
     pub fn write(&self, data_dir: &Path) -> std::io::Result<()> {
-        std::fs::create_dir_all(data_dir)?;
-        let tmp = data_dir.join(".run.json.tmp");
         let text = serde_json::to_string_pretty(self).map_err(std::io::Error::other)?;
-        std::fs::write(&tmp, text)?;
-        std::fs::rename(tmp, Self::path(data_dir))
+        crate::atomic_file::write_atomically(&Self::path(data_dir), text.as_bytes())
     }
 
     /// The run file, if any (a file that does not parse counts as none).

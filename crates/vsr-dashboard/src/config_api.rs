@@ -70,25 +70,21 @@ pub fn write_atomically(path: &Path, text: &str) -> DashResult<()> {
     let io = |what: &str, e: std::io::Error| {
         DashError::Internal(format!("{what} {}: {e}", path.display()))
     };
-    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
-        std::fs::create_dir_all(dir).map_err(|e| io("creating the folder of", e))?;
-    }
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_else(|| "config.yaml".into());
-    let tmp = path.with_file_name(format!(".{name}.tmp"));
-    {
-        use std::io::Write as _;
-        let mut f = std::fs::File::create(&tmp).map_err(|e| io("writing", e))?;
-        f.write_all(text.as_bytes()).map_err(|e| io("writing", e))?;
-        f.sync_all().map_err(|e| io("syncing", e))?;
+    // The backup is written atomically too: a kill mid-copy must not leave half a `.bak`.
+    match std::fs::read(path) {
+        Ok(old) => vsr_app::atomic_file::write_atomically(
+            &path.with_file_name(format!("{name}.bak")),
+            &old,
+        )
+        .map_err(|e| io("backing up", e))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => return Err(io("backing up", e)),
     }
-    if path.exists() {
-        std::fs::copy(path, path.with_file_name(format!("{name}.bak")))
-            .map_err(|e| io("backing up", e))?;
-    }
-    std::fs::rename(&tmp, path).map_err(|e| io("replacing", e))
+    vsr_app::atomic_file::write_atomically(path, text.as_bytes()).map_err(|e| io("writing", e))
 }
 
 fn live(dash: &Dash) -> DashResult<Live> {

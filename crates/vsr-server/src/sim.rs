@@ -82,6 +82,8 @@ pub enum FaultKind {
     Malformed,
     /// `slow-stream:MS`: this long between streamed chunks.
     SlowStream(Duration),
+    /// `oversized:BYTES`: an answer whose content is at least BYTES long (words of 1,000 bytes).
+    Oversized(u64),
 }
 
 impl std::str::FromStr for Fault {
@@ -108,6 +110,7 @@ impl std::str::FromStr for Fault {
             "slow-first-byte" => FaultKind::SlowFirstByte(Duration::from_millis(num("MS")?)),
             "slow-stream" => FaultKind::SlowStream(Duration::from_millis(num("MS")?)),
             "cut-mid-stream" => FaultKind::CutMidStream(num("N")?),
+            "oversized" => FaultKind::Oversized(num("BYTES")?),
             n => match n.strip_suffix("-burst").map(str::parse::<u16>) {
                 Some(Ok(status @ 100..=599)) => FaultKind::Burst {
                     status,
@@ -115,7 +118,7 @@ impl std::str::FromStr for Fault {
                 },
                 _ => {
                     return Err(format!(
-                        "unknown fault `{spec}`: expected refuse, reset, malformed, NNN-burst:N, slow-first-byte:MS, cut-mid-stream:N or slow-stream:MS, optionally @MODEL"
+                        "unknown fault `{spec}`: expected refuse, reset, malformed, NNN-burst:N, slow-first-byte:MS, cut-mid-stream:N, slow-stream:MS or oversized:BYTES, optionally @MODEL"
                     ));
                 }
             },
@@ -436,6 +439,7 @@ async fn chat(
     let mut fault_cut = None;
     let mut fault_delay = None;
     let mut malformed = false;
+    let mut oversized = None;
     for f in opts.faults.iter().filter(|f| f.applies_to(&model)) {
         let n = f.seen.fetch_add(1, Ordering::Relaxed);
         match f.kind {
@@ -447,6 +451,7 @@ async fn chat(
             FaultKind::CutMidStream(k) => fault_cut = Some(k),
             FaultKind::SlowStream(d) => fault_delay = Some(d),
             FaultKind::Malformed => malformed = true,
+            FaultKind::Oversized(b) => oversized = Some(b),
             FaultKind::Burst { .. } | FaultKind::Refuse => {}
         }
     }
@@ -461,9 +466,14 @@ async fn chat(
         words = words.min(m as usize);
     }
     let call = tool_call_for(&v);
-    let text = match tool_result_text(&v) {
-        Some(result) => format!("[{model}] the tool said: {result}"),
-        None => answer_text(&model, words),
+    let text = match (tool_result_text(&v), oversized) {
+        (_, Some(bytes)) => {
+            let word = "x".repeat(999);
+            let n = (bytes as usize + 1).div_ceil(1000).max(1);
+            vec![word; n].join(" ")
+        }
+        (Some(result), None) => format!("[{model}] the tool said: {result}"),
+        (None, None) => answer_text(&model, words),
     };
     let words = if call.is_some() {
         1

@@ -77,7 +77,8 @@ fn read(path: &Path) -> anyhow::Result<String> {
 
 fn write_out(output: Option<&Path>, text: &str) -> anyhow::Result<()> {
     match output {
-        Some(p) => std::fs::write(p, text).with_context(|| format!("cannot write {}", p.display())),
+        Some(p) => vsr_app::atomic_file::write_atomically(p, text.as_bytes())
+            .with_context(|| format!("cannot write {}", p.display())),
         None => {
             print!("{text}");
             Ok(())
@@ -162,7 +163,7 @@ fn fmt(files: &[PathBuf], check: bool) -> anyhow::Result<ExitCode> {
                     eprintln!("{}: not formatted", file.display());
                     failed = true;
                 } else {
-                    std::fs::write(file, out)
+                    vsr_app::atomic_file::write_atomically(file, out.as_bytes())
                         .with_context(|| format!("cannot write {}", file.display()))?;
                 }
             }

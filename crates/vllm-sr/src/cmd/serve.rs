@@ -353,7 +353,7 @@ async fn print_router(
             started.elapsed().as_millis()
         );
         if let (Some(p), Some(a)) = (port_file, app.server.addrs.first()) {
-            std::fs::write(p, a.port().to_string())
+            vsr_app::atomic_file::write_atomically(p, a.port().to_string().as_bytes())
                 .with_context(|| format!("writing {}", p.display()))?;
         }
         for a in &app.server.addrs {
@@ -398,7 +398,7 @@ fn print_dashboard(
         );
     }
     if let Some(p) = port_file {
-        std::fs::write(p, d.addr.port().to_string())
+        vsr_app::atomic_file::write_atomically(p, d.addr.port().to_string().as_bytes())
             .with_context(|| format!("writing {}", p.display()))?;
     }
     Ok(())

@@ -40,7 +40,7 @@ pub struct Args {
     #[arg(long, default_value_t = 0)]
     chunk_delay_ms: u64,
     /// Inject a failure: refuse, reset, malformed, NNN-burst:N (e.g. 503-burst:3),
-    /// slow-first-byte:MS, cut-mid-stream:N or slow-stream:MS; `@MODEL` limits it to one
+    /// slow-first-byte:MS, cut-mid-stream:N, slow-stream:MS or oversized:BYTES; `@MODEL` limits it to one
     /// model. Repeatable.
     #[arg(long = "fault", value_name = "KIND[:ARG][@MODEL]")]
     faults: Vec<String>,
@@ -89,7 +89,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
             .await
             .with_context(|| format!("cannot listen on {addr}"))?;
         if let Some(p) = &port_file {
-            std::fs::write(p, sim.addr.port().to_string())
+            vsr_app::atomic_file::write_atomically(p, sim.addr.port().to_string().as_bytes())
                 .with_context(|| format!("writing {}", p.display()))?;
         }
         println!("vllm-sr sim-backend listening on {scheme}://{}", sim.addr);

@@ -3,6 +3,7 @@
 
 mod daemon;
 mod dashboard;
+mod dbfaults;
 mod encoder_knob;
 mod harness;
 mod learned;

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 
 use crate::harness::{Proc, REPLAY_CONFIG, chat_at, sim_backend, tempdir};
 
-fn postgres_url() -> Option<String> {
+pub(crate) fn postgres_url() -> Option<String> {
     match std::env::var("VSR_TEST_POSTGRES_URL") {
         Ok(u) if !u.is_empty() => Some(u),
         _ => {
@@ -26,7 +26,7 @@ fn postgres_url() -> Option<String> {
     }
 }
 
-fn unique_schema(tag: &str) -> String {
+pub(crate) fn unique_schema(tag: &str) -> String {
     let n = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap()
@@ -35,9 +35,9 @@ fn unique_schema(tag: &str) -> String {
 }
 
 /// Drops the test's schema at the end.
-struct Schema {
-    url: String,
-    name: String,
+pub(crate) struct Schema {
+    pub url: String,
+    pub name: String,
 }
 
 impl Drop for Schema {
@@ -436,15 +436,16 @@ fn a_deploy_through_one_replica_reaches_all_three_without_a_failed_request() {
 }
 
 /// A TCP relay to PostgreSQL that the test can cut (every connection closed, new ones
-/// refused at once) and restore.
-struct Relay {
-    port: u16,
+/// refused at once), slow down (a delay before every chunk it passes on) and restore.
+pub(crate) struct Relay {
+    pub port: u16,
     open: Arc<AtomicBool>,
     conns: Arc<Mutex<Vec<TcpStream>>>,
+    delay_ms: Arc<AtomicU64>,
 }
 
 impl Relay {
-    fn start(upstream: std::net::SocketAddr) -> Relay {
+    pub(crate) fn start(upstream: std::net::SocketAddr) -> Relay {
         Relay::start_on("127.0.0.1", upstream)
     }
 
@@ -453,7 +454,8 @@ impl Relay {
         let port = listener.local_addr().unwrap().port();
         let open = Arc::new(AtomicBool::new(true));
         let conns: Arc<Mutex<Vec<TcpStream>>> = Arc::new(Mutex::new(Vec::new()));
-        let (o, c) = (open.clone(), conns.clone());
+        let delay_ms = Arc::new(AtomicU64::new(0));
+        let (o, c, d) = (open.clone(), conns.clone(), delay_ms.clone());
         thread::spawn(move || {
             for client in listener.incoming() {
                 let Ok(client) = client else { continue };
@@ -470,12 +472,17 @@ impl Relay {
                     all.push(server.try_clone().unwrap());
                 }
                 let pipe = |mut from: TcpStream, mut to: TcpStream| {
+                    let d = d.clone();
                     thread::spawn(move || {
                         let mut buf = [0u8; 16384];
                         loop {
                             match from.read(&mut buf) {
                                 Ok(0) | Err(_) => break,
                                 Ok(n) => {
+                                    let ms = d.load(Ordering::Relaxed);
+                                    if ms > 0 {
+                                        thread::sleep(Duration::from_millis(ms));
+                                    }
                                     if to.write_all(&buf[..n]).is_err() {
                                         break;
                                     }
@@ -490,23 +497,33 @@ impl Relay {
                 pipe(server, client);
             }
         });
-        Relay { port, open, conns }
+        Relay {
+            port,
+            open,
+            conns,
+            delay_ms,
+        }
     }
 
-    fn cut(&self) {
+    /// Every chunk waits this long before it is passed on (0: none).
+    pub(crate) fn slow(&self, ms: u64) {
+        self.delay_ms.store(ms, Ordering::Relaxed);
+    }
+
+    pub(crate) fn cut(&self) {
         self.open.store(false, Ordering::SeqCst);
         for s in self.conns.lock().unwrap().drain(..) {
             let _ = s.shutdown(Shutdown::Both);
         }
     }
 
-    fn restore(&self) {
+    pub(crate) fn restore(&self) {
         self.open.store(true, Ordering::SeqCst);
     }
 }
 
 /// `url` with its host and port replaced by 127.0.0.1:`port`.
-fn via_port(url: &str, port: u16) -> (String, std::net::SocketAddr) {
+pub(crate) fn via_port(url: &str, port: u16) -> (String, std::net::SocketAddr) {
     let config: postgres::Config = url.parse().unwrap();
     let host = match &config.get_hosts()[0] {
         postgres::config::Host::Tcp(h) => h.clone(),

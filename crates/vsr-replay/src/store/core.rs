@@ -312,8 +312,9 @@ fn row_of(r: &ReplayRecord) -> Row {
     }
 }
 
-fn insert_sql(d: Dialect) -> String {
-    let cols = [
+/// The replay_records columns in insert order.
+fn record_columns() -> Vec<&'static str> {
+    [
         "id",
         "ts",
         "request_id",
@@ -336,13 +337,31 @@ fn insert_sql(d: Dialect) -> String {
     .chain(SIG_COLS.iter())
     .chain(["schema_version", "doc"].iter())
     .copied()
-    .collect::<Vec<_>>();
-    let phs = (1..=cols.len())
-        .map(|i| d.ph(i))
+    .collect()
+}
+
+/// Records per PostgreSQL `INSERT` (30 parameters each, well under the 65,535 limit).
+const PG_INSERT_ROWS: usize = 64;
+
+/// `INSERT` of `rows` records (ids already stored are skipped), optionally returning the ids it
+/// inserted. PostgreSQL gets one statement per chunk: a round trip per record kept its writer
+/// below the router's request rate, so records queued past a `kill -9` were lost.
+fn insert_sql(d: Dialect, rows: usize, returning: bool) -> String {
+    let cols = record_columns();
+    let n = cols.len();
+    let values = (0..rows)
+        .map(|r| {
+            let phs = (1..=n)
+                .map(|i| d.ph(r * n + i))
+                .collect::<Vec<_>>()
+                .join(", ");
+            format!("({phs})")
+        })
         .collect::<Vec<_>>()
         .join(", ");
+    let returning = if returning { " RETURNING id" } else { "" };
     format!(
-        "INSERT INTO replay_records ({}) VALUES ({phs}) ON CONFLICT (id) DO NOTHING",
+        "INSERT INTO replay_records ({}) VALUES {values} ON CONFLICT (id) DO NOTHING{returning}",
         cols.join(", ")
     )
 }
@@ -418,10 +437,12 @@ pub(crate) fn insert_batch<C: Conn + ?Sized>(
     if records.is_empty() {
         return Ok(0);
     }
-    let sql = insert_sql(c.dialect());
+    let dialect = c.dialect();
     in_tx(c, |c| {
         let mut deltas: BTreeMap<Key, Measures> = BTreeMap::new();
         let mut inserted = 0;
+        let mut rows = Vec::with_capacity(records.len());
+        let mut seen = std::collections::HashSet::new();
         for r in records {
             let doc = serde_json::to_string(r).map_err(|e| StoreError::Encode(e.to_string()))?;
             let row = row_of(r);
@@ -440,9 +461,43 @@ pub(crate) fn insert_batch<C: Conn + ?Sized>(
             p.extend(row.m.0[1..].iter().map(|v| Val::Int(*v)));
             p.push(Val::Int(i64::from(r.schema_version)));
             p.push(Val::Text(doc));
-            if c.execute(&sql, &p)? == 1 {
-                inserted += 1;
-                deltas.entry(row.key).or_default().add(&row.m, 1);
+            rows.push((r.id.as_str(), row, p));
+        }
+        match dialect {
+            // In-process: a statement per record costs no round trip.
+            Dialect::Sqlite => {
+                let sql = insert_sql(dialect, 1, false);
+                for (_, row, p) in rows {
+                    if c.execute(&sql, &p)? == 1 {
+                        inserted += 1;
+                        deltas.entry(row.key).or_default().add(&row.m, 1);
+                    }
+                }
+            }
+            Dialect::Postgres => {
+                for chunk in rows.chunks(PG_INSERT_ROWS) {
+                    let params: Vec<Val> = chunk
+                        .iter()
+                        .flat_map(|(_, _, p)| p.iter().cloned())
+                        .collect();
+                    let sql = insert_sql(dialect, chunk.len(), true);
+                    let new: std::collections::HashSet<String> = c
+                        .query(&sql, &params)?
+                        .into_iter()
+                        .filter_map(|cells| match cells.into_iter().next() {
+                            Some(Val::Text(id)) => Some(id),
+                            _ => None,
+                        })
+                        .collect();
+                    for (id, row, _) in chunk {
+                        // An id twice in one batch is inserted (and counted) once.
+                        if new.contains(*id) && !seen.contains(*id) {
+                            seen.insert(id.to_string());
+                            inserted += 1;
+                            deltas.entry(row.key.clone()).or_default().add(&row.m, 1);
+                        }
+                    }
+                }
             }
         }
         apply_rollup(c, deltas, false)?;

@@ -46,7 +46,7 @@ impl Classifier for EngineClassifier {
     }
 }
 
-fn engine_loader() -> ValidatingLoader {
+pub(crate) fn engine_loader() -> ValidatingLoader {
     ValidatingLoader::with_classifier(|config, settings: &ProxySettings| {
         let engine = vsr_engine::Engine::from_config(config).map_err(|e| e.to_string())?;
         Ok(Arc::new(EngineClassifier {
@@ -58,7 +58,13 @@ fn engine_loader() -> ValidatingLoader {
 
 /// `hard` requests go to decision `hard_route` with refs `[big, small]`; `other` is an
 /// unrelated alias. `big_reliability` goes inside big's `reliability: {...}`.
-fn config(big: &str, small: &str, other: &str, big_reliability: &str, timeout: &str) -> String {
+pub(crate) fn config(
+    big: &str,
+    small: &str,
+    other: &str,
+    big_reliability: &str,
+    timeout: &str,
+) -> String {
     format!(
         r#"version: v0.3
 listeners: [{{name: http, address: 127.0.0.1, port: 9, timeout: {timeout}}}]
@@ -85,15 +91,15 @@ routing:
     )
 }
 
-struct Setup {
-    router: Router,
-    sink: Arc<MemorySink>,
-    big: SimServer,
-    small: SimServer,
-    other: SimServer,
+pub(crate) struct Setup {
+    pub router: Router,
+    pub sink: Arc<MemorySink>,
+    pub big: SimServer,
+    pub small: SimServer,
+    pub other: SimServer,
 }
 
-async fn setup(big_faults: &[&str], big_reliability: &str, timeout: &str) -> Setup {
+pub(crate) async fn setup(big_faults: &[&str], big_reliability: &str, timeout: &str) -> Setup {
     let faults: Vec<Fault> = big_faults.iter().map(|f| f.parse().unwrap()).collect();
     let big = sim(&["big"], |o| o.faults = faults).await;
     let small = sim(&["small"], |_| {}).await;
@@ -121,7 +127,7 @@ async fn setup(big_faults: &[&str], big_reliability: &str, timeout: &str) -> Set
     }
 }
 
-fn header<'a>(rep: &'a Reply, name: &str) -> &'a str {
+pub(crate) fn header<'a>(rep: &'a Reply, name: &str) -> &'a str {
     rep.headers
         .get(name)
         .and_then(|v| v.to_str().ok())
@@ -129,17 +135,17 @@ fn header<'a>(rep: &'a Reply, name: &str) -> &'a str {
 }
 
 impl Setup {
-    fn url(&self) -> String {
+    pub(crate) fn url(&self) -> String {
         format!("{}/v1/chat/completions", self.router.base)
     }
     /// The other alias answers as before, whatever happens to big.
-    async fn other_alias_is_unaffected(&self) {
+    pub(crate) async fn other_alias_is_unaffected(&self) {
         let rep = post(&client(), &self.url(), &chat("other", "hard one")).await;
         assert_eq!(rep.status, 200, "{}", rep.text());
         assert_eq!(header(&rep, "x-vsr-upstream-attempts"), "other/obe=200");
         assert_eq!(self.other.stats.chat_requests.load(Ordering::Relaxed), 1);
     }
-    fn last_record_attempts(&self) -> (Option<String>, Vec<String>) {
+    pub(crate) fn last_record_attempts(&self) -> (Option<String>, Vec<String>) {
         let f = self.sink.finishes.lock().unwrap();
         let (_, fin) = f.last().expect("a record finished");
         (

@@ -2,6 +2,7 @@
 mod harness;
 
 mod cache;
+mod campaign;
 mod errors;
 mod fallback;
 mod faults;
