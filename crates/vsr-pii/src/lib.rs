@@ -18,11 +18,13 @@
 //! ```
 
 mod checksum;
+mod chunk;
 mod recognize;
 mod redaction;
 mod scan;
 mod types;
 
+pub use chunk::{PII_CHUNK_BUDGET, PII_CHUNK_OVERLAP, chunks};
 pub use redaction::{RedactStyle, redact};
 pub use types::{PiiType, UnknownPiiType};
 
@@ -105,6 +107,25 @@ pub struct PiiMatch {
 }
 
 impl PiiMatch {
+    /// A finding from another recogniser (a token classifier): `None` when the span is
+    /// empty, out of range or not on `char` boundaries.
+    pub fn new(
+        text: &str,
+        kind: PiiType,
+        start: usize,
+        end: usize,
+        confidence: f32,
+    ) -> Option<Self> {
+        let span = text.get(start..end).filter(|s| !s.is_empty())?;
+        Some(PiiMatch {
+            kind,
+            start,
+            end,
+            preview: redaction::preview(kind, span),
+            confidence,
+        })
+    }
+
     /// The matched span of `text` (the text `detect` was called with); empty if out of range.
     pub fn as_str<'t>(&self, text: &'t str) -> &'t str {
         text.get(self.start..self.end).unwrap_or("")
@@ -161,11 +182,18 @@ pub fn detect(text: &str, opts: &DetectOptions) -> Vec<PiiMatch> {
     if run(PiiType::ApiKey, text.len() >= 12) {
         recognize::secret::secrets(text, &mut candidates);
     }
+    if run(PiiType::ApiKey, text.len() >= 7) {
+        recognize::cued::passwords(text, &mut candidates);
+    }
+    if run(PiiType::PhoneNumber, pre.digits >= 7) {
+        recognize::cued::cued_phones(text, &mut candidates);
+    }
     if run(PiiType::Person, true) {
         recognize::identity::persons(text, &mut candidates);
     }
     if run(PiiType::StreetAddress, pre.digits >= 1) {
         recognize::identity::street_addresses(text, &mut candidates);
+        recognize::cued::european_streets(text, &mut candidates);
     }
     if run(PiiType::Location, true) {
         recognize::identity::locations(text, &mut candidates);
@@ -188,6 +216,29 @@ pub fn detect(text: &str, opts: &DetectOptions) -> Vec<PiiMatch> {
             confidence: c.confidence,
         })
         .collect()
+}
+
+/// Merges findings of several recognisers over the same text (for example [`detect`]'s and
+/// a token classifier's) with the same overlap resolution as [`detect`].
+pub fn merge(matches: impl IntoIterator<Item = PiiMatch>) -> Vec<PiiMatch> {
+    let matches: Vec<PiiMatch> = matches.into_iter().collect();
+    let candidates = matches
+        .iter()
+        .map(|m| Candidate::new(m.kind, m.start, m.end, m.confidence))
+        .collect();
+    let mut kept = resolve_overlaps(candidates);
+    let mut out = Vec::with_capacity(kept.len());
+    for m in matches {
+        if let Some(i) = kept
+            .iter()
+            .position(|c| (c.kind, c.start, c.end) == (m.kind, m.start, m.end))
+        {
+            kept.swap_remove(i);
+            out.push(m);
+        }
+    }
+    out.sort_by_key(|m| m.start);
+    out
 }
 
 fn resolve_overlaps(mut candidates: Vec<Candidate>) -> Vec<Candidate> {

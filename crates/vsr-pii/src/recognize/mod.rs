@@ -2,6 +2,7 @@
 //! afterwards by [`crate::detect`].
 
 pub mod contact;
+pub mod cued;
 pub mod financial;
 pub mod government;
 pub mod identity;
