@@ -93,6 +93,12 @@ impl EvalSet {
                 continue;
             }
             if let Some(c) = line.strip_prefix('#') {
+                // `#   more text` continues the `# source:` line above it.
+                if c.starts_with("   ") && !source.is_empty() && licence.is_empty() {
+                    source.push(' ');
+                    source.push_str(c.trim());
+                    continue;
+                }
                 let c = c.trim();
                 if let Some(v) = c.strip_prefix("source:") {
                     source = v.trim().to_string();
@@ -285,7 +291,8 @@ impl SetReport {
         );
         let _ = writeln!(s, "  source: {}  licence: {}", self.source, self.licence);
         if let Some(pos) = &self.positive {
-            let pct = |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
+            let pct =
+                |v: Option<f64>| v.map_or("–".to_string(), |v| format!("{:.1}%", 100.0 * v));
             let _ = writeln!(
                 s,
                 "  {pos}: recall {}  false-positive rate {}",
@@ -389,10 +396,15 @@ impl<'a> Suite<'a> {
     /// its sets with a message naming it).
     pub fn learned(models: &'a ModelSet) -> Self {
         let mut suite = Self::default();
-        let need = |what: &str| EvalError::Other(format!("{what} is not available (vllm-sr models fetch)"));
+        let need = |what: &str| {
+            EvalError::Other(format!("{what} is not available (vllm-sr models fetch)"))
+        };
         suite.register("domain", move |_| {
             let space = models.space.as_deref().ok_or_else(|| need("the encoder"))?;
-            let head = models.domain_head.as_ref().ok_or_else(|| need("the domain head"))?;
+            let head = models
+                .domain_head
+                .as_ref()
+                .ok_or_else(|| need("the domain head"))?;
             Ok(Box::new(DomainClassifier { space, head }) as Box<dyn Classifier>)
         });
         suite.register("jailbreak", move |_| {
@@ -437,14 +449,17 @@ impl<'a> Suite<'a> {
 
     /// Scores one set.
     pub fn run_set(&self, set: &EvalSet) -> Result<SetReport, EvalError> {
-        let factory = self.factories.get(&set.family).ok_or_else(|| EvalError::Set {
-            path: set.path.clone(),
-            message: format!(
-                "no evaluator for family `{}` (known: {})",
-                set.family,
-                self.families().join(", ")
-            ),
-        })?;
+        let factory = self
+            .factories
+            .get(&set.family)
+            .ok_or_else(|| EvalError::Set {
+                path: set.path.clone(),
+                message: format!(
+                    "no evaluator for family `{}` (known: {})",
+                    set.family,
+                    self.families().join(", ")
+                ),
+            })?;
         let classifier = factory(set)?;
         let predicted = set
             .rows
@@ -493,10 +508,11 @@ mod tests {
         write_set(
             &dir,
             "caps",
-            "# source: written for this test\n# licence: MIT\nyes\tAbc\nyes\tdef\nno\tghi\nno\tJkl\\nx\nno\tmno\n",
+            "# source: written for\n#   this test\n# licence: MIT\nyes\tAbc\nyes\tdef\nno\tghi\nno\tJkl\\nx\nno\tmno\n",
         );
         let sets = EvalSet::discover(&dir, &[]).expect("sets");
         assert_eq!(sets[0].rows[3].1, "Jkl\nx");
+        assert_eq!(sets[0].source, "written for this test");
         let mut suite = Suite::default();
         suite.register("caps", |_| Ok(Box::new(Upper) as Box<dyn Classifier>));
         let r = suite.run(&sets).expect("runs").remove(0);
@@ -531,7 +547,10 @@ mod tests {
         };
         suite.register("caps", |_| Ok(Box::new(Upper) as Box<dyn Classifier>));
         let e = suite.run_set(&set).expect_err("unknown family").to_string();
-        assert!(e.contains("no evaluator for family `nope` (known: caps)"), "{e}");
+        assert!(
+            e.contains("no evaluator for family `nope` (known: caps)"),
+            "{e}"
+        );
         let _ = std::fs::remove_dir_all(&dir);
     }
 }
