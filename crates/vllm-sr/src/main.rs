@@ -74,6 +74,9 @@ enum Command {
     /// Route one prompt in-process (--config) or on a running router (--endpoint) and show
     /// the decision.
     Eval(cmd::eval::Args),
+    /// Score the learned families on labelled sets (data/eval): accuracy, recall,
+    /// false-positive rate, confusion tables.
+    EvalSuite(cmd::eval_suite::Args),
     /// Chat with a running router: one prompt, or a conversation read from stdin; streams.
     Chat(cmd::chat::Args),
     /// Run a probe manifest against a profile (in-process or over HTTP).
@@ -125,6 +128,7 @@ fn main() -> ExitCode {
         Command::Config(a) => cmd::config::run(a),
         Command::Validate(a) => cmd::validate::run(a),
         Command::Eval(a) => cmd::eval::run(a),
+        Command::EvalSuite(a) => cmd::eval_suite::run(a),
         Command::Chat(a) => cmd::chat::run(a),
         Command::Probes(a) => cmd::probes::run(a),
         Command::Dsl(a) => cmd::dsl::run(a),

@@ -16,6 +16,7 @@
 pub mod complexity;
 pub mod domain;
 pub mod embedding;
+pub mod eval_suite;
 pub mod fact_check;
 pub mod feedback;
 pub mod jailbreak;

@@ -253,3 +253,98 @@ mod bounded_tests {
         assert_eq!(&long[(5000 - 682) / 2..][..682], parts[1]);
     }
 }
+
+/// The cost of one character in a scanning window, an estimate of quarter tokens: a CJK
+/// character 6, the first letter or digit of a word 2, every other character 1.
+fn window_cost(c: char, prev: Option<char>) -> usize {
+    if is_cjk(c) {
+        6
+    } else if c.is_alphanumeric() && !prev.is_some_and(|p| p.is_alphanumeric() && !is_cjk(p)) {
+        2
+    } else {
+        1
+    }
+}
+
+/// Overlapping windows of `text`, each costing at most `budget` units ([`window_cost`]; upstream HEAD scans
+/// jailbreak text in 1536-unit windows, PII in 512, both with 64 characters of overlap) and
+/// sharing `overlap` characters with the previous one; a text within the budget is one window
+/// (itself). Identical windows are kept once. Classifiers read each window on its own, so a
+/// long prompt is judged by its worst part rather than by one averaged embedding.
+pub fn scan_windows(text: &str, budget: usize, overlap: usize) -> Vec<&str> {
+    let idx: Vec<(usize, char)> = text.char_indices().collect();
+    let n = idx.len();
+    let byte_at = |i: usize| idx.get(i).map_or(text.len(), |(b, _)| *b);
+    let mut out: Vec<&str> = Vec::new();
+    let mut start = 0;
+    while start < n {
+        let mut cost = 0;
+        let mut end = start;
+        while end < n {
+            let prev = end.checked_sub(1).map(|p| idx[p].1);
+            let c = window_cost(idx[end].1, prev.filter(|_| end > start));
+            if cost + c > budget && end > start {
+                break;
+            }
+            cost += c;
+            end += 1;
+        }
+        let w = &text[byte_at(start)..byte_at(end)];
+        if !out.contains(&w) {
+            out.push(w);
+        }
+        if end >= n {
+            break;
+        }
+        start = end.saturating_sub(overlap).max(start + 1);
+    }
+    if out.is_empty() {
+        out.push(text);
+    }
+    out
+}
+
+#[cfg(test)]
+mod window_tests {
+    use super::*;
+
+    #[test]
+    fn short_text_is_one_window() {
+        assert_eq!(scan_windows("hello world", 1536, 64), vec!["hello world"]);
+        assert_eq!(scan_windows("", 1536, 64), vec![""]);
+    }
+
+    #[test]
+    fn long_text_is_covered_by_overlapping_windows_within_budget() {
+        let text: String = (0..400).map(|i| format!("word{i} ")).collect();
+        let w = scan_windows(&text, 300, 20);
+        assert!(w.len() > 5, "{}", w.len());
+        for win in &w {
+            let mut cost = 0;
+            let mut prev = None;
+            for c in win.chars() {
+                cost += window_cost(c, prev);
+                prev = Some(c);
+            }
+            assert!(cost <= 300, "{cost}");
+        }
+        assert!(text.starts_with(w[0]) && text.ends_with(w[w.len() - 1]));
+        // Consecutive windows share exactly the overlap.
+        let first_tail: String = w[0].chars().rev().take(20).collect();
+        let second_head: String = w[1].chars().take(20).collect::<String>();
+        assert_eq!(first_tail.chars().rev().collect::<String>(), second_head);
+    }
+
+    #[test]
+    fn cjk_characters_cost_six_units() {
+        let text: String = (0..100u32)
+            .map(|i| char::from_u32(0x4E00 + i).expect("CJK"))
+            .collect();
+        let w = scan_windows(&text, 60, 2);
+        assert_eq!(w[0].chars().count(), 10);
+        assert_eq!(w[1].chars().count(), 10);
+        assert!(text.ends_with(w[w.len() - 1]));
+        // Identical windows are kept once.
+        assert_eq!(scan_windows(&"你".repeat(100), 60, 2).len(), 2);
+    }
+}

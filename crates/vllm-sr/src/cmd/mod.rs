@@ -6,6 +6,7 @@ pub mod container;
 pub mod daemon;
 pub mod dsl;
 pub mod eval;
+pub mod eval_suite;
 pub mod models;
 pub mod probes;
 pub mod remote;
