@@ -5,6 +5,7 @@
 //! [`EngineBuilder::family`] (see [`Engine::builder_from_config`]). Until then their signals
 //! never match on the routing path, and tests supply them with [`Engine::decide`].
 
+use crate::algorithms::{ModelFacts, Selector};
 use vsr_config as cfg;
 use vsr_signals::{
     Bounds, ContextFamily, ContextRuleSpec, ConversationFamily, ConversationRule, EventFamily,
@@ -73,9 +74,10 @@ impl Engine {
             b = b.family(Box::new(ContextFamily::new(&specs)));
         }
         if !signals.language.is_empty() {
-            b = b.family(Box::new(LanguageFamily::new(
-                signals.language.iter().map(|l| &l.name),
-            )));
+            b = b.family(Box::new(
+                LanguageFamily::new(signals.language.iter().map(|l| &l.name))
+                    .with_thresholds(signals.language.iter().map(|l| l.threshold).collect()),
+            ));
         }
 
         if !signals.conversation.is_empty() {
@@ -235,8 +237,13 @@ impl Engine {
                             .unwrap_or(DEFAULT_FAST_RESPONSE)
                             .to_string()
                     }),
+                algorithm: d
+                    .algorithm
+                    .as_ref()
+                    .and_then(|a| Selector::from_config(&a.kind, a.params.as_ref())),
             });
         }
+        b = b.model_facts(ModelFacts::from_config(config));
 
         b = b
             .strategy(config.routing.strategy.unwrap_or(global.strategy))

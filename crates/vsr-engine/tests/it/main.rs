@@ -2,3 +2,4 @@
 
 mod balance;
 mod engine;
+mod algorithms;
