@@ -34,6 +34,17 @@ impl Engine {
 
     /// A builder preloaded from a config, to which learned family evaluators can be added.
     pub fn builder_from_config(config: &cfg::Config) -> Result<EngineBuilder, BuildError> {
+        Self::builder_for_profile(config, config.uses_head_schema())
+    }
+
+    /// [`Self::builder_from_config`] for one routing profile of a config that is an August-2026
+    /// one (`head`, [`cfg::Config::uses_head_schema`] of the whole file) or not: August
+    /// profiles get upstream HEAD's rule semantics (an empty AND matches with confidence 0)
+    /// and fire every matching keyword rule unless `global.router.keyword_match` says otherwise.
+    pub fn builder_for_profile(
+        config: &cfg::Config,
+        head: bool,
+    ) -> Result<EngineBuilder, BuildError> {
         let signals = &config.routing.signals;
         let family_err = |family: Family| {
             move |e: &dyn std::fmt::Display| BuildError::Family {
@@ -41,14 +52,24 @@ impl Engine {
                 message: e.to_string(),
             }
         };
-        let mut b = Engine::builder();
+        let mut b = Engine::builder().empty_and_matches(head);
         let global = config.global_settings();
+        let keyword_match_written = config
+            .global
+            .as_ref()
+            .and_then(|g| g.router.as_ref())
+            .is_some_and(|r| r.get("keyword_match").is_some());
+        let keyword_match = if head && !keyword_match_written {
+            cfg::vocab::KeywordMatch::All
+        } else {
+            global.keyword_match
+        };
 
         let keywords: Vec<KeywordRuleSpec> = signals.keywords.iter().map(keyword_spec).collect();
         if !keywords.is_empty() {
             let f = KeywordFamily::new(&keywords)
                 .map_err(|e| family_err(Family::Keyword)(&e))?
-                .with_match(global.keyword_match);
+                .with_match(keyword_match);
             b = b.family(Box::new(f));
         }
         if !signals.structure.is_empty() {
