@@ -189,7 +189,8 @@ impl Pricing {
     /// The rate of prompt tokens written to the provider's cache: `cache_write_per_1m`, else
     /// the prompt rate (as upstream HEAD).
     pub fn cache_write_rate(&self) -> f64 {
-        self.cache_write_per_1m.unwrap_or_else(|| self.prompt_rate())
+        self.cache_write_per_1m
+            .unwrap_or_else(|| self.prompt_rate())
     }
 
     /// Whether this counts as priced: a non-zero rate or a currency, so that a free model

@@ -137,8 +137,10 @@ mod tests {
         let mut p = crate::Pricing::new("USD", 3.0, 15.0);
         p.cached_input_per_1m = Some(0.3);
         // Anthropic: 1M fresh input, 2M cache reads, 1M cache writes, 1M output.
-        let u = Usage::from_usage(&json!({"input_tokens": 1_000_000, "output_tokens": 1_000_000,
-            "cache_read_input_tokens": 2_000_000, "cache_creation_input_tokens": 1_000_000}))
+        let u = Usage::from_usage(
+            &json!({"input_tokens": 1_000_000, "output_tokens": 1_000_000,
+            "cache_read_input_tokens": 2_000_000, "cache_creation_input_tokens": 1_000_000}),
+        )
         .expect("usage");
         // No write rate: writes cost the prompt rate.
         assert!((p.cost(&u) - (3.0 + 2.0 * 0.3 + 3.0 + 15.0)).abs() < 1e-9);

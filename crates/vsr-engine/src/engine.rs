@@ -224,7 +224,11 @@ impl EngineBuilder {
                 priority: d.priority,
                 tier: d.tier,
                 node: if self.empty_and_matches {
-                    Node::compile(&d.rules.clone().with_matching_empty_and(), &catalog, &|_| true)
+                    Node::compile(
+                        &d.rules.clone().with_matching_empty_and(),
+                        &catalog,
+                        &|_| true,
+                    )
                 } else {
                     Node::compile(&d.rules, &catalog, &|_| true)
                 },

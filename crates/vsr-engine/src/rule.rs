@@ -38,7 +38,9 @@ impl RuleNode {
             RuleNode::And(c) => {
                 RuleNode::And(c.into_iter().map(Self::with_matching_empty_and).collect())
             }
-            RuleNode::Or(c) => RuleNode::Or(c.into_iter().map(Self::with_matching_empty_and).collect()),
+            RuleNode::Or(c) => {
+                RuleNode::Or(c.into_iter().map(Self::with_matching_empty_and).collect())
+            }
             RuleNode::Not(c) => {
                 RuleNode::Not(c.into_iter().map(Self::with_matching_empty_and).collect())
             }

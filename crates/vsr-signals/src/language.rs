@@ -254,7 +254,9 @@ impl SignalFamily for LanguageFamily {
                 confidence: 0.5,
             };
         }
-        for ((code, threshold), result) in self.codes.iter().zip(&self.thresholds).zip(out.iter_mut()) {
+        for ((code, threshold), result) in
+            self.codes.iter().zip(&self.thresholds).zip(out.iter_mut())
+        {
             let needed = match (floor, threshold) {
                 (None, _) => 0.0,
                 (Some(_), t) => t.unwrap_or(DEFAULT_THRESHOLD),
@@ -359,13 +361,23 @@ mod tests {
         let strict = LanguageFamily::new(["es", "en"])
             .with_thresholds(vec![Some((conf + 0.05).min(1.0)), Some(0.0)]);
         let after = matched(&strict, text);
-        assert!(!after.contains(&"es".to_string()), "{before:?} -> {after:?}");
+        assert!(
+            !after.contains(&"es".to_string()),
+            "{before:?} -> {after:?}"
+        );
         // An en rule needing more than the fallback's 0.5 does not take the fallback.
-        let strict_en = LanguageFamily::new(["es", "en"]).with_thresholds(vec![Some(0.99), Some(0.6)]);
+        let strict_en =
+            LanguageFamily::new(["es", "en"]).with_thresholds(vec![Some(0.99), Some(0.6)]);
         let fallback = matched(&strict_en, "Hola amigo, que tal");
         assert!(fallback.is_empty(), "{fallback:?}");
         // Without thresholds (March) nothing changes.
-        assert_eq!(matched(&LanguageFamily::new(["es", "en"]).with_thresholds(vec![None, None]), text), before);
+        assert_eq!(
+            matched(
+                &LanguageFamily::new(["es", "en"]).with_thresholds(vec![None, None]),
+                text
+            ),
+            before
+        );
         // Chinese at threshold 0.5 (the August recipes' value) still matches.
         let zh = LanguageFamily::new(["zh"]).with_thresholds(vec![Some(0.5)]);
         assert_eq!(matched(&zh, "请用中文解释一下这个概念"), ["zh"]);

@@ -484,10 +484,7 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 );
             }
             if let Some(a) = &d.algorithm
-                && matches!(
-                    a.kind.as_str(),
-                    "fusion" | "workflows" | "prompt" | "mlp"
-                )
+                && matches!(a.kind.as_str(), "fusion" | "workflows" | "prompt" | "mlp")
             {
                 note(
                     join_key(&join_key(&p, "algorithm"), "type"),

@@ -106,9 +106,9 @@ impl MultiFactor {
                 };
                 let factors = [quality, NEUTRAL, cost_score, NEUTRAL];
                 let excluded = match (self.max_cost_per_1m, cost) {
-                    (Some(max), Some(c)) if *c > max => {
-                        Some(format!("costs {c} per 1M tokens, above max_cost_per_1m {max}"))
-                    }
+                    (Some(max), Some(c)) if *c > max => Some(format!(
+                        "costs {c} per 1M tokens, above max_cost_per_1m {max}"
+                    )),
                     _ => None,
                 };
                 CandidateScore {
@@ -218,11 +218,13 @@ mod tests {
     #[test]
     fn quality_heavy_weights_pick_the_best_model_and_cost_heavy_the_cheapest() {
         let refs = [r("small"), r("mid"), r("big")];
-        let quality = MultiFactor::from_block(Some(&json!({"weights": {"quality": 0.9, "cost": 0.1}})));
+        let quality =
+            MultiFactor::from_block(Some(&json!({"weights": {"quality": 0.9, "cost": 0.1}})));
         let (order, trace) = quality.select(&refs, &facts());
         assert_eq!(models(&order.unwrap()), ["big", "mid", "small"]);
         assert_eq!(trace.chosen.as_deref(), Some("big"));
-        let cost = MultiFactor::from_block(Some(&json!({"weights": {"quality": 0.1, "cost": 0.9}})));
+        let cost =
+            MultiFactor::from_block(Some(&json!({"weights": {"quality": 0.1, "cost": 0.9}})));
         let (order, _) = cost.select(&refs, &facts());
         assert_eq!(models(&order.unwrap())[0], "small");
     }
@@ -260,6 +262,11 @@ mod tests {
         let refs = [r("x"), r("y")];
         let (order, trace) = MultiFactor::from_block(None).select(&refs, &ModelFacts::default());
         assert_eq!(models(&order.unwrap()), ["x", "y"]);
-        assert!(trace.candidates.iter().all(|c| (c.score - 0.5).abs() < 1e-12));
+        assert!(
+            trace
+                .candidates
+                .iter()
+                .all(|c| (c.score - 0.5).abs() < 1e-12)
+        );
     }
 }

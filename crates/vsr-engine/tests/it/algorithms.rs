@@ -64,5 +64,10 @@ fn multi_factor_cost_slo_excludes_the_dear_model() {
     let r = e.route_text("review my code", EvalMode::Routing);
     assert_eq!(r.model, "small");
     let trace = r.algorithm.expect("trace");
-    assert!(trace.candidates.iter().any(|c| c.model == "big" && c.excluded.is_some()));
+    assert!(
+        trace
+            .candidates
+            .iter()
+            .any(|c| c.model == "big" && c.excluded.is_some())
+    );
 }
