@@ -186,24 +186,38 @@ impl Pricing {
             .unwrap_or_else(|| self.prompt_rate())
     }
 
+    /// The rate of prompt tokens written to the provider's cache: `cache_write_per_1m`, else
+    /// the prompt rate (as upstream HEAD).
+    pub fn cache_write_rate(&self) -> f64 {
+        self.cache_write_per_1m
+            .unwrap_or_else(|| self.prompt_rate())
+    }
+
     /// Whether this counts as priced: a non-zero rate or a currency, so that a free model
     /// (0/0 with `USD`) still has cost 0 rather than no cost.
     pub fn is_priced(&self) -> bool {
         self.prompt_rate() != 0.0
             || self.completion_rate() != 0.0
             || self.cached_input_per_1m.is_some_and(|r| r != 0.0)
+            || self.cache_write_per_1m.is_some()
             || self.currency().is_some()
     }
 
     /// The price of one request's usage, in [`Self::currency`]: cached prompt tokens
     /// ([`Usage::cached_tokens`], at most the prompt tokens) at [`Self::cached_input_rate`], the
-    /// other prompt tokens at the prompt rate, completion tokens at the completion rate.
-    /// Negative rates count as 0.
+    /// cache-write tokens ([`Usage::cache_write_tokens`], at most the prompt tokens not cached)
+    /// at [`Self::cache_write_rate`], the other prompt tokens at the prompt rate, completion
+    /// tokens at the completion rate. Negative rates count as 0.
     pub fn cost(&self, usage: &crate::Usage) -> f64 {
         let cached = usage.cached_tokens.unwrap_or(0).min(usage.prompt_tokens);
-        let standard = usage.prompt_tokens - cached;
+        let written = usage
+            .cache_write_tokens
+            .unwrap_or(0)
+            .min(usage.prompt_tokens - cached);
+        let standard = usage.prompt_tokens - cached - written;
         (standard as f64 * self.prompt_rate().max(0.0)
             + cached as f64 * self.cached_input_rate().max(0.0)
+            + written as f64 * self.cache_write_rate().max(0.0)
             + usage.completion_tokens as f64 * self.completion_rate().max(0.0))
             / 1e6
     }

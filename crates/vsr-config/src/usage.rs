@@ -12,6 +12,11 @@ pub struct Usage {
     /// `prompt_tokens_details.cached_tokens`, when the backend reports it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cached_tokens: Option<u64>,
+    /// Prompt tokens written to the provider's prompt cache (Anthropic
+    /// `cache_creation_input_tokens`, OpenAI-style `…_details.cache_write_tokens`), when
+    /// reported; priced at `cache_write_per_1m`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cache_write_tokens: Option<u64>,
 }
 
 impl Usage {
@@ -21,12 +26,19 @@ impl Usage {
             prompt_tokens,
             completion_tokens,
             cached_tokens: None,
+            cache_write_tokens: None,
         }
     }
 
     /// The same usage with `cached` prompt tokens reported.
     pub fn with_cached(mut self, cached: u64) -> Self {
         self.cached_tokens = Some(cached);
+        self
+    }
+
+    /// The same usage with `written` prompt tokens reported as cache writes.
+    pub fn with_cache_write(mut self, written: u64) -> Self {
+        self.cache_write_tokens = Some(written);
         self
     }
 
@@ -53,17 +65,23 @@ impl Usage {
                     .get("prompt_tokens_details")
                     .and_then(|d| d.get("cached_tokens"))
                     .and_then(n),
+                cache_write_tokens: u
+                    .get("prompt_tokens_details")
+                    .and_then(|d| d.get("cache_write_tokens"))
+                    .and_then(n),
             }
         } else {
             // Anthropic's names: `input_tokens` excludes the cache reads and writes, which
             // OpenAI's `prompt_tokens` includes.
             let read = count("cache_read_input_tokens");
+            let written = count("cache_creation_input_tokens");
             Usage {
                 prompt_tokens: count("input_tokens").unwrap_or(0)
                     + read.unwrap_or(0)
-                    + count("cache_creation_input_tokens").unwrap_or(0),
+                    + written.unwrap_or(0),
                 completion_tokens: count("output_tokens").unwrap_or(0),
                 cached_tokens: read,
+                cache_write_tokens: written,
             }
         };
         (usage.total() > 0).then_some(usage)
@@ -85,7 +103,8 @@ mod tests {
             Usage {
                 prompt_tokens: 10,
                 completion_tokens: 5,
-                cached_tokens: Some(4)
+                cached_tokens: Some(4),
+                cache_write_tokens: None,
             }
         );
         assert_eq!(u.total(), 15);
@@ -102,10 +121,41 @@ mod tests {
         let u = Usage::from_usage(&json!({"input_tokens": 10, "output_tokens": 4,
             "cache_read_input_tokens": 6, "cache_creation_input_tokens": 2}))
         .expect("usage");
-        assert_eq!(u, Usage::new(18, 4).with_cached(6));
+        assert_eq!(u, Usage::new(18, 4).with_cached(6).with_cache_write(2));
+        let openai = Usage::from_usage(&json!({"prompt_tokens": 10, "completion_tokens": 1,
+            "prompt_tokens_details": {"cached_tokens": 3, "cache_write_tokens": 5}}))
+        .expect("usage");
+        assert_eq!(openai, Usage::new(10, 1).with_cached(3).with_cache_write(5));
         assert_eq!(
             Usage::from_usage(&json!({"output_tokens": 3})),
             Some(Usage::new(0, 3))
         );
+    }
+
+    #[test]
+    fn cache_writes_cost_the_cache_write_rate_else_the_prompt_rate() {
+        let mut p = crate::Pricing::new("USD", 3.0, 15.0);
+        p.cached_input_per_1m = Some(0.3);
+        // Anthropic: 1M fresh input, 2M cache reads, 1M cache writes, 1M output.
+        let u = Usage::from_usage(
+            &json!({"input_tokens": 1_000_000, "output_tokens": 1_000_000,
+            "cache_read_input_tokens": 2_000_000, "cache_creation_input_tokens": 1_000_000}),
+        )
+        .expect("usage");
+        // No write rate: writes cost the prompt rate.
+        assert!((p.cost(&u) - (3.0 + 2.0 * 0.3 + 3.0 + 15.0)).abs() < 1e-9);
+        p.cache_write_per_1m = Some(3.75);
+        assert!((p.cost(&u) - (3.0 + 2.0 * 0.3 + 3.75 + 15.0)).abs() < 1e-9);
+        // Writes are clamped to the prompt tokens not read from the cache.
+        let over = Usage::new(1_000_000, 0)
+            .with_cached(600_000)
+            .with_cache_write(900_000);
+        assert!((p.cost(&over) - (0.6 * 0.3 + 0.4 * 3.75)).abs() < 1e-9);
+        // A write rate alone makes a model priced.
+        let only_write = crate::Pricing {
+            cache_write_per_1m: Some(1.0),
+            ..crate::Pricing::default()
+        };
+        assert!(only_write.is_priced());
     }
 }

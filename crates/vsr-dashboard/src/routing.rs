@@ -482,6 +482,7 @@ pub fn impact(
             prompt_tokens: r.prompt_tokens?,
             completion_tokens: r.completion_tokens?,
             cached_tokens: r.cached_tokens,
+            cache_write_tokens: None,
         };
         Some(p.cost(&usage))
     };

@@ -5,6 +5,7 @@
 //! [`EngineBuilder::family`] (see [`Engine::builder_from_config`]). Until then their signals
 //! never match on the routing path, and tests supply them with [`Engine::decide`].
 
+use crate::algorithms::{ModelFacts, Selector};
 use vsr_config as cfg;
 use vsr_signals::{
     Bounds, ContextFamily, ContextRuleSpec, ConversationFamily, ConversationRule, EventFamily,
@@ -33,6 +34,17 @@ impl Engine {
 
     /// A builder preloaded from a config, to which learned family evaluators can be added.
     pub fn builder_from_config(config: &cfg::Config) -> Result<EngineBuilder, BuildError> {
+        Self::builder_for_profile(config, config.uses_head_schema())
+    }
+
+    /// [`Self::builder_from_config`] for one routing profile of a config that is an August-2026
+    /// one (`head`, [`cfg::Config::uses_head_schema`] of the whole file) or not: August
+    /// profiles get upstream HEAD's rule semantics (an empty AND matches with confidence 0)
+    /// and fire every matching keyword rule unless `global.router.keyword_match` says otherwise.
+    pub fn builder_for_profile(
+        config: &cfg::Config,
+        head: bool,
+    ) -> Result<EngineBuilder, BuildError> {
         let signals = &config.routing.signals;
         let family_err = |family: Family| {
             move |e: &dyn std::fmt::Display| BuildError::Family {
@@ -40,14 +52,24 @@ impl Engine {
                 message: e.to_string(),
             }
         };
-        let mut b = Engine::builder();
+        let mut b = Engine::builder().empty_and_matches(head);
         let global = config.global_settings();
+        let keyword_match_written = config
+            .global
+            .as_ref()
+            .and_then(|g| g.router.as_ref())
+            .is_some_and(|r| r.get("keyword_match").is_some());
+        let keyword_match = if head && !keyword_match_written {
+            cfg::vocab::KeywordMatch::All
+        } else {
+            global.keyword_match
+        };
 
         let keywords: Vec<KeywordRuleSpec> = signals.keywords.iter().map(keyword_spec).collect();
         if !keywords.is_empty() {
             let f = KeywordFamily::new(&keywords)
                 .map_err(|e| family_err(Family::Keyword)(&e))?
-                .with_match(global.keyword_match);
+                .with_match(keyword_match);
             b = b.family(Box::new(f));
         }
         if !signals.structure.is_empty() {
@@ -73,9 +95,10 @@ impl Engine {
             b = b.family(Box::new(ContextFamily::new(&specs)));
         }
         if !signals.language.is_empty() {
-            b = b.family(Box::new(LanguageFamily::new(
-                signals.language.iter().map(|l| &l.name),
-            )));
+            b = b.family(Box::new(
+                LanguageFamily::new(signals.language.iter().map(|l| &l.name))
+                    .with_thresholds(signals.language.iter().map(|l| l.threshold).collect()),
+            ));
         }
 
         if !signals.conversation.is_empty() {
@@ -235,8 +258,13 @@ impl Engine {
                             .unwrap_or(DEFAULT_FAST_RESPONSE)
                             .to_string()
                     }),
+                algorithm: d
+                    .algorithm
+                    .as_ref()
+                    .and_then(|a| Selector::from_config(&a.kind, a.params.as_ref())),
             });
         }
+        b = b.model_facts(ModelFacts::from_config(config));
 
         b = b
             .strategy(config.routing.strategy.unwrap_or(global.strategy))

@@ -1,5 +1,6 @@
 //! Decisions and how exactly one is chosen.
 
+use crate::algorithms::Selector;
 use std::cmp::Ordering;
 use std::sync::Arc;
 
@@ -40,6 +41,9 @@ pub struct DecisionSpec {
     pub model_refs: Vec<ModelRef>,
     /// The `fast_response` plugin's message: the router answers itself instead of forwarding.
     pub fast_response: Option<String>,
+    /// How the decision picks among its refs (`algorithm`), when the engine applies it;
+    /// `None`: the first ref.
+    pub algorithm: Option<Selector>,
 }
 
 /// How matched decisions are ordered when none of them has a tier (`global.router.strategy`).
@@ -52,6 +56,7 @@ pub(crate) struct Decision {
     pub node: Node,
     pub model_refs: Vec<ModelRef>,
     pub fast_response: Option<Arc<str>>,
+    pub algorithm: Option<Selector>,
 }
 
 /// A matched decision competing for selection.

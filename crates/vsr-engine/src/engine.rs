@@ -8,6 +8,7 @@ use vsr_signals::{
     Family, FamilySet, RequestContext, RequestView, SignalCatalog, SignalFamily, SignalSet,
 };
 
+use crate::algorithms::{AlgorithmTrace, ModelFacts};
 use crate::decision::{Candidate, Decision, DecisionSpec, ModelRef, Strategy, select};
 use crate::projection::{
     Mapping, MappingSpec, Partition, PartitionSpec, ProjectionError, Score, ScoreSpec,
@@ -63,9 +64,26 @@ pub struct EngineBuilder {
     reasoning_families: HashMap<String, String>,
     default_reasoning_effort: Option<String>,
     recipe: Option<String>,
+    /// Empty ANDs in decision rules match with confidence 0 (upstream HEAD, August configs).
+    empty_and_matches: bool,
+    /// What model-selection algorithms know about each model.
+    model_facts: ModelFacts,
 }
 
 impl EngineBuilder {
+    /// Quality and price per model, read by decision algorithms such as `multi_factor`.
+    pub fn model_facts(mut self, facts: ModelFacts) -> Self {
+        self.model_facts = facts;
+        self
+    }
+
+    /// Makes an empty AND in a decision's rules match every request with confidence 0, as
+    /// upstream HEAD does (August-2026 configs); off, it never matches (March).
+    pub fn empty_and_matches(mut self, on: bool) -> Self {
+        self.empty_and_matches = on;
+        self
+    }
+
     /// The named recipe this engine routes for (copied into every [`RoutingResult`]); unset
     /// for the default profile.
     pub fn recipe(mut self, name: Option<String>) -> Self {
@@ -205,9 +223,18 @@ impl EngineBuilder {
                 name: Arc::from(d.name.as_str()),
                 priority: d.priority,
                 tier: d.tier,
-                node: Node::compile(&d.rules, &catalog, &|_| true),
+                node: if self.empty_and_matches {
+                    Node::compile(
+                        &d.rules.clone().with_matching_empty_and(),
+                        &catalog,
+                        &|_| true,
+                    )
+                } else {
+                    Node::compile(&d.rules, &catalog, &|_| true)
+                },
                 model_refs: d.model_refs.clone(),
                 fast_response: d.fast_response.as_deref().map(Arc::from),
+                algorithm: d.algorithm.clone(),
             });
         }
 
@@ -225,6 +252,7 @@ impl EngineBuilder {
             reasoning_families: self.reasoning_families,
             default_reasoning_effort: self.default_reasoning_effort,
             recipe: self.recipe,
+            model_facts: self.model_facts,
             required,
             required_slots,
         })
@@ -289,6 +317,7 @@ pub struct Engine {
     reasoning_families: HashMap<String, String>,
     default_reasoning_effort: Option<String>,
     recipe: Option<String>,
+    model_facts: ModelFacts,
     required: FamilySet,
     required_slots: Vec<(Family, usize)>,
 }
@@ -483,11 +512,18 @@ impl Engine {
                 ),
             ),
         };
-        let model_refs = decision
+        let winner = decision
             .as_deref()
-            .and_then(|n| self.model_refs(n))
-            .map(<[ModelRef]>::to_vec)
-            .unwrap_or_default();
+            .and_then(|n| self.decisions.iter().find(|d| *d.name == *n));
+        let mut model_refs = winner.map(|d| d.model_refs.clone()).unwrap_or_default();
+        // The decision's algorithm orders the refs (the chosen one first); refusing every
+        // ref sends the request to the default model.
+        let mut algorithm: Option<AlgorithmTrace> = None;
+        if let Some(selector) = winner.and_then(|d| d.algorithm.as_ref()) {
+            let (ordered, trace) = selector.select(&model_refs, &self.model_facts);
+            model_refs = ordered.unwrap_or_default();
+            algorithm = Some(trace);
+        }
         let (model, reasoning) = match model_refs.first() {
             Some(r) => (
                 r.target().to_string(),
@@ -520,6 +556,7 @@ impl Engine {
             confidence,
             model,
             model_refs,
+            algorithm,
             reasoning,
             signals,
             projections,

@@ -5,6 +5,7 @@
 //! Build an [`Engine`] with [`Engine::builder`] (or from a config), then call
 //! [`Engine::route`] per request, or [`Engine::decide`] on signals computed elsewhere.
 
+pub mod algorithms;
 pub mod config;
 pub mod decision;
 pub mod engine;
@@ -13,6 +14,7 @@ pub mod projection;
 pub mod result;
 pub mod rule;
 
+pub use algorithms::{AlgorithmTrace, ModelFacts, Selector};
 pub use decision::{DecisionSpec, ModelRef, Strategy};
 pub use engine::{BuildError, ComposerSpec, Engine, EngineBuilder, EvalMode};
 pub use projection::{

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use serde::{Deserialize, Serialize};
 use vsr_signals::{Family, SignalSet};
 
+use crate::algorithms::AlgorithmTrace;
 use crate::decision::{ModelRef, Strategy};
 use crate::projection::{MappingTrace, PartitionTrace, ScoreTrace};
 
@@ -26,6 +27,10 @@ pub struct RoutingResult {
     pub is_default: bool,
     /// Every model ref of the winner, in order (the first is the one chosen).
     pub model_refs: Vec<ModelRef>,
+    /// What the winner's model-selection algorithm did (`multi_factor`); `None` when the
+    /// first ref is simply taken.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub algorithm: Option<AlgorithmTrace>,
     /// Reasoning settings of the chosen ref (only meaningful with a decision).
     pub reasoning: Reasoning,
     /// The winner's `fast_response` message: the router answers with it itself.
@@ -130,6 +135,7 @@ impl RoutingResult {
             model: model.into(),
             is_default: true,
             model_refs: Vec::new(),
+            algorithm: None,
             reasoning: Reasoning::default(),
             fast_response: None,
             signals: SignalSet::empty(&vsr_signals::SignalCatalog::new()),
@@ -145,10 +151,16 @@ impl RoutingResult {
         }
     }
 
-    /// `static` when a decision chose the model, `default` otherwise (the record's and the
-    /// dashboard's `selection_method`).
+    /// `static` when a decision chose the model, `multi_factor` when its algorithm did,
+    /// `default` otherwise (the record's and the dashboard's `selection_method`).
     pub fn selection_method(&self) -> &'static str {
-        if self.is_default { "default" } else { "static" }
+        if self.is_default {
+            "default"
+        } else if self.algorithm.is_some() {
+            "multi_factor"
+        } else {
+            "static"
+        }
     }
 
     /// The domain the winning decision matched on (its first `domain:` rule), for

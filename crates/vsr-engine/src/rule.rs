@@ -17,7 +17,8 @@ pub enum RuleNode {
     Or(Vec<RuleNode>),
     /// Exactly one child, which must not match; confidence 1. Any other arity never matches.
     Not(Vec<RuleNode>),
-    /// A decision without `rules` (upstream HEAD): always matches, with confidence 0.
+    /// A decision without `rules` (upstream HEAD), or an empty AND in an August-2026 config:
+    /// always matches, with confidence 0.
     Fallback,
 }
 
@@ -26,6 +27,24 @@ impl RuleNode {
         RuleNode::Leaf {
             kind: kind.into(),
             name: name.into(),
+        }
+    }
+
+    /// The tree with every empty AND made a match of confidence 0 ([`RuleNode::Fallback`]), as
+    /// upstream HEAD (August 2026) evaluates it; March configs keep an empty AND unmatched.
+    pub fn with_matching_empty_and(self) -> Self {
+        match self {
+            RuleNode::And(c) if c.is_empty() => RuleNode::Fallback,
+            RuleNode::And(c) => {
+                RuleNode::And(c.into_iter().map(Self::with_matching_empty_and).collect())
+            }
+            RuleNode::Or(c) => {
+                RuleNode::Or(c.into_iter().map(Self::with_matching_empty_and).collect())
+            }
+            RuleNode::Not(c) => {
+                RuleNode::Not(c.into_iter().map(Self::with_matching_empty_and).collect())
+            }
+            other => other,
         }
     }
 
@@ -280,6 +299,21 @@ mod tests {
         assert!(o.matched && (o.confidence - 0.6).abs() < 1e-12);
         assert!(!eval(&RuleNode::And(vec![kw("a"), kw("c")]), &s).matched);
         assert!(!eval(&RuleNode::And(vec![]), &s).matched);
+    }
+
+    #[test]
+    fn august_empty_and_matches_with_confidence_zero_at_any_depth() {
+        let s = set(&[("a", 0.4)]);
+        let o = eval(&RuleNode::And(vec![]).with_matching_empty_and(), &s);
+        assert!(o.matched && o.confidence == 0.0);
+        // Nested: OR over an unmatched leaf and an empty AND matches through the AND.
+        let nested = RuleNode::Or(vec![kw("c"), RuleNode::And(vec![])]);
+        assert!(!eval(&nested, &s).matched);
+        assert!(eval(&nested.with_matching_empty_and(), &s).matched);
+        // NOT over an empty AND no longer matches.
+        let not = RuleNode::Not(vec![RuleNode::And(vec![])]);
+        assert!(eval(&not, &s).matched);
+        assert!(!eval(&not.with_matching_empty_and(), &s).matched);
     }
 
     #[test]

@@ -365,7 +365,7 @@ fn build_profile(
 ) -> Result<Router, BuildError> {
     let signals = &config.routing.signals;
     let settings: GlobalSettings = config.global_settings();
-    let mut builder = Engine::builder_from_config(config)?.recipe(recipe.map(String::from));
+    let mut builder = Engine::builder_for_profile(config, head)?.recipe(recipe.map(String::from));
 
     let needing: Vec<String> = [
         (Family::Embedding, names(&signals.embeddings, |s| &s.name)),

@@ -329,6 +329,7 @@ impl ReplayRecord {
             prompt_tokens,
             completion_tokens,
             cached_tokens,
+            cache_write_tokens: None,
         };
         if let Some(c) = costs.cost(model, &usage) {
             self.actual_cost = Some(c.actual);

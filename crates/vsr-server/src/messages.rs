@@ -927,6 +927,7 @@ pub fn merge_usage(earlier: Option<Usage>, later: Usage) -> Usage {
                 e.completion_tokens
             },
             cached_tokens: later.cached_tokens.or(e.cached_tokens),
+            cache_write_tokens: later.cache_write_tokens.or(e.cache_write_tokens),
         },
     }
 }

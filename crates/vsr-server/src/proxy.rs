@@ -999,7 +999,8 @@ mod tests {
             Some(Usage {
                 prompt_tokens: 7,
                 completion_tokens: 3,
-                cached_tokens: Some(5)
+                cached_tokens: Some(5),
+                cache_write_tokens: None,
             })
         );
         assert_eq!(usage_only(br#"{"id":"x"}"#), None);

@@ -491,6 +491,7 @@ async fn chat(
         prompt_tokens,
         completion_tokens: words as u64,
         cached_tokens: None,
+        cache_write_tokens: None,
     };
     let id = format!("chatcmpl-sim-{}", hex_id());
     let streaming = v.get("stream") == Some(&Value::Bool(true));

@@ -21,8 +21,14 @@ pub const LATIN_MIN_CONFIDENCE: f64 = 0.5;
 /// The compiled language family: the configured codes are the signal names.
 pub struct LanguageFamily {
     codes: Vec<String>,
+    /// Per rule, the confidence it needs (upstream HEAD's `threshold`; 0 means
+    /// [`DEFAULT_THRESHOLD`]); all `None` (March configs): no threshold anywhere.
+    thresholds: Vec<Option<f64>>,
     detector: whatlang::Detector,
 }
+
+/// A rule's threshold when it writes 0 (upstream HEAD).
+pub const DEFAULT_THRESHOLD: f64 = 0.3;
 
 /// Languages whatlang always considers besides the configured ones, so that a text in a common
 /// unconfigured language is recognised as such instead of as the nearest configured one.
@@ -50,9 +56,34 @@ impl LanguageFamily {
             }
         }
         Self {
+            thresholds: vec![None; codes.len()],
             codes,
             detector: whatlang::Detector::with_allowlist(allow),
         }
+    }
+
+    /// Applies upstream HEAD's per-rule `threshold` (one per code, in order). When any rule
+    /// has one, a detection below the lowest rule threshold reads as `en` with confidence
+    /// 0.5, and a rule matches its code only at or above its own threshold.
+    pub fn with_thresholds(mut self, thresholds: Vec<Option<f64>>) -> Self {
+        if thresholds.len() == self.codes.len() {
+            self.thresholds = thresholds
+                .into_iter()
+                .map(|t| t.map(|t| if t > 0.0 { t } else { DEFAULT_THRESHOLD }))
+                .collect();
+        }
+        self
+    }
+
+    /// The detection floor: the lowest rule threshold, when any rule has one.
+    fn floor(&self) -> Option<f64> {
+        if self.thresholds.iter().all(Option::is_none) {
+            return None;
+        }
+        self.thresholds
+            .iter()
+            .map(|t| t.unwrap_or(DEFAULT_THRESHOLD))
+            .reduce(f64::min)
     }
 }
 
@@ -213,11 +244,24 @@ impl SignalFamily for LanguageFamily {
         ctx: &RequestContext<'_>,
         out: &mut [SignalResult],
     ) -> Result<(), SignalError> {
-        let Some(d) = detect_with(ctx.text(), |t| self.detector.detect(t)) else {
+        let Some(mut d) = detect_with(ctx.text(), |t| self.detector.detect(t)) else {
             return Ok(());
         };
-        for (code, result) in self.codes.iter().zip(out.iter_mut()) {
-            if code.eq_ignore_ascii_case(&d.code) {
+        let floor = self.floor();
+        if floor.is_some_and(|f| d.confidence < f) {
+            d = Detection {
+                code: "en".into(),
+                confidence: 0.5,
+            };
+        }
+        for ((code, threshold), result) in
+            self.codes.iter().zip(&self.thresholds).zip(out.iter_mut())
+        {
+            let needed = match (floor, threshold) {
+                (None, _) => 0.0,
+                (Some(_), t) => t.unwrap_or(DEFAULT_THRESHOLD),
+            };
+            if code.eq_ignore_ascii_case(&d.code) && d.confidence >= needed {
                 result.set_match(d.confidence);
                 result.value = d.confidence;
                 result.evidence = vec![d.code.clone()];
@@ -288,5 +332,54 @@ mod tests {
         assert_eq!(code("太好了！！！我终于拿到 offer 了"), "zh");
         // Nothing to detect.
         assert!(detect("123 !!!").is_none());
+    }
+
+    fn matched(family: &LanguageFamily, text: &str) -> Vec<String> {
+        let view = crate::RequestView::from_text(text);
+        let ctx = RequestContext::new(&view);
+        let mut out: Vec<SignalResult> = family
+            .signal_names()
+            .into_iter()
+            .map(|n| SignalResult::unmatched(n.into()))
+            .collect();
+        family.evaluate(&ctx, &mut out).expect("evaluates");
+        out.into_iter()
+            .filter(|r| r.matched)
+            .map(|r| r.name.to_string())
+            .collect()
+    }
+
+    #[test]
+    fn rule_thresholds_gate_matches_and_low_confidence_falls_back_to_english() {
+        // "Hola amigo" is a short Spanish text whatlang is unsure about.
+        let text = "Hola amigo, que tal";
+        let conf = detect(text).expect("detects").confidence;
+        let plain = LanguageFamily::new(["es", "en"]);
+        let before = matched(&plain, text);
+        // A threshold above the detection's confidence: the rule no longer matches, and
+        // the text reads as English (confidence 0.5), which the en rule (threshold 0.3) takes.
+        let strict = LanguageFamily::new(["es", "en"])
+            .with_thresholds(vec![Some((conf + 0.05).min(1.0)), Some(0.0)]);
+        let after = matched(&strict, text);
+        assert!(
+            !after.contains(&"es".to_string()),
+            "{before:?} -> {after:?}"
+        );
+        // An en rule needing more than the fallback's 0.5 does not take the fallback.
+        let strict_en =
+            LanguageFamily::new(["es", "en"]).with_thresholds(vec![Some(0.99), Some(0.6)]);
+        let fallback = matched(&strict_en, "Hola amigo, que tal");
+        assert!(fallback.is_empty(), "{fallback:?}");
+        // Without thresholds (March) nothing changes.
+        assert_eq!(
+            matched(
+                &LanguageFamily::new(["es", "en"]).with_thresholds(vec![None, None]),
+                text
+            ),
+            before
+        );
+        // Chinese at threshold 0.5 (the August recipes' value) still matches.
+        let zh = LanguageFamily::new(["zh"]).with_thresholds(vec![Some(0.5)]);
+        assert_eq!(matched(&zh, "请用中文解释一下这个概念"), ["zh"]);
     }
 }

@@ -440,19 +440,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
             ));
         }
     };
-    for (i, m) in cfg.providers.models.iter().enumerate() {
-        let p = join_key(&join_index("providers.models", i), "pricing");
-        if m.pricing
-            .as_ref()
-            .is_some_and(|pr| pr.cache_write_per_1m.is_some())
-        {
-            note(
-                join_key(&p, "cache_write_per_1m"),
-                "providers.models[].pricing.cache_write_per_1m",
-                ": cache-write tokens are priced as prompt tokens",
-            );
-        }
-    }
     let mut profiles: Vec<(String, &Routing)> = vec![("routing".into(), &cfg.routing)];
     profiles.extend(
         cfg.recipes
@@ -473,16 +460,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                     &format!(": {t} signals never match"),
                 );
             }
-        }
-        if let Some(i) = s.language.iter().position(|l| l.threshold.is_some()) {
-            note(
-                join_key(
-                    &join_index(&join_key(base, "signals.language"), i),
-                    "threshold",
-                ),
-                "routing.signals.language[].threshold",
-                "",
-            );
         }
         if let Some(i) = s.embeddings.iter().position(|e| e.query_modality.is_some()) {
             note(
@@ -507,10 +484,7 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 );
             }
             if let Some(a) = &d.algorithm
-                && matches!(
-                    a.kind.as_str(),
-                    "fusion" | "workflows" | "multi_factor" | "prompt" | "mlp"
-                )
+                && matches!(a.kind.as_str(), "fusion" | "workflows" | "prompt" | "mlp")
             {
                 note(
                     join_key(&join_key(&p, "algorithm"), "type"),

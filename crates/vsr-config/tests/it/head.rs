@@ -35,6 +35,10 @@ fn every_head_recipe_validates_and_round_trips() {
                 w.message.contains("is validated but not applied yet"),
                 "{name}: unexpected warning {w}"
             );
+            // These have a runtime now and must not be announced as unapplied.
+            for applied in ["multi_factor", "language[].threshold", "cache_write_per_1m"] {
+                assert!(!w.message.contains(applied), "{name}: {w}");
+            }
             assert!(
                 seen.insert(w.message.clone()),
                 "{name}: repeated warning {w}"

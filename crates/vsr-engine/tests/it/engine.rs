@@ -23,6 +23,7 @@ fn kw_rule(name: &str, kws: &[&str]) -> KeywordRuleSpec {
 fn decision(name: &str, tier: u32, priority: i64, rules: RuleNode, model: &str) -> DecisionSpec {
     DecisionSpec {
         fast_response: None,
+        algorithm: None,
         name: name.into(),
         description: None,
         priority,

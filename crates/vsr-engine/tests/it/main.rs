@@ -1,4 +1,5 @@
 //! Integration tests of vsr-engine.
 
+mod algorithms;
 mod balance;
 mod engine;

@@ -88,6 +88,7 @@ fn start_then_finish_writes_a_complete_record() {
         prompt_tokens: 100,
         completion_tokens: 200,
         cached_tokens: None,
+        cache_write_tokens: None,
     };
     let answer = "ok ".repeat(40);
     let finish = FinishInfo {
@@ -200,6 +201,7 @@ fn a_fallback_records_its_path_and_is_priced_as_the_answering_model() {
                 prompt_tokens: 1000,
                 completion_tokens: 1000,
                 cached_tokens: None,
+                cache_write_tokens: None,
             }),
             served_model: Some(("qwen/qwen3.5-rocm", "qwen-up")),
             attempts: vec![
