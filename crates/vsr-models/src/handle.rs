@@ -4,6 +4,11 @@
 //! answer. When the queue is full, [`EncoderHandle::embed`] fails at once with
 //! [`ModelError::Overloaded`] so the server can shed load instead of piling up latency.
 //! The handle works from async code (`embed`) and from plain threads (`embed_blocking`).
+//!
+//! Micro-batching: a worker that takes a job also takes every job already waiting (up to
+//! [`MAX_BATCH_TEXTS`] texts) and embeds them in one encoder call, then answers each job with
+//! its own vectors. Under load the encoder then runs on taller matrices (weights read once
+//! for several prompts) instead of one prompt at a time; an idle queue adds no wait.
 use std::sync::mpsc::{self, SyncSender, TrySendError};
 use std::sync::{Arc, Mutex};
 
@@ -11,6 +16,10 @@ use crate::encoder::Encoder;
 use crate::error::ModelError;
 
 type Reply = Result<Vec<Vec<f32>>, ModelError>;
+
+/// Most texts one micro-batch gathers from waiting jobs (a single larger job still runs
+/// whole).
+pub const MAX_BATCH_TEXTS: usize = 32;
 
 enum ReplyTo {
     Async(tokio::sync::oneshot::Sender<Reply>),
@@ -124,21 +133,69 @@ impl EncoderHandle {
 
 fn worker(encoder: &dyn Encoder, rx: &Mutex<mpsc::Receiver<Job>>) {
     loop {
-        // Hold the lock only while taking a job, not while running the model.
-        let job = match rx.lock() {
-            Ok(guard) => guard.recv(),
+        // Hold the lock only while taking jobs, not while running the model.
+        let jobs = match rx.lock() {
+            Ok(guard) => take_batch(&guard),
             Err(_) => return,
         };
-        let Ok(job) = job else { return };
+        let Some(jobs) = jobs else { return };
+        run_batch(encoder, jobs);
+    }
+}
+
+/// Waits for one job, then takes the jobs already queued behind it while the batch has room.
+/// `None` when every handle is gone.
+fn take_batch(rx: &mpsc::Receiver<Job>) -> Option<Vec<Job>> {
+    let first = rx.recv().ok()?;
+    let mut texts = first.texts.len();
+    let mut jobs = vec![first];
+    while texts < MAX_BATCH_TEXTS {
+        match rx.try_recv() {
+            Ok(job) => {
+                texts += job.texts.len();
+                jobs.push(job);
+            }
+            Err(_) => break,
+        }
+    }
+    Some(jobs)
+}
+
+/// Embeds the jobs' texts in one encoder call and answers each job with its slice. If that
+/// call fails, each job is run alone so that an error reaches only the job that caused it.
+fn run_batch(encoder: &dyn Encoder, jobs: Vec<Job>) {
+    if jobs.len() > 1 {
+        let refs: Vec<&str> = jobs
+            .iter()
+            .flat_map(|j| j.texts.iter().map(String::as_str))
+            .collect();
+        if let Ok(vectors) = encoder.embed(&refs)
+            && vectors.len() == refs.len()
+        {
+            let mut vectors = vectors.into_iter();
+            for job in jobs {
+                let mine = vectors.by_ref().take(job.texts.len()).collect();
+                job.reply.send(Ok(mine));
+            }
+            return;
+        }
+    }
+    for job in jobs {
         let refs: Vec<&str> = job.texts.iter().map(String::as_str).collect();
         let result = encoder.embed(&refs);
-        // A caller that gave up (dropped its receiver) is not an error.
-        match job.reply {
+        job.reply.send(result);
+    }
+}
+
+impl ReplyTo {
+    /// A caller that gave up (dropped its receiver) is not an error.
+    fn send(self, reply: Reply) {
+        match self {
             ReplyTo::Async(tx) => {
-                let _ = tx.send(result);
+                let _ = tx.send(reply);
             }
             ReplyTo::Sync(tx) => {
-                let _ = tx.send(result);
+                let _ = tx.send(reply);
             }
         }
     }
@@ -160,6 +217,9 @@ mod tests {
         fn embed(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, ModelError> {
             self.calls.fetch_add(1, Ordering::SeqCst);
             std::thread::sleep(self.delay);
+            if texts.contains(&"bad") {
+                return Err(ModelError::format("toy", "cannot embed `bad`"));
+            }
             Ok(texts.iter().map(|t| vec![t.len() as f32, 1.0]).collect())
         }
         fn dim(&self) -> usize {
@@ -232,5 +292,62 @@ mod tests {
             .unwrap();
         let v = rt.block_on(h.embed(vec!["hello".to_string()])).unwrap();
         assert_eq!(v, vec![vec![5.0, 1.0]]);
+    }
+
+    #[test]
+    fn waiting_jobs_are_embedded_together_and_answered_separately() {
+        let enc = toy(150);
+        let h = EncoderHandle::spawn(enc.clone(), HandleOptions::default()).unwrap();
+        // Keep the worker busy, then queue three jobs behind it.
+        let h0 = h.clone();
+        let busy = std::thread::spawn(move || h0.embed_blocking(&["first"]));
+        while enc.calls.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let texts: [&[&str]; 3] = [&["a", "bb"], &["ccc"], &["dddd", "e", "ff"]];
+        let waiting: Vec<_> = texts
+            .iter()
+            .map(|t| {
+                let h = h.clone();
+                let t: Vec<String> = t.iter().map(|s| s.to_string()).collect();
+                std::thread::spawn(move || {
+                    let refs: Vec<&str> = t.iter().map(String::as_str).collect();
+                    h.embed_blocking(&refs)
+                })
+            })
+            .collect();
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(busy.join().unwrap().is_ok());
+        for (t, w) in texts.iter().zip(waiting) {
+            let got = w.join().unwrap().unwrap();
+            let want: Vec<Vec<f32>> = t.iter().map(|s| vec![s.len() as f32, 1.0]).collect();
+            assert_eq!(got, want, "each job gets its own vectors, in order");
+        }
+        assert_eq!(
+            enc.calls.load(Ordering::SeqCst),
+            2,
+            "the three waiting jobs ran as one encoder call"
+        );
+    }
+
+    #[test]
+    fn a_failing_job_in_a_batch_fails_alone() {
+        let enc = toy(150);
+        let h = EncoderHandle::spawn(enc.clone(), HandleOptions::default()).unwrap();
+        let h0 = h.clone();
+        let busy = std::thread::spawn(move || h0.embed_blocking(&["first"]));
+        while enc.calls.load(Ordering::SeqCst) == 0 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let spawn = |text: &'static str| {
+            let h = h.clone();
+            std::thread::spawn(move || h.embed_blocking(&[text]))
+        };
+        let good = spawn("good");
+        std::thread::sleep(Duration::from_millis(10));
+        let bad = spawn("bad");
+        assert!(busy.join().unwrap().is_ok());
+        assert_eq!(good.join().unwrap().unwrap(), vec![vec![4.0, 1.0]]);
+        assert!(bad.join().unwrap().is_err());
     }
 }

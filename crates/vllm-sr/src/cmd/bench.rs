@@ -1,6 +1,7 @@
-//! `vllm-sr bench route|proxy`: latency of the routing path per phase, memory and start-up
-//! time; the proxy benchmark is `bench/proxy.sh` (oha at a fixed rate for added latency, wrk
-//! at saturation, optional LiteLLM side by side).
+//! `vllm-sr bench route|proxy|load`: latency of the routing path per phase, memory and
+//! start-up time; the proxy benchmark is `bench/proxy.sh` (oha at a fixed rate for added
+//! latency, wrk at saturation, optional LiteLLM side by side); the classified-traffic one is
+//! `bench/classified.sh` (route latency and `model: MoM` load, A/B against another binary).
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -24,7 +25,11 @@ enum Cmd {
     Route(RouteArgs),
     /// Proxy overhead versus the sim backend called directly (and LiteLLM): runs
     /// bench/proxy.sh from the repository with this binary (needs oha and wrk).
-    Proxy(ProxyArgs),
+    Proxy(ScriptArgs),
+    /// Classified traffic: encoder and routing latency plus `model: MoM` load through
+    /// `serve` + sim-backend (wrk), optionally A/B against another binary: runs
+    /// bench/classified.sh with this binary (needs wrk; BASE_BIN=... to compare).
+    Load(ScriptArgs),
 }
 
 #[derive(clap::Args)]
@@ -44,20 +49,22 @@ struct RouteArgs {
 }
 
 #[derive(clap::Args)]
-struct ProxyArgs {
-    /// The script (default: bench/proxy.sh under the current directory).
-    #[arg(long, default_value = "bench/proxy.sh")]
-    script: PathBuf,
+struct ScriptArgs {
+    /// The script (default: bench/proxy.sh, or bench/classified.sh for `load`, under the
+    /// current directory).
+    #[arg(long)]
+    script: Option<PathBuf>,
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     match args.cmd {
         Cmd::Route(a) => route(a),
-        Cmd::Proxy(a) => proxy(&a.script),
+        Cmd::Proxy(a) => run_script(&a.script.unwrap_or_else(|| "bench/proxy.sh".into())),
+        Cmd::Load(a) => run_script(&a.script.unwrap_or_else(|| "bench/classified.sh".into())),
     }
 }
 
-fn proxy(script: &Path) -> anyhow::Result<ExitCode> {
+fn run_script(script: &Path) -> anyhow::Result<ExitCode> {
     if !script.is_file() {
         bail!(
             "{} not found: run from the repository root or pass --script",
