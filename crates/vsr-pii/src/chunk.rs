@@ -66,7 +66,7 @@ mod tests {
 
     #[test]
     fn short_text_is_one_chunk() {
-        assert_eq!(chunks("hello world", 512, 64), [0..11]);
+        assert_eq!(chunks("hello world", 512, 64), vec![(0..11)]);
         assert!(chunks("", 512, 64).is_empty());
     }
 
