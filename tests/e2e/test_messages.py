@@ -184,3 +184,45 @@ def test_openai_client_tool_calls(stack):
         ],
     )
     assert follow.choices[0].message.content.endswith("the tool said: cloudy")
+
+
+def test_openai_client_through_an_anthropic_alias(stack):
+    """Chat completions routed to an `api_format: anthropic` alias go out as a Messages request
+    and come back as chat (surface spec §2.10), tools and streaming included."""
+    r, _ = stack
+    client = r.client()
+    tools = [{"type": "function", "function": {"name": WEATHER["name"], "parameters": WEATHER["input_schema"]}}]
+    ask = {"role": "user", "content": ASK["content"]}
+    raw = client.chat.completions.with_raw_response.create(
+        model="c", messages=[{"role": "system", "content": "be brief"}, ask], tools=tools
+    )
+    assert raw.headers["x-vsr-selected-model"] == "c"
+    c = raw.parse()
+    assert c.choices[0].finish_reason == "tool_calls"
+    call = c.choices[0].message.tool_calls[0]
+    assert call.function.name == "get_weather"
+    assert json.loads(call.function.arguments) == {"city": "sim"}
+    assert c.usage.prompt_tokens > 0 and c.usage.completion_tokens > 0
+
+    follow = client.chat.completions.create(
+        model="c",
+        tools=tools,
+        messages=[
+            ask,
+            {"role": "assistant", "tool_calls": [call.model_dump()]},
+            {"role": "tool", "tool_call_id": call.id, "content": "sunny"},
+        ],
+    )
+    assert follow.choices[0].message.content.endswith("the tool said: sunny")
+
+    stream = client.chat.completions.create(
+        model="c", messages=[{"role": "user", "content": "stream it"}], stream=True
+    )
+    text, finish, usage = "", None, None
+    for chunk in stream:
+        usage = chunk.usage or usage
+        if chunk.choices:
+            text += chunk.choices[0].delta.content or ""
+            finish = chunk.choices[0].finish_reason or finish
+    assert text.startswith("[claude-up]") and finish == "stop"
+    assert usage is not None and usage.completion_tokens == len(text.split(" "))

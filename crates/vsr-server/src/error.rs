@@ -58,10 +58,6 @@ pub enum ApiError {
     BodyRead(String),
     #[error("model `{0}` is not configured (use an alias or an auto name such as MoM)")]
     UnknownModel(String),
-    #[error(
-        "model `{0}` is served over the Anthropic Messages API: send this request to /v1/messages"
-    )]
-    NeedsMessagesApi(String),
     #[error("endpoint not found")]
     NotFound,
     #[error("method not allowed")]
@@ -101,8 +97,9 @@ impl ApiError {
         use ApiError::*;
         match self {
             MalformedJson | MissingMessages | MessagesNotArray | MissingModel | ModelNotString
-            | InvalidBody(_) | InvalidInput(_) | BodyRead(_) | ResponsesInput | ResponsesItem
-            | NeedsMessagesApi(_) => StatusCode::BAD_REQUEST,
+            | InvalidBody(_) | InvalidInput(_) | BodyRead(_) | ResponsesInput | ResponsesItem => {
+                StatusCode::BAD_REQUEST
+            }
             BodyTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             UnknownModel(_) | NotFound => StatusCode::NOT_FOUND,
             MethodNotAllowed => StatusCode::METHOD_NOT_ALLOWED,
@@ -135,7 +132,6 @@ impl ApiError {
             | ResponsesInput
             | ResponsesItem
             | UnknownModel(_)
-            | NeedsMessagesApi(_)
             | NotFound
             | MethodNotAllowed => ErrorOrigin::Client,
             RateLimited | RoutingFailed | NoBackend(_) | RewriteFailed(_)

@@ -7,6 +7,7 @@
 //! Integration points: the engine implements [`Classifier`] and is returned by a
 //! [`ConfigLoader`]; the replay recorder implements [`RecordSink`].
 
+pub mod anthropic_upstream;
 mod body;
 mod cache;
 pub mod classify;

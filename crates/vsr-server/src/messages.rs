@@ -33,20 +33,41 @@ pub struct NativeBody {
 #[derive(Debug, Clone, Copy)]
 pub struct NativeAnswer;
 
-/// When the chosen alias speaks the Messages API itself, its request is the client's own
-/// Anthropic body (only `model` will be rewritten). A request that came in on another API
-/// cannot go to such an alias: the router does not translate chat into Messages.
-pub fn use_native(req: &mut ChatRequest, model: &ModelSettings) -> Result<bool, ApiError> {
-    if model.api_format != Some(ApiFormat::Anthropic) {
-        return Ok(false);
+/// What goes to the chosen alias.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UpstreamApi {
+    /// An OpenAI-compatible alias: the chat body.
+    Chat,
+    /// An `api_format: anthropic` alias asked on `/v1/messages`: the client's own body.
+    Native,
+    /// An `api_format: anthropic` alias asked on chat or Responses: the chat body translated
+    /// into a Messages request, the answer translated back (`crate::anthropic_upstream`).
+    Translated,
+}
+
+impl UpstreamApi {
+    /// The upstream body is in Anthropic's shape.
+    pub fn is_anthropic(self) -> bool {
+        self != UpstreamApi::Chat
     }
-    let native = req
-        .native
-        .take()
-        .ok_or_else(|| ApiError::NeedsMessagesApi(model.name.clone()))?;
-    req.fields = native.fields;
-    req.original = native.original;
-    Ok(true)
+}
+
+/// Puts the body the chosen alias speaks into `req`: unchanged for an OpenAI-compatible alias;
+/// for an Anthropic one the client's own Anthropic body (only `model` will be rewritten), or
+/// the chat body translated into a Messages request.
+pub fn use_native(req: &mut ChatRequest, model: &ModelSettings) -> Result<UpstreamApi, ApiError> {
+    if model.api_format != Some(ApiFormat::Anthropic) {
+        return Ok(UpstreamApi::Chat);
+    }
+    if let Some(native) = req.native.take() {
+        req.fields = native.fields;
+        req.original = native.original;
+        return Ok(UpstreamApi::Native);
+    }
+    let body = crate::anthropic_upstream::translate_request(&req.original, req.streaming)?;
+    req.fields = serde_json::from_slice(&body).map_err(|_| ApiError::MalformedJson)?;
+    req.original = body;
+    Ok(UpstreamApi::Translated)
 }
 
 /// Largest upstream error body read to translate it.

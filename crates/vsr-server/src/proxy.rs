@@ -290,7 +290,10 @@ async fn pipeline(
         .get(&routed.alias)
         .cloned()
         .ok_or_else(|| ApiError::NoBackend(routed.alias.clone()))?;
-    let native = crate::messages::use_native(&mut req, model)?;
+    // The client's body as sent (recorded), whatever shape the alias needs upstream.
+    let client_body = req.original.clone();
+    let api = crate::messages::use_native(&mut req, model)?;
+    let native = api.is_anthropic();
 
     // Rewrite: model id always; reasoning only on the routed path with a decision.
     let decided = routed.result.as_ref().filter(|r| r.decision.is_some());
@@ -318,7 +321,7 @@ async fn pipeline(
                 selected_model: &routed.alias,
                 routed: auto,
                 result: routed.result.as_ref(),
-                request_body: &req.original,
+                request_body: &client_body,
                 streaming: req.streaming,
                 fast_response: false,
                 session: routed.session.as_ref(),
@@ -448,7 +451,7 @@ async fn pipeline(
     if let Ok(v) = HeaderValue::from_str(&request_id) {
         resp.headers_mut().insert(hdr::REQUEST_ID.clone(), v);
     }
-    if native {
+    if api == crate::messages::UpstreamApi::Native {
         resp.extensions_mut().insert(crate::messages::NativeAnswer);
     }
     let observed = Observed {
@@ -472,7 +475,12 @@ async fn pipeline(
             raw: Vec::new(),
             usage: None,
             replay_id,
-            cache: cached.capture(shared, sse),
+            // Only chat answers are stored: an Anthropic answer is not in the cache's shape.
+            cache: if native {
+                None
+            } else {
+                cached.capture(shared, sse)
+            },
             served,
             attempts,
             done: false,
@@ -480,7 +488,11 @@ async fn pipeline(
             _span: span,
         },
     };
-    Ok(resp.map(|()| observed.boxed_unsync()))
+    let resp = resp.map(|()| observed.boxed_unsync());
+    if api == crate::messages::UpstreamApi::Translated {
+        return crate::anthropic_upstream::answer(resp).await;
+    }
+    Ok(resp)
 }
 
 /// The request rewritten for a fallback model ref (from the client's original body: the first

@@ -270,19 +270,84 @@ async fn anthropic_alias_gets_the_body_untranslated_and_usage_is_recorded() {
         .collect();
     assert!(text.starts_with("[claude-up]"), "{text}");
 
-    // A chat request cannot go to this alias.
-    let rep = post(
-        &c,
-        &format!("{}/v1/chat/completions", r.base),
-        &chat("c", "hi"),
-    )
-    .await;
-    assert_eq!(rep.status, 400);
-    assert!(rep.text().contains("/v1/messages"), "{}", rep.text());
+    // A chat request to this alias is translated into a Messages request and back (surface
+    // spec §2.10): the sim decodes it with the Messages decoder, so a malformed translation
+    // would fail here.
+    let chat_url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&c, &chat_url, &chat("c", "hi there")).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    assert_eq!(rep.header("x-vsr-selected-model"), Some("c"));
+    let v = rep.json();
+    assert_eq!(v["object"], "chat.completion");
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap_or("");
+    assert!(text.starts_with("[claude-up]"), "{v}");
+    assert_eq!(v["choices"][0]["finish_reason"], "stop");
+    assert_eq!(v["usage"]["completion_tokens"], 4);
+    // Tools: the call comes back as chat `tool_calls`, and the result goes out as a
+    // `tool_result` block.
+    let tools = json!([{"type": "function", "function": {"name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}}}}]);
+    let ask = json!({"model": "c", "tools": tools, "tool_choice": "required",
+        "messages": [{"role": "system", "content": "use tools"}, {"role": "user", "content": "find it"}]});
+    let v = post(&c, &chat_url, &ask).await.json();
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls", "{v}");
+    let call = v["choices"][0]["message"]["tool_calls"][0].clone();
+    assert_eq!(call["function"]["name"], "lookup");
+    let args: Value =
+        serde_json::from_str(call["function"]["arguments"].as_str().unwrap()).unwrap();
+    assert!(args.is_object(), "{call}");
+    let mut follow = ask.clone();
+    follow["tool_choice"] = json!("auto");
+    let msgs = follow["messages"].as_array_mut().unwrap();
+    msgs.push(json!({"role": "assistant", "content": null, "tool_calls": [call.clone()]}));
+    msgs.push(json!({"role": "tool", "tool_call_id": call["id"], "content": "42 apples"}));
+    let v = post(&c, &chat_url, &follow).await.json();
+    let text = v["choices"][0]["message"]["content"].as_str().unwrap_or("");
+    assert!(text.contains("the tool said: 42 apples"), "{v}");
+    // Streaming: chat chunks, a usage chunk and [DONE].
+    let mut st = chat("c", "hi there");
+    st["stream"] = json!(true);
+    let rep = post(&c, &chat_url, &st).await;
+    assert_eq!(rep.status, 200);
+    assert!(
+        rep.header("content-type")
+            .unwrap_or("")
+            .starts_with("text/event-stream")
+    );
+    let body = rep.text();
+    let chunks: Vec<Value> = body
+        .lines()
+        .filter_map(|l| l.strip_prefix("data: "))
+        .filter(|p| *p != "[DONE]")
+        .map(|p| serde_json::from_str(p).unwrap())
+        .collect();
+    let text: String = chunks
+        .iter()
+        .filter_map(|c| c.pointer("/choices/0/delta/content")?.as_str())
+        .collect();
+    assert!(text.starts_with("[claude-up]"), "{body}");
+    assert!(
+        chunks.iter().any(|c| c["usage"]["completion_tokens"] == 4),
+        "{body}"
+    );
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    // A chat request the translation cannot carry is a 400 naming the field.
+    let bad = json!({"model": "c", "messages": [{"role": "user", "content": "x"},
+        {"role": "assistant", "tool_calls": [{"id": "t", "type": "function",
+            "function": {"name": "f", "arguments": "not json"}}]}]});
+    let rep = post(&c, &chat_url, &bad).await;
+    assert_eq!(rep.status, 400, "{}", rep.text());
+    assert!(
+        rep.text()
+            .contains("messages[1].tool_calls[0].function.arguments"),
+        "{}",
+        rep.text()
+    );
 
     tokio::time::sleep(Duration::from_millis(50)).await;
     let f = sink.finishes.lock().unwrap();
-    assert_eq!(f.len(), 2, "{f:?}");
+    // Two Messages requests and four translated chat requests (the refused one never left).
+    assert_eq!(f.len(), 6, "{f:?}");
     for (_, finish) in f.iter() {
         let u = finish.usage.unwrap_or_else(|| {
             panic!(
@@ -290,10 +355,11 @@ async fn anthropic_alias_gets_the_body_untranslated_and_usage_is_recorded() {
                 String::from_utf8_lossy(&finish.response_body)
             )
         });
-        assert_eq!(u.completion_tokens, 4);
-        assert!(u.prompt_tokens > 0);
+        assert!(u.completion_tokens > 0 && u.prompt_tokens > 0, "{finish:?}");
     }
+    assert_eq!(f[0].1.usage.map(|u| u.completion_tokens), Some(4));
     assert!(f[1].1.streaming);
+    assert!(f[5].1.streaming);
     assert!(
         String::from_utf8_lossy(&f[1].1.response_body).starts_with("[claude-up]"),
         "{:?}",
