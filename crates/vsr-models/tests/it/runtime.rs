@@ -28,10 +28,18 @@ fn handle_serves_tokio_and_plain_threads_with_the_same_vectors() {
         }
         out
     });
+    // Jobs waiting together are micro-batched into one encoder call: the same vectors up to
+    // float rounding (the matrix kernels block differently for more rows).
+    let close = |a: &[Vec<f32>], b: &[Vec<f32>]| {
+        a.len() == b.len()
+            && a.iter().zip(b).all(|(x, y)| {
+                x.len() == y.len() && x.iter().zip(y).all(|(p, q)| (p - q).abs() < 1e-5)
+            })
+    };
     for v in via_async {
-        assert_eq!(v, direct);
+        assert!(close(&v, &direct), "{v:?} vs {direct:?}");
     }
-    assert_eq!(h.embed_blocking(&["数学题怎么做？"]).unwrap(), direct);
+    assert!(close(&h.embed_blocking(&["数学题怎么做？"]).unwrap(), &direct));
 }
 
 #[test]
