@@ -66,6 +66,10 @@ impl Replay {
             },
             (own, _) => own,
         };
+        // A remote store can fall behind; its writer journals records in the data dir first
+        // so a killed process loses none of them (vsr_replay::journal).
+        let journal_dir = matches!(store_config, StoreConfig::Postgres { .. })
+            .then(|| data_dir.join("replay-journal"));
         let store: Arc<dyn ReplayStore> = match store_config {
             StoreConfig::Postgres { url, schema } => Arc::new(
                 PostgresStore::open_lazy(&url, schema.as_deref())
@@ -84,6 +88,7 @@ impl Replay {
             store.clone(),
             WriterConfig {
                 retention: settings.retention.clone(),
+                journal_dir,
                 ..Default::default()
             },
         ));
@@ -237,6 +242,30 @@ impl RecordSink for Replay {
         out.push_str(&format!(
             "vsr_replay_write_failures_total {}\n",
             s.failed_batches
+        ));
+        out.push_str(
+            "# HELP vsr_replay_records_deferred Replay records left to the journal for the next start (store unavailable).\n\
+             # TYPE vsr_replay_records_deferred counter\n",
+        );
+        out.push_str(&format!(
+            "vsr_replay_records_deferred_total {}\n",
+            s.deferred
+        ));
+        out.push_str(
+            "# HELP vsr_replay_records_recovered Replay records replayed from an earlier process's journal.\n\
+             # TYPE vsr_replay_records_recovered counter\n",
+        );
+        out.push_str(&format!(
+            "vsr_replay_records_recovered_total {}\n",
+            s.recovered
+        ));
+        out.push_str(
+            "# HELP vsr_replay_journal_failures Replay journal appends that failed (record kept in memory only).\n\
+             # TYPE vsr_replay_journal_failures counter\n",
+        );
+        out.push_str(&format!(
+            "vsr_replay_journal_failures_total {}\n",
+            s.journal_failures
         ));
     }
 }

@@ -12,6 +12,7 @@
 //! - [`Usage`]: token counts, the workspace's one type (`vsr_config::Usage`).
 pub mod cost;
 pub mod http;
+pub mod journal;
 pub mod query;
 pub mod record;
 pub mod recorder;

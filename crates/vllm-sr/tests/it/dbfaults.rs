@@ -125,6 +125,56 @@ fn postgres_replay_store_slow_down_and_back_loses_no_record() {
 /// The router's soft `RLIMIT_FSIZE`: writes past it fail with `EFBIG` (SIGXFSZ is ignored by
 /// the binary), as they would on a full disk. Unprivileged: a process may lower its soft limit
 /// and raise it again up to the hard limit.
+/// kill -9 while the database is down: every answered request's record is in the replay
+/// journal of the data dir, and the next start over the same data dir writes it.
+#[test]
+fn postgres_down_then_kill_9_the_next_start_writes_every_answered_record() {
+    let Some(url) = postgres_url() else { return };
+    let root = tempdir("dbfault-pg-kill");
+    let schema = Schema {
+        url: url.clone(),
+        name: unique_schema("dbkill"),
+    };
+    let sim = sim_backend(&root);
+    write_config(&root, sim.port);
+    let (_, upstream) = via_port(&url, 0);
+    let relay = Relay::start(upstream);
+    let (relayed, _) = via_port(&url, relay.port);
+    let args = [
+        "--shared-db",
+        relayed.as_str(),
+        "--shared-db-schema",
+        &schema.name,
+    ];
+    let mut router = serve(&root, &args);
+    let quick = Duration::from_secs(2);
+    let mut ids = answered(router.port, 10, "up", quick);
+    relay.cut();
+    ids.extend(answered(router.port, 20, "down", quick));
+    // The journal is written as each record arrives; give the last answer's record a moment.
+    std::thread::sleep(Duration::from_millis(200));
+    router.signal("KILL");
+    let _ = router.wait(Duration::from_secs(10));
+    relay.restore();
+    let router = serve(&root, &args);
+    let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let q = format!(
+        "SELECT id FROM \"{}\".replay_records WHERE id = ANY($1)",
+        schema.name
+    );
+    wait_until(
+        "every answered record written",
+        Duration::from_secs(30),
+        || db.query(&q, &[&ids]).map(|r| r.len()).unwrap_or(0) == ids.len(),
+    );
+    assert!(
+        metric(router.port, "vsr_replay_records_recovered_total") >= 20,
+        "{}",
+        router.log_text()
+    );
+    assert_eq!(metric(router.port, "vsr_replay_records_dropped_total"), 0);
+}
+
 fn set_file_size_limit(pid: u32, bytes: Option<u64>) {
     let mut old = libc::rlimit {
         rlim_cur: 0,

@@ -39,7 +39,10 @@ fn handle_serves_tokio_and_plain_threads_with_the_same_vectors() {
     for v in via_async {
         assert!(close(&v, &direct), "{v:?} vs {direct:?}");
     }
-    assert!(close(&h.embed_blocking(&["数学题怎么做？"]).unwrap(), &direct));
+    assert!(close(
+        &h.embed_blocking(&["数学题怎么做？"]).unwrap(),
+        &direct
+    ));
 }
 
 #[test]

@@ -257,3 +257,99 @@ fn a_lazy_postgres_store_connects_and_migrates_on_first_use() {
     drop(store);
     let _ = vsr_replay::PostgresStore::drop_schema(&url, &schema);
 }
+
+fn journal_dir(tag: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("vsr-it-journal-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    d
+}
+
+fn segment_files(dir: &std::path::Path) -> usize {
+    vsr_replay::journal::segments(dir).map_or(0, |s| s.len())
+}
+
+/// What a process could not write (its store down until it stopped) is kept in the journal
+/// and written by the next process over the same journal, once; the segments then go away.
+fn run_journal_keeps_what_the_store_could_not_take(store: Arc<dyn ReplayStore>, tag: &str) {
+    let dir = journal_dir(tag);
+    let config = || WriterConfig {
+        batch_size: 16,
+        flush_interval: Duration::from_millis(20),
+        shutdown_attempts: 1,
+        journal_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let flaky = Flaky::new(store.clone());
+    flaky.down.store(true, Ordering::SeqCst);
+    let first = ReplayWriter::spawn(flaky.clone(), config());
+    let recs = sample_records(300, 21);
+    for r in &recs {
+        assert!(first.submit(r.clone()));
+    }
+    let stats = first.shutdown();
+    assert_eq!(
+        (stats.written, stats.dropped, stats.deferred),
+        (0, 0, 300),
+        "{stats:?}"
+    );
+    assert_eq!(store.count().unwrap(), 0);
+    assert!(segment_files(&dir) >= 1);
+
+    // Part of it reached the store before the crash: replaying must not count it twice.
+    store.insert_batch(&recs[..50]).unwrap();
+    let second = ReplayWriter::spawn(store.clone(), config());
+    let more = sample_records(20, 22);
+    for r in &more {
+        assert!(second.submit(r.clone()));
+    }
+    second.flush();
+    let stats = second.shutdown();
+    assert_eq!(stats.recovered, 300, "{stats:?}");
+    assert_eq!((stats.dropped, stats.deferred), (0, 0), "{stats:?}");
+    assert_eq!(store.count().unwrap(), 320);
+    let agg = store.aggregate(&AggQuery::default()).unwrap();
+    assert_eq!(agg.record_count, 320, "rollups count each record once");
+    for r in recs.iter().step_by(37).chain(more.iter().step_by(7)) {
+        assert_eq!(store.get(&r.id).unwrap().as_ref(), Some(r));
+    }
+    assert_eq!(segment_files(&dir), 0, "written segments are deleted");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn journal_keeps_what_the_store_could_not_take_sqlite() {
+    let s = crate::common::sqlite();
+    run_journal_keeps_what_the_store_could_not_take(s.store.clone(), "sqlite");
+}
+
+#[test]
+fn journal_keeps_what_the_store_could_not_take_postgres() {
+    if let Some(s) = crate::common::postgres() {
+        run_journal_keeps_what_the_store_could_not_take(s.store.clone(), "pg");
+    }
+}
+
+/// A journal directory is one process's: a second writer on it runs without one and says so.
+#[test]
+fn a_second_writer_on_the_same_journal_runs_without_it() {
+    let s = crate::common::sqlite();
+    let dir = journal_dir("shared");
+    let config = || WriterConfig {
+        journal_dir: Some(dir.clone()),
+        ..Default::default()
+    };
+    let a = ReplayWriter::spawn(s.store.clone(), config());
+    let b = ReplayWriter::spawn(s.store.clone(), config());
+    let recs = sample_records(10, 23);
+    for r in &recs[..5] {
+        assert!(a.submit(r.clone()));
+    }
+    for r in &recs[5..] {
+        assert!(b.submit(r.clone()));
+    }
+    let (sa, sb) = (a.shutdown(), b.shutdown());
+    assert_eq!((sa.written, sb.written), (5, 5));
+    assert_eq!(s.store.count().unwrap(), 10);
+    assert_eq!(segment_files(&dir), 0);
+    let _ = std::fs::remove_dir_all(&dir);
+}
