@@ -30,6 +30,7 @@ pub mod settings;
 pub mod sim;
 mod sse_translate;
 mod state;
+pub mod tools_policy;
 pub mod upstream;
 mod util;
 

@@ -292,6 +292,18 @@ async fn pipeline(
         .ok_or_else(|| ApiError::NoBackend(routed.alias.clone()))?;
     // The client's body as sent (recorded), whatever shape the alias needs upstream.
     let client_body = req.original.clone();
+    // The decision's `tools` plugin: what the model sees of the client's tools.
+    if let Some(r) = routed.result.as_ref()
+        && let Some(d) = r.decision.as_deref()
+        && let Some(policy) = rt.settings.tools.get(r.recipe.as_deref(), d)
+        && policy
+            .apply(&mut req.fields)
+            .map_err(ApiError::RewriteFailed)?
+    {
+        req.original = Bytes::from(
+            rewrite::to_bytes(&req.fields).map_err(|e| ApiError::RewriteFailed(e.to_string()))?,
+        );
+    }
     let api = crate::messages::use_native(&mut req, model)?;
     let native = api.is_anthropic();
 

@@ -51,6 +51,8 @@ pub struct ProxySettings {
     pub session: Option<std::sync::Arc<vsr_session::Policy>>,
     /// The response cache's store and per-decision settings.
     pub cache: vsr_cache::CacheSettings,
+    /// Per-decision `tools` plugins.
+    pub tools: crate::tools_policy::ToolsPolicies,
 }
 
 #[derive(Debug, Clone)]
@@ -337,6 +339,7 @@ impl ProxySettings {
             metrics_enabled: global.observability.metrics.enabled,
             session: vsr_session::Policy::from_config(cfg).map(std::sync::Arc::new),
             cache: vsr_cache::CacheSettings::from_config(cfg),
+            tools: crate::tools_policy::ToolsPolicies::from_config(cfg),
         })
     }
 

@@ -497,9 +497,26 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                     "response-cache" => "response_cache",
                     k => k,
                 };
+                // `tools` runs (vsr-server tools_policy) except its dynamic retrieval.
+                if kind == "tools"
+                    && pl
+                        .configuration
+                        .pointer("/dynamic_retrieval/enabled")
+                        .and_then(serde_json::Value::as_bool)
+                        == Some(true)
+                {
+                    note(
+                        join_key(
+                            &join_key(&join_index(&join_key(&p, "plugins"), j), "configuration"),
+                            "dynamic_retrieval",
+                        ),
+                        "plugins[].tools.dynamic_retrieval",
+                        "",
+                    );
+                }
                 if matches!(
                     kind,
-                    "tools" | "tool_selection" | "request_params" | "context_compression"
+                    "tool_selection" | "request_params" | "context_compression"
                 ) {
                     note(
                         join_key(&join_index(&join_key(&p, "plugins"), j), "type"),

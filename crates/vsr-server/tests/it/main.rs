@@ -14,3 +14,4 @@ mod reload;
 mod responses_api;
 mod sessions;
 mod tls;
+mod tools_plugin;
