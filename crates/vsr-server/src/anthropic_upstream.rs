@@ -625,10 +625,12 @@ impl FromMessages {
             return;
         }
         self.done = true;
-        data_line(
-            &json!({"error": {"message": message, "type": "upstream_error", "code": 502}}),
-            out,
-        );
+        out.extend_from_slice(&crate::sse_translate::error_event(
+            false,
+            "upstream_error",
+            502,
+            message,
+        ));
     }
 }
 

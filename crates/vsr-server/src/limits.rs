@@ -42,14 +42,12 @@ impl Default for Limits {
     }
 }
 
-/// Refuses a JSON text whose arrays and objects nest deeper than `max`, naming the byte
-/// offset where the limit is crossed. A linear scan that skips strings; it checks nesting
-/// only (the parser reports every other error afterwards).
-pub fn check_json_depth(body: &[u8], max: usize) -> Result<(), ApiError> {
-    let mut depth = 0usize;
+/// The bytes of a JSON text outside string contents, with their offsets: a string shows only
+/// as its opening `"`. Enough to follow nesting and top-level items without parsing.
+fn structure(body: &[u8]) -> impl Iterator<Item = (usize, u8)> + '_ {
     let mut in_string = false;
     let mut escaped = false;
-    for (at, &b) in body.iter().enumerate() {
+    body.iter().enumerate().filter_map(move |(at, &b)| {
         if in_string {
             if escaped {
                 escaped = false;
@@ -58,10 +56,20 @@ pub fn check_json_depth(body: &[u8], max: usize) -> Result<(), ApiError> {
             } else if b == b'"' {
                 in_string = false;
             }
-            continue;
+            return None;
         }
+        in_string = b == b'"';
+        Some((at, b))
+    })
+}
+
+/// Refuses a JSON text whose arrays and objects nest deeper than `max`, naming the byte
+/// offset where the limit is crossed. A linear scan that skips strings; it checks nesting
+/// only (the parser reports every other error afterwards).
+pub fn check_json_depth(body: &[u8], max: usize) -> Result<(), ApiError> {
+    let mut depth = 0usize;
+    for (at, b) in structure(body) {
         match b {
-            b'"' => in_string = true,
             b'[' | b'{' => {
                 depth += 1;
                 if depth > max {
@@ -81,21 +89,9 @@ pub fn check_json_depth(body: &[u8], max: usize) -> Result<(), ApiError> {
 /// without parsing them.
 pub fn array_len(raw: &str) -> usize {
     let mut depth = 0usize;
-    let mut in_string = false;
-    let mut escaped = false;
     let mut items = 0usize;
     let mut item_open = false;
-    for b in raw.bytes() {
-        if in_string {
-            if escaped {
-                escaped = false;
-            } else if b == b'\\' {
-                escaped = true;
-            } else if b == b'"' {
-                in_string = false;
-            }
-            continue;
-        }
+    for (_, b) in structure(raw.as_bytes()) {
         match b {
             b'[' | b'{' => {
                 if depth == 1 && !item_open {
@@ -107,13 +103,11 @@ pub fn array_len(raw: &str) -> usize {
             b']' | b'}' => depth = depth.saturating_sub(1),
             b',' if depth == 1 => item_open = false,
             b' ' | b'\t' | b'\n' | b'\r' => {}
+            // A scalar or the opening quote of a string.
             _ => {
                 if depth == 1 && !item_open {
                     items += 1;
                     item_open = true;
-                }
-                if b == b'"' {
-                    in_string = true;
                 }
             }
         }
@@ -169,12 +163,15 @@ pub(crate) fn bound_stream(
 
 /// The SSE event that ends a stream cut at its duration limit.
 pub fn stream_limit_event(limit: Duration) -> Bytes {
-    let err = serde_json::json!({"error": {
-        "message": format!("the streamed answer exceeded this router's limit of {} s", limit.as_secs()),
-        "type": "stream_duration_exceeded",
-        "code": 504,
-    }});
-    Bytes::from(format!("\n\ndata: {err}\n\n"))
+    crate::sse_translate::error_event(
+        true,
+        "stream_duration_exceeded",
+        504,
+        &format!(
+            "the streamed answer exceeded this router's limit of {} s",
+            limit.as_secs()
+        ),
+    )
 }
 
 impl<B> Body for StreamDeadline<B>

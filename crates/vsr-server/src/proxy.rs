@@ -904,24 +904,6 @@ struct Observed {
     ended: bool,
 }
 
-/// The SSE event that ends a stream whose upstream failed after the first byte (nothing can
-/// be retried then): the OpenAI error shape, which the official clients raise as an error.
-fn sse_error_event(pending_partial_line: bool, message: &str) -> Bytes {
-    let err = serde_json::json!({"error": {
-        "message": message,
-        "type": "upstream_error",
-        "code": 502,
-    }});
-    let mut out = Vec::new();
-    if pending_partial_line {
-        out.extend_from_slice(b"\n\n");
-    }
-    out.extend_from_slice(b"data: ");
-    out.extend(serde_json::to_vec(&err).unwrap_or_default());
-    out.extend_from_slice(b"\n\n");
-    Bytes::from(out)
-}
-
 impl Observed {
     /// Ends the body after an upstream failure: an SSE error event, or an error for JSON.
     fn fail(&mut self, message: String) -> Poll<Option<Result<Frame<Bytes>, BoxError>>> {
@@ -929,7 +911,12 @@ impl Observed {
         if self.st.sse {
             self.ended = true;
             tracing::warn!(model = %self.st.alias, error = %message, "upstream stream failed after its first byte");
-            let event = sse_error_event(!self.st.line.is_empty(), &message);
+            let event = crate::sse_translate::error_event(
+                !self.st.line.is_empty(),
+                "upstream_error",
+                502,
+                &message,
+            );
             return Poll::Ready(Some(Ok(Frame::data(event))));
         }
         Poll::Ready(Some(Err(message.into())))

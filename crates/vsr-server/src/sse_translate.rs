@@ -113,3 +113,18 @@ impl<T: SseTranslator> Body for TranslatedSse<T> {
         }
     }
 }
+
+/// The chat-API SSE error payload that ends a stream which cannot complete
+/// (`{"error": {message, type, code}}`). `after_partial_line` first closes a line the client
+/// may have half received.
+pub(crate) fn error_event(after_partial_line: bool, kind: &str, code: u16, message: &str) -> Bytes {
+    let err = serde_json::json!({"error": {"message": message, "type": kind, "code": code}});
+    let mut out = Vec::new();
+    if after_partial_line {
+        out.extend_from_slice(b"\n\n");
+    }
+    out.extend_from_slice(b"data: ");
+    out.extend(serde_json::to_vec(&err).unwrap_or_default());
+    out.extend_from_slice(b"\n\n");
+    Bytes::from(out)
+}
