@@ -76,6 +76,11 @@ pub(crate) fn preview(kind: PiiType, span: &str) -> String {
                 .find(|(i, c)| *i >= 2 && matches!(c, '_' | '-'))
                 .map_or(0, |(i, _)| i + 1)
                 .min(10);
+            // The 10-byte cap may fall inside a multi-byte character: back off to its start.
+            let prefix_len = (0..=prefix_len)
+                .rev()
+                .find(|&i| span.is_char_boundary(i))
+                .unwrap_or(0);
             let prefix = if prefix_len * 3 <= span.len() {
                 &span[..prefix_len]
             } else {

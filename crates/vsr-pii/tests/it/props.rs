@@ -67,3 +67,16 @@ proptest! {
         check(&text);
     }
 }
+
+/// Found by `pii_like_text_is_safe`: a cued password whose 10-byte preview prefix ended inside
+/// a 4-byte character panicked in the redaction preview.
+#[test]
+fn a_preview_prefix_never_splits_a_character() {
+    let text = "password: 姓名：𑊀sk-!A_A-A--_-aA_a";
+    let found = detect(text, &DetectOptions::default());
+    assert!(!found.is_empty());
+    assert_eq!(
+        redact(text, &found, RedactStyle::Mask).chars().count(),
+        text.chars().count()
+    );
+}
