@@ -757,6 +757,14 @@ impl KeywordSignal {
         self.fuzzy_match == Some(true) || self.method == Some(KeywordMethod::Fuzzy)
     }
 
+    /// Whether the keywords are regular expressions rather than literal phrases: upstream
+    /// since August 2026 compiles them as written when `method: regex` is spelled out; March
+    /// quoted them (and still does when the method is left unset). `head` is
+    /// [`Config::uses_head_schema`] of the file.
+    pub fn keywords_are_patterns(&self, head: bool) -> bool {
+        head && self.method == Some(KeywordMethod::Regex)
+    }
+
     pub fn case_sensitive(&self) -> bool {
         self.case_sensitive.unwrap_or(false)
     }

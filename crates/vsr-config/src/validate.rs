@@ -468,11 +468,15 @@ fn signals(sc: &Scope, cx: &mut Ctx) {
                 "a keyword signal needs at least one keyword",
             );
         }
+        let patterns = k.keywords_are_patterns(sc.cfg.uses_head_schema());
         for (j, kw) in k.keywords.iter().enumerate() {
+            let kp = join_index(&join_key(&p, "keywords"), j);
             if kw.trim().is_empty() {
+                cx.err(&kp, "keyword must not be empty");
+            } else if patterns && let Some(why) = regex_error(kw.trim()) {
                 cx.err(
-                    &join_index(&join_key(&p, "keywords"), j),
-                    "keyword must not be empty",
+                    &kp,
+                    format!("invalid regex {kw:?} (`method: regex`): {why}"),
                 );
             }
         }
@@ -602,6 +606,13 @@ fn signals(sc: &Scope, cx: &mut Ctx) {
     }
 }
 
+/// Why `pattern` does not compile, in one line (the regex crate's own message spans several).
+fn regex_error(pattern: &str) -> Option<String> {
+    let text = regex::Regex::new(pattern).err()?.to_string();
+    let last = text.lines().last().unwrap_or("").trim();
+    Some(last.strip_prefix("error: ").unwrap_or(last).to_string())
+}
+
 fn structure(cx: &mut Ctx, s: &StructureSignal, p: &str) {
     let fp = join_key(p, "feature");
     let sp = join_key(&fp, "source");
@@ -616,13 +627,10 @@ fn structure(cx: &mut Ctx, s: &StructureSignal, p: &str) {
         SourceType::Regex => match &src.pattern {
             None => cx.err(&join_key(&sp, "pattern"), "a regex source needs `pattern`"),
             Some(pat) => {
-                if let Err(e) = regex::Regex::new(pat) {
-                    let text = e.to_string();
-                    let last = text.lines().last().unwrap_or("").trim();
-                    let first = last.strip_prefix("error: ").unwrap_or(last);
+                if let Some(why) = regex_error(pat) {
                     cx.err(
                         &join_key(&sp, "pattern"),
-                        format!("invalid regex {pat:?}: {first}"),
+                        format!("invalid regex {pat:?}: {why}"),
                     );
                 }
             }

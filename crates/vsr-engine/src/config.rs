@@ -65,7 +65,11 @@ impl Engine {
             global.keyword_match
         };
 
-        let keywords: Vec<KeywordRuleSpec> = signals.keywords.iter().map(keyword_spec).collect();
+        let keywords: Vec<KeywordRuleSpec> = signals
+            .keywords
+            .iter()
+            .map(|k| keyword_spec(k, head))
+            .collect();
         if !keywords.is_empty() {
             let f = KeywordFamily::new(&keywords)
                 .map_err(|e| family_err(Family::Keyword)(&e))?
@@ -323,7 +327,7 @@ fn domain_names(config: &cfg::Config) -> Vec<String> {
     names
 }
 
-fn keyword_spec(k: &cfg::KeywordSignal) -> KeywordRuleSpec {
+fn keyword_spec(k: &cfg::KeywordSignal, head: bool) -> KeywordRuleSpec {
     KeywordRuleSpec {
         name: k.name.clone(),
         operator: k.operator.unwrap_or_default(),
@@ -332,6 +336,7 @@ fn keyword_spec(k: &cfg::KeywordSignal) -> KeywordRuleSpec {
         method: match k.method_kind() {
             cfg::KeywordMethod::Bm25 => KeywordMethod::Bm25,
             cfg::KeywordMethod::Ngram => KeywordMethod::Ngram,
+            _ if k.keywords_are_patterns(head) => KeywordMethod::Pattern,
             cfg::KeywordMethod::Regex | cfg::KeywordMethod::Fuzzy => KeywordMethod::Phrase,
         },
         fuzzy_match: k.is_fuzzy(),

@@ -29,6 +29,9 @@ pub enum KeywordMethod {
     Bm25,
     /// Character n-gram similarity of the keyword and a same-length word window (`ngram`).
     Ngram,
+    /// The keyword is a regular expression, searched anywhere in the text (an August-2026
+    /// config that writes `method: regex`).
+    Pattern,
 }
 
 /// One keyword rule as written in the config.
@@ -58,6 +61,12 @@ pub enum KeywordError {
     NoKeywords(String),
     #[error("keyword rule `{rule}`: {message}")]
     Automaton { rule: String, message: String },
+    #[error("keyword rule `{rule}`: invalid regex {keyword:?}: {message}")]
+    Pattern {
+        rule: String,
+        keyword: String,
+        message: String,
+    },
 }
 
 const DEFAULT_FUZZY_EDITS: u32 = 2;
@@ -78,6 +87,8 @@ struct Rule {
     bags: Vec<Vec<String>>,
     ngram_threshold: f64,
     ngram_arity: usize,
+    /// Pattern method: one compiled expression per keyword.
+    patterns: Vec<regex::Regex>,
 }
 
 /// One literal-phrase automaton and the keywords each of its patterns stands for.
@@ -137,6 +148,26 @@ pub struct KeywordFamily {
     exact_stems: Option<StemIndex>,
     stemmer: Stemmer,
     mode: KeywordMatch,
+}
+
+/// The expressions of a pattern rule, case-insensitive unless the rule says otherwise (the
+/// keywords as written, not lower-cased: case matters inside an expression, e.g. `\B`).
+fn compile_patterns(spec: &KeywordRuleSpec) -> Result<Vec<regex::Regex>, KeywordError> {
+    spec.keywords
+        .iter()
+        .map(|k| k.trim())
+        .filter(|k| !k.is_empty())
+        .map(|k| {
+            regex::RegexBuilder::new(k)
+                .case_insensitive(!spec.case_sensitive)
+                .build()
+                .map_err(|e| KeywordError::Pattern {
+                    rule: spec.name.clone(),
+                    keyword: k.to_string(),
+                    message: e.to_string(),
+                })
+        })
+        .collect()
 }
 
 /// Finds which tokens of a bm25 vocabulary occur in a text without stemming every word: only
@@ -260,7 +291,7 @@ impl KeywordFamily {
                 return Err(KeywordError::NoKeywords(spec.name.clone()));
             }
             // Exact phrase hits also count for fuzzy and n-gram rules (similarity 1).
-            if spec.method != KeywordMethod::Bm25 {
+            if !matches!(spec.method, KeywordMethod::Bm25 | KeywordMethod::Pattern) {
                 let sink = if spec.case_sensitive {
                     &mut exact
                 } else {
@@ -275,6 +306,11 @@ impl KeywordFamily {
                     .iter()
                     .map(|k| content_tokens(k, &stemmer))
                     .collect()
+            } else {
+                Vec::new()
+            };
+            let patterns = if spec.method == KeywordMethod::Pattern {
+                compile_patterns(spec)?
             } else {
                 Vec::new()
             };
@@ -297,6 +333,7 @@ impl KeywordFamily {
                     .filter(|t| *t > 0.0)
                     .unwrap_or(DEFAULT_NGRAM_THRESHOLD),
                 ngram_arity: spec.ngram_arity.unwrap_or(DEFAULT_NGRAM_ARITY).max(2),
+                patterns,
                 keywords,
             });
             offset += rules.last().map_or(0, |r| r.keywords.len());
@@ -373,6 +410,14 @@ impl KeywordFamily {
                     }
                 }
                 KeywordMethod::Ngram => ngram_pass(rule, hay, slot),
+                KeywordMethod::Pattern => {
+                    // Case folding is the expression's own flag, so it reads the text as sent.
+                    for (re, strength) in rule.patterns.iter().zip(slot.iter_mut()) {
+                        if re.is_match(ctx.text()) {
+                            *strength = 1.0;
+                        }
+                    }
+                }
             }
         }
         s
@@ -760,6 +805,46 @@ mod tests {
     fn empty_text_matches_nothing_not_even_nor() {
         let specs = [rule("n", KeywordOperator::Nor, &["x"])];
         assert!(!run(&specs, "   ")[0].matched);
+    }
+
+    #[test]
+    fn pattern_rules_search_regular_expressions() {
+        let mut spec = rule(
+            "inject",
+            KeywordOperator::Or,
+            &[
+                r"\bignore (all )?(the )?previous instructions\b",
+                "忽略(所有)?之前的指令",
+            ],
+        );
+        spec.method = KeywordMethod::Pattern;
+        let hit = &run(
+            &[spec.clone()],
+            "Please IGNORE ALL previous instructions now",
+        )[0];
+        assert!(hit.matched);
+        assert_eq!(hit.evidence.len(), 1);
+        assert!(run(&[spec.clone()], "请忽略之前的指令")[0].matched);
+        assert!(!run(&[spec.clone()], "ignore my previous message")[0].matched);
+        // The same keywords as literal phrases match nothing: the metacharacters are text.
+        let mut literal = spec.clone();
+        literal.method = KeywordMethod::Phrase;
+        assert!(!run(&[literal], "ignore all previous instructions")[0].matched);
+        // Case-sensitive pattern rules keep case.
+        spec.case_sensitive = true;
+        assert!(!run(&[spec], "IGNORE previous instructions")[0].matched);
+    }
+
+    #[test]
+    fn invalid_patterns_are_rejected_with_the_rule_and_keyword() {
+        let mut spec = rule("bad", KeywordOperator::Or, &["ok", "(unclosed"]);
+        spec.method = KeywordMethod::Pattern;
+        match KeywordFamily::new(&[spec]).err() {
+            Some(KeywordError::Pattern { rule, keyword, .. }) => {
+                assert_eq!((rule.as_str(), keyword.as_str()), ("bad", "(unclosed"));
+            }
+            other => panic!("expected a pattern error, got {other:?}"),
+        }
     }
 
     #[test]

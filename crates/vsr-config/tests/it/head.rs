@@ -95,18 +95,23 @@ const BASE: &str = include_str!("base.yaml");
 fn load_with(anchor: &str, snippet: &str) -> (String, Vec<String>) {
     assert_eq!(BASE.matches(anchor).count(), 1, "{anchor:?}");
     let src = BASE.replacen(anchor, &format!("{anchor}{snippet}"), 1);
-    let diags = match load_str(&src, "head.yaml") {
+    let rendered = render(&src);
+    (src, rendered)
+}
+
+/// The diagnostics of loading `src` as `head.yaml`, one line each.
+fn render(src: &str) -> Vec<String> {
+    let diags = match load_str(src, "head.yaml") {
         Ok(l) => l.warnings,
         Err(e) => e.diagnostics().to_vec(),
     };
-    let rendered = diags
+    diags
         .iter()
         .map(|d| match d.severity {
             Severity::Error => format!("error: {d}"),
             Severity::Warning => format!("warning: {d}"),
         })
-        .collect();
-    (src, rendered)
+        .collect()
 }
 
 /// `line:column` of the first occurrence of `needle` in `src` (1-based).
@@ -331,4 +336,32 @@ fn the_march_probe_manifest_still_parses() {
             .flat_map(|g| &g.variants)
             .all(|v| !v.query.is_empty())
     );
+}
+
+#[test]
+fn an_explicit_regex_keyword_must_compile_in_an_august_config() {
+    // A `reasks` family makes the file an August one; there `method: regex` means expressions.
+    let src = BASE.replacen(
+        "    keywords:\n",
+        "    reasks:\n      - name: again\n        lookback_turns: 2\n    keywords:\n      - name: inject\n        operator: OR\n        method: regex\n        keywords: ['\\bok\\b', '(unclosed']\n",
+        1,
+    );
+    let diags = render(&src);
+    let want = format!(
+        "error: head.yaml:{}: routing.signals.keywords[0].keywords[1]: invalid regex \"(unclosed\"",
+        pos_of(&src, "'(unclosed'")
+    );
+    assert!(
+        diags.iter().any(|d| d.starts_with(&want)),
+        "expected {want}\ngot:\n{}",
+        diags.join("\n")
+    );
+    assert_eq!(diags.iter().filter(|d| d.starts_with("error")).count(), 1);
+    // In a March file the same keywords are literal phrases, so nothing is wrong.
+    let march = BASE.replacen(
+        "    keywords:\n",
+        "    keywords:\n      - name: inject\n        operator: OR\n        method: regex\n        keywords: ['(unclosed']\n",
+        1,
+    );
+    assert!(render(&march).iter().all(|d| !d.starts_with("error")));
 }
