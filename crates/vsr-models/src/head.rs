@@ -38,6 +38,32 @@ pub struct Head {
     /// Training provenance and held-out metrics (free-form, for humans).
     #[serde(default)]
     pub metrics: serde_json::Value,
+    /// Optional hidden layer (ReLU) between the embedding and the output rows; the rows then
+    /// read its units. Absent: a linear head.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hidden: Option<Layer>,
+}
+
+/// A dense layer: one row of input weights and one bias per unit.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Layer {
+    pub weights: Vec<Vec<f32>>,
+    pub bias: Vec<f32>,
+}
+
+impl Layer {
+    /// ReLU of the layer's units for input `x`.
+    fn relu(&self, x: &[f32]) -> Vec<f32> {
+        self.weights
+            .iter()
+            .zip(&self.bias)
+            .map(|(w, b)| (dot(w, x) + b).max(0.0))
+            .collect()
+    }
+}
+
+fn dot(a: &[f32], b: &[f32]) -> f32 {
+    a.iter().zip(b).map(|(x, y)| x * y).sum()
 }
 
 fn unit_temperature() -> f32 {
@@ -100,6 +126,14 @@ impl Head {
 
     /// Input width.
     pub fn dim(&self) -> usize {
+        match &self.hidden {
+            Some(h) => h.weights.first().map_or(0, Vec::len),
+            None => self.rows_width(),
+        }
+    }
+
+    /// Width the output rows read (the hidden units, or the input).
+    fn rows_width(&self) -> usize {
         self.weights.first().map_or(0, Vec::len)
     }
 
@@ -127,9 +161,22 @@ impl Head {
                 self.bias.len()
             ));
         }
-        let dim = self.dim();
-        if dim == 0 || self.weights.iter().any(|r| r.len() != dim) {
+        let width = self.rows_width();
+        if width == 0 || self.weights.iter().any(|r| r.len() != width) {
             return Err(format!("head `{}` has ragged weight rows", self.name));
+        }
+        if let Some(h) = &self.hidden {
+            let dim = self.dim();
+            if h.weights.len() != width
+                || h.bias.len() != width
+                || dim == 0
+                || h.weights.iter().any(|r| r.len() != dim)
+            {
+                return Err(format!(
+                    "head `{}`: the hidden layer needs {width} rows of equal width and {width} biases",
+                    self.name
+                ));
+            }
         }
         if !(self.temperature.is_finite() && self.temperature > 0.0) {
             return Err(format!(
@@ -141,10 +188,18 @@ impl Head {
     }
 
     fn logits(&self, x: &[f32]) -> Vec<f32> {
+        let units;
+        let x = match &self.hidden {
+            Some(h) => {
+                units = h.relu(x);
+                &units[..]
+            }
+            None => x,
+        };
         self.weights
             .iter()
             .zip(&self.bias)
-            .map(|(w, b)| (w.iter().zip(x).map(|(a, v)| a * v).sum::<f32>() + b) / self.temperature)
+            .map(|(w, b)| (dot(w, x) + b) / self.temperature)
             .collect()
     }
 
@@ -231,6 +286,26 @@ impl Default for TrainOptions {
     }
 }
 
+/// Per-class loss weights: `n / (classes × count)` when `balanced` (1 for an absent class),
+/// else 1.
+fn class_weights(ys: &[usize], classes: usize, balanced: bool) -> Vec<f32> {
+    let mut counts = vec![0f32; classes];
+    for &y in ys {
+        counts[y] += 1.0;
+    }
+    let n = ys.len().max(1) as f32;
+    counts
+        .iter()
+        .map(|&c| {
+            if !balanced || c == 0.0 {
+                1.0
+            } else {
+                n / (classes as f32 * c)
+            }
+        })
+        .collect()
+}
+
 /// Fits a head by full-batch gradient descent with momentum on cross entropy, from zero weights, temperature 1.
 /// `ys` are class indices as [`Prediction::best`] gives them: a label index for softmax; for
 /// logistic (one label) 0 = the positive label, 1 = not. Deterministic: same data, same head.
@@ -249,20 +324,7 @@ pub fn train(
     };
     let dim = xs.first().map_or(0, Vec::len);
     let n = xs.len().max(1) as f32;
-    let mut counts = vec![0f32; classes];
-    for &y in ys {
-        counts[y] += 1.0;
-    }
-    let class_w: Vec<f32> = counts
-        .iter()
-        .map(|&c| {
-            if !opts.balanced || c == 0.0 {
-                1.0
-            } else {
-                n / (classes as f32 * c)
-            }
-        })
-        .collect();
+    let class_w = class_weights(ys, classes, opts.balanced);
     let mut head = Head {
         name: name.to_string(),
         kind,
@@ -272,6 +334,7 @@ pub fn train(
         bias: vec![0f32; rows],
         temperature: 1.0,
         metrics: serde_json::Value::Null,
+        hidden: None,
     };
     // Momentum per parameter: a row's weights, then its bias.
     let mut m = vec![vec![0f32; dim + 1]; rows];
@@ -306,6 +369,173 @@ pub fn train(
         }
     }
     head
+}
+
+/// Training settings for [`train_mlp`].
+#[derive(Debug, Clone)]
+pub struct MlpOptions {
+    /// Hidden units (ReLU).
+    pub hidden: usize,
+    pub epochs: usize,
+    /// Adam step size.
+    pub learning_rate: f32,
+    /// L2 penalty on the weights (added to their gradients).
+    pub weight_decay: f32,
+    /// Examples per update.
+    pub batch: usize,
+    /// Seeds the initial weights and the shuffling (same seed and data, same head).
+    pub seed: u64,
+    /// Weight classes inversely to their frequency (balanced loss).
+    pub balanced: bool,
+}
+
+/// SplitMix64: a small deterministic generator for initialisation and shuffling.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// Uniform in (0, 1].
+    fn unit(&mut self) -> f32 {
+        ((self.next() >> 40) as f32 + 1.0) / (1u64 << 24) as f32
+    }
+
+    /// Standard normal (Box–Muller).
+    fn normal(&mut self) -> f32 {
+        let (u, v) = (self.unit(), self.unit());
+        (-2.0 * u.ln()).sqrt() * (std::f32::consts::TAU * v).cos()
+    }
+}
+
+/// Adam state of one parameter block.
+struct Adam {
+    m: Vec<f32>,
+    v: Vec<f32>,
+}
+
+impl Adam {
+    fn new(n: usize) -> Self {
+        Self {
+            m: vec![0.0; n],
+            v: vec![0.0; n],
+        }
+    }
+
+    /// One step on `params` with gradient `grad` (`decay`: L2 added to it); `t` counts from 1.
+    fn step(&mut self, params: &mut [f32], grad: &[f32], lr: f32, decay: f32, t: i32) {
+        let (b1, b2) = (0.9f32, 0.999f32);
+        let (c1, c2) = (1.0 - b1.powi(t), 1.0 - b2.powi(t));
+        for (((p, g), m), v) in params
+            .iter_mut()
+            .zip(grad)
+            .zip(&mut self.m)
+            .zip(&mut self.v)
+        {
+            let g = g + decay * *p;
+            *m = b1 * *m + (1.0 - b1) * g;
+            *v = b2 * *v + (1.0 - b2) * g * g;
+            *p -= lr * (*m / c1) / ((*v / c2).sqrt() + 1e-8);
+        }
+    }
+}
+
+/// Fits a softmax head with one ReLU hidden layer by mini-batch Adam on cross entropy
+/// (He-initialised from `opts.seed`, temperature 1). `ys` are label indices. Deterministic:
+/// same data and options, same head.
+pub fn train_mlp(
+    name: &str,
+    model: &str,
+    labels: &[String],
+    xs: &[Vec<f32>],
+    ys: &[usize],
+    opts: &MlpOptions,
+) -> Head {
+    let (k, units) = (labels.len(), opts.hidden.max(1));
+    let dim = xs.first().map_or(0, Vec::len);
+    let n = xs.len();
+    let class_w = class_weights(ys, k, opts.balanced);
+    let mut rng = Rng(opts.seed);
+    let scale1 = (2.0 / dim.max(1) as f32).sqrt();
+    let scale2 = (1.0 / units as f32).sqrt();
+    // Row-major blocks: w1 is units × dim, w2 is k × units.
+    let mut w1: Vec<f32> = (0..units * dim).map(|_| rng.normal() * scale1).collect();
+    let mut b1 = vec![0f32; units];
+    let mut w2: Vec<f32> = (0..k * units).map(|_| rng.normal() * scale2).collect();
+    let mut b2 = vec![0f32; k];
+    let (mut a_w1, mut a_b1) = (Adam::new(w1.len()), Adam::new(units));
+    let (mut a_w2, mut a_b2) = (Adam::new(w2.len()), Adam::new(k));
+    let mut order: Vec<usize> = (0..n).collect();
+    let mut t = 0i32;
+    let (mut h, mut g, mut gh) = (vec![0f32; units], vec![0f32; k], vec![0f32; units]);
+    for _ in 0..opts.epochs {
+        for i in (1..n).rev() {
+            let j = (rng.next() % (i as u64 + 1)) as usize;
+            order.swap(i, j);
+        }
+        for batch in order.chunks(opts.batch.max(1)) {
+            let (mut g_w1, mut g_b1) = (vec![0f32; w1.len()], vec![0f32; units]);
+            let (mut g_w2, mut g_b2) = (vec![0f32; w2.len()], vec![0f32; k]);
+            let bn = batch.len() as f32;
+            for &i in batch {
+                let (x, y) = (&xs[i], ys[i]);
+                for (u, hu) in h.iter_mut().enumerate() {
+                    *hu = (dot(&w1[u * dim..(u + 1) * dim], x) + b1[u]).max(0.0);
+                }
+                let logits: Vec<f32> = (0..k)
+                    .map(|r| dot(&w2[r * units..(r + 1) * units], &h) + b2[r])
+                    .collect();
+                let p = softmax(&logits);
+                for r in 0..k {
+                    g[r] = class_w[y] * (p[r] - f32::from(u8::from(r == y))) / bn;
+                    g_b2[r] += g[r];
+                    for (gw, hu) in g_w2[r * units..(r + 1) * units].iter_mut().zip(&h) {
+                        *gw += g[r] * hu;
+                    }
+                }
+                for (u, ghu) in gh.iter_mut().enumerate() {
+                    *ghu = if h[u] > 0.0 {
+                        (0..k).map(|r| g[r] * w2[r * units + u]).sum()
+                    } else {
+                        0.0
+                    };
+                }
+                for (u, &ghu) in gh.iter().enumerate() {
+                    if ghu != 0.0 {
+                        g_b1[u] += ghu;
+                        for (gw, xv) in g_w1[u * dim..(u + 1) * dim].iter_mut().zip(x) {
+                            *gw += ghu * xv;
+                        }
+                    }
+                }
+            }
+            t += 1;
+            let (lr, wd) = (opts.learning_rate, opts.weight_decay);
+            a_w1.step(&mut w1, &g_w1, lr, wd, t);
+            a_b1.step(&mut b1, &g_b1, lr, 0.0, t);
+            a_w2.step(&mut w2, &g_w2, lr, wd, t);
+            a_b2.step(&mut b2, &g_b2, lr, 0.0, t);
+        }
+    }
+    Head {
+        name: name.to_string(),
+        kind: HeadKind::Softmax,
+        model: model.to_string(),
+        labels: labels.to_vec(),
+        weights: w2.chunks(units).map(<[f32]>::to_vec).collect(),
+        bias: b2,
+        temperature: 1.0,
+        metrics: serde_json::Value::Null,
+        hidden: Some(Layer {
+            weights: w1.chunks(dim.max(1)).map(<[f32]>::to_vec).collect(),
+            bias: b1,
+        }),
+    }
 }
 
 /// The temperature (0.25 to 3.25, step 0.05) minimising the mean log-loss of `head` on a
@@ -351,6 +581,7 @@ mod tests {
             bias,
             temperature: 1.0,
             metrics: serde_json::Value::Null,
+            hidden: None,
         }
     }
 
@@ -461,6 +692,77 @@ mod tests {
             t <= 1.0,
             "a separable set wants sharper probabilities, got {t}"
         );
+    }
+
+    /// XOR: no linear head separates it; one hidden layer does.
+    fn xor() -> (Vec<Vec<f32>>, Vec<usize>) {
+        let mut xs = Vec::new();
+        let mut ys = Vec::new();
+        for (a, b) in [(1.0, 1.0), (-1.0, -1.0), (1.0, -1.0), (-1.0, 1.0)] {
+            for j in 0..8 {
+                let d = j as f32 * 0.03;
+                xs.push(vec![a + d, b - d]);
+                ys.push(usize::from(a * b < 0.0));
+            }
+        }
+        (xs, ys)
+    }
+
+    fn hits(h: &Head, xs: &[Vec<f32>], ys: &[usize]) -> usize {
+        xs.iter()
+            .zip(ys)
+            .filter(|(x, y)| h.predict(x).unwrap().best == **y)
+            .count()
+    }
+
+    #[test]
+    fn hidden_layer_learns_what_a_linear_head_cannot() {
+        let (xs, ys) = xor();
+        let labels = vec!["same".to_string(), "differ".to_string()];
+        let opts = TrainOptions::default();
+        let linear = train("t", "toy", HeadKind::Softmax, &labels, &xs, &ys, &opts);
+        assert!(hits(&linear, &xs, &ys) < xs.len(), "XOR is not linear");
+        let mlp = MlpOptions {
+            hidden: 8,
+            epochs: 300,
+            learning_rate: 0.05,
+            weight_decay: 0.0,
+            batch: 8,
+            seed: 7,
+            balanced: true,
+        };
+        let h = train_mlp("t", "toy", &labels, &xs, &ys, &mlp);
+        assert_eq!(hits(&h, &xs, &ys), xs.len());
+        assert_eq!(h.dim(), 2);
+        // Deterministic, and the JSON form round-trips with its hidden layer.
+        assert_eq!(train_mlp("t", "toy", &labels, &xs, &ys, &mlp), h);
+        let back =
+            Head::from_json(&serde_json::to_string(&h).unwrap(), Path::new("t.json")).unwrap();
+        assert_eq!(back, h);
+        assert_eq!(back.predict(&[1.0, -1.0]).unwrap().best, 1);
+    }
+
+    #[test]
+    fn malformed_hidden_layers_are_rejected() {
+        let base = r#""name":"x","kind":"softmax","model":"m","labels":["a","b"],"weights":[[1.0,0.0],[0.0,1.0]],"bias":[0.0,0.0]"#;
+        let ok = format!(
+            r#"{{{base},"hidden":{{"weights":[[1.0,2.0,3.0],[0.5,0.5,0.5]],"bias":[0.0,0.0]}}}}"#
+        );
+        let h = Head::from_json(&ok, Path::new("x.json")).unwrap();
+        assert_eq!(h.dim(), 3);
+        assert!(
+            h.predict(&[1.0, 0.0]).is_err(),
+            "input width is the hidden layer's"
+        );
+        for hidden in [
+            r#"{"weights":[[1.0,2.0,3.0]],"bias":[0.0]}"#,
+            r#"{"weights":[[1.0,2.0,3.0],[0.5,0.5]],"bias":[0.0,0.0]}"#,
+            r#"{"weights":[[1.0,2.0,3.0],[0.5,0.5,0.5]],"bias":[0.0]}"#,
+            r#"{"weights":[[],[]],"bias":[0.0,0.0]}"#,
+        ] {
+            let bad = format!(r#"{{{base},"hidden":{hidden}}}"#);
+            assert!(Head::from_json(&bad, Path::new("x.json")).is_err(), "{bad}");
+        }
     }
 
     #[test]

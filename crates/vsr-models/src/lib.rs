@@ -33,7 +33,7 @@ pub use e5q::{E5_SMALL_ID, E5Small};
 pub use encoder::{Encoder, cosine, dot};
 pub use error::ModelError;
 pub use handle::{EncoderHandle, HandleOptions};
-pub use head::{Head, HeadKind, Prediction};
+pub use head::{Head, HeadKind, Layer, Prediction};
 pub use load::{load_dir, load_encoder, load_source};
 pub use source::{ModelSource, resolve_model_source};
 pub use usem3::{USEM3_ID, UseM3};
