@@ -23,6 +23,7 @@ pub mod handle;
 pub mod head;
 pub mod load;
 pub mod npz;
+mod proto;
 pub mod pypi;
 pub mod rampart;
 pub mod source;

@@ -11,8 +11,8 @@
 //! other input is the named bias (`bert.encoder.layer.3.attention.self.key.bias`, …).
 //!
 //! [`Rampart::spans`] tokenises with the model's uncased WordPiece vocabulary, classifies
-//! windows of at most 510 tokens (64 shared between neighbours), and merges consecutive
-//! tokens of one entity into byte spans of the caller's text.
+//! windows of 480 characters (64 shared between neighbours; at most 510 tokens each), and
+//! merges consecutive tokens of one entity into byte spans of the caller's text.
 use std::collections::HashMap;
 use std::path::Path;
 
@@ -60,6 +60,9 @@ const LABELS: usize = 1 + 2 * ENTITIES.len();
 const MAX_POS: usize = 512;
 const WINDOW: usize = MAX_POS - 2;
 const OVERLAP: usize = 64;
+/// Characters per window of long text, and characters shared by neighbouring windows.
+pub const CHAR_WINDOW: usize = 480;
+pub const CHAR_OVERLAP: usize = 64;
 const EPS: f64 = 1e-12;
 const BLOCK: usize = 32;
 
@@ -208,14 +211,44 @@ impl Rampart {
 
     /// The entities in `text`: spans of consecutive tokens given the same entity with
     /// probability ≥ `min_score` (a `B-` tag opens a new span).
+    ///
+    /// Long text is read in windows of [`CHAR_WINDOW`] characters, [`CHAR_OVERLAP`] shared
+    /// between neighbours, as the package does: the model was tuned on short contexts and
+    /// misses more phone numbers in windows near its 512-token limit.
     pub fn spans(&self, text: &str, min_score: f32) -> Result<Vec<EntitySpan>, ModelError> {
-        let tokens = self.vocab.tokenize(text);
+        let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
+        let byte = |char_index: usize| starts.get(char_index).copied().unwrap_or(text.len());
         let mut spans = Vec::new();
+        let mut from = 0;
+        loop {
+            let to = (from + CHAR_WINDOW).min(starts.len());
+            self.scan(text, byte(from)..byte(to), min_score, &mut spans)?;
+            if to == starts.len() {
+                break;
+            }
+            from += CHAR_WINDOW - CHAR_OVERLAP;
+        }
+        Ok(union_overlapping(spans))
+    }
+
+    /// One character window, in token windows of at most 510 when it tokenises longer.
+    fn scan(
+        &self,
+        text: &str,
+        range: std::ops::Range<usize>,
+        min_score: f32,
+        spans: &mut Vec<EntitySpan>,
+    ) -> Result<(), ModelError> {
+        let mut tokens = self.vocab.tokenize(&text[range.clone()]);
+        for t in &mut tokens {
+            t.start += range.start;
+            t.end += range.start;
+        }
         let mut start = 0;
         while start < tokens.len() {
             let end = (start + WINDOW).min(tokens.len());
             let labels = self.classify(&tokens[start..end])?;
-            aggregate(text, &tokens[start..end], &labels, min_score, &mut spans);
+            aggregate(text, &tokens[start..end], &labels, min_score, spans);
             if end == tokens.len() {
                 break;
             }
@@ -226,11 +259,34 @@ impl Rampart {
             }
             start = next;
         }
-        Ok(union_overlapping(spans))
+        Ok(())
     }
 
     /// (label index, probability) per token.
     fn classify(&self, tokens: &[Token]) -> Result<Vec<(usize, f32)>, ModelError> {
+        let probs = softmax(&self.logits(tokens)?)?.to_vec2::<f32>()?;
+        Ok(probs
+            .iter()
+            .map(|row| {
+                row.iter()
+                    .copied()
+                    .enumerate()
+                    .fold((0, f32::MIN), |b, (i, p)| if p > b.1 { (i, p) } else { b })
+            })
+            .collect())
+    }
+
+    /// The tokens of `text` (at most one window) and the classifier's logits for each, in
+    /// the model's label order; for checking the port against the reference runtime.
+    pub fn token_logits(&self, text: &str) -> Result<(Vec<Token>, Vec<Vec<f32>>), ModelError> {
+        let mut tokens = self.vocab.tokenize(text);
+        tokens.truncate(WINDOW);
+        let logits = self.logits(&tokens)?.to_vec2::<f32>()?;
+        Ok((tokens, logits))
+    }
+
+    /// `[tokens, LABELS]` logits of one window (`[CLS]`/`[SEP]` rows dropped).
+    fn logits(&self, tokens: &[Token]) -> Result<Tensor, ModelError> {
         let mut ids = Vec::with_capacity(tokens.len() + 2);
         ids.push(self.vocab.cls);
         ids.extend(tokens.iter().map(|t| t.id));
@@ -257,16 +313,7 @@ impl Rampart {
             let mid = l.ffn_in.forward(&x)?.gelu_erf()?;
             x = layer_norm(&(x + l.ffn_out.forward(&mid)?)?, &l.out_ln)?;
         }
-        let probs = softmax(&self.classifier.forward(&x)?)?.to_vec2::<f32>()?;
-        Ok(probs[1..n - 1]
-            .iter()
-            .map(|row| {
-                row.iter()
-                    .copied()
-                    .enumerate()
-                    .fold((0, f32::MIN), |b, (i, p)| if p > b.1 { (i, p) } else { b })
-            })
-            .collect())
+        Ok(self.classifier.forward(&x.narrow(0, 1, n - 2)?)?)
     }
 }
 

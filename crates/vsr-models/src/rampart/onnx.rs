@@ -1,9 +1,11 @@
 //! Just enough of the ONNX protobuf format to read a model's weights and the edges between
 //! its nodes: `ModelProto.graph` → `GraphProto.node` / `.initializer` → `TensorProto`.
-//! Hand-written (about a hundred lines of wire-format reading) rather than a protobuf
+//! Read with the crate's own wire-format reader ([`crate::proto`]) rather than a protobuf
 //! toolchain, which would need `protoc` or a generated-code crate for one file.
 
 use std::collections::HashMap;
+
+use crate::proto::{ProtoReader, Value, packed_varints};
 
 /// One initializer: its dims, ONNX data type and bytes (raw little-endian data, or the
 /// typed repeated fields re-encoded as little-endian bytes).
@@ -47,18 +49,18 @@ impl Initializer {
 /// Reads the graph of an ONNX model file's bytes.
 pub fn read_graph(bytes: &[u8]) -> Result<Graph, String> {
     let mut graph = None;
-    for f in Fields::new(bytes) {
+    for f in ProtoReader::new(bytes) {
         let (num, wire) = f?;
-        if let (7, Wire::Bytes(b)) = (num, wire) {
+        if let (7, Value::Bytes(b)) = (num, wire) {
             graph = Some(b);
         }
     }
     let graph = graph.ok_or("no graph in the model")?;
     let mut out = Graph::default();
-    for f in Fields::new(graph) {
+    for f in ProtoReader::new(graph) {
         match f? {
-            (1, Wire::Bytes(b)) => out.nodes.push(read_node(b)?),
-            (5, Wire::Bytes(b)) => {
+            (1, Value::Bytes(b)) => out.nodes.push(read_node(b)?),
+            (5, Value::Bytes(b)) => {
                 let (name, t) = read_tensor(b)?;
                 out.initializers.insert(name, t);
             }
@@ -74,11 +76,11 @@ fn utf8(b: &[u8]) -> Result<String, String> {
 
 fn read_node(bytes: &[u8]) -> Result<Node, String> {
     let mut n = Node::default();
-    for f in Fields::new(bytes) {
+    for f in ProtoReader::new(bytes) {
         match f? {
-            (1, Wire::Bytes(b)) => n.inputs.push(utf8(b)?),
-            (2, Wire::Bytes(b)) => n.outputs.push(utf8(b)?),
-            (4, Wire::Bytes(b)) => n.op_type = utf8(b)?,
+            (1, Value::Bytes(b)) => n.inputs.push(utf8(b)?),
+            (2, Value::Bytes(b)) => n.outputs.push(utf8(b)?),
+            (4, Value::Bytes(b)) => n.op_type = utf8(b)?,
             _ => {}
         }
     }
@@ -93,28 +95,30 @@ fn read_tensor(bytes: &[u8]) -> Result<(String, Initializer), String> {
         data: Vec::new(),
     };
     let mut raw: Option<Vec<u8>> = None;
-    for f in Fields::new(bytes) {
+    for f in ProtoReader::new(bytes) {
         match f? {
-            (1, Wire::Varint(v)) => t.dims.push(v as i64),
-            (1, Wire::Bytes(b)) => {
-                for v in Varints(b) {
+            (1, Value::Varint(v)) => t.dims.push(v as i64),
+            (1, Value::Bytes(b)) => {
+                for v in packed_varints(b) {
                     t.dims.push(v? as i64);
                 }
             }
-            (2, Wire::Varint(v)) => t.data_type = v as i32,
+            (2, Value::Varint(v)) => t.data_type = v as i32,
             // float_data: packed or one fixed32 at a time
-            (4, Wire::Bytes(b)) => t.data.extend_from_slice(b),
-            (4, Wire::Fixed32(v)) => t.data.extend_from_slice(&v.to_le_bytes()),
+            (4, Value::Bytes(b)) => t.data.extend_from_slice(b),
+            (4, Value::Fixed32(v)) => t.data.extend_from_slice(&v.to_le_bytes()),
             // int32_data holds (u)int8 and (u)int16 values one per varint
-            (5, Wire::Bytes(b)) => {
-                for v in Varints(b) {
+            (5, Value::Bytes(b)) => {
+                for v in packed_varints(b) {
                     t.data.push(v? as u8);
                 }
             }
-            (5, Wire::Varint(v)) => t.data.push(v as u8),
-            (8, Wire::Bytes(b)) => name = utf8(b)?,
-            (9, Wire::Bytes(b)) => raw = Some(b.to_vec()),
-            (14, Wire::Varint(1)) => return Err(format!("{name}: external data is not supported")),
+            (5, Value::Varint(v)) => t.data.push(v as u8),
+            (8, Value::Bytes(b)) => name = utf8(b)?,
+            (9, Value::Bytes(b)) => raw = Some(b.to_vec()),
+            (14, Value::Varint(1)) => {
+                return Err(format!("{name}: external data is not supported"));
+            }
             _ => {}
         }
     }
@@ -134,100 +138,6 @@ fn read_tensor(bytes: &[u8]) -> Result<(String, Initializer), String> {
         ));
     }
     Ok((name, t))
-}
-
-enum Wire<'a> {
-    Varint(u64),
-    Fixed64,
-    Bytes(&'a [u8]),
-    Fixed32(u32),
-}
-
-fn varint(buf: &[u8], pos: &mut usize) -> Result<u64, String> {
-    let mut v = 0u64;
-    for shift in (0..64).step_by(7) {
-        let b = *buf.get(*pos).ok_or("truncated varint")?;
-        *pos += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b & 0x80 == 0 {
-            return Ok(v);
-        }
-    }
-    Err("varint longer than 10 bytes".into())
-}
-
-struct Varints<'a>(&'a [u8]);
-
-impl Iterator for Varints<'_> {
-    type Item = Result<u64, String>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let mut pos = 0;
-        let r = varint(self.0, &mut pos);
-        self.0 = if r.is_ok() { &self.0[pos..] } else { &[] };
-        Some(r)
-    }
-}
-
-/// The fields of one message, in order.
-struct Fields<'a> {
-    buf: &'a [u8],
-    pos: usize,
-    failed: bool,
-}
-
-impl<'a> Fields<'a> {
-    fn new(buf: &'a [u8]) -> Self {
-        Fields {
-            buf,
-            pos: 0,
-            failed: false,
-        }
-    }
-
-    fn field(&mut self) -> Result<(u32, Wire<'a>), String> {
-        let key = varint(self.buf, &mut self.pos)?;
-        let num = (key >> 3) as u32;
-        let wire = match key & 7 {
-            0 => Wire::Varint(varint(self.buf, &mut self.pos)?),
-            1 => {
-                self.take(8)?;
-                Wire::Fixed64
-            }
-            2 => {
-                let len = usize::try_from(varint(self.buf, &mut self.pos)?)
-                    .map_err(|_| "length overflow")?;
-                Wire::Bytes(self.take(len)?)
-            }
-            5 => {
-                let b = self.take(4)?;
-                Wire::Fixed32(u32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-            }
-            w => return Err(format!("unsupported wire type {w}")),
-        };
-        Ok((num, wire))
-    }
-
-    fn take(&mut self, n: usize) -> Result<&'a [u8], String> {
-        let end = self.pos.checked_add(n).ok_or("length overflow")?;
-        let b = self.buf.get(self.pos..end).ok_or("truncated field")?;
-        self.pos = end;
-        Ok(b)
-    }
-}
-
-impl<'a> Iterator for Fields<'a> {
-    type Item = Result<(u32, Wire<'a>), String>;
-    fn next(&mut self) -> Option<Self::Item> {
-        if self.failed || self.pos >= self.buf.len() {
-            return None;
-        }
-        let r = self.field();
-        self.failed = r.is_err();
-        Some(r)
-    }
 }
 
 #[cfg(test)]

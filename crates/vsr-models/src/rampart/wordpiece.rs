@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 
+use unicode_categories::UnicodeCategories;
 use unicode_normalization::UnicodeNormalization;
 
 /// A token id with the byte span of the original text it came from.
@@ -55,7 +56,9 @@ impl WordPiece {
         let mut word: Vec<(char, usize, usize)> = Vec::new();
         for (at, c) in text.char_indices() {
             let end = at + c.len_utf8();
-            if c == '\0' || c == '\u{fffd}' || (c.is_control() && !c.is_whitespace()) {
+            // BERT's clean-up drops every "other" character (controls, format characters
+            // such as U+200B, private use), so the words around them join.
+            if c == '\0' || c == '\u{fffd}' || (c.is_other() && !matches!(c, '\t' | '\n' | '\r')) {
                 continue;
             }
             if c.is_whitespace() {
@@ -134,12 +137,13 @@ impl WordPiece {
     }
 }
 
-/// Lower case, then NFD with the combining marks dropped (BERT's `strip_accents`).
+/// NFD with the nonspacing marks dropped, then lower case (BERT's `strip_accents` and
+/// `lowercase`, in that order).
 fn normalise(c: char) -> impl Iterator<Item = char> {
-    c.to_lowercase()
-        .collect::<String>()
+    std::iter::once(c)
         .nfd()
-        .filter(|c| !unicode_normalization::char::is_combining_mark(*c))
+        .filter(|c| !c.is_mark_nonspacing())
+        .flat_map(char::to_lowercase)
         .collect::<Vec<_>>()
         .into_iter()
 }
@@ -150,11 +154,10 @@ fn is_cjk(c: char) -> bool {
         | 0x2B740..=0x2B81F | 0x2B820..=0x2CEAF | 0xF900..=0xFAFF | 0x2F800..=0x2FA1F)
 }
 
-/// BERT splits on ASCII symbols and on Unicode punctuation; without a category table,
-/// every other non-alphanumeric character is treated as punctuation too (they are rare
-/// in prompts and become their own `[UNK]` or symbol piece either way).
+/// BERT splits on ASCII symbols and on Unicode punctuation (categories P*) only: `€100`
+/// stays one word. The category tables are the ones the reference tokenizer uses.
 fn is_punctuation(c: char) -> bool {
-    c.is_ascii_punctuation() || (!c.is_ascii() && !c.is_alphanumeric())
+    c.is_ascii_punctuation() || c.is_punctuation()
 }
 
 #[cfg(test)]
@@ -178,6 +181,17 @@ mod tests {
         assert_eq!(&text[toks[2].start..toks[2].end], "SMITH");
         assert_eq!(&text[toks[4].start..toks[4].end], "Café");
         assert_eq!(&text[toks[6].start..toks[6].end], "x");
+    }
+
+    #[test]
+    fn symbols_stay_in_words_and_format_characters_vanish() {
+        let t = WordPiece::from_vocab("[PAD]\n[UNK]\n[CLS]\n[SEP]\n€\n##100\nzero\n##width\n,")
+            .unwrap();
+        let ids = |s: &str| t.tokenize(s).iter().map(|t| t.id).collect::<Vec<_>>();
+        // `€` is a currency symbol (Sc), not punctuation: one word with the digits.
+        assert_eq!(ids("€100,"), [4, 5, 8]);
+        // U+200B (Cf) is dropped before splitting, so the halves form one word.
+        assert_eq!(ids("zero\u{200b}width"), [6, 7]);
     }
 
     #[test]

@@ -1,5 +1,6 @@
 //! Rampart (PII token classifier) on the package's own 4-bit ONNX file, dequantised at load.
-//! The expected labels are what onnxruntime 1.32 gives on the same file (argmax per token);
+//! The expected labels are what onnxruntime 1.32 gives on the same file (argmax per token;
+//! `scripts/verify_rampart.py` compares the logits on more texts);
 //! the test needs the model (`vllm-sr models fetch rampart`) and skips with a notice without.
 use std::path::PathBuf;
 use std::sync::{Arc, OnceLock};
