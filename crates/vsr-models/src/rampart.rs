@@ -66,6 +66,9 @@ pub const CHAR_OVERLAP: usize = 64;
 const EPS: f64 = 1e-12;
 const BLOCK: usize = 32;
 
+/// A class name per entity of [`ENTITIES`], `None` for entities not reported.
+pub type EntityClasses = [Option<&'static str>; ENTITIES.len()];
+
 /// One entity found by the model: a byte span of the text, its label (one of
 /// [`ENTITIES`]) and the lowest token probability inside it.
 #[derive(Debug, Clone, PartialEq)]
@@ -216,13 +219,27 @@ impl Rampart {
     /// between neighbours, as the package does: the model was tuned on short contexts and
     /// misses more phone numbers in windows near its 512-token limit.
     pub fn spans(&self, text: &str, min_score: f32) -> Result<Vec<EntitySpan>, ModelError> {
+        let own: EntityClasses = ENTITIES.map(Some);
+        self.class_spans(text, min_score, &own)
+    }
+
+    /// As [`Rampart::spans`], with the entities grouped into coarser classes: `class_of[e]`
+    /// is the class of `ENTITIES[e]` (`None`: not reported). A token's class probability is
+    /// the sum over the class's `B-`/`I-` labels, so a token the model splits between, say,
+    /// a given name and a surname still counts as surely a name. Spans carry class names.
+    pub fn class_spans(
+        &self,
+        text: &str,
+        min_score: f32,
+        class_of: &EntityClasses,
+    ) -> Result<Vec<EntitySpan>, ModelError> {
         let starts: Vec<usize> = text.char_indices().map(|(i, _)| i).collect();
         let byte = |char_index: usize| starts.get(char_index).copied().unwrap_or(text.len());
         let mut spans = Vec::new();
         let mut from = 0;
         loop {
             let to = (from + CHAR_WINDOW).min(starts.len());
-            self.scan(text, byte(from)..byte(to), min_score, &mut spans)?;
+            self.scan(text, byte(from)..byte(to), min_score, class_of, &mut spans)?;
             if to == starts.len() {
                 break;
             }
@@ -237,6 +254,7 @@ impl Rampart {
         text: &str,
         range: std::ops::Range<usize>,
         min_score: f32,
+        class_of: &EntityClasses,
         spans: &mut Vec<EntitySpan>,
     ) -> Result<(), ModelError> {
         let mut tokens = self.vocab.tokenize(&text[range.clone()]);
@@ -247,7 +265,7 @@ impl Rampart {
         let mut start = 0;
         while start < tokens.len() {
             let end = (start + WINDOW).min(tokens.len());
-            let labels = self.classify(&tokens[start..end])?;
+            let labels = self.classify(&tokens[start..end], class_of)?;
             aggregate(text, &tokens[start..end], &labels, min_score, spans);
             if end == tokens.len() {
                 break;
@@ -262,16 +280,38 @@ impl Rampart {
         Ok(())
     }
 
-    /// (label index, probability) per token.
-    fn classify(&self, tokens: &[Token]) -> Result<Vec<(usize, f32)>, ModelError> {
+    /// Per token: the most probable class, its probability, and whether the most probable
+    /// label is a `B-` tag.
+    fn classify(
+        &self,
+        tokens: &[Token],
+        class_of: &EntityClasses,
+    ) -> Result<Vec<TokenClass>, ModelError> {
         let probs = softmax(&self.logits(tokens)?)?.to_vec2::<f32>()?;
         Ok(probs
             .iter()
             .map(|row| {
-                row.iter()
-                    .copied()
-                    .enumerate()
-                    .fold((0, f32::MIN), |b, (i, p)| if p > b.1 { (i, p) } else { b })
+                let top = argmax(row);
+                let mut classes: Vec<(&'static str, f32)> = Vec::new();
+                for (e, class) in class_of.iter().enumerate() {
+                    let Some(class) = class else { continue };
+                    let p = row[2 * e + 1] + row[2 * e + 2];
+                    match classes.iter_mut().find(|c| c.0 == *class) {
+                        Some(c) => c.1 += p,
+                        None => classes.push((class, p)),
+                    }
+                }
+                let best = classes
+                    .into_iter()
+                    .fold(None, |b: Option<(&str, f32)>, c| match b {
+                        Some(b) if b.1 >= c.1 => Some(b),
+                        _ => Some(c),
+                    });
+                TokenClass {
+                    class: best.map(|b| b.0),
+                    score: best.map_or(0.0, |b| b.1),
+                    begin: top % 2 == 1,
+                }
             })
             .collect())
     }
@@ -317,6 +357,22 @@ impl Rampart {
     }
 }
 
+/// One token's reading: see [`Rampart::classify`].
+#[derive(Debug, Clone, Copy)]
+struct TokenClass {
+    class: Option<&'static str>,
+    score: f32,
+    begin: bool,
+}
+
+fn argmax(row: &[f32]) -> usize {
+    row.iter()
+        .copied()
+        .enumerate()
+        .fold((0, f32::MIN), |b, (i, p)| if p > b.1 { (i, p) } else { b })
+        .0
+}
+
 fn softmax(x: &Tensor) -> candle_core::Result<Tensor> {
     let max = x.max_keepdim(D::Minus1)?;
     let e = x.broadcast_sub(&max)?.exp()?;
@@ -332,38 +388,37 @@ fn layer_norm(x: &Tensor, (g, b): &(Tensor, Tensor)) -> candle_core::Result<Tens
         .broadcast_add(b)
 }
 
-/// Merges per-token labels into spans, as the package's own aggregation does: a token
-/// continues the open span when it has the same entity, is not a `B-` tag (or is a word
+/// Merges per-token classes into spans, as the package's own aggregation does: a token
+/// continues the open span when it has the same class, is not a `B-` tag (or is a word
 /// piece of the same word) and only whitespace lies between them.
 fn aggregate(
     text: &str,
     tokens: &[Token],
-    labels: &[(usize, f32)],
+    labels: &[TokenClass],
     min_score: f32,
     out: &mut Vec<EntitySpan>,
 ) {
     let mut open: Option<EntitySpan> = None;
-    for (t, &(label, score)) in tokens.iter().zip(labels) {
-        if label == 0 || score < min_score {
+    for (t, l) in tokens.iter().zip(labels) {
+        let Some(class) = l.class.filter(|_| l.score >= min_score) else {
             out.extend(open.take());
             continue;
-        }
-        let entity = ENTITIES[(label - 1) / 2];
-        let begin = label % 2 == 1 && t.word_start;
+        };
+        let begin = l.begin && t.word_start;
         if let Some(span) = open.as_mut() {
             let gap = text.get(span.end..t.start).unwrap_or("x");
-            if span.label == entity && !begin && gap.trim().is_empty() {
+            if span.label == class && !begin && gap.trim().is_empty() {
                 span.end = t.end;
-                span.score = span.score.min(score);
+                span.score = span.score.min(l.score);
                 continue;
             }
         }
         out.extend(open.take());
         open = Some(EntitySpan {
-            label: entity,
+            label: class,
             start: t.start,
             end: t.end,
-            score,
+            score: l.score,
         });
     }
     out.extend(open);
@@ -507,8 +562,19 @@ mod tests {
             tok(10, 13, true),
             tok(14, 16, true),
         ];
+        let l = |class, score, begin| TokenClass {
+            class,
+            score,
+            begin,
+        };
         // O, B-GIVEN_NAME, I-GIVEN_NAME, B-SURNAME, O
-        let labels = [(0, 0.9), (1, 0.9), (2, 0.8), (3, 0.95), (0, 0.9)];
+        let labels = [
+            l(None, 0.0, false),
+            l(Some("GIVEN_NAME"), 0.9, true),
+            l(Some("GIVEN_NAME"), 0.8, false),
+            l(Some("SURNAME"), 0.95, true),
+            l(None, 0.0, false),
+        ];
         let mut out = Vec::new();
         aggregate(text, &tokens, &labels, 0.5, &mut out);
         assert_eq!(out.len(), 2);
