@@ -27,6 +27,7 @@ fetch() {
 fetch            # the default encoder (USE-m3)
 fetch minilm     # BERT-family / Hugging Face cache tests (English-only; never the default)
 fetch e5-small   # multilingual-e5-small (4-bit): the second shipped encoder
+fetch rampart    # the PII token classifier (4-bit BERT; CC-BY-4.0)
 
 echo "== models fetch with no Python on the PATH"
 # The README's first command must need nothing but cargo: fetch the smallest model into a fresh

@@ -8,9 +8,9 @@
 //! is routed through.
 //!
 //! Each family has a [`Classifier`] that turns a text into a predicted label, made per set by a
-//! factory registered on the [`Suite`]: [`Suite::learned`] registers `domain`, `jailbreak` and
-//! `routing` (whole-router decisions, for paraphrases of probe prompts); another family (e.g.
-//! `pii`) plugs in with [`Suite::register`]. [`Suite::run`] scores every set into a
+//! factory registered on the [`Suite`]: [`Suite::learned`] registers `domain`, `jailbreak`,
+//! `routing` (whole-router decisions, for paraphrases of probe prompts) and `pii` (rules plus
+//! the token classifier when installed); another family plugs in with [`Suite::register`]. [`Suite::run`] scores every set into a
 //! [`SetReport`]: accuracy, per-class recall, and for binary families recall and false-positive
 //! rate of the positive label, with the confusion table.
 use std::collections::BTreeMap;
@@ -22,6 +22,7 @@ use vsr_models::Head;
 use vsr_signals::RequestView;
 
 use crate::jailbreak::window_probability;
+use crate::pii::PiiDetector;
 use crate::{ModelSet, Space, build_router};
 
 /// What went wrong loading or scoring a set; every message names the file.
@@ -183,6 +184,12 @@ pub trait Classifier {
         None
     }
     fn classify(&self, text: &str) -> Result<String, EvalError>;
+    /// The prediction that is right for a row labelled `gold`: `gold` itself, unless the
+    /// family predicts coarser labels than its sets carry (pii rows name the kind of PII,
+    /// the family says only `pii` or `none`).
+    fn expected(&self, gold: &str) -> String {
+        gold.to_string()
+    }
 }
 
 /// Makes the classifier for one set (a routing set needs its profile).
@@ -213,6 +220,17 @@ pub struct SetReport {
 impl SetReport {
     /// Scores `(gold, predicted)` pairs.
     pub fn score(set: &EvalSet, positive: Option<&str>, predicted: &[String]) -> Self {
+        Self::score_with(set, positive, predicted, &|g| g.to_string())
+    }
+
+    /// Scores `(gold, predicted)` pairs where `expected(gold)` is the right prediction; the
+    /// per-class rows stay by gold label (so a pii set reports recall per kind of PII).
+    pub fn score_with(
+        set: &EvalSet,
+        positive: Option<&str>,
+        predicted: &[String],
+        expected: &dyn Fn(&str) -> String,
+    ) -> Self {
         let mut confusion: BTreeMap<String, BTreeMap<String, usize>> = BTreeMap::new();
         let mut misses = Vec::new();
         let mut correct = 0;
@@ -222,7 +240,7 @@ impl SetReport {
                 .or_default()
                 .entry(pred.clone())
                 .or_default() += 1;
-            if gold == pred {
+            if expected(gold) == *pred {
                 correct += 1;
             } else if misses.len() < 20 {
                 misses.push((gold.clone(), pred.clone(), text.chars().take(100).collect()));
@@ -233,7 +251,8 @@ impl SetReport {
             .iter()
             .map(|(g, row)| {
                 let n: usize = row.values().sum();
-                (g.clone(), (n, ratio(row.get(g).copied().unwrap_or(0), n)))
+                let right = row.get(&expected(g)).copied().unwrap_or(0);
+                (g.clone(), (n, ratio(right, n)))
             })
             .collect();
         let (recall, fpr) = match positive {
@@ -243,7 +262,7 @@ impl SetReport {
                 let mut fp = 0;
                 let mut neg_n = 0;
                 for ((gold, _), pred) in set.rows.iter().zip(predicted) {
-                    if gold == pos {
+                    if expected(gold) == pos {
                         pos_n += 1;
                         tp += usize::from(pred == pos);
                     } else {
@@ -385,6 +404,35 @@ impl Classifier for RoutingClassifier {
     }
 }
 
+/// The threshold pii rules are scored at: the reference config's `restricted_pii` rule and
+/// PII plugin (0.85), the level the rule confidences are graded around (`vsr_pii::confidence`).
+pub const PII_THRESHOLD: f32 = 0.85;
+
+/// The pii family as a rule that allows no type sees it: `pii` when some finding reaches
+/// [`PII_THRESHOLD`], else `none`. Rows labelled with a kind of PII expect `pii`.
+pub struct PiiClassifier {
+    pub detector: PiiDetector,
+}
+
+impl Classifier for PiiClassifier {
+    fn positive(&self) -> Option<&str> {
+        Some("pii")
+    }
+
+    fn classify(&self, text: &str) -> Result<String, EvalError> {
+        let hit = self
+            .detector
+            .detect(text)
+            .iter()
+            .any(|m| m.confidence >= PII_THRESHOLD);
+        Ok(if hit { "pii" } else { "none" }.to_string())
+    }
+
+    fn expected(&self, gold: &str) -> String {
+        if gold == "none" { "none" } else { "pii" }.to_string()
+    }
+}
+
 /// The families to score and how to score them.
 #[derive(Default)]
 pub struct Suite<'a> {
@@ -430,6 +478,14 @@ impl<'a> Suite<'a> {
             })?;
             Ok(Box::new(RoutingClassifier { router }) as Box<dyn Classifier>)
         });
+        suite.register("pii", move |_| {
+            let detector = if models.pii_rules_only {
+                PiiDetector::rules_only()
+            } else {
+                PiiDetector::installed()
+            };
+            Ok(Box::new(PiiClassifier { detector }) as Box<dyn Classifier>)
+        });
         suite
     }
 
@@ -466,7 +522,12 @@ impl<'a> Suite<'a> {
             .iter()
             .map(|(_, t)| classifier.classify(t))
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(SetReport::score(set, classifier.positive(), &predicted))
+        Ok(SetReport::score_with(
+            set,
+            classifier.positive(),
+            &predicted,
+            &|g| classifier.expected(g),
+        ))
     }
 
     /// Scores every set.

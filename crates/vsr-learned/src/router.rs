@@ -18,7 +18,7 @@ use crate::fact_check::FactCheckFamily;
 use crate::feedback::FeedbackFamily;
 use crate::jailbreak::{JailbreakFamily, JailbreakMethod, JailbreakRule};
 use crate::kb::{KbClassifier, KbFamily, KbMetricFamily, KbRule, KbSet};
-use crate::pii::{PiiFamily, PiiRule};
+use crate::pii::{PiiDetector, PiiFamily, PiiRule};
 use crate::preference::{PreferenceFamily, PreferenceRule};
 use crate::reask::{ReaskFamily, ReaskRule};
 use crate::space::Space;
@@ -43,6 +43,9 @@ pub struct ModelSet {
     pub space: Option<Arc<Space>>,
     pub domain_head: Option<Head>,
     pub jailbreak_head: Option<Head>,
+    /// Whether pii signals skip the token classifier even when it is installed (a rules-only
+    /// baseline); by default they use it when `vllm-sr models fetch rampart` installed it.
+    pub pii_rules_only: bool,
 }
 
 impl ModelSet {
@@ -61,6 +64,7 @@ impl ModelSet {
             space: Some(space),
             domain_head: Head::shipped(&id, "domain"),
             jailbreak_head: Head::shipped(&id, "jailbreak"),
+            pii_rules_only: false,
         }
     }
 
@@ -392,7 +396,7 @@ fn build_profile(
                 rules: needing,
             });
         }
-        builder = add_pii(builder, config);
+        builder = add_pii(builder, config, models);
         let engine = builder.build()?;
         return Ok(Router {
             engine,
@@ -538,7 +542,7 @@ fn build_profile(
         builder = builder.family(Box::new(ReaskFamily::new(space.clone(), rules)));
     }
     builder = add_knowledge_bases(builder, config, &space)?;
-    builder = add_pii(builder, config);
+    builder = add_pii(builder, config, models);
     space.save_cache();
     let engine = builder.build()?;
     Ok(Router {
@@ -610,7 +614,13 @@ fn add_knowledge_bases(
     Ok(builder)
 }
 
-fn add_pii(builder: vsr_engine::EngineBuilder, config: &Config) -> vsr_engine::EngineBuilder {
+/// The pii family, with the token classifier unless `models` asks for the rules alone (the
+/// model is loaded here, once per process, only when some pii rule is configured).
+fn add_pii(
+    builder: vsr_engine::EngineBuilder,
+    config: &Config,
+    models: &ModelSet,
+) -> vsr_engine::EngineBuilder {
     let pii = &config.routing.signals.pii;
     if pii.is_empty() {
         return builder;
@@ -624,7 +634,12 @@ fn add_pii(builder: vsr_engine::EngineBuilder, config: &Config) -> vsr_engine::E
             include_history: p.include_history.unwrap_or(false),
         })
         .collect();
-    builder.family(Box::new(PiiFamily::new(rules)))
+    let detector = if models.pii_rules_only {
+        PiiDetector::rules_only()
+    } else {
+        PiiDetector::installed()
+    };
+    builder.family(Box::new(PiiFamily::new(rules, detector)))
 }
 
 fn names<T>(items: &[T], name: impl Fn(&T) -> &String) -> Vec<String> {

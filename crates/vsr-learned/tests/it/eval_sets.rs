@@ -99,3 +99,65 @@ fn routing_of_probe_paraphrases_does_not_regress() {
         );
     }
 }
+
+/// PII (`data/eval/pii`): rows of `faker_pii` flagged (a rule allowing no type, threshold
+/// 0.85) and `benign` prompts flagged, by the rules alone and with the token classifier.
+/// Measured: rules 149/244 and 0/100; with Rampart 215/244 and 2/100 (PERSON 38/52,
+/// STREET_ADDRESS 38/50).
+const PII_RULES_RECALL_FLOOR: usize = 146;
+const PII_RULES_BENIGN_MAX: usize = 1;
+const PII_MODEL_RECALL_FLOOR: usize = 210;
+const PII_MODEL_BENIGN_MAX: usize = 4;
+const PII_MODEL_KIND_FLOORS: [(&str, usize); 2] = [("PERSON", 35), ("STREET_ADDRESS", 35)];
+
+fn pii_scores(rules_only: bool) -> Vec<SetReport> {
+    let models = vsr_learned::ModelSet {
+        pii_rules_only: rules_only,
+        ..vsr_learned::ModelSet::none()
+    };
+    let dir = vsr_testkit::workspace_root().join("data/eval");
+    let sets = EvalSet::discover(&dir, &["pii".to_string()]).expect("sets load");
+    let reports = Suite::learned(&models)
+        .run(&sets)
+        .unwrap_or_else(|e| panic!("{e}"));
+    for r in &reports {
+        println!("{}", r.render());
+    }
+    reports
+}
+
+fn flagged(r: &SetReport) -> usize {
+    r.confusion.values().filter_map(|row| row.get("pii")).sum()
+}
+
+#[test]
+fn pii_rules_on_outside_sets_do_not_regress() {
+    let r = pii_scores(true);
+    let (pos, benign) = (find(&r, "faker_pii"), find(&r, "benign"));
+    assert!(flagged(pos) >= PII_RULES_RECALL_FLOOR, "{}", pos.render());
+    assert!(
+        flagged(benign) <= PII_RULES_BENIGN_MAX,
+        "{}",
+        benign.render()
+    );
+}
+
+#[test]
+fn pii_with_the_token_classifier_on_outside_sets_does_not_regress() {
+    if !vsr_learned::pii::PiiDetector::installed().has_model() {
+        vsr_testkit::missing("rampart not installed (run `vllm-sr models fetch rampart`)");
+        return;
+    }
+    let r = pii_scores(false);
+    let (pos, benign) = (find(&r, "faker_pii"), find(&r, "benign"));
+    assert!(flagged(pos) >= PII_MODEL_RECALL_FLOOR, "{}", pos.render());
+    assert!(
+        flagged(benign) <= PII_MODEL_BENIGN_MAX,
+        "{}",
+        benign.render()
+    );
+    for (kind, floor) in PII_MODEL_KIND_FLOORS {
+        let got = pos.confusion[kind].get("pii").copied().unwrap_or(0);
+        assert!(got >= floor, "{kind}: {got} < {floor}\n{}", pos.render());
+    }
+}

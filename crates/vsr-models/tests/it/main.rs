@@ -8,6 +8,7 @@ mod heads;
 #[cfg(feature = "hub")]
 mod hub;
 mod pypi_fetch;
+mod rampart;
 mod runtime;
 mod usem3_real;
 
