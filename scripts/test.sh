@@ -7,6 +7,15 @@ cd "$(dirname "$0")/.."
 root=$(pwd)
 target="${CARGO_TARGET_DIR:-$(cargo metadata --format-version 1 --no-deps 2>/dev/null | python3 -c 'import json,sys; print(json.load(sys.stdin)["target_directory"])')}"
 
+# The fuzz crate has its own lock file, built with --locked at the end of CI: a workspace
+# dependency change that leaves it stale must fail here, in a second, not after the whole run.
+echo "== lock files"
+if ! cargo metadata --locked --offline --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null 2>&1 &&
+   ! cargo metadata --locked --format-version 1 --manifest-path fuzz/Cargo.toml >/dev/null; then
+  echo "error: fuzz/Cargo.lock is stale; run: cargo metadata --manifest-path fuzz/Cargo.toml" >&2
+  exit 1
+fi
+
 echo "== build"
 cargo build -p vllm-sr
 bin="$target/debug/vllm-sr"
