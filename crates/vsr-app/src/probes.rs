@@ -22,7 +22,7 @@ use vsr_config::{Config, SignalType};
 use vsr_engine::EvalMode;
 use vsr_engine::eval_api::EvalResponse;
 use vsr_learned::Routers;
-use vsr_signals::{ChatMessage, RequestView};
+use vsr_signals::{ChatMessage, ContextEnvelope, RequestView};
 
 pub use vsr_config::probes::{
     Acceptance, Manifest, ManifestError, ProbeGroup, ProbeRequest, SignalMap, Variant,
@@ -186,8 +186,9 @@ pub fn run_with(
                 (_, Some(client)) => client.eval(&req, group.model.as_deref(), v.tools.as_deref()),
                 (ProbeTarget::Router(routers), None) => {
                     let tools = v.tools.as_ref().map_or(0, Vec::len);
-                    let view =
-                        request_view(&req)?.with_tools(u32::try_from(tools).unwrap_or(u32::MAX));
+                    let view = request_view(&req)?
+                        .with_tools(u32::try_from(tools).unwrap_or(u32::MAX))
+                        .with_envelope(envelope(&req, v.tools.as_deref()));
                     // The eval API's selection: auto names (or none) → the default profile,
                     // an entrypoint name → its recipe. A model that selects nothing (the
                     // eval API refuses it) is routed by the default profile here, and the
@@ -233,6 +234,20 @@ pub fn request_view(req: &ProbeRequest) -> Result<RequestView, String> {
         ProbeRequest::Text(t) => RequestView::from_text(t.as_str()),
         ProbeRequest::Messages(ms) => RequestView::from_messages(&chat_messages(ms)?),
     })
+}
+
+/// The envelope of the chat request the eval API builds from a probe: its messages, or its
+/// text as one user message, with the probe's tools.
+fn envelope(req: &ProbeRequest, tools: Option<&[serde_json::Value]>) -> ContextEnvelope {
+    let messages = match req {
+        ProbeRequest::Text(t) => serde_json::json!([{"role": "user", "content": t}]),
+        ProbeRequest::Messages(ms) => serde_json::Value::Array(ms.clone()),
+    };
+    let mut body = serde_json::json!({ "messages": messages });
+    if let (Some(tools), Some(b)) = (tools, body.as_object_mut()) {
+        b.insert("tools".into(), serde_json::Value::Array(tools.to_vec()));
+    }
+    ContextEnvelope::of_chat(&body)
 }
 
 /// Chat messages as the proxy reads them.

@@ -96,7 +96,9 @@ impl Engine {
                     max_tokens: c.max_tokens,
                 })
                 .collect();
-            b = b.family(Box::new(ContextFamily::new(&specs)));
+            b = b.family(Box::new(
+                ContextFamily::new(&specs).with_envelope_floor(head),
+            ));
         }
         if !signals.language.is_empty() {
             b = b.family(Box::new(

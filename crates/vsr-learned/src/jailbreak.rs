@@ -3,7 +3,9 @@
 //! P(jailbreak) of some text reaches the rule threshold. Contrastive rules score
 //! max similarity to their jailbreak patterns − max similarity to their benign patterns
 //! (default threshold 0.10). With `include_history`, the system and assistant messages are
-//! checked too (embedded once per request, shared by the rules).
+//! checked too, and in August configs the other earlier turns as well
+//! ([`vsr_signals::RequestView::include_history_texts`]; embedded once per request, shared by
+//! the rules).
 //!
 //! Long texts are scanned in overlapping windows ([`vsr_signals::text::scan_windows`]), each
 //! embedded and scored on its own, and a text scores its worst window: an attack inside a long
@@ -52,9 +54,6 @@ pub fn window_probability(space: &Space, head: &Head, text: &str) -> Result<f32,
         .try_fold(0.0f32, |best, p: Result<f32, ModelError>| Ok(best.max(p?)))
 }
 
-/// Roles whose messages `include_history` adds (the original's non-user messages).
-pub const HISTORY_ROLES: [&str; 2] = ["system", "assistant"];
-
 #[derive(Debug, Clone)]
 pub enum JailbreakMethod {
     Classifier,
@@ -81,6 +80,8 @@ pub struct JailbreakFamily {
     space: Arc<Space>,
     head: Option<Head>,
     rules: Vec<(JailbreakRule, Scorer)>,
+    /// `include_history` reads earlier user turns too (August configs).
+    prior_user_turns: bool,
 }
 
 impl JailbreakFamily {
@@ -110,7 +111,18 @@ impl JailbreakFamily {
                 Ok((r, scorer))
             })
             .collect::<Result<Vec<_>, ModelError>>()?;
-        Ok(Self { space, head, rules })
+        Ok(Self {
+            space,
+            head,
+            rules,
+            prior_user_turns: false,
+        })
+    }
+
+    /// `include_history` as upstream reads it since August 2026: earlier user turns count too.
+    pub fn with_prior_user_turns(mut self, on: bool) -> Self {
+        self.prior_user_turns = on;
+        self
     }
 
     /// P(jailbreak) of one embedding under the head (0 without a head).
@@ -156,10 +168,7 @@ impl SignalFamily for JailbreakFamily {
         let history = if self.rules.iter().any(|(r, _)| r.include_history) {
             let space = self.space.clone();
             let view = ctx.view();
-            let texts: Vec<&str> = view
-                .history_texts(&HISTORY_ROLES)
-                .filter(|t| !t.trim().is_empty() && *t != view.text)
-                .collect();
+            let texts = view.include_history_texts(self.prior_user_turns);
             ctx.artefact("jailbreak.history", move |_| {
                 texts
                     .iter()

@@ -12,9 +12,8 @@ use std::sync::{Arc, OnceLock};
 use vsr_models::rampart::{ENTITIES, EntityClasses};
 use vsr_models::{EntitySpan, RAMPART_ID, Rampart, catalog};
 use vsr_pii::{DetectOptions, PiiMatch, PiiType, denied_types, detect};
+use vsr_signals::text::bounded_slices;
 use vsr_signals::{Family, RequestContext, SignalError, SignalFamily, SignalResult};
-
-use crate::jailbreak::HISTORY_ROLES;
 
 /// Token probability below which the classifier's tokens count as outside any entity (the
 /// package's own default); rule thresholds then apply to the span's lowest probability.
@@ -64,9 +63,26 @@ pub fn model_matches(text: &str, spans: &[EntitySpan]) -> Vec<PiiMatch> {
         }
         out.push((kind, s.start, s.end, s.score));
     }
+    let writer_capitalises = text.chars().any(char::is_uppercase);
     out.into_iter()
+        .filter(|(kind, start, end, _)| {
+            !(writer_capitalises
+                && matches!(kind, PiiType::Person | PiiType::Location)
+                && text.get(*start..*end).is_some_and(is_lower_case_word))
+        })
         .filter_map(|(kind, start, end, score)| PiiMatch::new(text, kind, start, end, score))
         .collect()
+}
+
+/// Whether a span has cased letters and none of them upper case. The classifier is uncased,
+/// so it cannot see that "spring" or "caching" is not a proper noun; in a text whose writer
+/// uses capitals, a person or place written all in lower case is taken as an ordinary word.
+/// (A text without any capitals keeps every finding: its writer does not mark names.)
+fn is_lower_case_word(span: &str) -> bool {
+    let mut cased = span
+        .chars()
+        .filter(|c| c.is_lowercase() || c.is_uppercase());
+    cased.next().is_some() && !span.chars().any(char::is_uppercase)
 }
 
 /// The recognisers a pii family runs: the rules, and the token classifier when loaded.
@@ -138,7 +154,29 @@ impl PiiDetector {
         let Some(model) = &self.model else {
             return rules;
         };
-        match model.class_spans(text, MODEL_MIN_SCORE, &rampart_classes()) {
+        // The classifier costs about 0.1 ms a character on a CPU, so it reads the stretches
+        // the semantic families read (at most 2048 characters: head, middle, tail); the
+        // rules scan the whole text.
+        let classes = rampart_classes();
+        let spans: Result<Vec<EntitySpan>, _> = bounded_slices(text)
+            .into_iter()
+            .map(|(offset, part)| {
+                model
+                    .class_spans(part, MODEL_MIN_SCORE, &classes)
+                    .map(|spans| {
+                        spans
+                            .into_iter()
+                            .map(|mut s| {
+                                s.start += offset;
+                                s.end += offset;
+                                s
+                            })
+                            .collect::<Vec<_>>()
+                    })
+            })
+            .collect::<Result<Vec<_>, _>>()
+            .map(|parts| parts.concat());
+        match spans {
             Ok(spans) => {
                 // Rule findings checked a format (and often a checksum); the model's
                 // probabilities are on another scale, so it only adds what they did not
@@ -168,6 +206,8 @@ pub struct PiiRule {
 pub struct PiiFamily {
     rules: Vec<PiiRule>,
     detector: PiiDetector,
+    /// `include_history` reads earlier user turns too (August configs).
+    prior_user_turns: bool,
 }
 
 impl PiiFamily {
@@ -178,7 +218,17 @@ impl PiiFamily {
         WARM.call_once(|| {
             vsr_pii::warm_up();
         });
-        Self { rules, detector }
+        Self {
+            rules,
+            detector,
+            prior_user_turns: false,
+        }
+    }
+
+    /// `include_history` as upstream reads it since August 2026: earlier user turns count too.
+    pub fn with_prior_user_turns(mut self, on: bool) -> Self {
+        self.prior_user_turns = on;
+        self
     }
 
     /// Parses `pii_types_allowed`; unknown names are ignored with a warning (they can deny
@@ -214,7 +264,8 @@ impl SignalFamily for PiiFamily {
         let found: Arc<Vec<PiiMatch>> = ctx.artefact("pii.matches", |t| self.detector.detect(t));
         let history: Vec<Vec<PiiMatch>> = if self.rules.iter().any(|r| r.include_history) {
             ctx.view()
-                .history_texts(&HISTORY_ROLES)
+                .include_history_texts(self.prior_user_turns)
+                .into_iter()
                 .map(|t| self.detector.detect(t))
                 .collect()
         } else {
@@ -247,6 +298,15 @@ impl SignalFamily for PiiFamily {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn lower_case_spans_are_ordinary_words() {
+        assert!(super::is_lower_case_word("spring"));
+        assert!(!super::is_lower_case_word("Kyoto"));
+        assert!(!super::is_lower_case_word("van Dijk"));
+        assert!(!super::is_lower_case_word("张伟"));
+        assert!(!super::is_lower_case_word("42"));
+    }
+
     use super::*;
 
     fn span(label: &'static str, start: usize, end: usize, score: f32) -> EntitySpan {

@@ -396,7 +396,7 @@ fn build_profile(
                 rules: needing,
             });
         }
-        builder = add_pii(builder, config, models);
+        builder = add_pii(builder, config, models, head);
         let engine = builder.build()?;
         return Ok(Router {
             engine,
@@ -534,7 +534,8 @@ fn build_profile(
             });
         }
         let f = JailbreakFamily::new(space.clone(), models.jailbreak_head.clone(), rules)
-            .map_err(model_err(Family::Jailbreak))?;
+            .map_err(model_err(Family::Jailbreak))?
+            .with_prior_user_turns(head);
         builder = builder.family(Box::new(f));
     }
     if !signals.reasks.is_empty() {
@@ -542,7 +543,7 @@ fn build_profile(
         builder = builder.family(Box::new(ReaskFamily::new(space.clone(), rules)));
     }
     builder = add_knowledge_bases(builder, config, &space)?;
-    builder = add_pii(builder, config, models);
+    builder = add_pii(builder, config, models, head);
     space.save_cache();
     let engine = builder.build()?;
     Ok(Router {
@@ -620,6 +621,7 @@ fn add_pii(
     builder: vsr_engine::EngineBuilder,
     config: &Config,
     models: &ModelSet,
+    head: bool,
 ) -> vsr_engine::EngineBuilder {
     let pii = &config.routing.signals.pii;
     if pii.is_empty() {
@@ -639,7 +641,9 @@ fn add_pii(
     } else {
         PiiDetector::installed()
     };
-    builder.family(Box::new(PiiFamily::new(rules, detector)))
+    builder.family(Box::new(
+        PiiFamily::new(rules, detector).with_prior_user_turns(head),
+    ))
 }
 
 fn names<T>(items: &[T], name: impl Fn(&T) -> &String) -> Vec<String> {

@@ -361,6 +361,7 @@ async fn eval_response(
         Ok(m) => m,
         Err(e) => return invalid(StatusCode::BAD_REQUEST, &e),
     };
+    let from_messages = view.is_some();
     let view = match view {
         Some(view) => view,
         None if text.is_empty() && metadata.is_empty() => {
@@ -377,6 +378,15 @@ async fn eval_response(
             v.get("functions"),
         ))
         .with_metadata(metadata);
+    // The envelope of the request as sent; a text is wrapped in one user message.
+    let mut envelope_body = v.clone();
+    if !from_messages && let Some(b) = envelope_body.as_object_mut() {
+        b.insert(
+            "messages".into(),
+            serde_json::json!([{"role": "user", "content": &view.text}]),
+        );
+    }
+    let view = view.with_envelope(vsr_signals::ContextEnvelope::of_chat(&envelope_body));
     // The model selects the profile like the data plane: an auto name (or none) → the
     // default profile, an entrypoint name → its recipe; anything else is refused.
     let recipe = match &model {

@@ -16,7 +16,7 @@ use tracing::{Instrument, Span};
 
 use crate::body::{BoxError, RespBody, full};
 use vsr_engine::RoutingResult;
-use vsr_signals::{ChatMessage, Family, RequestView};
+use vsr_signals::{ChatMessage, ContextEnvelope, Family, RequestView};
 
 use crate::headers as hdr;
 
@@ -81,7 +81,21 @@ impl ChatRequest {
         );
         Ok(RequestView::from_messages(&messages)
             .with_tools(tools)
-            .with_metadata(metadata))
+            .with_metadata(metadata)
+            .with_envelope(self.envelope()))
+    }
+
+    /// The envelope of the fields the context floor reads (the rest of the body is not
+    /// decoded).
+    fn envelope(&self) -> ContextEnvelope {
+        let body: serde_json::Map<String, serde_json::Value> = ContextEnvelope::BODY_FIELDS
+            .iter()
+            .filter_map(|k| {
+                let v = serde_json::from_str(self.fields.get(*k)?.get()).ok()?;
+                Some((k.to_string(), v))
+            })
+            .collect();
+        ContextEnvelope::of_chat(&serde_json::Value::Object(body))
     }
 }
 

@@ -30,13 +30,23 @@ pub fn parse_token_count(s: &str) -> Option<u64> {
 /// The compiled context family.
 pub struct ContextFamily {
     rules: Vec<ContextRuleSpec>,
+    envelope_floor: bool,
 }
 
 impl ContextFamily {
     pub fn new(specs: &[ContextRuleSpec]) -> Self {
         Self {
             rules: specs.to_vec(),
+            envelope_floor: false,
         }
+    }
+
+    /// Counts as upstream does since August 2026 ([`crate::RequestView::envelope_tokens`]: the request
+    /// envelope's floor, tools, images and `max_tokens` included) instead of the March
+    /// estimate of the conversation's words.
+    pub fn with_envelope_floor(mut self, on: bool) -> Self {
+        self.envelope_floor = on;
+        self
     }
 }
 
@@ -54,7 +64,12 @@ impl SignalFamily for ContextFamily {
         ctx: &RequestContext<'_>,
         out: &mut [SignalResult],
     ) -> Result<(), SignalError> {
-        let tokens = ctx.view().token_count;
+        let view = ctx.view();
+        let tokens = if self.envelope_floor {
+            view.envelope_tokens()
+        } else {
+            view.token_count
+        };
         for (rule, result) in self.rules.iter().zip(out.iter_mut()) {
             result.value = tokens as f64;
             if tokens >= rule.min_tokens && rule.max_tokens.is_none_or(|m| tokens <= m) {
@@ -109,5 +124,31 @@ mod tests {
         assert_eq!(eval("Who are you?"), (true, true, 4.0));
         assert_eq!(eval("Hi"), (true, false, 1.0));
         assert_eq!(eval("one two three four five"), (false, true, 6.0));
+    }
+
+    #[test]
+    fn the_august_count_is_the_envelope_floor() {
+        let fam = ContextFamily::new(&[ContextRuleSpec {
+            name: "short".into(),
+            min_tokens: 0,
+            max_tokens: Some(1000),
+        }])
+        .with_envelope_floor(true);
+        let eval = |view: RequestView| {
+            let ctx = RequestContext::new(&view);
+            let mut out = vec![SignalResult::unmatched("short".into())];
+            fam.evaluate(&ctx, &mut out).expect("evaluates");
+            (out[0].matched, out[0].value)
+        };
+        // A bare text of 8 bytes: ⌈(8 + 4) / 4⌉ + 4.
+        assert_eq!(eval(RequestView::from_text("12345678")), (true, 7.0));
+        // The same text asking for 2000 output tokens no longer fits the band.
+        let body = serde_json::json!({
+            "messages": [{"role": "user", "content": "12345678"}],
+            "max_tokens": 2000
+        });
+        let view = RequestView::from_text("12345678")
+            .with_envelope(crate::ContextEnvelope::of_chat(&body));
+        assert_eq!(eval(view), (false, 2007.0));
     }
 }

@@ -9,6 +9,7 @@
 pub mod bounds;
 pub mod context;
 pub mod conversation;
+pub mod envelope;
 pub mod event;
 pub mod family;
 pub mod keyword;
@@ -23,6 +24,7 @@ pub mod text;
 pub use bounds::Bounds;
 pub use context::{ContextFamily, ContextRuleSpec};
 pub use conversation::{ConversationFamily, ConversationRule};
+pub use envelope::ContextEnvelope;
 pub use event::{EventFamily, EventRule};
 pub use family::{Family, FamilySet, SignalError, SignalFamily};
 pub use keyword::{KeywordFamily, KeywordMatch, KeywordMethod, KeywordOperator, KeywordRuleSpec};

@@ -209,26 +209,39 @@ pub const BOUNDED_TEXT_MAX: usize = 2048;
 pub const OMISSION_LINE: &str = "\n... [content sampled for routing signal evaluation] ...\n";
 
 /// The bounded semantic text: `text` itself when it has at most [`BOUNDED_TEXT_MAX`] scalar
-/// values, else its first 682, a centred middle 682 and its last 684, joined by
-/// [`OMISSION_LINE`], so a long prompt's beginning, middle and end all reach the encoder.
+/// values, else its first 682, a centred middle 682 and its last 684 ([`bounded_slices`]),
+/// joined by [`OMISSION_LINE`], so a long prompt's beginning, middle and end all reach the
+/// encoder.
 pub fn bounded_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let slices = bounded_slices(text);
+    if slices.len() == 1 {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let parts: Vec<&str> = slices.iter().map(|(_, s)| *s).collect();
+    std::borrow::Cow::Owned(parts.join(OMISSION_LINE))
+}
+
+/// The stretches of `text` that [`bounded_text`] keeps, each with its byte offset in `text`:
+/// the whole text, or its head, centred middle and tail. For readers that must map findings
+/// back to the text (the PII classifier).
+pub fn bounded_slices(text: &str) -> Vec<(usize, &str)> {
     const HEAD: usize = 682;
     const MIDDLE: usize = 682;
     const TAIL: usize = 684;
     let n = text.chars().count();
     if n <= BOUNDED_TEXT_MAX {
-        return std::borrow::Cow::Borrowed(text);
+        return vec![(0, text)];
     }
-    let chars: Vec<char> = text.chars().collect();
+    // Byte offset of the i-th scalar value.
+    let at = |i: usize| text.char_indices().nth(i).map_or(text.len(), |(b, _)| b);
     let mid_start = (n - MIDDLE) / 2;
-    let mut out =
-        String::with_capacity(text.len().min(4 * BOUNDED_TEXT_MAX) + 2 * OMISSION_LINE.len());
-    out.extend(&chars[..HEAD]);
-    out.push_str(OMISSION_LINE);
-    out.extend(&chars[mid_start..mid_start + MIDDLE]);
-    out.push_str(OMISSION_LINE);
-    out.extend(&chars[n - TAIL..]);
-    std::borrow::Cow::Owned(out)
+    let (h, m0, m1, t) = (
+        at(HEAD),
+        at(mid_start),
+        at(mid_start + MIDDLE),
+        at(n - TAIL),
+    );
+    vec![(0, &text[..h]), (m0, &text[m0..m1]), (t, &text[t..])]
 }
 
 #[cfg(test)]

@@ -92,14 +92,22 @@ async fn the_classifier_sees_the_production_view_of_the_messages() {
     let rep = post(&c, &format!("{}/v1/chat/completions", r.base), &body).await;
     assert_eq!(rep.status, 200, "{}", rep.text());
     let parsed: Vec<vsr_signals::ChatMessage> = serde_json::from_value(messages).unwrap();
-    let expected = vsr_signals::RequestView::from_messages(&parsed);
+    let expected = vsr_signals::RequestView::from_messages(&parsed)
+        .with_envelope(vsr_signals::ContextEnvelope::of_chat(&body));
     assert_eq!(expected.text, format!("hello {marker}"));
-    let seen = SEEN.lock().unwrap();
-    let got = seen
+    // Cloned out so a failed assertion does not poison the lock for the other tests.
+    let got = SEEN
+        .lock()
+        .unwrap()
         .iter()
         .find(|v| v.text.contains(marker))
+        .cloned()
         .expect("the classifier saw the request");
-    assert_eq!(got, &expected);
+    assert!(
+        got.envelope
+            .is_some_and(|e| e.images == 1 && e.text_bytes > 0)
+    );
+    assert_eq!(got, expected);
     assert_eq!(got.history.len(), 4);
     assert_eq!(got.image_url.as_deref(), Some("http://img"));
 }
