@@ -426,6 +426,11 @@ fn check(
                 }
             }
         }
+        if decision.is_some()
+            && let Some(problem) = selection_problem(want, r)
+        {
+            fail("selection", want.clone(), problem, None);
+        }
     }
     let asserts_plugins = !group.expected_plugins.is_empty()
         || !group.forbidden_plugins.is_empty()
@@ -918,6 +923,35 @@ impl EvalClient {
         }
         serde_json::from_slice(&payload)
             .map_err(|e| format!("eval response is not the expected JSON: {e}"))
+    }
+}
+
+/// What is wrong with the eval response's selection preview for a decision of algorithm
+/// `want` (head-delta §19.3 check 10); `None` when it is consistent.
+fn selection_problem(want: &str, r: &vsr_engine::eval_api::EvalResponse) -> Option<String> {
+    let status = r.selection_status.as_deref()?;
+    let allowed: &[&str] = match want {
+        "fusion" | "workflows" | "remom" => &["planned_final", "execution_required"],
+        "confidence" => &["execution_required"],
+        _ => &["selected", "execution_required"],
+    };
+    if !allowed.contains(&status) {
+        return Some(format!("selection_status {status}"));
+    }
+    let method = r.selection_method.as_deref().unwrap_or("");
+    let single = r.recommended_models.len() == 1 && method == "single";
+    if method != want && !single {
+        return Some(format!("selection_method {method:?}"));
+    }
+    match (status, r.selected_model.as_deref()) {
+        ("selected" | "planned_final", None) => Some(format!("{status} without a selected_model")),
+        ("selected", Some(m)) if !r.recommended_models.iter().any(|x| x == m) => {
+            Some(format!("selected_model {m} is not recommended"))
+        }
+        ("execution_required", Some(m)) => {
+            Some(format!("execution_required with selected_model {m}"))
+        }
+        _ => None,
     }
 }
 

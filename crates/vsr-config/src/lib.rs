@@ -17,6 +17,7 @@ mod dialect;
 mod export;
 pub mod global;
 pub mod kb;
+pub mod looper;
 pub mod migrate;
 pub mod model;
 pub mod probes;

@@ -46,6 +46,23 @@ impl Usage {
         self.prompt_tokens + self.completion_tokens
     }
 
+    /// The usage of two answers together (a looper answer is several model calls); a cached
+    /// or cache-write count reported by either side is summed, an unreported one reads as 0.
+    pub fn plus(self, other: Usage) -> Usage {
+        let opt = |a: Option<u64>, b: Option<u64>| match (a, b) {
+            (None, None) => None,
+            (a, b) => Some(a.unwrap_or(0).saturating_add(b.unwrap_or(0))),
+        };
+        Usage {
+            prompt_tokens: self.prompt_tokens.saturating_add(other.prompt_tokens),
+            completion_tokens: self
+                .completion_tokens
+                .saturating_add(other.completion_tokens),
+            cached_tokens: opt(self.cached_tokens, other.cached_tokens),
+            cache_write_tokens: opt(self.cache_write_tokens, other.cache_write_tokens),
+        }
+    }
+
     /// Reads `usage` of a completion or of a stream's usage chunk; `None` when it is absent,
     /// not an object, or counts nothing. Fractional counts are truncated, negatives read as 0.
     pub fn from_response(body: &Value) -> Option<Usage> {

@@ -5,6 +5,7 @@ use indexmap::IndexMap;
 use serde::{Deserialize, Serialize};
 use vsr_signals::Family;
 
+use crate::algorithms::SelectionStatus;
 use crate::result::RoutingResult;
 
 /// The name the eval API reports for the default profile.
@@ -42,6 +43,18 @@ pub struct EvalResponse {
     /// `type:name` → raw value, for signals that have one (counts, densities, tokens, scores).
     #[serde(default)]
     pub signal_values: IndexMap<String, f64>,
+    /// The selection preview (head-delta §20): the model selection will use, when known now.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selected_model: Option<String>,
+    /// `selected`, `planned_final`, `execution_required`, `fallback` or `unavailable`; omitted
+    /// when no decision matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection_status: Option<String>,
+    /// `single` (one ref), `static`, or the algorithm type.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection_method: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub selection_reason: Option<String>,
     /// Our extension: the routed model even when it is the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routed_model: Option<String>,
@@ -55,6 +68,9 @@ pub struct DecisionResult {
     /// The winner, `""` when none.
     #[serde(default)]
     pub decision_name: String,
+    /// The winner's algorithm type (`static` when it configures none); `""` without a winner.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub algorithm: String,
     /// Every leaf of the winner's rule tree (deduplicated).
     #[serde(default)]
     pub used_signals: MatchedSignals,
@@ -75,6 +91,38 @@ fn push(map: &mut MatchedSignals, family: Family, name: &str) {
     if !list.iter().any(|n| n == name) {
         list.push(name.to_string());
     }
+}
+
+/// (status, selected model, method, reason) of the winner's selection; `None` without one.
+fn selection_preview(
+    result: &RoutingResult,
+) -> Option<(SelectionStatus, Option<String>, String, String)> {
+    result.decision.as_ref()?;
+    let looper = |k: &str| matches!(k, "fusion" | "workflows" | "remom" | "confidence");
+    if let Some(a) = result
+        .algorithm
+        .as_ref()
+        .filter(|a| looper(&a.kind) || result.model_refs.len() != 1)
+    {
+        let model = match a.status {
+            SelectionStatus::Selected | SelectionStatus::PlannedFinal => a.chosen.clone(),
+            SelectionStatus::Fallback => Some(result.model.clone()),
+            _ => None,
+        };
+        return Some((a.status, model, a.kind.clone(), a.reason.clone()));
+    }
+    let first = result.model_refs.first()?;
+    let (method, reason) = if result.model_refs.len() == 1 {
+        ("single", "one model ref")
+    } else {
+        ("static", "static: the first model ref")
+    };
+    Some((
+        SelectionStatus::Selected,
+        Some(first.model.clone()),
+        method.into(),
+        reason.into(),
+    ))
 }
 
 impl EvalResponse {
@@ -125,6 +173,7 @@ impl EvalResponse {
                 }
             }
         }
+        let preview = selection_preview(result);
         Self {
             original_text: text.to_string(),
             requested_model: None,
@@ -134,12 +183,21 @@ impl EvalResponse {
                 .unwrap_or_else(|| DEFAULT_RECIPE.to_string()),
             decision_result: DecisionResult {
                 decision_name: result.decision.clone().unwrap_or_default(),
+                algorithm: match (&result.decision, &result.algorithm) {
+                    (None, _) => String::new(),
+                    (Some(_), Some(a)) => a.kind.clone(),
+                    (Some(_), None) => "static".into(),
+                },
                 used_signals: used,
                 matched_signals: matched,
                 unmatched_signals: unmatched,
             },
             recommended_models: result.model_refs.iter().map(|r| r.model.clone()).collect(),
             routing_decision: result.decision.clone(),
+            selected_model: preview.as_ref().and_then(|p| p.1.clone()),
+            selection_status: preview.as_ref().map(|p| p.0.as_str().to_string()),
+            selection_method: preview.as_ref().map(|p| p.2.clone()),
+            selection_reason: preview.map(|p| p.3),
             metrics,
             signal_confidences: confidences,
             signal_values: values,

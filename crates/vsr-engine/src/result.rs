@@ -151,13 +151,14 @@ impl RoutingResult {
         }
     }
 
-    /// `static` when a decision chose the model, `multi_factor` when its algorithm did,
-    /// `default` otherwise (the record's and the dashboard's `selection_method`).
-    pub fn selection_method(&self) -> &'static str {
+    /// `static` when a decision chose the model, its algorithm's type when it has one
+    /// (`multi_factor`, `fusion`, …), `default` otherwise (the record's and the dashboard's
+    /// `selection_method`).
+    pub fn selection_method(&self) -> &str {
         if self.is_default {
             "default"
-        } else if self.algorithm.is_some() {
-            "multi_factor"
+        } else if let Some(a) = &self.algorithm {
+            &a.kind
         } else {
             "static"
         }

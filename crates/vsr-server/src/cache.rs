@@ -280,23 +280,7 @@ pub(crate) fn hit_response(
 ) -> Option<http::Response<RespBody>> {
     let hit = consulted.hit()?;
     let completion = &hit.entry.answer.completion;
-    let replay_id = shared.sink.as_ref().and_then(|s| {
-        crate::proxy::record_start(
-            shared,
-            s.as_ref(),
-            &crate::record::RecordStart {
-                request_id,
-                original_model: &req.model,
-                selected_model: &routed.alias,
-                routed: true,
-                result: routed.result.as_ref(),
-                request_body: &req.original,
-                streaming: req.streaming,
-                fast_response: false,
-                session: routed.session.as_ref(),
-            },
-        )
-    });
+    let replay_id = crate::proxy::record_routed(shared, req, routed, request_id, false);
     let (body, content_type): (Vec<u8>, &'static str) = if req.streaming {
         let v: Value = serde_json::from_slice(completion).ok()?;
         (sse_from_completion(&v), "text/event-stream")

@@ -90,6 +90,12 @@ pub enum ApiError {
     UpstreamBody(String),
     #[error("Response transformation error: {0}")]
     ResponseTransform(String),
+    /// A fusion or workflows decision could not produce an answer from its model calls.
+    #[error("{algorithm} failed: {cause}")]
+    LooperFailed {
+        algorithm: &'static str,
+        cause: String,
+    },
 }
 
 impl ApiError {
@@ -112,7 +118,8 @@ impl ApiError {
             | UpstreamFailed { .. }
             | UpstreamNoBody { .. }
             | UpstreamBody(_)
-            | ResponseTransform(_) => StatusCode::BAD_GATEWAY,
+            | ResponseTransform(_)
+            | LooperFailed { .. } => StatusCode::BAD_GATEWAY,
             UpstreamTimeout => StatusCode::GATEWAY_TIMEOUT,
         }
     }
@@ -141,7 +148,8 @@ impl ApiError {
             | UpstreamTimeout
             | NoHealthyUpstream(_)
             | UpstreamBody(_)
-            | ResponseTransform(_) => ErrorOrigin::Upstream,
+            | ResponseTransform(_)
+            | LooperFailed { .. } => ErrorOrigin::Upstream,
         }
     }
 

@@ -25,6 +25,8 @@ names! {
     INJECTED_SYSTEM_PROMPT = "x-vsr-injected-system-prompt",
     REPLAY_ID = "x-vsr-replay-id",
     FAST_RESPONSE = "x-vsr-fast-response",
+    LOOPER = "x-vsr-looper",
+    LOOPER_CALLS = "x-vsr-looper-calls",
     CACHE = "x-vsr-cache",
     CACHE_REASON = "x-vsr-cache-reason",
     CACHE_KEY = "x-vsr-cache-key",

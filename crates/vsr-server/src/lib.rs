@@ -9,11 +9,13 @@
 
 pub mod anthropic_upstream;
 mod body;
+pub mod by_decision;
 mod cache;
 pub mod classify;
 mod error;
 mod headers;
 pub mod limits;
+pub mod looper;
 pub mod management;
 pub mod messages;
 pub mod metrics;

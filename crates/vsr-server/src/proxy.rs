@@ -290,6 +290,15 @@ async fn pipeline(
         ));
     }
 
+    // A fusion or workflows decision is answered from several model calls by the router.
+    if let Some(looper) = routed.result.as_ref().and_then(|r| {
+        let d = r.decision.as_deref()?;
+        rt.settings.loopers.get(r.recipe.as_deref(), d).cloned()
+    }) {
+        return crate::looper::answer(shared, &rt, headers, &req, &routed, &looper, &request_id)
+            .await;
+    }
+
     let mut cached = crate::cache::consult(shared, &rt, headers, &req, &routed);
     if let Some(resp) = crate::cache::hit_response(shared, &req, &routed, &request_id, &cached) {
         return Ok(resp);
@@ -569,6 +578,37 @@ pub(crate) fn record_start(
     id
 }
 
+/// Starts the replay record of a routed request the router answers itself (fast response,
+/// cache hit, looper); `None` without a sink.
+pub(crate) fn record_routed(
+    shared: &Shared,
+    req: &ChatRequest,
+    routed: &Routed,
+    request_id: &str,
+    fast_response: bool,
+) -> Option<String> {
+    let sink = shared.sink.as_ref()?;
+    record_start(
+        shared,
+        sink.as_ref(),
+        &RecordStart {
+            request_id,
+            original_model: &req.model,
+            selected_model: &routed.alias,
+            routed: true,
+            result: routed.result.as_ref(),
+            request_body: &req.original,
+            streaming: req.streaming,
+            fast_response,
+            session: if fast_response {
+                None
+            } else {
+                routed.session.as_ref()
+            },
+        },
+    )
+}
+
 pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
     matches!(
         name.as_str(),
@@ -582,6 +622,10 @@ pub(crate) fn is_hop_by_hop(name: &HeaderName) -> bool {
             | "proxy-authenticate"
             | "proxy-authorization"
     )
+}
+
+pub(crate) fn set_header(h: &mut HeaderMap, name: &HeaderName, value: &str) {
+    set(h, name, value)
 }
 
 fn set(h: &mut HeaderMap, name: &HeaderName, value: &str) {
@@ -666,23 +710,7 @@ fn fast_response(
         .and_then(|r| r.decision.clone())
         .unwrap_or_default();
     shared.metrics.fast_response(&decision);
-    let replay_id = shared.sink.as_ref().and_then(|s| {
-        record_start(
-            shared,
-            s.as_ref(),
-            &RecordStart {
-                request_id,
-                original_model: &req.model,
-                selected_model: &routed.alias,
-                routed: true,
-                result: routed.result.as_ref(),
-                request_body: &req.original,
-                streaming: req.streaming,
-                fast_response: true,
-                session: None,
-            },
-        )
-    });
+    let replay_id = record_routed(shared, req, routed, request_id, true);
     let id = format!("chatcmpl-fast-{}", unix_now());
     let completion = crate::sim::completion_json(&id, "router", message, Usage::default());
     let (body, content_type) = if req.streaming && flavor == Flavor::Chat {

@@ -53,6 +53,8 @@ pub struct ProxySettings {
     pub cache: vsr_cache::CacheSettings,
     /// Per-decision `tools` plugins.
     pub tools: crate::tools_policy::ToolsPolicies,
+    /// Per-decision looper algorithms (`fusion`, `workflows`).
+    pub loopers: crate::looper::Loopers,
 }
 
 #[derive(Debug, Clone)]
@@ -339,7 +341,13 @@ impl ProxySettings {
             metrics_enabled: global.observability.metrics.enabled,
             session: vsr_session::Policy::from_config(cfg).map(std::sync::Arc::new),
             cache: vsr_cache::CacheSettings::from_config(cfg),
-            tools: crate::tools_policy::ToolsPolicies::from_config(cfg),
+            tools: crate::tools_policy::ToolsPolicies::from_config(
+                cfg,
+                crate::tools_policy::ToolsPolicy::of,
+            ),
+            loopers: crate::looper::Loopers::from_config(cfg, |d| {
+                crate::looper::Looper::of(d).map(std::sync::Arc::new)
+            }),
         })
     }
 

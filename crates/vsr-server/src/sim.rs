@@ -49,6 +49,8 @@ pub struct SimOptions {
     pub faults: Vec<Fault>,
     /// Serve HTTPS with this certificate chain and key (PEM files).
     pub tls: Option<SimTls>,
+    /// Fixed answer texts by model id (`--reply MODEL=TEXT`): a scripted planner or judge.
+    pub replies: Vec<(String, String)>,
 }
 
 #[derive(Debug, Clone)]
@@ -156,6 +158,7 @@ impl Default for SimOptions {
             cut_after: None,
             faults: Vec::new(),
             tls: None,
+            replies: Vec::new(),
         }
     }
 }
@@ -473,7 +476,10 @@ async fn chat(
             vec![word; n].join(" ")
         }
         (Some(result), None) => format!("[{model}] the tool said: {result}"),
-        (None, None) => answer_text(&model, words),
+        (None, None) => match opts.replies.iter().find(|(m, _)| *m == model) {
+            Some((_, text)) => text.clone(),
+            None => answer_text(&model, words),
+        },
     };
     let words = if call.is_some() {
         1

@@ -10,11 +10,9 @@
 //! Semantic tool selection needs the original's tools database (`global.integrations.tools`),
 //! which this router does not have; without it the original leaves the tools as they are too.
 
-use std::collections::HashMap;
-
 use serde_json::Value;
 use serde_json::value::RawValue;
-use vsr_config::{Config, Decision};
+use vsr_config::Decision;
 
 use crate::rewrite::RawObject;
 
@@ -176,38 +174,8 @@ fn strip_history(fields: &mut RawObject) -> Result<bool, String> {
     Ok(true)
 }
 
-/// The tools policies of every profile, by (recipe, decision); the default profile is "".
-#[derive(Debug, Clone, Default)]
-pub struct ToolsPolicies(HashMap<(String, String), ToolsPolicy>);
-
-impl ToolsPolicies {
-    pub fn from_config(cfg: &Config) -> Self {
-        let profiles = std::iter::once(("", &cfg.routing.decisions)).chain(
-            cfg.recipes
-                .iter()
-                .map(|r| (r.name.as_str(), &r.routing.decisions)),
-        );
-        let mut out = HashMap::new();
-        for (recipe, decisions) in profiles {
-            for d in decisions {
-                if let Some(p) = ToolsPolicy::of(d) {
-                    out.insert((recipe.to_string(), d.name.clone()), p);
-                }
-            }
-        }
-        Self(out)
-    }
-
-    pub fn get(&self, recipe: Option<&str>, decision: &str) -> Option<&ToolsPolicy> {
-        if self.0.is_empty() {
-            return None;
-        }
-        let recipe = recipe
-            .filter(|r| *r != vsr_config::DEFAULT_RECIPE)
-            .unwrap_or("");
-        self.0.get(&(recipe.to_string(), decision.to_string()))
-    }
-}
+/// The tools policies of every profile, by (recipe, decision).
+pub type ToolsPolicies = crate::by_decision::ByDecision<ToolsPolicy>;
 
 #[cfg(test)]
 mod tests {

@@ -50,6 +50,10 @@ pub struct Args {
     /// The PEM private key of --tls-cert.
     #[arg(long, requires = "tls_cert")]
     tls_key: Option<std::path::PathBuf>,
+    /// Answer every request for MODEL with TEXT (e.g. a scripted planner's JSON plan).
+    /// Repeatable.
+    #[arg(long = "reply", value_name = "MODEL=TEXT")]
+    replies: Vec<String>,
     /// Write the bound port to this file once listening.
     #[arg(long)]
     port_file: Option<std::path::PathBuf>,
@@ -69,6 +73,14 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         (Some(cert), Some(key)) => Some(vsr_server::sim::SimTls { cert, key }),
         _ => None,
     };
+    let replies = args
+        .replies
+        .iter()
+        .map(|r| match r.split_once('=') {
+            Some((m, t)) if !m.is_empty() => Ok((m.to_string(), t.to_string())),
+            _ => Err(anyhow::anyhow!("--reply {r:?}: expected MODEL=TEXT")),
+        })
+        .collect::<anyhow::Result<Vec<_>>>()?;
     let scheme = if tls.is_some() { "https" } else { "http" };
     let opts = vsr_server::sim::SimOptions {
         models: args.models.into_iter().filter(|m| !m.is_empty()).collect(),
@@ -82,6 +94,7 @@ pub fn run(args: Args) -> anyhow::Result<ExitCode> {
         cut_after: args.cut_after,
         faults,
         tls,
+        replies,
     };
     let port_file = args.port_file;
     vsr_server::run::block_on(async move {

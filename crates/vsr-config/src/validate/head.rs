@@ -484,12 +484,24 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 );
             }
             if let Some(a) = &d.algorithm
-                && matches!(a.kind.as_str(), "fusion" | "workflows" | "prompt" | "mlp")
+                && matches!(a.kind.as_str(), "prompt" | "mlp")
             {
                 note(
                     join_key(&join_key(&p, "algorithm"), "type"),
                     &format!("algorithm.type: {}", a.kind),
                     "",
+                );
+            }
+            // fusion and workflows run (vsr-server looper) except these parts.
+            if let Some(a) = &d.algorithm
+                && a.kind == "fusion"
+                && let Some(g) = a.params.as_ref().and_then(|p| p.get("grounding"))
+                && g.get("enabled").and_then(|e| e.as_bool()) != Some(false)
+            {
+                note(
+                    join_key(&join_key(&join_key(&p, "algorithm"), "fusion"), "grounding"),
+                    "algorithm.fusion.grounding",
+                    ": it needs local NLI models this build does not ship",
                 );
             }
             for (j, pl) in d.plugins.iter().enumerate() {

@@ -36,7 +36,13 @@ fn every_head_recipe_validates_and_round_trips() {
                 "{name}: unexpected warning {w}"
             );
             // These have a runtime now and must not be announced as unapplied.
-            for applied in ["multi_factor", "language[].threshold", "cache_write_per_1m"] {
+            for applied in [
+                "multi_factor",
+                "language[].threshold",
+                "cache_write_per_1m",
+                "algorithm.type: fusion",
+                "algorithm.type: workflows",
+            ] {
                 assert!(!w.message.contains(applied), "{name}: {w}");
             }
             assert!(

@@ -1,6 +1,8 @@
 //! Decision algorithms the engine runs itself: how a matched decision picks among its model
-//! refs. Algorithms that call models (fusion, workflows, remom, …) are not here: the engine
-//! is pure and synchronous, and the first ref stays the choice for them.
+//! refs. Algorithms that call models (fusion, workflows, remom, …) are not run here: the engine
+//! is pure and synchronous, so it keeps the refs' order and reports what selection will be —
+//! the configured final model of a looper (`planned_final`), or that the calls decide
+//! (`execution_required`). The server runs fusion and workflows (`vsr-server` looper).
 
 pub mod multi_factor;
 
@@ -17,16 +19,41 @@ use crate::decision::ModelRef;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Selector {
     MultiFactor(MultiFactor),
+    /// A type the engine does not select with: the refs keep their order.
+    Declared {
+        kind: String,
+        /// A looper's configured final model (`fusion.model`, `workflows.final.model`,
+        /// `remom.synthesis_model`).
+        planned_final: Option<String>,
+    },
 }
 
 impl Selector {
     /// The selector for a decision's `algorithm` (`type` and its block); `None` for types the
     /// engine does not select with (their first ref is used).
     pub fn from_config(kind: &str, block: Option<&Value>) -> Option<Selector> {
-        match kind {
-            "multi_factor" => Some(Selector::MultiFactor(MultiFactor::from_block(block))),
+        let text = |v: Option<&Value>| {
+            v.and_then(Value::as_str)
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(str::to_string)
+        };
+        let planned_final = match kind {
+            "multi_factor" => return Some(Selector::MultiFactor(MultiFactor::from_block(block))),
+            "static" | "" => return None,
+            "fusion" => text(block.and_then(|b| b.get("model"))),
+            "workflows" => text(
+                block
+                    .and_then(|b| b.get("final"))
+                    .and_then(|f| f.get("model")),
+            ),
+            "remom" => text(block.and_then(|b| b.get("synthesis_model"))),
             _ => None,
-        }
+        };
+        Some(Selector::Declared {
+            kind: kind.to_string(),
+            planned_final,
+        })
     }
 
     /// Orders `refs` so the chosen ref comes first (the rest keep their order, as the
@@ -38,6 +65,81 @@ impl Selector {
     ) -> (Option<Vec<ModelRef>>, AlgorithmTrace) {
         match self {
             Selector::MultiFactor(m) => m.select(refs, facts),
+            Selector::Declared {
+                kind,
+                planned_final,
+            } => (Some(refs.to_vec()), declared(kind, planned_final, refs)),
+        }
+    }
+}
+
+/// The selection preview of a type the engine does not run (head-delta §20).
+fn declared(kind: &str, planned_final: &Option<String>, refs: &[ModelRef]) -> AlgorithmTrace {
+    let first = refs.first().map(|r| r.model.clone());
+    let (status, chosen, reason) = match kind {
+        "fusion" | "workflows" | "remom" => match planned_final {
+            Some(m) => (
+                SelectionStatus::PlannedFinal,
+                Some(m.clone()),
+                format!("{kind} answers with its configured final model `{m}`"),
+            ),
+            None => (
+                SelectionStatus::ExecutionRequired,
+                None,
+                format!("{kind} decides its final model while its calls run"),
+            ),
+        },
+        "confidence" => (
+            SelectionStatus::ExecutionRequired,
+            None,
+            "confidence escalates through the refs while calling them".into(),
+        ),
+        _ if refs.len() == 1 => (SelectionStatus::Selected, first, "one model ref".into()),
+        "latency_aware" => (
+            SelectionStatus::Selected,
+            first,
+            "no latency observed yet: the first ref".into(),
+        ),
+        _ => (
+            SelectionStatus::Unavailable,
+            first,
+            format!("{kind} has no selector here: the first ref"),
+        ),
+    };
+    AlgorithmTrace {
+        kind: kind.to_string(),
+        status,
+        chosen,
+        candidates: Vec::new(),
+        reason,
+    }
+}
+
+/// What the eval API reports about model selection (`selection_status`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SelectionStatus {
+    /// The model is known now.
+    #[default]
+    Selected,
+    /// A looper will answer with this configured final model.
+    PlannedFinal,
+    /// Only running the algorithm's calls decides the model.
+    ExecutionRequired,
+    /// The selector refused every ref: the default model.
+    Fallback,
+    /// The type has no selector in this build: the first ref.
+    Unavailable,
+}
+
+impl SelectionStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SelectionStatus::Selected => "selected",
+            SelectionStatus::PlannedFinal => "planned_final",
+            SelectionStatus::ExecutionRequired => "execution_required",
+            SelectionStatus::Fallback => "fallback",
+            SelectionStatus::Unavailable => "unavailable",
         }
     }
 }
@@ -84,8 +186,10 @@ impl ModelFacts {
 /// What a decision's algorithm did, for the trace, the eval response and replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct AlgorithmTrace {
-    /// The algorithm type (`multi_factor`).
+    /// The algorithm type (`multi_factor`, `fusion`, …).
     pub kind: String,
+    #[serde(default)]
+    pub status: SelectionStatus,
     /// The model ref chosen (its model name); `None` when every ref was refused.
     pub chosen: Option<String>,
     /// Every ref considered, in declaration order.

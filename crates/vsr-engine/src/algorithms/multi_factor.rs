@@ -10,7 +10,7 @@
 
 use serde_json::Value;
 
-use super::{AlgorithmTrace, CandidateScore, ModelFacts};
+use super::{AlgorithmTrace, CandidateScore, ModelFacts, SelectionStatus};
 use crate::decision::ModelRef;
 
 /// Score of a factor nothing is known about.
@@ -139,6 +139,7 @@ impl MultiFactor {
                 OnNoCandidates::Fail => {
                     let trace = AlgorithmTrace {
                         kind: "multi_factor".into(),
+                        status: SelectionStatus::Fallback,
                         chosen: None,
                         candidates,
                         reason: "every model ref breaks an SLO (on_no_candidates: fail)".into(),
@@ -176,6 +177,7 @@ impl MultiFactor {
         let ordered: Vec<ModelRef> = order.iter().map(|&i| refs[i].clone()).collect();
         let trace = AlgorithmTrace {
             kind: "multi_factor".into(),
+            status: SelectionStatus::Selected,
             chosen: ordered.first().map(|r| r.model.clone()),
             candidates,
             reason,

@@ -71,3 +71,89 @@ fn multi_factor_cost_slo_excludes_the_dear_model() {
             .any(|c| c.model == "big" && c.excluded.is_some())
     );
 }
+
+/// The selection preview the eval API reports (head-delta §20): a looper's configured final
+/// model is `planned_final`, a looper without one is `execution_required`, one ref is
+/// `selected` by `single`; the routed refs keep their order in every case.
+#[test]
+fn the_eval_response_previews_the_selection_of_each_algorithm() {
+    let yaml = |algorithm: &str, refs: &str| {
+        format!(
+            "version: v0.3
+providers:
+  defaults: {{default_model: small}}
+  models:
+    - name: small
+      backend_refs: [{{endpoint: \"h:1\"}}]
+    - name: big
+      backend_refs: [{{endpoint: \"h:1\"}}]
+routing:
+  signals:
+    keywords:
+      - {{name: code, operator: OR, keywords: [code]}}
+  decisions:
+    - name: code_route
+      priority: 50
+      rules: {{operator: AND, conditions: [{{type: keyword, name: code}}]}}
+      modelRefs: {refs}
+{algorithm}"
+        )
+    };
+    let preview = |algorithm: &str, refs: &str| {
+        let cfg = vsr_config::load_str(&yaml(algorithm, refs), "preview.yaml")
+            .unwrap_or_else(|e| panic!("{e}"))
+            .config;
+        let r = Engine::from_config(&cfg)
+            .expect("engine")
+            .route_text("review my code", EvalMode::Routing);
+        let refs: Vec<String> = r.model_refs.iter().map(|m| m.model.clone()).collect();
+        assert_eq!(refs, ["small", "big"][..refs.len()]);
+        let e = vsr_engine::eval_api::EvalResponse::from_result("review my code", &r, false);
+        (
+            e.selection_status.unwrap_or_default(),
+            e.selected_model,
+            e.selection_method.unwrap_or_default(),
+            e.decision_result.algorithm,
+        )
+    };
+    let two = "[{model: small}, {model: big}]";
+    let fusion = "      algorithm: {type: fusion, fusion: {model: big}}\n";
+    assert_eq!(
+        preview(fusion, two),
+        (
+            "planned_final".into(),
+            Some("big".into()),
+            "fusion".into(),
+            "fusion".into()
+        )
+    );
+    let flow =
+        "      algorithm: {type: workflows, workflows: {roles: [{name: r, models: [small]}]}}\n";
+    assert_eq!(
+        preview(flow, two),
+        (
+            "execution_required".into(),
+            None,
+            "workflows".into(),
+            "workflows".into()
+        )
+    );
+    assert_eq!(
+        preview("", "[{model: small}]"),
+        (
+            "selected".into(),
+            Some("small".into()),
+            "single".into(),
+            "static".into()
+        )
+    );
+    assert_eq!(
+        preview("", two),
+        (
+            "selected".into(),
+            Some("small".into()),
+            "static".into(),
+            "static".into()
+        )
+    );
+}

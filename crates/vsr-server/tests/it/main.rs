@@ -8,6 +8,7 @@ mod fallback;
 mod faults;
 mod limits;
 mod logs;
+mod looper;
 mod messages_api;
 mod proxy;
 mod reload;

@@ -1,0 +1,234 @@
+//! The looper algorithms (HEAD §15) answered by the router from several model calls against the
+//! sim: fusion (panel, review, final; quorum; `skip` vs `fail`; streaming) and workflows
+//! (a static plan of roles, a dynamic plan written by a planner, the fallback plan).
+use std::sync::atomic::Ordering;
+
+use serde_json::{Value, json};
+
+use crate::harness::*;
+
+const REVIEW: &str = r#"{"consensus": ["all three agree"], "contradictions": []}"#;
+const PLAN: &str = r#"{"steps": [{"id": "draft", "models": ["a"]}, {"id": "check", "role": "verifier", "models": ["b"], "access_list": ["draft"]}], "final": {"prompt": "Sum up."}}"#;
+
+/// A router whose decision `math_route` (reached by "math" prompts) runs `algorithm`; aliases
+/// `a`, `b`, `c` and `judge` on one sim, `judge` answering `judge_reply`.
+async fn looper_router(
+    algorithm: &str,
+    judge_reply: &str,
+    tweak: impl FnOnce(&mut vsr_server::sim::SimOptions),
+) -> (Router, vsr_server::sim::SimServer) {
+    let judge_reply = judge_reply.to_string();
+    let s = sim(&["a-up", "b", "c", "judge"], |o| {
+        o.words = 3;
+        o.replies = vec![("judge".into(), judge_reply)];
+        tweak(o);
+    })
+    .await;
+    let e = vec![s.addr.to_string()];
+    let routing = format!(
+        "routing:
+  decisions:
+    - name: math_route
+      priority: 100
+      rules: {{operator: AND, conditions: [{{type: keyword, name: math_kw}}]}}
+      modelRefs: [{{model: a}}, {{model: b, use_reasoning: true}}, {{model: c}}]
+      algorithm: {algorithm}
+  signals:
+    keywords:
+      - {{name: math_kw, operator: OR, keywords: [math]}}
+"
+    );
+    let mut yaml = config_yaml(&e, &e, "", "30s").replacen("routing: {}\n", &routing, 1);
+    for m in ["c", "judge"] {
+        yaml.push_str(&format!(
+            "    - name: {m}\n      backend_refs:\n        - {{name: be0, endpoint: \"{}\"}}\n",
+            e[0]
+        ));
+    }
+    (router_with(&yaml, |_| {}).await, s)
+}
+
+fn math(stream: bool) -> Value {
+    json!({"model": "MoM", "stream": stream,
+        "messages": [{"role": "user", "content": "a math question for the panel"}]})
+}
+
+#[tokio::test]
+async fn fusion_asks_the_panel_then_the_judge_and_sums_the_usage() {
+    let (r, s) = looper_router(
+        "{type: fusion, fusion: {model: judge, include_analysis: true}}",
+        REVIEW,
+        |_| {},
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&client(), &url, &math(false)).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    assert_eq!(rep.header("x-vsr-looper"), Some("fusion"));
+    assert_eq!(rep.header("x-vsr-selected-decision"), Some("math_route"));
+    assert_eq!(rep.header("x-vsr-selected-model"), Some("judge"));
+    // Three panel answers, one review, one final answer.
+    assert_eq!(rep.header("x-vsr-looper-calls"), Some("5"));
+    assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 5);
+    let v = rep.json();
+    assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-fusion-"));
+    assert_eq!(v["choices"][0]["message"]["content"], REVIEW);
+    let f = &v["fusion"];
+    assert_eq!(f["judge_model"], "judge");
+    assert_eq!(f["analysis_models"], json!(["a", "b", "c"]));
+    assert_eq!(f["analysis"]["consensus"][0], "all three agree");
+    let responses = f["responses"].as_array().unwrap();
+    assert_eq!(responses.len(), 3);
+    assert_eq!(responses[1]["model"], "b");
+    // Usage is every call's: more completion tokens than the final answer alone.
+    let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
+    assert!(completion > 3 * 3, "{}", v["usage"]);
+}
+
+#[tokio::test]
+async fn fusion_skips_a_failed_panel_model_or_fails_the_request() {
+    let fault = |o: &mut vsr_server::sim::SimOptions| {
+        o.faults = vec!["500-burst:100@c".parse().unwrap()];
+    };
+    let (r, _s) = looper_router(
+        "{type: fusion, fusion: {model: judge, on_error: skip, include_analysis: false}}",
+        "final",
+        fault,
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&client(), &url, &math(false)).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    let v = rep.json();
+    assert_eq!(v["fusion"]["responses"].as_array().unwrap().len(), 2);
+    assert_eq!(v["fusion"]["failed_models"][0]["model"], "c");
+    assert!(v["fusion"].get("analysis").is_none());
+
+    let (r, _s) = looper_router(
+        "{type: fusion, fusion: {model: judge, on_error: fail}}",
+        "final",
+        fault,
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&client(), &url, &math(false)).await;
+    assert_eq!(rep.status, 502, "{}", rep.text());
+    let message = rep.json()["error"]["message"].as_str().unwrap().to_string();
+    assert!(
+        message.starts_with("fusion failed: panel model c"),
+        "{message}"
+    );
+}
+
+#[tokio::test]
+async fn fusion_streams_a_synthetic_answer_with_its_trace() {
+    let (r, _s) = looper_router(
+        "{type: fusion, fusion: {model: judge, min_successful_responses: 2}}",
+        "the final answer, long enough to take more than one chunk of fifty characters",
+        |_| {},
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&client(), &url, &math(true)).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    assert_eq!(rep.header("content-type"), Some("text/event-stream"));
+    let text = rep.text();
+    let events: Vec<Value> = text
+        .split("\n\n")
+        .filter_map(|e| e.strip_prefix("data: "))
+        .filter(|d| *d != "[DONE]")
+        .map(|d| serde_json::from_str(d).unwrap())
+        .collect();
+    // The quorum of two ends the panel early.
+    assert_eq!(
+        events[0]["fusion"]["responses"].as_array().unwrap().len(),
+        2
+    );
+    let content: String = events
+        .iter()
+        .filter_map(|e| e["choices"][0]["delta"]["content"].as_str())
+        .collect();
+    assert!(content.starts_with("the final answer"));
+    assert!(events.len() > 3);
+    assert!(text.ends_with("data: [DONE]\n\n"));
+}
+
+#[tokio::test]
+async fn a_dynamic_workflow_runs_the_planners_steps_then_the_final_model() {
+    let (r, s) = looper_router(
+        "{type: workflows, workflows: {mode: dynamic, planner: {model: judge}, final: {model: c}, max_steps: 3, max_parallel: 2}}",
+        PLAN,
+        |_| {},
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&client(), &url, &math(false)).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    assert_eq!(rep.header("x-vsr-looper"), Some("workflows"));
+    // Planner, two steps of one model, the final synthesis.
+    assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 4);
+    let v = rep.json();
+    assert!(v["id"].as_str().unwrap().starts_with("chatcmpl-flow-"));
+    let flow = &v["flow"];
+    assert_eq!(flow["mode"], "dynamic");
+    assert_eq!(flow["planner_model"], "judge");
+    assert_eq!(flow["final_model"], "c");
+    let steps = flow["steps"].as_array().unwrap();
+    assert_eq!(steps.len(), 2);
+    assert_eq!(steps[1]["role"], "verifier");
+    assert_eq!(steps[1]["responses"][0]["model"], "b");
+    assert_eq!(v["model"], "c");
+}
+
+#[tokio::test]
+async fn a_bad_plan_falls_back_under_skip_and_fails_under_fail() {
+    let (r, _s) = looper_router(
+        "{type: workflows, workflows: {mode: dynamic, planner: {model: judge}, on_error: skip, max_parallel: 2}}",
+        "I will not write JSON",
+        |_| {},
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&client(), &url, &math(false)).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    let flow = &rep.json()["flow"];
+    assert_eq!(flow["plan"][0]["id"], "fallback_solve");
+    assert_eq!(flow["plan"][0]["models"], json!(["a", "b"]));
+    assert!(flow["plan_error"].as_str().unwrap().contains("no JSON"));
+
+    let (r, _s) = looper_router(
+        "{type: workflows, workflows: {mode: dynamic, planner: {model: judge}}}",
+        "I will not write JSON",
+        |_| {},
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&client(), &url, &math(false)).await;
+    assert_eq!(rep.status, 502, "{}", rep.text());
+    assert!(
+        rep.json()["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("workflows failed: plan:")
+    );
+}
+
+#[tokio::test]
+async fn a_static_workflow_runs_one_step_per_role() {
+    let (r, s) = looper_router(
+        "{type: workflows, workflows: {roles: [{name: solve, models: [a, b]}, {name: review, models: [c], prompt: Check the solutions.}], final: {model: judge}}}",
+        "reviewed",
+        |_| {},
+    )
+    .await;
+    let url = format!("{}/v1/chat/completions", r.base);
+    let rep = post(&client(), &url, &math(false)).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 4);
+    let v = rep.json();
+    assert_eq!(v["choices"][0]["message"]["content"], "reviewed");
+    let steps = v["flow"]["steps"].as_array().unwrap();
+    assert_eq!(steps[0]["id"], "solve");
+    assert_eq!(steps[0]["responses"].as_array().unwrap().len(), 2);
+    assert_eq!(v["flow"]["plan"][1]["prompt"], "Check the solutions.");
+}
