@@ -232,3 +232,44 @@ async fn a_static_workflow_runs_one_step_per_role() {
     assert_eq!(steps[0]["responses"].as_array().unwrap().len(), 2);
     assert_eq!(v["flow"]["plan"][1]["prompt"], "Check the solutions.");
 }
+
+/// Responses-API and Messages-API clients reach a looper decision too: its chat answer is
+/// translated into their shapes like any upstream answer.
+#[tokio::test]
+async fn responses_and_messages_clients_get_the_looper_answer_in_their_shape() {
+    let (r, s) = looper_router(
+        "{type: fusion, fusion: {model: judge, include_analysis: false}}",
+        "judged",
+        |_| {},
+    )
+    .await;
+    let c = client();
+    let rep = post(
+        &c,
+        &format!("{}/v1/responses", r.base),
+        &json!({"model": "MoM", "input": "a math question for the panel"}),
+    )
+    .await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    assert_eq!(rep.header("x-vsr-looper"), Some("fusion"));
+    let v = rep.json();
+    assert_eq!(v["object"], "response");
+    assert_eq!(v["output"][0]["content"][0]["text"], "judged");
+
+    let rep = post(
+        &c,
+        &format!("{}/v1/messages", r.base),
+        &json!({"model": "MoM", "max_tokens": 50, "stream": true,
+            "messages": [{"role": "user", "content": "a math question for the panel"}]}),
+    )
+    .await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    let t = rep.text();
+    assert!(
+        t.contains("event: message_start") && t.contains("event: message_stop"),
+        "{t}"
+    );
+    assert!(t.contains("\"text\":\"judged\""), "{t}");
+    // Two requests of four calls each (three panel answers, the final answer).
+    assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 8);
+}
