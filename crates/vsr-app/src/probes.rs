@@ -502,10 +502,6 @@ fn check(
                 ));
                 let reason = match t {
                     None => Some(format!("unknown signal family `{fam}`")),
-                    Some(t) if t.is_unevaluated() => Some(format!(
-                        "the {} family has no runtime yet and never matches",
-                        t.as_str()
-                    )),
                     Some(t) if !has(t.api_key(), n) => None,
                     Some(_) => continue,
                 };

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::diag::{Diagnostic, Severity, join_index, join_key};
 use crate::model::*;
 use crate::units;
-use crate::vocab::Vocab;
+use crate::vocab::{LeafOnError, Vocab};
 use crate::yaml::{Key, Node, NodeKind, Pos, Scalar};
 
 /// Where each YAML path starts in the source (the value's position; for a map entry's key see
@@ -1440,7 +1440,19 @@ fn signal_type(cx: &mut Ctx, o: &Obj, key: &str) -> Option<SignalType> {
 
 /// A rule node: a leaf `{type, name}` or `{operator, conditions}`.
 pub(crate) fn rule_node(cx: &mut Ctx, n: &Node, p: &str) -> Option<RuleNode> {
-    let o = cx.obj(n, p, &["type", "name", "operator", "conditions"])?;
+    let o = cx.obj(
+        n,
+        p,
+        &[
+            "type",
+            "name",
+            "operator",
+            "conditions",
+            "label",
+            "predicate",
+            "on_error",
+        ],
+    )?;
     let is_leaf = o.get("type").is_some_and(|(t, _)| !t.is_null());
     if is_leaf {
         if o.has("operator") || o.has("conditions") {
@@ -1462,7 +1474,21 @@ pub(crate) fn rule_node(cx: &mut Ctx, n: &Node, p: &str) -> Option<RuleNode> {
             );
             return None;
         }
-        return kind.map(|kind| RuleNode::Signal(SignalRef { kind, name }));
+        let label = cx.str_opt(&o, "label");
+        let predicate = o
+            .get("predicate")
+            .and_then(|(pn, pp)| bounds(cx, pn, &pp, &[]))
+            .map(LeafPredicate);
+        let on_error = cx.vocab_opt::<LeafOnError>(&o, "on_error");
+        return kind.map(|kind| {
+            RuleNode::Signal(SignalRef {
+                kind,
+                name,
+                label,
+                predicate,
+                on_error,
+            })
+        });
     }
     if o.has("name") {
         cx.error_at(

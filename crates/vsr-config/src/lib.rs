@@ -15,6 +15,7 @@ mod decode;
 pub mod diag;
 mod dialect;
 mod export;
+pub mod external;
 pub mod global;
 pub mod kb;
 pub mod looper;

@@ -504,11 +504,6 @@ impl SignalType {
         self != SignalType::KbMetric
     }
 
-    /// Families added by upstream HEAD that are parsed and validated but not evaluated yet.
-    pub fn is_unevaluated(self) -> bool {
-        matches!(self, SignalType::Classifier)
-    }
-
     /// Number of types.
     pub const COUNT: usize = Self::ALL.len();
 
@@ -1267,6 +1262,44 @@ pub struct SignalRef {
     #[serde(rename = "type")]
     pub kind: SignalType,
     pub name: String,
+    /// The label a `classifier` leaf reads (head-delta §2; only on classifier leaves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub label: Option<String>,
+    /// A leaf with a predicate matches when the signal's score satisfies it, whatever the
+    /// matched list says (required on classifier leaves).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub predicate: Option<LeafPredicate>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub on_error: Option<LeafOnError>,
+}
+
+impl SignalRef {
+    /// A plain `{type, name}` leaf.
+    pub fn new(kind: SignalType, name: impl Into<String>) -> Self {
+        SignalRef {
+            kind,
+            name: name.into(),
+            label: None,
+            predicate: None,
+            on_error: None,
+        }
+    }
+}
+
+/// A leaf predicate: [`Bounds`] that the validator has checked to be finite, so the leaf can
+/// be compared and hashed like the rest of the rule tree.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+#[serde(transparent)]
+pub struct LeafPredicate(pub Bounds);
+
+impl Eq for LeafPredicate {}
+
+impl std::hash::Hash for LeafPredicate {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        for b in [self.0.gt, self.0.gte, self.0.lt, self.0.lte] {
+            b.map(f64::to_bits).hash(h);
+        }
+    }
 }
 
 impl std::fmt::Display for SignalRef {

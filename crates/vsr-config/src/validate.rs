@@ -1047,6 +1047,7 @@ fn rule_refs(sc: &Scope, cx: &mut Ctx, node: &RuleNode, path: &str, ctx: RuleCon
                 return;
             }
             check_ref(sc, cx, r.kind, &r.name, &join_key(path, "name"));
+            leaf_fields(sc, cx, r, path);
         }
         RuleNode::And(children) | RuleNode::Or(children) => {
             for (i, c) in children.iter().enumerate() {
@@ -1066,6 +1067,75 @@ fn rule_refs(sc: &Scope, cx: &mut Ctx, node: &RuleNode, path: &str, ctx: RuleCon
             &join_index(&join_key(path, "conditions"), 0),
             ctx,
         ),
+    }
+}
+
+/// A leaf's `label`, `predicate` and `on_error` (head-delta §2): label and on_error only on
+/// classifier leaves; a classifier leaf needs a declared label and a predicate, and a local
+/// classifier's only predicate is `{gte: >= 0.5}`.
+fn leaf_fields(sc: &Scope, cx: &mut Ctx, r: &SignalRef, path: &str) {
+    let classifier = r.kind == SignalType::Classifier;
+    if !classifier {
+        for (key, set) in [
+            ("label", r.label.is_some()),
+            ("on_error", r.on_error.is_some()),
+        ] {
+            if set {
+                cx.err(
+                    &join_key(path, key),
+                    format!("`{key}` is only for classifier leaves"),
+                );
+            }
+        }
+    }
+    if let Some(pr) = &r.predicate {
+        let pp = join_key(path, "predicate");
+        let b = &pr.0;
+        if [b.gt, b.gte, b.lt, b.lte]
+            .iter()
+            .flatten()
+            .any(|v| !v.is_finite())
+        {
+            cx.err(&pp, "bounds must be finite numbers");
+        } else {
+            bounds_shape(cx, b, &pp);
+        }
+    }
+    if !classifier {
+        return;
+    }
+    if r.predicate.is_none() {
+        cx.err(
+            path,
+            "a classifier leaf needs `predicate` (gt, gte, lt or lte over the label's score)",
+        );
+    }
+    let Some(c) = sc.r.signals.classifiers.iter().find(|c| c.name == r.name) else {
+        return;
+    };
+    match &r.label {
+        None => cx.err(path, "a classifier leaf needs `label`"),
+        Some(l) if !c.labels.contains(l) => cx.err(
+            &join_key(path, "label"),
+            format!(
+                "label {l:?} is not declared by classifier {:?}{}",
+                c.name,
+                hint(l, &c.labels.iter().map(String::as_str).collect::<Vec<_>>())
+            ),
+        ),
+        Some(_) => {}
+    }
+    if c.kind == Some(crate::vocab::ClassifierKind::Local)
+        && let Some(pr) = &r.predicate
+    {
+        let b = &pr.0;
+        let only_gte = b.gt.is_none() && b.lt.is_none() && b.lte.is_none();
+        if !only_gte || b.gte.is_none_or(|g| g < 0.5) {
+            cx.err(
+                &join_key(path, "predicate"),
+                "a local classifier leaf takes only `gte` of at least 0.5",
+            );
+        }
     }
 }
 

@@ -232,6 +232,11 @@ pub enum Expr {
     Signal {
         signal_type: Name,
         name: Name,
+        /// Leaf fields after the name (`label`, `predicate`, `on_error`; head-delta §18). Boxed:
+        /// the recursive condition parser holds an `Expr` per nesting level, so the enum stays
+        /// small.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        fields: Option<Box<[Field]>>,
         span: Span,
     },
     And {

@@ -1110,6 +1110,7 @@ impl Compiler {
             Expr::Signal {
                 signal_type,
                 name,
+                fields,
                 span,
             } => {
                 self.map.insert(path.to_string(), *span);
@@ -1117,6 +1118,15 @@ impl Compiler {
                 self.map.insert(format!("{path}.name"), name.span);
                 n.insert("type".into(), Json::String(signal_type.value.clone()));
                 n.insert("name".into(), Json::String(name.value.clone()));
+                // The leaf fields HEAD copies; others are ignored, as HEAD does.
+                for f in fields.iter().flat_map(|f| f.iter()) {
+                    let key = f.key.value.as_str();
+                    if matches!(key, "label" | "predicate" | "on_error") {
+                        let fp = format!("{path}.{key}");
+                        let v = self.value(&f.value, &fp);
+                        n.insert(key.into(), v);
+                    }
+                }
                 return Json::Object(n);
             }
             _ => {}

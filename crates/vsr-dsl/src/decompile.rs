@@ -552,10 +552,24 @@ fn rule_dsl(v: &Json, path: &str, ctx: Ctx) -> Result<String, DecompileError> {
             "a signal type must be an identifier",
         );
     }
-    if m.len() > 2 {
-        return unrep(path, "a signal reference has only `type` and `name`");
+    let mut fields = String::new();
+    for (k, v) in m {
+        match k.as_str() {
+            "type" | "name" => {}
+            "label" | "predicate" | "on_error" => {
+                if let Some(text) = value_dsl(v, &format!("{path}.{k}"))? {
+                    fields.push_str(&format!(", {k}: {text}"));
+                }
+            }
+            _ => {
+                return unrep(
+                    &format!("{path}.{k}"),
+                    "a signal reference has only `type`, `name`, `label`, `predicate` and `on_error`",
+                );
+            }
+        }
     }
-    Ok(format!("{t}({})", quote(n)))
+    Ok(format!("{t}({}{fields})", quote(n)))
 }
 
 /// `ALGORITHM type (top-level keys) { block }`. `on_error` is written in the body where compile

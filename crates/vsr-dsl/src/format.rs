@@ -71,8 +71,18 @@ pub fn value_text(v: &Value) -> String {
 pub fn expr_text(e: &Expr) -> String {
     match e {
         Expr::Signal {
-            signal_type, name, ..
-        } => format!("{}({})", signal_type.value, quote(&name.value)),
+            signal_type,
+            name,
+            fields,
+            ..
+        } => {
+            let extra: String = fields
+                .iter()
+                .flat_map(|f| f.iter())
+                .map(|f| format!(", {}: {}", f.key.value, value_text(&f.value)))
+                .collect();
+            format!("{}({}{extra})", signal_type.value, quote(&name.value))
+        }
         Expr::And { children, .. } => children
             .iter()
             .map(expr_text)

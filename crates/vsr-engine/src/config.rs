@@ -389,7 +389,22 @@ fn bounds(b: &cfg::Bounds) -> Bounds {
 /// The engine's rule tree for a config rule tree.
 pub fn rule_node(n: &cfg::RuleNode) -> RuleNode {
     match n {
-        cfg::RuleNode::Signal(s) => RuleNode::leaf(s.kind.as_str(), s.name.clone()),
+        cfg::RuleNode::Signal(s) => {
+            // A classifier leaf reads its label's score, the signal `name:label`.
+            let name = match &s.label {
+                Some(l) => format!("{}:{l}", s.name),
+                None => s.name.clone(),
+            };
+            match &s.predicate {
+                Some(p) => RuleNode::predicate_leaf(
+                    s.kind.as_str(),
+                    name,
+                    bounds(&p.0),
+                    s.on_error == Some(cfg::vocab::LeafOnError::Match),
+                ),
+                None => RuleNode::leaf(s.kind.as_str(), name),
+            }
+        }
         cfg::RuleNode::And(c) => RuleNode::And(c.iter().map(rule_node).collect()),
         cfg::RuleNode::Or(c) => RuleNode::Or(c.iter().map(rule_node).collect()),
         cfg::RuleNode::Not(c) => RuleNode::Not(vec![rule_node(c)]),

@@ -55,6 +55,10 @@ pub struct EvalResponse {
     pub selection_method: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub selection_reason: Option<String>,
+    /// Why a signal has no value for this request, by `type:name` (a classifier by its name),
+    /// or by family when the whole family failed.
+    #[serde(default, skip_serializing_if = "IndexMap::is_empty")]
+    pub signal_errors: IndexMap<String, String>,
     /// Our extension: the routed model even when it is the default.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub routed_model: Option<String>,
@@ -133,8 +137,22 @@ impl EvalResponse {
         let mut metrics = IndexMap::new();
         let mut confidences = IndexMap::new();
         let mut values = IndexMap::new();
+        let mut errors = IndexMap::new();
         for fam in result.signals.families() {
             let family = fam.family;
+            if let Some(e) = &fam.error {
+                errors.insert(family.as_str().to_string(), e.clone());
+            }
+            for s in &fam.signals {
+                if let Some(e) = &s.error {
+                    // A classifier's label signals share its error: keyed by the classifier.
+                    let name = match family {
+                        Family::Classifier => s.name.split(':').next().unwrap_or(&s.name),
+                        _ => &s.name,
+                    };
+                    errors.insert(format!("{family}:{name}"), e.to_string());
+                }
+            }
             for s in &fam.signals {
                 let key = format!("{family}:{}", s.name);
                 if s.matched {
@@ -201,6 +219,7 @@ impl EvalResponse {
             metrics,
             signal_confidences: confidences,
             signal_values: values,
+            signal_errors: errors,
             routed_model: Some(result.model.clone()),
             trace: include_trace.then(|| Box::new(result.clone())),
         }

@@ -3,14 +3,25 @@
 use std::sync::Arc;
 
 use serde::{Deserialize, Serialize};
-use vsr_signals::{Family, SignalCatalog, SignalSet};
+use vsr_signals::{Bounds, Family, SignalCatalog, SignalSet};
 
 /// A rule tree as written in a config (decisions and complexity composers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RuleNode {
     /// A signal: `kind` is the leaf `type` (parsed case-insensitively), `name` is exact.
-    Leaf { kind: String, name: String },
+    Leaf {
+        kind: String,
+        name: String,
+        /// A predicate leaf (head-delta §2): matches, with confidence 1, when the signal's value
+        /// satisfies the bounds, whatever the matched list says; for a classifier leaf the
+        /// signal is `name:label`.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        predicate: Option<Bounds>,
+        /// With a predicate: match when the signal failed for the request (`on_error: match`).
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        match_on_error: bool,
+    },
     /// Every child; the mean of their confidences. No children: never matches.
     And(Vec<RuleNode>),
     /// Any child; the best child's confidence. No children: never matches.
@@ -27,6 +38,23 @@ impl RuleNode {
         RuleNode::Leaf {
             kind: kind.into(),
             name: name.into(),
+            predicate: None,
+            match_on_error: false,
+        }
+    }
+
+    /// A predicate leaf over `name`'s value (see [`RuleNode::Leaf`]).
+    pub fn predicate_leaf(
+        kind: impl Into<String>,
+        name: impl Into<String>,
+        predicate: Bounds,
+        match_on_error: bool,
+    ) -> Self {
+        RuleNode::Leaf {
+            kind: kind.into(),
+            name: name.into(),
+            predicate: Some(predicate),
+            match_on_error,
         }
     }
 
@@ -57,7 +85,7 @@ impl RuleNode {
 
     fn walk<'a>(&'a self, f: &mut impl FnMut(&'a str, &'a str)) {
         match self {
-            RuleNode::Leaf { kind, name } => f(kind, name),
+            RuleNode::Leaf { kind, name, .. } => f(kind, name),
             RuleNode::And(c) | RuleNode::Or(c) | RuleNode::Not(c) => {
                 c.iter().for_each(|n| n.walk(f))
             }
@@ -77,6 +105,8 @@ pub(crate) struct Leaf {
     pub family: Option<Family>,
     /// `None` when the catalog has no such signal: never matches.
     pub slot: Option<usize>,
+    pub predicate: Option<Bounds>,
+    pub match_on_error: bool,
 }
 
 /// A compiled rule tree.
@@ -110,7 +140,12 @@ impl Node {
         allow: &dyn Fn(Family) -> bool,
     ) -> Node {
         match rule {
-            RuleNode::Leaf { kind, name } => {
+            RuleNode::Leaf {
+                kind,
+                name,
+                predicate,
+                match_on_error,
+            } => {
                 let family = Family::parse(kind).filter(|f| allow(*f));
                 let slot = family.and_then(|f| catalog.position(f, name));
                 Node::Leaf(Leaf {
@@ -119,6 +154,8 @@ impl Node {
                     name: Arc::from(name.as_str()),
                     family,
                     slot,
+                    predicate: *predicate,
+                    match_on_error: *match_on_error,
                 })
             }
             RuleNode::And(c) => {
@@ -223,6 +260,22 @@ pub(crate) fn leaf_outcome(leaf: &Leaf, set: &SignalSet) -> Outcome {
     let (Some(family), Some(slot)) = (leaf.family, leaf.slot) else {
         return NO;
     };
+    if let Some(bounds) = &leaf.predicate {
+        let fam = set.family(family);
+        let Some(s) = set.slot(family, slot) else {
+            return NO;
+        };
+        let failed = fam.error.is_some() || s.error.is_some();
+        let holds = fam.evaluated && !failed && bounds.holds(s.value);
+        return if holds || (failed && leaf.match_on_error) {
+            Outcome {
+                matched: true,
+                confidence: 1.0,
+            }
+        } else {
+            NO
+        };
+    }
     match set.slot(family, slot) {
         Some(s) if s.matched => Outcome {
             matched: true,

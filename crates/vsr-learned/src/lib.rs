@@ -13,6 +13,7 @@
 //!
 //! [`Calibration`]: vsr_models::Calibration
 
+pub mod classifier;
 pub mod complexity;
 pub mod domain;
 pub mod embedding;

@@ -397,6 +397,7 @@ fn build_profile(
             });
         }
         builder = add_pii(builder, config, models, head);
+        builder = add_classifiers(builder, config);
         let engine = builder.build()?;
         return Ok(Router {
             engine,
@@ -544,6 +545,7 @@ fn build_profile(
     }
     builder = add_knowledge_bases(builder, config, &space)?;
     builder = add_pii(builder, config, models, head);
+    builder = add_classifiers(builder, config);
     space.save_cache();
     let engine = builder.build()?;
     Ok(Router {
@@ -554,6 +556,20 @@ fn build_profile(
             .profile_needs_embedding(None),
         head,
     })
+}
+
+/// The `classifier` family, when the profile declares classifiers.
+fn add_classifiers(
+    builder: vsr_engine::EngineBuilder,
+    config: &Config,
+) -> vsr_engine::EngineBuilder {
+    let signals = &config.routing.signals.classifiers;
+    if signals.is_empty() {
+        return builder;
+    }
+    builder.family(Box::new(crate::classifier::ClassifierFamily::from_config(
+        config, signals,
+    )))
 }
 
 /// The `kb` and `kb_metric` families over the knowledge bases this profile references (by

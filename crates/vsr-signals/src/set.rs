@@ -19,6 +19,10 @@ pub struct SignalResult {
     /// What matched: terms, markers, labels. Empty when there is nothing to say.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub evidence: Vec<String>,
+    /// Why this signal has no value for the request (a classifier call that failed); a leaf
+    /// with `on_error: match` then matches.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub error: Option<Arc<str>>,
 }
 
 impl SignalResult {
@@ -30,6 +34,7 @@ impl SignalResult {
             confidence: 0.0,
             value: 0.0,
             evidence: Vec::new(),
+            error: None,
         }
     }
 

@@ -449,17 +449,19 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
     );
     for (base, r) in &profiles {
         let s = &r.signals;
-        for t in SignalType::ALL {
-            if t.is_unevaluated()
-                && let Some(key) = t.family_key()
-                && !s.names(t).is_empty()
-            {
-                note(
-                    join_key(&join_key(base, "signals"), key),
-                    &format!("routing.signals.{key}"),
-                    &format!(": {t} signals never match"),
-                );
-            }
+        if let Some(i) = s
+            .classifiers
+            .iter()
+            .position(|c| c.kind == Some(ClassifierKind::Local))
+        {
+            note(
+                join_key(
+                    &join_index(&join_key(base, "signals.classifiers"), i),
+                    "type",
+                ),
+                "routing.signals.classifiers[].type: local",
+                ": a local classifier has no runtime in this build; its leaves read an error (`on_error` decides)",
+            );
         }
         if let Some(i) = s.embeddings.iter().position(|e| e.query_modality.is_some()) {
             note(

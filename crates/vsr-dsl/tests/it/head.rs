@@ -378,3 +378,42 @@ RECIPE default {}
         built.warnings
     );
 }
+
+/// Signal-reference fields (head-delta §18): `label`, `predicate` and `on_error` become leaf
+/// fields, other fields are ignored, and decompiling writes them back.
+#[test]
+fn classifier_leaf_fields_compile_and_decompile() {
+    let src = r#"SIGNAL classifier intent {
+  type: "llm"
+  model: "intent-llm"
+  instructions: "Classify the intent."
+  labels: ["billing", "other"]
+}
+ROUTE billing {
+  PRIORITY 100
+  WHEN classifier("intent", label: "billing", predicate: {gte: 0.5}, on_error: "match", note: "x")
+  MODEL "m"
+}
+"#;
+    let c = vsr_dsl::compile(src)
+        .unwrap_or_else(|d| panic!("{}", vsr_dsl::render_all(&d, "t.dsl", src)));
+    // A WHEN of one leaf compiles to an AND of it, as every route does.
+    let leaf = &c.routing["decisions"][0]["rules"]["conditions"][0];
+    assert_eq!(
+        leaf,
+        &serde_json::json!({"type": "classifier", "name": "intent", "label": "billing",
+            "predicate": {"gte": 0.5}, "on_error": "match"})
+    );
+    let text = vsr_dsl::decompile(&c.routing).unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        text.contains(
+            r#"classifier("intent", label: "billing", predicate: { gte: 0.5 }, on_error: "match")"#
+        ) || text.contains(
+            r#"classifier("intent", label: "billing", predicate: {gte: 0.5}, on_error: "match")"#
+        ),
+        "{text}"
+    );
+    let back = vsr_dsl::compile(&text).unwrap_or_else(|d| panic!("{d:?}"));
+    assert_eq!(back.routing, c.routing);
+    assert_eq!(vsr_dsl::format(&text).ok().as_deref(), Some(text.as_str()));
+}

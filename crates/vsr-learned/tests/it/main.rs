@@ -1,6 +1,7 @@
 //! Integration tests of the learned families on the real encoder (USE-m3). Tests that need
 //! the model or `../shared` print a notice and return when it is absent.
 mod build;
+mod classifier;
 mod eval_sets;
 mod head_families;
 mod heldout;
