@@ -172,6 +172,7 @@ impl Replay {
                 streaming: f.streaming,
                 from_cache,
                 usage: f.usage,
+                usage_by_model: &f.usage_by_model,
                 response_body: &f.response_body,
                 ttft_ms: f
                     .ttft

@@ -340,6 +340,33 @@ impl ReplayRecord {
         }
     }
 
+    /// Re-prices a record whose answer came from several model calls: the actual cost is each
+    /// call at its own model's price; the baseline stays the summed tokens at the baseline
+    /// model's price. A call to an unpriced model leaves the record without cost.
+    pub fn price_per_model(
+        &mut self,
+        costs: &crate::CostModel,
+        parts: &[(String, vsr_config::Usage)],
+    ) {
+        let Some(baseline) = self.baseline_cost else {
+            return;
+        };
+        let mut actual = 0.0;
+        for (model, usage) in parts.iter().filter(|(_, u)| u.total() > 0) {
+            match costs.cost(model, usage) {
+                Some(c) => actual += c.actual,
+                None => {
+                    self.actual_cost = None;
+                    self.baseline_cost = None;
+                    self.cost_savings = None;
+                    return;
+                }
+            }
+        }
+        self.actual_cost = Some(actual);
+        self.cost_savings = Some(baseline - actual);
+    }
+
     /// Whether the record takes part in cost sums (it has all three cost values).
     pub fn has_cost(&self) -> bool {
         self.actual_cost.is_some() && self.baseline_cost.is_some() && self.cost_savings.is_some()

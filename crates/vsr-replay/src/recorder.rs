@@ -45,6 +45,10 @@ pub struct FinishInfo<'a> {
     pub served_model: Option<(&'a str, &'a str)>,
     /// Every upstream attempt, in order.
     pub attempts: Vec<UpstreamAttempt>,
+    /// An answer made of several model calls (fusion, workflows): each call's alias and usage;
+    /// the cost is then the sum of each call at its own model's price. Empty: `usage` is the
+    /// answering alias's.
+    pub usage_by_model: &'a [(String, Usage)],
 }
 
 struct State {
@@ -201,6 +205,9 @@ impl Recorder {
                     u.completion_tokens,
                     u.cached_tokens,
                 );
+                if !info.usage_by_model.is_empty() {
+                    r.price_per_model(&st.costs, info.usage_by_model);
+                }
             }
             if let Some(capture) = st.settings.capture.get(&r.decision) {
                 let body = String::from_utf8_lossy(info.response_body);

@@ -312,6 +312,7 @@ pub(crate) fn hit_response(
                 ttft: Some(Duration::ZERO),
                 served_model: None,
                 attempts: Vec::new(),
+                usage_by_model: Vec::new(),
             },
         );
     }

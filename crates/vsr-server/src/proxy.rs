@@ -426,6 +426,7 @@ async fn pipeline(
                         ttft: None,
                         served_model: Some(served),
                         attempts: attempts.clone(),
+                        usage_by_model: Vec::new(),
                     },
                 );
             }
@@ -751,6 +752,7 @@ fn fast_response(
                 ttft: Some(Duration::ZERO),
                 served_model: None,
                 attempts: Vec::new(),
+                usage_by_model: Vec::new(),
             },
         );
     }
@@ -914,6 +916,7 @@ impl ObserveState {
                     ttft: self.ttft,
                     served_model: Some(std::mem::take(&mut self.served)),
                     attempts: std::mem::take(&mut self.attempts),
+                    usage_by_model: Vec::new(),
                 },
             );
         }

@@ -46,6 +46,10 @@ pub struct RecordFinish {
     /// Every upstream attempt, in order (the path taken).
     #[serde(skip)]
     pub attempts: Vec<crate::upstream::Attempt>,
+    /// An answer made of several model calls (a looper): each call's alias and usage, so its
+    /// cost is priced per model; empty for a single forwarded answer (`usage` is the total).
+    #[serde(skip)]
+    pub usage_by_model: Vec<(String, Usage)>,
 }
 
 pub trait RecordSink: Send + Sync {

@@ -517,6 +517,7 @@ fn a_kept_model_is_recorded_with_the_turn_s_own_pick() {
             ttft: None,
             served_model: None,
             attempts: Vec::new(),
+            usage_by_model: Vec::new(),
         },
     );
     replay.drain();

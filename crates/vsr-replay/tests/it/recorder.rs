@@ -229,3 +229,59 @@ fn a_fallback_records_its_path_and_is_priced_as_the_answering_model() {
     assert_eq!(json["upstream_attempts"][0]["outcome"], "connect_failure");
     assert!(json["upstream_attempts"][1].get("endpoint").is_none());
 }
+
+/// A looper answer (several model calls) costs each call at its own model's price; the
+/// baseline is the summed tokens at the baseline model's price.
+#[test]
+fn an_answer_of_several_calls_is_priced_per_model() {
+    let s = crate::common::sqlite();
+    let writer = Arc::new(ReplayWriter::spawn(
+        s.store.clone(),
+        WriterConfig::default(),
+    ));
+    let rec = Recorder::new(writer.clone(), settings(), costs(), 100);
+    let start = StartInfo {
+        recipe: None,
+        decision: "quiet",
+        request_id: "req-loop",
+        original_model: "MoM",
+        selected_model: "qwen/qwen3.5-rocm",
+        provider_model: "qwen/qwen3.5-rocm",
+        request_body: b"{}",
+        streaming: false,
+    };
+    let id = rec.start(&start, |_| {}).unwrap();
+    let u = |p, c| Usage {
+        prompt_tokens: p,
+        completion_tokens: c,
+        cached_tokens: None,
+        cache_write_tokens: None,
+    };
+    // A free panel model, then the dear judge twice.
+    let parts = vec![
+        ("qwen/qwen3.5-rocm".to_string(), u(1000, 1000)),
+        ("anthropic/claude-opus-4.6".to_string(), u(1000, 0)),
+        ("anthropic/claude-opus-4.6".to_string(), u(0, 1000)),
+    ];
+    rec.finish(
+        &id,
+        &FinishInfo {
+            status: 200,
+            usage: Some(u(2000, 2000)),
+            usage_by_model: &parts,
+            ..Default::default()
+        },
+    );
+    writer.flush();
+    let r = s.store.get(&id).unwrap().unwrap();
+    // Opus: 1000 prompt at 1.8/1M + 1000 completion at 7.2/1M = 0.009; qwen free.
+    assert!(
+        (r.actual_cost.unwrap() - 0.009).abs() < 1e-12,
+        "{:?}",
+        r.actual_cost
+    );
+    // Baseline: all 2000 + 2000 tokens at Opus prices.
+    assert!((r.baseline_cost.unwrap() - 0.018).abs() < 1e-12);
+    assert!((r.cost_savings.unwrap() - 0.009).abs() < 1e-12);
+    assert_eq!(r.total_tokens, Some(4000));
+}

@@ -20,6 +20,8 @@ pub(crate) struct Answer {
     pub finish_reason: String,
     /// Every inner call's usage, summed.
     pub usage: Usage,
+    /// Each inner call's alias and usage (replay prices them per model).
+    pub parts: Vec<(String, Usage)>,
     /// Inner calls made (successful or not).
     pub calls: usize,
     pub reasoning_on: bool,
@@ -45,10 +47,17 @@ impl Answer {
             tool_calls: final_reply.tool_calls,
             finish_reason,
             usage: Usage::default(),
+            parts: Vec::new(),
             calls: 0,
             reasoning_on: false,
             trace: None,
         }
+    }
+
+    /// Sets the inner calls' usage: per call, and summed.
+    pub fn set_parts(&mut self, parts: Vec<(String, Usage)>) {
+        self.usage = parts.iter().fold(Usage::default(), |u, (_, p)| u.plus(*p));
+        self.parts = parts;
     }
 
     fn usage_json(&self) -> Value {

@@ -81,7 +81,7 @@ pub(super) async fn run(
         }));
     }
     let mut calls = panel.len();
-    let mut usage = sum(&panel_round.replies);
+    let mut parts = usage_of(&panel_round.replies);
     let responses = numbered(&panel_round.replies);
 
     let include_analysis = spec.include_analysis.unwrap_or(true);
@@ -107,7 +107,7 @@ pub(super) async fn run(
         // A failed or unparsable review is tolerated: the final stage says there is none.
         analysis = match reviewed {
             Ok(r) => {
-                usage = usage.plus(r.usage);
+                parts.push((judge.clone(), r.usage));
                 Some(parse_analysis(&r.content))
             }
             Err(e) => {
@@ -139,10 +139,10 @@ pub(super) async fn run(
         })
         .await
         .map_err(|e| failed(format!("judge {e}")))?;
-    usage = usage.plus(last.usage);
+    parts.push((judge.clone(), last.usage));
     let reasoning_on = looper.refs.iter().any(|(m, on, _)| *m == judge && *on);
     let mut answer = Answer::new("fusion", last);
-    answer.usage = usage;
+    answer.set_parts(parts);
     answer.calls = calls;
     answer.reasoning_on = reasoning_on;
     let include_responses = spec.include_intermediate_responses.unwrap_or(true);
@@ -182,10 +182,9 @@ pub(super) async fn run(
     Ok(answer)
 }
 
-pub(super) fn sum(replies: &[Reply]) -> Usage {
-    replies
-        .iter()
-        .fold(Usage::default(), |u, r| u.plus(r.usage))
+/// Each reply's alias and usage.
+pub(super) fn usage_of(replies: &[Reply]) -> Vec<(String, Usage)> {
+    replies.iter().map(|r| (r.model.clone(), r.usage)).collect()
 }
 
 /// The panel's answers, numbered, for the judge.

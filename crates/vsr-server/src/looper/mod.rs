@@ -271,6 +271,7 @@ pub(crate) async fn answer(
                         ttft: None,
                         served_model: None,
                         attempts: Vec::new(),
+                        usage_by_model: Vec::new(),
                     },
                 );
             }
@@ -308,6 +309,7 @@ pub(crate) async fn answer(
                 ttft: Some(started.elapsed()),
                 served_model: Some(answer.model.clone()),
                 attempts: Vec::new(),
+                usage_by_model: answer.parts.clone(),
             },
         );
     }

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 use vsr_config::looper::WorkflowsSpec;
 use vsr_config::vocab::{LooperOnError, WorkflowsMode};
 
-use super::fusion::sum;
+use super::fusion::usage_of;
 use super::{
     Answer, Call, CallError, Caller, Conversation, Looper, Reply, bound, round, seconds,
     workflows_on_error,
@@ -232,7 +232,7 @@ pub(super) async fn run(
     };
     let no_tools = conversation.without_tools();
     let mut calls = 0usize;
-    let mut usage = crate::record::Usage::default();
+    let mut parts: Vec<(String, crate::record::Usage)> = Vec::new();
     let planner = spec.planner.as_ref().and_then(|p| p.model.clone());
     let dynamic = spec.mode == Some(WorkflowsMode::Dynamic);
     let mut plan_error: Option<String> = None;
@@ -243,7 +243,7 @@ pub(super) async fn run(
         calls += 1;
         let planned = caller
             .call(Call {
-                model,
+                model: model.clone(),
                 messages: Conversation::with_stage(
                     &no_tools,
                     planner_stage(&conversation.prompt, &workers, &limits),
@@ -261,7 +261,7 @@ pub(super) async fn run(
             .await;
         let parsed = match planned {
             Ok(r) => {
-                usage = usage.plus(r.usage);
+                parts.push((model, r.usage));
                 parse_plan(&r.content).and_then(|p| validate(p, &workers, &limits))
             }
             Err(e) => Err(format!("planner {e}")),
@@ -311,7 +311,7 @@ pub(super) async fn run(
         )
         .await
         .map_err(|e| failed(format!("step {:?}: {e}", step.id)))?;
-        usage = usage.plus(sum(&done.replies));
+        parts.extend(usage_of(&done.replies));
         steps_trace.push(json!({
             "id": step.id, "role": step.role, "models": step.models,
             "responses": done.replies.iter().map(|r| json!({"model": r.model, "content": r.content})).collect::<Vec<_>>(),
@@ -369,10 +369,10 @@ pub(super) async fn run(
         }
         Err(e) => return Err(failed(format!("final synthesis {e}"))),
     };
-    usage = usage.plus(last.usage);
+    parts.push((last.model.clone(), last.usage));
     let reasoning_on = looper.refs.iter().any(|(m, on, _)| *m == last.model && *on);
     let mut answer = Answer::new("flow", last);
-    answer.usage = usage;
+    answer.set_parts(parts);
     answer.calls = calls;
     answer.reasoning_on = reasoning_on;
     if spec.include_intermediate_responses.unwrap_or(true) {

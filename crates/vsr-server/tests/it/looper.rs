@@ -17,6 +17,15 @@ async fn looper_router(
     judge_reply: &str,
     tweak: impl FnOnce(&mut vsr_server::sim::SimOptions),
 ) -> (Router, vsr_server::sim::SimServer) {
+    looper_router_with(algorithm, judge_reply, tweak, |_| {}).await
+}
+
+async fn looper_router_with(
+    algorithm: &str,
+    judge_reply: &str,
+    tweak: impl FnOnce(&mut vsr_server::sim::SimOptions),
+    serve: impl FnOnce(&mut vsr_server::ServeOptions),
+) -> (Router, vsr_server::sim::SimServer) {
     let judge_reply = judge_reply.to_string();
     let s = sim(&["a-up", "b", "c", "judge"], |o| {
         o.words = 3;
@@ -45,7 +54,7 @@ async fn looper_router(
             e[0]
         ));
     }
-    (router_with(&yaml, |_| {}).await, s)
+    (router_with(&yaml, serve).await, s)
 }
 
 fn math(stream: bool) -> Value {
@@ -55,10 +64,13 @@ fn math(stream: bool) -> Value {
 
 #[tokio::test]
 async fn fusion_asks_the_panel_then_the_judge_and_sums_the_usage() {
-    let (r, s) = looper_router(
+    let sink = std::sync::Arc::new(MemorySink::default());
+    let recorded = std::sync::Arc::clone(&sink);
+    let (r, s) = looper_router_with(
         "{type: fusion, fusion: {model: judge, include_analysis: true}}",
         REVIEW,
         |_| {},
+        |o| o.record_sink = Some(recorded),
     )
     .await;
     let url = format!("{}/v1/chat/completions", r.base);
@@ -83,6 +95,18 @@ async fn fusion_asks_the_panel_then_the_judge_and_sums_the_usage() {
     // Usage is every call's: more completion tokens than the final answer alone.
     let completion = v["usage"]["completion_tokens"].as_u64().unwrap();
     assert!(completion > 3 * 3, "{}", v["usage"]);
+    // The record carries each call's usage, so replay prices every model at its own rate.
+    let finishes = sink.finishes.lock().unwrap();
+    let (_, f) = finishes.last().expect("recorded");
+    let models: Vec<&str> = f.usage_by_model.iter().map(|(m, _)| m.as_str()).collect();
+    assert_eq!(models, ["a", "b", "c", "judge", "judge"]);
+    let summed: u64 = f
+        .usage_by_model
+        .iter()
+        .map(|(_, u)| u.completion_tokens)
+        .sum();
+    assert_eq!(Some(summed), f.usage.map(|u| u.completion_tokens));
+    assert_eq!(f.served_model.as_deref(), Some("judge"));
 }
 
 #[tokio::test]
