@@ -407,7 +407,9 @@ async fn eval_response(
     let Ok(permit) = Arc::clone(&shared.classify_queue).try_acquire_owned() else {
         return ApiError::RateLimited.into_response();
     };
-    let classifier = Arc::clone(&shared.runtime.load().classifier);
+    let rt = shared.runtime.load_full();
+    let classifier = Arc::clone(&rt.classifier);
+    let session = rt.settings.session.clone();
     let r = tokio::task::spawn_blocking(move || {
         let r = classifier
             .eval(recipe.as_deref(), &view)
@@ -415,6 +417,16 @@ async fn eval_response(
                 let mut resp =
                     vsr_engine::eval_api::EvalResponse::from_result(&view.text, &r, false);
                 resp.requested_model = model;
+                // Learning protection may keep an earlier model on a live request (§12.2).
+                if let (Some(p), Some(d)) = (&session, r.decision.as_deref())
+                    && p.may_change(r.recipe.as_deref(), d)
+                {
+                    resp.selection_status = Some("execution_required".into());
+                    resp.selected_model = None;
+                    resp.selection_reason = Some(
+                        "learning protection may keep the conversation's earlier model".into(),
+                    );
+                }
                 resp
             })
             .and_then(|resp| {

@@ -226,6 +226,14 @@ impl Policy {
         self.ttl_ms
     }
 
+    /// Whether protection may replace `decision`'s pick on a live request (its effective mode is
+    /// `apply`): the eval API then cannot preview the model (head-delta §12.2).
+    pub fn may_change(&self, recipe: Option<&str>, decision: &str) -> bool {
+        let recipe = recipe.filter(|r| *r != vsr_config::DEFAULT_RECIPE);
+        self.rule(recipe, decision)
+            .is_some_and(|r| r.mode == AdaptationMode::Apply)
+    }
+
     fn rule(&self, recipe: Option<&str>, decision: &str) -> Option<&DecisionRule> {
         self.decisions
             .get(&(recipe.unwrap_or("").to_string(), decision.to_string()))

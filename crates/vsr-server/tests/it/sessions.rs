@@ -9,7 +9,7 @@ use vsr_engine::{EvalMode, RoutingResult};
 use vsr_server::{Classifier, ClassifyError, ValidatingLoader};
 use vsr_signals::RequestView;
 
-use crate::harness::{Router, client, router_with, send, sim};
+use crate::harness::{Router, client, post, router_with, send, sim};
 
 /// The real engine over the served config (keyword rules only, no model).
 struct EngineClassifier(vsr_engine::Engine);
@@ -205,6 +205,13 @@ async fn a_ten_turn_conversation_keeps_its_model_unless_the_margin_is_met() {
     assert_eq!(reply.header("x-vsr-session-id").map(str::to_string), id);
     assert_eq!(reply.header("x-vsr-session-action"), Some("kept"));
     assert_eq!(reply.header("x-vsr-selected-model"), Some("a"));
+
+    // The eval API cannot preview a pick that protection may replace (head-delta §12.2).
+    let eval = format!("{}/api/v1/eval", r.base);
+    let v = post(&c, &eval, &json!({"text": "only code"})).await.json();
+    assert_eq!(v["routing_decision"], "code", "{v}");
+    assert_eq!(v["selection_status"], "execution_required", "{v}");
+    assert!(v.get("selected_model").is_none(), "{v}");
 }
 
 /// `postgres://user[:password]@host:port/database` → the replay config's fields.
