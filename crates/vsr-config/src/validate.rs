@@ -1235,6 +1235,7 @@ fn decisions(sc: &Scope, cx: &mut Ctx) {
             algorithm(cx, a, &join_key(&p, "algorithm"));
         }
         head::decision(cx, d, &p);
+        head::looper(cx, d, &p, &models);
         for (j, pl) in d.plugins.iter().enumerate() {
             let pp = join_index(&join_key(&p, "plugins"), j);
             ranges_in(cx, &pl.configuration, &join_key(&pp, "configuration"));

@@ -348,6 +348,114 @@ pub(super) fn decision(cx: &mut Ctx, d: &Decision, p: &str) {
     }
 }
 
+/// The models a `fusion` or `workflows` block names (head-delta §15): every one a configured
+/// model; override models unique; workflow role models non-empty and unique, and for a static
+/// workflow within the decision's modelRefs, as `final.model`; a dynamic workflow needs a
+/// planner and takes no roles; the decision needs modelRefs.
+pub(super) fn looper(cx: &mut Ctx, d: &Decision, p: &str, models: &[&str]) {
+    use crate::looper::LooperSpec;
+    let Some(Ok(spec)) = d.looper() else {
+        return;
+    };
+    let refs: Vec<&str> = d.model_refs.iter().map(|r| r.model.as_str()).collect();
+    let known = |cx: &mut Ctx, m: &str, path: String| {
+        if !models.contains(&m) {
+            cx.err(
+                &path,
+                format!(
+                    "model {m:?} is not declared in providers.models{}",
+                    hint(m, models)
+                ),
+            );
+        }
+    };
+    match spec {
+        LooperSpec::Fusion(f) => {
+            let fp = join_key(p, "algorithm.fusion");
+            if let Some(m) = &f.model {
+                known(cx, m, join_key(&fp, "model"));
+            }
+            for (i, m) in f.analysis_models.iter().enumerate() {
+                known(cx, m, join_index(&join_key(&fp, "analysis_models"), i));
+            }
+            let mut seen = HashSet::new();
+            for (i, o) in f.analysis_overrides.iter().enumerate() {
+                let op = join_key(
+                    &join_index(&join_key(&fp, "analysis_overrides"), i),
+                    "model",
+                );
+                known(cx, &o.model, op.clone());
+                if !seen.insert(o.model.as_str()) {
+                    cx.err(&op, format!("model {:?} is overridden twice", o.model));
+                }
+            }
+        }
+        LooperSpec::Workflows(w) => {
+            let wp = join_key(p, "algorithm.workflows");
+            if refs.is_empty() {
+                cx.err(
+                    &join_key(p, "modelRefs"),
+                    "a workflows decision needs modelRefs (its workers)",
+                );
+            }
+            let dynamic = w.mode == Some(crate::vocab::WorkflowsMode::Dynamic);
+            let planner = w.planner.as_ref().and_then(|pl| pl.model.as_deref());
+            match (dynamic, planner) {
+                (true, None) => cx.err(
+                    &join_key(&wp, "planner.model"),
+                    "a dynamic workflow needs planner.model",
+                ),
+                (_, Some(m)) => known(cx, m, join_key(&wp, "planner.model")),
+                _ => {}
+            }
+            if dynamic && !w.roles.is_empty() {
+                cx.err(
+                    &join_key(&wp, "roles"),
+                    "a dynamic workflow takes no roles (the planner writes the steps)",
+                );
+            }
+            if !dynamic && w.roles.is_empty() {
+                cx.err(
+                    &join_key(&wp, "roles"),
+                    "a static workflow needs at least one role",
+                );
+            }
+            for (i, r) in w.roles.iter().enumerate() {
+                let rp = join_index(&join_key(&wp, "roles"), i);
+                if r.models.is_empty() {
+                    cx.err(&join_key(&rp, "models"), "a role needs at least one model");
+                }
+                let mut seen = HashSet::new();
+                for (j, m) in r.models.iter().enumerate() {
+                    let mp = join_index(&join_key(&rp, "models"), j);
+                    if !seen.insert(m.as_str()) {
+                        cx.err(&mp, format!("model {m:?} is listed twice"));
+                    } else if !refs.contains(&m.as_str()) {
+                        cx.err(
+                            &mp,
+                            format!(
+                                "model {m:?} is not one of the decision's modelRefs{}",
+                                hint(m, &refs)
+                            ),
+                        );
+                    }
+                }
+            }
+            if let Some(m) = w.final_stage.as_ref().and_then(|f| f.model.as_deref())
+                && !refs.contains(&m)
+            {
+                cx.err(
+                    &join_key(&wp, "final.model"),
+                    format!(
+                        "model {m:?} is not one of the decision's modelRefs{}",
+                        hint(m, &refs)
+                    ),
+                );
+            }
+        }
+    }
+}
+
 /// `recipes[]` and `entrypoints[]`.
 pub(super) fn recipes(cfg: &Config, cx: &mut Ctx) {
     unique(cx, "recipe", indexed(&cfg.recipes, "recipes"));

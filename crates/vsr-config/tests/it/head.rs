@@ -371,3 +371,43 @@ fn an_explicit_regex_keyword_must_compile_in_an_august_config() {
     );
     assert!(render(&march).iter().all(|d| !d.starts_with("error")));
 }
+
+/// The models a fusion or workflows block names are checked where they are written.
+#[test]
+fn looper_models_are_checked_at_their_position() {
+    let has = |snippet: &str, want: &str| {
+        let (_, diags) = load_with(DECISION, snippet);
+        assert!(
+            diags
+                .iter()
+                .any(|d| d.starts_with("error:") && d.contains(want)),
+            "{want}\ngot:\n{}",
+            diags.join("\n")
+        );
+    };
+    has(
+        "      algorithm:\n        type: fusion\n        fusion:\n          model: lage\n",
+        "routing.decisions[0].algorithm.fusion.model: model \"lage\" is not declared in providers.models; did you mean \"large\"?",
+    );
+    has(
+        "      algorithm:\n        type: fusion\n        fusion:\n          analysis_overrides: [{model: small}, {model: small}]\n",
+        "analysis_overrides[1].model: model \"small\" is overridden twice",
+    );
+    has(
+        "      algorithm:\n        type: workflows\n        workflows:\n          roles: [{name: r, models: [small]}]\n",
+        "roles[0].models[0]: model \"small\" is not one of the decision's modelRefs",
+    );
+    has(
+        "      algorithm:\n        type: workflows\n        workflows:\n          mode: dynamic\n",
+        "algorithm.workflows.planner.model: a dynamic workflow needs planner.model",
+    );
+    has(
+        "      algorithm:\n        type: workflows\n        workflows:\n          roles: [{name: r, models: [large]}]\n          final: {model: small}\n",
+        "algorithm.workflows.final.model: model \"small\" is not one of the decision's modelRefs",
+    );
+    let (_, diags) = load_with(
+        DECISION,
+        "      algorithm:\n        type: workflows\n        workflows:\n          roles: [{name: r, models: [large]}]\n          final: {model: large}\n",
+    );
+    assert!(diags.iter().all(|d| !d.starts_with("error:")), "{diags:?}");
+}

@@ -240,8 +240,8 @@ async fn a_bad_plan_falls_back_under_skip_and_fails_under_fail() {
 #[tokio::test]
 async fn a_static_workflow_runs_one_step_per_role() {
     let (r, s) = looper_router(
-        "{type: workflows, workflows: {roles: [{name: solve, models: [a, b]}, {name: review, models: [c], prompt: Check the solutions.}], final: {model: judge}}}",
-        "reviewed",
+        "{type: workflows, workflows: {roles: [{name: solve, models: [a, b]}, {name: review, models: [c], prompt: Check the solutions.}], final: {model: c}}}",
+        "unused",
         |_| {},
     )
     .await;
@@ -250,7 +250,14 @@ async fn a_static_workflow_runs_one_step_per_role() {
     assert_eq!(rep.status, 200, "{}", rep.text());
     assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 4);
     let v = rep.json();
-    assert_eq!(v["choices"][0]["message"]["content"], "reviewed");
+    assert_eq!(v["model"], "c");
+    assert!(
+        v["choices"][0]["message"]["content"]
+            .as_str()
+            .unwrap()
+            .contains("[c]"),
+        "{v}"
+    );
     let steps = v["flow"]["steps"].as_array().unwrap();
     assert_eq!(steps[0]["id"], "solve");
     assert_eq!(steps[0]["responses"].as_array().unwrap().len(), 2);
