@@ -304,3 +304,34 @@ async fn responses_and_messages_clients_get_the_looper_answer_in_their_shape() {
     // Two requests of four calls each (three panel answers, the final answer).
     assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 8);
 }
+
+/// The client's tools reach only the final stage: the panel answers in text, and a tool call
+/// of the judge is the client's answer (`finish_reason: tool_calls`).
+#[tokio::test]
+async fn only_the_final_stage_sees_the_tools_and_its_tool_call_is_passed_through() {
+    let (r, s) = looper_router(
+        "{type: fusion, fusion: {model: judge, include_analysis: false}}",
+        "unused: the judge calls the tool",
+        |_| {},
+    )
+    .await;
+    let tools = json!([{"type": "function", "function": {"name": "calc",
+        "parameters": {"type": "object", "properties": {"x": {"type": "string"}}}}}]);
+    let body = json!({"model": "MoM", "tools": tools,
+        "messages": [{"role": "user", "content": "a math question: use calc"}]});
+    let rep = post(&client(), &format!("{}/v1/chat/completions", r.base), &body).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    let v = rep.json();
+    let choice = &v["choices"][0];
+    assert_eq!(choice["finish_reason"], "tool_calls", "{v}");
+    assert_eq!(
+        choice["message"]["tool_calls"][0]["function"]["name"], "calc",
+        "{v}"
+    );
+    assert!(choice["message"]["content"].is_null(), "{v}");
+    // The panel answered in words: no tools were offered to it.
+    for answer in v["fusion"]["responses"].as_array().unwrap() {
+        assert!(!answer["content"].as_str().unwrap().is_empty(), "{answer}");
+    }
+    assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 4);
+}
