@@ -500,7 +500,8 @@ pub fn impact(
             continue;
         };
         let Ok(view) = vsr_server::parse_chat(bytes::Bytes::from(body.to_string()), &headers)
-            .and_then(|c| c.view())
+            // The envelope too: either config may be an August one that reads it.
+            .and_then(|c| c.view(true))
         else {
             continue;
         };

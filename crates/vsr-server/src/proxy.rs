@@ -57,8 +57,18 @@ pub struct ChatRequest {
 
 impl ChatRequest {
     /// The conversation as the router reads it. `messages` is parsed into typed messages here,
-    /// once, and only on the routed path (an explicit alias never needs it).
-    pub fn view(&self) -> Result<RequestView, ApiError> {
+    /// once, and only on the routed path (an explicit alias never needs it). `envelope`: also
+    /// measure the request envelope (only August configs with `context` rules read it).
+    pub fn view(&self, envelope: bool) -> Result<RequestView, ApiError> {
+        let view = self.conversation_view()?;
+        Ok(if envelope {
+            view.with_envelope(self.envelope())
+        } else {
+            view
+        })
+    }
+
+    fn conversation_view(&self) -> Result<RequestView, ApiError> {
         if let Some(v) = &self.view {
             return Ok(v.clone());
         }
@@ -81,12 +91,12 @@ impl ChatRequest {
         );
         Ok(RequestView::from_messages(&messages)
             .with_tools(tools)
-            .with_metadata(metadata)
-            .with_envelope(self.envelope()))
+            .with_metadata(metadata))
     }
 
     /// The envelope of the fields the context floor reads (the rest of the body is not
-    /// decoded).
+    /// decoded). For Responses and Messages requests these are the fields of their chat
+    /// translation, so the envelope is measured the same way for every API.
     fn envelope(&self) -> ContextEnvelope {
         let body: serde_json::Map<String, serde_json::Value> = ContextEnvelope::BODY_FIELDS
             .iter()
@@ -150,7 +160,8 @@ async fn classify(
         .try_acquire_owned()
         .map_err(|_| ApiError::RateLimited)?;
     let parsed = Instant::now();
-    let view = tracing::debug_span!("parse").in_scope(|| req.view())?;
+    let envelope = rt.settings.context_envelope;
+    let view = tracing::debug_span!("parse").in_scope(|| req.view(envelope))?;
     shared.metrics.phase(Phase::Parse, parsed.elapsed());
     let classifier = Arc::clone(&rt.classifier);
     let recipe_name = recipe.clone();
@@ -364,12 +375,7 @@ async fn pipeline(
         )
     });
 
-    let timeout = rt
-        .settings
-        .listeners
-        .first()
-        .map(|l| l.timeout)
-        .unwrap_or(Duration::from_secs(1200));
+    let timeout = rt.settings.request_timeout();
     let started = Instant::now();
     let first = Candidate {
         alias: routed.alias.clone(),
@@ -417,17 +423,12 @@ async fn pipeline(
             if let (Some(sink), Some(id)) = (&shared.sink, &replay_id) {
                 sink.finish(
                     id,
-                    RecordFinish {
-                        status: e.status().as_u16(),
-                        streaming: req.streaming,
-                        usage: None,
-                        response_body: Bytes::new(),
-                        completed: false,
-                        ttft: None,
-                        served_model: Some(served),
-                        attempts: attempts.clone(),
-                        usage_by_model: Vec::new(),
-                    },
+                    RecordFinish::failed(
+                        e.status().as_u16(),
+                        req.streaming,
+                        Some(served),
+                        attempts.clone(),
+                    ),
                 );
             }
             let mut resp = e.into_response();

@@ -52,6 +52,29 @@ pub struct RecordFinish {
     pub usage_by_model: Vec<(String, Usage)>,
 }
 
+impl RecordFinish {
+    /// The finish of a request that got no answer: the router's error `status`, no usage, no
+    /// body; `served` is the alias last tried, if any.
+    pub fn failed(
+        status: u16,
+        streaming: bool,
+        served: Option<String>,
+        attempts: Vec<crate::upstream::Attempt>,
+    ) -> Self {
+        RecordFinish {
+            status,
+            streaming,
+            usage: None,
+            response_body: Bytes::new(),
+            completed: false,
+            ttft: None,
+            served_model: served,
+            attempts,
+            usage_by_model: Vec::new(),
+        }
+    }
+}
+
 pub trait RecordSink: Send + Sync {
     /// Starts a record; returns its id (sent as `x-vsr-replay-id`) or `None` when this request
     /// is not recorded (for example no `router_replay` plugin on the decision).

@@ -170,7 +170,6 @@ impl LlmRequest {
         }
         RequestView::from_messages(&messages)
             .with_tools(u32::try_from(self.tools.len()).unwrap_or(u32::MAX))
-            .with_envelope(vsr_signals::ContextEnvelope::of_chat(&self.to_chat_body()))
     }
 
     /// The OpenAI chat completions body for an OpenAI-compatible backend.

@@ -53,6 +53,9 @@ pub struct ProxySettings {
     pub cache: vsr_cache::CacheSettings,
     /// Per-decision `tools` plugins.
     pub tools: crate::tools_policy::ToolsPolicies,
+    /// Whether the classifier reads the request envelope (an August-2026 config with `context`
+    /// rules): only then is it measured on the data plane.
+    pub context_envelope: bool,
     /// Per-decision looper algorithms (`fusion`, `workflows`).
     pub loopers: crate::looper::Loopers,
 }
@@ -215,6 +218,15 @@ impl Default for Reliability {
 }
 
 impl ProxySettings {
+    /// How long one request may take end to end: the first listener's `timeout` (20 minutes
+    /// when none is configured).
+    pub fn request_timeout(&self) -> std::time::Duration {
+        self.listeners
+            .first()
+            .map(|l| l.timeout)
+            .unwrap_or(std::time::Duration::from_secs(1200))
+    }
+
     /// Loads config text through `vsr-config` and builds the settings (for tests and tools);
     /// `origin` names the text in errors.
     pub fn from_yaml(
@@ -345,6 +357,10 @@ impl ProxySettings {
                 cfg,
                 crate::tools_policy::ToolsPolicy::of,
             ),
+            context_envelope: cfg.uses_head_schema()
+                && std::iter::once(&cfg.routing)
+                    .chain(cfg.recipes.iter().map(|r| &r.routing))
+                    .any(|r| !r.signals.context.is_empty()),
             loopers: crate::looper::Loopers::from_config(cfg, |d| {
                 crate::looper::Looper::of(d).map(std::sync::Arc::new)
             }),

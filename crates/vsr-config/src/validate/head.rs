@@ -4,8 +4,6 @@
 
 use std::collections::{HashMap, HashSet};
 
-use serde_json::Value;
-
 use super::{Scope, bounds_shape, hint, indexed, unique};
 use crate::decode::Ctx;
 use crate::diag::{join_index, join_key};
@@ -178,18 +176,10 @@ pub(super) fn signals(sc: &Scope, cx: &mut Ctx) {
     }
     let externals: Vec<String> = sc
         .cfg
-        .global
-        .as_ref()
-        .and_then(|g| g.model_catalog.as_ref())
-        .and_then(|m| m.get("external"))
-        .and_then(Value::as_array)
-        .map(|l| {
-            l.iter()
-                .filter_map(|e| e.get("name").and_then(Value::as_str))
-                .map(String::from)
-                .collect()
-        })
-        .unwrap_or_default();
+        .external_models()
+        .into_iter()
+        .map(|e| e.name)
+        .collect();
     for (i, c) in s.classifiers.iter().enumerate() {
         let p = join_index(&fam("classifiers"), i);
         if c.name.contains(':') || c.name != c.name.trim() {

@@ -88,13 +88,9 @@ impl Answer {
             "choices": [{"index": 0, "message": self.message(), "finish_reason": self.finish_reason}],
             "usage": self.usage_json()});
         if let Some(t) = &self.trace {
-            v[self.trace_key()] = t.clone();
+            v[self.kind] = t.clone();
         }
         v
-    }
-
-    fn trace_key(&self) -> &'static str {
-        self.kind
     }
 
     fn chunk(&self, created: u64, delta: Value, finish: Value) -> Value {
@@ -118,7 +114,7 @@ impl Answer {
             Value::Null,
         );
         if let Some(t) = &self.trace {
-            first[self.trace_key()] = t.clone();
+            first[self.kind] = t.clone();
         }
         push(&first);
         let chars: Vec<char> = self.content.chars().collect();

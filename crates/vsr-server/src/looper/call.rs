@@ -73,6 +73,13 @@ pub(crate) struct CallError {
     pub message: String,
 }
 
+impl CallError {
+    /// The trace's `failed_models` entry.
+    pub fn to_json(&self) -> Value {
+        json!({"model": self.model, "error": self.message})
+    }
+}
+
 impl std::fmt::Display for CallError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.model, self.message)

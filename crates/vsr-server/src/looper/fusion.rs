@@ -5,7 +5,8 @@ use serde_json::{Value, json};
 use vsr_config::looper::FusionSpec;
 
 use super::{
-    Answer, Call, Caller, Conversation, Looper, Reply, bound, fusion_on_error, round, seconds,
+    Answer, Call, CallError, Caller, Conversation, Looper, Reply, bound, fusion_on_error, round,
+    seconds,
 };
 use crate::error::ApiError;
 use crate::record::Usage;
@@ -140,7 +141,7 @@ pub(super) async fn run(
         .await
         .map_err(|e| failed(format!("judge {e}")))?;
     parts.push((judge.clone(), last.usage));
-    let reasoning_on = looper.refs.iter().any(|(m, on, _)| *m == judge && *on);
+    let reasoning_on = looper.asks_reasoning(&judge);
     let mut answer = Answer::new("fusion", last);
     answer.set_parts(parts);
     answer.calls = calls;
@@ -168,11 +169,7 @@ pub(super) async fn run(
             .collect();
     }
     if !panel_round.failed.is_empty() {
-        trace["failed_models"] = panel_round
-            .failed
-            .iter()
-            .map(|e| json!({"model": e.model, "error": e.message}))
-            .collect();
+        trace["failed_models"] = panel_round.failed.iter().map(CallError::to_json).collect();
     }
     if spec.grounding.is_some() {
         trace["grounding"] = json!({"applied": false,

@@ -73,6 +73,11 @@ impl Looper {
         }
     }
 
+    /// Whether the decision's ref for `model` asks for reasoning (`x-vsr-selected-reasoning`).
+    fn asks_reasoning(&self, model: &str) -> bool {
+        self.refs.iter().any(|(m, on, _)| m == model && *on)
+    }
+
     fn ref_models(&self) -> Vec<String> {
         let mut out: Vec<String> = Vec::new();
         for (m, _, _) in &self.refs {
@@ -234,12 +239,7 @@ pub(crate) async fn answer(
     request_id: &str,
 ) -> Result<Response<RespBody>, ApiError> {
     let conversation = Conversation::of(req)?;
-    let timeout = rt
-        .settings
-        .listeners
-        .first()
-        .map(|l| l.timeout)
-        .unwrap_or(Duration::from_secs(1200));
+    let timeout = rt.settings.request_timeout();
     let caller = Caller {
         shared: Arc::clone(shared),
         rt: Arc::clone(rt),
@@ -262,17 +262,7 @@ pub(crate) async fn answer(
             if let (Some(sink), Some(id)) = (&shared.sink, &replay_id) {
                 sink.finish(
                     id,
-                    RecordFinish {
-                        status: e.status().as_u16(),
-                        streaming: req.streaming,
-                        usage: None,
-                        response_body: bytes::Bytes::new(),
-                        completed: false,
-                        ttft: None,
-                        served_model: None,
-                        attempts: Vec::new(),
-                        usage_by_model: Vec::new(),
-                    },
+                    RecordFinish::failed(e.status().as_u16(), req.streaming, None, Vec::new()),
                 );
             }
             let mut resp = e.into_response();

@@ -315,7 +315,7 @@ pub(super) async fn run(
         steps_trace.push(json!({
             "id": step.id, "role": step.role, "models": step.models,
             "responses": done.replies.iter().map(|r| json!({"model": r.model, "content": r.content})).collect::<Vec<_>>(),
-            "failed_models": done.failed.iter().map(|e| json!({"model": e.model, "error": e.message})).collect::<Vec<_>>(),
+            "failed_models": done.failed.iter().map(CallError::to_json).collect::<Vec<_>>(),
         }));
         for (i, r) in done.replies.into_iter().enumerate() {
             outputs.push(Output {
@@ -370,7 +370,7 @@ pub(super) async fn run(
         Err(e) => return Err(failed(format!("final synthesis {e}"))),
     };
     parts.push((last.model.clone(), last.usage));
-    let reasoning_on = looper.refs.iter().any(|(m, on, _)| *m == last.model && *on);
+    let reasoning_on = looper.asks_reasoning(&last.model);
     let mut answer = Answer::new("flow", last);
     answer.set_parts(parts);
     answer.calls = calls;
@@ -392,10 +392,7 @@ pub(super) async fn run(
             trace["plan_error"] = json!(e);
         }
         if !failures.is_empty() {
-            trace["failed_models"] = failures
-                .iter()
-                .map(|e| json!({"model": e.model, "error": e.message}))
-                .collect();
+            trace["failed_models"] = failures.iter().map(CallError::to_json).collect();
         }
         answer.trace = Some(trace);
     }

@@ -92,8 +92,8 @@ async fn the_classifier_sees_the_production_view_of_the_messages() {
     let rep = post(&c, &format!("{}/v1/chat/completions", r.base), &body).await;
     assert_eq!(rep.status, 200, "{}", rep.text());
     let parsed: Vec<vsr_signals::ChatMessage> = serde_json::from_value(messages).unwrap();
-    let expected = vsr_signals::RequestView::from_messages(&parsed)
-        .with_envelope(vsr_signals::ContextEnvelope::of_chat(&body));
+    // A March config reads no request envelope, so none is measured.
+    let expected = vsr_signals::RequestView::from_messages(&parsed);
     assert_eq!(expected.text, format!("hello {marker}"));
     // Cloned out so a failed assertion does not poison the lock for the other tests.
     let got = SEEN
@@ -103,13 +103,46 @@ async fn the_classifier_sees_the_production_view_of_the_messages() {
         .find(|v| v.text.contains(marker))
         .cloned()
         .expect("the classifier saw the request");
-    assert!(
-        got.envelope
-            .is_some_and(|e| e.images == 1 && e.text_bytes > 0)
-    );
     assert_eq!(got, expected);
     assert_eq!(got.history.len(), 4);
     assert_eq!(got.image_url.as_deref(), Some("http://img"));
+}
+
+/// An August config with `context` rules reads the request envelope (head-delta §11): the
+/// view the classifier gets carries it, measured from the body as sent.
+#[tokio::test]
+async fn an_august_config_with_context_rules_gets_the_request_envelope() {
+    let s = sim(&["a-up", "b"], |_| {}).await;
+    let e = vec![s.addr.to_string()];
+    let routing = "routing:
+  strategy: priority
+  signals:
+    context:
+      - {name: any_context, min_tokens: \"0\", max_tokens: 256K}
+  decisions: []
+";
+    let yaml = config_yaml(&e, &e, "", "30s").replacen("routing: {}\n", routing, 1);
+    let r = router_with(&yaml, |_| {}).await;
+    let marker = "envelope-marker-5521";
+    let body = json!({"model": "MoM", "max_tokens": 300, "messages": [
+        {"role": "user", "content": [{"type": "text", "text": marker},
+                                     {"type": "image_url", "image_url": {"url": "http://img"}}]}]});
+    let rep = post(&client(), &format!("{}/v1/chat/completions", r.base), &body).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    let got = SEEN
+        .lock()
+        .unwrap()
+        .iter()
+        .find(|v| v.text.contains(marker))
+        .cloned()
+        .expect("the classifier saw the request");
+    assert_eq!(
+        got.envelope,
+        Some(vsr_signals::ContextEnvelope::of_chat(&body)),
+        "{got:?}"
+    );
+    let e = got.envelope.unwrap();
+    assert_eq!((e.images, e.output_reserve), (1, 300));
 }
 
 #[tokio::test]
