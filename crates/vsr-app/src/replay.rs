@@ -13,7 +13,7 @@ use vsr_replay::{
     ReplayWriter, StartInfo, StoreConfig, WriterConfig, WriterStats,
 };
 use vsr_server::axum;
-use vsr_server::{RecordFinish, RecordSink, RecordStart};
+use vsr_server::{OutcomeStored, PostedOutcome, RecordFinish, RecordSink, RecordStart};
 
 use crate::AppError;
 
@@ -213,7 +213,79 @@ impl RecordSink for Replay {
                 reason: o.reason.unwrap_or_default().to_string(),
                 turns: o.turns,
             });
+            r.learning = s.adaptation.map(|a| vsr_replay::LearningRecord {
+                action: a.action.to_string(),
+                reason: a.reason.to_string(),
+                candidate_set: vsr_config::vocab::Vocab::as_str(a.candidate_set).to_string(),
+                base_model: a.base_model.clone(),
+                proposal: a.proposal.clone(),
+                sampled: a.sampled,
+                scores: a.scores.clone(),
+                scope: a.key.decision.clone(),
+                tier: a.key.tier,
+            });
         })
+    }
+
+    fn add_outcome(&self, id: &str, o: &PostedOutcome) -> Result<OutcomeStored, String> {
+        let Some(record) = self.store.get(id).map_err(|e| e.to_string())? else {
+            return Ok(OutcomeStored::Missing);
+        };
+        // A model outcome is about the model that answered; a client naming another is refused.
+        let mut target_ref = o.target_ref.clone();
+        if o.target == "model" {
+            let claimed = [
+                o.target_ref.as_str(),
+                o.metadata.get("model").map_or("", String::as_str),
+                o.metadata.get("selected_model").map_or("", String::as_str),
+            ]
+            .into_iter()
+            .map(str::trim)
+            .find(|c| !c.is_empty());
+            if record.selected_model.is_empty() {
+                return Ok(OutcomeStored::Mismatch(
+                    "the record has no selected model".into(),
+                ));
+            }
+            if claimed.is_some_and(|c| c != record.selected_model) {
+                return Ok(OutcomeStored::Mismatch(format!(
+                    "the record's answer came from {:?}, not {:?}",
+                    record.selected_model,
+                    claimed.unwrap_or_default()
+                )));
+            }
+            target_ref = record.selected_model.clone();
+        }
+        let stored = vsr_replay::OutcomeRecord {
+            target: o.target.clone(),
+            target_ref,
+            verdict: o.verdict.as_str().to_string(),
+            score: o.score,
+            reason: o.reason.clone(),
+            metadata: o.metadata.clone(),
+            key: o.key.clone(),
+            at: vsr_replay::Timestamp::now(),
+        };
+        Ok(
+            match self
+                .store
+                .add_outcome(id, &stored)
+                .map_err(|e| e.to_string())?
+            {
+                vsr_replay::Appended::Added => OutcomeStored::Added {
+                    recipe: Some(record.recipe.clone())
+                        .filter(|r| !r.is_empty() && r != vsr_config::DEFAULT_RECIPE),
+                    decision: record.decision.clone(),
+                    tier: record
+                        .decision_tier
+                        .and_then(|t| u32::try_from(t).ok())
+                        .unwrap_or(0),
+                    model: record.selected_model.clone(),
+                },
+                vsr_replay::Appended::Duplicate => OutcomeStored::Duplicate,
+                vsr_replay::Appended::Missing => OutcomeStored::Missing,
+            },
+        )
     }
 
     fn finish(&self, id: &str, f: RecordFinish) {

@@ -7,8 +7,8 @@ use serde_json::{Value, json};
 
 use crate::model::Global;
 use crate::vocab::{
-    ConfigSource, KeywordMatch, LearningStoreBackend, ProtectionScope, SamplingType, StoreBackend,
-    Strategy, Vocab,
+    CandidateSet, ConfigSource, KeywordMatch, LearningStoreBackend, ProtectionScope, SamplingType,
+    StoreBackend, Strategy, Vocab,
 };
 
 /// The router's built-in `global` defaults (the non-zero defaults of upstream 76c76e3a1).
@@ -329,6 +329,8 @@ pub struct LearningSettings {
     pub enabled: bool,
     /// `adaptation.enabled` (default true; effective only with `enabled`).
     pub adaptation_enabled: bool,
+    /// `adaptation.candidate_set` (default `decision`): which models adaptation chooses among.
+    pub candidate_set: CandidateSet,
     /// `protection.enabled` (default true; effective only with `enabled`).
     pub protection_enabled: bool,
     /// `protection.scope` (default `conversation`).
@@ -357,6 +359,11 @@ impl LearningSettings {
     /// Whether conversations are protected: `enabled` and `protection.enabled`.
     pub fn protection_active(&self) -> bool {
         self.enabled && self.protection_enabled
+    }
+
+    /// Whether adaptation (`routing_sampling`) runs: `enabled` and `adaptation.enabled`.
+    pub fn adaptation_active(&self) -> bool {
+        self.enabled && self.adaptation_enabled
     }
 }
 
@@ -477,6 +484,9 @@ impl GlobalSettings {
             learning: LearningSettings {
                 enabled: or_b(&format!("{L}/enabled"), false),
                 adaptation_enabled: or_b(&format!("{L}/adaptation/enabled"), true),
+                candidate_set: vocab(
+                    get(&format!("{L}/adaptation/candidate_set")).and_then(Value::as_str),
+                ),
                 protection_enabled: or_b(&format!("{L}/protection/enabled"), true),
                 scope: vocab(get(&format!("{L}/protection/scope")).and_then(Value::as_str)),
                 session_header: or_s(

@@ -221,6 +221,25 @@ impl Pricing {
             + usage.completion_tokens as f64 * self.completion_rate().max(0.0))
             / 1e6
     }
+
+    /// What a request's prompt cost against paying the highest input rate for every prompt
+    /// token, in [0, 1] (router learning's input-cost multiplier: cached prompts make it
+    /// small). `None` without prompt tokens or without a prompt rate.
+    pub fn input_cost_multiplier(&self, usage: &crate::Usage) -> Option<f64> {
+        if usage.prompt_tokens == 0 || self.prompt_rate() <= 0.0 {
+            return None;
+        }
+        let input = crate::Usage {
+            completion_tokens: 0,
+            ..*usage
+        };
+        let highest = self
+            .prompt_rate()
+            .max(self.cache_write_rate())
+            .max(self.cached_input_rate());
+        let full = usage.prompt_tokens as f64 * highest / 1e6;
+        Some((self.cost(&input) / full).clamp(0.0, 1.0))
+    }
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

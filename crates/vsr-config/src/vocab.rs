@@ -376,7 +376,9 @@ vocab! {
 
 vocab! {
     /// `global.router.learning.adaptation.candidate_set` (and a decision's override).
+    #[derive(Default)]
     pub enum CandidateSet as "candidate_set" {
+        #[default]
         Decision = "decision",
         Tier = "tier",
         Global = "global",

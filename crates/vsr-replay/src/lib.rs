@@ -26,14 +26,14 @@ pub use query::{
     AggQuery, Aggregates, Bucket, Cursor, Filter, ListQuery, Page, QueryError, StatusFilter,
 };
 pub use record::{
-    CaptureConfig, Feedback, MatchedSignals, RECORD_SCHEMA_VERSION, Rating, ReplayRecord,
-    SessionRecord, UpstreamAttempt, truncate_utf8,
+    CaptureConfig, Feedback, LearningRecord, MatchedSignals, OutcomeRecord, RECORD_SCHEMA_VERSION,
+    Rating, ReplayRecord, SessionRecord, UpstreamAttempt, truncate_utf8,
 };
 pub use recorder::{FinishInfo, Recorder, StartInfo};
 pub use settings::{ReplaySettings, capture_key};
 pub use store::{
-    PostgresStore, ReplayStore, Retention, SCHEMA_VERSION, SqliteStore, StoreConfig, StoreError,
-    open_store,
+    Appended, PostgresStore, ReplayStore, Retention, SCHEMA_VERSION, SqliteStore, StoreConfig,
+    StoreError, open_store,
 };
 pub use time::Timestamp;
 pub use vsr_config::Usage;

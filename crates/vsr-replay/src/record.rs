@@ -238,6 +238,57 @@ pub struct ReplayRecord {
     /// What session-stable routing did for this turn (absent when it was off).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionRecord>,
+    /// What router-learning adaptation did for this request (absent when it was off).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub learning: Option<LearningRecord>,
+    /// Outcomes clients posted about this answer (`POST /v1/router/outcomes`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub outcomes: Vec<OutcomeRecord>,
+}
+
+/// Router-learning adaptation's part of a record (docs/sessions.md).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LearningRecord {
+    /// `keep_base`, `propose_switch` or `observe`.
+    pub action: String,
+    /// `base_best`, `cold_start`, `sampled_win`, `posterior_win`, `observe_only`, …
+    pub reason: String,
+    /// `decision`, `tier` or `global`.
+    pub candidate_set: String,
+    /// The decision's own pick.
+    pub base_model: String,
+    /// The model adaptation proposed (served under `apply` unless protection kept another).
+    pub proposal: String,
+    /// Whether the quality estimates were random draws (exploration).
+    pub sampled: bool,
+    /// Each candidate's score, best first.
+    pub scores: Vec<(String, f64)>,
+    /// The decision scope its outcomes teach (`decision` or `recipe/decision`).
+    pub scope: String,
+    /// The decision's tier.
+    pub tier: u32,
+}
+
+/// One outcome a client posted about a routed answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OutcomeRecord {
+    /// `model`, `route`, `policy`, `stability`, `provider` or `router`.
+    pub target: String,
+    /// The model the verdict is about (model outcomes: the record's selected model).
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub target_ref: String,
+    /// `good_fit`, `underpowered`, `overprovisioned` or `failed`.
+    pub verdict: String,
+    #[serde(default)]
+    pub score: f64,
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub reason: String,
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metadata: BTreeMap<String, String>,
+    /// The client's `Idempotency-Key`.
+    pub key: String,
+    pub at: Timestamp,
 }
 
 /// Session-stable routing's part of a record (docs/sessions.md).

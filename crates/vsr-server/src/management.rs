@@ -65,7 +65,7 @@ pub fn open_without_users(peer: Option<Peer>) -> bool {
 
 /// The access a management path needs.
 pub fn access_for(method: &http::Method, path: &str) -> Access {
-    if (path == "/config/reload" && method == http::Method::POST)
+    if ((path == "/config/reload" || path == crate::outcomes::PATH) && method == http::Method::POST)
         || ((path == "/v1/cache" || path.starts_with("/v1/cache/")) && method != http::Method::GET)
     {
         Access::Write
@@ -90,6 +90,10 @@ pub fn router(shared: Arc<Shared>, mounted: Router) -> Router {
         )
         .route("/config/router", get(config_router))
         .route("/config/reload", post(config_reload))
+        .route(
+            "/v1/router/outcomes",
+            post(crate::outcomes::post).layer(DefaultBodyLimit::max(crate::outcomes::BODY_LIMIT)),
+        )
         .with_state(shared);
     own.merge(mounted)
         .fallback(|| async { axum_response(ApiError::NotFound.into_response()) })
@@ -410,6 +414,7 @@ async fn eval_response(
     let rt = shared.runtime.load_full();
     let classifier = Arc::clone(&rt.classifier);
     let session = rt.settings.session.clone();
+    let adapter = rt.settings.adapter.clone();
     let r = tokio::task::spawn_blocking(move || {
         let r = classifier
             .eval(recipe.as_deref(), &view)
@@ -417,15 +422,22 @@ async fn eval_response(
                 let mut resp =
                     vsr_engine::eval_api::EvalResponse::from_result(&view.text, &r, false);
                 resp.requested_model = model;
-                // Learning protection may keep an earlier model on a live request (§12.2).
-                if let (Some(p), Some(d)) = (&session, r.decision.as_deref())
-                    && p.may_change(r.recipe.as_deref(), d)
-                {
+                // Router learning may serve another model on a live request (§12.2):
+                // adaptation by what it learned, protection by the conversation's model.
+                let recipe = r.recipe.as_deref();
+                let reason = r.decision.as_deref().and_then(|d| {
+                    if adapter.as_ref().is_some_and(|a| a.may_change(recipe, d)) {
+                        Some("learning adaptation may pick another of the decision's candidates")
+                    } else if session.as_ref().is_some_and(|p| p.may_change(recipe, d)) {
+                        Some("learning protection may keep the conversation's earlier model")
+                    } else {
+                        None
+                    }
+                });
+                if let Some(reason) = reason {
                     resp.selection_status = Some("execution_required".into());
                     resp.selected_model = None;
-                    resp.selection_reason = Some(
-                        "learning protection may keep the conversation's earlier model".into(),
-                    );
+                    resp.selection_reason = Some(reason.into());
                 }
                 resp
             })

@@ -147,6 +147,8 @@ pub(crate) struct Routed {
     pub(crate) result: Option<RoutingResult>,
     /// What session-stable routing did (auto path with protection on).
     pub(crate) session: Option<vsr_session::Outcome>,
+    /// What router-learning adaptation did (auto path with adaptation on).
+    pub(crate) adaptation: Option<vsr_session::Adaptation>,
 }
 
 async fn classify(
@@ -249,6 +251,7 @@ async fn pipeline(
     let auto = profile.is_some();
     let routed = if let Some(recipe) = profile {
         let mut result = classify(shared, &rt, &req, recipe, &request_id).await?;
+        let adaptation = crate::session::adapt(shared, &rt, &req, &mut result);
         let session = crate::session::protect(shared, &rt, headers, &req, &mut result).await;
         if let Some(d) = &result.decision {
             span.record("decision", d.as_str());
@@ -266,6 +269,7 @@ async fn pipeline(
             alias: result.model.clone(),
             result: Some(result),
             session,
+            adaptation,
         }
     } else {
         let alias = if rt.settings.models.contains_key(&req.model) {
@@ -284,6 +288,7 @@ async fn pipeline(
             alias,
             result: None,
             session: None,
+            adaptation: None,
         }
     };
     let model_metrics = shared.metrics.model(&routed.alias);
@@ -371,6 +376,7 @@ async fn pipeline(
                 streaming: req.streaming,
                 fast_response: false,
                 session: routed.session.as_ref(),
+                adaptation: routed.adaptation.as_ref(),
             },
         )
     });
@@ -420,6 +426,16 @@ async fn pipeline(
     let (upstream, guard) = match result {
         Ok(ok) => ok,
         Err(e) => {
+            let status = e.status().as_u16();
+            if (status == 429 || status >= 500)
+                && let Some((experience, key)) = learning_key(shared, &rt, &routed)
+            {
+                let failed = vsr_session::Observation {
+                    failed: true,
+                    ..Default::default()
+                };
+                experience.record_response(&key, &served, &failed);
+            }
             if let (Some(sink), Some(id)) = (&shared.sink, &replay_id) {
                 sink.finish(
                     id,
@@ -518,6 +534,7 @@ async fn pipeline(
             } else {
                 cached.capture(shared, sse)
             },
+            learning: learning_key(shared, &rt, &routed),
             served,
             attempts,
             done: false,
@@ -530,6 +547,19 @@ async fn pipeline(
         return crate::anthropic_upstream::answer(resp).await;
     }
     Ok(resp)
+}
+
+/// Where router learning learns from a routed request's answer: adaptation on and the decision
+/// not bypassing it.
+fn learning_key(
+    shared: &Arc<Shared>,
+    rt: &Runtime,
+    routed: &Routed,
+) -> Option<(Arc<vsr_session::Experience>, vsr_session::ExperienceKey)> {
+    let adapter = rt.settings.adapter.as_ref()?;
+    let r = routed.result.as_ref()?;
+    let key = adapter.key(r.recipe.as_deref(), r.decision.as_deref()?)?;
+    Some((Arc::clone(&shared.experience), key.clone()))
 }
 
 /// The request rewritten for a fallback model ref (from the client's original body: the first
@@ -606,6 +636,11 @@ pub(crate) fn record_routed(
                 None
             } else {
                 routed.session.as_ref()
+            },
+            adaptation: if fast_response {
+                None
+            } else {
+                routed.adaptation.as_ref()
             },
         },
     )
@@ -694,6 +729,7 @@ pub(crate) fn add_route_headers(
     );
     set(h, &hdr::REPLAY_ID, replay_id.unwrap_or(""));
     crate::session::add_headers(h, routed.session.as_ref());
+    crate::session::add_learning_headers(h, routed.adaptation.as_ref());
 }
 
 /// The `fast_response` answer (surface spec §2.8): 200, `model: "router"`, zero usage; SSE
@@ -796,6 +832,8 @@ struct ObserveState {
     /// The alias that answered, and every upstream attempt on the way (for the record).
     served: String,
     attempts: Vec<crate::upstream::Attempt>,
+    /// Where router learning learns from this answer (adaptation on, decision not bypassed).
+    learning: Option<(Arc<vsr_session::Experience>, vsr_session::ExperienceKey)>,
     done: bool,
     _guard: InFlight,
     /// The request span, closed with the response.
@@ -892,6 +930,23 @@ impl ObserveState {
                 .latency(self.started.elapsed().as_secs_f64());
         } else {
             m.error(&self.alias, "cancellation");
+        }
+        if let Some((experience, key)) = &self.learning {
+            let failed = self.status == 429 || self.status >= 500;
+            let observed = completed && (200..300).contains(&self.status);
+            if failed || observed {
+                let usage = self.usage.filter(|u| u.prompt_tokens > 0);
+                let o = vsr_session::Observation {
+                    latency_s: observed.then(|| self.started.elapsed().as_secs_f64()),
+                    cache_hit_ratio: usage
+                        .map(|u| u.cached_tokens.unwrap_or(0) as f64 / u.prompt_tokens as f64),
+                    input_cost_multiplier: usage
+                        .zip(self.pricing.as_ref())
+                        .and_then(|(u, p)| p.input_cost_multiplier(&u)),
+                    failed,
+                };
+                experience.record_response(key, &self.served, &o);
+            }
         }
         if let Some(u) = &self.usage {
             self.model_metrics

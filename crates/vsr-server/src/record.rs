@@ -23,6 +23,8 @@ pub struct RecordStart<'a> {
     pub fast_response: bool,
     /// What session-stable routing did (`None`: not active for this request).
     pub session: Option<&'a vsr_session::Outcome>,
+    /// What router-learning adaptation did (`None`: not active for this request).
+    pub adaptation: Option<&'a vsr_session::Adaptation>,
 }
 
 pub use vsr_config::Usage;
@@ -75,6 +77,41 @@ impl RecordFinish {
     }
 }
 
+/// An outcome a client posted about a recorded answer (`POST /v1/router/outcomes`), checked.
+#[derive(Debug, Clone, PartialEq)]
+pub struct PostedOutcome {
+    /// `model`, `route`, `policy`, `stability`, `provider` or `router`.
+    pub target: String,
+    /// The model the client says the verdict is about (model outcomes; empty: the record's).
+    pub target_ref: String,
+    pub verdict: vsr_session::Verdict,
+    /// In [0, 1] (0 when not given).
+    pub score: f64,
+    pub reason: String,
+    pub metadata: std::collections::BTreeMap<String, String>,
+    /// The client's `Idempotency-Key`.
+    pub key: String,
+}
+
+/// What the record store did with a posted outcome.
+#[derive(Debug, Clone, PartialEq)]
+pub enum OutcomeStored {
+    /// Appended to the record of a routed answer.
+    Added {
+        recipe: Option<String>,
+        decision: String,
+        tier: u32,
+        /// The model the record says answered.
+        model: String,
+    },
+    /// The record already holds an outcome with this key: nothing changed.
+    Duplicate,
+    /// No record has this id (or it is not written yet).
+    Missing,
+    /// The outcome names another model than the record's.
+    Mismatch(String),
+}
+
 pub trait RecordSink: Send + Sync {
     /// Starts a record; returns its id (sent as `x-vsr-replay-id`) or `None` when this request
     /// is not recorded (for example no `router_replay` plugin on the decision).
@@ -88,4 +125,9 @@ pub trait RecordSink: Send + Sync {
     /// Appends the sink's own metric families to `/metrics` (for example dropped records), in
     /// the OpenMetrics text format: a counter's `# TYPE` names it without `_total`.
     fn render_metrics(&self, _out: &mut String) {}
+    /// Stores an outcome with the record `id` (blocking I/O). `Err` when the store fails; a
+    /// sink that keeps no readable records answers `Err` too.
+    fn add_outcome(&self, _id: &str, _outcome: &PostedOutcome) -> Result<OutcomeStored, String> {
+        Err("this router's replay records cannot be read back".into())
+    }
 }

@@ -149,6 +149,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
             Some((url, schema)) => vsr_session::Stores::with_shared_db(url.clone(), schema.clone()),
             None => vsr_session::Stores::default(),
         },
+        experience: Arc::new(vsr_session::Experience::default()),
         cache: Arc::new(vsr_cache::ResponseCache::new(runtime_cache_store)),
         limits: opts.limits,
     });

@@ -80,6 +80,93 @@ fn read(
     (inputs, turn_index)
 }
 
+/// Whether a request continues a conversation: an assistant or tool message, or a bound
+/// `previous_response_id`.
+fn continues(req: &ChatRequest) -> bool {
+    if req.fields.contains_key("previous_response_id") {
+        return true;
+    }
+    req.fields
+        .get("messages")
+        .and_then(|raw| serde_json::from_str::<Vec<Peek<'_>>>(raw.get()).ok())
+        .is_some_and(|messages| {
+            messages
+                .iter()
+                .any(|m| matches!(m.role.as_deref(), Some("assistant" | "tool" | "function")))
+        })
+}
+
+/// Runs router-learning adaptation for a routed request (before protection, which then guards
+/// the proposal): a better-learned candidate may replace `result.model` and its reasoning.
+/// Exploration (Beta draws, cold models first) is off while protection holds a continuing
+/// conversation: a conversation is not moved for the sake of a draw. `None` when adaptation
+/// is off, the router answers itself, no decision matched, the decision runs a looper or it
+/// bypasses adaptation.
+pub(crate) fn adapt(
+    shared: &Shared,
+    rt: &Runtime,
+    req: &ChatRequest,
+    result: &mut RoutingResult,
+) -> Option<vsr_session::Adaptation> {
+    let adapter = rt.settings.adapter.as_ref()?;
+    if result.fast_response.is_some() {
+        return None;
+    }
+    let recipe = result.recipe.as_deref();
+    let decision = result.decision.as_deref()?;
+    if rt.settings.loopers.get(recipe, decision).is_some() {
+        return None;
+    }
+    let held = rt
+        .settings
+        .session
+        .as_ref()
+        .is_some_and(|p| p.may_change(recipe, decision))
+        && continues(req);
+    let out = adapter.adapt(
+        &shared.experience,
+        recipe,
+        decision,
+        &result.model,
+        !held,
+        fastrand::u64(..),
+    )?;
+    if let Some(c) = &out.switch_to
+        && rt.settings.models.contains_key(&c.target)
+    {
+        result.model = c.target.clone();
+        result.reasoning = vsr_engine::Reasoning {
+            use_reasoning: c.use_reasoning,
+            effort: c.effort.clone(),
+            family: rt
+                .settings
+                .models
+                .get(&c.model)
+                .and_then(|m| m.reasoning_family.clone()),
+        };
+    }
+    Some(out)
+}
+
+/// `x-vsr-learning-*` response headers of an adaptation (upstream's names).
+pub(crate) fn add_learning_headers(
+    h: &mut HeaderMap,
+    adaptation: Option<&vsr_session::Adaptation>,
+) {
+    let Some(a) = adaptation else {
+        return;
+    };
+    let mut set = |name: &http::HeaderName, value: &str| {
+        if let Ok(v) = http::HeaderValue::from_str(value) {
+            h.insert(name.clone(), v);
+        }
+    };
+    set(&hdr::LEARNING_METHODS, "adaptation");
+    set(&hdr::LEARNING_ACTIONS, a.action);
+    set(&hdr::LEARNING_REASONS, a.reason);
+    set(&hdr::LEARNING_BASE_MODEL, &a.base_model);
+}
+
 /// Runs session protection for a routed request; `result.model` becomes the model to serve.
 /// `None` when protection is off, the router answers itself, or the request has no identity.
 /// A failing store serves the turn's own model (outcome `unavailable`, logged).

@@ -49,6 +49,9 @@ pub struct ProxySettings {
     pub metrics_enabled: bool,
     /// `global.router.learning` protection: session-stable routing (`None`: off).
     pub session: Option<std::sync::Arc<vsr_session::Policy>>,
+    /// `global.router.learning` adaptation: `routing_sampling` over learned experience
+    /// (`None`: off).
+    pub adapter: Option<std::sync::Arc<vsr_session::Adapter>>,
     /// The response cache's store and per-decision settings.
     pub cache: vsr_cache::CacheSettings,
     /// Per-decision `tools` plugins.
@@ -352,6 +355,7 @@ impl ProxySettings {
             response_api_enabled: global.response_api_enabled,
             metrics_enabled: global.observability.metrics.enabled,
             session: vsr_session::Policy::from_config(cfg).map(std::sync::Arc::new),
+            adapter: vsr_session::Adapter::from_config(cfg).map(std::sync::Arc::new),
             cache: vsr_cache::CacheSettings::from_config(cfg),
             tools: crate::tools_policy::ToolsPolicies::from_config(
                 cfg,

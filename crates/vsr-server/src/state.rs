@@ -146,6 +146,8 @@ pub struct Shared {
     pub auth: Option<Arc<dyn crate::management::ManagementAuth>>,
     /// Conversation state for session-stable routing (kept across reloads).
     pub sessions: vsr_session::Stores,
+    /// What router learning learned about models (adaptation; kept across reloads).
+    pub experience: Arc<vsr_session::Experience>,
     /// The response cache (process lifetime; each generation sets its bounds).
     pub cache: Arc<vsr_cache::ResponseCache>,
     /// Header, JSON depth, messages and stream-duration limits of the data plane.

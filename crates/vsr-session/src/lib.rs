@@ -1,5 +1,5 @@
-//! vsr-session: session-stable routing (upstream HEAD's router-learning *protection*, spec
-//! §12.3–12.6). Per conversation the router remembers the model it served; a later turn whose
+//! vsr-session: router learning (upstream HEAD §12): session-stable routing (*protection*,
+//! §12.3–12.6) and *adaptation* (`routing_sampling`, §12.5, in [`adaptation`]). Per conversation the router remembers the model it served; a later turn whose
 //! own decision picks another model switches only when that decision beats the previous
 //! model's support by `switch_margin`, after `min_turns_before_switch` turns, and a
 //! conversation idle for `idle_timeout_seconds` starts afresh.
@@ -10,8 +10,13 @@
 //!   shared PostgreSQL database (so replicas agree), behind one trait with an atomic
 //!   read-modify-write ([`store::transition`]).
 //!
-//! The proxy calls [`protect`] between classification and rewrite.
+//! - [`adaptation`]: which of a decision's candidate models to serve, from what the router
+//!   learned about them (client outcomes, latency, cache hits, failures); pure, with the
+//!   process-wide [`Experience`].
+//!
+//! The proxy calls [`Adapter::adapt`] and then [`protect`] between classification and rewrite.
 
+pub mod adaptation;
 pub mod identity;
 pub mod policy;
 pub mod postgres;
@@ -19,6 +24,7 @@ pub mod store;
 
 use std::sync::Arc;
 
+pub use adaptation::{Adaptation, Adapter, Experience, ExperienceKey, Observation, Verdict};
 pub use identity::{Identity, IdentityInputs, IdentitySource};
 pub use policy::{Action, Outcome, Policy, StoreChoice, Turn};
 pub use postgres::PostgresSessionStore;

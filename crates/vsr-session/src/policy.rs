@@ -142,7 +142,12 @@ pub struct Policy {
     models: HashSet<String>,
 }
 
-fn effective_mode(d: Option<AdaptationMode>, component: Option<AdaptationMode>) -> AdaptationMode {
+/// A component's (adaptation's, protection's) effective mode under its decision's mode: the
+/// decision's when the component sets none; `observe` never turns into `apply`.
+pub(crate) fn effective_mode(
+    d: Option<AdaptationMode>,
+    component: Option<AdaptationMode>,
+) -> AdaptationMode {
     match (d, component) {
         (d, None) => d.unwrap_or(AdaptationMode::Apply),
         (Some(AdaptationMode::Observe), Some(AdaptationMode::Apply)) => AdaptationMode::Observe,

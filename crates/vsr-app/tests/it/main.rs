@@ -475,7 +475,7 @@ fn v1_probes_report_each_failed_field_with_its_reason() {
 }
 
 #[test]
-fn a_kept_model_is_recorded_with_the_turn_s_own_pick() {
+fn a_kept_model_and_an_adaptation_are_recorded_and_outcomes_bind_to_the_answer() {
     use vsr_server::{RecordFinish, RecordSink, RecordStart};
     let yaml = "version: v0.3\nproviders:\n  models:\n    - name: a\n      backend_refs: [{endpoint: \"h:1\"}]\n    - name: b\n      backend_refs: [{endpoint: \"h:1\"}]\nrouting:\n  modelCards: [{name: a}, {name: b}]\n  decisions:\n    - {name: d, priority: 1, rules: {operator: AND}, modelRefs: [{model: b}], plugins: [{type: router_replay, configuration: {enabled: true}}]}\n";
     let cfg = vsr_config::load_str(yaml, "t.yaml").expect("loads").config;
@@ -493,6 +493,18 @@ fn a_kept_model_is_recorded_with_the_turn_s_own_pick() {
         reason: Some("margin"),
         turns: 4,
     };
+    let adaptation = vsr_session::Adaptation {
+        mode: vsr_config::AdaptationMode::Apply,
+        action: "propose_switch",
+        reason: "posterior_win",
+        candidate_set: vsr_config::CandidateSet::Decision,
+        base_model: "b".into(),
+        proposal: "a".into(),
+        sampled: false,
+        scores: vec![("a".into(), 0.7), ("b".into(), 0.5)],
+        switch_to: None,
+        key: vsr_session::ExperienceKey::new(None, "d", 0),
+    };
     let id = replay
         .start(&RecordStart {
             request_id: "r1",
@@ -504,6 +516,7 @@ fn a_kept_model_is_recorded_with_the_turn_s_own_pick() {
             streaming: false,
             fast_response: false,
             session: Some(&outcome),
+            adaptation: Some(&adaptation),
         })
         .expect("recorded");
     replay.finish(
@@ -534,5 +547,59 @@ fn a_kept_model_is_recorded_with_the_turn_s_own_pick() {
             s.turns
         ),
         ("0123456789abcdef", "kept", "b", "margin", 4)
+    );
+    let l = rec.learning.expect("learning part");
+    assert_eq!(
+        (
+            l.action.as_str(),
+            l.reason.as_str(),
+            l.candidate_set.as_str()
+        ),
+        ("propose_switch", "posterior_win", "decision")
+    );
+    assert_eq!((l.base_model.as_str(), l.proposal.as_str()), ("b", "a"));
+    assert_eq!(l.scores.len(), 2);
+
+    // Outcomes posted about the answer are stored with it, bound to the model that answered.
+    use vsr_server::{OutcomeStored, PostedOutcome};
+    let posted = |key: &str, target_ref: &str| PostedOutcome {
+        target: "model".into(),
+        target_ref: target_ref.into(),
+        verdict: vsr_session::Verdict::Underpowered,
+        score: 0.5,
+        reason: "too shallow".into(),
+        metadata: Default::default(),
+        key: key.into(),
+    };
+    assert_eq!(
+        replay.add_outcome(&id, &posted("k1", "")),
+        Ok(OutcomeStored::Added {
+            recipe: None,
+            decision: "d".into(),
+            tier: 0,
+            model: "a".into()
+        })
+    );
+    assert_eq!(
+        replay.add_outcome(&id, &posted("k1", "a")),
+        Ok(OutcomeStored::Duplicate)
+    );
+    assert!(matches!(
+        replay.add_outcome(&id, &posted("k2", "b")),
+        Ok(OutcomeStored::Mismatch(m)) if m.contains("\"a\"")
+    ));
+    assert_eq!(
+        replay.add_outcome("nope", &posted("k3", "")),
+        Ok(OutcomeStored::Missing)
+    );
+    let rec = replay.store.get(&id).expect("reads").expect("stored");
+    assert_eq!(rec.outcomes.len(), 1);
+    assert_eq!(
+        (
+            rec.outcomes[0].target_ref.as_str(),
+            rec.outcomes[0].verdict.as_str(),
+            rec.outcomes[0].key.as_str()
+        ),
+        ("a", "underpowered", "k1")
     );
 }

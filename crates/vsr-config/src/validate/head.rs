@@ -573,16 +573,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
         }
         for (i, d) in r.decisions.iter().enumerate() {
             let p = join_index(&join_key(base, "decisions"), i);
-            if d.adaptations
-                .as_ref()
-                .is_some_and(|a| a.adaptation.is_some())
-            {
-                note(
-                    join_key(&join_key(&p, "adaptations"), "adaptation"),
-                    "routing.decisions[].adaptations.adaptation",
-                    "",
-                );
-            }
             if let Some(a) = &d.algorithm
                 && matches!(a.kind.as_str(), "prompt" | "mlp")
             {
@@ -640,16 +630,9 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
         }
     }
     if cfg.global.is_some() {
-        // Protection (session-stable routing) is applied; adaptation, a non-default
+        // Protection (session-stable routing) and adaptation are applied; a non-default
         // stability weight and the Redis store are not.
         let l = cfg.global_settings().learning;
-        if l.enabled && l.adaptation_enabled {
-            note(
-                "global.router.learning.adaptation".into(),
-                "global.router.learning.adaptation",
-                ": no routing_sampling; the decision's model is used",
-            );
-        }
         if l.protection_active() && (l.stability_weight - 1.0).abs() > f64::EPSILON {
             note(
                 "global.router.learning.protection.tuning.stability_weight".into(),

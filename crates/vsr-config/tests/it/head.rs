@@ -42,6 +42,8 @@ fn every_head_recipe_validates_and_round_trips() {
                 "cache_write_per_1m",
                 "algorithm.type: fusion",
                 "algorithm.type: workflows",
+                "learning.adaptation",
+                "adaptations.adaptation",
             ] {
                 assert!(!w.message.contains(applied), "{name}: {w}");
             }

@@ -153,6 +153,14 @@ fn table() -> Vec<Row> {
             none.clone(),
             Write,
         ),
+        row(
+            Router,
+            "/v1/router/outcomes",
+            "POST",
+            "/v1/router/outcomes",
+            json!({"replay_id": "r", "target": "model", "verdict": "good_fit"}),
+            Write,
+        ),
         // The response cache (vsr-server cache.rs).
         row(
             Router,

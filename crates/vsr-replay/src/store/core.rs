@@ -648,14 +648,41 @@ pub(crate) fn set_feedback<C: Conn + ?Sized>(
             return Ok(false);
         };
         record.feedback = Some(feedback.clone());
-        let doc = serde_json::to_string(&record)
-            .map_err(|e| StoreError::Schema(format!("cannot encode record {id}: {e}")))?;
-        let (p1, p2) = (c.dialect().ph(1), c.dialect().ph(2));
-        c.execute(
-            &format!("UPDATE replay_records SET doc = {p1} WHERE id = {p2}"),
-            &[Val::Text(doc), Val::Text(id.to_string())],
-        )?;
+        write_doc(c, &record)?;
         Ok(true)
+    })
+}
+
+/// Replaces the stored document of `record` (same id) with its current content.
+fn write_doc<C: Conn + ?Sized>(c: &mut C, record: &ReplayRecord) -> Result<(), StoreError> {
+    let id = &record.id;
+    let doc = serde_json::to_string(record)
+        .map_err(|e| StoreError::Schema(format!("cannot encode record {id}: {e}")))?;
+    let (p1, p2) = (c.dialect().ph(1), c.dialect().ph(2));
+    c.execute(
+        &format!("UPDATE replay_records SET doc = {p1} WHERE id = {p2}"),
+        &[Val::Text(doc), Val::Text(id.to_string())],
+    )?;
+    Ok(())
+}
+
+/// Appends `outcome` to record `id` (in its document) unless it already holds one with the
+/// same idempotency key.
+pub(crate) fn add_outcome<C: Conn + ?Sized>(
+    c: &mut C,
+    id: &str,
+    outcome: &crate::record::OutcomeRecord,
+) -> Result<super::Appended, StoreError> {
+    in_tx(c, |c| {
+        let Some(mut record) = get(c, id)? else {
+            return Ok(super::Appended::Missing);
+        };
+        if record.outcomes.iter().any(|o| o.key == outcome.key) {
+            return Ok(super::Appended::Duplicate);
+        }
+        record.outcomes.push(outcome.clone());
+        write_doc(c, &record)?;
+        Ok(super::Appended::Added)
     })
 }
 

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::query::{AggQuery, Aggregates, ListQuery, Page};
-use crate::record::{Feedback, ReplayRecord};
+use crate::record::{Feedback, OutcomeRecord, ReplayRecord};
 use crate::time::Timestamp;
 
 pub(crate) mod core;
@@ -65,6 +65,8 @@ pub trait ReplayStore: Send + Sync {
     fn get(&self, id: &str) -> Result<Option<ReplayRecord>, StoreError>;
     /// Stores a user's feedback with record `id`; false when there is no such record.
     fn set_feedback(&self, id: &str, feedback: &Feedback) -> Result<bool, StoreError>;
+    /// Appends a client's outcome to record `id`, once per idempotency key.
+    fn add_outcome(&self, id: &str, outcome: &OutcomeRecord) -> Result<Appended, StoreError>;
     /// Newest first (timestamp, then id, descending).
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError>;
     fn aggregate(&self, q: &AggQuery) -> Result<Aggregates, StoreError>;
@@ -72,6 +74,16 @@ pub trait ReplayStore: Send + Sync {
     fn count(&self) -> Result<u64, StoreError>;
     /// Deletes what `retention` no longer allows; returns how many records went.
     fn enforce_retention(&self, retention: &Retention, now: Timestamp) -> Result<u64, StoreError>;
+}
+
+/// What [`ReplayStore::add_outcome`] did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Appended {
+    Added,
+    /// The record already holds an outcome with this idempotency key: nothing changed.
+    Duplicate,
+    /// No record has this id.
+    Missing,
 }
 
 /// Where records live.

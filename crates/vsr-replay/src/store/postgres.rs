@@ -10,9 +10,9 @@ use postgres::types::{ToSql, Type};
 use postgres::{Client, NoTls, Statement};
 
 use super::core::{self, Conn, Dialect, Val};
-use super::{ReplayStore, Retention, StoreError};
+use super::{Appended, ReplayStore, Retention, StoreError};
 use crate::query::{AggQuery, Aggregates, Filter, ListQuery, Page};
-use crate::record::{Feedback, ReplayRecord};
+use crate::record::{Feedback, OutcomeRecord, ReplayRecord};
 use crate::time::Timestamp;
 use vsr_pg as pg;
 
@@ -267,6 +267,12 @@ impl ReplayStore for PostgresStore {
         let (id, feedback) = (id.to_string(), feedback.clone());
         self.writer
             .run(move |c| core::set_feedback(c, &id, &feedback))
+    }
+
+    fn add_outcome(&self, id: &str, outcome: &OutcomeRecord) -> Result<Appended, StoreError> {
+        let (id, outcome) = (id.to_string(), outcome.clone());
+        self.writer
+            .run(move |c| core::add_outcome(c, &id, &outcome))
     }
 
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {

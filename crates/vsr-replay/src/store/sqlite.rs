@@ -6,9 +6,9 @@ use rusqlite::types::{Value as SqlValue, ValueRef};
 use rusqlite::{Connection, OpenFlags, params_from_iter};
 
 use super::core::{self, Conn, Dialect, Val};
-use super::{ReplayStore, Retention, StoreError};
+use super::{Appended, ReplayStore, Retention, StoreError};
 use crate::query::{AggQuery, Aggregates, Filter, ListQuery, Page};
-use crate::record::{Feedback, ReplayRecord};
+use crate::record::{Feedback, OutcomeRecord, ReplayRecord};
 use crate::time::Timestamp;
 
 fn err(e: rusqlite::Error) -> StoreError {
@@ -162,6 +162,10 @@ impl ReplayStore for SqliteStore {
 
     fn set_feedback(&self, id: &str, feedback: &Feedback) -> Result<bool, StoreError> {
         core::set_feedback(&mut *self.writer(), id, feedback)
+    }
+
+    fn add_outcome(&self, id: &str, outcome: &OutcomeRecord) -> Result<Appended, StoreError> {
+        core::add_outcome(&mut *self.writer(), id, outcome)
     }
 
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {

@@ -104,6 +104,32 @@ fn insert_get_round_trip(store: &dyn ReplayStore) {
     let back = store.get(&recs[1].id).unwrap().unwrap();
     assert_eq!(back.feedback, Some(verdict(vsr_replay::Rating::Down)));
     assert_eq!(back.decision, recs[1].decision);
+    // Outcomes append once per idempotency key; a missing record says so.
+    let outcome = |key: &str, verdict: &str| vsr_replay::OutcomeRecord {
+        target: "model".into(),
+        target_ref: recs[2].selected_model.clone(),
+        verdict: verdict.into(),
+        score: 1.0,
+        reason: String::new(),
+        metadata: Default::default(),
+        key: key.into(),
+        at: recs[2].timestamp,
+    };
+    use vsr_replay::Appended;
+    let add = |key: &str, verdict: &str| store.add_outcome(&recs[2].id, &outcome(key, verdict));
+    assert_eq!(add("k1", "good_fit").unwrap(), Appended::Added);
+    assert_eq!(add("k1", "failed").unwrap(), Appended::Duplicate);
+    assert_eq!(add("k2", "underpowered").unwrap(), Appended::Added);
+    assert_eq!(
+        store.add_outcome("0000", &outcome("k3", "failed")).unwrap(),
+        Appended::Missing
+    );
+    let back = store.get(&recs[2].id).unwrap().unwrap();
+    assert_eq!(
+        back.outcomes,
+        vec![outcome("k1", "good_fit"), outcome("k2", "underpowered")]
+    );
+    assert_eq!(back.feedback, recs[2].feedback);
 }
 
 fn list_pages_newest_first(store: &dyn ReplayStore) {

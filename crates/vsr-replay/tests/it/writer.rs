@@ -52,6 +52,13 @@ impl ReplayStore for Flaky {
     fn set_feedback(&self, id: &str, f: &vsr_replay::Feedback) -> Result<bool, StoreError> {
         self.inner.set_feedback(id, f)
     }
+    fn add_outcome(
+        &self,
+        id: &str,
+        o: &vsr_replay::OutcomeRecord,
+    ) -> Result<vsr_replay::Appended, StoreError> {
+        self.inner.add_outcome(id, o)
+    }
     fn list(&self, q: &ListQuery) -> Result<Page, StoreError> {
         self.inner.list(q)
     }

@@ -6,6 +6,7 @@ mod campaign;
 mod errors;
 mod fallback;
 mod faults;
+mod learning;
 mod limits;
 mod logs;
 mod looper;

@@ -11,7 +11,7 @@ use vsr_signals::RequestView;
 
 use crate::harness::{Router, client, post, router_with, send, sim};
 
-/// The real engine over the served config (keyword rules only, no model).
+/// The real engine over the served config (keyword rules only, no model); unmatched → `a`.
 struct EngineClassifier(vsr_engine::Engine);
 
 impl Classifier for EngineClassifier {
@@ -38,7 +38,7 @@ impl Classifier for EngineClassifier {
     }
 }
 
-fn engine_loader() -> ValidatingLoader {
+pub fn engine_loader() -> ValidatingLoader {
     ValidatingLoader::with_classifier(|config, _settings| {
         let engine = vsr_engine::Engine::from_config(config).map_err(|e| e.to_string())?;
         Ok(Arc::new(EngineClassifier(engine)) as Arc<dyn Classifier>)
