@@ -242,17 +242,7 @@ impl Engine {
                 } else {
                     rule_node(&d.rules)
                 },
-                model_refs: d
-                    .model_refs
-                    .iter()
-                    .map(|r| ModelRef {
-                        model: r.model.clone(),
-                        lora_name: r.lora_name.clone(),
-                        use_reasoning: r.use_reasoning(),
-                        reasoning_effort: r.reasoning_effort.clone(),
-                        weight: r.weight,
-                    })
-                    .collect(),
+                model_refs: d.model_refs.iter().map(ModelRef::from).collect(),
                 fast_response: d
                     .plugins
                     .iter()

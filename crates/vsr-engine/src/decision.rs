@@ -29,6 +29,18 @@ impl ModelRef {
     }
 }
 
+impl From<&vsr_config::ModelRef> for ModelRef {
+    fn from(r: &vsr_config::ModelRef) -> Self {
+        ModelRef {
+            model: r.model.clone(),
+            lora_name: r.lora_name.clone(),
+            use_reasoning: r.use_reasoning(),
+            reasoning_effort: r.reasoning_effort.clone(),
+            weight: r.weight,
+        }
+    }
+}
+
 /// One decision as written in the config.
 #[derive(Debug, Clone, PartialEq)]
 pub struct DecisionSpec {

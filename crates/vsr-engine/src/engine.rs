@@ -527,18 +527,11 @@ impl Engine {
         let (model, reasoning) = match model_refs.first() {
             Some(r) => (
                 r.target().to_string(),
-                Reasoning {
-                    use_reasoning: r.use_reasoning,
-                    effort: r
-                        .use_reasoning
-                        .then(|| {
-                            r.reasoning_effort
-                                .clone()
-                                .or_else(|| self.default_reasoning_effort.clone())
-                        })
-                        .flatten(),
-                    family: self.reasoning_families.get(&r.model).cloned(),
-                },
+                Reasoning::of_ref(
+                    r,
+                    self.default_reasoning_effort.as_deref(),
+                    self.reasoning_families.get(&r.model).cloned(),
+                ),
             ),
             None => (self.default_model.clone(), Reasoning::default()),
         };

@@ -14,7 +14,7 @@ pub mod projection;
 pub mod result;
 pub mod rule;
 
-pub use algorithms::{AlgorithmTrace, ModelFacts, SelectionStatus, Selector};
+pub use algorithms::{AlgorithmTrace, LiveView, ModelFacts, SelectionStatus, Selector};
 pub use decision::{DecisionSpec, ModelRef, Strategy};
 pub use engine::{BuildError, ComposerSpec, Engine, EngineBuilder, EvalMode};
 pub use projection::{

@@ -59,6 +59,25 @@ pub struct Reasoning {
     pub family: Option<String>,
 }
 
+impl Reasoning {
+    /// The reasoning settings of a chosen model ref: its effort, else `default_effort` (only
+    /// with reasoning on); `family` is the model's reasoning family.
+    pub fn of_ref(r: &ModelRef, default_effort: Option<&str>, family: Option<String>) -> Self {
+        Reasoning {
+            use_reasoning: r.use_reasoning,
+            effort: r
+                .use_reasoning
+                .then(|| {
+                    r.reasoning_effort
+                        .clone()
+                        .or_else(|| default_effort.map(str::to_string))
+                })
+                .flatten(),
+            family,
+        }
+    }
+}
+
 /// What the projections did.
 #[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct ProjectionsTrace {

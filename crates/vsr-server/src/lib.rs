@@ -15,6 +15,7 @@ pub mod classify;
 mod error;
 mod headers;
 pub mod limits;
+pub mod live;
 pub mod looper;
 pub mod management;
 pub mod messages;

@@ -415,10 +415,13 @@ async fn eval_response(
     let classifier = Arc::clone(&rt.classifier);
     let session = rt.settings.session.clone();
     let adapter = rt.settings.adapter.clone();
+    let live = Arc::clone(shared);
     let r = tokio::task::spawn_blocking(move || {
         let r = classifier
             .eval(recipe.as_deref(), &view)
-            .map(|r| {
+            .map(|mut r| {
+                // Latency-aware and multi-factor selection as the proxy would run it now.
+                crate::live::reselect(&rt, &live.latency, &mut r);
                 let mut resp =
                     vsr_engine::eval_api::EvalResponse::from_result(&view.text, &r, false);
                 resp.requested_model = model;

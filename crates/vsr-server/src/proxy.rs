@@ -251,6 +251,7 @@ async fn pipeline(
     let auto = profile.is_some();
     let routed = if let Some(recipe) = profile {
         let mut result = classify(shared, &rt, &req, recipe, &request_id).await?;
+        crate::live::reselect(&rt, &shared.latency, &mut result);
         let adaptation = crate::session::adapt(shared, &rt, &req, &mut result);
         let session = crate::session::protect(shared, &rt, headers, &req, &mut result).await;
         if let Some(d) = &result.decision {
@@ -926,8 +927,26 @@ impl ObserveState {
             c.finish(completed, self.status, &self.raw);
         }
         if completed {
-            self.model_metrics
-                .latency(self.started.elapsed().as_secs_f64());
+            let total = self.started.elapsed();
+            self.model_metrics.latency(total.as_secs_f64());
+            if (200..300).contains(&self.status) {
+                // Time per output token: after the first token when streamed, else over the
+                // whole answer (a JSON answer's first token is not seen apart).
+                let tokens = self.usage.map_or(0, |u| u.completion_tokens);
+                let generating = match (self.sse, self.ttft) {
+                    (true, Some(t)) => total.saturating_sub(t),
+                    _ => total,
+                };
+                let tpot = (tokens > 0).then(|| {
+                    generating.as_secs_f64() * 1000.0
+                        / tokens.saturating_sub(u64::from(self.sse)).max(1) as f64
+                });
+                self.shared.latency.record(
+                    &self.served,
+                    self.ttft.map(|t| t.as_secs_f64() * 1000.0),
+                    tpot,
+                );
+            }
         } else {
             m.error(&self.alias, "cancellation");
         }

@@ -150,6 +150,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
             None => vsr_session::Stores::default(),
         },
         experience: Arc::new(vsr_session::Experience::default()),
+        latency: crate::live::LatencyBook::default(),
         cache: Arc::new(vsr_cache::ResponseCache::new(runtime_cache_store)),
         limits: opts.limits,
     });

@@ -61,6 +61,8 @@ pub struct ProxySettings {
     pub context_envelope: bool,
     /// Per-decision looper algorithms (`fusion`, `workflows`).
     pub loopers: crate::looper::Loopers,
+    /// Decisions whose selector reads live latency and load (`latency_aware`, `multi_factor`).
+    pub live_selectors: crate::live::LiveSelectors,
 }
 
 #[derive(Debug, Clone)]
@@ -365,6 +367,7 @@ impl ProxySettings {
                 && std::iter::once(&cfg.routing)
                     .chain(cfg.recipes.iter().map(|r| &r.routing))
                     .any(|r| !r.signals.context.is_empty()),
+            live_selectors: crate::live::LiveSelectors::from_config(cfg),
             loopers: crate::looper::Loopers::from_config(cfg, |d| {
                 crate::looper::Looper::of(d).map(std::sync::Arc::new)
             }),

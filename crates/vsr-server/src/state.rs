@@ -148,6 +148,8 @@ pub struct Shared {
     pub sessions: vsr_session::Stores,
     /// What router learning learned about models (adaptation; kept across reloads).
     pub experience: Arc<vsr_session::Experience>,
+    /// Recent latencies per model, read by live selection (kept across reloads).
+    pub latency: crate::live::LatencyBook,
     /// The response cache (process lifetime; each generation sets its bounds).
     pub cache: Arc<vsr_cache::ResponseCache>,
     /// Header, JSON depth, messages and stream-duration limits of the data plane.

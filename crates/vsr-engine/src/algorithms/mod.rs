@@ -4,6 +4,7 @@
 //! the configured final model of a looper (`planned_final`), or that the calls decide
 //! (`execution_required`). The server runs fusion and workflows (`vsr-server` looper).
 
+pub mod latency_aware;
 pub mod multi_factor;
 
 use std::collections::HashMap;
@@ -11,7 +12,20 @@ use std::collections::HashMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+pub use latency_aware::LatencyAware;
 pub use multi_factor::{MultiFactor, OnNoCandidates};
+
+/// What the serving process has observed about each model lately (the engine itself observes
+/// nothing): latency percentiles over recent answers and requests in flight. Keyed by the
+/// name requests are routed to ([`ModelRef::target`]).
+pub trait LiveView: Sync {
+    /// Time per output token at percentile `p` (1–100), in milliseconds.
+    fn tpot_ms(&self, model: &str, p: u8) -> Option<f64>;
+    /// Time to first token at percentile `p` (1–100), in milliseconds.
+    fn ttft_ms(&self, model: &str, p: u8) -> Option<f64>;
+    /// Requests to the model in flight now.
+    fn inflight(&self, model: &str) -> u64;
+}
 
 use crate::decision::ModelRef;
 
@@ -19,6 +33,7 @@ use crate::decision::ModelRef;
 #[derive(Debug, Clone, PartialEq)]
 pub enum Selector {
     MultiFactor(MultiFactor),
+    LatencyAware(LatencyAware),
     /// A type the engine does not select with: the refs keep their order.
     Declared {
         kind: String,
@@ -40,6 +55,9 @@ impl Selector {
         };
         let planned_final = match kind {
             "multi_factor" => return Some(Selector::MultiFactor(MultiFactor::from_block(block))),
+            "latency_aware" => {
+                return Some(Selector::LatencyAware(LatencyAware::from_block(block)));
+            }
             "static" | "" => return None,
             "fusion" => text(block.and_then(|b| b.get("model"))),
             "workflows" => text(
@@ -63,12 +81,48 @@ impl Selector {
         refs: &[ModelRef],
         facts: &ModelFacts,
     ) -> (Option<Vec<ModelRef>>, AlgorithmTrace) {
+        self.select_live(refs, facts, None)
+    }
+
+    /// [`Self::select`] with the serving process's observations: `latency_aware` picks the
+    /// fastest ref, `multi_factor` scores latency and load and applies their SLOs.
+    pub fn select_live(
+        &self,
+        refs: &[ModelRef],
+        facts: &ModelFacts,
+        live: Option<&dyn LiveView>,
+    ) -> (Option<Vec<ModelRef>>, AlgorithmTrace) {
         match self {
-            Selector::MultiFactor(m) => m.select(refs, facts),
+            Selector::MultiFactor(m) => m.select_live(refs, facts, live),
+            Selector::LatencyAware(l) => {
+                let (order, trace) = l.select(refs, live);
+                (Some(order), trace)
+            }
             Selector::Declared {
                 kind,
                 planned_final,
             } => (Some(refs.to_vec()), declared(kind, planned_final, refs)),
+        }
+    }
+}
+
+/// Fixed observations for the selectors' tests.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::HashMap;
+
+    /// model → (tpot ms, ttft ms, requests in flight).
+    pub(crate) struct Fixed(pub HashMap<&'static str, (Option<f64>, Option<f64>, u64)>);
+
+    impl super::LiveView for Fixed {
+        fn tpot_ms(&self, m: &str, _p: u8) -> Option<f64> {
+            self.0.get(m).and_then(|v| v.0)
+        }
+        fn ttft_ms(&self, m: &str, _p: u8) -> Option<f64> {
+            self.0.get(m).and_then(|v| v.1)
+        }
+        fn inflight(&self, m: &str) -> u64 {
+            self.0.get(m).map_or(0, |v| v.2)
         }
     }
 }
@@ -95,11 +149,6 @@ fn declared(kind: &str, planned_final: &Option<String>, refs: &[ModelRef]) -> Al
             "confidence escalates through the refs while calling them".into(),
         ),
         _ if refs.len() == 1 => (SelectionStatus::Selected, first, "one model ref".into()),
-        "latency_aware" => (
-            SelectionStatus::Selected,
-            first,
-            "no latency observed yet: the first ref".into(),
-        ),
         _ => (
             SelectionStatus::Unavailable,
             first,

@@ -1,16 +1,19 @@
 //! `multi_factor` (upstream HEAD): pick the decision's model ref with the best weighted sum of
 //! quality, latency, cost and load, after dropping refs that break the decision's SLOs.
 //!
-//! The engine is pure, so it reads only what the config states: quality is the model card's
-//! `quality_score` (0.5 when absent), cost is the provider's price per million tokens
-//! (prompt + completion rate; the cheapest ref scores 1, the dearest 0, an unpriced one 0.5).
-//! Latency and load are observations the engine does not have; they score 0.5 for every ref,
-//! so their weights shift no choice, and the `max_tpot_ms` / `max_ttft_ms` / `max_inflight`
-//! SLOs exclude nothing. `max_cost_per_1m` excludes refs priced above it.
+//! Quality is the model card's `quality_score` (0.5 when absent), cost is the provider's price
+//! per million tokens (prompt + completion rate; the cheapest ref scores 1, the dearest 0, an
+//! unpriced one 0.5). Latency and load are what the serving process observed ([`LiveView`]):
+//! latency is the ref's time per output token at `latency_percentile` (else its time to first
+//! token), load its requests in flight; the lowest scores 1, the highest 0, equal values and
+//! unobserved refs 0.5. The pure engine observes nothing, so there they score 0.5 for every
+//! ref and their SLOs exclude nothing. `max_cost_per_1m` excludes refs priced above it;
+//! `max_tpot_ms`, `max_ttft_ms` (at `latency_percentile`) and `max_inflight` exclude refs
+//! observed above them.
 
 use serde_json::Value;
 
-use super::{AlgorithmTrace, CandidateScore, ModelFacts, SelectionStatus};
+use super::{AlgorithmTrace, CandidateScore, LiveView, ModelFacts, SelectionStatus};
 use crate::decision::ModelRef;
 
 /// Score of a factor nothing is known about.
@@ -35,6 +38,13 @@ pub struct MultiFactor {
     pub weights: [f64; 4],
     /// `slo.max_cost_per_1m`; 0 or absent = no limit.
     pub max_cost_per_1m: Option<f64>,
+    /// `slo.max_tpot_ms`, `slo.max_ttft_ms` (at `latency_percentile`), `slo.max_inflight`;
+    /// 0 or absent = no limit.
+    pub max_tpot_ms: Option<f64>,
+    pub max_ttft_ms: Option<f64>,
+    pub max_inflight: Option<u64>,
+    /// `latency_percentile` (default 95).
+    pub latency_percentile: u8,
     pub on_no_candidates: OnNoCandidates,
 }
 
@@ -56,10 +66,15 @@ impl MultiFactor {
         } else {
             weights = [0.25; 4];
         }
-        let max_cost_per_1m = num(block
-            .and_then(|b| b.get("slo"))
-            .and_then(|s| s.get("max_cost_per_1m")))
-        .filter(|c| *c > 0.0);
+        let slo = |k: &str| {
+            num(block.and_then(|b| b.get("slo")).and_then(|s| s.get(k))).filter(|c| *c > 0.0)
+        };
+        let max_cost_per_1m = slo("max_cost_per_1m");
+        let latency_percentile = block
+            .and_then(|b| b.get("latency_percentile"))
+            .and_then(Value::as_u64)
+            .filter(|p| (1..=100).contains(p))
+            .map_or(95, |p| p as u8);
         let on_no_candidates = match block
             .and_then(|b| b.get("on_no_candidates"))
             .and_then(Value::as_str)
@@ -72,6 +87,10 @@ impl MultiFactor {
         MultiFactor {
             weights,
             max_cost_per_1m,
+            max_tpot_ms: slo("max_tpot_ms"),
+            max_ttft_ms: slo("max_ttft_ms"),
+            max_inflight: slo("max_inflight").map(|n| n as u64),
+            latency_percentile,
             on_no_candidates,
         }
     }
@@ -83,6 +102,33 @@ impl MultiFactor {
         refs: &[ModelRef],
         facts: &ModelFacts,
     ) -> (Option<Vec<ModelRef>>, AlgorithmTrace) {
+        self.select_live(refs, facts, None)
+    }
+
+    /// [`Self::select`] with the serving process's latency and load observations.
+    pub fn select_live(
+        &self,
+        refs: &[ModelRef],
+        facts: &ModelFacts,
+        live: Option<&dyn LiveView>,
+    ) -> (Option<Vec<ModelRef>>, AlgorithmTrace) {
+        let p = self.latency_percentile;
+        let tpot: Vec<Option<f64>> = refs
+            .iter()
+            .map(|r| live.and_then(|l| l.tpot_ms(r.target(), p)))
+            .collect();
+        let ttft: Vec<Option<f64>> = refs
+            .iter()
+            .map(|r| live.and_then(|l| l.ttft_ms(r.target(), p)))
+            .collect();
+        // One representative latency per ref: its TPOT, else its TTFT (as upstream).
+        let latency: Vec<Option<f64>> = tpot.iter().zip(&ttft).map(|(a, b)| a.or(*b)).collect();
+        let load: Vec<Option<f64>> = refs
+            .iter()
+            .map(|r| live.map(|l| l.inflight(r.target()) as f64))
+            .collect();
+        let latency_scores = inverted(&latency);
+        let load_scores = inverted(&load);
         let costs: Vec<Option<f64>> = refs
             .iter()
             .map(|r| facts.cost_per_1m.get(&r.model).copied())
@@ -94,7 +140,8 @@ impl MultiFactor {
         let candidates: Vec<CandidateScore> = refs
             .iter()
             .zip(&costs)
-            .map(|(r, cost)| {
+            .enumerate()
+            .map(|(i, (r, cost))| {
                 let quality = facts
                     .quality
                     .get(&r.model)
@@ -104,13 +151,26 @@ impl MultiFactor {
                     Some(_) => 1.0,
                     None => NEUTRAL,
                 };
-                let factors = [quality, NEUTRAL, cost_score, NEUTRAL];
+                let factors = [quality, latency_scores[i], cost_score, load_scores[i]];
+                let above = |v: Option<f64>, max: Option<f64>| v.zip(max).filter(|(v, m)| v > m);
                 let excluded = match (self.max_cost_per_1m, cost) {
                     (Some(max), Some(c)) if *c > max => Some(format!(
                         "costs {c} per 1M tokens, above max_cost_per_1m {max}"
                     )),
                     _ => None,
-                };
+                }
+                .or_else(|| {
+                    above(tpot[i], self.max_tpot_ms)
+                        .map(|(v, m)| format!("tpot p{p} {v:.1} ms, above max_tpot_ms {m}"))
+                })
+                .or_else(|| {
+                    above(ttft[i], self.max_ttft_ms)
+                        .map(|(v, m)| format!("ttft p{p} {v:.1} ms, above max_ttft_ms {m}"))
+                })
+                .or_else(|| {
+                    above(load[i], self.max_inflight.map(|n| n as f64))
+                        .map(|(v, m)| format!("{v} requests in flight, above max_inflight {m}"))
+                });
                 CandidateScore {
                     model: r.model.clone(),
                     score: if excluded.is_some() {
@@ -184,6 +244,24 @@ impl MultiFactor {
         };
         (Some(ordered), trace)
     }
+}
+
+/// Lower-is-better observations as scores: the lowest 1, the highest 0, linear between;
+/// equal values and unobserved refs 0.5.
+fn inverted(values: &[Option<f64>]) -> Vec<f64> {
+    let (lo, hi) = values
+        .iter()
+        .flatten()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), v| {
+            (lo.min(*v), hi.max(*v))
+        });
+    values
+        .iter()
+        .map(|v| match v {
+            Some(v) if hi > lo => 1.0 - (v - lo) / (hi - lo),
+            _ => NEUTRAL,
+        })
+        .collect()
 }
 
 #[cfg(test)]
@@ -270,5 +348,62 @@ mod tests {
                 .iter()
                 .all(|c| (c.score - 0.5).abs() < 1e-12)
         );
+    }
+}
+
+#[cfg(test)]
+mod live_tests {
+    use std::collections::HashMap;
+
+    use serde_json::json;
+
+    use super::*;
+    use crate::algorithms::testing::Fixed;
+
+    fn r(model: &str) -> ModelRef {
+        ModelRef {
+            model: model.into(),
+            ..ModelRef::default()
+        }
+    }
+
+    #[test]
+    fn latency_and_load_weigh_and_their_slos_exclude() {
+        let refs = [r("slow"), r("fast"), r("busy")];
+        let live = Fixed(HashMap::from([
+            ("slow", (Some(80.0), None, 0)),
+            ("fast", (None, Some(10.0), 1)),
+            ("busy", (Some(20.0), None, 9)),
+        ]));
+        let latency = MultiFactor::from_block(Some(&json!({"weights": {"latency": 1.0}})));
+        let (order, trace) = latency.select_live(&refs, &ModelFacts::default(), Some(&live));
+        let names: Vec<&str> = order.iter().flatten().map(|r| r.model.as_str()).collect();
+        // fast's TTFT (10) stands in for its missing TPOT: lowest latency.
+        assert_eq!(names, ["fast", "busy", "slow"]);
+        assert_eq!(trace.candidates[1].factors[1], ("latency".to_string(), 1.0));
+        let load = MultiFactor::from_block(Some(&json!({"weights": {"load": 1.0}})));
+        let (order, _) = load.select_live(&refs, &ModelFacts::default(), Some(&live));
+        assert_eq!(order.expect("order")[0].model, "slow");
+        let slo = MultiFactor::from_block(Some(&json!({
+            "weights": {"latency": 1.0},
+            "slo": {"max_tpot_ms": 50, "max_inflight": 5},
+            "latency_percentile": 90
+        })));
+        assert_eq!(slo.latency_percentile, 90);
+        let (order, trace) = slo.select_live(&refs, &ModelFacts::default(), Some(&live));
+        assert_eq!(order.expect("order")[0].model, "fast");
+        let why: Vec<Option<&str>> = trace
+            .candidates
+            .iter()
+            .map(|c| c.excluded.as_deref())
+            .collect();
+        assert!(why[0].is_some_and(|w| w.contains("max_tpot_ms")), "{why:?}");
+        assert!(
+            why[2].is_some_and(|w| w.contains("max_inflight")),
+            "{why:?}"
+        );
+        // The pure engine observes nothing: every ref scores latency and load 0.5.
+        let (_, pure) = slo.select(&refs, &ModelFacts::default());
+        assert!(pure.candidates.iter().all(|c| c.excluded.is_none()));
     }
 }

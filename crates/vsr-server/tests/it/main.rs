@@ -8,6 +8,7 @@ mod fallback;
 mod faults;
 mod learning;
 mod limits;
+mod live;
 mod logs;
 mod looper;
 mod messages_api;
