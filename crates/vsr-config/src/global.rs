@@ -216,8 +216,13 @@ pub struct GlobalSettings {
     pub observability: ObservabilitySettings,
     /// `services.router_replay`: where replay records are stored.
     pub router_replay: RouterReplaySettings,
-    /// `router.learning`: session protection (adaptation is validated only).
+    /// `router.learning`: adaptation and session protection.
     pub learning: LearningSettings,
+    /// `integrations.looper.fusion.model_names` (trimmed, de-duplicated, blanks dropped);
+    /// `None` when unset or empty.
+    pub looper_fusion_names: Option<Vec<String>>,
+    /// `integrations.looper.flow.model_names`, likewise.
+    pub looper_flow_names: Option<Vec<String>>,
     /// `model_catalog.embeddings.semantic.embedding_config.top_k` (0 = all).
     pub embedding_top_k: u64,
     pub embedding_min_score_threshold: f64,
@@ -422,6 +427,17 @@ impl GlobalSettings {
         let f = |p: &str| get(p).and_then(Value::as_f64).unwrap_or(0.0);
         let u = |p: &str| get(p).and_then(Value::as_u64).unwrap_or(0);
         let b = |p: &str| get(p).and_then(Value::as_bool).unwrap_or(false);
+        fn names(list: Option<&Value>) -> Option<Vec<String>> {
+            let mut out: Vec<String> = Vec::new();
+            for n in list.and_then(Value::as_array).into_iter().flatten() {
+                if let Some(n) = n.as_str().map(str::trim).filter(|n| !n.is_empty())
+                    && !out.iter().any(|o| o == n)
+                {
+                    out.push(n.to_string());
+                }
+            }
+            (!out.is_empty()).then_some(out)
+        }
         fn vocab<V: Vocab + Default>(text: Option<&str>) -> V {
             text.and_then(V::parse).unwrap_or_default()
         }
@@ -514,6 +530,8 @@ impl GlobalSettings {
                     .and_then(LearningStoreBackend::parse),
                 store_ttl_seconds: u(&format!("{L}/state_store/ttl_seconds")),
             },
+            looper_fusion_names: names(get("/integrations/looper/fusion/model_names")),
+            looper_flow_names: names(get("/integrations/looper/flow/model_names")),
             embedding_top_k: u(&format!("{EC}/top_k")),
             embedding_min_score_threshold: f(&format!("{EC}/min_score_threshold")),
             embedding_soft_matching: b(&format!("{EC}/enable_soft_matching")),
@@ -542,6 +560,8 @@ pub(crate) const TYPED_KNOBS: &[(&str, Kind)] = &[
     ("/router/config_source", Kind::Vocab(check::<ConfigSource>)),
     ("/router/auto_model_name", Kind::Str),
     ("/router/auto_model_names", Kind::StrList),
+    ("/integrations/looper/fusion/model_names", Kind::StrList),
+    ("/integrations/looper/flow/model_names", Kind::StrList),
     ("/router/keyword_match", Kind::Vocab(check::<KeywordMatch>)),
     ("/router/max_body_bytes", Kind::UInt),
     ("/services/response_api/enabled", Kind::Bool),

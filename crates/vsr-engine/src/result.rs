@@ -98,6 +98,30 @@ pub struct DecisionsTrace {
     pub reason: String,
 }
 
+impl DecisionsTrace {
+    /// The best matched decision among those `keep` accepts, ordered as the engine orders
+    /// candidates (tiers, then the strategy): what would have won had only they competed.
+    pub fn best_matched(&self, keep: impl Fn(&str) -> bool) -> Option<&DecisionTrace> {
+        let matched: Vec<&DecisionTrace> = self
+            .evaluated
+            .iter()
+            .filter(|d| d.matched && keep(&d.name))
+            .collect();
+        let tiered = matched.iter().any(|d| d.tier > 0);
+        fn candidate(d: &DecisionTrace) -> crate::decision::Candidate<'_> {
+            crate::decision::Candidate {
+                name: &d.name,
+                tier: d.tier,
+                priority: d.priority,
+                confidence: d.confidence,
+            }
+        }
+        matched.into_iter().min_by(|a, b| {
+            crate::decision::compare(&candidate(a), &candidate(b), tiered, self.strategy)
+        })
+    }
+}
+
 /// One decision's evaluation.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DecisionTrace {

@@ -244,13 +244,28 @@ async fn pipeline(
     span: Span,
 ) -> Result<Response<RespBody>, ApiError> {
     let rt = shared.runtime.load_full();
-    let profile = rt
-        .settings
-        .routing_profile(&req.model)
-        .map(|r| r.map(str::to_string));
+    // A looper slug (`vllm-sr/fusion`, `vllm-sr/flow`) is routed by the default profile and
+    // answered by one of its loopers of that kind.
+    let slug = rt.settings.looper_slug(&req.model);
+    let profile = match slug {
+        Some(_) => Some(None),
+        None => rt
+            .settings
+            .routing_profile(&req.model)
+            .map(|r| r.map(str::to_string)),
+    };
     let auto = profile.is_some();
+    let mut direct = None;
     let routed = if let Some(recipe) = profile {
         let mut result = classify(shared, &rt, &req, recipe, &request_id).await?;
+        if let Some(kind) = slug {
+            direct = Some(crate::looper::direct::resolve(
+                &rt,
+                &req,
+                kind,
+                &mut result,
+            )?);
+        }
         crate::live::reselect(&rt, &shared.latency, &mut result);
         let adaptation = crate::session::adapt(shared, &rt, &req, &mut result);
         let session = crate::session::protect(shared, &rt, headers, &req, &mut result).await;
@@ -308,7 +323,8 @@ async fn pipeline(
     }
 
     // A fusion or workflows decision is answered from several model calls by the router.
-    if let Some(looper) = routed.result.as_ref().and_then(|r| {
+    if let Some(looper) = direct.or_else(|| {
+        let r = routed.result.as_ref()?;
         let d = r.decision.as_deref()?;
         rt.settings.loopers.get(r.recipe.as_deref(), d).cloned()
     }) {

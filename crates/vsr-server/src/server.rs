@@ -461,6 +461,10 @@ fn models(shared: &Arc<Shared>) -> Response<RespBody> {
         json!({"id": n, "object": "model", "created": now, "owned_by": "vllm-semantic-router",
                "description": description, "routing": {"recipe": recipe}})
     }));
+    data.extend(rt.settings.exposed_slugs.iter().map(|n| {
+        json!({"id": n, "object": "model", "created": now, "owned_by": "vllm-semantic-router",
+               "description": "Answered by the router's looper decisions"})
+    }));
     data.extend(rt.settings.models.keys().map(
         |n| json!({"id": n, "object": "model", "created": now, "owned_by": "vllm-semantic-router"}),
     ));

@@ -63,6 +63,15 @@ pub struct ProxySettings {
     pub loopers: crate::looper::Loopers,
     /// Decisions whose selector reads live latency and load (`latency_aware`, `multi_factor`).
     pub live_selectors: crate::live::LiveSelectors,
+    /// Model names that ask the default profile's fusion / workflows decisions directly
+    /// (`integrations.looper.{fusion,flow}.model_names`, default `vllm-sr/fusion` and
+    /// `vllm-sr/flow`), and which of them `/v1/models` lists.
+    pub fusion_slugs: Vec<String>,
+    /// The default profile's looper decisions as (name, priority, `fusion` | `workflows`),
+    /// highest priority first (declaration order among equals): what a slug falls back to.
+    pub looper_decisions: Vec<(String, i64, String)>,
+    pub flow_slugs: Vec<String>,
+    pub exposed_slugs: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -317,6 +326,7 @@ impl ProxySettings {
             ));
         }
         let global = cfg.global_settings();
+        let (fusion_slugs, flow_slugs, exposed_slugs) = looper_slugs(cfg, &global);
         let mut auto_model_names: Vec<String> =
             DEFAULT_AUTO_NAMES.iter().map(|s| s.to_string()).collect();
         for n in std::iter::once(global.auto_model_name).chain(global.auto_model_names) {
@@ -368,6 +378,10 @@ impl ProxySettings {
                     .chain(cfg.recipes.iter().map(|r| &r.routing))
                     .any(|r| !r.signals.context.is_empty()),
             live_selectors: crate::live::LiveSelectors::from_config(cfg),
+            fusion_slugs,
+            looper_decisions: looper_decisions(cfg),
+            flow_slugs,
+            exposed_slugs,
             loopers: crate::looper::Loopers::from_config(cfg, |d| {
                 crate::looper::Looper::of(d).map(std::sync::Arc::new)
             }),
@@ -376,6 +390,18 @@ impl ProxySettings {
 
     pub fn is_auto_name(&self, model: &str) -> bool {
         self.auto_model_names.iter().any(|n| n == model)
+    }
+
+    /// The looper a model name asks for directly (`fusion` or `workflows`), if it is a slug.
+    pub fn looper_slug(&self, model: &str) -> Option<&'static str> {
+        let model = model.trim();
+        if self.fusion_slugs.iter().any(|n| n == model) {
+            Some("fusion")
+        } else if self.flow_slugs.iter().any(|n| n == model) {
+            Some("workflows")
+        } else {
+            None
+        }
     }
 
     /// Which routing profile a request model asks for: `Some(None)` for an auto name (the
@@ -389,6 +415,60 @@ impl ProxySettings {
             .get(model.trim())
             .map(|(r, _)| Some(r.as_str()).filter(|r| *r != vsr_config::DEFAULT_RECIPE))
     }
+}
+
+/// The built-in looper slugs (upstream's defaults).
+pub const DEFAULT_FUSION_SLUG: &str = "vllm-sr/fusion";
+pub const DEFAULT_FLOW_SLUG: &str = "vllm-sr/flow";
+
+/// The fusion and flow slugs, and those `/v1/models` lists: fusion names when configured or
+/// when a default-profile decision uses fusion; flow names when one uses workflows (as
+/// upstream).
+fn looper_slugs(
+    cfg: &Config,
+    global: &vsr_config::global::GlobalSettings,
+) -> (Vec<String>, Vec<String>, Vec<String>) {
+    let uses = |kind: &str| {
+        cfg.profile(None).is_some_and(|p| {
+            p.routing
+                .decisions
+                .iter()
+                .any(|d| d.algorithm.as_ref().is_some_and(|a| a.kind == kind))
+        })
+    };
+    let or_default = |names: &Option<Vec<String>>, slug: &str| {
+        names.clone().unwrap_or_else(|| vec![slug.to_string()])
+    };
+    let fusion = or_default(&global.looper_fusion_names, DEFAULT_FUSION_SLUG);
+    let flow = or_default(&global.looper_flow_names, DEFAULT_FLOW_SLUG);
+    let mut exposed = Vec::new();
+    if global.looper_fusion_names.is_some() || uses("fusion") {
+        exposed.extend(fusion.iter().cloned());
+    }
+    if uses("workflows") {
+        exposed.extend(flow.iter().cloned());
+    }
+    (fusion, flow, exposed)
+}
+
+/// The default profile's fusion and workflows decisions, highest priority first.
+fn looper_decisions(cfg: &Config) -> Vec<(String, i64, String)> {
+    let mut out: Vec<(String, i64, String)> = cfg
+        .profile(None)
+        .map(|p| {
+            p.routing
+                .decisions
+                .iter()
+                .filter_map(|d| {
+                    let kind = d.algorithm.as_ref()?.kind.as_str();
+                    matches!(kind, "fusion" | "workflows")
+                        .then(|| (d.name.clone(), d.priority, kind.to_string()))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    out.sort_by_key(|d| std::cmp::Reverse(d.1));
+    out
 }
 
 /// The typed config as JSON (`GET /config/router`): what was loaded, in canonical form.

@@ -8,6 +8,7 @@
 
 mod answer;
 mod call;
+pub(crate) mod direct;
 mod fusion;
 mod workflows;
 

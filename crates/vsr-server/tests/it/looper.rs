@@ -335,3 +335,120 @@ async fn only_the_final_stage_sees_the_tools_and_its_tool_call_is_passed_through
     }
     assert_eq!(s.stats.chat_requests.load(Ordering::Relaxed), 4);
 }
+
+#[tokio::test]
+async fn the_fusion_slug_asks_the_default_profile_s_fusion_decision_or_a_request_plugin() {
+    let (r, s) = looper_router(
+        "{type: fusion, fusion: {model: judge, include_analysis: false}}",
+        "final",
+        |_| {},
+    )
+    .await;
+    let c = client();
+    let url = format!("{}/v1/chat/completions", r.base);
+    let ask = |text: &str, plugins: Value| {
+        json!({"model": "vllm-sr/fusion", "plugins": plugins,
+            "messages": [{"role": "user", "content": text}]})
+    };
+
+    // /v1/models lists the fusion slug (a default-profile decision uses fusion), not flow's.
+    let models = send(&c, "GET", &format!("{}/v1/models", r.base), "", &[])
+        .await
+        .json();
+    let ids: Vec<&str> = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|m| m["id"].as_str())
+        .collect();
+    assert!(
+        ids.contains(&"vllm-sr/fusion") && !ids.contains(&"vllm-sr/flow"),
+        "{ids:?}"
+    );
+
+    // A matching prompt and one that matches nothing both reach math_route's fusion.
+    for text in ["a math question", "hello there"] {
+        let rep = post(&c, &url, &ask(text, json!([]))).await;
+        assert_eq!(rep.status, 200, "{text}: {}", rep.text());
+        assert_eq!(rep.header("x-vsr-looper"), Some("fusion"));
+        assert_eq!(rep.header("x-vsr-selected-decision"), Some("math_route"));
+        assert_eq!(
+            rep.header("x-vsr-looper-calls"),
+            Some("4"),
+            "three panel calls, one final"
+        );
+    }
+
+    // A request plugin overrides the decision's settings: a quorum of one stops the panel early.
+    let before = s.stats.chat_requests.load(Ordering::Relaxed);
+    let plugin = json!([{"id": "fusion", "min_successful_responses": 1, "max_concurrent": 1}]);
+    let rep = post(&c, &url, &ask("a math question", plugin)).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    let answered = rep.json()["fusion"]["responses"].as_array().map(Vec::len);
+    assert_eq!(answered, Some(1), "{}", rep.text());
+    assert_eq!(
+        s.stats.chat_requests.load(Ordering::Relaxed) - before,
+        2,
+        "one panel call, one final"
+    );
+
+    // A disabled plugin changes nothing.
+    let off = json!([{"id": "fusion", "enabled": false, "min_successful_responses": 1, "max_concurrent": 1}]);
+    let rep = post(&c, &url, &ask("a math question", off)).await;
+    let answered = rep.json()["fusion"]["responses"].as_array().map(Vec::len);
+    assert_eq!(answered, Some(3), "{}", rep.text());
+
+    // A malformed plugin is the client's error.
+    let bad = json!([{"id": "fusion", "max_concurrent": -1}]);
+    let rep = post(&c, &url, &ask("a math question", bad)).await;
+    assert_eq!(rep.status, 400, "{}", rep.text());
+    assert!(
+        rep.text().contains("invalid Fusion plugin"),
+        "{}",
+        rep.text()
+    );
+
+    // No workflows decision: the flow slug has nothing to run.
+    let flow = json!({"model": "vllm-sr/flow", "messages": [{"role": "user", "content": "hi"}]});
+    let rep = post(&c, &url, &flow).await;
+    assert_eq!(rep.status, 400, "{}", rep.text());
+    assert!(
+        rep.text().contains("no eligible Flow decision"),
+        "{}",
+        rep.text()
+    );
+}
+
+#[tokio::test]
+async fn a_request_plugin_alone_runs_fusion_when_no_decision_offers_one() {
+    // The only looper is a workflows decision: a fusion slug needs the plugin's panel.
+    let (r, _s) = looper_router(
+        "{type: workflows, workflows: {roles: [{name: solve, models: [a]}], final: {model: a}}}",
+        "final",
+        |_| {},
+    )
+    .await;
+    let c = client();
+    let url = format!("{}/v1/chat/completions", r.base);
+    let body = |plugins: Value| {
+        json!({"model": "vllm-sr/fusion", "plugins": plugins,
+            "messages": [{"role": "user", "content": "hello there"}]})
+    };
+    let rep = post(&c, &url, &body(json!([]))).await;
+    assert_eq!(rep.status, 400, "{}", rep.text());
+    assert!(
+        rep.text().contains("no eligible Fusion decision"),
+        "{}",
+        rep.text()
+    );
+    let panel = json!([{"id": "fusion", "analysis_models": ["a", "b"], "model": "judge", "include_analysis": false}]);
+    let rep = post(&c, &url, &body(panel)).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    assert_eq!(rep.header("x-vsr-selected-decision"), Some("fusion_direct"));
+    assert_eq!(
+        rep.header("x-vsr-looper-calls"),
+        Some("3"),
+        "two panel calls, one final"
+    );
+    assert_eq!(rep.json()["choices"][0]["message"]["content"], "final");
+}
