@@ -1549,6 +1549,18 @@ pub(crate) fn rule_node(cx: &mut Ctx, n: &Node, p: &str) -> Option<RuleNode> {
     }
 }
 
+/// One `modelRefs[]` entry (also `candidateIterations[].models[]`).
+fn model_ref(cx: &mut Ctx, n: &Node, p: &str) -> Option<ModelRef> {
+    record!(cx, n, p, ModelRef {
+        model: "model" => str_req,
+        use_reasoning: "use_reasoning" => bool_opt,
+        reasoning_effort: "reasoning_effort" => str_opt,
+        reasoning_description: "reasoning_description" => str_opt,
+        lora_name: "lora_name" => str_opt,
+        weight: "weight" => f64_opt,
+    })
+}
+
 fn decision(cx: &mut Ctx, n: &Node, p: &str) -> Option<Decision> {
     record!(cx, n, p, also &["modelSelectionAlgorithm"], |o| {
         cx.moved(
@@ -1563,16 +1575,7 @@ fn decision(cx: &mut Ctx, n: &Node, p: &str) -> Option<Decision> {
         tier: "tier" => tier,
         rules: "rules" => sub_opt(rule_node) or RuleNode::default(),
         fallback: "rules" => absent,
-        model_refs: "modelRefs" => list(|cx, n, p| {
-            record!(cx, n, p, ModelRef {
-                model: "model" => str_req,
-                use_reasoning: "use_reasoning" => bool_opt,
-                reasoning_effort: "reasoning_effort" => str_opt,
-                reasoning_description: "reasoning_description" => str_opt,
-                lora_name: "lora_name" => str_opt,
-                weight: "weight" => f64_opt,
-            })
-        }),
+        model_refs: "modelRefs" => list(model_ref),
         algorithm: "algorithm" => sub_opt(algorithm),
         plugins: "plugins" => list(plugin),
         adaptations: "adaptations" => sub_opt(|cx, n, p| {
@@ -1593,6 +1596,11 @@ fn decision(cx: &mut Ctx, n: &Node, p: &str) -> Option<Decision> {
                 }),
             })
         }),
+        output_contract: "output_contract" => str_opt,
+        output_contract_spec: "output_contract_spec" => json_map,
+        emits: "emits" => sub_or_default(head::emits),
+        candidate_iterations: "candidateIterations" => list(head::candidate_iteration),
+        annotations: "annotations" => sub_opt(head::annotations),
     })
 }
 

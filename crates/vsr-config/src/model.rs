@@ -1401,6 +1401,60 @@ pub struct Decision {
     pub plugins: Vec<Plugin>,
     /// Router-learning overrides for this decision (upstream HEAD).
     pub adaptations: Option<Adaptations>,
+    /// `output_contract` (HEAD §2): a label for the answer's expected shape; parsed and kept.
+    pub output_contract: Option<String>,
+    /// `output_contract_spec`: the contract's details (a mapping); parsed and kept.
+    pub output_contract_spec: Option<Value>,
+    /// `emits`: what the decision asks of the conversation state (`retention`); parsed,
+    /// validated and kept (not applied).
+    pub emits: Vec<Emit>,
+    /// `candidateIterations`: model lists a decision iterates over (DSL `FOR … IN …`); parsed,
+    /// validated and kept (not applied).
+    pub candidate_iterations: Vec<CandidateIteration>,
+    /// `annotations`: free metadata (a mapping of at most 32 keys, 4096 bytes encoded).
+    pub annotations: Option<Value>,
+}
+
+/// One `routing.decisions[].emits[]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Emit {
+    /// Always `retention` (validated).
+    pub kind: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
+}
+
+/// `emits[].retention`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Retention {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub drop: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl_turns: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub keep_current_model: Option<bool>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub prefer_prefix_retention: Option<bool>,
+}
+
+/// One `routing.decisions[].candidateIterations[]` entry.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct CandidateIteration {
+    pub variable: String,
+    /// `decision.candidates` or `models`.
+    pub source: String,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub models: Vec<ModelRef>,
+    pub outputs: Vec<IterationOutput>,
+}
+
+/// `candidateIterations[].outputs[]`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct IterationOutput {
+    /// Always `model` (validated).
+    #[serde(rename = "type")]
+    pub kind: String,
+    pub value: String,
 }
 
 impl Serialize for Decision {
@@ -1429,6 +1483,21 @@ impl Serialize for Decision {
         }
         if let Some(a) = &self.adaptations {
             m.serialize_entry("adaptations", a)?;
+        }
+        if let Some(c) = &self.output_contract {
+            m.serialize_entry("output_contract", c)?;
+        }
+        if let Some(c) = &self.output_contract_spec {
+            m.serialize_entry("output_contract_spec", c)?;
+        }
+        if !self.emits.is_empty() {
+            m.serialize_entry("emits", &self.emits)?;
+        }
+        if !self.candidate_iterations.is_empty() {
+            m.serialize_entry("candidateIterations", &self.candidate_iterations)?;
+        }
+        if let Some(a) = &self.annotations {
+            m.serialize_entry("annotations", a)?;
         }
         m.end()
     }

@@ -5,6 +5,7 @@
 //! line:column. The values themselves are kept (and exported) as written.
 
 use super::{Ctx, Obj};
+use crate::model::{CandidateIteration, Emit, IterationOutput, Retention};
 use crate::vocab::*;
 use crate::yaml::Node;
 
@@ -551,4 +552,129 @@ pub(super) fn response_cache_store(cx: &mut Ctx, n: &Node, p: &str) {
     cx.counts(&o, &["max_entries", "max_bytes", "ttl_seconds"]);
     cx.vocab_opt::<EvictionPolicy>(&o, "eviction_policy");
     cx.strs(&o, &["embedding_model"]);
+}
+
+/// `routing.decisions[].emits` (HEAD §2): `[{kind: retention, retention: {…}}]`, each kind at
+/// most once; `ttl_turns >= 0`; `drop: true` with `ttl_turns > 0` contradicts itself.
+pub(super) fn emits(cx: &mut Ctx, n: &Node, p: &str) -> Option<Vec<Emit>> {
+    let mut seen: Vec<String> = Vec::new();
+    let list = cx.list_node(n, p, &mut |cx: &mut Ctx, n: &Node, p: &str| {
+        let o = cx.obj(n, p, &["kind", "retention"])?;
+        let kind = cx.str_req(&o, "kind");
+        if let Some((kn, kp)) = o.get("kind") {
+            if kind != "retention" && !kind.is_empty() {
+                cx.error_at(
+                    kn.pos,
+                    &kp,
+                    format!("unknown emit kind {kind:?}: expected \"retention\""),
+                );
+            } else if seen.contains(&kind) {
+                cx.error_at(
+                    kn.pos,
+                    &kp,
+                    format!("emit kind {kind:?} appears more than once"),
+                );
+            }
+            seen.push(kind.clone());
+        }
+        let retention = match o.get("retention") {
+            Some((rn, rp)) if !rn.is_null() => {
+                let r = cx.obj(
+                    rn,
+                    &rp,
+                    &[
+                        "drop",
+                        "ttl_turns",
+                        "keep_current_model",
+                        "prefer_prefix_retention",
+                    ],
+                )?;
+                let out = Retention {
+                    drop: cx.bool_opt(&r, "drop"),
+                    ttl_turns: cx.i64_opt(&r, "ttl_turns"),
+                    keep_current_model: cx.bool_opt(&r, "keep_current_model"),
+                    prefer_prefix_retention: cx.bool_opt(&r, "prefer_prefix_retention"),
+                };
+                if let (Some(t), Some((tn, tp))) = (out.ttl_turns, r.get("ttl_turns")) {
+                    if t < 0 {
+                        cx.error_at(tn.pos, &tp, format!("must be >= 0, got {t}"));
+                    } else if t > 0 && out.drop == Some(true) {
+                        cx.error_at(
+                            tn.pos,
+                            &tp,
+                            "`drop: true` cannot keep the state for `ttl_turns`",
+                        );
+                    }
+                }
+                Some(out)
+            }
+            _ => None,
+        };
+        Some(Emit { kind, retention })
+    });
+    Some(list)
+}
+
+/// One `routing.decisions[].candidateIterations[]` entry (HEAD §2, the DSL's `FOR … IN …`).
+pub(super) fn candidate_iteration(cx: &mut Ctx, n: &Node, p: &str) -> Option<CandidateIteration> {
+    let o = cx.obj(n, p, &["variable", "source", "models", "outputs"])?;
+    let variable = cx.str_req(&o, "variable");
+    let source = cx.str_req(&o, "source");
+    if let Some((sn, sp)) = o.get("source")
+        && !source.is_empty()
+        && !matches!(source.as_str(), "decision.candidates" | "models")
+    {
+        cx.error_at(
+            sn.pos,
+            &sp,
+            format!("unknown source {source:?}: expected \"decision.candidates\" or \"models\""),
+        );
+    }
+    let models = cx.list(&o, "models", super::model_ref);
+    if source == "models" && models.is_empty() {
+        let pos = o.get("source").map_or(n.pos, |(sn, _)| sn.pos);
+        cx.error_at(pos, p, "source `models` needs a non-empty `models` list");
+    }
+    let outputs = cx.list(&o, "outputs", |cx: &mut Ctx, n: &Node, p: &str| {
+        let out = cx.obj(n, p, &["type", "value"])?;
+        let kind = cx.str_req(&out, "type");
+        if let Some((tn, tp)) = out.get("type")
+            && !kind.is_empty()
+            && kind != "model"
+        {
+            cx.error_at(
+                tn.pos,
+                &tp,
+                format!("unknown output type {kind:?}: expected \"model\""),
+            );
+        }
+        Some(IterationOutput {
+            kind,
+            value: cx.str_req(&out, "value"),
+        })
+    });
+    Some(CandidateIteration {
+        variable,
+        source,
+        models,
+        outputs,
+    })
+}
+
+/// `routing.decisions[].annotations`: a mapping of at most 32 keys, 4096 bytes as JSON.
+pub(super) fn annotations(cx: &mut Ctx, n: &Node, p: &str) -> Option<serde_json::Value> {
+    let v = cx.json(n, p);
+    match v.as_object() {
+        None => cx.type_error(n, p, "a mapping"),
+        Some(m) if m.len() > 32 => {
+            cx.error_at(n.pos, p, format!("at most 32 keys, got {}", m.len()));
+        }
+        Some(_) => {
+            let bytes = serde_json::to_string(&v).map_or(0, |s| s.len());
+            if bytes > 4096 {
+                cx.error_at(n.pos, p, format!("at most 4096 bytes as JSON, got {bytes}"));
+            }
+        }
+    }
+    Some(v)
 }

@@ -573,6 +573,19 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
         }
         for (i, d) in r.decisions.iter().enumerate() {
             let p = join_index(&join_key(base, "decisions"), i);
+            // Parsed, validated and exported; no runtime reads them.
+            for (present, key) in [
+                (!d.emits.is_empty(), "emits"),
+                (!d.candidate_iterations.is_empty(), "candidateIterations"),
+                (
+                    d.output_contract.is_some() || d.output_contract_spec.is_some(),
+                    "output_contract",
+                ),
+            ] {
+                if present {
+                    note(join_key(&p, key), &format!("routing.decisions[].{key}"), "");
+                }
+            }
             if let Some(a) = &d.algorithm
                 && matches!(a.kind.as_str(), "prompt" | "mlp")
             {

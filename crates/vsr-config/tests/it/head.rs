@@ -413,3 +413,110 @@ fn looper_models_are_checked_at_their_position() {
     );
     assert!(diags.iter().all(|d| !d.starts_with("error:")), "{diags:?}");
 }
+
+/// The decision fields HEAD parses without a runtime (§2).
+const CONTRACT_FIELDS: &str = "      output_contract: json_answer\n      output_contract_spec: {schema: {type: object}}\n      emits:\n        - kind: retention\n          retention: {ttl_turns: 3, keep_current_model: true}\n      candidateIterations:\n        - variable: m\n          source: models\n          models: [{model: qwen/qwen3.6-rocm}]\n          outputs: [{type: model, value: m}]\n      annotations: {owner: platform, reviewed: true}\n";
+
+#[test]
+fn decision_contract_fields_load_export_and_warn() {
+    let (src, diags) = load_with(DECISION, CONTRACT_FIELDS);
+    let loaded = load_str(&src, "head.yaml").unwrap_or_else(|e| panic!("{e}"));
+    let d = loaded
+        .config
+        .routing
+        .decisions
+        .iter()
+        .find(|d| !d.emits.is_empty())
+        .expect("the decision with the fields");
+    assert_eq!(d.output_contract.as_deref(), Some("json_answer"));
+    assert_eq!(
+        d.emits[0].retention.as_ref().and_then(|r| r.ttl_turns),
+        Some(3)
+    );
+    assert_eq!(
+        d.candidate_iterations[0].models[0].model,
+        "qwen/qwen3.6-rocm"
+    );
+    assert_eq!(d.candidate_iterations[0].outputs[0].kind, "model");
+    assert_eq!(
+        d.annotations.as_ref().map(|a| a["owner"].clone()),
+        Some("platform".into())
+    );
+    for key in ["emits", "candidateIterations", "output_contract"] {
+        assert!(
+            diags.iter().any(|w| w.starts_with("warning:")
+                && w.contains(&format!(
+                    "`routing.decisions[].{key}` is validated but not applied yet"
+                ))),
+            "{key}: {diags:?}"
+        );
+    }
+    assert!(
+        !diags.iter().any(|w| w.contains("annotations")),
+        "{diags:?}"
+    );
+    let yaml = loaded.config.to_yaml();
+    let again = load_str(&yaml, "export.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(loaded.config, again.config, "export keeps the fields");
+}
+
+#[test]
+fn decision_contract_fields_are_checked() {
+    let cases = [
+        (
+            "kind: retention\n",
+            "kind: keep\n",
+            "unknown emit kind \"keep\"",
+        ),
+        ("ttl_turns: 3,", "ttl_turns: -1,", "must be >= 0, got -1"),
+        (
+            "ttl_turns: 3, keep_current_model: true",
+            "ttl_turns: 3, drop: true",
+            "`drop: true` cannot keep the state for `ttl_turns`",
+        ),
+        (
+            "source: models",
+            "source: everything",
+            "unknown source \"everything\"",
+        ),
+        (
+            "type: model, value",
+            "type: tool, value",
+            "unknown output type \"tool\"",
+        ),
+        (
+            "annotations: {owner: platform, reviewed: true}",
+            "annotations: [1]",
+            "expected a mapping",
+        ),
+    ];
+    for (from, to, want) in cases {
+        assert!(CONTRACT_FIELDS.contains(from), "{from}");
+        let (src, diags) = load_with(DECISION, &CONTRACT_FIELDS.replacen(from, to, 1));
+        let hit = diags
+            .iter()
+            .find(|d| d.starts_with("error:") && d.contains(want))
+            .unwrap_or_else(|| panic!("{want}: {diags:?}"));
+        // Every error points into the snippet (its line:column).
+        let line: usize = hit
+            .split(':')
+            .nth(2)
+            .and_then(|l| l.trim().parse().ok())
+            .unwrap_or(0);
+        let first = src[..src.find("output_contract:").unwrap_or(0)]
+            .matches('\n')
+            .count()
+            + 1;
+        assert!(line >= first, "{hit}");
+    }
+    // A kind at most once.
+    let twice = CONTRACT_FIELDS.replace(
+        "      candidateIterations:",
+        "        - kind: retention\n      candidateIterations:",
+    );
+    let (_, diags) = load_with(DECISION, &twice);
+    assert!(
+        diags.iter().any(|d| d.contains("appears more than once")),
+        "{diags:?}"
+    );
+}

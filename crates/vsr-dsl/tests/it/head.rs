@@ -417,3 +417,34 @@ ROUTE billing {
     assert_eq!(back.routing, c.routing);
     assert_eq!(vsr_dsl::format(&text).ok().as_deref(), Some(text.as_str()));
 }
+
+#[test]
+fn decision_contract_fields_round_trip_as_route_options() {
+    // HEAD's decision fields without a body keyword (emits, candidateIterations,
+    // output_contract*, annotations) travel as route options, losslessly.
+    let routing = serde_json::json!({"decisions": [{
+        "name": "r", "priority": 10,
+        "rules": {"operator": "AND", "conditions": [{"type": "keyword", "name": "k"}]},
+        "modelRefs": [{"model": "m"}],
+        "output_contract": "json_answer",
+        "output_contract_spec": {"schema": {"type": "object"}},
+        "emits": [{"kind": "retention", "retention": {"ttl_turns": 3, "keep_current_model": true}}],
+        "candidateIterations": [{"variable": "v", "source": "models", "models": [{"model": "m"}],
+            "outputs": [{"type": "model", "value": "v"}]}],
+        "annotations": {"owner": "platform", "reviewed": true}
+    }], "signals": {"keywords": [{"name": "k", "operator": "OR", "keywords": ["x"]}]}});
+    let text = vsr_dsl::decompile(&routing).unwrap_or_else(|e| panic!("{e}"));
+    assert!(text.contains("emits = "), "{text}");
+    let back = vsr_dsl::compile(&text)
+        .unwrap_or_else(|d| panic!("{}", vsr_dsl::render_all(&d, "t.dsl", &text)));
+    let d = &back.routing["decisions"][0];
+    for key in [
+        "output_contract",
+        "output_contract_spec",
+        "emits",
+        "candidateIterations",
+        "annotations",
+    ] {
+        assert_eq!(d[key], routing["decisions"][0][key], "{key}: {text}");
+    }
+}
