@@ -181,9 +181,71 @@ pub(crate) fn reselect(rt: &Runtime, book: &LatencyBook, result: &mut RoutingRes
     result.algorithm = Some(trace);
 }
 
+/// Observations before the learned bytes-per-token ratio is used (as upstream).
+const MIN_CALIBRATION_SAMPLES: u64 = 10;
+/// How far a lower observation moves the conservative ratio (a higher one moves it 1 − this).
+const CONSERVATIVE_ALPHA: f64 = 0.9;
+
+/// Bytes of prose per provider token, learned from the prompt tokens providers report for
+/// text-only requests (head-delta §11, August configs' `context` count): conservative, so it
+/// follows low ratios (more tokens) fast and high ones slowly. The count uses 4 until
+/// [`MIN_CALIBRATION_SAMPLES`] answers were seen, so context bands may shift as it learns.
+#[derive(Debug, Default)]
+pub struct TokenCalibrator {
+    /// (samples, conservative ratio).
+    state: Mutex<(u64, f64)>,
+}
+
+impl TokenCalibrator {
+    /// One answer: the request's prose bytes and the prompt tokens the provider counted.
+    pub fn observe(&self, text_bytes: usize, prompt_tokens: u64) {
+        if text_bytes == 0 || prompt_tokens == 0 {
+            return;
+        }
+        let observed = text_bytes as f64 / prompt_tokens as f64;
+        let mut s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        let (samples, ratio) = &mut *s;
+        if *samples == 0 {
+            *ratio = observed;
+        } else if observed < *ratio {
+            *ratio += CONSERVATIVE_ALPHA * (observed - *ratio);
+        } else {
+            *ratio += (1.0 - CONSERVATIVE_ALPHA) * (observed - *ratio);
+        }
+        *samples += 1;
+    }
+
+    /// The learned ratio, once enough answers were seen.
+    pub fn ratio(&self) -> Option<f64> {
+        let s = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        (s.0 >= MIN_CALIBRATION_SAMPLES && s.1 > 0.0).then_some(s.1)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_ratio_is_learned_conservatively_after_ten_answers() {
+        let c = TokenCalibrator::default();
+        for _ in 0..9 {
+            c.observe(300, 100);
+        }
+        assert_eq!(c.ratio(), None, "4 bytes a token until ten answers");
+        c.observe(300, 100);
+        assert_eq!(c.ratio(), Some(3.0));
+        // A denser answer pulls it down fast, a sparser one up slowly.
+        c.observe(200, 100);
+        let low = c.ratio().unwrap_or(0.0);
+        assert!((low - 2.1).abs() < 1e-9, "{low}");
+        c.observe(500, 100);
+        let high = c.ratio().unwrap_or(0.0);
+        assert!((high - (2.1 + 0.1 * 2.9)).abs() < 1e-9, "{high}");
+        c.observe(0, 10);
+        c.observe(10, 0);
+        assert_eq!(c.ratio(), Some(high), "empty observations are ignored");
+    }
 
     #[test]
     fn percentiles_interpolate_and_few_observations_average() {

@@ -390,7 +390,9 @@ async fn eval_response(
             serde_json::json!([{"role": "user", "content": &view.text}]),
         );
     }
-    let view = view.with_envelope(vsr_signals::ContextEnvelope::of_chat(&envelope_body));
+    let view = view
+        .with_envelope(vsr_signals::ContextEnvelope::of_chat(&envelope_body))
+        .with_bytes_per_token(shared.tokens.ratio());
     // The model selects the profile like the data plane: an auto name (or none) → the
     // default profile, an entrypoint name → its recipe; anything else is refused.
     let recipe = match &model {

@@ -157,13 +157,20 @@ async fn classify(
     req: &ChatRequest,
     recipe: Option<String>,
     request_id: &str,
-) -> Result<RoutingResult, ApiError> {
+) -> Result<(RoutingResult, Option<usize>), ApiError> {
     let permit = Arc::clone(&shared.classify_queue)
         .try_acquire_owned()
         .map_err(|_| ApiError::RateLimited)?;
     let parsed = Instant::now();
     let envelope = rt.settings.context_envelope;
-    let view = tracing::debug_span!("parse").in_scope(|| req.view(envelope))?;
+    let mut view = tracing::debug_span!("parse").in_scope(|| req.view(envelope))?;
+    // August context counts divide the prose by the ratio learned from providers' usage, and
+    // a text-only request's answer teaches it.
+    let mut prose_bytes = None;
+    if envelope {
+        view = view.with_bytes_per_token(shared.tokens.ratio());
+        prose_bytes = (!view.has_non_text()).then(|| view.context_text_bytes());
+    }
     shared.metrics.phase(Phase::Parse, parsed.elapsed());
     let classifier = Arc::clone(&rt.classifier);
     let recipe_name = recipe.clone();
@@ -184,7 +191,7 @@ async fn classify(
     match result {
         Ok(r) => {
             shared.metrics.routing_phases(&r.timing);
-            Ok(r)
+            Ok((r, prose_bytes))
         }
         Err(ClassifyError::InvalidInput(m)) => Err(ApiError::InvalidInput(m)),
         Err(ClassifyError::Overloaded(m)) => {
@@ -200,7 +207,7 @@ async fn classify(
                 .ok_or(ApiError::RoutingFailed)?;
             let mut r = RoutingResult::fallback(model, format!("classification failed: {m}"));
             r.recipe = recipe_name;
-            Ok(r)
+            Ok((r, prose_bytes))
         }
     }
 }
@@ -256,8 +263,11 @@ async fn pipeline(
     };
     let auto = profile.is_some();
     let mut direct = None;
+    // The prose bytes of a text-only request on an August profile (token calibration).
+    let mut prose_bytes = None;
     let routed = if let Some(recipe) = profile {
-        let mut result = classify(shared, &rt, &req, recipe, &request_id).await?;
+        let (mut result, bytes) = classify(shared, &rt, &req, recipe, &request_id).await?;
+        prose_bytes = bytes;
         if let Some(kind) = slug {
             direct = Some(crate::looper::direct::resolve(
                 &rt,
@@ -552,6 +562,7 @@ async fn pipeline(
                 cached.capture(shared, sse)
             },
             learning: learning_key(shared, &rt, &routed),
+            prose_bytes,
             served,
             attempts,
             done: false,
@@ -851,6 +862,8 @@ struct ObserveState {
     attempts: Vec<crate::upstream::Attempt>,
     /// Where router learning learns from this answer (adaptation on, decision not bypassed).
     learning: Option<(Arc<vsr_session::Experience>, vsr_session::ExperienceKey)>,
+    /// The request's prose bytes, when its prompt tokens teach the bytes-per-token ratio.
+    prose_bytes: Option<usize>,
     done: bool,
     _guard: InFlight,
     /// The request span, closed with the response.
@@ -982,6 +995,12 @@ impl ObserveState {
                 };
                 experience.record_response(key, &self.served, &o);
             }
+        }
+        if let (Some(bytes), Some(u)) = (self.prose_bytes, &self.usage)
+            && completed
+            && (200..300).contains(&self.status)
+        {
+            self.shared.tokens.observe(bytes, u.prompt_tokens);
         }
         if let Some(u) = &self.usage {
             self.model_metrics

@@ -150,6 +150,8 @@ pub struct Shared {
     pub experience: Arc<vsr_session::Experience>,
     /// Recent latencies per model, read by live selection (kept across reloads).
     pub latency: crate::live::LatencyBook,
+    /// Bytes per token learned from providers' usage (August `context` counts).
+    pub tokens: crate::live::TokenCalibrator,
     /// The response cache (process lifetime; each generation sets its bounds).
     pub cache: Arc<vsr_cache::ResponseCache>,
     /// Header, JSON depth, messages and stream-duration limits of the data plane.

@@ -150,5 +150,16 @@ mod tests {
         let view = RequestView::from_text("12345678")
             .with_envelope(crate::ContextEnvelope::of_chat(&body));
         assert_eq!(eval(view), (false, 2007.0));
+        // A long text counts at the learned ratio when it is denser than 4 bytes a token.
+        let long = "word ".repeat(400);
+        let at_four = eval(RequestView::from_text(long.as_str())).1;
+        let learned = eval(RequestView::from_text(long.as_str()).with_bytes_per_token(Some(2.0))).1;
+        assert_eq!(at_four, 505.0, "⌈(2000 + 4) / 4⌉ + 4 (the floor)");
+        assert_eq!(learned, 1000.0, "2000 bytes at 2 a token");
+        assert_eq!(
+            eval(RequestView::from_text(long.as_str()).with_bytes_per_token(Some(f64::NAN))).1,
+            at_four,
+            "a nonsense ratio reads as 4"
+        );
     }
 }

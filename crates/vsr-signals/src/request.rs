@@ -18,7 +18,7 @@ pub struct Message {
 }
 
 /// The parts of a request that signals read.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RequestView {
     /// The evaluation text: the last `user` message (text parts joined with a space); when there
     /// is no user text, the system and assistant texts joined with a space.
@@ -43,6 +43,9 @@ pub struct RequestView {
     /// was built from a bare text (read as one user message).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub envelope: Option<ContextEnvelope>,
+    /// Bytes per token learned from providers' usage (HEAD's calibrated counter); `None`: 4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bytes_per_token: Option<f64>,
 }
 
 /// Facts about a chat request's structure (head-delta §5): message counts per role, tool
@@ -366,6 +369,7 @@ impl RequestView {
             facts: ConversationFacts::default(),
             metadata: BTreeMap::new(),
             envelope: None,
+            bytes_per_token: None,
         }
     }
 
@@ -375,15 +379,42 @@ impl RequestView {
         self
     }
 
-    /// The August `context` count (head-delta §11): the larger of the conversation text at 4
-    /// bytes a token and the envelope's floor.
+    /// The August `context` count (head-delta §11): the larger of the conversation text at
+    /// [`Self::bytes_per_token`] (4 until the serving process learned a ratio from providers'
+    /// usage) and the envelope's floor.
     pub fn envelope_tokens(&self) -> u64 {
-        let text_bytes: usize =
-            self.text.len() + self.history.iter().map(|m| m.text.len()).sum::<usize>();
+        let text_bytes = self.context_text_bytes() as f64;
+        let ratio = self
+            .bytes_per_token
+            .filter(|r| r.is_finite() && *r > 0.0)
+            .unwrap_or(4.0);
+        let estimate = ((text_bytes / ratio).ceil() as u64).max(u64::from(text_bytes > 0.0));
         let envelope = self
             .envelope
             .unwrap_or_else(|| ContextEnvelope::of_text(&self.text));
-        (text_bytes as u64).div_ceil(4).max(envelope.token_floor())
+        estimate.max(envelope.token_floor())
+    }
+
+    /// Bytes of the conversation's text (the current turn and the history), what the August
+    /// `context` count divides by the bytes-per-token ratio.
+    pub fn context_text_bytes(&self) -> usize {
+        self.text.len() + self.history.iter().map(|m| m.text.len()).sum::<usize>()
+    }
+
+    /// Whether the request carries more than prose (an image, tool schemas, tool calls or
+    /// results, a response format): its provider token count then says nothing about the
+    /// prose ratio.
+    pub fn has_non_text(&self) -> bool {
+        self.image_url.is_some()
+            || self
+                .envelope
+                .is_some_and(|e| e.images > 0 || e.structured_bytes > 0)
+    }
+
+    /// The same view with the bytes-per-token ratio the serving process learned.
+    pub fn with_bytes_per_token(mut self, ratio: Option<f64>) -> Self {
+        self.bytes_per_token = ratio;
+        self
     }
 
     /// The same view with `n` tool definitions (the request's `tools` plus `functions`).
@@ -464,6 +495,7 @@ impl RequestView {
             facts,
             metadata: BTreeMap::new(),
             envelope: None,
+            bytes_per_token: None,
         }
     }
 
