@@ -152,6 +152,7 @@ pub async fn serve(opts: ServeOptions) -> Result<RunningServer, ServerError> {
         experience: Arc::new(vsr_session::Experience::default()),
         latency: crate::live::LatencyBook::default(),
         tokens: crate::live::TokenCalibrator::default(),
+        flows: crate::looper::FlowStore::default(),
         cache: Arc::new(vsr_cache::ResponseCache::new(runtime_cache_store)),
         limits: opts.limits,
     });

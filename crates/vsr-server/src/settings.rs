@@ -72,6 +72,9 @@ pub struct ProxySettings {
     pub looper_decisions: Vec<(String, i64, String)>,
     pub flow_slugs: Vec<String>,
     pub exposed_slugs: Vec<String>,
+    /// How long a workflow waits for the client's tool results
+    /// (`integrations.looper.flow.state.ttl_seconds`, default 1800).
+    pub flow_state_ttl: std::time::Duration,
 }
 
 #[derive(Debug, Clone)]
@@ -382,6 +385,13 @@ impl ProxySettings {
             looper_decisions: looper_decisions(cfg),
             flow_slugs,
             exposed_slugs,
+            flow_state_ttl: std::time::Duration::from_secs(
+                cfg.effective_global()
+                    .pointer("/integrations/looper/flow/state/ttl_seconds")
+                    .and_then(serde_json::Value::as_u64)
+                    .filter(|s| *s > 0)
+                    .unwrap_or(1800),
+            ),
             loopers: crate::looper::Loopers::from_config(cfg, |d| {
                 crate::looper::Looper::of(d).map(std::sync::Arc::new)
             }),

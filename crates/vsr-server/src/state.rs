@@ -152,6 +152,8 @@ pub struct Shared {
     pub latency: crate::live::LatencyBook,
     /// Bytes per token learned from providers' usage (August `context` counts).
     pub tokens: crate::live::TokenCalibrator,
+    /// Workflows waiting for the client's tool results (kept across reloads).
+    pub flows: crate::looper::FlowStore,
     /// The response cache (process lifetime; each generation sets its bounds).
     pub cache: Arc<vsr_cache::ResponseCache>,
     /// Header, JSON depth, messages and stream-duration limits of the data plane.

@@ -33,6 +33,7 @@ use crate::state::{Runtime, Shared};
 
 pub(crate) use answer::Answer;
 pub(crate) use call::{Call, CallError, Caller, Reply};
+pub use workflows::FlowStore;
 
 /// A decision's looper: its typed block and the decision's model refs (the default panel, the
 /// workers, and the reasoning each inner call asks for).

@@ -2,8 +2,12 @@
 //! written by a planner model (`dynamic`) — whose worker models run in parallel within a step
 //! and read earlier steps' outputs; then one model synthesises the final answer.
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use serde::Deserialize;
 use serde_json::{Value, json};
+use tokio::time::Instant;
 use vsr_config::looper::WorkflowsSpec;
 use vsr_config::vocab::{LooperOnError, WorkflowsMode};
 
@@ -194,6 +198,7 @@ fn planner_stage(original: &str, workers: &[String], limits: &Limits) -> String 
 }
 
 /// One worker's output, with its agent id.
+#[derive(Debug, Clone)]
 struct Output {
     step: String,
     agent: String,
@@ -218,6 +223,118 @@ fn step_stage(step: &Step, earlier: &[Output]) -> String {
     s
 }
 
+/// Where a workflow is: its plan, what the finished steps produced, and how far the current
+/// step got. Saved whole when a worker's tool call interrupts the workflow.
+#[derive(Debug, Clone)]
+pub(crate) struct Progress {
+    plan: Plan,
+    dynamic: bool,
+    planner: Option<String>,
+    plan_error: Option<String>,
+    outputs: Vec<Output>,
+    failures: Vec<CallError>,
+    steps_trace: Vec<Value>,
+    parts: Vec<(String, crate::record::Usage)>,
+    calls: usize,
+    /// The step running (index into the plan), the next of its models to call, and what its
+    /// models answered so far.
+    step: usize,
+    next_model: usize,
+    step_replies: Vec<Reply>,
+    step_failed: Vec<CallError>,
+}
+
+/// A workflow waiting for the client's tool results: where it was, and the interrupted
+/// worker call (its model and messages, its tool-calling answer included).
+#[derive(Debug, Clone)]
+pub(crate) struct Pending {
+    progress: Progress,
+    model: String,
+    messages: Vec<Value>,
+}
+
+/// Workflows interrupted by a tool call, by the tool call ids the client answers with
+/// (head-delta §15.2 step 3: `looper.flow.state`). In-process, bounded, with a TTL; a
+/// resumed or expired workflow is forgotten.
+#[derive(Debug, Default)]
+pub struct FlowStore {
+    entries: std::sync::Mutex<std::collections::HashMap<String, (Instant, Arc<Pending>)>>,
+}
+
+/// Most workflows kept waiting at once (the oldest expire first beyond it).
+const MAX_PENDING: usize = 10_000;
+
+impl FlowStore {
+    fn save(&self, ids: &[String], pending: Pending, ttl: Duration) {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let now = Instant::now();
+        entries.retain(|_, (until, _)| *until > now);
+        if entries.len() + ids.len() > MAX_PENDING {
+            tracing::warn!("too many workflows waiting for tool results; not saving one");
+            return;
+        }
+        let pending = Arc::new(pending);
+        for id in ids {
+            entries.insert(id.clone(), (now + ttl, Arc::clone(&pending)));
+        }
+    }
+
+    /// The workflow waiting for the tool call `id`, removed (with its other ids).
+    fn take(&self, id: &str) -> Option<Arc<Pending>> {
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let (until, pending) = entries.remove(id)?;
+        entries.retain(|_, (_, p)| !Arc::ptr_eq(p, &pending));
+        (until > Instant::now()).then_some(pending)
+    }
+
+    /// Workflows waiting now.
+    pub fn len(&self) -> usize {
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut seen: Vec<*const Pending> = entries.values().map(|(_, p)| Arc::as_ptr(p)).collect();
+        seen.sort();
+        seen.dedup();
+        seen.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// The client's trailing tool results (the messages after its last non-tool message) and the
+/// workflow waiting for them, if one is.
+fn resumable(caller: &Caller, conversation: &Conversation) -> Option<(Arc<Pending>, Vec<Value>)> {
+    let results: Vec<Value> = conversation
+        .messages
+        .iter()
+        .rev()
+        .take_while(|m| m["role"] == "tool")
+        .cloned()
+        .collect::<Vec<_>>()
+        .into_iter()
+        .rev()
+        .collect();
+    let pending = results
+        .iter()
+        .filter_map(|m| m["tool_call_id"].as_str())
+        .find_map(|id| caller.shared.flows.take(id))?;
+    Some((pending, results))
+}
+
+fn tool_call_ids(reply: &Reply) -> Vec<String> {
+    reply
+        .tool_calls
+        .as_ref()
+        .and_then(Value::as_array)
+        .map(|calls| {
+            calls
+                .iter()
+                .filter_map(|c| c["id"].as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 pub(super) async fn run(
     caller: &Caller,
     spec: &WorkflowsSpec,
@@ -231,6 +348,292 @@ pub(super) async fn run(
         max_parallel: bound(spec.max_parallel, DEFAULT_MAX_PARALLEL, usize::MAX),
     };
     let no_tools = conversation.without_tools();
+    // With the client's tools, workers may call them: steps then run one model at a time, and
+    // a tool call hands the workflow to the client until its results come back.
+    let tool_mode = caller
+        .base
+        .get("tools")
+        .and_then(|t| serde_json::from_str::<Vec<Value>>(t.get()).ok())
+        .is_some_and(|t| !t.is_empty());
+    let step_call = |model: &str, messages: Vec<Value>| Call {
+        model: model.to_string(),
+        messages,
+        temperature: spec.temperature,
+        max_completion_tokens: spec.max_completion_tokens,
+        keep_tools: tool_mode,
+        ..Default::default()
+    };
+    let mut resumed = false;
+    let mut prog = match tool_mode.then(|| resumable(caller, conversation)).flatten() {
+        Some((pending, results)) => {
+            resumed = true;
+            let mut prog = pending.progress.clone();
+            let mut messages = pending.messages.clone();
+            messages.extend(results);
+            prog.calls += 1;
+            match caller
+                .call(step_call(&pending.model, messages.clone()))
+                .await
+            {
+                Ok(r) if !tool_call_ids(&r).is_empty() => {
+                    return Ok(interrupt(
+                        caller,
+                        spec,
+                        &workers,
+                        prog,
+                        pending.model.clone(),
+                        messages,
+                        r,
+                    ));
+                }
+                Ok(r) => {
+                    prog.parts.push((r.model.clone(), r.usage));
+                    prog.step_replies.push(r);
+                }
+                Err(e) if on_error == LooperOnError::Fail => {
+                    return Err(failed(format!(
+                        "step {:?}: {e}",
+                        prog.plan.steps[prog.step].id
+                    )));
+                }
+                Err(e) => prog.step_failed.push(e),
+            }
+            prog.next_model += 1;
+            prog
+        }
+        None => {
+            plan(
+                caller,
+                spec,
+                &workers,
+                &limits,
+                conversation,
+                &no_tools,
+                on_error,
+            )
+            .await?
+        }
+    };
+
+    while prog.step < prog.plan.steps.len() {
+        let step = prog.plan.steps[prog.step].clone();
+        let stage = step_stage(&step, &prog.outputs);
+        let n = step.models.len();
+        let quorum = match spec.min_successful_responses {
+            Some(q) if q > 0 && (q as usize) < n => q as usize,
+            _ => n,
+        };
+        if tool_mode {
+            while prog.next_model < n && prog.step_replies.len() < quorum {
+                let model = step.models[prog.next_model].clone();
+                let messages = Conversation::with_stage(&no_tools, stage.clone());
+                prog.calls += 1;
+                match caller.call(step_call(&model, messages.clone())).await {
+                    Ok(r) if !tool_call_ids(&r).is_empty() => {
+                        return Ok(interrupt(caller, spec, &workers, prog, model, messages, r));
+                    }
+                    Ok(r) => {
+                        prog.parts.push((r.model.clone(), r.usage));
+                        prog.step_replies.push(r);
+                    }
+                    Err(e) if on_error == LooperOnError::Fail => {
+                        return Err(failed(format!("step {:?}: {e}", step.id)));
+                    }
+                    Err(e) => prog.step_failed.push(e),
+                }
+                prog.next_model += 1;
+            }
+        } else {
+            let calls: Vec<Call> = step
+                .models
+                .iter()
+                .map(|m| step_call(m, Conversation::with_stage(&no_tools, stage.clone())))
+                .collect();
+            prog.calls += n;
+            let done = round(
+                caller,
+                calls,
+                limits.max_parallel,
+                quorum,
+                on_error,
+                seconds(spec.round_timeout_seconds),
+            )
+            .await
+            .map_err(|e| failed(format!("step {:?}: {e}", step.id)))?;
+            prog.parts.extend(usage_of(&done.replies));
+            prog.step_replies = done.replies;
+            prog.step_failed = done.failed;
+        }
+        prog.finish_step(&step);
+    }
+    if prog.outputs.is_empty() {
+        let why: Vec<String> = prog.failures.iter().map(ToString::to_string).collect();
+        return Err(failed(format!("no worker answered ({})", why.join("; "))));
+    }
+
+    let final_model = prog
+        .plan
+        .final_model
+        .clone()
+        .or_else(|| spec.final_stage.as_ref().and_then(|f| f.model.clone()))
+        .or_else(|| prog.planner.clone())
+        .unwrap_or_else(|| prog.outputs[0].reply.model.clone());
+    let final_prompt = prog
+        .plan
+        .final_prompt
+        .clone()
+        .or_else(|| spec.final_stage.as_ref().and_then(|f| f.prompt.clone()))
+        .filter(|p| !p.trim().is_empty())
+        .unwrap_or_else(|| DEFAULT_FINAL_PROMPT.into());
+    let mut work = format!("{final_prompt}\n\nStep outputs:\n");
+    for o in &prog.outputs {
+        work.push_str(&format!("[{}]\n{}\n\n", o.agent, o.reply.content.trim()));
+    }
+    prog.calls += 1;
+    // The final stage sees the client's conversation as sent (tool traffic included).
+    let mut final_messages = conversation.messages.clone();
+    if resumed {
+        // Its tool traffic answered a worker, not the conversation: leave it out.
+        final_messages = no_tools.clone();
+    }
+    let synthesised = caller
+        .call(Call {
+            model: final_model.clone(),
+            messages: Conversation::with_stage(&final_messages, work),
+            temperature: spec.temperature,
+            max_completion_tokens: spec.max_completion_tokens,
+            keep_tools: true,
+            ..Default::default()
+        })
+        .await;
+    let last = match synthesised {
+        Ok(r) => r,
+        Err(e) if on_error == LooperOnError::Skip => {
+            tracing::debug!(error = %e, "workflow synthesis failed; last worker answer");
+            prog.failures.push(e);
+            let mut r = prog
+                .outputs
+                .last()
+                .map(|o| o.reply.clone())
+                .unwrap_or_default();
+            r.usage = Default::default();
+            r
+        }
+        Err(e) => return Err(failed(format!("final synthesis {e}"))),
+    };
+    prog.parts.push((last.model.clone(), last.usage));
+    let reasoning_on = looper.asks_reasoning(&last.model);
+    let mut answer = Answer::new("flow", last);
+    answer.calls = prog.calls;
+    answer.reasoning_on = reasoning_on;
+    if spec.include_intermediate_responses.unwrap_or(true) {
+        let mut trace = prog.trace(spec, &workers);
+        trace["final_model"] = json!(final_model);
+        if resumed {
+            trace["resumed"] = json!(true);
+        }
+        answer.trace = Some(trace);
+    }
+    answer.set_parts(std::mem::take(&mut prog.parts));
+    Ok(answer)
+}
+
+/// A worker called a tool: the workflow waits in the flow store under the call ids and the
+/// client gets the tool call (a `chat.completion` with `tool_calls`, the trace so far).
+fn interrupt(
+    caller: &Caller,
+    spec: &WorkflowsSpec,
+    workers: &[String],
+    mut prog: Progress,
+    model: String,
+    mut messages: Vec<Value>,
+    reply: Reply,
+) -> Answer {
+    prog.parts.push((reply.model.clone(), reply.usage));
+    let ids = tool_call_ids(&reply);
+    messages.push(
+        json!({"role": "assistant", "content": reply.content, "tool_calls": reply.tool_calls}),
+    );
+    let step_id = prog.plan.steps[prog.step].id.clone();
+    let mut answer = Answer::new("flow", reply);
+    answer.calls = prog.calls;
+    answer.set_parts(prog.parts.clone());
+    if spec.include_intermediate_responses.unwrap_or(true) {
+        let mut trace = prog.trace(spec, workers);
+        trace["interrupted"] = json!({"step": step_id, "model": model, "tool_call_ids": ids});
+        answer.trace = Some(trace);
+    }
+    // The calls made so far are this answer's; the resumed request counts what follows.
+    prog.parts.clear();
+    prog.calls = 0;
+    let ttl = caller.rt.settings.flow_state_ttl;
+    caller.shared.flows.save(
+        &ids,
+        Pending {
+            progress: prog,
+            model,
+            messages,
+        },
+        ttl,
+    );
+    answer
+}
+
+impl Progress {
+    /// Closes the current step: its answers become outputs, its trace is written.
+    fn finish_step(&mut self, step: &Step) {
+        let replies = std::mem::take(&mut self.step_replies);
+        let failed = std::mem::take(&mut self.step_failed);
+        self.steps_trace.push(json!({
+            "id": step.id, "role": step.role, "models": step.models,
+            "responses": replies.iter().map(|r| json!({"model": r.model, "content": r.content})).collect::<Vec<_>>(),
+            "failed_models": failed.iter().map(CallError::to_json).collect::<Vec<_>>(),
+        }));
+        for (i, r) in replies.into_iter().enumerate() {
+            self.outputs.push(Output {
+                step: step.id.clone(),
+                agent: format!("{}:{}:{}", step.id, i, r.model),
+                reply: r,
+            });
+        }
+        self.failures.extend(failed);
+        self.step += 1;
+        self.next_model = 0;
+    }
+
+    /// The `flow` trace so far.
+    fn trace(&self, spec: &WorkflowsSpec, workers: &[String]) -> Value {
+        let mut trace = json!({
+            "mode": if self.dynamic { "dynamic" } else { "static" },
+            "template": spec.template.as_deref().unwrap_or("micro_agent"),
+            "worker_models": workers,
+            "plan": self.plan.steps.iter().map(|s| json!({"id": s.id, "role": s.role,
+                "models": s.models, "prompt": s.prompt, "access_list": s.access_list})).collect::<Vec<_>>(),
+            "steps": self.steps_trace,
+        });
+        if let Some(p) = &self.planner {
+            trace["planner_model"] = json!(p);
+        }
+        if let Some(e) = &self.plan_error {
+            trace["plan_error"] = json!(e);
+        }
+        if !self.failures.is_empty() {
+            trace["failed_models"] = self.failures.iter().map(CallError::to_json).collect();
+        }
+        trace
+    }
+}
+
+/// The plan: the configured roles, or the planner's (its fallback under `skip`).
+async fn plan(
+    caller: &Caller,
+    spec: &WorkflowsSpec,
+    workers: &[String],
+    limits: &Limits,
+    conversation: &Conversation,
+    no_tools: &[Value],
+    on_error: LooperOnError,
+) -> Result<Progress, ApiError> {
     let mut calls = 0usize;
     let mut parts: Vec<(String, crate::record::Usage)> = Vec::new();
     let planner = spec.planner.as_ref().and_then(|p| p.model.clone());
@@ -245,8 +648,8 @@ pub(super) async fn run(
             .call(Call {
                 model: model.clone(),
                 messages: Conversation::with_stage(
-                    &no_tools,
-                    planner_stage(&conversation.prompt, &workers, &limits),
+                    no_tools,
+                    planner_stage(&conversation.prompt, workers, limits),
                 ),
                 max_completion_tokens: Some(
                     spec.planner
@@ -262,7 +665,7 @@ pub(super) async fn run(
         let parsed = match planned {
             Ok(r) => {
                 parts.push((model, r.usage));
-                parse_plan(&r.content).and_then(|p| validate(p, &workers, &limits))
+                parse_plan(&r.content).and_then(|p| validate(p, workers, limits))
             }
             Err(e) => Err(format!("planner {e}")),
         };
@@ -271,132 +674,28 @@ pub(super) async fn run(
             Err(e) if on_error == LooperOnError::Skip => {
                 tracing::debug!(error = %e, "workflow plan rejected; fallback plan");
                 plan_error = Some(e);
-                fallback_plan(&workers, &limits)
+                fallback_plan(workers, limits)
             }
             Err(e) => return Err(failed(format!("plan: {e}"))),
         }
     } else {
         static_plan(spec)
     };
-
-    let mut outputs: Vec<Output> = Vec::new();
-    let mut failures: Vec<CallError> = Vec::new();
-    let mut steps_trace: Vec<Value> = Vec::new();
-    for step in &plan.steps {
-        let stage = step_stage(step, &outputs);
-        let step_calls: Vec<Call> = step
-            .models
-            .iter()
-            .map(|m| Call {
-                model: m.clone(),
-                messages: Conversation::with_stage(&no_tools, stage.clone()),
-                temperature: spec.temperature,
-                max_completion_tokens: spec.max_completion_tokens,
-                ..Default::default()
-            })
-            .collect();
-        let n = step_calls.len();
-        calls += n;
-        let quorum = match spec.min_successful_responses {
-            Some(q) if q > 0 && (q as usize) < n => q as usize,
-            _ => n,
-        };
-        let done = round(
-            caller,
-            step_calls,
-            limits.max_parallel,
-            quorum,
-            on_error,
-            seconds(spec.round_timeout_seconds),
-        )
-        .await
-        .map_err(|e| failed(format!("step {:?}: {e}", step.id)))?;
-        parts.extend(usage_of(&done.replies));
-        steps_trace.push(json!({
-            "id": step.id, "role": step.role, "models": step.models,
-            "responses": done.replies.iter().map(|r| json!({"model": r.model, "content": r.content})).collect::<Vec<_>>(),
-            "failed_models": done.failed.iter().map(CallError::to_json).collect::<Vec<_>>(),
-        }));
-        for (i, r) in done.replies.into_iter().enumerate() {
-            outputs.push(Output {
-                step: step.id.clone(),
-                agent: format!("{}:{}:{}", step.id, i, r.model),
-                reply: r,
-            });
-        }
-        failures.extend(done.failed);
-    }
-    if outputs.is_empty() {
-        let why: Vec<String> = failures.iter().map(ToString::to_string).collect();
-        return Err(failed(format!("no worker answered ({})", why.join("; "))));
-    }
-
-    let final_model = plan
-        .final_model
-        .clone()
-        .or_else(|| spec.final_stage.as_ref().and_then(|f| f.model.clone()))
-        .or_else(|| planner.clone())
-        .unwrap_or_else(|| outputs[0].reply.model.clone());
-    let final_prompt = plan
-        .final_prompt
-        .clone()
-        .or_else(|| spec.final_stage.as_ref().and_then(|f| f.prompt.clone()))
-        .filter(|p| !p.trim().is_empty())
-        .unwrap_or_else(|| DEFAULT_FINAL_PROMPT.into());
-    let mut work = format!("{final_prompt}\n\nStep outputs:\n");
-    for o in &outputs {
-        work.push_str(&format!("[{}]\n{}\n\n", o.agent, o.reply.content.trim()));
-    }
-    calls += 1;
-    let synthesised = caller
-        .call(Call {
-            model: final_model.clone(),
-            messages: Conversation::with_stage(&conversation.messages, work),
-            temperature: spec.temperature,
-            max_completion_tokens: spec.max_completion_tokens,
-            keep_tools: true,
-            ..Default::default()
-        })
-        .await;
-    let last = match synthesised {
-        Ok(r) => r,
-        Err(e) if on_error == LooperOnError::Skip => {
-            tracing::debug!(error = %e, "workflow synthesis failed; last worker answer");
-            failures.push(e);
-            let mut r = outputs.last().map(|o| o.reply.clone()).unwrap_or_default();
-            r.usage = Default::default();
-            r
-        }
-        Err(e) => return Err(failed(format!("final synthesis {e}"))),
-    };
-    parts.push((last.model.clone(), last.usage));
-    let reasoning_on = looper.asks_reasoning(&last.model);
-    let mut answer = Answer::new("flow", last);
-    answer.set_parts(parts);
-    answer.calls = calls;
-    answer.reasoning_on = reasoning_on;
-    if spec.include_intermediate_responses.unwrap_or(true) {
-        let mut trace = json!({
-            "mode": if dynamic { "dynamic" } else { "static" },
-            "template": spec.template.as_deref().unwrap_or("micro_agent"),
-            "worker_models": workers,
-            "final_model": final_model,
-            "plan": plan.steps.iter().map(|s| json!({"id": s.id, "role": s.role,
-                "models": s.models, "prompt": s.prompt, "access_list": s.access_list})).collect::<Vec<_>>(),
-            "steps": steps_trace,
-        });
-        if let Some(p) = planner {
-            trace["planner_model"] = json!(p);
-        }
-        if let Some(e) = plan_error {
-            trace["plan_error"] = json!(e);
-        }
-        if !failures.is_empty() {
-            trace["failed_models"] = failures.iter().map(CallError::to_json).collect();
-        }
-        answer.trace = Some(trace);
-    }
-    Ok(answer)
+    Ok(Progress {
+        plan,
+        dynamic,
+        planner,
+        plan_error,
+        outputs: Vec::new(),
+        failures: Vec::new(),
+        steps_trace: Vec::new(),
+        parts,
+        calls,
+        step: 0,
+        next_model: 0,
+        step_replies: Vec::new(),
+        step_failed: Vec::new(),
+    })
 }
 
 fn parse_plan(text: &str) -> Result<PlanJson, String> {
@@ -411,6 +710,48 @@ fn parse_plan(text: &str) -> Result<PlanJson, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn waiting() -> Pending {
+        Pending {
+            progress: Progress {
+                plan: Plan {
+                    steps: Vec::new(),
+                    final_prompt: None,
+                    final_model: None,
+                },
+                dynamic: false,
+                planner: None,
+                plan_error: None,
+                outputs: Vec::new(),
+                failures: Vec::new(),
+                steps_trace: Vec::new(),
+                parts: Vec::new(),
+                calls: 0,
+                step: 0,
+                next_model: 0,
+                step_replies: Vec::new(),
+                step_failed: Vec::new(),
+            },
+            model: "a".into(),
+            messages: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_waiting_workflow_is_taken_once_by_any_of_its_call_ids_and_expires() {
+        let store = FlowStore::default();
+        store.save(
+            &["c1".into(), "c2".into()],
+            waiting(),
+            Duration::from_secs(60),
+        );
+        assert_eq!(store.len(), 1);
+        assert!(store.take("c2").is_some());
+        assert!(store.take("c1").is_none(), "taken with its other ids");
+        assert!(store.is_empty());
+        store.save(&["c3".into()], waiting(), Duration::ZERO);
+        assert!(store.take("c3").is_none(), "expired");
+    }
 
     fn limits() -> Limits {
         Limits {

@@ -452,3 +452,70 @@ async fn a_request_plugin_alone_runs_fusion_when_no_decision_offers_one() {
     );
     assert_eq!(rep.json()["choices"][0]["message"]["content"], "final");
 }
+
+#[tokio::test]
+async fn a_worker_s_tool_call_pauses_the_workflow_until_the_client_returns_the_result() {
+    let (r, s) = looper_router(
+        "{type: workflows, workflows: {roles: [{name: research, models: [a], prompt: \"Use lookup for the facts.\"}, {name: write, models: [b]}], final: {model: c}}}",
+        "final",
+        |_| {},
+    )
+    .await;
+    let c = client();
+    let url = format!("{}/v1/chat/completions", r.base);
+    let tools = json!([{"type": "function", "function": {"name": "lookup",
+        "parameters": {"type": "object", "properties": {"q": {"type": "string"}}, "required": ["q"]}}}]);
+    let user = json!({"role": "user", "content": "a math question for the workers"});
+    let first = post(
+        &c,
+        &url,
+        &json!({"model": "MoM", "tools": tools, "messages": [user]}),
+    )
+    .await;
+    assert_eq!(first.status, 200, "{}", first.text());
+    assert_eq!(first.header("x-vsr-looper"), Some("workflows"));
+    let v = first.json();
+    let message = &v["choices"][0]["message"];
+    let call_id = message["tool_calls"][0]["id"]
+        .as_str()
+        .expect("a tool call")
+        .to_string();
+    assert_eq!(message["tool_calls"][0]["function"]["name"], "lookup");
+    assert_eq!(v["choices"][0]["finish_reason"], "tool_calls");
+    assert_eq!(v["flow"]["interrupted"]["step"], "research", "{v}");
+    let calls_before = s.stats.chat_requests.load(Ordering::Relaxed);
+
+    // The client runs the tool and sends the result: the workflow goes on from the worker.
+    let second = json!({"model": "MoM", "tools": tools, "messages": [
+        user,
+        {"role": "assistant", "content": null, "tool_calls": message["tool_calls"]},
+        {"role": "tool", "tool_call_id": call_id, "content": "42 facts"}]});
+    let rep = post(&c, &url, &second).await;
+    assert_eq!(rep.status, 200, "{}", rep.text());
+    let v = rep.json();
+    let answer = &v["choices"][0]["message"];
+    assert!(answer["tool_calls"].is_null(), "{v}");
+    assert!(!answer["content"].as_str().unwrap_or("").is_empty(), "{v}");
+    assert_eq!(v["flow"]["final_model"], "c");
+    assert_eq!(v["flow"]["resumed"], true, "{v}");
+    let research = &v["flow"]["steps"][0];
+    assert_eq!(research["id"], "research");
+    assert!(
+        research["responses"][0]["content"]
+            .as_str()
+            .unwrap_or("")
+            .contains("42 facts"),
+        "{research}"
+    );
+    assert_eq!(v["flow"]["steps"][1]["id"], "write");
+    // The worker's continuation, the second step and the synthesis: three calls.
+    assert_eq!(
+        s.stats.chat_requests.load(Ordering::Relaxed) - calls_before,
+        3
+    );
+
+    // The same result again finds nothing waiting: the workflow starts over (and pauses again).
+    let again = post(&c, &url, &second).await;
+    assert_eq!(again.status, 200, "{}", again.text());
+    assert!(again.json()["flow"]["resumed"].is_null());
+}
