@@ -191,7 +191,9 @@ pub fn detect(text: &str, opts: &DetectOptions) -> Vec<PiiMatch> {
     if run(PiiType::Person, true) {
         recognize::identity::persons(text, &mut candidates);
     }
-    if run(PiiType::StreetAddress, pre.digits >= 1) {
+    // Latin-script addresses carry a house number; a Chinese one may be a province, its
+    // divisions and a road alone.
+    if run(PiiType::StreetAddress, pre.digits >= 1 || !text.is_ascii()) {
         recognize::identity::street_addresses(text, &mut candidates);
         recognize::cued::european_streets(text, &mut candidates);
     }

@@ -102,13 +102,14 @@ fn routing_of_probe_paraphrases_does_not_regress() {
 
 /// PII (`data/eval/pii`): rows of `faker_pii` flagged (a rule allowing no type, threshold
 /// 0.85) and `benign` prompts flagged, by the rules alone and with the token classifier.
-/// Measured: rules 149/244 and 0/100; with Rampart 215/244 and 2/100 (PERSON 38/52,
-/// STREET_ADDRESS 38/50).
-const PII_RULES_RECALL_FLOOR: usize = 146;
+/// Measured: rules 159/244 and 0/100; with Rampart 225/244 = 92.2% and 0/100 (PERSON 38/52,
+/// STREET_ADDRESS 48/50: Chinese addresses without a house number are found from their
+/// province since 2026-12-06).
+const PII_RULES_RECALL_FLOOR: usize = 156;
 const PII_RULES_BENIGN_MAX: usize = 1;
-const PII_MODEL_RECALL_FLOOR: usize = 210;
-const PII_MODEL_BENIGN_MAX: usize = 4;
-const PII_MODEL_KIND_FLOORS: [(&str, usize); 2] = [("PERSON", 35), ("STREET_ADDRESS", 35)];
+const PII_MODEL_RECALL_FLOOR: usize = 220;
+const PII_MODEL_BENIGN_MAX: usize = 3;
+const PII_MODEL_KIND_FLOORS: [(&str, usize); 2] = [("PERSON", 35), ("STREET_ADDRESS", 45)];
 
 fn pii_scores(rules_only: bool) -> Vec<SetReport> {
     let models = vsr_learned::ModelSet {

@@ -128,6 +128,15 @@ static CN_STREET: LazyLock<Regex> = LazyLock::new(|| {
     .expect("cn street regex")
 });
 
+// A province-level division by name (the closed list of 34), one or more lower divisions and a
+// road: an address even without a house number ("浙江省杭州市西湖区文三路", "…大街B座").
+static CN_ADMIN_STREET: LazyLock<Regex> = LazyLock::new(|| {
+    Regex::new(
+        r"(?:北京|天津|上海|重庆|河北|山西|辽宁|吉林|黑龙江|江苏|浙江|安徽|福建|江西|山东|河南|湖北|湖南|广东|海南|四川|贵州|云南|陕西|甘肃|青海|台湾|内蒙古|广西|西藏|宁夏|新疆|香港|澳门)(?:壮族自治区|回族自治区|维吾尔自治区|自治区|特别行政区|省|市)?(?:\p{Han}{1,6}?(?:市|州|盟|区|县|旗|镇|乡|街道))+\p{Han}{1,6}?(?:路|街|大道|大街|巷|胡同)(?:[0-9]{1,5}(?:号|弄))?(?:[0-9A-Za-z]{1,4}(?:号楼|座|栋|幢|单元|室))*",
+    )
+    .expect("cn admin street regex")
+});
+
 /// Characters of the phrase that introduces an address ("我住在", "公司在", "寄到"): stripped from
 /// the left of a Chinese address match, which the regex cannot delimit without a gazetteer.
 const CN_ADDRESS_LEAD: &str = "我你他她们住在家是到寄送位于公司收货地址的从去往搬于现";
@@ -144,7 +153,21 @@ pub fn street_addresses(text: &str, out: &mut Vec<Candidate>) {
     if text.is_ascii() {
         return;
     }
+    let mut admin: Vec<(usize, usize)> = Vec::new();
+    for m in CN_ADMIN_STREET.find_iter(text) {
+        admin.push((m.start(), m.end()));
+        out.push(Candidate::new(
+            PiiType::StreetAddress,
+            m.start(),
+            m.end(),
+            STRUCTURED,
+        ));
+    }
     for m in CN_STREET.find_iter(text) {
+        // Already found from its province.
+        if admin.iter().any(|(s, e)| *s < m.end() && m.start() < *e) {
+            continue;
+        }
         let s = m.as_str();
         let lead: usize = s
             .chars()
@@ -269,6 +292,18 @@ mod tests {
         );
         assert!(found(street_addresses, "Room 412 on floor 4").is_empty());
         assert!(found(street_addresses, "走了5条路").is_empty());
+        // Without a house number: a province-level division, a lower one and a road.
+        assert_eq!(
+            found(street_addresses, "请寄到浙江省杭州市西湖区文三路，谢谢"),
+            ["浙江省杭州市西湖区文三路"]
+        );
+        assert_eq!(
+            found(street_addresses, "新地址：广东省深圳市南山区科技园南路B座"),
+            ["广东省深圳市南山区科技园南路B座"]
+        );
+        // A place without a road, or a road without divisions, is not an address.
+        assert!(found(street_addresses, "我明年想去浙江省杭州市旅游").is_empty());
+        assert!(found(street_addresses, "这条路很长，走到北京也走不完").is_empty());
     }
 
     #[test]
