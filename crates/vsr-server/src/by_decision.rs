@@ -34,6 +34,10 @@ impl<T> ByDecision<T> {
         Self(out)
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn get(&self, recipe: Option<&str>, decision: &str) -> Option<&T> {
         if self.0.is_empty() {
             return None;

@@ -63,7 +63,12 @@ impl LatencyBook {
     pub fn record(&self, model: &str, ttft_ms: Option<f64>, tpot_ms: Option<f64>) {
         let mut by_model = self.by_model.lock().unwrap_or_else(|e| e.into_inner());
         // Bounded by the configured aliases: answers come only from them.
-        let s = by_model.entry(model.to_string()).or_default();
+        if !by_model.contains_key(model) {
+            by_model.insert(model.to_string(), Series::default());
+        }
+        let Some(s) = by_model.get_mut(model) else {
+            return;
+        };
         if let Some(t) = ttft_ms.filter(|t| t.is_finite() && *t >= 0.0) {
             push(&mut s.ttft_ms, t);
         }
@@ -115,6 +120,11 @@ pub struct LiveSelectors {
 }
 
 impl LiveSelectors {
+    /// Whether no decision selects by live observations (then answers need not be timed).
+    pub fn is_empty(&self) -> bool {
+        self.by_decision.is_empty()
+    }
+
     pub fn from_config(cfg: &vsr_config::Config) -> Self {
         let by_decision = ByDecision::from_config(cfg, |d| {
             let a = d.algorithm.as_ref()?;

@@ -563,6 +563,7 @@ async fn pipeline(
             },
             learning: learning_key(shared, &rt, &routed),
             prose_bytes,
+            timed: !rt.settings.live_selectors.is_empty(),
             served,
             attempts,
             done: false,
@@ -864,6 +865,8 @@ struct ObserveState {
     learning: Option<(Arc<vsr_session::Experience>, vsr_session::ExperienceKey)>,
     /// The request's prose bytes, when its prompt tokens teach the bytes-per-token ratio.
     prose_bytes: Option<usize>,
+    /// Whether answers are timed for live selection (a decision selects by latency).
+    timed: bool,
     done: bool,
     _guard: InFlight,
     /// The request span, closed with the response.
@@ -958,7 +961,7 @@ impl ObserveState {
         if completed {
             let total = self.started.elapsed();
             self.model_metrics.latency(total.as_secs_f64());
-            if (200..300).contains(&self.status) {
+            if self.timed && (200..300).contains(&self.status) {
                 // Time per output token: after the first token when streamed, else over the
                 // whole answer (a JSON answer's first token is not seen apart).
                 let tokens = self.usage.map_or(0, |u| u.completion_tokens);
