@@ -192,6 +192,35 @@ pub enum RouteItemKind {
     Name(Name),
     /// `DESCRIPTION "…"`.
     Description(Name),
+    /// `FOR v IN decision.candidates { MODEL v }` or `FOR v IN ["a", "b"] { MODEL v }`
+    /// (head-delta §18: `candidateIterations`).
+    For(ForLoop),
+    /// `EMIT retention { … }` (head-delta §18: `emits`).
+    Emit(EmitDecl),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ForLoop {
+    pub variable: Name,
+    pub source: ForSource,
+    /// The body's `MODEL` items (each should name the variable).
+    pub outputs: Vec<ModelRef>,
+    pub span: Span,
+}
+
+#[derive(Debug, Clone, Serialize)]
+#[serde(tag = "source", rename_all = "snake_case")]
+pub enum ForSource {
+    /// An identifier or string, e.g. `decision.candidates`.
+    Named(Name),
+    /// `[ "a", "b" ]`.
+    Models(Vec<ModelRef>),
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct EmitDecl {
+    pub kind: Name,
+    pub body: FieldBlock,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize)]

@@ -211,6 +211,9 @@ struct LoweredRoute<'a> {
     models: Vec<&'a ModelRef>,
     algorithm: Option<&'a AlgoSpec>,
     plugins: Vec<&'a PluginRef>,
+    /// `FOR … IN …` and `EMIT …` items (`candidateIterations`, `emits`).
+    iterations: Vec<&'a ForLoop>,
+    emits: Vec<&'a EmitDecl>,
     span: Span,
     /// A DECISION_TREE branch (which reports a missing MODEL as an error of its own).
     from_tree: bool,
@@ -857,6 +860,8 @@ impl Compiler {
                     models: Vec::new(),
                     algorithm: None,
                     plugins: Vec::new(),
+                    iterations: Vec::new(),
+                    emits: Vec::new(),
                     span: r.header,
                     from_tree: false,
                 };
@@ -902,6 +907,8 @@ impl Compiler {
                     models: Vec::new(),
                     algorithm: None,
                     plugins: Vec::new(),
+                    iterations: Vec::new(),
+                    emits: Vec::new(),
                     span: b.span,
                     from_tree: true,
                 };
@@ -964,6 +971,30 @@ impl Compiler {
                 RouteItemKind::Description(d) => {
                     once(self, "DESCRIPTION", it.span);
                     lr.description = Some(d);
+                }
+                RouteItemKind::For(f) => {
+                    // A literal model list also lists its models on the route.
+                    if let ForSource::Models(refs) = &f.source {
+                        for r in refs {
+                            if !lr.models.iter().any(|m| m.model.value == r.model.value) {
+                                lr.models.push(r);
+                            }
+                        }
+                    }
+                    lr.iterations.push(f);
+                }
+                RouteItemKind::Emit(e) => {
+                    if lr.emits.iter().any(|x| x.kind.value == e.kind.value) {
+                        self.err(
+                            e.kind.span,
+                            format!(
+                                "EMIT {} is given twice; a kind may appear once per route",
+                                e.kind.value
+                            ),
+                        );
+                    } else {
+                        lr.emits.push(e);
+                    }
                 }
             }
         }
@@ -1083,6 +1114,81 @@ impl Compiler {
                 refs.push(self.model_ref(mr, &p, cards, card_index, declared_models));
             }
             m.insert("modelRefs".into(), Json::Array(refs));
+        }
+        if !r.iterations.is_empty() {
+            let mut list = Vec::new();
+            for (i, f) in r.iterations.iter().enumerate() {
+                let p = format!("{path}.candidateIterations[{i}]");
+                self.map.insert(p.clone(), f.span);
+                let mut it = Map::new();
+                it.insert("variable".into(), Json::String(f.variable.value.clone()));
+                match &f.source {
+                    ForSource::Named(n) if n.value == "decision.candidates" => {
+                        it.insert("source".into(), Json::String(n.value.clone()));
+                    }
+                    ForSource::Named(n) => self.err(
+                        n.span,
+                        format!(
+                            "unknown FOR source `{}`: expected `decision.candidates` or a `[…]` model list",
+                            n.value
+                        ),
+                    ),
+                    ForSource::Models(refs) => {
+                        it.insert("source".into(), Json::String("models".into()));
+                        let models = refs
+                            .iter()
+                            .map(|r| serde_json::json!({"model": r.model.value}))
+                            .collect();
+                        it.insert("models".into(), Json::Array(models));
+                    }
+                }
+                if f.outputs.is_empty() {
+                    self.err(f.span, "a FOR body needs `MODEL <variable>`");
+                }
+                let outputs = f
+                    .outputs
+                    .iter()
+                    .map(|o| {
+                        if o.model.value != f.variable.value {
+                            self.warn(
+                                o.model.span,
+                                format!(
+                                    "MODEL {} in a FOR over `{}` does not name the variable",
+                                    o.model.value, f.variable.value
+                                ),
+                            );
+                        }
+                        serde_json::json!({"type": "model", "value": o.model.value})
+                    })
+                    .collect::<Vec<_>>();
+                it.insert("outputs".into(), Json::Array(outputs));
+                list.push(Json::Object(it));
+            }
+            m.insert("candidateIterations".into(), Json::Array(list));
+        }
+        if !r.emits.is_empty() {
+            let mut list = Vec::new();
+            for (i, e) in r.emits.iter().enumerate() {
+                let p = format!("{path}.emits[{i}]");
+                self.map.insert(p.clone(), e.kind.span);
+                if e.kind.value != "retention" {
+                    self.err(
+                        e.kind.span,
+                        format!("unknown EMIT kind `{}`: expected `retention`", e.kind.value),
+                    );
+                }
+                let mut body = Map::new();
+                for f in &e.body.fields {
+                    let fp = format!("{p}.{}.{}", e.kind.value, f.key.value);
+                    let v = self.value(&f.value, &fp);
+                    body.insert(f.key.value.clone(), v);
+                }
+                let mut em = Map::new();
+                em.insert("kind".into(), Json::String(e.kind.value.clone()));
+                em.insert(e.kind.value.clone(), Json::Object(body));
+                list.push(Json::Object(em));
+            }
+            m.insert("emits".into(), Json::Array(list));
         }
         if let Some(a) = &r.algorithm {
             let p = format!("{path}.algorithm");

@@ -345,7 +345,7 @@ fn decision_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), DecompileE
     let Some(Json::String(name)) = m.get("name") else {
         return unrep(&format!("{path}.name"), "a string name is required");
     };
-    let body_keys = [
+    let mut body_keys = vec![
         "name",
         "priority",
         "tier",
@@ -354,6 +354,25 @@ fn decision_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), DecompileE
         "algorithm",
         "plugins",
     ];
+    // `candidateIterations` and `emits` in the body (FOR / EMIT) when the syntax says exactly
+    // what they hold; otherwise they stay route options.
+    let ref_models: Vec<&str> = match m.get("modelRefs") {
+        Some(Json::Array(refs)) => refs.iter().filter_map(|r| r["model"].as_str()).collect(),
+        _ => Vec::new(),
+    };
+    let fors = m
+        .get("candidateIterations")
+        .and_then(|v| for_items(v, &ref_models));
+    if fors.is_some() {
+        body_keys.push("candidateIterations");
+    }
+    let emits = match m.get("emits") {
+        Some(v) => emit_items(v, &format!("{path}.emits"))?,
+        None => None,
+    };
+    if emits.is_some() {
+        body_keys.push("emits");
+    }
     let mut opts = Vec::new();
     for (k, v) in m {
         if body_keys.contains(&k.as_str()) {
@@ -401,6 +420,9 @@ fn decision_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), DecompileE
             let _ = writeln!(out, "  MODEL {}", parts.join(", "));
         }
     }
+    for line in fors.iter().flatten().chain(emits.iter().flatten()) {
+        let _ = writeln!(out, "  {line}");
+    }
     if let Some(a) = m.get("algorithm") {
         algorithm_dsl(a, &format!("{path}.algorithm"), out)?;
     }
@@ -414,6 +436,79 @@ fn decision_dsl(v: &Json, path: &str, out: &mut String) -> Result<(), DecompileE
     }
     out.push_str("}\n\n");
     Ok(())
+}
+
+/// `candidateIterations` as `FOR` lines, when each is what the syntax compiles to: a variable
+/// identifier, source `decision.candidates` or a list of bare models already on the route,
+/// outputs `[{type: model, value: <variable>}]`.
+fn for_items(v: &Json, ref_models: &[&str]) -> Option<Vec<String>> {
+    let mut lines = Vec::new();
+    for it in v.as_array()? {
+        let o = it.as_object()?;
+        let var = o.get("variable")?.as_str().filter(|v| is_ident(v))?;
+        if o.keys()
+            .any(|k| !matches!(k.as_str(), "variable" | "source" | "models" | "outputs"))
+        {
+            return None;
+        }
+        let source = match o.get("source")?.as_str()? {
+            "decision.candidates" if o.get("models").is_none() => "decision.candidates".to_string(),
+            "models" => {
+                let models = o.get("models")?.as_array()?;
+                let mut names = Vec::new();
+                for mo in models {
+                    let mo = mo.as_object()?;
+                    let name = mo.get("model")?.as_str()?;
+                    if mo.len() != 1 || !ref_models.contains(&name) {
+                        return None;
+                    }
+                    names.push(quote(name));
+                }
+                format!("[{}]", names.join(", "))
+            }
+            _ => return None,
+        };
+        let outputs = o.get("outputs")?.as_array()?;
+        let all_var = !outputs.is_empty()
+            && outputs.iter().all(|out| {
+                out.as_object().is_some_and(|x| {
+                    x.len() == 2
+                        && x.get("type") == Some(&Json::from("model"))
+                        && x.get("value") == Some(&Json::from(var))
+                })
+            });
+        if !all_var {
+            return None;
+        }
+        let vars = vec![var; outputs.len()].join(", ");
+        lines.push(format!("FOR {var} IN {source} {{ MODEL {vars} }}"));
+    }
+    Some(lines)
+}
+
+/// `emits` as `EMIT kind { … }` lines, when each is `{kind, <kind>: {fields}}`.
+fn emit_items(v: &Json, path: &str) -> Result<Option<Vec<String>>, DecompileError> {
+    let Some(list) = v.as_array() else {
+        return Ok(None);
+    };
+    let mut lines = Vec::new();
+    for (i, e) in list.iter().enumerate() {
+        let Some(o) = e.as_object() else {
+            return Ok(None);
+        };
+        let Some(kind) = o.get("kind").and_then(Json::as_str).filter(|k| is_ident(k)) else {
+            return Ok(None);
+        };
+        let Some(Json::Object(body)) = o.get(kind) else {
+            return Ok(None);
+        };
+        if o.len() != 2 {
+            return Ok(None);
+        }
+        let parts = fields_inline(body, &format!("{path}[{i}].{kind}"))?;
+        lines.push(format!("EMIT {kind} {{ {} }}", parts.join(", ")));
+    }
+    Ok(Some(lines))
 }
 
 fn model_ref_dsl(v: &Json, path: &str) -> Result<String, DecompileError> {

@@ -400,10 +400,37 @@ impl Printer<'_> {
                         }
                     }
                 }
+                RouteItemKind::Emit(e) => {
+                    self.leading(e.kind.span.end, indent);
+                    self.pad(indent);
+                    self.block(&format!("EMIT {}", e.kind.value), &e.body, indent);
+                }
                 kind => {
                     self.leading(it.span.end, indent);
                     self.pad(indent);
                     let text = match kind {
+                        RouteItemKind::For(f) => {
+                            let source = match &f.source {
+                                ForSource::Named(n) => name_text(&n.value),
+                                ForSource::Models(refs) => format!(
+                                    "[{}]",
+                                    refs.iter()
+                                        .map(|r| quote(&r.model.value))
+                                        .collect::<Vec<_>>()
+                                        .join(", ")
+                                ),
+                            };
+                            let outputs: Vec<String> = f
+                                .outputs
+                                .iter()
+                                .map(|o| name_text(&o.model.value))
+                                .collect();
+                            format!(
+                                "FOR {} IN {source} {{ MODEL {} }}",
+                                f.variable.value,
+                                outputs.join(", ")
+                            )
+                        }
                         RouteItemKind::Priority(n) => format!("PRIORITY {}", n.value),
                         RouteItemKind::Tier(n) => format!("TIER {}", n.value),
                         RouteItemKind::When(e) => format!("WHEN {}", expr_text(e)),
@@ -427,7 +454,9 @@ impl Printer<'_> {
                                 .collect();
                             format!("MODEL {}", parts.join(&cont))
                         }
-                        RouteItemKind::Algorithm(_) | RouteItemKind::Plugin(_) => String::new(),
+                        RouteItemKind::Algorithm(_)
+                        | RouteItemKind::Plugin(_)
+                        | RouteItemKind::Emit(_) => String::new(),
                     };
                     self.out.push_str(&text);
                     self.end_line(it.span.end);

@@ -29,7 +29,7 @@ pub const RECIPE_ITEMS: [&str; 7] = [
     "DECISION_TREE",
     "TEST",
 ];
-const ROUTE_ITEMS: [&str; 7] = [
+const ROUTE_ITEMS: [&str; 9] = [
     "PRIORITY",
     "TIER",
     "WHEN",
@@ -37,14 +37,18 @@ const ROUTE_ITEMS: [&str; 7] = [
     "ALGORITHM",
     "PLUGIN",
     "DESCRIPTION",
+    "FOR",
+    "EMIT",
 ];
-const BRANCH_ITEMS: [&str; 6] = [
+const BRANCH_ITEMS: [&str; 8] = [
     "NAME",
     "DESCRIPTION",
     "TIER",
     "MODEL",
     "ALGORITHM",
     "PLUGIN",
+    "FOR",
+    "EMIT",
 ];
 pub const PROJECTION_TYPES: [&str; 3] = ["partition", "score", "mapping"];
 
@@ -730,6 +734,63 @@ impl<'a> Parser<'a> {
                     name,
                     body,
                 })
+            }
+            "FOR" => {
+                let variable = self.ident("a variable name", "after FOR")?;
+                match &self.peek().tok {
+                    Tok::Ident(s) if s == "IN" => {
+                        self.bump();
+                    }
+                    _ => return self.expected("`IN`", "after the FOR variable"),
+                }
+                let source = if self.eat(&Tok::LBracket) {
+                    let mut refs = Vec::new();
+                    while self.peek().tok != Tok::RBracket {
+                        refs.push(self.model_ref()?);
+                        if !self.eat(&Tok::Comma) {
+                            break;
+                        }
+                    }
+                    self.expect(Tok::RBracket, "to close the FOR model list")?;
+                    ForSource::Models(refs)
+                } else {
+                    ForSource::Named(
+                        self.name("`decision.candidates` or a `[…]` model list", "after IN")?,
+                    )
+                };
+                let open = self.expect(Tok::LBrace, "after the FOR source")?;
+                let mut outputs = Vec::new();
+                loop {
+                    match &self.peek().tok {
+                        Tok::RBrace => {
+                            self.bump();
+                            break;
+                        }
+                        Tok::Eof => return self.unclosed(open),
+                        Tok::Ident(s) if s == "MODEL" => {
+                            self.bump();
+                            outputs.push(self.model_ref()?);
+                            while self.eat(&Tok::Comma) {
+                                if matches!(self.peek().tok, Tok::RBrace) {
+                                    break;
+                                }
+                                outputs.push(self.model_ref()?);
+                            }
+                        }
+                        _ => return self.expected("`MODEL` or `}`", "in a FOR body"),
+                    }
+                }
+                RouteItemKind::For(ForLoop {
+                    variable,
+                    source,
+                    outputs,
+                    span: t.span.to(self.prev_span()),
+                })
+            }
+            "EMIT" => {
+                let kind = self.ident("an emit kind (`retention`)", "after EMIT")?;
+                let body = self.field_block("after the EMIT kind")?;
+                RouteItemKind::Emit(EmitDecl { kind, body })
             }
             "NAME" => RouteItemKind::Name(self.name("a route name", "after NAME")?),
             "DESCRIPTION" => match &self.peek().tok {

@@ -419,9 +419,9 @@ ROUTE billing {
 }
 
 #[test]
-fn decision_contract_fields_round_trip_as_route_options() {
-    // HEAD's decision fields without a body keyword (emits, candidateIterations,
-    // output_contract*, annotations) travel as route options, losslessly.
+fn decision_contract_fields_round_trip() {
+    // emits and candidateIterations are written as EMIT / FOR; output_contract* and
+    // annotations (no body keyword) travel as route options; all losslessly.
     let routing = serde_json::json!({"decisions": [{
         "name": "r", "priority": 10,
         "rules": {"operator": "AND", "conditions": [{"type": "keyword", "name": "k"}]},
@@ -434,7 +434,9 @@ fn decision_contract_fields_round_trip_as_route_options() {
         "annotations": {"owner": "platform", "reviewed": true}
     }], "signals": {"keywords": [{"name": "k", "operator": "OR", "keywords": ["x"]}]}});
     let text = vsr_dsl::decompile(&routing).unwrap_or_else(|e| panic!("{e}"));
-    assert!(text.contains("emits = "), "{text}");
+    assert!(text.contains("EMIT retention {"), "{text}");
+    assert!(text.contains("FOR v IN [\"m\"] { MODEL v }"), "{text}");
+    assert!(text.contains("annotations = "), "{text}");
     let back = vsr_dsl::compile(&text)
         .unwrap_or_else(|d| panic!("{}", vsr_dsl::render_all(&d, "t.dsl", &text)));
     let d = &back.routing["decisions"][0];
@@ -446,5 +448,66 @@ fn decision_contract_fields_round_trip_as_route_options() {
         "annotations",
     ] {
         assert_eq!(d[key], routing["decisions"][0][key], "{key}: {text}");
+    }
+}
+
+#[test]
+fn for_and_emit_compile_as_head_does() {
+    let src = r#"SIGNAL keyword k { operator: "OR" keywords: ["x"] }
+ROUTE r {
+  PRIORITY 1
+  WHEN keyword("k")
+  MODEL "a"
+  FOR m IN decision.candidates { MODEL m }
+  FOR n IN ["a", "b"] { MODEL n }
+  EMIT retention { ttl_turns: 2, keep_current_model: true }
+}
+"#;
+    let c = vsr_dsl::compile(src)
+        .unwrap_or_else(|d| panic!("{}", vsr_dsl::render_all(&d, "t.dsl", src)));
+    let d = &c.routing["decisions"][0];
+    assert_eq!(
+        d["candidateIterations"],
+        serde_json::json!([
+            {"variable": "m", "source": "decision.candidates", "outputs": [{"type": "model", "value": "m"}]},
+            {"variable": "n", "source": "models", "models": [{"model": "a"}, {"model": "b"}],
+             "outputs": [{"type": "model", "value": "n"}]}
+        ])
+    );
+    // A literal list's models join the route's.
+    assert_eq!(
+        d["modelRefs"],
+        serde_json::json!([{"model": "a"}, {"model": "b"}])
+    );
+    assert_eq!(
+        d["emits"],
+        serde_json::json!([{"kind": "retention", "retention": {"ttl_turns": 2, "keep_current_model": true}}])
+    );
+    let text = vsr_dsl::decompile(&c.routing).unwrap_or_else(|e| panic!("{e}"));
+    let back = vsr_dsl::compile(&text).unwrap_or_else(|d| panic!("{d:?}\n{text}"));
+    assert_eq!(back.routing, c.routing, "{text}");
+    assert_eq!(vsr_dsl::format(&text).ok().as_deref(), Some(text.as_str()));
+    // Errors point at the offending word.
+    for (bad, want) in [
+        (
+            "FOR m IN everything { MODEL m }",
+            "unknown FOR source `everything`",
+        ),
+        ("EMIT keep { drop: true }", "unknown EMIT kind `keep`"),
+        (
+            "EMIT retention { drop: true }\n  EMIT retention { ttl_turns: 1 }",
+            "EMIT retention is given twice",
+        ),
+    ] {
+        let s = src.replace(
+            "EMIT retention { ttl_turns: 2, keep_current_model: true }",
+            bad,
+        );
+        let diags = vsr_dsl::compile(&s).err().unwrap_or_default();
+        assert!(
+            diags.iter().any(|d| d.message.contains(want)),
+            "{want}: {}",
+            vsr_dsl::render_all(&diags, "t.dsl", &s)
+        );
     }
 }
