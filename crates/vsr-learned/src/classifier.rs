@@ -1,9 +1,11 @@
 //! The `classifier` family (head-delta §9): generic label classifiers a config declares. An
 //! `llm` classifier asks an external chat model (`global.model_catalog.external[]`) to choose
 //! one of its labels for the request's bounded text and reads the answer one-hot; a `local`
-//! classifier (a two-label sequence classifier at `model_path`) has no runtime in this build,
-//! so its leaves see an error (`on_error` decides). Signals are `name:label`, valued by the
-//! label's score; a classifier's failure marks its label signals with the error.
+//! classifier is a two-label sequence classifier at `model_path` (a Hugging Face BERT export,
+//! [`vsr_models::seqcls`]; builds with the `bert` feature), whose label probabilities are the
+//! values and whose best label matches. Signals are `name:label`, valued by the label's score;
+//! a classifier's failure (or a model that cannot load) marks its label signals with the error,
+//! and `on_error` decides.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +20,32 @@ const DEFAULT_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_ANSWER_BYTES: u64 = 64 * 1024;
 
 /// How one classifier is evaluated.
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 enum Runtime {
     Llm(LlmCall),
+    /// A sequence classifier whose outputs are the labels, in order.
+    Local(Arc<vsr_models::seqcls::SequenceClassifier>),
     /// Why the classifier cannot run (every evaluation reports it).
     Unavailable(String),
+}
+
+/// The local classifier at `path` for `labels`, or why it cannot run.
+fn local(name: &str, path: Option<&str>, labels: &[String]) -> Runtime {
+    let Some(path) = path else {
+        return Runtime::Unavailable("a local classifier needs model_path".into());
+    };
+    match vsr_models::seqcls::SequenceClassifier::load(std::path::Path::new(path)) {
+        Ok(c) if c.num_labels() == labels.len() => Runtime::Local(Arc::new(c)),
+        Ok(c) => Runtime::Unavailable(format!(
+            "the model at {path} has {} labels, the classifier {}",
+            c.num_labels(),
+            labels.len()
+        )),
+        Err(e) => {
+            tracing::warn!(classifier = name, error = %e, "local classifier unavailable; its leaves read an error");
+            Runtime::Unavailable(e.to_string())
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -34,7 +57,7 @@ struct LlmCall {
     access_key: Option<String>,
 }
 
-#[derive(Debug, Clone)]
+#[derive(Clone)]
 struct Generic {
     name: String,
     labels: Vec<String>,
@@ -78,9 +101,7 @@ impl ClassifierFamily {
                             },
                         }
                     }
-                    _ => Runtime::Unavailable(
-                        "local classifiers (model_path) have no runtime in this build".into(),
-                    ),
+                    _ => local(&c.name, c.model_path.as_deref(), &c.labels),
                 };
                 Generic {
                     name: c.name.clone(),
@@ -97,10 +118,17 @@ impl ClassifierFamily {
         Self { classifiers, agent }
     }
 
-    /// The label chosen for `text` and its rationale.
-    fn classify(&self, c: &Generic, text: &str) -> Result<(String, String), String> {
+    /// Each label's score for `text` (in label order) and the evidence of the best one.
+    fn classify(&self, c: &Generic, text: &str) -> Result<(Vec<f64>, String), String> {
         let call = match &c.runtime {
             Runtime::Llm(call) => call,
+            Runtime::Local(model) => {
+                let scores = model.scores(text).map_err(|e| e.to_string())?;
+                if scores.iter().any(|s| !s.is_finite()) {
+                    return Err("the classifier produced a non-finite score".into());
+                }
+                return Ok((scores.into_iter().map(f64::from).collect(), String::new()));
+            }
             Runtime::Unavailable(why) => return Err(why.clone()),
         };
         let system = format!(
@@ -141,7 +169,14 @@ impl ClassifierFamily {
         if !status.is_success() {
             return Err(format!("the classifier model answered {status}"));
         }
-        parse_answer(&text, &c.labels)
+        // One-hot: the chosen label 1, the others 0.
+        let (chosen, rationale) = parse_answer(&text, &c.labels)?;
+        let scores = c
+            .labels
+            .iter()
+            .map(|l| if *l == chosen { 1.0 } else { 0.0 })
+            .collect();
+        Ok((scores, rationale))
     }
 }
 
@@ -190,7 +225,7 @@ impl SignalFamily for ClassifierFamily {
     ) -> Result<(), SignalError> {
         let text = vsr_signals::text::bounded_text(ctx.text());
         // The classifiers' calls run concurrently; each fills its own label slots.
-        let answers: Vec<Result<(String, String), String>> = std::thread::scope(|s| {
+        let answers: Vec<Result<(Vec<f64>, String), String>> = std::thread::scope(|s| {
             let calls: Vec<_> = self
                 .classifiers
                 .iter()
@@ -207,17 +242,24 @@ impl SignalFamily for ClassifierFamily {
             if let Some(e) = &error {
                 tracing::debug!(classifier = %c.name, error = %e, "classifier failed");
             }
-            for label in &c.labels {
+            // The best label matches (the first among equals), valued by its score.
+            let best = answer.as_ref().ok().and_then(|(scores, _)| {
+                (0..scores.len()).reduce(|b, i| if scores[i] > scores[b] { i } else { b })
+            });
+            for (i, _label) in c.labels.iter().enumerate() {
                 let Some(slot) = slots.next() else {
                     return Ok(());
                 };
                 match &answer {
-                    Ok((chosen, rationale)) if chosen == label => {
-                        slot.value = 1.0;
-                        slot.set_match(1.0);
-                        slot.evidence = vec![rationale.clone()];
+                    Ok((scores, evidence)) => {
+                        slot.value = scores.get(i).copied().unwrap_or(0.0);
+                        if best == Some(i) {
+                            slot.set_match(slot.value);
+                            if !evidence.is_empty() {
+                                slot.evidence = vec![evidence.clone()];
+                            }
+                        }
                     }
-                    Ok(_) => slot.value = 0.0,
                     Err(_) => slot.error = error.clone(),
                 }
             }

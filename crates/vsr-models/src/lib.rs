@@ -26,6 +26,7 @@ pub mod npz;
 mod proto;
 pub mod pypi;
 pub mod rampart;
+pub mod seqcls;
 pub mod source;
 pub mod spm;
 pub mod usem3;

@@ -547,20 +547,6 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
     );
     for (base, r) in &profiles {
         let s = &r.signals;
-        if let Some(i) = s
-            .classifiers
-            .iter()
-            .position(|c| c.kind == Some(ClassifierKind::Local))
-        {
-            note(
-                join_key(
-                    &join_index(&join_key(base, "signals.classifiers"), i),
-                    "type",
-                ),
-                "routing.signals.classifiers[].type: local",
-                ": a local classifier has no runtime in this build; its leaves read an error (`on_error` decides)",
-            );
-        }
         if let Some(i) = s.embeddings.iter().position(|e| e.query_modality.is_some()) {
             note(
                 join_key(

@@ -173,3 +173,50 @@ fn classifier_leaves_are_validated() {
     );
     assert!(e.contains("`label` is only for classifier leaves"), "{e}");
 }
+
+#[test]
+fn a_local_classifier_that_cannot_load_leaves_its_leaves_to_on_error() {
+    // No model at model_path (and, in default builds, no `bert` runtime at all): every
+    // evaluation reports why, and only the on_error leaf matches.
+    let yaml = "version: v0.3
+providers:
+  defaults: {default_model: a}
+  models:
+    - {name: a, backend_refs: [{endpoint: \"h:1\"}]}
+    - {name: b, backend_refs: [{endpoint: \"h:1\"}]}
+routing:
+  signals:
+    classifiers:
+      - name: tox
+        type: local
+        model_path: /nonexistent/vsr-local-classifier
+        labels: [safe, toxic]
+  decisions:
+    - name: flagged
+      priority: 100
+      rules: {type: classifier, name: tox, label: toxic, predicate: {gte: 0.5}}
+      modelRefs: [{model: b}]
+    - name: unsure
+      priority: 50
+      rules: {type: classifier, name: tox, label: safe, predicate: {gte: 0.5}, on_error: match}
+      modelRefs: [{model: a}]
+";
+    let loaded = vsr_config::load_str(yaml, "local.yaml").unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        loaded
+            .warnings
+            .iter()
+            .all(|w| !w.message.contains("classifier")),
+        "a local classifier has a runtime: {:?}",
+        loaded.warnings
+    );
+    let router = build_router(&loaded.config, &ModelSet::none()).expect("router");
+    let r = router.route(&RequestView::from_text("you are awful"), EvalMode::Routing);
+    assert_eq!(r.decision.as_deref(), Some("unsure"));
+    let e = vsr_engine::eval_api::EvalResponse::from_result("you are awful", &r, false);
+    let why = &e.signal_errors["classifier:tox"];
+    assert!(
+        why.contains("/nonexistent/vsr-local-classifier") || why.contains("bert"),
+        "{why}"
+    );
+}
