@@ -646,6 +646,19 @@ pub(super) fn not_applied(cfg: &Config, cx: &mut Ctx) {
                 ": the state is kept in the replay PostgreSQL database when there is one, else in-process",
             );
         }
+        // Workflows paused by a tool call wait in the router process whatever the backend.
+        let flow_backend = cfg
+            .effective_global()
+            .pointer("/integrations/looper/flow/state/store_backend")
+            .and_then(|v| v.as_str())
+            .map(str::to_string);
+        if let Some(b) = flow_backend.filter(|b| b == "file" || b == "redis") {
+            note(
+                "global.integrations.looper.flow.state.store_backend".into(),
+                &format!("global.integrations.looper.flow.state.store_backend: {b}"),
+                ": paused workflows are kept in the router process",
+            );
+        }
     }
     for (path, msg) in found {
         cx.warn(&path, msg);

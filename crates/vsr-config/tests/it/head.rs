@@ -520,3 +520,18 @@ fn decision_contract_fields_are_checked() {
         "{diags:?}"
     );
 }
+
+#[test]
+fn a_persistent_flow_state_store_is_announced_as_in_process() {
+    let Some(p) = recipe_config("multi-objective") else {
+        return;
+    };
+    let loaded = load_file(&p).unwrap_or_else(|e| panic!("{e}"));
+    let w: Vec<String> = loaded.warnings.iter().map(ToString::to_string).collect();
+    assert!(
+        w.iter()
+            .any(|w| w.contains("flow.state.store_backend: file")
+                && w.contains("kept in the router process")),
+        "{w:?}"
+    );
+}
