@@ -81,7 +81,8 @@ pub(super) async fn run(
             format!("every panel model failed ({})", why.join("; "))
         }));
     }
-    let mut calls = panel.len();
+    // Panel calls cancelled by the quorum before they started were not made.
+    let mut calls = panel_round.started;
     let mut parts = usage_of(&panel_round.replies);
     let responses = numbered(&panel_round.replies);
 

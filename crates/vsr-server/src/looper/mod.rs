@@ -102,6 +102,8 @@ pub(crate) struct Round {
     pub failed: Vec<CallError>,
     /// The round's time ran out before the quorum (partial answers kept).
     pub timed_out: bool,
+    /// Calls that were made (the others were cancelled before they started).
+    pub started: usize,
 }
 
 /// Runs `calls` at most `parallel` at a time until `quorum` answered (the rest are cancelled).
@@ -114,16 +116,31 @@ pub(crate) async fn round(
     on_error: LooperOnError,
     timeout: Option<Duration>,
 ) -> Result<Round, CallError> {
+    use std::sync::atomic::{AtomicUsize, Ordering};
     let deadline = timeout.map(|t| Instant::now() + t);
+    let quorum = quorum.max(1);
     let permits = Arc::new(Semaphore::new(parallel.max(1)));
+    // Counted by the tasks themselves: a success is counted before its permit is released,
+    // so a call waiting for that permit sees the quorum reached and is not made.
+    let started = Arc::new(AtomicUsize::new(0));
+    let answered = Arc::new(AtomicUsize::new(0));
     let mut set = JoinSet::new();
     for (i, mut c) in calls.into_iter().enumerate() {
         c.deadline = deadline;
         let caller = caller.clone();
         let permits = Arc::clone(&permits);
+        let (started, answered) = (Arc::clone(&started), Arc::clone(&answered));
         set.spawn(async move {
             let _permit = permits.acquire_owned().await;
-            (i, caller.call(c).await)
+            if answered.load(Ordering::SeqCst) >= quorum {
+                return (i, None);
+            }
+            started.fetch_add(1, Ordering::SeqCst);
+            let r = caller.call(c).await;
+            if r.is_ok() {
+                answered.fetch_add(1, Ordering::SeqCst);
+            }
+            (i, Some(r))
         });
     }
     let mut ok: Vec<(usize, Reply)> = Vec::new();
@@ -141,14 +158,16 @@ pub(crate) async fn round(
         };
         let Some(joined) = next else { break };
         match joined {
-            Ok((i, Ok(r))) => {
+            // Not made: the quorum was already there.
+            Ok((_, None)) => {}
+            Ok((i, Some(Ok(r)))) => {
                 ok.push((i, r));
-                if ok.len() >= quorum.max(1) {
+                if ok.len() >= quorum {
                     break;
                 }
             }
-            Ok((_, Err(e))) if on_error == LooperOnError::Fail => return Err(e),
-            Ok((_, Err(e))) => out.failed.push(e),
+            Ok((_, Some(Err(e)))) if on_error == LooperOnError::Fail => return Err(e),
+            Ok((_, Some(Err(e)))) => out.failed.push(e),
             Err(e) => out.failed.push(CallError {
                 model: String::new(),
                 message: format!("call task ended: {e}"),
@@ -157,6 +176,7 @@ pub(crate) async fn round(
     }
     // Calls still running past the quorum are cancelled here.
     set.abort_all();
+    out.started = started.load(Ordering::SeqCst);
     ok.sort_by_key(|(i, _)| *i);
     out.replies = ok.into_iter().map(|(_, r)| r).collect();
     Ok(out)

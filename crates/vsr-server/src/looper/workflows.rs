@@ -449,7 +449,6 @@ pub(super) async fn run(
                 .iter()
                 .map(|m| step_call(m, Conversation::with_stage(&no_tools, stage.clone())))
                 .collect();
-            prog.calls += n;
             let done = round(
                 caller,
                 calls,
@@ -460,6 +459,7 @@ pub(super) async fn run(
             )
             .await
             .map_err(|e| failed(format!("step {:?}: {e}", step.id)))?;
+            prog.calls += done.started;
             prog.parts.extend(usage_of(&done.replies));
             prog.step_replies = done.replies;
             prog.step_failed = done.failed;

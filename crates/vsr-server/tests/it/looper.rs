@@ -391,6 +391,11 @@ async fn the_fusion_slug_asks_the_default_profile_s_fusion_decision_or_a_request
         2,
         "one panel call, one final"
     );
+    assert_eq!(
+        rep.header("x-vsr-looper-calls"),
+        Some("2"),
+        "only the calls made"
+    );
 
     // A disabled plugin changes nothing.
     let off = json!([{"id": "fusion", "enabled": false, "min_successful_responses": 1, "max_concurrent": 1}]);
