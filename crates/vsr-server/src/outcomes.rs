@@ -60,11 +60,6 @@ struct Body {
     metadata: BTreeMap<String, String>,
 }
 
-/// A check's message.
-fn msg(m: &str) -> String {
-    m.to_string()
-}
-
 fn invalid(code: &str, message: &str) -> http::Response<crate::body::RespBody> {
     management_error(StatusCode::BAD_REQUEST, code, message)
 }
@@ -74,48 +69,40 @@ fn check(body: &[u8], key: String) -> Result<(String, PostedOutcome), String> {
     let b: Body = serde_json::from_slice(body).map_err(|e| format!("invalid JSON body: {e}"))?;
     let replay_id = b.replay_id.trim().to_string();
     if replay_id.is_empty() {
-        return Err(msg("replay_id is required"));
+        return Err("replay_id is required".to_string());
     }
     let source = b.source.trim();
     if !source.is_empty() && !SOURCES.contains(&source) {
-        return Err(msg(&format!(
-            "source must be one of {}",
-            SOURCES.join(", ")
-        )));
+        return Err(format!("source must be one of {}", SOURCES.join(", ")));
     }
     let target = b.target.trim();
     if !TARGETS.contains(&target) {
-        return Err(msg(&format!(
-            "target must be one of {}",
-            TARGETS.join(", ")
-        )));
+        return Err(format!("target must be one of {}", TARGETS.join(", ")));
     }
     let Some(verdict) = vsr_session::Verdict::parse(&b.verdict) else {
-        return Err(msg(
-            "verdict must be one of good_fit, underpowered, overprovisioned, failed",
-        ));
+        return Err(
+            "verdict must be one of good_fit, underpowered, overprovisioned, failed".to_string(),
+        );
     };
     let score = b.score.unwrap_or(0.0);
     if !(0.0..=1.0).contains(&score) {
-        return Err(msg("score must be between 0.0 and 1.0"));
+        return Err("score must be between 0.0 and 1.0".to_string());
     }
     let target_ref = b.target_ref.trim().to_string();
     if target_ref.len() > MAX_TARGET_REF {
-        return Err(msg(&format!(
-            "target_ref is longer than {MAX_TARGET_REF} bytes"
-        )));
+        return Err(format!("target_ref is longer than {MAX_TARGET_REF} bytes"));
     }
     if b.metadata.len() > MAX_METADATA {
-        return Err(msg(&format!("metadata has more than {MAX_METADATA} keys")));
+        return Err(format!("metadata has more than {MAX_METADATA} keys"));
     }
     if let Some((k, _)) = b
         .metadata
         .iter()
         .find(|(k, v)| k.trim().is_empty() || k.len() > 128 || v.len() > 1024)
     {
-        return Err(msg(&format!(
+        return Err(format!(
             "metadata key {k:?}: keys must be 1 to 128 bytes and values at most 1024 bytes"
-        )));
+        ));
     }
     Ok((
         replay_id,

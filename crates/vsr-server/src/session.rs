@@ -156,15 +156,11 @@ pub(crate) fn add_learning_headers(
     let Some(a) = adaptation else {
         return;
     };
-    let mut set = |name: &http::HeaderName, value: &str| {
-        if let Ok(v) = http::HeaderValue::from_str(value) {
-            h.insert(name.clone(), v);
-        }
-    };
-    set(&hdr::LEARNING_METHODS, "adaptation");
-    set(&hdr::LEARNING_ACTIONS, a.action);
-    set(&hdr::LEARNING_REASONS, a.reason);
-    set(&hdr::LEARNING_BASE_MODEL, &a.base_model);
+    use crate::proxy::set_header as set;
+    set(h, &hdr::LEARNING_METHODS, "adaptation");
+    set(h, &hdr::LEARNING_ACTIONS, a.action);
+    set(h, &hdr::LEARNING_REASONS, a.reason);
+    set(h, &hdr::LEARNING_BASE_MODEL, &a.base_model);
 }
 
 /// Runs session protection for a routed request; `result.model` becomes the model to serve.

@@ -329,7 +329,8 @@ impl ProxySettings {
             ));
         }
         let global = cfg.global_settings();
-        let (fusion_slugs, flow_slugs, exposed_slugs) = looper_slugs(cfg, &global);
+        let looper_decisions = looper_decisions(cfg);
+        let (fusion_slugs, flow_slugs, exposed_slugs) = looper_slugs(&global, &looper_decisions);
         let mut auto_model_names: Vec<String> =
             DEFAULT_AUTO_NAMES.iter().map(|s| s.to_string()).collect();
         for n in std::iter::once(global.auto_model_name).chain(global.auto_model_names) {
@@ -382,7 +383,7 @@ impl ProxySettings {
                     .any(|r| !r.signals.context.is_empty()),
             live_selectors: crate::live::LiveSelectors::from_config(cfg),
             fusion_slugs,
-            looper_decisions: looper_decisions(cfg),
+            looper_decisions,
             flow_slugs,
             exposed_slugs,
             flow_state_ttl: std::time::Duration::from_secs(
@@ -435,17 +436,10 @@ pub const DEFAULT_FLOW_SLUG: &str = "vllm-sr/flow";
 /// when a default-profile decision uses fusion; flow names when one uses workflows (as
 /// upstream).
 fn looper_slugs(
-    cfg: &Config,
     global: &vsr_config::global::GlobalSettings,
+    looper_decisions: &[(String, i64, String)],
 ) -> (Vec<String>, Vec<String>, Vec<String>) {
-    let uses = |kind: &str| {
-        cfg.profile(None).is_some_and(|p| {
-            p.routing
-                .decisions
-                .iter()
-                .any(|d| d.algorithm.as_ref().is_some_and(|a| a.kind == kind))
-        })
-    };
+    let uses = |kind: &str| looper_decisions.iter().any(|(_, _, k)| k == kind);
     let or_default = |names: &Option<Vec<String>>, slug: &str| {
         names.clone().unwrap_or_else(|| vec![slug.to_string()])
     };

@@ -55,9 +55,9 @@ pub struct ExperienceKey {
 impl ExperienceKey {
     /// The key of a decision of `recipe` (`None`: the default profile).
     pub fn new(recipe: Option<&str>, decision: &str, tier: u32) -> ExperienceKey {
-        let decision = match recipe.filter(|r| *r != DEFAULT_RECIPE) {
-            Some(r) => format!("{r}/{decision}"),
-            None => decision.to_string(),
+        let decision = match recipe_key(recipe).as_str() {
+            "" => decision.to_string(),
+            r => format!("{r}/{decision}"),
         };
         ExperienceKey { decision, tier }
     }
@@ -196,14 +196,10 @@ impl Experience {
     /// router's; nothing learned reads as the default.
     pub fn snapshot(&self, key: &ExperienceKey, model: &str) -> ModelExperience {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
-        [
-            (key.decision.clone(), key.tier),
-            (String::new(), key.tier),
-            (String::new(), 0),
-        ]
-        .into_iter()
-        .find_map(|(d, t)| entries.get(&(d, t, model.to_string())).copied())
-        .unwrap_or_default()
+        key.scopes()
+            .into_iter()
+            .find_map(|(d, t)| entries.get(&(d, t, model.to_string())).copied())
+            .unwrap_or_default()
     }
 }
 

@@ -97,7 +97,8 @@ impl MultiFactor {
 
     /// Scores every ref and orders them best first (declaration order among equal scores,
     /// excluded refs last); see [`super::Selector::select`].
-    pub fn select(
+    #[cfg(test)]
+    fn select(
         &self,
         refs: &[ModelRef],
         facts: &ModelFacts,

@@ -288,7 +288,8 @@ impl FlowStore {
     }
 
     /// Workflows waiting now.
-    pub fn len(&self) -> usize {
+    #[cfg(test)]
+    fn len(&self) -> usize {
         let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
         let mut seen: Vec<*const Pending> = entries.values().map(|(_, p)| Arc::as_ptr(p)).collect();
         seen.sort();
@@ -296,7 +297,8 @@ impl FlowStore {
         seen.len()
     }
 
-    pub fn is_empty(&self) -> bool {
+    #[cfg(test)]
+    fn is_empty(&self) -> bool {
         self.len() == 0
     }
 }
