@@ -43,7 +43,7 @@ impl Usage {
     }
 
     pub fn total(&self) -> u64 {
-        self.prompt_tokens + self.completion_tokens
+        self.prompt_tokens.saturating_add(self.completion_tokens)
     }
 
     /// The usage of two answers together (a looper answer is several model calls); a cached
@@ -93,9 +93,11 @@ impl Usage {
             let read = count("cache_read_input_tokens");
             let written = count("cache_creation_input_tokens");
             Usage {
-                prompt_tokens: count("input_tokens").unwrap_or(0)
-                    + read.unwrap_or(0)
-                    + written.unwrap_or(0),
+                // Counts come from the upstream: a huge one saturates, it must not overflow.
+                prompt_tokens: count("input_tokens")
+                    .unwrap_or(0)
+                    .saturating_add(read.unwrap_or(0))
+                    .saturating_add(written.unwrap_or(0)),
                 completion_tokens: count("output_tokens").unwrap_or(0),
                 cached_tokens: read,
                 cache_write_tokens: written,
@@ -109,6 +111,15 @@ impl Usage {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn huge_counts_saturate_instead_of_overflowing() {
+        let u = Usage::from_usage(&json!({"input_tokens": 1e300,
+            "cache_read_input_tokens": 5, "output_tokens": u64::MAX}))
+        .expect("usage");
+        assert_eq!(u.prompt_tokens, u64::MAX);
+        assert_eq!(u.total(), u64::MAX);
+    }
 
     #[test]
     fn usage_reads_counts_and_cached_tokens() {

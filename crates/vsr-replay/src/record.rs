@@ -363,7 +363,7 @@ impl ReplayRecord {
         completion_tokens: u64,
         cached_tokens: Option<u64>,
     ) {
-        let total = prompt_tokens + completion_tokens;
+        let total = prompt_tokens.saturating_add(completion_tokens);
         if total == 0 {
             return;
         }

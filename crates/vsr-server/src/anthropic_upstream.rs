@@ -367,7 +367,7 @@ fn finish_reason(stop: Option<&str>) -> Option<&'static str> {
 /// OpenAI's `usage` from Anthropic's (prompt tokens include the cache reads and writes).
 fn chat_usage(u: Usage) -> Value {
     let mut v = json!({"prompt_tokens": u.prompt_tokens, "completion_tokens": u.completion_tokens,
-                       "total_tokens": u.prompt_tokens + u.completion_tokens});
+                       "total_tokens": u.total()});
     if let Some(c) = u.cached_tokens {
         v["prompt_tokens_details"] = json!({"cached_tokens": c});
     }
