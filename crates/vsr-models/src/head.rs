@@ -9,6 +9,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 
 use crate::error::ModelError;
+use crate::exemplars::{Exemplars, VoteParams};
 
 /// How scores are turned into probabilities.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,6 +43,10 @@ pub struct Head {
     /// read its units. Absent: a linear head.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hidden: Option<Layer>,
+    /// Optional nearest-neighbour vote over the head's shipped examples
+    /// ([`crate::exemplars`]), fitted by the trainer on held-out prompts. Absent: the head alone.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vote: Option<VoteParams>,
 }
 
 /// A dense layer: one row of input weights and one bias per unit.
@@ -184,6 +189,10 @@ impl Head {
                 self.name, self.temperature
             ));
         }
+        if let Some(v) = &self.vote {
+            v.validate()
+                .map_err(|m| format!("head `{}`: {m}", self.name))?;
+        }
         Ok(())
     }
 
@@ -246,6 +255,17 @@ impl Head {
                 vec![1.0 / k as f32; k]
             }
         }
+    }
+
+    /// Probability per label raised by the nearest-neighbour vote of `exemplars`
+    /// ([`Exemplars::blend`]), when the head has vote parameters (else
+    /// [`Self::probabilities`]).
+    pub fn probabilities_with(&self, embedding: &[f32], exemplars: Option<&Exemplars>) -> Vec<f32> {
+        let mut probs = self.probabilities(embedding);
+        if let (Some(params), Some(ex)) = (&self.vote, exemplars) {
+            ex.blend(&mut probs, embedding, params);
+        }
+        probs
     }
 
     /// Probability of `label` (0 when the head has no such label).
@@ -335,6 +355,7 @@ pub fn train(
         temperature: 1.0,
         metrics: serde_json::Value::Null,
         hidden: None,
+        vote: None,
     };
     // Momentum per parameter: a row's weights, then its bias.
     let mut m = vec![vec![0f32; dim + 1]; rows];
@@ -535,6 +556,7 @@ pub fn train_mlp(
             weights: w1.chunks(dim.max(1)).map(<[f32]>::to_vec).collect(),
             bias: b1,
         }),
+        vote: None,
     }
 }
 
@@ -582,6 +604,7 @@ mod tests {
             temperature: 1.0,
             metrics: serde_json::Value::Null,
             hidden: None,
+            vote: None,
         }
     }
 

@@ -21,7 +21,7 @@ fn e5_jailbreak_head_spares_benign_held_out_requests() {
         return;
     };
     let (flagged, n) = benign_flagged(&models);
-    // Today 7/170; guards against regressions above 5%.
+    // Today 4/170; guards against regressions above 5%.
     assert!(flagged * 20 <= n, "{flagged}/{n} flagged");
 }
 
