@@ -1,8 +1,8 @@
-//! `domain` (spec §4.6): a linear head over the shared embedding, raised by the vote of its
-//! nearest shipped examples when the head carries vote parameters ([`vsr_models::exemplars`]),
-//! predicts one of the 14 MMLU-Pro labels (top-1); the label is translated to the configured category (through
-//! `mmlu_categories`, or the category's own name) and emitted with its probability when that
-//! reaches the threshold (default 0.5).
+//! `domain` (spec §4.6): a linear head over the shared embedding (raised by the vote of its
+//! nearest shipped examples when the head carries vote parameters, [`vsr_models::exemplars`])
+//! predicts one of the 14 MMLU-Pro labels (top-1); the label is translated to the configured
+//! category (through `mmlu_categories`, or the category's own name) and emitted with its
+//! probability when that reaches the threshold (default 0.5).
 //!
 //! A configured domain whose name is no MMLU-Pro label and that lists no `mmlu_categories` is
 //! a *custom* domain: it is scored by the calibrated similarity of the prompt to its

@@ -1,6 +1,6 @@
 //! A nearest-neighbour vote over a head's own training examples that can raise the head's
 //! probabilities. A linear head extrapolates along directions it learned from the whole
-//! training set (a prompt about memories reads as psychology, one about free will as law);
+//! training set (a question on personal identity that mentions memories reads as psychology);
 //! its nearest labelled examples often know better. The vote's parameters are fitted by the
 //! trainer on held-out prompts and stored with the head ([`VoteParams`]); the examples ship
 //! with the crate ([`shipped_examples`]) and are embedded once per encoder at start.
